@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cleat plugin SDK: the transport concern.
+ *
+ * A transport turns an image reference into a manifest descriptor and
+ * fetches blobs by descriptor, like containerd's remotes.Resolver and
+ * remotes.Fetcher.  The core picks the transport by the reference's scheme
+ * (`oci:`, `oci-archive:`, none for a registry) as configured, parses
+ * manifests and indexes itself, and writes every blob into its content store
+ * through a host-owned writer that hashes and verifies while bytes arrive: a
+ * transport never decides whether a blob is good.
+ *
+ * fetch() is called concurrently from several threads (layers are fetched in
+ * parallel), also for one request; NULL ops answer UNIMPLEMENTED.
+ */
+#ifndef CLEAT_TRANSPORT_H
+#define CLEAT_TRANSPORT_H
+
+#include <stdint.h>
+
+#include <cleat/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Credentials from the CRI AuthConfig; any field may be NULL. */
+struct cleat_auth {
+    uint64_t struct_size;
+    const char *username;
+    const char *password;
+    const char *auth; /* base64 "user:password" */
+    const char *server_address;
+    const char *identity_token;
+    const char *registry_token;
+};
+
+/* A content descriptor (OCI image spec). */
+struct cleat_descriptor {
+    const char *media_type;
+    const char *digest; /* "sha256:<64 hex>" */
+    int64_t size;
+    const char *const *urls; /* NULL-terminated, may be NULL */
+};
+
+/* One pull, as the transport sees it.  Borrowed for the call. */
+struct cleat_transport_request {
+    uint64_t struct_size;
+    const char *reference;        /* normalised, without the scheme prefix */
+    const struct cleat_auth *auth; /* may be NULL */
+};
+
+/* resolve() answers through this: the canonical name and the manifest or index descriptor. */
+typedef int (*cleat_resolved_fn)(void *ctx, const char *name, const struct cleat_descriptor *desc);
+
+struct cleat_transport_ops {
+    /* Find what `request->reference` points to now. */
+    int (*resolve)(void *instance, const struct cleat_transport_request *request, cleat_resolved_fn fn, void *ctx,
+                   struct cleat_error **reterr);
+    /*
+     * Write the blob `desc` into `writer` with cleat_host.blob_write(),
+     * starting at cleat_host.blob_offset(writer) (non-zero to resume).
+     */
+    int (*fetch)(void *instance, const struct cleat_transport_request *request, const struct cleat_descriptor *desc,
+                 struct cleat_blob_writer *writer, struct cleat_error **reterr);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLEAT_TRANSPORT_H */
