@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cleatd's configuration: loading the files and checking the merged tree
+ * against the schema.  Every check adds to one list of problems instead of
+ * stopping at the first, so that an operator fixes a config in one round.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strdup, reallocarray under -std=c11 */
+#endif
+
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cleat/plugin.h>
+
+#include "config_tree.h"
+#include "error.h"
+#include "strbuf.h"
+
+static void freep(void *p) {
+    free(*(void **)p);
+}
+static void strv_free(char **v) {
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+static void strv_freep(char ***v) {
+    strv_free(*v);
+}
+static void closedirp(DIR **d) {
+    if (*d)
+        closedir(*d);
+}
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define _cleanup_strv_ __attribute__((cleanup(strv_freep)))
+#define _cleanup_tree_ __attribute__((cleanup(config_tree_freep)))
+#define _cleanup_config_ __attribute__((cleanup(config_freep)))
+#define _cleanup_dir_ __attribute__((cleanup(closedirp)))
+#define TAKE_PTR(p)                                                                                                \
+    ({                                                                                                             \
+        __typeof__(p) take_ptr_ = (p);                                                                             \
+        (p) = NULL;                                                                                                \
+        take_ptr_;                                                                                                 \
+    })
+
+#define INSTANCE_NAME_MAX 63
+
+static const char *const top_keys[] = {"version",     "log_level",   "socket",  "root_dir",
+                                       "state_dir",   "cgroup_driver", "grpc",  "plugin_dirs",
+                                       "runtime",     "snapshotter", "transports", "network", NULL};
+static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
+static const char *const runtime_keys[] = {"default_handler", "handlers", NULL};
+static const char *const handler_keys[] = {"plugin", "path", "options", NULL};
+static const char *const named_keys[] = {"name", "plugin", "path", "options", NULL};
+static const char *const transport_keys[] = {"plugin", "path", "schemes", "options", NULL};
+
+static const char *const log_level_names[] = {"error", "warning", "notice", "info", "debug", NULL};
+static const int32_t log_level_values[] = {CLEAT_LOG_ERROR, CLEAT_LOG_WARNING, CLEAT_LOG_NOTICE, CLEAT_LOG_INFO,
+                                           CLEAT_LOG_DEBUG};
+static const char *const cgroup_driver_names[] = {"cgroupfs", "systemd", NULL};
+
+/* ------------------------------------------------------------------------- */
+/* small helpers                                                             */
+
+/* Appends a copy of `s` (NULL: no copy, just make sure the list exists). */
+static int strv_push(char ***v, const char *s) {
+    size_t n = 0;
+    while (*v && (*v)[n])
+        n++;
+    char **nv = reallocarray(*v, n + 2, sizeof(char *));
+    if (!nv)
+        return -ENOMEM;
+    *v = nv;
+    nv[n] = NULL;
+    if (s && !(nv[n] = strdup(s)))
+        return -ENOMEM;
+    nv[n + (s != NULL)] = NULL;
+    return 0;
+}
+
+static bool strv_contains(char *const *v, const char *s) {
+    for (; v && *v; v++)
+        if (strcmp(*v, s) == 0)
+            return true;
+    return false;
+}
+
+/* "a, b, c" for messages; NULL on allocation failure. */
+static char *strv_join(const char *const *v) {
+    struct strbuf b = {0};
+    for (size_t i = 0; v[i]; i++) {
+        if (i > 0)
+            strbuf_puts(&b, ", ");
+        strbuf_puts(&b, v[i]);
+    }
+    return strbuf_steal(&b);
+}
+
+static bool valid_name(const char *s) {
+    size_t len = strlen(s);
+    if (len == 0 || len > INSTANCE_NAME_MAX || !strchr("abcdefghijklmnopqrstuvwxyz0123456789", s[0]))
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+/* RFC 3986 scheme syntax, or "" for plain registry references. */
+static bool valid_scheme(const char *s) {
+    if (s[0] == '\0')
+        return true;
+    if (!strchr("abcdefghijklmnopqrstuvwxyz", s[0]))
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789+.-") == strlen(s);
+}
+
+/* ------------------------------------------------------------------------- */
+/* typed reads that collect problems instead of returning them               */
+
+struct checker {
+    struct config_diag diag;
+    struct config *config;
+};
+
+static void check_keys(struct checker *k, const struct cleat_config *node, const char *const *allowed) {
+    struct cleat_error *err = NULL;
+    if (config_check_keys(node, allowed, &err) < 0)
+        config_diag_add_error(&k->diag, err);
+}
+
+/* True for a map; null or absent is false without a complaint, anything else is a problem. */
+static bool want_map(struct checker *k, const struct cleat_config *value, const char *key) {
+    uint32_t kind = config_kind(value);
+    if (kind != CLEAT_CONFIG_MAP && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_ABSENT)
+        config_diag_add_at(&k->diag, value, "'%s' must be a map, not %s", key, config_tree_kind_name(kind));
+    return kind == CLEAT_CONFIG_MAP;
+}
+
+/* The string at `key` in `map`, or NULL (absent, null, or a problem already reported). */
+static const char *read_string(struct checker *k, const struct cleat_config *map, const char *key) {
+    struct cleat_error *err = NULL;
+    const char *s = NULL;
+    if (config_get_string(map, key, NULL, &s, &err) < 0)
+        config_diag_add_error(&k->diag, err);
+    return s;
+}
+
+/* `where` is the node a missing value is reported at (a block map starts at its first key, so not that). */
+static const char *read_required(struct checker *k, const struct cleat_config *map, const char *key,
+                                 const struct cleat_config *where) {
+    const char *s = read_string(k, map, key);
+    const struct cleat_config *v = config_get0(map, key);
+    if (!s && (config_kind(v) == CLEAT_CONFIG_ABSENT || config_kind(v) == CLEAT_CONFIG_NULL))
+        config_diag_add_at(&k->diag, where ? where : map, "'%s' is required", key);
+    return s;
+}
+
+/* strdup that records allocation failure in the checker, so callers need not. */
+static char *dup_str(struct checker *k, const char *s) {
+    char *c = s ? strdup(s) : NULL;
+    if (s && !c)
+        config_diag_add(&k->diag, NULL); /* out of memory */
+    return c;
+}
+
+static char *read_path(struct checker *k, const struct cleat_config *map, const char *key, bool required) {
+    const char *s = required ? read_required(k, map, key, NULL) : read_string(k, map, key);
+    if (s && s[0] != '/') {
+        config_diag_add_at(&k->diag, config_get0(map, key), "'%s' must be an absolute path, not '%s'", key, s);
+        return NULL;
+    }
+    return dup_str(k, s);
+}
+
+/* The index of the value at `key` in `names`, or -1 (absent or a problem already reported). */
+static int read_enum(struct checker *k, const struct cleat_config *map, const char *key, const char *const *names) {
+    const char *s = read_required(k, map, key, NULL);
+    if (!s)
+        return -1;
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    _cleanup_free_ char *list = strv_join(names);
+    config_diag_add_at(&k->diag, config_get0(map, key), "'%s' must be one of %s, not '%s'", key,
+                       list ? list : "...", s);
+    return -1;
+}
+
+static int64_t read_int(struct checker *k, const struct cleat_config *map, const char *key, int64_t def,
+                        int64_t min, int64_t max) {
+    struct cleat_error *err = NULL;
+    int64_t v = def;
+    if (config_get_int(map, key, def, min, max, &v, &err) < 0)
+        config_diag_add_error(&k->diag, err);
+    return v;
+}
+
+/* ------------------------------------------------------------------------- */
+/* plugin instances                                                          */
+
+static struct config_instance *instance_new(struct checker *k) {
+    struct config *c = k->config;
+    struct config_instance *v = reallocarray(c->instances, c->n_instances + 1, sizeof(*v));
+    if (!v) {
+        config_diag_add(&k->diag, NULL); /* out of memory */
+        return NULL;
+    }
+    c->instances = v;
+    v = &c->instances[c->n_instances++];
+    *v = (struct config_instance){0};
+    return v;
+}
+
+static void instance_clear(struct config_instance *i) {
+    free(i->name);
+    free(i->plugin);
+    free(i->path);
+    strv_free(i->schemes);
+}
+
+static void check_name(struct checker *k, const struct cleat_config *where, const char *what, const char *name) {
+    if (!valid_name(name))
+        config_diag_add_at(&k->diag, where,
+                           "invalid %s name '%s': use a-z, 0-9, '.', '_' and '-', starting with a letter or digit, "
+                           "at most %d characters",
+                           what, name, INSTANCE_NAME_MAX);
+}
+
+/*
+ * The fields all instances share.  `key` is the instance's key in its parent
+ * map; it names the instance (runtime handlers, transports) unless
+ * `name_key`, then `name:` does, defaulting to the plugin's name (snapshotter,
+ * network).
+ */
+static struct config_instance *read_instance(struct checker *k, uint32_t concern, const char *what,
+                                             const struct cleat_config *key, bool name_key,
+                                             const struct cleat_config *node, const char *const *keys) {
+    if (!want_map(k, node, config_scalar0(key)))
+        return NULL;
+    check_keys(k, node, keys);
+    const char *plugin = read_required(k, node, "plugin", key);
+    if (plugin)
+        check_name(k, config_get0(node, "plugin"), "plugin", plugin);
+    const char *name = name_key ? read_string(k, node, "name") : config_scalar0(key);
+    if (name)
+        check_name(k, name_key ? config_get0(node, "name") : key, what, name);
+    char *path = read_path(k, node, "path", false);
+    const struct cleat_config *options = config_get0(node, "options");
+    bool has_options = want_map(k, options, "options");
+
+    struct config_instance *i = instance_new(k);
+    if (!i) {
+        free(path);
+        return NULL;
+    }
+    *i = (struct config_instance){.concern = concern, .name = dup_str(k, name ? name : plugin),
+                                  .plugin = dup_str(k, plugin), .path = path,
+                                  .options = has_options ? options : NULL, .node = node};
+    return i;
+}
+
+static void check_runtime(struct checker *k, const struct cleat_config *runtime) {
+    check_keys(k, runtime, runtime_keys);
+    const struct cleat_config *handlers = config_get0(runtime, "handlers");
+    if (want_map(k, handlers, "handlers"))
+        for (uint64_t i = 0; i < config_count(handlers); i++)
+            read_instance(k, CLEAT_CONCERN_RUNTIME, "runtime handler", config_tree_key_at(handlers, i), false,
+                          config_at0(handlers, i), handler_keys);
+
+    const char *def = read_string(k, runtime, "default_handler");
+    k->config->default_runtime_handler = dup_str(k, def);
+    if (!def || config_count(handlers) == 0 || config_get0(handlers, def))
+        return;
+    _cleanup_free_ const char **names = calloc(config_count(handlers) + 1, sizeof(char *));
+    for (uint64_t i = 0; names && i < config_count(handlers); i++)
+        names[i] = config_key0(handlers, i);
+    _cleanup_free_ char *list = names ? strv_join(names) : NULL;
+    config_diag_add_at(&k->diag, config_get0(runtime, "default_handler"),
+                       "default_handler '%s' is not one of the runtime handlers (%s)", def, list ? list : "...");
+}
+
+/* The scheme's node in an earlier transport, to say where it was claimed first. */
+static const struct cleat_config *find_scheme(const struct config_instance *t, const char *scheme) {
+    const struct cleat_config *schemes = config_get0(t->node, "schemes");
+    for (uint64_t i = 0; i < config_count(schemes); i++)
+        if (config_scalar0(config_at0(schemes, i)) && strcmp(config_scalar0(config_at0(schemes, i)), scheme) == 0)
+            return config_at0(schemes, i);
+    return t->node;
+}
+
+static void check_scheme(struct checker *k, struct config_instance *t, const struct cleat_config *item) {
+    const char *s = config_scalar0(item);
+    if (!s) {
+        config_diag_add_at(&k->diag, item, "a scheme must be a string, not %s",
+                           config_tree_kind_name(config_kind(item)));
+        return;
+    }
+    if (!valid_scheme(s)) {
+        config_diag_add_at(&k->diag, item,
+                           "invalid scheme '%s': use a-z, 0-9, '+', '.' and '-', starting with a letter, without "
+                           "the ':' (or \"\" for registry references)",
+                           s);
+        return;
+    }
+    if (strv_contains(t->schemes, s)) {
+        config_diag_add_at(&k->diag, item, "scheme '%s' is listed twice in transport '%s'", s, t->name);
+        return;
+    }
+    const struct config_instance *all = k->config->instances;
+    for (size_t i = 0; &all[i] != t; i++) {
+        if (all[i].concern != CLEAT_CONCERN_TRANSPORT || !strv_contains(all[i].schemes, s))
+            continue;
+        const struct cleat_config *first = find_scheme(&all[i], s);
+        config_diag_add_at(&k->diag, item,
+                           "scheme '%s' of transport '%s' is already served by transport '%s' (%s:%" PRIu32
+                           ":%" PRIu32 ")",
+                           s, t->name, all[i].name, first->file, first->line, first->column);
+        return;
+    }
+    if (strv_push(&t->schemes, s) < 0)
+        config_diag_add(&k->diag, NULL); /* out of memory */
+}
+
+static void check_transports(struct checker *k, const struct cleat_config *transports) {
+    for (uint64_t i = 0; i < config_count(transports); i++) {
+        struct config_instance *t =
+            read_instance(k, CLEAT_CONCERN_TRANSPORT, "transport", config_tree_key_at(transports, i), false,
+                          config_at0(transports, i), transport_keys);
+        if (!t || !t->name)
+            continue;
+        if (strv_push(&t->schemes, NULL) < 0)
+            config_diag_add(&k->diag, NULL); /* out of memory */
+        const struct cleat_config *schemes = config_get0(t->node, "schemes");
+        uint32_t kind = config_kind(schemes);
+        if (kind != CLEAT_CONFIG_SEQ && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_ABSENT)
+            config_diag_add_at(&k->diag, schemes, "'schemes' must be a list, not %s", config_tree_kind_name(kind));
+        for (uint64_t j = 0; j < config_count(schemes) && kind == CLEAT_CONFIG_SEQ; j++)
+            check_scheme(k, t, config_at0(schemes, j));
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* the top level                                                             */
+
+static void check_plugin_dirs(struct checker *k, const struct cleat_config *dirs) {
+    uint32_t kind = config_kind(dirs);
+    if (strv_push(&k->config->plugin_dirs, NULL) < 0)
+        config_diag_add(&k->diag, NULL); /* out of memory */
+    if (kind != CLEAT_CONFIG_SEQ && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_ABSENT)
+        config_diag_add_at(&k->diag, dirs, "'plugin_dirs' must be a list, not %s", config_tree_kind_name(kind));
+    for (uint64_t i = 0; i < config_count(dirs) && kind == CLEAT_CONFIG_SEQ; i++) {
+        const struct cleat_config *item = config_at0(dirs, i);
+        const char *s = config_scalar0(item);
+        if (!s)
+            config_diag_add_at(&k->diag, item, "a plugin directory must be a string, not %s",
+                               config_tree_kind_name(config_kind(item)));
+        else if (s[0] != '/')
+            config_diag_add_at(&k->diag, item, "a plugin directory must be an absolute path, not '%s'", s);
+        else if (strv_push(&k->config->plugin_dirs, s) < 0)
+            config_diag_add(&k->diag, NULL); /* out of memory */
+    }
+}
+
+static void check_settings(struct checker *k, const struct cleat_config *tree) {
+    struct config *c = k->config;
+
+    int64_t version = read_int(k, tree, "version", 1, INT64_MIN, INT64_MAX);
+    if (version != 1)
+        config_diag_add_at(&k->diag, config_get0(tree, "version"),
+                           "unsupported config version %lld; this cleatd reads version 1", (long long)version);
+    c->version = 1;
+    int level = read_enum(k, tree, "log_level", log_level_names);
+    c->log_level = level >= 0 ? log_level_values[level] : CLEAT_LOG_INFO;
+    c->socket_path = read_path(k, tree, "socket", true);
+    c->root_dir = read_path(k, tree, "root_dir", true);
+    c->state_dir = read_path(k, tree, "state_dir", true);
+    int driver = read_enum(k, tree, "cgroup_driver", cgroup_driver_names);
+    c->cgroup_driver = dup_str(k, driver >= 0 ? cgroup_driver_names[driver] : NULL);
+
+    const struct cleat_config *grpc = config_get0(tree, "grpc");
+    if (!want_map(k, grpc, "grpc"))
+        grpc = NULL; /* reported once; the getters would say it again */
+    check_keys(k, grpc, grpc_keys);
+    c->grpc_workers = (uint32_t)read_int(k, grpc, "workers", 8, 1, 256);
+    c->grpc_max_message_bytes = (uint64_t)read_int(k, grpc, "max_message_bytes", 16 << 20, 4 << 10, 1 << 30);
+    check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
+}
+
+/* The snapshotter or the network: one instance, or null for none. */
+static void check_single(struct checker *k, const struct cleat_config *tree, const char *key, uint32_t concern) {
+    for (uint64_t i = 0; i < config_count(tree); i++)
+        if (strcmp(config_key0(tree, i), key) == 0 && config_kind(config_at0(tree, i)) != CLEAT_CONFIG_NULL)
+            read_instance(k, concern, key, config_tree_key_at(tree, i), true, config_at0(tree, i), named_keys);
+}
+
+static void check_tree(struct checker *k, const struct cleat_config *tree) {
+    check_keys(k, tree, top_keys);
+    check_settings(k, tree);
+
+    const struct cleat_config *runtime = config_get0(tree, "runtime");
+    if (want_map(k, runtime, "runtime"))
+        check_runtime(k, runtime);
+    check_single(k, tree, "snapshotter", CLEAT_CONCERN_SNAPSHOTTER);
+    const struct cleat_config *transports = config_get0(tree, "transports");
+    if (want_map(k, transports, "transports"))
+        check_transports(k, transports);
+    check_single(k, tree, "network", CLEAT_CONCERN_NETWORK);
+}
+
+int config_from_tree(struct cleat_config *tree, struct config **ret, struct cleat_error **reterr) {
+    _cleanup_tree_ struct cleat_config *t = tree;
+    _cleanup_config_ struct config *c = calloc(1, sizeof(*c));
+    if (!c)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
+
+    struct checker k = {.config = c};
+    check_tree(&k, t);
+    int r = config_diag_finish(&k.diag, reterr);
+    if (r < 0)
+        return r;
+    c->tree = TAKE_PTR(t);
+    *ret = TAKE_PTR(c);
+    return 0;
+}
+
+void config_free(struct config *c) {
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_instances; i++)
+        instance_clear(&c->instances[i]);
+    free(c->instances);
+    free(c->socket_path);
+    free(c->root_dir);
+    free(c->state_dir);
+    free(c->cgroup_driver);
+    free(c->default_runtime_handler);
+    strv_free(c->plugin_dirs);
+    strv_free(c->sources);
+    config_tree_free(c->tree);
+    free(c);
+}
+
+/* ------------------------------------------------------------------------- */
+/* loading                                                                   */
+
+static int load_file(struct cleat_config *tree, const char *path, bool may_be_absent, char ***sources,
+                     struct cleat_error **reterr) {
+    struct cleat_config *file = NULL;
+    _cleanup_error_ struct cleat_error *err = NULL;
+    int r = config_tree_parse_file(path, &file, &err);
+    if (r == -ENOENT && may_be_absent)
+        return 0;
+    if (r < 0) {
+        if (reterr)
+            *reterr = TAKE_PTR(err);
+        return r;
+    }
+    if (strv_push(sources, path) < 0) {
+        config_tree_free(file);
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
+    }
+    return config_tree_merge(tree, file, reterr);
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_dropin_name(const char *name) {
+    size_t len = strlen(name);
+    return name[0] != '.' && len > 5 && strcmp(name + len - 5, ".yaml") == 0;
+}
+
+/* The drop-in file names in `dir`, sorted; an empty list when it does not exist. */
+static int list_dropins(const char *dir, char ***ret, struct cleat_error **reterr) {
+    _cleanup_strv_ char **names = NULL;
+    _cleanup_dir_ DIR *d = opendir(dir);
+    if (!d && errno != ENOENT)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "%s: %s", dir, strerror(errno));
+    if (strv_push(&names, NULL) < 0)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
+
+    size_t n = 0;
+    for (struct dirent *de; d && (errno = 0, de = readdir(d));) {
+        if (!is_dropin_name(de->d_name))
+            continue;
+        if (strv_push(&names, de->d_name) < 0)
+            return error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
+        n++;
+    }
+    if (d && errno != 0)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "%s: %s", dir, strerror(errno));
+    qsort(names, n, sizeof(char *), compare_names);
+    *ret = TAKE_PTR(names);
+    return 0;
+}
+
+static int load_dropins(struct cleat_config *tree, const char *dir, char ***sources, struct cleat_error **reterr) {
+    _cleanup_strv_ char **names = NULL;
+    int r = list_dropins(dir, &names, reterr);
+    for (size_t i = 0; r >= 0 && names[i]; i++) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", dir, names[i]) < 0)
+            return error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
+        r = load_file(tree, path, false, sources, reterr);
+    }
+    return r;
+}
+
+int config_load(const char *main_path, const char *dropin_dir, struct config **ret, struct cleat_error **reterr) {
+    _cleanup_tree_ struct cleat_config *tree = NULL, *defaults = NULL;
+    _cleanup_strv_ char **sources = NULL;
+    struct config *c = NULL;
+
+    /*
+     * The files are merged onto an empty map, and the result onto the
+     * defaults at the end rather than the files onto the defaults: the same
+     * tree, except that a key a file deletes with null falls back to its
+     * default instead of vanishing.
+     */
+    int r = config_tree_parse_string(CONFIG_DEFAULTS_NAME, "{}", 2, &tree, reterr);
+    if (r >= 0 && strv_push(&sources, NULL) < 0)
+        r = error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
+    if (r >= 0)
+        r = load_file(tree, main_path ? main_path : CONFIG_MAIN_PATH, !main_path, &sources, reterr);
+    if (r >= 0)
+        r = load_dropins(tree, dropin_dir ? dropin_dir : CONFIG_DROPIN_DIR, &sources, reterr);
+    if (r >= 0)
+        r = config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
+                                     &defaults, reterr);
+    if (r >= 0)
+        r = config_tree_merge(defaults, TAKE_PTR(tree), reterr);
+    if (r >= 0)
+        r = config_from_tree(TAKE_PTR(defaults), &c, reterr);
+    if (r < 0)
+        return r;
+    c->sources = TAKE_PTR(sources);
+    *ret = c;
+    return 0;
+}

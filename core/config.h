@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config: cleatd's settings -- the schema of cleat.yaml, its validation, and
+ * loading the embedded defaults, the main file and the drop-ins.
+ *
+ * Load order, later wins (merge rules in config_tree.h):
+ *   1. the embedded defaults (config/cleat.yaml.in, built into cleatd);
+ *   2. the main file, /etc/cleat/cleat.yaml unless another is named;
+ *   3. every *.yaml file in the drop-in directory, /etc/cleat/cleat.d unless
+ *      another is named, in strcmp() order of their names.
+ * A key that a file deletes with an explicit null falls back to its embedded
+ * default, if it has one; so `log_level:` means "the default level".
+ */
+#ifndef CLEAT_CORE_CONFIG_H
+#define CLEAT_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cleat/config.h>
+#include <cleat/error.h>
+
+#define CONFIG_MAIN_PATH "/etc/cleat/cleat.yaml"
+#define CONFIG_DROPIN_DIR "/etc/cleat/cleat.d"
+/* The file name of the embedded defaults in locations ("<built-in defaults>:12:3: ..."). */
+#define CONFIG_DEFAULTS_NAME "<built-in defaults>"
+
+/* Generated at build time from config/cleat.yaml.in. */
+extern const char cleat_default_config[];
+extern const size_t cleat_default_config_len;
+
+/* One plugin instance from the config. */
+struct config_instance {
+    uint32_t concern;                    /* CLEAT_CONCERN_* (plugin.h) */
+    char *name;                          /* the instance name: the map key, or `name` for snapshotter/network */
+    char *plugin;                        /* the plugin name; its file is <plugin>.so in plugin_dirs */
+    char *path;                          /* an explicit, absolute file path, or NULL */
+    char **schemes;                      /* transports only (else NULL): NULL-terminated; "" = registry refs */
+    const struct cleat_config *options;  /* the `options:` map, or NULL; borrowed from the tree */
+    const struct cleat_config *node;     /* the instance's own node, for error locations */
+};
+
+struct config {
+    struct cleat_config *tree;       /* the merged effective tree (owned; instances borrow from it) */
+    uint32_t version;                /* always 1 */
+    int32_t log_level;               /* CLEAT_LOG_* */
+    char *socket_path;               /* absolute */
+    char *root_dir;                  /* absolute */
+    char *state_dir;                 /* absolute */
+    char *cgroup_driver;             /* "cgroupfs" or "systemd" */
+    uint32_t grpc_workers;           /* 1..256 */
+    uint64_t grpc_max_message_bytes; /* 4 KiB..1 GiB */
+    char **plugin_dirs;              /* NULL-terminated, absolute paths */
+    char *default_runtime_handler;   /* one of the runtime handlers, when there are any */
+    /* Runtime handlers (in file order), then the snapshotter, transports, network. */
+    struct config_instance *instances;
+    size_t n_instances;
+    char **sources; /* NULL-terminated: the files read, in merge order (not the embedded defaults) */
+};
+
+/*
+ * Load and validate the configuration.  `main_path` NULL means
+ * CONFIG_MAIN_PATH, which may be absent; a path given explicitly must exist.
+ * `dropin_dir` NULL means CONFIG_DROPIN_DIR; an absent directory is fine
+ * either way.  Of its files, those whose names end in ".yaml" and do not
+ * start with "." are read.  On failure *reterr says every problem found, one
+ * "FILE:LINE:COLUMN: message" line each.
+ */
+int config_load(const char *main_path, const char *dropin_dir, struct config **ret, struct cleat_error **reterr);
+
+/*
+ * Check a merged tree against the schema and build the settings from it.
+ * Takes ownership of `tree` (it becomes ret->tree; freed on failure).
+ * Reports every problem, as config_load() does.
+ */
+int config_from_tree(struct cleat_config *tree, struct config **ret, struct cleat_error **reterr);
+
+/* Free a config; NULL-safe. */
+void config_free(struct config *config);
+static inline void config_freep(struct config **config) {
+    config_free(*config);
+}
+
+#endif /* CLEAT_CORE_CONFIG_H */
