@@ -16,7 +16,8 @@ struct cleat_error {
 /* Returned when even the error cannot be allocated; never freed. */
 static struct cleat_error oom_error = {CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, (char *)"out of memory"};
 
-static struct cleat_error *error_vnew(int32_t status, int32_t errnum, const char *fmt, va_list ap) {
+__attribute__((format(printf, 3, 0))) static struct cleat_error *error_vnew(int32_t status, int32_t errnum,
+                                                                         const char *fmt, va_list ap) {
     struct cleat_error *err = calloc(1, sizeof(*err));
     if (!err)
         return &oom_error;
@@ -37,7 +38,8 @@ struct cleat_error *error_new(int32_t status, int32_t errnum, const char *fmt, .
     return err;
 }
 
-static struct cleat_error *error_vwrap(struct cleat_error *err, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static struct cleat_error *error_vwrap(struct cleat_error *err, const char *fmt,
+                                                                          va_list ap) {
     char *ctx = NULL, *msg = NULL;
     if (!err || err == &oom_error)
         return err;

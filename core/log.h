@@ -27,7 +27,7 @@ const char *log_level_name(int32_t level);
 
 /* Write one line; `prefix` (may be NULL) names the subsystem, e.g. a plugin instance. */
 void log_msg(int32_t level, const char *prefix, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void log_vmsg(int32_t level, const char *prefix, const char *fmt, va_list ap);
+void log_vmsg(int32_t level, const char *prefix, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 #define log_error(...) log_msg(CLEAT_LOG_ERROR, NULL, __VA_ARGS__)
 #define log_warning(...) log_msg(CLEAT_LOG_WARNING, NULL, __VA_ARGS__)

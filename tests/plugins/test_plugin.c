@@ -102,10 +102,10 @@ TP_OP int tp_update_pod_cidr(void *instance, const char *cidr, struct cleat_erro
 __attribute__((unused)) static const struct cleat_network_ops tp_ops = {tp_status, NULL, NULL, NULL, tp_update_pod_cidr};
 #define TP_CONCERN CLEAT_CONCERN_NETWORK
 #elif defined(TP_SNAPSHOTTER)
-__attribute__((unused)) static const struct cleat_snapshotter_ops tp_ops = {NULL};
+__attribute__((unused)) static const struct cleat_snapshotter_ops tp_ops = {.prepare = NULL};
 #define TP_CONCERN CLEAT_CONCERN_SNAPSHOTTER
 #elif defined(TP_TRANSPORT)
-__attribute__((unused)) static const struct cleat_transport_ops tp_ops = {NULL, NULL};
+__attribute__((unused)) static const struct cleat_transport_ops tp_ops = {.resolve = NULL};
 #define TP_CONCERN CLEAT_CONCERN_TRANSPORT
 #else
 __attribute__((unused)) static const struct cleat_runtime_ops tp_ops = {.status = tp_status, .features = tp_features};

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Routing: the gRPC method table is generated from the protobuf-c service
+ * descriptors, so that every RPC of the contract is routed (and answers
+ * UNIMPLEMENTED until it has a handler) without a list to keep in sync.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.pb-c.h"
+#include "cri.h"
+
+struct route {
+    const char *name; /* the RPC's name in the proto */
+    rpc_unary_fn unary;
+    rpc_stream_fn stream;
+};
+
+static const struct route runtime_routes[] = {
+    {"Version", cri_version, NULL},
+    {"Status", cri_status, NULL},
+    {"RuntimeConfig", cri_runtime_config, NULL},
+    {"UpdateRuntimeConfig", cri_update_runtime_config, NULL},
+};
+
+static const struct route *find_route(const struct route *routes, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(routes[i].name, name) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+static int add_service(const ProtobufCServiceDescriptor *svc, const struct route *routes, size_t n_routes,
+                       struct daemon *d, struct rpc_method *out, size_t *n, struct cleat_error **reterr) {
+    for (unsigned i = 0; i < svc->n_methods; i++) {
+        const ProtobufCMethodDescriptor *md = &svc->methods[i];
+        struct rpc_method *m = &out[(*n)++];
+        char *path = NULL;
+        if (asprintf(&path, "/%s/%s", svc->name, md->name) < 0)
+            return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        const struct route *r = find_route(routes, n_routes, md->name);
+        *m = (struct rpc_method){.path = path, .input = md->input, .output = md->output, .ctx = d};
+        if (r) {
+            m->unary = r->unary;
+            m->stream = r->stream;
+        }
+    }
+    return 0;
+}
+
+int cri_methods_new(struct daemon *d, struct rpc_method **ret, size_t *ret_n, struct cleat_error **reterr) {
+    const ProtobufCServiceDescriptor *rt = &runtime__v1__runtime_service__descriptor;
+    const ProtobufCServiceDescriptor *img = &runtime__v1__image_service__descriptor;
+    struct rpc_method *methods = calloc(rt->n_methods + img->n_methods, sizeof(*methods));
+    size_t n = 0;
+    if (!methods)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    int r = add_service(rt, runtime_routes, sizeof(runtime_routes) / sizeof(runtime_routes[0]), d, methods, &n,
+                        reterr);
+    if (r >= 0)
+        r = add_service(img, NULL, 0, d, methods, &n, reterr);
+    if (r < 0) {
+        cri_methods_free(methods, n);
+        return r;
+    }
+    *ret = methods;
+    *ret_n = n;
+    return 0;
+}
+
+void cri_methods_free(struct rpc_method *methods, size_t n) {
+    for (size_t i = 0; methods && i < n; i++)
+        free((char *)methods[i].path);
+    free(methods);
+}
