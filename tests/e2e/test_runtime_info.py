@@ -1,0 +1,284 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Version, Status, RuntimeConfig, UpdateRuntimeConfig and the routing of
+every other RPC, over cleatd's real socket, with grpcio as the client."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import threading
+
+import grpc
+import pytest
+
+from conftest import CLEATD, run_cleatd
+
+PLUGINS = """
+runtime:
+  default_handler: fast
+  handlers:
+    fast:
+      plugin: test-good-runtime
+      options: {recursive_read_only_mounts: true}
+    sleepy:
+      plugin: test-good-runtime
+      options: {ready: false, reason: "the sleepy runtime is asleep", user_namespaces: true}
+network:
+  name: testnet
+  plugin: test-good-network
+"""
+
+
+def conditions(resp):
+    return {c.type: c for c in resp.status.conditions}
+
+
+def test_version(cleatd_factory, runtime_stub, cri):
+    pb2, _ = cri
+    d = cleatd_factory().start()
+    resp = runtime_stub(d).Version(pb2.VersionRequest(version="v1"))
+    assert resp.runtime_name == "cleat"
+    assert resp.runtime_api_version == "v1"
+    own = subprocess.run([CLEATD, "--version"], capture_output=True, text=True, check=True).stdout
+    assert resp.runtime_version in own
+
+
+def test_status_embedded_defaults_are_honest(cleatd_factory, runtime_stub, cri):
+    """No runtime handler and no network configured: both conditions false, with reasons."""
+    pb2, _ = cri
+    d = cleatd_factory().start()
+    resp = runtime_stub(d).Status(pb2.StatusRequest())
+    c = conditions(resp)
+    assert set(c) == {"RuntimeReady", "NetworkReady"}
+    assert not c["RuntimeReady"].status
+    assert c["RuntimeReady"].reason == "RuntimeHandlerNotConfigured"
+    assert "runc" in c["RuntimeReady"].message
+    assert not c["NetworkReady"].status
+    assert c["NetworkReady"].reason == "NetworkPluginNotReady"
+    assert c["NetworkReady"].message
+    assert len(resp.runtime_handlers) == 0
+    assert len(resp.info) == 0  # only with verbose
+
+
+def test_status_reports_plugins(cleatd_factory, runtime_stub, cri):
+    pb2, _ = cri
+    d = cleatd_factory(PLUGINS).start()
+    resp = runtime_stub(d).Status(pb2.StatusRequest())
+    c = conditions(resp)
+    assert c["RuntimeReady"].status, c["RuntimeReady"]
+    assert c["NetworkReady"].status, c["NetworkReady"]
+    handlers = {h.name: h.features for h in resp.runtime_handlers}
+    assert set(handlers) == {"", "fast", "sleepy"}
+    assert handlers[""].recursive_read_only_mounts and not handlers[""].user_namespaces
+    assert handlers["fast"].recursive_read_only_mounts
+    assert handlers["sleepy"].user_namespaces and not handlers["sleepy"].recursive_read_only_mounts
+
+
+def test_status_runtime_not_ready_says_why(cleatd_factory, runtime_stub, cri):
+    pb2, _ = cri
+    d = cleatd_factory(PLUGINS.replace("default_handler: fast", "default_handler: sleepy")).start()
+    c = conditions(runtime_stub(d).Status(pb2.StatusRequest()))
+    assert not c["RuntimeReady"].status
+    assert c["RuntimeReady"].reason == "RuntimeNotReady"
+    assert "the sleepy runtime is asleep" in c["RuntimeReady"].message
+    assert c["NetworkReady"].status
+
+
+def test_status_verbose_info_is_json(cleatd_factory, runtime_stub, cri):
+    pb2, _ = cri
+    d = cleatd_factory(PLUGINS).start()
+    resp = runtime_stub(d).Status(pb2.StatusRequest(verbose=True))
+    info = {k: json.loads(v) for k, v in resp.info.items()}
+    assert info["config"]["socket"] == d.socket
+    assert info["config"]["runtime"]["default_handler"] == "fast"
+    names = sorted((p["concern"], p["name"]) for p in info["plugins"])
+    assert names == [("network", "testnet"), ("runtime", "fast"), ("runtime", "sleepy")]
+    assert all(p["abi"] == "1.0" and p["file"].endswith(".so") for p in info["plugins"])
+    assert info["podCIDR"] == ""
+
+
+def test_runtime_config_cgroup_driver(cleatd_factory, runtime_stub, cri, tmp_path):
+    pb2, _ = cri
+    d = cleatd_factory(base=tmp_path / "a").start()
+    resp = runtime_stub(d).RuntimeConfig(pb2.RuntimeConfigRequest())
+    assert resp.linux.cgroup_driver == pb2.CGROUPFS
+    d2 = cleatd_factory("cgroup_driver: systemd\n", base=tmp_path / "b").start()
+    resp = runtime_stub(d2).RuntimeConfig(pb2.RuntimeConfigRequest())
+    assert resp.linux.cgroup_driver == pb2.SYSTEMD
+
+
+def update_cidr(stub, pb2, cidr):
+    return stub.UpdateRuntimeConfig(pb2.UpdateRuntimeConfigRequest(
+        runtime_config=pb2.RuntimeConfig(network_config=pb2.NetworkConfig(pod_cidr=cidr))))
+
+
+def test_update_runtime_config_reaches_network_and_persists(cleatd_factory, runtime_stub, cri):
+    pb2, _ = cri
+    d = cleatd_factory(PLUGINS).start()
+    stub = runtime_stub(d)
+    update_cidr(stub, pb2, "10.88.0.0/16,fd00:88::/64")
+    marker = os.path.join(d.state_dir, "plugins", "network", "testnet", "pod_cidr")
+    with open(marker) as f:
+        assert f.read().strip() == "10.88.0.0/16,fd00:88::/64"
+    # An empty request is a no-op, not a reset (kubelet repeats it).
+    stub.UpdateRuntimeConfig(pb2.UpdateRuntimeConfigRequest())
+    info = stub.Status(pb2.StatusRequest(verbose=True)).info
+    assert json.loads(info["podCIDR"]) == "10.88.0.0/16,fd00:88::/64"
+
+    assert d.stop() == 0
+    os.unlink(marker)
+    d.start()
+    info = runtime_stub(d).Status(pb2.StatusRequest(verbose=True)).info
+    assert json.loads(info["podCIDR"]) == "10.88.0.0/16,fd00:88::/64"
+    with open(marker) as f:  # handed to the network plugin again at start-up
+        assert f.read().strip() == "10.88.0.0/16,fd00:88::/64"
+
+
+@pytest.mark.parametrize("cidr", ["10.88.0.0", "10.88.0.0/33", "banana/8", "10.0.0.0/8,", "fd00::/129"])
+def test_update_runtime_config_rejects_bad_cidr(cleatd_factory, runtime_stub, cri, cidr):
+    pb2, _ = cri
+    d = cleatd_factory().start()
+    with pytest.raises(grpc.RpcError) as e:
+        update_cidr(runtime_stub(d), pb2, cidr)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert cidr in e.value.details()
+
+
+def test_unbuilt_rpcs_answer_unimplemented(cleatd_factory, runtime_stub, cri):
+    pb2, pb2_grpc = cri
+    d = cleatd_factory().start()
+    stub = runtime_stub(d)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ListContainers(pb2.ListContainersRequest())
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "/runtime.v1.RuntimeService/ListContainers" in e.value.details()
+    images = pb2_grpc.ImageServiceStub(d.channel())
+    with pytest.raises(grpc.RpcError) as e:
+        images.ListImages(pb2.ListImagesRequest())
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    # A streaming RPC is routed too, and says so the same way.
+    with pytest.raises(grpc.RpcError) as e:
+        list(stub.GetContainerEvents(pb2.GetEventsRequest()))
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_every_rpc_of_the_contract_is_routed(cleatd_factory, cri):
+    """Each method of both services answers (OK or UNIMPLEMENTED), never 'unknown method'."""
+    pb2, _ = cri
+    d = cleatd_factory().start()
+    ch = d.channel()
+    for svc in pb2.DESCRIPTOR.services_by_name.values():
+        for m in svc.methods:
+            path = f"/{svc.full_name}/{m.name}"
+            call = ch.unary_unary(path, request_serializer=lambda x: b"", response_deserializer=lambda b: b)
+            try:
+                call(None, timeout=10)
+            except grpc.RpcError as e:
+                assert e.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INVALID_ARGUMENT), (path, e)
+                assert "unknown method" not in e.details(), path
+
+
+def test_unknown_method_and_malformed_request(cleatd_factory, cri):
+    d = cleatd_factory().start()
+    ch = d.channel()
+    old = ch.unary_unary("/runtime.v1alpha2.RuntimeService/Version",
+                         request_serializer=lambda x: x, response_deserializer=lambda b: b)
+    with pytest.raises(grpc.RpcError) as e:
+        old(b"", timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "unknown method" in e.value.details()
+    version = ch.unary_unary("/runtime.v1.RuntimeService/Version",
+                             request_serializer=lambda x: x, response_deserializer=lambda b: b)
+    with pytest.raises(grpc.RpcError) as e:
+        version(b"\xff\xff\xff\xff", timeout=10)  # not a protobuf message
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_concurrent_calls(cleatd_factory, runtime_stub, cri):
+    pb2, _ = cri
+    d = cleatd_factory("grpc: {workers: 3}\n").start()
+    stub = runtime_stub(d)
+    errors = []
+
+    def hammer():
+        try:
+            for _ in range(25):
+                assert stub.Version(pb2.VersionRequest()).runtime_name == "cleat"
+                stub.Status(pb2.StatusRequest(verbose=True))
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=hammer) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_socket_mode_and_cleanup(cleatd_factory):
+    d = cleatd_factory().start()
+    st = os.stat(d.socket)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    assert d.stop(signal.SIGINT) == 0
+    assert not os.path.exists(d.socket)
+
+
+def test_second_daemon_on_same_root_is_refused(cleatd_factory, tmp_path):
+    d = cleatd_factory().start()
+    other_sock = os.path.join(str(tmp_path), "other.sock")
+    cfg = os.path.join(str(tmp_path), "other.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"socket: {other_sock}\nroot_dir: {d.root_dir}\nstate_dir: {tmp_path}/run2\n")
+    r = run_cleatd(["--config", cfg, "--dropin-dir", d.dropin_dir])
+    assert r.returncode != 0
+    assert f"in use by another cleatd (pid {d.proc.pid}" in r.stderr
+    assert not os.path.exists(other_sock)
+    # The first one is unharmed.
+    assert os.path.exists(d.socket)
+
+
+def test_restart_after_kill9(cleatd_factory, runtime_stub, cri):
+    """A cleatd killed with SIGKILL leaves a stale socket and lock; the next one takes over."""
+    pb2, _ = cri
+    d = cleatd_factory().start()
+    update_cidr(runtime_stub(d), pb2, "10.22.0.0/16")
+    d.proc.kill()
+    d.proc.wait()
+    d.log.close()
+    assert os.path.exists(d.socket)
+    d.start()
+    info = runtime_stub(d).Status(pb2.StatusRequest(verbose=True)).info
+    assert json.loads(info["podCIDR"]) == "10.22.0.0/16"
+
+
+def test_sd_notify_ready_once_serving(cleatd_factory, tmp_path):
+    """Under systemd (Type=notify) READY=1 must come only when the socket serves."""
+    import socket as so
+    path = str(tmp_path / "notify.sock")
+    sock = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(20)
+    d = cleatd_factory(env=lambda log: {"NOTIFY_SOCKET": path}, base=tmp_path / "d").start()
+    msg = sock.recv(4096).decode()
+    assert "READY=1" in msg.split("\n")
+    assert f"MAINPID={d.proc.pid}" in msg
+    assert d.answers()
+    assert d.stop() == 0
+    assert "STOPPING=1" in sock.recv(4096).decode()
+    sock.close()
+
+
+def test_journald_log_format(cleatd_factory, tmp_path):
+    """With stderr connected to journald, lines carry a <priority> prefix instead of a timestamp."""
+    def journal_env(log):
+        st = os.fstat(log.fileno())
+        return {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+
+    d = cleatd_factory(env=journal_env).start()
+    assert d.stop() == 0
+    lines = [l for l in d.read_log().splitlines() if l]
+    assert lines and all(l.startswith("<") and l[1].isdigit() and l[2] == ">" for l in lines), lines[:5]
+    assert any(l.startswith("<6>") and "serving CRI" in l for l in lines)
