@@ -96,9 +96,15 @@ static void insert_at(struct entry **a, size_t n, size_t pos, struct entry *e) {
 
 /* Needs room reserved by index_reserve. */
 static void index_insert(struct index *ix, struct entry *e) {
-    insert_at(ix->by_id, ix->n++, lower_bound_id(ix, e->id), e);
-    if (e->name[0])
-        insert_at(ix->by_name, ix->n_named++, lower_bound_name(ix, e->name), e);
+    /* Search before counting the new entry: argument evaluation order is unspecified. */
+    size_t pos = lower_bound_id(ix, e->id);
+    insert_at(ix->by_id, ix->n, pos, e);
+    ix->n++;
+    if (e->name[0]) {
+        pos = lower_bound_name(ix, e->name);
+        insert_at(ix->by_name, ix->n_named, pos, e);
+        ix->n_named++;
+    }
 }
 
 /* Unlink id; returns its entry for the caller to free, or NULL if it is not indexed. */
