@@ -403,9 +403,12 @@ static int meta_get(struct store *s, MDB_txn *txn, const char *key, char **ret_v
         return -ENOENT;
     if (rc != 0)
         return store_fail(s, rc, reterr, "reading setting '%s'", key);
-    value = strndup(v.mv_data, v.mv_size);
+    /* LMDB values are not NUL-terminated: copy exactly mv_size bytes (strndup may scan past them). */
+    value = malloc(v.mv_size + 1);
     if (!value)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "reading setting '%s': out of memory", key);
+    memcpy(value, v.mv_data, v.mv_size);
+    value[v.mv_size] = '\0';
     *ret_value = value;
     return 0;
 }

@@ -93,7 +93,11 @@ static char *get_str(struct store *s, enum store_kind kind, const char *id) {
         error_free(err);
         return NULL;
     }
-    str = strndup(data, len);
+    /* The record is not NUL-terminated: copy exactly len bytes (strndup would scan past it). */
+    str = malloc(len + 1);
+    assert_non_null(str);
+    memcpy(str, data, len);
+    str[len] = '\0';
     free(data);
     return str;
 }
