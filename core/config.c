@@ -54,8 +54,9 @@ static void closedirp(DIR **d) {
 
 static const char *const top_keys[] = {"version",     "log_level",   "socket",  "root_dir",
                                        "state_dir",   "cgroup_driver", "grpc",  "plugin_dirs",
-                                       "runtime",     "snapshotter", "transports", "network", NULL};
+                                       "runtime",     "snapshotter", "transports", "network", "images", NULL};
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
+static const char *const images_keys[] = {"max_parallel_downloads", NULL};
 static const char *const runtime_keys[] = {"default_handler", "handlers", NULL};
 static const char *const handler_keys[] = {"plugin", "path", "options", NULL};
 static const char *const named_keys[] = {"name", "plugin", "path", "options", NULL};
@@ -168,8 +169,11 @@ static char *dup_str(struct checker *k, const char *s) {
     return c;
 }
 
-static char *read_path(struct checker *k, const struct cleat_config *map, const char *key, bool required) {
-    const char *s = required ? read_required(k, map, key, NULL) : read_string(k, map, key);
+/* An absolute path; absent (or deleted with null) means `def`, which may be NULL. */
+static char *read_path(struct checker *k, const struct cleat_config *map, const char *key, const char *def) {
+    const char *s = read_string(k, map, key);
+    if (!s && config_kind(config_get0(map, key)) <= CLEAT_CONFIG_NULL)
+        s = def;
     if (s && s[0] != '/') {
         config_diag_add_at(&k->diag, config_get0(map, key), "'%s' must be an absolute path, not '%s'", key, s);
         return NULL;
@@ -177,8 +181,11 @@ static char *read_path(struct checker *k, const struct cleat_config *map, const 
     return dup_str(k, s);
 }
 
-/* The index of the value at `key` in `names`, or -1 (absent or a problem already reported). */
-static int read_enum(struct checker *k, const struct cleat_config *map, const char *key, const char *const *names) {
+/* The index of the value at `key` in `names`; `def` when absent; -1 for a problem already reported. */
+static int read_enum(struct checker *k, const struct cleat_config *map, const char *key, const char *const *names,
+                     int def) {
+    if (config_kind(config_get0(map, key)) <= CLEAT_CONFIG_NULL)
+        return def;
     const char *s = read_required(k, map, key, NULL);
     if (!s)
         return -1;
@@ -249,7 +256,7 @@ static struct config_instance *read_instance(struct checker *k, uint32_t concern
     const char *name = name_key ? read_string(k, node, "name") : config_scalar0(key);
     if (name)
         check_name(k, name_key ? config_get0(node, "name") : key, what, name);
-    char *path = read_path(k, node, "path", false);
+    char *path = read_path(k, node, "path", NULL);
     const struct cleat_config *options = config_get0(node, "options");
     bool has_options = want_map(k, options, "options");
 
@@ -374,12 +381,16 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
         config_diag_add_at(&k->diag, config_get0(tree, "version"),
                            "unsupported config version %lld; this cleatd reads version 1", (long long)version);
     c->version = 1;
-    int level = read_enum(k, tree, "log_level", log_level_names);
+    /*
+     * A setting deleted with null falls back to these, which equal the
+     * embedded defaults (test_load_null_resets_to_default holds them to it).
+     */
+    int level = read_enum(k, tree, "log_level", log_level_names, 3 /* info */);
     c->log_level = level >= 0 ? log_level_values[level] : CLEAT_LOG_INFO;
-    c->socket_path = read_path(k, tree, "socket", true);
-    c->root_dir = read_path(k, tree, "root_dir", true);
-    c->state_dir = read_path(k, tree, "state_dir", true);
-    int driver = read_enum(k, tree, "cgroup_driver", cgroup_driver_names);
+    c->socket_path = read_path(k, tree, "socket", "/run/cleat/cleat.sock");
+    c->root_dir = read_path(k, tree, "root_dir", "/var/lib/cleat");
+    c->state_dir = read_path(k, tree, "state_dir", "/run/cleat");
+    int driver = read_enum(k, tree, "cgroup_driver", cgroup_driver_names, 0 /* cgroupfs */);
     c->cgroup_driver = dup_str(k, driver >= 0 ? cgroup_driver_names[driver] : NULL);
 
     const struct cleat_config *grpc = config_get0(tree, "grpc");
@@ -388,6 +399,12 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
     check_keys(k, grpc, grpc_keys);
     c->grpc_workers = (uint32_t)read_int(k, grpc, "workers", 8, 1, 256);
     c->grpc_max_message_bytes = (uint64_t)read_int(k, grpc, "max_message_bytes", 16 << 20, 4 << 10, 1 << 30);
+
+    const struct cleat_config *images = config_get0(tree, "images");
+    if (!want_map(k, images, "images"))
+        images = NULL;
+    check_keys(k, images, images_keys);
+    c->images_max_parallel_downloads = (uint32_t)read_int(k, images, "max_parallel_downloads", 3, 1, 64);
     check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
 }
 
@@ -513,28 +530,23 @@ static int load_dropins(struct cleat_config *tree, const char *dir, char ***sour
 }
 
 int config_load(const char *main_path, const char *dropin_dir, struct config **ret, struct cleat_error **reterr) {
-    _cleanup_tree_ struct cleat_config *tree = NULL, *defaults = NULL;
+    _cleanup_tree_ struct cleat_config *defaults = NULL;
     _cleanup_strv_ char **sources = NULL;
     struct config *c = NULL;
 
     /*
-     * The files are merged onto an empty map, and the result onto the
-     * defaults at the end rather than the files onto the defaults: the same
-     * tree, except that a key a file deletes with null falls back to its
-     * default instead of vanishing.
+     * Each file is merged onto the defaults in turn, so an explicit null
+     * deletes what came before it: `transports: {oci: null}` drops a default
+     * transport.  A deleted setting falls back to the schema's own default.
      */
-    int r = config_tree_parse_string(CONFIG_DEFAULTS_NAME, "{}", 2, &tree, reterr);
+    int r = config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
+                                     &defaults, reterr);
     if (r >= 0 && strv_push(&sources, NULL) < 0)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
     if (r >= 0)
-        r = load_file(tree, main_path ? main_path : CONFIG_MAIN_PATH, !main_path, &sources, reterr);
+        r = load_file(defaults, main_path ? main_path : CONFIG_MAIN_PATH, !main_path, &sources, reterr);
     if (r >= 0)
-        r = load_dropins(tree, dropin_dir ? dropin_dir : CONFIG_DROPIN_DIR, &sources, reterr);
-    if (r >= 0)
-        r = config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
-                                     &defaults, reterr);
-    if (r >= 0)
-        r = config_tree_merge(defaults, TAKE_PTR(tree), reterr);
+        r = load_dropins(defaults, dropin_dir ? dropin_dir : CONFIG_DROPIN_DIR, &sources, reterr);
     if (r >= 0)
         r = config_from_tree(TAKE_PTR(defaults), &c, reterr);
     if (r < 0)

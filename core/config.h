@@ -50,6 +50,7 @@ struct config {
     char *cgroup_driver;             /* "cgroupfs" or "systemd" */
     uint32_t grpc_workers;           /* 1..256 */
     uint64_t grpc_max_message_bytes; /* 4 KiB..1 GiB */
+    uint32_t images_max_parallel_downloads; /* layers fetched at once by one pull, 1..64 */
     char **plugin_dirs;              /* NULL-terminated, absolute paths */
     char *default_runtime_handler;   /* one of the runtime handlers, when there are any */
     /* Runtime handlers (in file order), then the snapshotter, transports, network. */

@@ -559,7 +559,13 @@ static void test_defaults_alone(void **state) {
     assert_true(c->plugin_dirs[0][0] == '/'); /* @CLEAT_PLUGIN_DIR@ was substituted */
     assert_null(c->plugin_dirs[1]);
     assert_string_equal(c->default_runtime_handler, "runc");
-    assert_int_equal(c->n_instances, 0);
+    /* The shipped image plugins: the overlay snapshotter, then the registry and OCI transports. */
+    assert_int_equal(c->n_instances, 3);
+    assert_int_equal(c->instances[0].concern, CLEAT_CONCERN_SNAPSHOTTER);
+    assert_string_equal(c->instances[0].plugin, "storage-overlay");
+    assert_string_equal(c->instances[1].plugin, "image-docker");
+    assert_string_equal(c->instances[1].schemes[0], "");
+    assert_string_equal(c->instances[2].plugin, "image-oci");
     assert_ptr_equal(c->tree, t);
     config_free(c);
 }
