@@ -46,7 +46,13 @@ struct cleat_descriptor {
 /* One pull, as the transport sees it.  Borrowed for the call. */
 struct cleat_transport_request {
     uint64_t struct_size;
-    const char *reference;        /* normalised, without the scheme prefix */
+    /*
+     * For registry transports (scheme ""), a normalised docker reference
+     * ("docker.io/library/busybox:latest", "host:5000/x@sha256:...");
+     * for a transport configured for schemes, the reference as the user gave
+     * it, scheme included ("oci:/srv/images/busybox:1.0").
+     */
+    const char *reference;
     const struct cleat_auth *auth; /* may be NULL */
 };
 

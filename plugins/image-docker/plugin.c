@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * image-docker: the plugin descriptor and the transport ops.
+ *
+ * resolve() asks each endpoint (mirrors in order, then the registry) for the
+ * manifest with HEAD, falling back to GET when HEAD does not give the media
+ * type, digest and size; fetch() streams a blob (or a manifest, by digest)
+ * into the host's writer, resuming with Range.  A mirror's failure of any
+ * kind falls through to the next endpoint; the registry's own answer is
+ * final.  The pull's credentials go to the registry the reference names,
+ * never to a mirror (mirrors are asked anonymously).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "docker.h"
+
+/* Docker schema 1 is deliberately absent: it is deprecated and unsigned. */
+static const char accept_manifests[] =
+    DK_MT_OCI_INDEX ", " DK_MT_DOCKER_LIST ", " DK_MT_OCI_MANIFEST ", " DK_MT_DOCKER_MANIFEST;
+
+struct dk_instance {
+    const struct cleat_host *host;
+    struct dk_config cfg;
+    struct dk_http *http;
+    struct dk_token_cache *tokens;
+    /* max_concurrent_downloads, as a counting semaphore around fetch(). */
+    pthread_mutex_t slots_lock;
+    pthread_cond_t slots_cond;
+    int64_t slots_free;
+};
+
+/* Everything one request needs, set up once for all endpoints. */
+struct dk_pull {
+    struct dk_instance *inst;
+    const char *reference;
+    struct dk_ref ref;
+    struct dk_creds creds, anon;
+    struct dk_endpoint *eps;
+    size_t n_eps;
+    char *scope;
+};
+
+static void pull_done(struct dk_pull *p) {
+    dk_ref_done(&p->ref);
+    dk_creds_done(&p->creds);
+    dk_creds_done(&p->anon);
+    dk_endpoints_free(p->eps, p->n_eps);
+    free(p->scope);
+}
+
+static int pull_init(struct dk_instance *inst, const struct cleat_transport_request *request, struct dk_pull *p,
+                     struct cleat_error **reterr) {
+    const struct cleat_host *host = inst->host;
+    *p = (struct dk_pull){.inst = inst, .reference = request ? request->reference : NULL};
+    int r;
+    if ((r = dk_ref_parse(host, p->reference, &p->ref, reterr)) < 0)
+        return r;
+    if ((r = dk_creds_init(host, request->auth, &p->creds, reterr)) < 0 ||
+        (r = dk_creds_init(host, NULL, &p->anon, reterr)) < 0 ||
+        (r = dk_endpoints(host, &inst->cfg, p->ref.domain, &p->eps, &p->n_eps, reterr)) < 0) {
+        pull_done(p);
+        return r;
+    }
+    if (asprintf(&p->scope, "repository:%s:pull", p->ref.name) < 0) {
+        p->scope = NULL;
+        pull_done(p);
+        return dk_oom(host, reterr);
+    }
+    return 0;
+}
+
+static struct dk_auth_ctx pull_auth(const struct dk_pull *p, size_t i) {
+    return (struct dk_auth_ctx){.host = p->inst->host,
+                                .http = p->inst->http,
+                                .cfg = &p->inst->cfg,
+                                .cache = p->inst->tokens,
+                                .ep = &p->eps[i],
+                                .creds = p->eps[i].mirror ? &p->anon : &p->creds,
+                                .scope = p->scope};
+}
+
+/* A mirror failed: say so and go on (the error is consumed). */
+static void mirror_failed(const struct dk_pull *p, size_t i, struct cleat_error *err) {
+    const struct cleat_host *host = p->inst->host;
+    cleat_log(host, CLEAT_LOG_WARNING, "mirror %s failed for %s, trying the next: %s", p->eps[i].base, p->reference,
+              err ? host->error_message(err) : "unknown error");
+    host->error_free(err);
+}
+
+/* ------------------------------------------------------------------------- */
+/* resolve                                                                   */
+
+struct resolved {
+    char *media_type, *digest;
+    int64_t size;
+};
+
+static void resolved_done(struct resolved *d) {
+    free(d->media_type);
+    free(d->digest);
+    *d = (struct resolved){0};
+}
+
+/* The media type of a manifest served with a vague Content-Type, from its own fields. */
+static int sniff_media_type(const struct dk_buf *body, const char **ret) {
+    json_t *root = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -EBADMSG;
+    }
+    const char *mt = json_string_value(json_object_get(root, "mediaType"));
+    json_int_t schema = json_integer_value(json_object_get(root, "schemaVersion"));
+    int r = 0;
+    static const char *const known[] = {DK_MT_DOCKER_MANIFEST, DK_MT_DOCKER_LIST, DK_MT_OCI_MANIFEST, DK_MT_OCI_INDEX};
+    *ret = NULL;
+    for (size_t i = 0; mt && i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(mt, known[i]) == 0)
+            *ret = known[i];
+    if (*ret)
+        ;
+    else if (schema == 1)
+        r = -EPROTONOSUPPORT;
+    else if (schema == 2 && json_is_array(json_object_get(root, "manifests")))
+        *ret = DK_MT_OCI_INDEX;
+    else if (schema == 2 && json_is_object(json_object_get(root, "config")))
+        *ret = DK_MT_OCI_MANIFEST;
+    else
+        r = -EBADMSG;
+    json_decref(root);
+    return r;
+}
+
+/* The descriptor from a GET: the body decides the digest and size. */
+static int describe_body(const struct dk_pull *p, size_t i, const struct dk_http_resp *resp, struct resolved *d,
+                         struct cleat_error **reterr) {
+    const struct cleat_host *host = p->inst->host;
+    const char *mt = dk_is_manifest_type(resp->content_type) ? resp->content_type : NULL;
+    int r = mt ? 0 : sniff_media_type(&resp->body, &mt);
+    if (r == -EPROTONOSUPPORT)
+        return dk_error(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EPROTONOSUPPORT,
+                        "%s at %s is a Docker schema 1 manifest, which is not supported", p->reference, p->eps[i].host);
+    if (r < 0)
+        return dk_error(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EBADMSG,
+                        "%s at %s: the answer (%s) is not an image manifest or index", p->reference, p->eps[i].host,
+                        resp->content_type ? resp->content_type : "no Content-Type");
+    _cleanup_free_ char *computed = dk_sha256_digest(resp->body.data ? resp->body.data : "", resp->body.len);
+    if (!computed)
+        return dk_oom(host, reterr);
+    /* A registry (or mirror) that names a digest its bytes do not have is not to be trusted with this pull. */
+    const char *claimed = p->ref.digest ? p->ref.digest : resp->docker_digest;
+    if (claimed && strncmp(claimed, "sha256:", 7) == 0 && strcmp(claimed, computed) != 0)
+        return dk_error(host, reterr, CLEAT_STATUS_UNAVAILABLE, EBADMSG,
+                        "%s at %s: the manifest should be %s but hashes to %s", p->reference, p->eps[i].host, claimed,
+                        computed);
+    d->media_type = strdup(mt);
+    d->digest = strdup(p->ref.digest ? p->ref.digest : computed);
+    d->size = (int64_t)resp->body.len;
+    return d->media_type && d->digest ? 0 : dk_oom(host, reterr);
+}
+
+static int resolve_at(const struct dk_pull *p, size_t i, const char *path, struct resolved *d,
+                      struct cleat_error **reterr) {
+    const struct cleat_host *host = p->inst->host;
+    struct dk_auth_ctx a = pull_auth(p, i);
+    struct dk_call call = {.auth = &a,
+                           .kind = "manifest",
+                           .name = p->reference,
+                           .method = "HEAD",
+                           .path = path,
+                           .accept = accept_manifests,
+                           .body_max = DK_SMALL_BODY_MAX};
+    struct dk_http_resp resp;
+    struct cleat_error *err = NULL;
+    int r = dk_call(&call, &resp, &err);
+    if (r == 0) {
+        const char *digest = p->ref.digest                         ? p->ref.digest
+                             : dk_digest_valid(resp.docker_digest) ? resp.docker_digest
+                                                                   : NULL;
+        if (dk_is_manifest_type(resp.content_type) && digest && resp.content_length >= 0) {
+            d->media_type = strdup(resp.content_type);
+            d->digest = strdup(digest);
+            d->size = resp.content_length;
+            dk_http_resp_done(host, &resp);
+            return d->media_type && d->digest ? 0 : dk_oom(host, reterr);
+        }
+        dk_http_resp_done(host, &resp);
+    } else {
+        int32_t status = err ? host->error_status(err) : CLEAT_STATUS_UNKNOWN;
+        /*
+         * Not there, not reachable, or our credentials refused: a GET would say the same.  Anything
+         * else may be HEAD's fault (or the registry's message is in the body HEAD does not have).
+         */
+        if (status == CLEAT_STATUS_NOT_FOUND || status == CLEAT_STATUS_UNAVAILABLE || r == -EKEYREJECTED ||
+            r == -ENOMEM) {
+            if (reterr)
+                *reterr = err;
+            else
+                host->error_free(err);
+            return r;
+        }
+        cleat_log(host, CLEAT_LOG_DEBUG, "HEAD %s at %s failed (%s), trying GET", p->reference, p->eps[i].host,
+                  err ? host->error_message(err) : "?");
+        host->error_free(err);
+    }
+    call.method = "GET";
+    call.body_max = DK_MANIFEST_MAX;
+    if ((r = dk_call(&call, &resp, reterr)) < 0)
+        return r;
+    r = describe_body(p, i, &resp, d, reterr);
+    dk_http_resp_done(host, &resp);
+    return r;
+}
+
+/* "domain/name:tag@digest", or "domain/name@digest" without a tag. */
+static char *canonical_name(const struct dk_ref *ref, const char *digest) {
+    char *s = NULL;
+    if (asprintf(&s, "%s/%s%s%s@%s", ref->domain, ref->name, ref->tag ? ":" : "", ref->tag ? ref->tag : "", digest) < 0)
+        return NULL;
+    return s;
+}
+
+static int dk_resolve(void *instance, const struct cleat_transport_request *request, cleat_resolved_fn fn, void *ctx,
+                      struct cleat_error **reterr) {
+    struct dk_instance *inst = instance;
+    const struct cleat_host *host = inst->host;
+    struct dk_pull p;
+    int r = pull_init(inst, request, &p, reterr);
+    if (r < 0)
+        return r;
+    const char *target = p.ref.digest ? p.ref.digest : p.ref.tag ? p.ref.tag : "latest";
+    _cleanup_free_ char *path = NULL;
+    if (asprintf(&path, "/v2/%s/manifests/%s", p.ref.name, target) < 0) {
+        pull_done(&p);
+        return dk_oom(host, reterr);
+    }
+    struct resolved d = {0};
+    for (size_t i = 0; i < p.n_eps; i++) {
+        struct cleat_error *err = NULL;
+        r = resolve_at(&p, i, path, &d, &err);
+        if (r == 0)
+            break;
+        if (p.eps[i].mirror && r != -ENOMEM) {
+            mirror_failed(&p, i, err);
+            resolved_done(&d);
+            continue;
+        }
+        if (reterr)
+            *reterr = err;
+        else
+            host->error_free(err);
+        resolved_done(&d);
+        pull_done(&p);
+        return r;
+    }
+    _cleanup_free_ char *name = canonical_name(&p.ref, d.digest);
+    if (!name) {
+        resolved_done(&d);
+        pull_done(&p);
+        return dk_oom(host, reterr);
+    }
+    cleat_log(host, CLEAT_LOG_DEBUG, "resolved %s to %s (%s, %" PRId64 " bytes)", p.reference, d.digest, d.media_type,
+              d.size);
+    struct cleat_descriptor desc = {.media_type = d.media_type, .digest = d.digest, .size = d.size};
+    /* The callback's code comes back unchanged, with an error saying so (it has no way to make one). */
+    r = fn(ctx, name, &desc);
+    if (r < 0)
+        dk_error(host, reterr, r == -ENOMEM ? CLEAT_STATUS_RESOURCE_EXHAUSTED : CLEAT_STATUS_INTERNAL, -r,
+                 "%s resolved to %s, which the caller did not take: %s", p.reference, d.digest, strerror(-r));
+    resolved_done(&d);
+    pull_done(&p);
+    return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* fetch                                                                     */
+
+static void slot_acquire(struct dk_instance *inst) {
+    pthread_mutex_lock(&inst->slots_lock);
+    while (inst->slots_free == 0)
+        pthread_cond_wait(&inst->slots_cond, &inst->slots_lock);
+    inst->slots_free--;
+    pthread_mutex_unlock(&inst->slots_lock);
+}
+
+static void slot_release(struct dk_instance *inst) {
+    pthread_mutex_lock(&inst->slots_lock);
+    inst->slots_free++;
+    pthread_cond_signal(&inst->slots_cond);
+    pthread_mutex_unlock(&inst->slots_lock);
+}
+
+static int fetch_from(const struct dk_pull *p, const struct cleat_descriptor *desc, struct cleat_blob_writer *writer,
+                      const char *path, struct cleat_error **reterr) {
+    const struct cleat_host *host = p->inst->host;
+    int manifest = dk_is_manifest_type(desc->media_type);
+    int r = 0;
+    for (size_t i = 0; i < p->n_eps; i++) {
+        struct dk_auth_ctx a = pull_auth(p, i);
+        int32_t fatal = 0;
+        struct dk_call call = {.auth = &a,
+                               .kind = manifest ? "manifest" : "blob",
+                               .name = desc->digest,
+                               .method = "GET",
+                               .path = path,
+                               .accept = manifest ? accept_manifests : NULL,
+                               .writer = writer,
+                               .body_max = DK_SMALL_BODY_MAX,
+                               .ret_fatal = &fatal};
+        struct dk_http_resp resp;
+        struct cleat_error *err = NULL;
+        r = dk_call(&call, &resp, &err);
+        if (r == 0) {
+            dk_http_resp_done(host, &resp);
+            return 0;
+        }
+        if (p->eps[i].mirror && !fatal && r != -ENOMEM) {
+            mirror_failed(p, i, err);
+            continue;
+        }
+        if (err && reterr)
+            *reterr = host->error_wrap(err, "%s", p->reference);
+        else
+            host->error_free(err);
+        return r;
+    }
+    return r;
+}
+
+static int dk_fetch(void *instance, const struct cleat_transport_request *request, const struct cleat_descriptor *desc,
+                    struct cleat_blob_writer *writer, struct cleat_error **reterr) {
+    struct dk_instance *inst = instance;
+    const struct cleat_host *host = inst->host;
+    if (!desc || !dk_digest_valid(desc->digest))
+        return dk_error(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                        "cannot fetch '%s': not a sha256 or sha512 digest", desc && desc->digest ? desc->digest : "");
+    if (desc->size >= 0 && host->blob_offset(writer) == (uint64_t)desc->size && desc->size > 0)
+        return 0; /* a resumed download that was already complete */
+    struct dk_pull p;
+    int r = pull_init(inst, request, &p, reterr);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *path = NULL;
+    if (asprintf(&path, "/v2/%s/%s/%s", p.ref.name, dk_is_manifest_type(desc->media_type) ? "manifests" : "blobs",
+                 desc->digest) < 0) {
+        pull_done(&p);
+        return dk_oom(host, reterr);
+    }
+    slot_acquire(inst);
+    r = fetch_from(&p, desc, writer, path, reterr);
+    slot_release(inst);
+    pull_done(&p);
+    return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* the instance                                                              */
+
+static int dk_validate(const struct cleat_host *host, const struct cleat_config *options, struct cleat_error **reterr) {
+    struct dk_config cfg;
+    int r = dk_config_parse(host, options, &cfg, reterr);
+    if (r == 0)
+        dk_config_done(&cfg);
+    return r;
+}
+
+static void dk_fini(void *instance) {
+    struct dk_instance *inst = instance;
+    if (!inst)
+        return;
+    dk_http_free(inst->http);
+    dk_token_cache_free(inst->tokens);
+    dk_config_done(&inst->cfg);
+    pthread_cond_destroy(&inst->slots_cond);
+    pthread_mutex_destroy(&inst->slots_lock);
+    free(inst);
+}
+
+static int dk_init(const struct cleat_host *host, const struct cleat_config *options, void **ret_instance,
+                   struct cleat_error **reterr) {
+    struct dk_instance *inst = calloc(1, sizeof(*inst));
+    if (!inst)
+        return dk_oom(host, reterr);
+    inst->host = host;
+    pthread_mutex_init(&inst->slots_lock, NULL);
+    pthread_cond_init(&inst->slots_cond, NULL);
+    int r = dk_config_parse(host, options, &inst->cfg, reterr);
+    if (r < 0) {
+        dk_fini(inst);
+        return r;
+    }
+    inst->slots_free = inst->cfg.max_concurrent_downloads;
+    if ((r = dk_http_new(host, &inst->cfg, &inst->http, reterr)) < 0) {
+        dk_fini(inst);
+        return r;
+    }
+    if (!(inst->tokens = dk_token_cache_new())) {
+        dk_fini(inst);
+        return dk_oom(host, reterr);
+    }
+    cleat_log(host, CLEAT_LOG_INFO,
+              "registry transport ready: %" PRId64 " concurrent downloads, %" PRId64
+              " retries, %zu registries configured",
+              inst->cfg.max_concurrent_downloads, inst->cfg.retries, inst->cfg.n_registries);
+    *ret_instance = inst;
+    return 0;
+}
+
+static const struct cleat_transport_ops dk_ops = {
+    .resolve = dk_resolve,
+    .fetch = dk_fetch,
+};
+
+CLEAT_PLUGIN_DEFINE(CLEAT_CONCERN_TRANSPORT, "image-docker", "0.1.0",
+                    "registry transport: Docker Registry HTTP API v2 / OCI distribution, over libcurl", dk_validate,
+                    dk_init, dk_fini, dk_ops);
