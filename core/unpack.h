@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Image layer unpacking: one layer blob in, files in an overlayfs upper
+ * directory out, in one streaming pass.
+ *
+ * The blob is read from an fd (a file or a pipe), decompressed (gzip with
+ * ISA-L's igzip, zstd with libzstd, or none), hashed with sha256 (the
+ * diff_id is the digest of the *uncompressed* tar), and extracted with
+ * libarchive's tar reader fed straight from the decompressor.
+ *
+ * The layer is hostile input.  Every path is resolved under target_dir with
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): `..`, absolute names,
+ * symlinks (also ones the same layer created a moment ago) and hardlink
+ * targets all stay inside target_dir.  Names are cleaned lexically first,
+ * the way containerd does it ("a/../../x" is "x", "/abs" is "abs"); an
+ * entry that names target_dir itself is skipped.
+ *
+ * What lands on disk:
+ *   - regular files, directories, symlinks, hardlinks (to an earlier entry,
+ *     never to a directory), char/block devices, fifos; any other type
+ *     libarchive reports (a socket) is refused, while typeflags it does not
+ *     know are regular files, as POSIX says;
+ *   - numeric uid/gid, mode incl. setuid/setgid/sticky (after the chown),
+ *     atime/mtime (directories' after everything else), xattrs incl.
+ *     security.capability; trusted.overlay.* and user.overlay.* from the
+ *     tar are dropped;
+ *   - OCI whiteouts as overlayfs whiteouts: ".wh.NAME" becomes a 0/0
+ *     character device NAME, ".wh..wh..opq" sets trusted.overlay.opaque=y on
+ *     its directory; other ".wh..wh." names (aufs metadata) are skipped;
+ *   - tar semantics for names that exist: a directory over a directory keeps
+ *     it and updates its metadata; anything else replaces what was there.
+ * Missing parent directories are created 0755 root:root (well-formed layers
+ * list them); a parent that is a dangling symlink is refused.  Paths longer
+ * than PATH_MAX or components longer than NAME_MAX are refused.  Nothing is
+ * fsync'ed: making the snapshot durable is the snapshotter's commit.
+ *
+ * Errors: INVALID_ARGUMENT for a bad argument, an unsupported media type, a
+ * media type that contradicts the content's magic, corrupt or truncated
+ * compressed data, a tar that libarchive cannot read, and refused entries
+ * (the message names the entry); FAILED_PRECONDITION for a diff_id mismatch;
+ * RESOURCE_EXHAUSTED for ENOSPC/EDQUOT/ENOMEM; INTERNAL for other I/O errors.
+ * On failure target_dir holds a partial layer: the caller removes it.
+ * Nothing outside target_dir is ever written.
+ *
+ * Runs as root (mknod, chown, trusted.* xattrs).  Each call starts one
+ * short-lived thread that reads, decompresses and hashes while the calling
+ * thread extracts; it is joined before unpack_layer returns.  Thread-safe:
+ * calls share nothing.  Memory stays bounded: about 6 MiB of buffers (four
+ * 1 MiB blocks in flight, a 1 MiB read buffer, the decoder's state; zstd
+ * windows are capped at libzstd's default 128 MiB) plus one record per
+ * directory inode for the deferred times.
+ */
+#ifndef CLEAT_CORE_UNPACK_H
+#define CLEAT_CORE_UNPACK_H
+
+#include <stdint.h>
+
+struct cleat_error;
+
+/* How the blob is compressed.  AUTO sniffs the magic: gzip 1f 8b, zstd 28 b5 2f fd, else a plain tar. */
+#define UNPACK_COMPRESSION_AUTO 0
+#define UNPACK_COMPRESSION_NONE 1
+#define UNPACK_COMPRESSION_GZIP 2
+#define UNPACK_COMPRESSION_ZSTD 3
+
+/* "sha256:" + 64 hex + NUL. */
+#define UNPACK_DIFF_ID_SIZE 72
+
+struct unpack_result {
+    char diff_id[UNPACK_DIFF_ID_SIZE]; /* "sha256:<hex>" of the uncompressed stream, trailing bytes included */
+    uint64_t compressed_bytes;         /* read from fd */
+    uint64_t uncompressed_bytes;       /* hashed: the tar and anything after its end marker */
+    uint64_t entries;                  /* tar entries seen, whiteouts and skipped ones included */
+    uint64_t file_bytes;               /* regular-file payload written */
+    uint64_t whiteouts;                /* .wh. entries turned into whiteouts or opaque markers */
+    int32_t compression;               /* what the content was: UNPACK_COMPRESSION_NONE/GZIP/ZSTD */
+};
+
+/*
+ * The compression a layer media type names, into *ret: the OCI
+ * application/vnd.oci.image.layer[.nondistributable].v1.tar[+gzip|+zstd]
+ * and Docker application/vnd.docker.image.rootfs[.foreign].diff.tar[.gzip]
+ * (and BuildKit's ...diff.tar.zstd) types; NULL → UNPACK_COMPRESSION_AUTO.  INVALID_ARGUMENT for anything else
+ * (encrypted layers, non-layer types).
+ */
+int unpack_media_type_compression(const char *media_type, int32_t *ret, struct cleat_error **reterr);
+
+/* "none", "gzip", "zstd", "auto". */
+const char *unpack_compression_name(int32_t compression);
+
+/*
+ * Read the layer blob from fd to its end (a file or a pipe, blocking or
+ * not; it is not closed and its offset moves; a pipe's writer must close it
+ * for the call to finish), extract it into target_dir and fill *ret.  media_type may be NULL
+ * (sniff); otherwise it must be a layer type and agree with the content's
+ * magic.  expected_diff_id, when not NULL, must be "sha256:<64 lowercase
+ * hex>" (a valid sha512 digest is UNIMPLEMENTED) and equal the computed
+ * diff_id, else FAILED_PRECONDITION
+ * "diff_id mismatch: config says X, content is Y" (callers prefix the layer
+ * digest with error_prefix).  The whole stream is read and hashed even when
+ * the tar's end marker comes early.  *ret is set on success only.
+ */
+int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, const char *target_dir,
+                 struct unpack_result *ret, struct cleat_error **reterr);
+
+#endif

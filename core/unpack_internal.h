@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The two halves of unpack.c, private to it: the decompressing, hashing
+ * input stream (unpack_decompress.c) and the hardened tar extractor
+ * (unpack_extract.c).  Same error conventions as the rest of the core.
+ */
+#ifndef CLEAT_CORE_UNPACK_INTERNAL_H
+#define CLEAT_CORE_UNPACK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "unpack.h"
+
+struct archive;
+struct archive_entry;
+struct cleat_error;
+
+/* ---- the input stream: fd → decompress → sha256 ---- */
+
+struct ustream;
+
+/* Blocks handed out: up to USTREAM_BLOCK_SIZE bytes each, USTREAM_BLOCKS of them in rotation. */
+#define USTREAM_BLOCK_SIZE (1u << 20)
+#define USTREAM_BLOCKS 4u
+
+/*
+ * Start reading fd.  compression is what the media type says (AUTO: sniff);
+ * the magic must agree with it, media_type (may be NULL) is for the message.
+ * When cancel_fd >= 0 becomes readable, a read waiting on fd gives up with
+ * CANCELLED.
+ */
+int ustream_open(int fd, int cancel_fd, int32_t compression, const char *media_type, struct ustream **ret,
+                 struct cleat_error **reterr);
+/* NULL-safe. */
+void ustream_free(struct ustream *s);
+/*
+ * The next block of uncompressed data, hashed already.  It stays valid
+ * during the next USTREAM_BLOCKS - 1 calls (so a consumer may hold one while
+ * the producer fills the others).  *len == 0 at the end of a complete stream.
+ */
+int ustream_next(struct ustream *s, const void **buf, size_t *len, struct cleat_error **reterr);
+/* After the end: "sha256:<hex>" of everything ustream_next returned.  Once. */
+int ustream_diff_id(struct ustream *s, char out[UNPACK_DIFF_ID_SIZE], struct cleat_error **reterr);
+void ustream_stats(const struct ustream *s, uint64_t *compressed, uint64_t *uncompressed, int32_t *compression);
+
+/* ---- the extractor: archive entries → files under a root fd ---- */
+
+struct extractor;
+
+int extract_open(const char *target_dir, struct extractor **ret, struct cleat_error **reterr);
+/* NULL-safe. */
+void extract_free(struct extractor *x);
+/* Create one entry (reading its data from a); the error names the entry. */
+int extract_entry(struct extractor *x, struct archive *a, struct archive_entry *e, struct cleat_error **reterr);
+/* Apply the deferred directory times. */
+int extract_finish(struct extractor *x, struct cleat_error **reterr);
+void extract_stats(const struct extractor *x, uint64_t *file_bytes, uint64_t *whiteouts);
+
+/* An errno as an error: RESOURCE_EXHAUSTED for ENOSPC/EDQUOT/ENOMEM, else INTERNAL. */
+int unpack_errno_status(int errnum);
+
+#endif
