@@ -14,6 +14,13 @@
  * needs the filesystem mounts them.  Keys are chosen by the core and are
  * unique within one instance.  Ops may be called concurrently; NULL ops
  * answer UNIMPLEMENTED.
+ *
+ * An overlay mount's options may take more than one page (a lowerdir= with
+ * one entry per parent layer, up to overlayfs's 500), which is more than
+ * mount(2) accepts.  The host mounts such options with the new mount API
+ * (fsopen, then one fsconfig "lowerdir+" per layer; Linux 6.8), so a
+ * snapshotter need not limit chains to what fits in a page, and whoever
+ * mounts snapshot mounts outside the host must do the same.
  */
 #ifndef CLEAT_SNAPSHOTTER_H
 #define CLEAT_SNAPSHOTTER_H

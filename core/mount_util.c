@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "mount_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/*
+ * The new mount API through syscall(2), so that any glibc will do (the
+ * wrappers came with 2.36).  <linux/mount.h> is not included: with older
+ * glibc it clashes with <sys/mount.h>; the values below are the kernel ABI.
+ */
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#endif
+#ifndef FSMOUNT_CLOEXEC
+#define FSMOUNT_CLOEXEC 0x00000001
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#define MOUNT_ATTR_NOATIME 0x00000010
+#define MOUNT_ATTR_STRICTATIME 0x00000020
+#define MOUNT_ATTR_NODIRATIME 0x00000080
+#endif
+#ifndef MOUNT_ATTR_NOSYMFOLLOW
+#define MOUNT_ATTR_NOSYMFOLLOW 0x00200000
+#endif
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+#define MU_FSCONFIG_SET_FLAG 0
+#define MU_FSCONFIG_SET_STRING 1
+#define MU_FSCONFIG_CMD_CREATE 6
+/* fsconfig copies a string value with strndup_user(value, 256). */
+#define MU_FSCONFIG_MAX_VALUE 255
+
+static int mu_fsopen(const char *fstype, unsigned int flags) {
+#ifdef SYS_fsopen
+    return (int)syscall(SYS_fsopen, fstype, flags);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static int mu_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux) {
+#ifdef SYS_fsconfig
+    return (int)syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static int mu_fsmount(int fd, unsigned int flags, unsigned int attrs) {
+#ifdef SYS_fsmount
+    return (int)syscall(SYS_fsmount, fd, flags, attrs);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static int mu_move_mount(int from_fd, const char *from, int to_fd, const char *to, unsigned int flags) {
+#ifdef SYS_move_mount
+    return (int)syscall(SYS_move_mount, from_fd, from, to_fd, to, flags);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* --- options --------------------------------------------------------------- */
+
+struct flag_opt {
+    const char *name;
+    unsigned long set, clear; /* MS_* flags of the mount itself */
+    unsigned long propagation; /* MS_PRIVATE etc., applied by a second mount(2) */
+};
+
+static const struct flag_opt flag_opts[] = {
+    {"defaults", 0, 0, 0},
+    {"ro", MS_RDONLY, 0, 0},
+    {"rw", 0, MS_RDONLY, 0},
+    {"nosuid", MS_NOSUID, 0, 0},
+    {"suid", 0, MS_NOSUID, 0},
+    {"nodev", MS_NODEV, 0, 0},
+    {"dev", 0, MS_NODEV, 0},
+    {"noexec", MS_NOEXEC, 0, 0},
+    {"exec", 0, MS_NOEXEC, 0},
+    {"sync", MS_SYNCHRONOUS, 0, 0},
+    {"async", 0, MS_SYNCHRONOUS, 0},
+    {"dirsync", MS_DIRSYNC, 0, 0},
+    {"mand", MS_MANDLOCK, 0, 0},
+    {"nomand", 0, MS_MANDLOCK, 0},
+    {"noatime", MS_NOATIME, 0, 0},
+    {"atime", 0, MS_NOATIME, 0},
+    {"nodiratime", MS_NODIRATIME, 0, 0},
+    {"diratime", 0, MS_NODIRATIME, 0},
+    {"relatime", MS_RELATIME, 0, 0},
+    {"norelatime", 0, MS_RELATIME, 0},
+    {"strictatime", MS_STRICTATIME, 0, 0},
+    {"nostrictatime", 0, MS_STRICTATIME, 0},
+    {"lazytime", MS_LAZYTIME, 0, 0},
+    {"nolazytime", 0, MS_LAZYTIME, 0},
+    {"nosymfollow", MS_NOSYMFOLLOW, 0, 0},
+    {"symfollow", 0, MS_NOSYMFOLLOW, 0},
+    {"silent", MS_SILENT, 0, 0},
+    {"loud", 0, MS_SILENT, 0},
+    {"bind", MS_BIND, 0, 0},
+    {"rbind", MS_BIND | MS_REC, 0, 0},
+    {"private", 0, 0, MS_PRIVATE},
+    {"rprivate", 0, 0, MS_PRIVATE | MS_REC},
+    {"shared", 0, 0, MS_SHARED},
+    {"rshared", 0, 0, MS_SHARED | MS_REC},
+    {"slave", 0, 0, MS_SLAVE},
+    {"rslave", 0, 0, MS_SLAVE | MS_REC},
+    {"unbindable", 0, 0, MS_UNBINDABLE},
+    {"runbindable", 0, 0, MS_UNBINDABLE | MS_REC},
+};
+
+/* Flags that a remounting bind can change on the bind's own mount. */
+#define BIND_REMOUNT_FLAGS                                                                                             \
+    (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME |      \
+     MS_NOSYMFOLLOW)
+
+/* One mount's options, taken apart; `data` borrows the mount's strings. */
+struct mopts {
+    const char *type;
+    const char *target;
+    unsigned long flags;
+    unsigned long propagation;
+    const char **data; /* NULL-terminated */
+    size_t ndata;
+    size_t datalen; /* of the ','-joined data, without its NUL */
+};
+
+static int32_t status_of(int e) {
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR:
+        return CLEAT_STATUS_NOT_FOUND;
+    case EPERM:
+    case EACCES:
+        return CLEAT_STATUS_PERMISSION_DENIED;
+    case ENOMEM:
+        return CLEAT_STATUS_RESOURCE_EXHAUSTED;
+    case EINVAL:
+    case E2BIG:
+    case ENAMETOOLONG:
+    case ELOOP:
+        return CLEAT_STATUS_INVALID_ARGUMENT;
+    case ENOSYS:
+    case ENODEV:
+    case EBUSY:
+    case EROFS:
+        return CLEAT_STATUS_FAILED_PRECONDITION;
+    default:
+        return CLEAT_STATUS_INTERNAL;
+    }
+}
+
+static int out_of_memory(struct cleat_error **reterr) {
+    return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+}
+
+static const struct flag_opt *find_flag(const char *name) {
+    for (size_t i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]); i++)
+        if (strcmp(flag_opts[i].name, name) == 0)
+            return &flag_opts[i];
+    return NULL;
+}
+
+static int parse_options(const struct cleat_mount *m, const char *target, struct mopts *mo,
+                         struct cleat_error **reterr) {
+    size_t n = 0;
+    while (m->options && m->options[n])
+        n++;
+    *mo = (struct mopts){.type = m->type, .target = target};
+    if (!(mo->data = calloc(n + 1, sizeof(char *))))
+        return out_of_memory(reterr);
+    for (size_t i = 0; i < n; i++) {
+        const char *o = m->options[i];
+        const struct flag_opt *f = find_flag(o);
+        if (f) {
+            mo->flags = (mo->flags | f->set) & ~f->clear;
+            mo->propagation = f->propagation ? f->propagation : mo->propagation;
+            continue;
+        }
+        if (o[0] == '\0' || o[0] == '=' || strchr(o, ',')) {
+            free(mo->data);
+            mo->data = NULL;
+            return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                             "%s mount on %s: option '%s' is not one option (empty, no name, or holding a ',')",
+                             m->type, target, o);
+        }
+        mo->datalen += strlen(o) + (mo->ndata ? 1 : 0);
+        mo->data[mo->ndata++] = o;
+    }
+    return 0;
+}
+
+/* --- bind ------------------------------------------------------------------ */
+
+/* The restrictions a bind inherits from its source; a remount without them would lift them. */
+static unsigned long kept_flags(const char *target) {
+    struct statvfs sv;
+    unsigned long kept = 0;
+    if (statvfs(target, &sv) < 0)
+        return 0;
+    kept |= (sv.f_flag & ST_NOSUID) ? MS_NOSUID : 0;
+    kept |= (sv.f_flag & ST_NODEV) ? MS_NODEV : 0;
+    kept |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
+    return kept;
+}
+
+/* "ro,nosuid,..." for a remount's message. */
+static void flag_names(unsigned long flags, char *buf, size_t size) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]) && len < size; i++) {
+        unsigned long f = flag_opts[i].set;
+        if (f && !(f & MS_BIND) && (flags & f) == f)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? "," : "", flag_opts[i].name);
+    }
+}
+
+static int apply_bind(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+    if (!m->source)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "bind mount on %s: no source", mo->target);
+    if (mo->ndata > 0)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                         "bind mount of %s on %s: option '%s' is not a mount flag, and a bind takes no others",
+                         m->source, mo->target, mo->data[0]);
+    if (mount(m->source, mo->target, NULL, MS_BIND | (mo->flags & MS_REC), NULL) < 0) {
+        int e = errno;
+        return error_set(reterr, status_of(e), e, "bind mount of %s on %s: %s", m->source, mo->target, strerror(e));
+    }
+    unsigned long flags = mo->flags & BIND_REMOUNT_FLAGS;
+    if (!flags)
+        return 0;
+    flags |= kept_flags(mo->target);
+    if (mount(NULL, mo->target, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0) {
+        int e = errno;
+        (void)umount2(mo->target, MNT_DETACH);
+        char names[128];
+        flag_names(flags, names, sizeof(names));
+        return error_set(reterr, status_of(e), e, "bind mount of %s on %s: remounting it %s: %s", m->source,
+                         mo->target, names, strerror(e));
+    }
+    return 0;
+}
+
+/* --- mount(2) -------------------------------------------------------------- */
+
+static char *join_data(const struct mopts *mo) {
+    char *data = malloc(mo->datalen + 1);
+    if (!data)
+        return NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < mo->ndata; i++) {
+        if (i)
+            data[len++] = ',';
+        size_t n = strlen(mo->data[i]);
+        memcpy(data + len, mo->data[i], n);
+        len += n;
+    }
+    data[len] = '\0';
+    return data;
+}
+
+static int apply_classic(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+    char *data = join_data(mo);
+    if (!data)
+        return out_of_memory(reterr);
+    const char *source = m->source ? m->source : m->type;
+    int r = 0;
+    if (mount(source, mo->target, m->type, mo->flags, mo->ndata ? data : NULL) < 0) {
+        int e = errno;
+        r = error_set(reterr, status_of(e), e, "%s mount on %s (options '%s'): %s", m->type, mo->target, data,
+                      strerror(e));
+    }
+    free(data);
+    return r;
+}
+
+/* --- the new mount API ----------------------------------------------------- */
+
+/* The kernel's last error message about fs context fd ("overlay: failed to resolve ..."), or "". */
+static void fs_log(int fd, char *buf, size_t size) {
+    char line[512];
+    buf[0] = '\0';
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = read(fd, line, sizeof(line) - 1);
+        if (n <= 2)
+            break;
+        line[n] = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == 'e' || !buf[0])
+            snprintf(buf, size, "%s", line + 2); /* past "e " */
+    }
+}
+
+static int fs_fail(int fd, const struct mopts *mo, const char *what, const char *key, const char *value,
+                   struct cleat_error **reterr) {
+    int e = errno;
+    char log[512];
+    fs_log(fd, log, sizeof(log));
+    /* Linux 6.5 to 6.7 have fsopen but not "lowerdir+": a missing kernel feature, not a bad option. */
+    int old_kernel = e == EINVAL && key && key[0] && key[strlen(key) - 1] == '+' && strstr(log, "nknown parameter");
+    return error_set(reterr, old_kernel ? CLEAT_STATUS_FAILED_PRECONDITION : status_of(e), e,
+                     "%s mount on %s: %s%s%s%s%s%s: %s%s%s%s%s", mo->type, mo->target, what, key ? " \"" : "",
+                     key ? key : "", value ? "=" : "", value ? value : "", key ? "\"" : "", strerror(e),
+                     log[0] ? " (kernel: " : "", log, log[0] ? ")" : "",
+                     old_kernel ? "; this kernel is older than Linux 6.8, which added it" : "");
+}
+
+/* fsconfig one option: a string when value is not NULL, else a flag. */
+static int fs_set(int fd, const struct mopts *mo, const char *key, const char *value, struct cleat_error **reterr) {
+    if (value && strlen(value) > MU_FSCONFIG_MAX_VALUE)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, E2BIG,
+                         "%s mount on %s: option \"%s=%s\": the value takes %zu bytes, more than the %d that "
+                         "fsconfig(2) takes",
+                         mo->type, mo->target, key, value, strlen(value), MU_FSCONFIG_MAX_VALUE);
+    int cmd = value ? MU_FSCONFIG_SET_STRING : MU_FSCONFIG_SET_FLAG;
+    if (mu_fsconfig(fd, (unsigned int)cmd, key, value, 0) < 0)
+        return fs_fail(fd, mo, "option", key, value, reterr);
+    return 0;
+}
+
+/*
+ * lowerdir=a:b::c as lowerdir+ a, lowerdir+ b, datadir+ c (top-most first).
+ * The classic option escapes ':' and '\' with '\'; the "+" forms take paths
+ * as they are, so the escapes are undone here.
+ */
+static int fs_set_lowerdirs(int fd, const struct mopts *mo, const char *value, struct cleat_error **reterr) {
+    char *dir = malloc(strlen(value) + 1);
+    if (!dir)
+        return out_of_memory(reterr);
+    const char *key = "lowerdir+", *s = value;
+    int r = 0;
+    for (;;) {
+        size_t n = 0;
+        for (; *s && *s != ':'; s++) {
+            if (*s == '\\' && s[1])
+                s++;
+            dir[n++] = *s;
+        }
+        dir[n] = '\0';
+        if (n == 0)
+            r = error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                          "%s mount on %s: option lowerdir= names an empty layer", mo->type, mo->target);
+        else
+            r = fs_set(fd, mo, key, dir, reterr);
+        if (r < 0 || !*s++)
+            break;
+        if (*s == ':') { /* "::": data-only layers from here on */
+            key = "datadir+";
+            s++;
+        }
+    }
+    free(dir);
+    return r;
+}
+
+/* The superblock flags, which the new API takes as fsconfig flags rather than mount attributes. */
+static int fs_set_sb_flags(int fd, const struct mopts *mo, struct cleat_error **reterr) {
+    static const struct {
+        unsigned long flag;
+        const char *name;
+    } sb[] = {{MS_RDONLY, "ro"}, {MS_SYNCHRONOUS, "sync"}, {MS_DIRSYNC, "dirsync"},
+              {MS_LAZYTIME, "lazytime"}, {MS_MANDLOCK, "mand"}};
+    int r = 0;
+    for (size_t i = 0; i < sizeof(sb) / sizeof(sb[0]) && r == 0; i++)
+        if (mo->flags & sb[i].flag)
+            r = fs_set(fd, mo, sb[i].name, NULL, reterr);
+    return r;
+}
+
+/* source, superblock flags, then the data options in their order. */
+static int fs_configure(int fd, const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+    int r = m->source ? fs_set(fd, mo, "source", m->source, reterr) : 0;
+    if (r == 0)
+        r = fs_set_sb_flags(fd, mo, reterr);
+    for (size_t i = 0; i < mo->ndata && r == 0; i++) {
+        const char *o = mo->data[i], *eq = strchr(o, '=');
+        if (!eq) {
+            r = fs_set(fd, mo, o, NULL, reterr);
+            continue;
+        }
+        char *key = strndup(o, (size_t)(eq - o));
+        if (!key)
+            return out_of_memory(reterr);
+        if (strcmp(key, "lowerdir") == 0)
+            r = fs_set_lowerdirs(fd, mo, eq + 1, reterr);
+        else
+            r = fs_set(fd, mo, key, eq + 1, reterr);
+        free(key);
+    }
+    return r;
+}
+
+static unsigned int mount_attrs(unsigned long flags) {
+    unsigned int a = 0;
+    a |= (flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0;
+    a |= (flags & MS_NOSUID) ? MOUNT_ATTR_NOSUID : 0;
+    a |= (flags & MS_NODEV) ? MOUNT_ATTR_NODEV : 0;
+    a |= (flags & MS_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0;
+    a |= (flags & MS_NODIRATIME) ? MOUNT_ATTR_NODIRATIME : 0;
+    a |= (flags & MS_NOSYMFOLLOW) ? MOUNT_ATTR_NOSYMFOLLOW : 0;
+    /* One atime mode at most; relatime is the default (MOUNT_ATTR_RELATIME is 0). */
+    if (flags & MS_NOATIME)
+        a |= MOUNT_ATTR_NOATIME;
+    else if (flags & MS_STRICTATIME)
+        a |= MOUNT_ATTR_STRICTATIME;
+    return a;
+}
+
+static int apply_fsapi(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+    int fd = mu_fsopen(m->type, FSOPEN_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOSYS)
+            return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, e,
+                             "%s mount on %s: its options take %zu bytes, more than mount(2) takes (one page), and "
+                             "this kernel lacks the new mount API (fsopen) that takes more",
+                             m->type, mo->target, mo->datalen);
+        return error_set(reterr, status_of(e), e, "%s mount on %s: fsopen: %s", m->type, mo->target, strerror(e));
+    }
+    int r = fs_configure(fd, m, mo, reterr);
+    if (r == 0 && mu_fsconfig(fd, MU_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        r = fs_fail(fd, mo, "creating the filesystem", NULL, NULL, reterr);
+    int mfd = -1;
+    if (r == 0 && (mfd = mu_fsmount(fd, FSMOUNT_CLOEXEC, mount_attrs(mo->flags))) < 0)
+        r = fs_fail(fd, mo, "fsmount", NULL, NULL, reterr);
+    /* A mount not yet moved into place is detached: closing mfd frees it. */
+    if (r == 0 && mu_move_mount(mfd, "", AT_FDCWD, mo->target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        int e = errno;
+        r = error_set(reterr, status_of(e), e, "%s mount on %s: move_mount: %s", m->type, mo->target, strerror(e));
+    }
+    if (mfd >= 0)
+        close(mfd);
+    close(fd);
+    return r;
+}
+
+/* --- the API --------------------------------------------------------------- */
+
+static int apply_fs(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        page = 4096;
+    if (mo->datalen < (size_t)page) /* mount(2) copies one page, NUL included */
+        return apply_classic(m, mo, reterr);
+    if (strcmp(m->type, "overlay") == 0)
+        return apply_fsapi(m, mo, reterr);
+    return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, E2BIG,
+                     "%s mount on %s: its options take %zu bytes, more than the one page (%ld bytes) mount(2) takes",
+                     m->type, mo->target, mo->datalen, page);
+}
+
+int mount_apply(const struct cleat_mount *m, const char *target, struct cleat_error **reterr) {
+    if (!m || !m->type || !m->type[0])
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "mount on %s: no filesystem type",
+                         target ? target : "(null)");
+    if (!target || target[0] != '/')
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s mount on '%s': the target is not absolute",
+                         m->type, target ? target : "(null)");
+    struct mopts mo;
+    int r = parse_options(m, target, &mo, reterr);
+    if (r < 0)
+        return r;
+    if (strcmp(m->type, "bind") == 0 || (mo.flags & MS_BIND))
+        r = apply_bind(m, &mo, reterr);
+    else
+        r = apply_fs(m, &mo, reterr);
+    if (r == 0 && mo.propagation && mount(NULL, target, NULL, mo.propagation, NULL) < 0) {
+        int e = errno;
+        (void)umount2(target, MNT_DETACH);
+        r = error_set(reterr, status_of(e), e, "%s mount on %s: changing its propagation: %s", m->type, target,
+                      strerror(e));
+    }
+    free(mo.data);
+    return r;
+}
+
+/* target/rel, or target itself for an empty rel; ".." is refused. */
+static int join_target(const char *target, const char *rel, char **ret, struct cleat_error **reterr) {
+    rel = rel ? rel : "";
+    while (*rel == '/')
+        rel++;
+    for (const char *s = rel; *s;) {
+        size_t n = strcspn(s, "/");
+        if (n == 2 && s[0] == '.' && s[1] == '.')
+            return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                             "mount target '%s' below %s: '..' is not allowed", rel, target);
+        s += n;
+        s += *s == '/';
+    }
+    size_t tlen = strlen(target);
+    int slash = tlen > 0 && target[tlen - 1] != '/' && *rel;
+    if (asprintf(ret, "%s%s%s", target, slash ? "/" : "", rel) < 0) {
+        *ret = NULL;
+        return out_of_memory(reterr);
+    }
+    return 0;
+}
+
+int mount_all(const struct cleat_mount *m, size_t n, const char *target, struct cleat_error **reterr) {
+    char **done = calloc(n + 1, sizeof(char *));
+    if (!done)
+        return out_of_memory(reterr);
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        char *path = NULL;
+        r = join_target(target, m[i].target, &path, reterr);
+        if (r == 0 && (r = mount_apply(&m[i], path, reterr)) == 0)
+            done[i] = path;
+        else
+            free(path);
+    }
+    /* Undo in reverse: a later mount may sit on or below an earlier one. */
+    for (size_t i = n; i-- > 0;) {
+        if (r < 0 && done[i])
+            (void)umount2(done[i], MNT_DETACH);
+        free(done[i]);
+    }
+    free(done);
+    return r;
+}
+
+int unmount_tree(const char *target, struct cleat_error **reterr) {
+    /* Each round detaches the top-most mount at target, with everything below it. */
+    for (int i = 0; i < 1024; i++) {
+        if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+            continue;
+        int e = errno;
+        if (e == EINVAL || e == ENOENT) /* not (or no longer) a mount point */
+            return 0;
+        return error_set(reterr, status_of(e), e, "unmounting %s: %s", target, strerror(e));
+    }
+    return error_set(reterr, CLEAT_STATUS_INTERNAL, EBUSY, "unmounting %s: still mounted after 1024 unmounts",
+                     target);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Performing the mounts that snapshotters describe (cleat/mount.h).
+ *
+ * Options are in mount(8) form, one per element.  The generic ones become
+ * mount flags: ro/rw, nosuid/suid, nodev/dev, noexec/exec, sync/async,
+ * dirsync, mand/nomand, [no]atime, [no]diratime, [no]relatime,
+ * [no]strictatime, [no]lazytime, [no]symfollow, silent/loud, defaults, the
+ * propagation modes ([r]private, [r]shared, [r]slave, [r]unbindable), and
+ * bind/rbind.  Everything else is the filesystem's own data ("size=64m",
+ * "lowerdir=...") and may not contain a ','.
+ *
+ *   bind (type "bind", or any type with a bind/rbind option): MS_BIND, MS_REC
+ *     for rbind; ro, nosuid, nodev, noexec and the atime options are applied
+ *     by a second, remounting bind (to the bind itself, not to the submounts
+ *     an rbind brings along), which keeps the nosuid, nodev and noexec the
+ *     source mount already had.  A bind takes no data options.
+ *   overlay: mount(2) when the data fits in one page (the most mount(2)
+ *     copies); otherwise the new mount API (fsopen, fsconfig, fsmount,
+ *     move_mount, Linux 6.8 for "lowerdir+"), which has no such limit: each
+ *     layer of lowerdir= is passed on its own as "lowerdir+" (top-most first;
+ *     after a "::", as "datadir+"), with the classic '\' escapes undone.  A
+ *     single value there must be shorter than 256 bytes (fsconfig's limit).
+ *   anything else: mount(2); data longer than a page is refused.
+ *
+ * Propagation options are applied after the mount.  A mount that fails half
+ * way (mounted, then its remount or propagation change failed) is detached
+ * again before the error is returned: on failure nothing stays mounted.
+ * Errors name the target and the failing option; a kernel without fsopen
+ * gives FAILED_PRECONDITION.
+ */
+#ifndef CLEAT_CORE_MOUNT_UTIL_H
+#define CLEAT_CORE_MOUNT_UTIL_H
+
+#include <stddef.h>
+
+#include <cleat/mount.h>
+
+#include "error.h"
+
+/* Mount m at `target` (absolute; m->target is ignored).  Needs CAP_SYS_ADMIN. */
+int mount_apply(const struct cleat_mount *m, const char *target, struct cleat_error **reterr);
+
+/*
+ * Mount m[0..n) in order below `target`: each at target/m[i].target, or at
+ * target itself when m[i].target is NULL, "" or "/".  Targets may not hold
+ * ".." components and must exist.  On failure, the mounts made so far are
+ * detached again.
+ */
+int mount_all(const struct cleat_mount *m, size_t n, const char *target, struct cleat_error **reterr);
+
+/*
+ * Detach (umount2 MNT_DETACH) everything mounted at `target`, including mounts
+ * stacked on it and mounts below it.  A target that is not a mount point, or
+ * does not exist, is success.  Symlinks at `target` are not followed.
+ */
+int unmount_tree(const char *target, struct cleat_error **reterr);
+
+#endif
