@@ -26,4 +26,15 @@ int cri_runtime_config(void *ctx, struct rpc_call *call, const ProtobufCMessage 
 int cri_update_runtime_config(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                               struct cleat_error **reterr);
 
+int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                   struct cleat_error **reterr);
+int cri_list_images(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                    struct cleat_error **reterr);
+int cri_image_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                     struct cleat_error **reterr);
+int cri_remove_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                     struct cleat_error **reterr);
+int cri_image_fs_info(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                      struct cleat_error **reterr);
+
 #endif

@@ -25,6 +25,12 @@ static const struct route runtime_routes[] = {
     {"UpdateRuntimeConfig", cri_update_runtime_config, NULL},
 };
 
+static const struct route image_routes[] = {
+    {"PullImage", cri_pull_image, NULL},       {"ListImages", cri_list_images, NULL},
+    {"ImageStatus", cri_image_status, NULL},   {"RemoveImage", cri_remove_image, NULL},
+    {"ImageFsInfo", cri_image_fs_info, NULL},
+};
+
 static const struct route *find_route(const struct route *routes, size_t n, const char *name) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(routes[i].name, name) == 0)
@@ -60,7 +66,7 @@ int cri_methods_new(struct daemon *d, struct rpc_method **ret, size_t *ret_n, st
     int r = add_service(rt, runtime_routes, sizeof(runtime_routes) / sizeof(runtime_routes[0]), d, methods, &n,
                         reterr);
     if (r >= 0)
-        r = add_service(img, NULL, 0, d, methods, &n, reterr);
+        r = add_service(img, image_routes, sizeof(image_routes) / sizeof(image_routes[0]), d, methods, &n, reterr);
     if (r < 0) {
         cri_methods_free(methods, n);
         return r;

@@ -132,6 +132,11 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
         r = registry_open(d->store, &d->registry, reterr);
     if (r >= 0)
         r = plugins_load(cfg, PLUGINS_INIT, &d->plugins, reterr);
+    if (r >= 0) {
+        struct image_service_options io = {.root_dir = cfg->root_dir,
+                                           .max_parallel_downloads = cfg->images_max_parallel_downloads};
+        r = image_service_open(&io, d->plugins, d->registry, d->store, &d->images, reterr);
+    }
     if (r >= 0)
         r = load_pod_cidr(d, reterr);
     if (r < 0) {
@@ -145,6 +150,7 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
 void daemon_close(struct daemon *d) {
     if (!d)
         return;
+    image_service_free(d->images);
     plugins_free(d->plugins);
     registry_free(d->registry);
     store_close(d->store);

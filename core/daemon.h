@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "image_service.h"
 #include "plugin_loader.h"
 #include "registry.h"
 #include "store.h"
@@ -21,6 +22,7 @@ struct daemon {
     struct plugins *plugins;
     struct store *store;
     struct registry *registry;
+    struct image_service *images;
     int lock_fd;         /* flock'ed <root_dir>/cleatd.lock */
     int64_t started_at;  /* CLOCK_REALTIME ns */
     pthread_mutex_t lock; /* guards the fields below; never held across a plugin call */

@@ -16,6 +16,10 @@ import pytest
 CLEATD = os.environ.get("CLEATD", "cleatd")
 SOURCE_DIR = os.environ.get("CLEAT_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 PLUGIN_DIR = os.environ.get("CLEAT_TEST_PLUGIN_DIR", "")
+BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
+# The plugins cleat ships (the embedded defaults name them), as built, then the test plugins.
+SHIPPED_PLUGIN_DIRS = [os.path.join(BUILD_DIR, "plugins", p) for p in ("storage-overlay", "image-docker", "image-oci")]
+PLUGIN_DIRS = SHIPPED_PLUGIN_DIRS + [PLUGIN_DIR]
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +58,7 @@ class Cleatd:
         with open(self.config_path, "w") as f:
             f.write(f"socket: {self.socket}\nroot_dir: {self.root_dir}\nstate_dir: {self.state_dir}\n")
             if not any(line.startswith("plugin_dirs:") for line in body.splitlines()):
-                f.write(f"plugin_dirs: [{PLUGIN_DIR}]\n")
+                f.write(f"plugin_dirs: [{', '.join(PLUGIN_DIRS)}]\n")
             f.write(body)
 
     def args(self):

@@ -6,7 +6,7 @@ import os
 
 import yaml
 
-from conftest import PLUGIN_DIR, run_cleatd
+from conftest import PLUGIN_DIR, PLUGIN_DIRS, run_cleatd
 
 
 def write(path, text):
@@ -41,13 +41,17 @@ def test_check_config_yaml_syntax_error(tmp_path):
 
 
 def test_check_config_embedded_defaults(tmp_path):
-    r = run_cleatd(["--config", write(tmp_path / "empty.yaml", ""), "--dropin-dir", str(tmp_path), "--check-config"])
+    """An empty file means the embedded defaults (with the build's plugin dirs instead of the installed one)."""
+    dropins = tmp_path / "d"
+    dropins.mkdir()
+    write(dropins / "plugins.yaml", f"plugin_dirs: [{', '.join(PLUGIN_DIRS)}]\n")
+    r = run_cleatd(["--config", write(tmp_path / "empty.yaml", ""), "--dropin-dir", str(dropins), "--check-config"])
     assert r.returncode == 0, r.stderr
-    assert "configuration OK" in r.stdout
+    assert "configuration OK (3 plugin instances)" in r.stdout
 
 
 def test_check_config_refuses_other_major_plugin(tmp_path):
-    cfg = write(tmp_path / "cleat.yaml", f"""plugin_dirs: [{PLUGIN_DIR}]
+    cfg = write(tmp_path / "cleat.yaml", f"""plugin_dirs: [{', '.join(PLUGIN_DIRS)}]
 runtime:
   default_handler: old
   handlers:
@@ -93,7 +97,7 @@ def test_start_refuses_bad_plugin_with_reason(tmp_path):
     cfg = write(tmp_path / "cleat.yaml", f"""socket: {tmp_path}/s.sock
 root_dir: {tmp_path}/root
 state_dir: {tmp_path}/run
-plugin_dirs: [{PLUGIN_DIR}]
+plugin_dirs: [{', '.join(PLUGIN_DIRS)}]
 runtime:
   default_handler: h
   handlers:

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import SOURCE_DIR
+from conftest import SHIPPED_PLUGIN_DIRS, SOURCE_DIR
 
 BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
 HEADERS = ["plugin.h", "error.h", "config.h", "mount.h", "runtime.h", "snapshotter.h", "transport.h", "network.h"]
@@ -63,7 +63,7 @@ def test_out_of_tree_plugin_loads(prefix, tmp_path, cleatd_factory, runtime_stub
                           capture_output=True, text=True).stdout.split()
     assert "cleat_plugin" in syms and "hello_init" not in syms
 
-    d = cleatd_factory(f"""plugin_dirs: [{plugins}]
+    d = cleatd_factory(f"""plugin_dirs: [{", ".join([str(plugins)] + SHIPPED_PLUGIN_DIRS)}]
 runtime:
   default_handler: hello
   handlers:

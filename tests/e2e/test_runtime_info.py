@@ -93,7 +93,8 @@ def test_status_verbose_info_is_json(cleatd_factory, runtime_stub, cri):
     assert info["config"]["socket"] == d.socket
     assert info["config"]["runtime"]["default_handler"] == "fast"
     names = sorted((p["concern"], p["name"]) for p in info["plugins"])
-    assert names == [("network", "testnet"), ("runtime", "fast"), ("runtime", "sleepy")]
+    assert names == [("network", "testnet"), ("runtime", "fast"), ("runtime", "sleepy"),
+                     ("snapshotter", "overlayfs"), ("transport", "oci"), ("transport", "registry")]
     assert all(p["abi"] == "1.0" and p["file"].endswith(".so") for p in info["plugins"])
     assert info["podCIDR"] == ""
 
@@ -153,9 +154,8 @@ def test_unbuilt_rpcs_answer_unimplemented(cleatd_factory, runtime_stub, cri):
         stub.ListContainers(pb2.ListContainersRequest())
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "/runtime.v1.RuntimeService/ListContainers" in e.value.details()
-    images = pb2_grpc.ImageServiceStub(d.channel())
     with pytest.raises(grpc.RpcError) as e:
-        images.ListImages(pb2.ListImagesRequest())
+        stub.RunPodSandbox(pb2.RunPodSandboxRequest())
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
     # A streaming RPC is routed too, and says so the same way.
     with pytest.raises(grpc.RpcError) as e:

@@ -47,7 +47,9 @@ static int teardown(void **state) {
 static struct config *make_config(struct fixture *f, const char *body) {
     char *text = NULL;
     assert_true(asprintf(&text,
-                         "root_dir: %s/root\nstate_dir: %s/state\nsocket: %s/s.sock\nplugin_dirs: [%s]\n%s", f->dir,
+                         "root_dir: %s/root\nstate_dir: %s/state\nsocket: %s/s.sock\nplugin_dirs: [%s]\n"
+                         "snapshotter: null\ntransports: null\n%s", /* only the plugins under test */
+                         f->dir,
                          f->dir, f->dir, CLEAT_TEST_PLUGIN_DIR, body) > 0);
     struct cleat_config *tree = NULL;
     struct cleat_error *err = NULL;
@@ -150,7 +152,7 @@ static void test_unknown_option_is_refused(void **state) {
     struct cleat_error *err = NULL;
     assert_true(plugins_load(cfg, PLUGINS_VALIDATE, &p, &err) < 0);
     assert_non_null(strstr(error_message(err), "readdy"));
-    assert_non_null(strstr(error_message(err), "test.yaml:10:"));
+    assert_non_null(strstr(error_message(err), "test.yaml:12:"));
     error_free(err);
 }
 

@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Pull benchmark: an image of 8 layers (~200 MB compressed) from a local
+docker-registry into a fresh root dir, 3 runs, against the machine's own
+floor measured in the same run: `curl` of each blob piped into `tar -xzf`,
+one layer after another.
+
+    /usr/bin/python3 bench/pull.py [BUILD_DIR]     (as root; BUILD_DIR defaults to ./build)
+
+Prints, per run and as medians: pull seconds, MB/s (compressed bytes per
+second), and pull / floor.  The issue's target is a ratio at or below 0.5.
+"""
+
+import gzip
+import hashlib
+import importlib
+import io
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
+import registry_fixture as rf  # noqa: E402
+
+import grpc  # noqa: E402
+
+LAYERS = 8
+RUNS = 3
+REPO = "bench/big"
+
+
+def make_layer(i, rnd):
+    """~20 MB random + ~35 MB compressible text per layer: about 25 MB gzip'd."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        def add(name, data):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+        for f in range(4):
+            add(f"layer{i}/random{f}.bin", rnd.randbytes(5 << 20))
+        words = [b"kubelet", b"container", b"runtime", b"snapshot", b"overlay", b"layer", b"digest", b"pod"]
+        for f in range(200):
+            add(f"layer{i}/text/{f}.txt", b" ".join(rnd.choice(words) for _ in range(25000)))
+    tar_bytes = raw.getvalue()
+    return tar_bytes, gzip.compress(tar_bytes, compresslevel=6, mtime=0)
+
+
+def build_layout(layout):
+    rnd = random.Random(42)
+    blobs = os.path.join(layout, "blobs", "sha256")
+    os.makedirs(blobs)
+
+    def put(data):
+        d = hashlib.sha256(data).hexdigest()
+        with open(os.path.join(blobs, d), "wb") as f:
+            f.write(data)
+        return {"digest": "sha256:" + d, "size": len(data)}
+
+    diff_ids, layers = [], []
+    for i in range(LAYERS):
+        tar_bytes, gz = make_layer(i, rnd)
+        diff_ids.append("sha256:" + hashlib.sha256(tar_bytes).hexdigest())
+        layers.append(dict(mediaType=rf.MT_OCI_LAYER_GZIP, **put(gz)))
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    config = json.dumps({"architecture": arch, "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": rf.MT_OCI_MANIFEST,
+                           "config": dict(mediaType=rf.MT_OCI_CONFIG, **put(config)), "layers": layers}).encode()
+    m = put(manifest)
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": [dict(mediaType=rf.MT_OCI_MANIFEST, **m,
+                   annotations={"org.opencontainers.image.ref.name": "big"})]}, f)
+    return layers
+
+
+def cri_modules(tmp):
+    out = os.path.join(tmp, "proto")
+    os.makedirs(out)
+    proto_dir = os.path.join(SOURCE, "core", "proto")
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{proto_dir}", f"--python_out={out}",
+                    f"--grpc_python_out={out}", os.path.join(proto_dir, "api.proto")], check=True)
+    sys.path.insert(0, out)
+    return importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc")
+
+
+def floor(reg, layers, tmp):
+    """curl | tar -xzf, one layer after another: the machine's sequential floor."""
+    dest = os.path.join(tmp, "floor")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    t0 = time.monotonic()
+    for layer in layers:
+        url = f"http://{reg.hostport}/v2/{REPO}/blobs/{layer['digest']}"
+        subprocess.run(f"curl -sSf {url} | tar -xzf - -C {dest}", shell=True, check=True)
+    return time.monotonic() - t0
+
+
+def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run):
+    base = os.path.join(tmp, f"cleat{run}")
+    os.makedirs(base)
+    cfg = os.path.join(base, "cleat.yaml")
+    plugins = ", ".join(os.path.join(build, "plugins", p) for p in ("storage-overlay", "image-docker", "image-oci"))
+    with open(cfg, "w") as f:
+        f.write(f"socket: {base}/cleat.sock\nroot_dir: {base}/root\nstate_dir: {base}/run\n"
+                f"plugin_dirs: [{plugins}]\n"
+                f"transports:\n  registry:\n    options:\n      registries:\n"
+                f"        \"{reg.hostport}\": {{insecure: true}}\n")
+    log = open(os.path.join(base, "cleatd.log"), "wb")
+    proc = subprocess.Popen([os.path.join(build, "core", "cleatd"), "--config", cfg, "--dropin-dir",
+                             os.path.join(base, "none")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        ch = grpc.insecure_channel(f"unix://{base}/cleat.sock")
+        grpc.channel_ready_future(ch).result(timeout=20)
+        stub = pb2_grpc.ImageServiceStub(ch)
+        t0 = time.monotonic()
+        stub.PullImage(pb2.PullImageRequest(image=pb2.ImageSpec(image=f"{reg.hostport}/{REPO}:big")), timeout=600)
+        elapsed = time.monotonic() - t0
+        ch.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    shutil.rmtree(base, ignore_errors=True)
+    return elapsed
+
+
+def main():
+    build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(SOURCE, "build"))
+    tmp = tempfile.mkdtemp(prefix="cleat-bench-pull-")
+    reg = None
+    try:
+        print("building the image ...", flush=True)
+        layout = os.path.join(tmp, "layout")
+        layers = build_layout(layout)
+        total = sum(l["size"] for l in layers)
+        print(f"image: {LAYERS} layers, {total / 1e6:.1f} MB compressed", flush=True)
+        reg = rf.Registry(os.path.join(tmp, "registry"), os.path.join(tmp, "storage")).start()
+        reg.push(layout, "big", REPO)
+        pb2, pb2_grpc = cri_modules(tmp)
+        pulls, floors = [], []
+        for run in range(1, RUNS + 1):
+            f = floor(reg, layers, tmp)
+            p = cleat_pull(build, reg, tmp, pb2, pb2_grpc, run)
+            floors.append(f)
+            pulls.append(p)
+            print(f"run {run}: cleat pull {p:.2f} s ({total / 1e6 / p:.1f} MB/s), "
+                  f"curl|tar -xzf floor {f:.2f} s ({total / 1e6 / f:.1f} MB/s), ratio {p / f:.2f}", flush=True)
+        p, f = statistics.median(pulls), statistics.median(floors)
+        print(f"median: cleat pull {p:.2f} s, {total / 1e6 / p:.1f} MB/s; floor {f:.2f} s; "
+              f"ratio {p / f:.2f} (target <= 0.5)")
+    finally:
+        if reg:
+            reg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

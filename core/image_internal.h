@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the image service's files share; not for the rest of the core. */
+#ifndef CLEAT_CORE_IMAGE_INTERNAL_H
+#define CLEAT_CORE_IMAGE_INTERNAL_H
+
+#include <pthread.h>
+
+#include "image_manifest.h"
+#include "image_service.h"
+
+struct inflight;
+
+struct image_service {
+    struct plugins *plugins;
+    struct registry *reg;
+    struct store *store;
+    struct content_store *content;
+    struct image_store *images;
+    struct plugin_instance *snapshotter;
+    struct platform platform; /* what indexes are resolved for */
+    uint32_t max_parallel;
+    /*
+     * Pulls hold this shared for their whole run; garbage collection takes it
+     * exclusively, so it never removes what a pull has fetched but not yet
+     * recorded.  Writers are preferred so a stream of pulls cannot starve GC.
+     */
+    pthread_rwlock_t gc_lock;
+    pthread_mutex_t inflight_lock;
+    pthread_cond_t inflight_done;
+    struct inflight *inflight;
+};
+
+/* One pull in progress. */
+struct pull {
+    struct image_service *svc;
+    const struct cleat_auth *auth;
+    struct plugin_instance *transport;
+    struct cleat_transport_request req;
+    char *reference; /* what the transport is asked for */
+    char *repo_tag;  /* recorded as a repo tag (NULL: by digest only) */
+    char *name;      /* registry repository name, for the repo digest (NULL for local transports) */
+    struct descriptor target;        /* what the reference resolved to */
+    struct descriptor manifest_desc; /* the manifest (the target itself, or chosen from its index) */
+    struct image_manifest *manifest;
+    struct image_config *config;
+    char **chain_ids;
+};
+
+/* Fetch one blob into the content store unless it is there already. */
+int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_error **reterr);
+/* Fetch (in parallel) and unpack (in order) the layers whose chain snapshots do not exist yet. */
+int pull_layers(struct pull *p, struct cleat_error **reterr);
+/* Write the image record with its references. */
+int pull_record(struct pull *p, struct cleat_error **reterr);
+void pull_clear(struct pull *p);
+
+/* Non-zero if the snapshotter has a snapshot named `key`. */
+int image_snapshot_exists(struct plugin_instance *sn, const char *key);
+
+#endif

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Layers: fetched in parallel by a few threads, unpacked in order by the
+ * pulling thread as soon as each one (and its parent) is there, so download
+ * and unpack overlap.  Each layer becomes a committed snapshot named by its
+ * chain ID; one that exists already (shared with another image) is neither
+ * fetched nor unpacked again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builders.h"
+#include "ids.h"
+#include "image_internal.h"
+#include "log.h"
+#include "unpack.h"
+
+enum { LAYER_SKIP, LAYER_PENDING, LAYER_FETCHING, LAYER_FETCHED, LAYER_FAILED };
+
+struct layers {
+    struct pull *p;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int *state;
+    struct cleat_error **errors;
+    size_t n, next;
+    int cancelled;
+};
+
+static int content_sink(void *ctx, const void *data, uint64_t len, struct cleat_error **reterr) {
+    return content_writer_write(ctx, data, (size_t)len, reterr);
+}
+
+int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_error **reterr) {
+    struct content_writer *w = NULL;
+    int exists = 0;
+    if (content_exists(p->svc->content, d->digest, NULL) == 1)
+        return 0;
+    int r = content_writer_open(p->svc->content, d->digest, d->size, &w, &exists, reterr);
+    if (r < 0 || exists)
+        return r;
+    struct cleat_blob_writer bw = {.sink = content_sink, .ctx = w, .offset = content_writer_offset(w)};
+    struct cleat_descriptor cd = {.media_type = d->media_type, .digest = d->digest, .size = d->size,
+                                  .urls = (const char *const *)d->urls};
+    r = p->transport->ops.transport.fetch(p->transport->instance, &p->req, &cd, &bw, reterr);
+    if (r < 0) {
+        /*
+         * Keep what arrived so that the next pull resumes, unless the source
+         * cannot resume (ESPIPE: it ignores ranges): resuming would fail forever.
+         */
+        int keep = !(reterr && *reterr && error_errno(*reterr) == ESPIPE);
+        content_writer_abort(w, keep);
+        return error_prefix(r, reterr, "fetching %s", d->digest);
+    }
+    return content_writer_commit(w, reterr);
+}
+
+static void *fetch_worker(void *arg) {
+    struct layers *ls = arg;
+    pthread_mutex_lock(&ls->lock);
+    for (;;) {
+        while (ls->next < ls->n && ls->state[ls->next] != LAYER_PENDING)
+            ls->next++;
+        if (ls->cancelled || ls->next >= ls->n)
+            break;
+        size_t i = ls->next++;
+        ls->state[i] = LAYER_FETCHING;
+        pthread_mutex_unlock(&ls->lock);
+        struct cleat_error *err = NULL;
+        int r = pull_fetch_blob(ls->p, &ls->p->manifest->layers[i], &err);
+        pthread_mutex_lock(&ls->lock);
+        ls->state[i] = r < 0 ? LAYER_FAILED : LAYER_FETCHED;
+        ls->errors[i] = err;
+        pthread_cond_broadcast(&ls->changed);
+    }
+    pthread_mutex_unlock(&ls->lock);
+    return NULL;
+}
+
+struct exists_ctx {
+    int found;
+};
+
+static int note_exists(void *ctx, const struct cleat_snapshot_info *info) {
+    ((struct exists_ctx *)ctx)->found = 1;
+    return 1;
+}
+
+int image_snapshot_exists(struct plugin_instance *sn, const char *key) {
+    struct exists_ctx ctx = {0};
+    struct cleat_error *err = NULL;
+    if (!sn->ops.snapshotter.stat)
+        return 0;
+    sn->ops.snapshotter.stat(sn->instance, key, note_exists, &ctx, &err);
+    error_free(err);
+    return ctx.found;
+}
+
+/* The directory to unpack into: a bind mount's source, or an overlay's upperdir. */
+static const char *unpack_dir(const struct cleat_mount_list *ml) {
+    if (ml->n != 1)
+        return NULL;
+    const struct cleat_mount *m = &ml->items[0];
+    if (strcmp(m->type, "bind") == 0)
+        return m->source;
+    for (const char *const *o = m->options; strcmp(m->type, "overlay") == 0 && o && *o; o++)
+        if (strncmp(*o, "upperdir=", 9) == 0)
+            return *o + 9;
+    return NULL;
+}
+
+static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
+    struct plugin_instance *sn = p->svc->snapshotter;
+    const struct descriptor *layer = &p->manifest->layers[i];
+    const char *chain = p->chain_ids[i], *parent = i ? p->chain_ids[i - 1] : NULL;
+    char key[ID_HEX_LEN + 32], rnd[ID_HEX_LEN + 1];
+    int r = id_generate(rnd, reterr);
+    if (r < 0)
+        return r;
+    snprintf(key, sizeof(key), "extract-%.16s", rnd);
+    struct cleat_mount_list *ml = mount_list_new();
+    if (!ml)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    r = sn->ops.snapshotter.prepare(sn->instance, key, parent, NULL, ml, reterr);
+    if (r < 0) {
+        mount_list_free(ml);
+        return error_prefix(r, reterr, "preparing a snapshot for layer %s", layer->digest);
+    }
+    const char *dir = unpack_dir(ml);
+    int fd = -1;
+    struct unpack_result res = {0};
+    if (!dir)
+        r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
+                      "snapshotter '%s' gave mounts cleat cannot unpack into (want one bind or overlay mount)",
+                      sn->name);
+    if (r >= 0)
+        r = content_open_blob(p->svc->content, layer->digest, &fd, reterr);
+    if (r >= 0)
+        r = unpack_layer(fd, layer->media_type, p->config->diff_ids[i], dir, &res, reterr);
+    if (fd >= 0)
+        close(fd);
+    mount_list_free(ml);
+    if (r >= 0) {
+        r = sn->ops.snapshotter.commit(sn->instance, chain, key, NULL, reterr);
+        /* Another pull committed the same layer meanwhile: theirs is as good as ours. */
+        if (r < 0 && reterr && error_status(*reterr) == CLEAT_STATUS_ALREADY_EXISTS) {
+            error_free(*reterr);
+            *reterr = NULL;
+            r = 0;
+        }
+    }
+    if (r < 0 || image_snapshot_exists(sn, key)) {
+        struct cleat_error *e = NULL;
+        sn->ops.snapshotter.remove(sn->instance, key, &e);
+        error_free(e);
+    }
+    if (r < 0)
+        return error_prefix(r, reterr, "unpacking layer %s", layer->digest);
+    log_debug("unpacked layer %zu/%zu %s: %llu bytes, %llu entries", i + 1, p->manifest->n_layers, layer->digest,
+              (unsigned long long)res.uncompressed_bytes, (unsigned long long)res.entries);
+    return 0;
+}
+
+/* Wait until layer i is fetched; its error if it failed. */
+static int wait_fetched(struct layers *ls, size_t i, struct cleat_error **reterr) {
+    pthread_mutex_lock(&ls->lock);
+    while (ls->state[i] == LAYER_PENDING || ls->state[i] == LAYER_FETCHING)
+        pthread_cond_wait(&ls->changed, &ls->lock);
+    int r = 0;
+    if (ls->state[i] == LAYER_FAILED) {
+        r = -EIO;
+        if (reterr) {
+            *reterr = ls->errors[i];
+            ls->errors[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&ls->lock);
+    return r;
+}
+
+static int run_layers(struct layers *ls, pthread_t *threads, size_t n_threads, struct cleat_error **reterr) {
+    size_t started = 0;
+    int r = 0;
+    for (; started < n_threads; started++)
+        if (pthread_create(&threads[started], NULL, fetch_worker, ls) != 0)
+            break;
+    if (started == 0 && n_threads > 0)
+        r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, EAGAIN, "cannot start a download thread");
+    for (size_t i = 0; r >= 0 && i < ls->n; i++) {
+        if (ls->state[i] == LAYER_SKIP)
+            continue;
+        r = wait_fetched(ls, i, reterr);
+        if (r >= 0)
+            r = unpack_one(ls->p, i, reterr);
+    }
+    pthread_mutex_lock(&ls->lock);
+    ls->cancelled = 1;
+    pthread_mutex_unlock(&ls->lock);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    return r;
+}
+
+int pull_layers(struct pull *p, struct cleat_error **reterr) {
+    struct plugin_instance *sn = p->svc->snapshotter;
+    size_t n = p->manifest->n_layers, missing = 0;
+    if (!sn)
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT,
+                         "no snapshotter is configured (the `snapshotter` section of the cleat config)");
+    if (!sn->ops.snapshotter.prepare || !sn->ops.snapshotter.commit || !sn->ops.snapshotter.remove ||
+        !sn->ops.snapshotter.stat)
+        return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "snapshotter '%s' cannot unpack images",
+                         sn->name);
+    struct layers ls = {.p = p, .n = n};
+    ls.state = calloc(n + 1, sizeof(*ls.state));
+    ls.errors = calloc(n + 1, sizeof(*ls.errors));
+    pthread_t *threads = calloc(p->svc->max_parallel + 1, sizeof(*threads));
+    if (!ls.state || !ls.errors || !threads) {
+        free(ls.state);
+        free(ls.errors);
+        free(threads);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
+    /* From the top: once a chain exists, everything below it does too. */
+    size_t have = n;
+    while (have > 0 && !image_snapshot_exists(sn, p->chain_ids[have - 1]))
+        have--;
+    for (size_t i = 0; i < n; i++) {
+        ls.state[i] = i < have ? LAYER_SKIP : LAYER_PENDING;
+        missing += i >= have;
+    }
+    pthread_mutex_init(&ls.lock, NULL);
+    pthread_cond_init(&ls.changed, NULL);
+    size_t n_threads = missing < p->svc->max_parallel ? missing : p->svc->max_parallel;
+    int r = run_layers(&ls, threads, n_threads, reterr);
+    for (size_t i = 0; i < n; i++)
+        error_free(ls.errors[i]);
+    pthread_mutex_destroy(&ls.lock);
+    pthread_cond_destroy(&ls.changed);
+    free(ls.state);
+    free(ls.errors);
+    free(threads);
+    return r;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The image side of the daemon: pulling (reference → transport → content
+ * store → snapshots → image record), removing with garbage collection, and
+ * disk usage.  The CRI ImageService handlers (cri_images.c) sit on top.
+ *
+ * Pull pipeline: the transport is chosen by the reference's scheme; the
+ * manifest (or index, then the host platform's manifest), the config and
+ * every layer go through the content store, which verifies digests while
+ * bytes arrive; layers are fetched in parallel and unpacked, in order, each
+ * into a snapshot on its parent named by its chain ID, so a layer shared by
+ * images is unpacked once.  Two pulls of one reference share one download.
+ * A failed pull removes what only it had made.
+ */
+#ifndef CLEAT_CORE_IMAGE_SERVICE_H
+#define CLEAT_CORE_IMAGE_SERVICE_H
+
+#include <cleat/transport.h>
+
+#include "content_store.h"
+#include "digest.h"
+#include "error.h"
+#include "image_store.h"
+#include "plugin_loader.h"
+
+struct image_service;
+
+struct image_service_options {
+    const char *root_dir;
+    uint32_t max_parallel_downloads; /* layers fetched at once per pull */
+};
+
+int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
+                       struct store *store, struct image_service **ret, struct cleat_error **reterr);
+void image_service_free(struct image_service *svc);
+
+/* Pull `ref` and return the image ID ("sha256:<hex>", the config digest). */
+int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth, char ret_id[DIGEST_MAX],
+               struct cleat_error **reterr);
+
+/* Remove what `ref` names (see image_store_remove), then collect garbage.  Absent → 0 (idempotent). */
+int image_remove(struct image_service *svc, const char *ref, struct cleat_error **reterr);
+
+/* Remove blobs and committed chain snapshots that no image needs. */
+void image_gc(struct image_service *svc);
+
+struct image_fs_usage {
+    char mountpoint[4096];
+    int64_t bytes, inodes;
+};
+
+/* Disk use of content and snapshots, one entry per filesystem (at most 2). */
+int image_fs_usage(struct image_service *svc, struct image_fs_usage ret[2], size_t *ret_n,
+                   struct cleat_error **reterr);
+
+struct image_store *image_service_store(struct image_service *svc);
+/* The snapshotter instance images are unpacked with, or NULL if none is configured. */
+struct plugin_instance *image_service_snapshotter(struct image_service *svc);
+
+#endif
