@@ -16,8 +16,7 @@ struct cleat_error {
 /* Returned when even the error cannot be allocated; never freed. */
 static struct cleat_error oom_error = {CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, (char *)"out of memory"};
 
-__attribute__((format(printf, 3, 0))) static struct cleat_error *error_vnew(int32_t status, int32_t errnum,
-                                                                         const char *fmt, va_list ap) {
+struct cleat_error *error_vnew(int32_t status, int32_t errnum, const char *fmt, va_list ap) {
     struct cleat_error *err = calloc(1, sizeof(*err));
     if (!err)
         return &oom_error;

@@ -9,6 +9,7 @@
 #ifndef CLEAT_CORE_ERROR_H
 #define CLEAT_CORE_ERROR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,9 @@
 /* A new error; never NULL (falls back to a static out-of-memory error). */
 struct cleat_error *error_new(int32_t status, int32_t errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* error_new with a va_list (backs cleat_host.error_vnew). */
+struct cleat_error *error_vnew(int32_t status, int32_t errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* Prefix err's message with "<context>: "; returns err.  NULL-safe. */
 struct cleat_error *error_wrap(struct cleat_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* NULL-safe; returns NULL so that `e = error_free(e)` reads naturally. */

@@ -82,5 +82,6 @@ void plugin_host_init(struct cleat_host *host, struct plugin_instance *pi, struc
         .blob_offset = blob_writer_offset,
         .net_result_add_ip = net_result_add_ip,
         .runtime_exit = host_runtime_exit,
+        .error_vnew = error_vnew,
     };
 }

@@ -12,17 +12,11 @@
 
 int dk_error(const struct cleat_host *host, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt,
              ...) {
-    if (reterr) {
-        char *msg = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vasprintf(&msg, fmt, ap);
-        va_end(ap);
-        *reterr = host->error_new(status, errnum, "%s", n < 0 ? "out of memory" : msg);
-        if (n >= 0)
-            free(msg);
-    }
-    return -(errnum ? errnum : EIO);
+    va_list ap;
+    va_start(ap, fmt);
+    int r = cleat_error_vset(host, reterr, status, errnum, fmt, ap);
+    va_end(ap);
+    return r;
 }
 
 int dk_oom(const struct cleat_host *host, struct cleat_error **reterr) {

@@ -18,17 +18,11 @@
 #include "oci.h"
 
 int oci_error(const struct oci *oci, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...) {
-    if (reterr) {
-        char *msg = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&msg, fmt, ap);
-        va_end(ap);
-        *reterr = oci->host->error_new(status, errnum, "%s", r < 0 ? "out of memory" : msg);
-        if (r >= 0)
-            free(msg);
-    }
-    return errnum > 0 ? -errnum : -EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = cleat_error_vset(oci->host, reterr, status, errnum, fmt, ap);
+    va_end(ap);
+    return r;
 }
 
 int32_t oci_errno_status(int errnum) {

@@ -26,12 +26,14 @@
  * loaded once, at start-up, and never unloaded.
  *
  * Changelog of the ABI (newest first):
- *   1.0  2026-11-22  first version: descriptor, host table, runtime,
- *                    snapshotter, transport and network ops.
+ *   1.0  2026-11-22  first version: descriptor, host table (error_vnew
+ *                    appended before release), runtime, snapshotter,
+ *                    transport and network ops.
  */
 #ifndef CLEAT_PLUGIN_H
 #define CLEAT_PLUGIN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -180,6 +182,12 @@ struct cleat_host {
      */
     void (*runtime_exit)(const struct cleat_host *host, const char *container_id, const char *exec_id,
                          uint32_t pid, int32_t exit_status, int64_t exited_at_ns);
+
+    /* --- errors, continued --------------------------------------------- */
+
+    /* error_new() with a va_list, for a plugin's own printf-like helpers (see cleat_error_set). */
+    struct cleat_error *(*error_vnew)(int32_t status, int32_t errnum, const char *fmt, va_list ap)
+        CLEAT_PRINTF(3, 0);
 };
 
 /*
@@ -250,6 +258,31 @@ CLEAT_STATIC_ASSERT(offsetof(struct cleat_host, log) == 16);
 
 /* Convenience: log through the host table. */
 #define cleat_log(host, level, ...) ((host)->log((host), (level), __VA_ARGS__))
+
+/*
+ * Convenience: the usual failure path of an op in one call.  Sets *reterr
+ * (when reterr is not NULL) to a new error and returns the negative errno to
+ * hand back, -(errnum ? errnum : EINVAL) with EINVAL as 22.
+ */
+static inline int cleat_error_vset(const struct cleat_host *host, struct cleat_error **reterr, int32_t status,
+                                   int32_t errnum, const char *fmt, va_list ap) CLEAT_PRINTF(5, 0);
+static inline int cleat_error_vset(const struct cleat_host *host, struct cleat_error **reterr, int32_t status,
+                                   int32_t errnum, const char *fmt, va_list ap) {
+    if (reterr)
+        *reterr = host->error_vnew(status, errnum, fmt, ap);
+    return errnum > 0 ? -errnum : -22;
+}
+
+static inline int cleat_error_set(const struct cleat_host *host, struct cleat_error **reterr, int32_t status,
+                                  int32_t errnum, const char *fmt, ...) CLEAT_PRINTF(5, 6);
+static inline int cleat_error_set(const struct cleat_host *host, struct cleat_error **reterr, int32_t status,
+                                  int32_t errnum, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = cleat_error_vset(host, reterr, status, errnum, fmt, ap);
+    va_end(ap);
+    return r;
+}
 
 #ifdef __cplusplus
 }
