@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "content_store.h"
 #include "digest.h"
 #include "error.h"
@@ -32,10 +34,6 @@ struct fixture {
     char dir[64];
     struct content_store *cs;
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    return remove(path);
-}
 
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -53,24 +51,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
     struct fixture *f = *state;
     content_store_close(f->cs);
-    assert_int_equal(nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+    rm_rf(f->dir);
     free(f);
     return 0;
-}
-
-/* Assert that r failed with status and a message containing needle; frees *err. */
-static void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle) {
-    assert_true(r < 0);
-    assert_non_null(*err);
-    if (error_status(*err) != status || !strstr(error_message(*err), needle))
-        fail_msg("expected status %d with '%s', got %d: %s", status, needle, error_status(*err), error_message(*err));
-    error_free(*err);
-    *err = NULL;
-}
-
-static void check(int r, struct cleat_error *err) {
-    if (r < 0)
-        fail_msg("unexpected failure %d: %s", r, err ? error_message(err) : "(no error)");
 }
 
 static void digest_of(const char *s, char out[DIGEST_MAX]) {

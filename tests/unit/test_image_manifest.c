@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "digest.h"
 #include "error.h"
 #include "image_manifest.h"
@@ -49,20 +51,6 @@ static struct doc fixture(const char *name) {
     d.len = (size_t)n;
     fclose(f);
     return d;
-}
-
-static void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle) {
-    assert_true(r < 0);
-    assert_non_null(*err);
-    if (error_status(*err) != status || !strstr(error_message(*err), needle))
-        fail_msg("expected status %d with '%s', got %d: %s", status, needle, error_status(*err), error_message(*err));
-    error_free(*err);
-    *err = NULL;
-}
-
-static void check(int r, struct cleat_error *err) {
-    if (r < 0)
-        fail_msg("unexpected failure %d: %s", r, err ? error_message(err) : "(no error)");
 }
 
 /* manifest_kind of a string, expecting success. */

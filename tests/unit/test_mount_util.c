@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "error.h"
 #include "mount_util.h"
 
@@ -91,6 +93,7 @@ static void detach_below(const char *dir) {
     }
 }
 
+/* Its own removal: FTW_MOUNT below never descends into a mount a failed test left behind. */
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     return remove(path);
 }

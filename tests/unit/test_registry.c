@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "error.h"
 #include "ids.h"
 #include "registry.h"
@@ -29,10 +31,6 @@ struct fixture {
     struct store *store;
     struct registry *reg;
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    return remove(path);
-}
 
 static void open_both(struct fixture *f) {
     struct cleat_error *err = NULL;
@@ -61,18 +59,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
     struct fixture *f = *state;
     close_both(f);
-    assert_int_equal(nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+    rm_rf(f->dir);
     free(f);
     return 0;
-}
-
-static void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle) {
-    assert_true(r < 0);
-    assert_non_null(*err);
-    if (error_status(*err) != status || !strstr(error_message(*err), needle))
-        fail_msg("expected status %d with '%s', got %d: %s", status, needle, error_status(*err), error_message(*err));
-    error_free(*err);
-    *err = NULL;
 }
 
 static void add_ok(struct registry *reg, enum store_kind kind, const char *id, const char *name) {

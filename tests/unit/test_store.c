@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "error.h"
 #include "ids.h"
 #include "store.h"
@@ -29,10 +31,6 @@ struct fixture {
     char dir[64];
     struct store *store;
 };
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    return remove(path);
-}
 
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -50,7 +48,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     struct fixture *f = *state;
     store_close(f->store);
-    assert_int_equal(nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+    rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -61,16 +59,6 @@ static void reopen(struct fixture *f) {
     f->store = NULL;
     assert_int_equal(store_open(f->dir, &f->store, &err), 0);
     assert_null(err);
-}
-
-/* Assert that r failed with status and a message containing needle; frees *err. */
-static void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle) {
-    assert_true(r < 0);
-    assert_non_null(*err);
-    if (error_status(*err) != status || !strstr(error_message(*err), needle))
-        fail_msg("expected status %d with '%s', got %d: %s", status, needle, error_status(*err), error_message(*err));
-    error_free(*err);
-    *err = NULL;
 }
 
 static void create_ok(struct store *s, enum store_kind kind, const char *id, const char *name, const char *data) {

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <openssl/evp.h>
 #include <zstd.h>
 
@@ -124,15 +126,6 @@ static void zstd_file(const char *in, const char *out, int frames) {
     free(dst);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    return remove(path);
-}
-
-static void rm_rf(const char *path) {
-    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
-        fail_msg("cannot remove %s: %s", path, strerror(errno));
-}
-
 /* The state of <base> except every case's target/: appended "path mode uid gid nlink size mtime opaque" lines. */
 static char *snap_buf;
 static size_t snap_len, snap_cap;
@@ -219,17 +212,6 @@ static void unpack_ok(const char *name, const char *media, const char *expect, c
     if (r != 0)
         fail_msg("unpack %s: %s", name, error_message(err));
     assert_null(err);
-}
-
-/* Assert that r failed with status and a message containing needle; frees *err. */
-static void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle) {
-    assert_true(r < 0);
-    assert_non_null(*err);
-    if (error_status(*err) != status || !strstr(error_message(*err), needle))
-        fail_msg("expected %s with '%s', got %s: %s", error_status_name(status), needle,
-                 error_status_name(error_status(*err)), error_message(*err));
-    error_free(*err);
-    *err = NULL;
 }
 
 static void unpack_fails(const char *name, const char *media, const char *target, int32_t status,

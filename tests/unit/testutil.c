@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void rm_rf(const char *path) {
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+        fail_msg("cannot remove %s: %s", path, strerror(errno));
+}
+
+void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle) {
+    assert_true(r < 0);
+    assert_non_null(*err);
+    if (error_status(*err) != status || !strstr(error_message(*err), needle))
+        fail_msg("expected %s with '%s', got %s: %s", error_status_name(status), needle,
+                 error_status_name(error_status(*err)), error_message(*err));
+    error_free(*err);
+    *err = NULL;
+}
+
+void check(int r, struct cleat_error *err) {
+    if (r < 0)
+        fail_msg("unexpected failure %d: %s", r, err ? error_message(err) : "(no error)");
+}

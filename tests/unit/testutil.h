@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Helpers shared by the unit tests (linked into each of them). Include after <cmocka.h>. */
+#ifndef CLEAT_TESTUTIL_H
+#define CLEAT_TESTUTIL_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+/* Remove a directory tree (not following symlinks); an absent path is fine, anything else fails the test. */
+void rm_rf(const char *path);
+/* Assert r failed with `status` and a message containing `needle`; frees and clears *err. */
+void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle);
+/* Fail the test with the error's message if r < 0. */
+void check(int r, struct cleat_error *err);
+
+#endif
