@@ -862,7 +862,7 @@ static int get_scalar(const struct cleat_config *node, const char *key, const ch
 
 int config_get_string(const struct cleat_config *node, const char *key, const char *def, const char **ret,
                       struct cleat_error **reterr) {
-    const struct cleat_config *v;
+    const struct cleat_config *v = NULL;
     int r = get_scalar(node, key, "a string", &v, reterr);
     if (r < 0)
         return r;
@@ -900,7 +900,7 @@ static int range_error(const struct cleat_config *v, const char *key, int64_t mi
 
 int config_get_int(const struct cleat_config *node, const char *key, int64_t def, int64_t min, int64_t max,
                    int64_t *ret, struct cleat_error **reterr) {
-    const struct cleat_config *v;
+    const struct cleat_config *v = NULL;
     int64_t n = 0;
     int r = get_scalar(node, key, "an integer", &v, reterr);
     if (r < 0)
@@ -921,7 +921,7 @@ int config_get_int(const struct cleat_config *node, const char *key, int64_t def
 int config_get_bool(const struct cleat_config *node, const char *key, int32_t def, int32_t *ret,
                     struct cleat_error **reterr) {
     static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
-    const struct cleat_config *v;
+    const struct cleat_config *v = NULL;
     int r = get_scalar(node, key, "a boolean", &v, reterr);
     if (r < 0)
         return r;

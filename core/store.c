@@ -324,7 +324,7 @@ int store_remove(struct store *s, enum store_kind kind, const char *id, struct c
 int store_get(struct store *s, enum store_kind kind, const char *id, void **ret_data, size_t *ret_len,
               struct cleat_error **reterr) {
     _cleanup_txn_ MDB_txn *txn = NULL;
-    struct record rec;
+    struct record rec = {0};
     void *copy;
     int r;
 
@@ -371,7 +371,7 @@ int store_foreach(struct store *s, enum store_kind kind, store_foreach_fn fn, vo
         return store_fail(s, rc, reterr, "listing %s records", kinds[kind].word);
     for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-        struct record rec;
+        struct record rec = {0};
         char id[ID_HEX_LEN + 1], name[MAX_NAME_KEY + 1];
 
         r = record_parse(s, kind, &key, &val, &rec, reterr);

@@ -19,6 +19,10 @@ run_suite() {
 echo "=== plain build ==="
 run_suite build-test
 
+echo "=== release build (what scripts/run.sh builds: -O3 finds more warnings) ==="
+cmake -S . -B build-test-release -DCMAKE_BUILD_TYPE=Release
+cmake --build build-test-release -j"$jobs"
+
 echo "=== clang build ==="
 CC=clang run_suite build-test-clang
 

@@ -200,7 +200,7 @@ static const char *layer_dir(const struct cleat_mount *m) {
 
 static void write_file(const char *dir, const char *name, const char *text) {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    assert_true(snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path));
     FILE *fp = fopen(path, "we");
     assert_non_null(fp);
     fputs(text, fp);
