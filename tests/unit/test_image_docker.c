@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <openssl/evp.h>
 
 #include "builders.h"
@@ -180,17 +182,8 @@ static int load(struct loaded *l, const char *options, struct cleat_error **rete
                          "snapshotter: null\ntransports:\n  oci: null\n  registry:\n    plugin: image-docker\n    schemes: [\"\"]\n"
                          "    options: %s\n",
                          fx.dir, fx.dir, fx.dir, PLUGIN_DIR, options) > 0);
-    struct cleat_config *tree = NULL, *defaults = NULL;
-    struct cleat_error *err = NULL;
-    if (config_tree_parse_string("test.yaml", text, strlen(text), &tree, &err) < 0)
-        fail_msg("parse: %s", error_message(err));
+    l->cfg = config_over_defaults(text);
     free(text);
-    assert_int_equal(
-        config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len, &defaults, &err),
-        0);
-    assert_int_equal(config_tree_merge(defaults, tree, &err), 0);
-    if (config_from_tree(defaults, &l->cfg, &err) < 0)
-        fail_msg("config: %s", error_message(err));
     int r = plugins_load(l->cfg, PLUGINS_INIT, &l->plugins, reterr);
     if (r < 0) {
         config_free(l->cfg);

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "builders.h"
 #include "config.h"
 #include "config_tree.h"
@@ -194,18 +196,8 @@ static struct config *make_config(struct world *w, const char *sub, const char *
     char *yaml = text("root_dir: %s/%s/root\nstate_dir: %s/%s/state\nsocket: %s/s.sock\n"
                       "snapshotter: null\ntransports:\n  registry: null\n  oci:\n    plugin: image-oci\n    path: %s\n    schemes: [oci, oci-archive]\n%s",
                       w->dir, sub, w->dir, sub, w->dir, PLUGIN_FILE, options ? options : "");
-    struct cleat_config *tree = NULL, *defaults = NULL;
-    struct cleat_error *err = NULL;
-    if (config_tree_parse_string("test.yaml", yaml, strlen(yaml), &tree, &err) < 0)
-        fail_msg("parse: %s", error_message(err));
+    struct config *cfg = config_over_defaults(yaml);
     free(yaml);
-    assert_int_equal(config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
-                                              &defaults, &err),
-                     0);
-    assert_int_equal(config_tree_merge(defaults, tree, &err), 0);
-    struct config *cfg = NULL;
-    if (config_from_tree(defaults, &cfg, &err) < 0)
-        fail_msg("config: %s", error_message(err));
     return cfg;
 }
 

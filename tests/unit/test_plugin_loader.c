@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "builders.h"
 #include "config.h"
 #include "config_tree.h"
@@ -51,19 +53,8 @@ static struct config *make_config(struct fixture *f, const char *body) {
                          "snapshotter: null\ntransports: null\n%s", /* only the plugins under test */
                          f->dir,
                          f->dir, f->dir, CLEAT_TEST_PLUGIN_DIR, body) > 0);
-    struct cleat_config *tree = NULL;
-    struct cleat_error *err = NULL;
-    if (config_tree_parse_string("test.yaml", text, strlen(text), &tree, &err) < 0)
-        fail_msg("parse: %s", error_message(err));
+    struct config *cfg = config_over_defaults(text);
     free(text);
-    struct cleat_config *defaults = NULL;
-    assert_int_equal(config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
-                                              &defaults, &err),
-                     0);
-    assert_int_equal(config_tree_merge(defaults, tree, &err), 0);
-    struct config *cfg = NULL;
-    if (config_from_tree(defaults, &cfg, &err) < 0)
-        fail_msg("config: %s", error_message(err));
     config_free(f->cfg);
     f->cfg = cfg;
     return cfg;

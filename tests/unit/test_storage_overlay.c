@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "builders.h"
 #include "config.h"
 #include "config_tree.h"
@@ -54,7 +56,7 @@ static int setup(void **state) {
     return 0;
 }
 
-static void rm_rf(const char *dir) {
+static void rm_rf_immutable(const char *dir) {
     char cmd[PATH_MAX + 64];
     /* chattr: a failed test may leave immutable files behind */
     snprintf(cmd, sizeof(cmd), "chattr -R -ia '%s' 2>/dev/null; rm -rf '%s'", dir, dir);
@@ -68,9 +70,9 @@ static int teardown(void **state) {
             (void)umount2(f->mounted[i], MNT_DETACH);
     plugins_free(f->p);
     config_free(f->cfg);
-    rm_rf(f->dir);
+    rm_rf_immutable(f->dir);
     if (f->long_root[0])
-        rm_rf(f->long_root);
+        rm_rf_immutable(f->long_root);
     free(f);
     return 0;
 }
@@ -83,18 +85,8 @@ static struct config *make_config(struct fx *f, const char *options) {
                          "root_dir: %s/root\nstate_dir: %s/state\nsocket: %s/s.sock\nplugin_dirs: [%s]\n"
                          "transports: null\nsnapshotter:\n  plugin: storage-overlay\n  path: %s\n  options: %s\n",
                          f->dir, f->dir, f->dir, CLEAT_TEST_PLUGIN_DIR, so, options) > 0);
-    struct cleat_config *tree = NULL, *defaults = NULL;
-    struct cleat_error *err = NULL;
-    if (config_tree_parse_string("test.yaml", text, strlen(text), &tree, &err) < 0)
-        fail_msg("parse: %s", error_message(err));
+    struct config *cfg = config_over_defaults(text);
     free(text);
-    assert_int_equal(config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
-                                              &defaults, &err),
-                     0);
-    assert_int_equal(config_tree_merge(defaults, tree, &err), 0);
-    struct config *cfg = NULL;
-    if (config_from_tree(defaults, &cfg, &err) < 0)
-        fail_msg("config: %s", error_message(err));
     return cfg;
 }
 

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "config.h"
+#include "config_tree.h"
 #include "testutil.h"
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -36,4 +38,19 @@ void expect_error(int r, struct cleat_error **err, int32_t status, const char *n
 void check(int r, struct cleat_error *err) {
     if (r < 0)
         fail_msg("unexpected failure %d: %s", r, err ? error_message(err) : "(no error)");
+}
+
+struct config *config_over_defaults(const char *yaml) {
+    struct cleat_config *tree = NULL, *defaults = NULL;
+    struct cleat_error *err = NULL;
+    struct config *cfg = NULL;
+    if (config_tree_parse_string("test.yaml", yaml, strlen(yaml), &tree, &err) < 0)
+        fail_msg("parse: %s", error_message(err));
+    if (config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len, &defaults,
+                                 &err) < 0 ||
+        config_tree_merge(defaults, tree, &err) < 0)
+        fail_msg("defaults: %s", error_message(err));
+    if (config_from_tree(defaults, &cfg, &err) < 0)
+        fail_msg("config: %s", error_message(err));
+    return cfg;
 }

@@ -14,4 +14,11 @@ void expect_error(int r, struct cleat_error **err, int32_t status, const char *n
 /* Fail the test with the error's message if r < 0. */
 void check(int r, struct cleat_error *err);
 
+struct config;
+/*
+ * cleatd's config as it would load `yaml` (named "test.yaml" in locations)
+ * on top of the embedded defaults; fails the test on any error.
+ */
+struct config *config_over_defaults(const char *yaml);
+
 #endif
