@@ -618,10 +618,15 @@ static void ingest_remove_idle(int dfd, const char *name) {
 
 void content_cleanup_ingest(struct content_store *cs, int64_t older_than_seconds) {
     _cleanup_closedir_ DIR *d = open_subdir(cs, "ingest");
-    time_t now = time(NULL);
     struct dirent *de;
     struct stat st;
+    struct timespec now;
 
+    /*
+     * Not time(): it reads a coarse clock, and file times on recent kernels
+     * are fine-grained, so a file written a moment ago could look newer than "now".
+     */
+    clock_gettime(CLOCK_REALTIME, &now);
     if (!d)
         return;
     while ((de = readdir(d))) {
@@ -629,7 +634,7 @@ void content_cleanup_ingest(struct content_store *cs, int64_t older_than_seconds
             continue;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             continue;
-        if ((int64_t)(now - st.st_mtime) < older_than_seconds)
+        if ((int64_t)(now.tv_sec - st.st_mtime) < older_than_seconds)
             continue;
         ingest_remove_idle(dirfd(d), de->d_name);
     }
