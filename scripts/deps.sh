@@ -10,7 +10,7 @@ build_deps=(
 )
 test_deps=(
     libcmocka-dev clang
-    docker-registry skopeo umoci busybox-static apache2-utils openssl
+    docker-registry skopeo umoci busybox-static apache2-utils openssl runc
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml
 )
 

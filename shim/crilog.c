@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The CRI container log format kubelet reads:
+ *   2026-11-22T21:00:00.123456789Z stdout F message\n
+ * F = the line ended with a newline, P = a partial line (longer than
+ * SHIM_LOG_LINE_MAX, or cut by EOF). Log writes are blocking regular-file
+ * writes: output is never dropped from the log, only from slow attach clients. */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+static int log_fd = -1;
+static const char *log_path;
+
+static int open_log(const char *path)
+{
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+  return fd < 0 ? -errno : fd;
+}
+
+int crilog_open(const char *path)
+{
+  int fd = open_log(path);
+  if (fd < 0)
+    return fd;
+  log_fd = fd;
+  log_path = path;
+  return fd;
+}
+
+int crilog_reopen(void)
+{
+  if (!log_path)
+    return 0;
+  int fd = open_log(log_path);
+  if (fd < 0)
+    return fd; /* keep writing to the old file rather than losing output */
+  close(log_fd);
+  log_fd = fd;
+  return 0;
+}
+
+void crilog_close(void)
+{
+  if (log_fd >= 0)
+    close(log_fd);
+  log_fd = -1;
+}
+
+size_t crilog_timestamp(char *out, size_t size)
+{
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  int n = snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)ts.tv_nsec);
+  return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+static void emit(int stream, char tag, const char *msg, size_t n)
+{
+  if (log_fd < 0)
+    return;
+  char head[64];
+  size_t hl = crilog_timestamp(head, sizeof head);
+  int k = snprintf(head + hl, sizeof head - hl, " %s %c ",
+                   stream == SHIM_STDERR ? "stderr" : "stdout", tag);
+  if (k > 0)
+    hl += (size_t)k;
+  struct iovec iov[3] = {
+    { head, hl }, { (void *)msg, n }, { (void *)"\n", 1 },
+  };
+  size_t total = hl + n + 1;
+  /* O_APPEND on a regular file: a short write only happens on ENOSPC/EIO;
+   * finish the record if we can, so the next line starts at a line start. */
+  ssize_t w;
+  do
+    w = writev(log_fd, iov, 3);
+  while (w < 0 && errno == EINTR);
+  if (w < 0 || (size_t)w == total)
+    return;
+  size_t done = (size_t)w;
+  for (int i = 0; i < 3; i++) {
+    if (done >= iov[i].iov_len) {
+      done -= iov[i].iov_len;
+      continue;
+    }
+    if (shim_write_all(log_fd, (char *)iov[i].iov_base + done, iov[i].iov_len - done) < 0)
+      return;
+    done = 0;
+  }
+}
+
+void crilog_feed(struct crilog_stream *s, int stream, const char *p, size_t n)
+{
+  while (n > 0) {
+    size_t room = sizeof s->buf - s->len;
+    size_t m = n < room ? n : room;
+    const char *nl = memchr(p, '\n', m);
+    if (nl) {
+      size_t k = (size_t)(nl - p);
+      if (s->len == 0) {
+        emit(stream, 'F', p, k); /* the common case: no copy */
+      } else {
+        memcpy(s->buf + s->len, p, k);
+        emit(stream, 'F', s->buf, s->len + k);
+        s->len = 0;
+      }
+      p += k + 1;
+      n -= k + 1;
+      continue;
+    }
+    memcpy(s->buf + s->len, p, m);
+    s->len += m;
+    p += m;
+    n -= m;
+    if (s->len == sizeof s->buf && n > 0) {
+      if (*p == '\n') { /* exactly SHIM_LOG_LINE_MAX bytes and a newline: a full line */
+        emit(stream, 'F', s->buf, s->len);
+        p++;
+        n--;
+      } else {
+        emit(stream, 'P', s->buf, s->len);
+      }
+      s->len = 0;
+    }
+  }
+}
+
+void crilog_flush_partial(struct crilog_stream *s, int stream)
+{
+  if (s->len > 0)
+    emit(stream, 'P', s->buf, s->len);
+  s->len = 0;
+}

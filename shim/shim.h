@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cleat-shim: one small process per container (see README.md).
+ * libc only: no cleat core library, no grpc/protobuf/yaml. */
+#ifndef CLEAT_SHIM_H
+#define CLEAT_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Stream ids, used both in the CRI log writer and in attach frames. */
+enum { SHIM_STDIN = 0, SHIM_STDOUT = 1, SHIM_STDERR = 2, SHIM_EXIT = 3 };
+
+/* A line longer than this is split into P (partial) log records, like the
+ * 16 KiB limit of containerd and CRI-O. */
+#define SHIM_LOG_LINE_MAX (16 * 1024)
+
+struct shim_opts {
+  const char *id;
+  const char *bundle;       /* absolute */
+  const char *runtime;
+  const char *runtime_root; /* may be NULL */
+  const char *log_path;     /* may be NULL: output is only sent to attach clients */
+  const char *exit_file;    /* default BUNDLE/exit.json */
+  const char **runtime_args;
+  size_t n_runtime_args;
+  int stdin_open;
+  int tty;
+  int sync_fd; /* -1 if none */
+};
+
+/* crilog.c: the CRI log format writer. */
+struct crilog_stream {
+  char buf[SHIM_LOG_LINE_MAX];
+  size_t len;
+};
+int crilog_open(const char *path);          /* returns fd or -errno */
+int crilog_reopen(void);                    /* 0 or -errno; keeps the old fd on failure */
+void crilog_close(void);
+void crilog_feed(struct crilog_stream *s, int stream, const char *data, size_t n);
+void crilog_flush_partial(struct crilog_stream *s, int stream); /* at EOF */
+/* Formats now as RFC 3339 with nanoseconds, UTC; returns the length (30). */
+size_t crilog_timestamp(char *out, size_t size);
+
+/* runtime.c: run `RUNTIME create`, receive the pty master for TTY. */
+struct shim_stdio {
+  int in;     /* write end of the container's stdin pipe or the pty master, or -1 */
+  int out;    /* read end of stdout, or the pty master */
+  int err;    /* read end of stderr, or -1 for TTY */
+};
+int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init_pid,
+                   char *errbuf, size_t errsize);
+
+/* server.c: the event loop (container output, attach socket, signals). */
+int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid, int listen_fd);
+int server_listen(const char *path, char *errbuf, size_t errsize);
+
+/* util */
+ssize_t shim_write_all(int fd, const void *buf, size_t n);
+int shim_write_exit_file(const char *path, int status, int64_t at_ns, pid_t pid);
+
+#endif

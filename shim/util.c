@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+ssize_t shim_write_all(int fd, const void *buf, size_t n)
+{
+  const char *p = buf;
+  size_t left = n;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    p += w;
+    left -= (size_t)w;
+  }
+  return (ssize_t)n;
+}
+
+/* tmp + fsync + rename + fsync(dir): cleatd, restarted after a crash, finds
+ * either no exit file or a complete one. */
+int shim_write_exit_file(const char *path, int status, int64_t at_ns, pid_t pid)
+{
+  char tmp[4200], json[128], dir[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int n = snprintf(json, sizeof json, "{\"exit_status\":%d,\"exited_at_ns\":%" PRId64 ",\"pid\":%d}\n",
+                   status, at_ns, (int)pid);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -errno;
+  if (shim_write_all(fd, json, (size_t)n) < 0 || fsync(fd) < 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    return -e;
+  }
+  close(fd);
+  if (rename(tmp, path) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return -e;
+  }
+  snprintf(dir, sizeof dir, "%s", path);
+  int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return 0;
+}
