@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The OCI runtime-spec (1.0.2) config.json for a CRI container, built from
+ * the ContainerConfig, the pod's PodSandboxConfig and the image's config the
+ * way containerd's CRI plugin and kubelet expect.
+ *
+ * spec_build has no side effects on the host: it only reads the image's
+ * /etc/passwd and /etc/group, confined to the rootfs (openat2 with
+ * RESOLVE_IN_ROOT, so an image's symlinks cannot point at the host's files),
+ * /proc/sys/kernel/cap_last_cap, seccomp profile files, and stats device
+ * nodes (the host's /dev for privileged containers).  Creating missing host paths of bind
+ * mounts is the caller's job.
+ */
+#ifndef CLEAT_CORE_SPEC_H
+#define CLEAT_CORE_SPEC_H
+
+#include <stdint.h>
+
+#include "api.pb-c.h"
+
+struct cleat_error;
+struct image_config;
+
+struct spec_input {
+    const Runtime__V1__ContainerConfig *container; /* from CreateContainer; required */
+    const Runtime__V1__PodSandboxConfig *sandbox;  /* the pod's config; required */
+    const struct image_config *image;              /* the image's config, NULL for none */
+    const char *container_id, *sandbox_id;         /* required */
+    const char *rootfs;                            /* absolute path of the mounted root filesystem; required */
+    /*
+     * Pinned namespaces to join.  Which namespaces are shared comes from the
+     * container's NamespaceOption (else the pod's): NODE → the host's (no
+     * entry), POD → join the path given here (NULL: a new one), CONTAINER →
+     * a new one.  pid TARGET needs pidns_path = the target container's
+     * namespace (INVALID_ARGUMENT otherwise).  UTS follows the network
+     * mode (host network means host UTS, as in containerd).
+     */
+    const char *netns_path, *ipcns_path, *utsns_path, *pidns_path;
+    const char *cgroups_path; /* linux.cgroupsPath, resolved by the caller; NULL to omit */
+    /* Pod files bind-mounted into the container (unless a CRI mount targets the same path); NULL to skip. */
+    const char *hostname_file, *resolv_conf, *hosts_file, *shm_path;
+    /* The RuntimeDefault seccomp profile (config/seccomp-default.json, installed); NULL: RuntimeDefault fails. */
+    const char *seccomp_default_profile;
+    /* cleatd's own oom_score_adj: the spec never asks for less (clamped, with a log line). */
+    int64_t min_oom_score_adj;
+};
+
+/*
+ * Build config.json for a container; *ret_json is malloc'd compact JSON text.
+ *
+ * - process.args: CRI command overrides the image Entrypoint and drops its
+ *   Cmd; CRI args override Cmd (kubelet/docker semantics).  Neither →
+ *   INVALID_ARGUMENT "no command specified".
+ * - process.env: PATH default, HOSTNAME, image Env, container envs; a later
+ *   NAME= replaces an earlier one in place.
+ * - process.cwd: container working_dir, else image WorkingDir, else "/".
+ * - process.user: run_as_username, else run_as_user, else image USER
+ *   ("uid", "uid:gid", "name", "name:group", ...), resolved against the
+ *   rootfs's /etc/passwd and /etc/group; run_as_group overrides the gid.  A
+ *   user or group name that is not there is INVALID_ARGUMENT naming it.
+ *   additionalGids: the primary gid, the groups listing the user in
+ *   /etc/group (not with supplemental_groups_policy Strict), then
+ *   supplemental_groups; duplicates dropped.
+ * - capabilities: containerd's default set; add/drop ("ALL" and names with
+ *   or without CAP_; add ALL first, then drop ALL, then single adds, then
+ *   single drops); privileged → every capability of this kernel.
+ * - mounts: containerd's defaults, pod files, CRI mounts (rbind,
+ *   rprivate/rslave/rshared, ro / rro); a mount replaces a default at the
+ *   same destination; sorted parents first.
+ * - linux: namespaces, resources, sysctls, masked/readonly paths,
+ *   oom_score_adj, cgroupsPath; annotations io.kubernetes.cri.*.
+ * - linux.seccomp: RuntimeDefault → seccomp_default_profile, Localhost →
+ *   the file at localhost_ref (absolute), Unconfined / unset / privileged →
+ *   none.  OCI or Docker profile JSON; actions and syscall-name syntax are
+ *   checked, rules with includes/excludes are refused (INVALID_ARGUMENT).
+ *   Whether a name exists on an architecture is left to the runtime's
+ *   libseccomp at create time.
+ * - linux.devices: CRI devices (a node, or a directory of nodes; permissions
+ *   a subset of "rwm", default "rwm") each with a cgroup allow rule;
+ *   privileged containers get every device node of the host's /dev (not
+ *   pts, shm, mqueue, fd) and an allow-all cgroup rule.
+ * Not handled yet: apparmor/selinux (accepted, ignored: the host has
+ * neither), user namespaces, CDI devices, image volumes, rlimits beyond
+ * containerd's RLIMIT_NOFILE 1024.
+ */
+int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error **reterr);
+
+#endif

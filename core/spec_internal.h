@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared between the spec_*.c files; not an API. */
+#ifndef CLEAT_CORE_SPEC_INTERNAL_H
+#define CLEAT_CORE_SPEC_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spec.h"
+
+struct spec_user {
+    uint32_t uid, gid;
+    uint32_t *gids; /* additionalGids, malloc'd */
+    size_t n_gids;
+};
+
+/* process.user for the container (see spec.h); free ret->gids. */
+int spec_user_resolve(const struct spec_input *in, struct spec_user *ret, struct cleat_error **reterr);
+
+/* The container's security context, or NULL. */
+const Runtime__V1__LinuxContainerSecurityContext *spec_secctx(const struct spec_input *in);
+/* The effective NamespaceOption (container's, else the pod's), or NULL (all POD). */
+const Runtime__V1__NamespaceOption *spec_nsopts(const struct spec_input *in);
+
+/* process.capabilities into `process`. */
+int spec_add_capabilities(const struct spec_input *in, json_t *process, struct cleat_error **reterr);
+/* The "linux" object: namespaces, resources, sysctls, masked/readonly paths, cgroupsPath. */
+int spec_add_linux(const struct spec_input *in, json_t *root, struct cleat_error **reterr);
+/* linux.devices (and their cgroup rules) after spec_add_linux made linux.resources. */
+int spec_add_devices(const struct spec_input *in, json_t *lx, struct cleat_error **reterr);
+/* linux.seccomp from the container's SecurityProfile. */
+int spec_add_seccomp(const struct spec_input *in, json_t *lx, struct cleat_error **reterr);
+/* The "mounts" array. */
+int spec_add_mounts(const struct spec_input *in, json_t *root, struct cleat_error **reterr);
+
+/* json_array_append_new / json_object_set_new with the out-of-memory check folded in. */
+int spec_oom(struct cleat_error **reterr);
+#define SPEC_SET(obj, key, val, reterr)                                                                                \
+    do {                                                                                                               \
+        if (json_object_set_new((obj), (key), (val)) < 0)                                                              \
+            return spec_oom(reterr);                                                                                   \
+    } while (0)
+#define SPEC_APPEND(arr, val, reterr)                                                                                  \
+    do {                                                                                                               \
+        if (json_array_append_new((arr), (val)) < 0)                                                                   \
+            return spec_oom(reterr);                                                                                   \
+    } while (0)
+
+#endif
