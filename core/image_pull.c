@@ -181,13 +181,28 @@ static int run_pull(struct pull *p, char ret_id[DIGEST_MAX], struct cleat_error 
 
 struct inflight {
     struct inflight *next;
-    char *reference;
+    char *reference; /* the sharing key (see inflight_key) */
     int done, waiters;
     int result;
     int32_t status;
     char *message;
     char id[DIGEST_MAX];
 };
+
+/*
+ * Pulls are shared by reference *and* credentials: a caller with other
+ * credentials must not get the outcome of someone else's (say, anonymous
+ * and refused) pull.  The key lives only in memory, for the pull's duration.
+ */
+static char *inflight_key(const char *reference, const struct cleat_auth *a) {
+    char *key = NULL;
+#define F(x) (a && a->x ? a->x : "")
+    if (asprintf(&key, "%s%c%s%c%s%c%s%c%s%c%s", reference, 0x1f, F(username), 0x1f, F(password), 0x1f, F(auth),
+                 0x1f, F(identity_token), 0x1f, F(registry_token)) < 0)
+        key = NULL;
+#undef F
+    return key;
+}
 
 static struct inflight *inflight_find(struct image_service *svc, const char *reference) {
     for (struct inflight *f = svc->inflight; f; f = f->next)
@@ -235,19 +250,26 @@ int image_pull(struct image_service *svc, const char *ref, const struct cleat_au
         pull_clear(&p);
         return r;
     }
+    char *key = inflight_key(p.reference, auth);
+    if (!key) {
+        pull_clear(&p);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
     pthread_mutex_lock(&svc->inflight_lock);
-    struct inflight *f = inflight_find(svc, p.reference);
+    struct inflight *f = inflight_find(svc, key);
     if (f) {
+        free(key);
         pull_clear(&p);
         return join_pull(svc, f, ret_id, reterr); /* unlocks */
     }
     f = calloc(1, sizeof(*f));
-    if (!f || !(f->reference = strdup(p.reference))) {
+    if (!f) {
         pthread_mutex_unlock(&svc->inflight_lock);
-        free(f);
+        free(key);
         pull_clear(&p);
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     }
+    f->reference = key; /* the sharing key: reference and credentials */
     f->waiters = 1;
     f->next = svc->inflight;
     svc->inflight = f;

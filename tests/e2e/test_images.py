@@ -429,3 +429,36 @@ def test_pull_with_basic_auth(cleatd_factory, images, cri, tmp_path):
         assert pull_with(pb2.AuthConfig(auth=token)) == images["shared"]["config"]
     finally:
         reg.stop()
+
+
+def test_concurrent_pulls_with_different_credentials_are_not_shared(cleatd_factory, images, cri, tmp_path):
+    """A pull is shared only by callers with the same credentials: an anonymous, refused pull running at the
+    same time must not hand its refusal to a caller who brought the right password."""
+    pb2, pb2_grpc = cri
+    reg = rf.Registry(str(tmp_path / "reg"), images["storage"], htpasswd=("cleat", "s3cret")).start()
+    try:
+        d = cleatd_factory(daemon_config(reg.hostport), base=tmp_path / "d").start()
+        stub = pb2_grpc.ImageServiceStub(d.channel())
+        ref = f"{reg.hostport}/test/img:multi"
+        good = pb2.AuthConfig(username="cleat", password="s3cret")
+        outcomes = {"anonymous": [], "authenticated": []}
+        barrier = threading.Barrier(16)
+
+        def one(kind, auth):
+            barrier.wait()
+            try:
+                stub.PullImage(pb2.PullImageRequest(image=pb2.ImageSpec(image=ref), auth=auth), timeout=120)
+                outcomes[kind].append("ok")
+            except grpc.RpcError as e:
+                outcomes[kind].append(e.code())
+
+        threads = [threading.Thread(target=one, args=("authenticated", good) if i % 2 else ("anonymous", None))
+                   for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcomes["authenticated"] == ["ok"] * 8, outcomes
+        assert "ok" not in outcomes["anonymous"], outcomes
+    finally:
+        reg.stop()
