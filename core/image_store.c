@@ -218,6 +218,11 @@ int image_store_put(struct image_store *is, const image_record *in, const char *
     return r;
 }
 
+/* How a parsed reference is recorded: "name@digest" when it has a digest, else "name:tag" (malloc'd). */
+static char *recorded_form(const struct image_ref *parsed) {
+    return parsed->digest ? image_ref_digested(parsed, parsed->digest) : image_ref_tagged(parsed);
+}
+
 /* The index of the image `ref` names; -1 when none.  Called with the lock held. */
 static ssize_t find_ref(struct image_store *is, const char *ref, struct cleat_error **reterr) {
     struct image_ref *parsed = NULL;
@@ -235,7 +240,7 @@ static ssize_t find_ref(struct image_store *is, const char *ref, struct cleat_er
             strv_has(is->images[i]->repo_digests, is->images[i]->n_repo_digests, ref))
             return (ssize_t)i;
     if (image_ref_parse(ref, &parsed, &parse_err) == 0) {
-        char *want = parsed->digest ? image_ref_digested(parsed, parsed->digest) : image_ref_tagged(parsed);
+        char *want = recorded_form(parsed);
         for (size_t i = 0; want && found < 0 && i < is->n; i++) {
             image_record *rec = is->images[i];
             if (parsed->digest ? strv_has(rec->repo_digests, rec->n_repo_digests, want)
@@ -331,7 +336,7 @@ int image_store_remove(struct image_store *is, const char *ref, char ret_removed
     if (!dropped) {
         struct image_ref *parsed = NULL;
         if (image_ref_parse(ref, &parsed, NULL) == 0) {
-            char *norm = parsed->digest ? image_ref_digested(parsed, parsed->digest) : image_ref_tagged(parsed);
+            char *norm = recorded_form(parsed);
             dropped = norm && (strv_drop(rec->repo_tags, &rec->n_repo_tags, norm) ||
                                strv_drop(rec->repo_digests, &rec->n_repo_digests, norm));
             free(norm);
