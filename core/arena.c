@@ -74,6 +74,12 @@ char *arena_strdup(struct arena *a, const char *s) {
     return memcpy(arena_alloc(a, n), s, n);
 }
 
+char *arena_adopt(struct arena *a, char *s, const char *fallback) {
+    char *out = arena_strdup(a, s ? s : fallback);
+    free(s);
+    return out;
+}
+
 char *arena_printf(struct arena *a, const char *fmt, ...) {
     va_list ap, ap2;
     va_start(ap, fmt);

@@ -22,6 +22,8 @@ void arena_free(struct arena *a);
 void *arena_alloc(struct arena *a, size_t size);
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Move a malloc'd string into the arena (and free it); `fallback` when s is NULL (a failed allocation). */
+char *arena_adopt(struct arena *a, char *s, const char *fallback);
 /* An array of n zeroed elements of `size` bytes (overflow-checked). */
 void *arena_array(struct arena *a, size_t n, size_t size);
 /* A protobuf-c allocator that allocates from the arena (free is a no-op). */

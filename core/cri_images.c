@@ -138,10 +138,7 @@ static char *verbose_info(struct arena *a, const image_record *rec) {
         strbuf_json_string(&b, rec->blobs[i]);
     }
     strbuf_printf(&b, "],\"pulledAtNs\":%lld}", (long long)rec->created_at_ns);
-    char *s = strbuf_steal(&b);
-    char *out = arena_strdup(a, s ? s : "{}");
-    free(s);
-    return out;
+    return arena_adopt(a, strbuf_steal(&b), "{}");
 }
 
 int cri_image_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,

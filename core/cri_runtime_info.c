@@ -117,10 +117,7 @@ static char *plugins_json(struct daemon *d, struct arena *a) {
         strbuf_puts(&b, "}");
     }
     strbuf_puts(&b, "]");
-    char *s = strbuf_steal(&b);
-    char *out = arena_strdup(a, s ? s : "[]");
-    free(s);
-    return out;
+    return arena_adopt(a, strbuf_steal(&b), "[]");
 }
 
 static void add_info(struct arena *a, Runtime__V1__StatusResponse *resp, const char *key, char *value) {
@@ -134,16 +131,12 @@ static void add_info(struct arena *a, Runtime__V1__StatusResponse *resp, const c
 /* `verbose` info: every value is JSON, as crictl info expects. */
 static void verbose_info(struct daemon *d, struct arena *a, Runtime__V1__StatusResponse *resp) {
     resp->info = arena_array(a, 4, sizeof(*resp->info));
-    char *config = config_tree_to_json(d->cfg->tree);
-    add_info(a, resp, "config", arena_strdup(a, config ? config : "{}"));
-    free(config);
+    add_info(a, resp, "config", arena_adopt(a, config_tree_to_json(d->cfg->tree), "{}"));
     add_info(a, resp, "plugins", plugins_json(d, a));
     char *cidr = daemon_pod_cidr(d);
     struct strbuf b = {0};
     strbuf_json_string(&b, cidr ? cidr : "");
-    char *s = strbuf_steal(&b);
-    add_info(a, resp, "podCIDR", arena_strdup(a, s ? s : "\"\""));
-    free(s);
+    add_info(a, resp, "podCIDR", arena_adopt(a, strbuf_steal(&b), "\"\""));
     free(cidr);
     add_info(a, resp, "version", arena_printf(a, "\"%s\"", CLEAT_VERSION));
 }
