@@ -104,11 +104,7 @@ static int setup(void **state) {
         skip();
     }
     struct fx *f = calloc(1, sizeof(*f));
-    char tmpl[] = "/tmp/cleat-mu-XXXXXX", real[PATH_MAX];
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, real));
-    assert_true(strlen(real) < sizeof(f->dir));
-    strcpy(f->dir, real);
+    temp_dir(f->dir, sizeof(f->dir), "cleat-mu");
     *state = f;
     return 0;
 }
@@ -134,27 +130,6 @@ static const char *path_in(const struct fx *f, const char *name, int mk) {
     if (mk)
         assert_int_equal(mkdir(p, 0755), 0);
     return p;
-}
-
-static void write_file(const char *dir, const char *name, const char *text) {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *fp = fopen(path, "we");
-    if (!fp)
-        fail_msg("%s: %s", path, strerror(errno));
-    fputs(text, fp);
-    assert_int_equal(fclose(fp), 0);
-}
-
-static void expect_file(const char *dir, const char *name, const char *text) {
-    char path[PATH_MAX], buf[256] = "";
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *fp = fopen(path, "re");
-    if (!fp)
-        fail_msg("%s: %s", path, strerror(errno));
-    assert_non_null(fgets(buf, sizeof(buf), fp));
-    fclose(fp);
-    assert_string_equal(buf, text);
 }
 
 static void expect_absent(const char *dir, const char *name) {
@@ -213,30 +188,30 @@ static void unmount_ok(const char *target) {
 static void test_bind(void **state) {
     struct fx *f = *state;
     const char *src = path_in(f, "src", 1), *dst = path_in(f, "dst", 1);
-    write_file(src, "hello", "hello");
+    write_text(src, "hello", "hello");
     const char *sub = path_in(f, "src/sub", 1);
     apply_ok("tmpfs", "tmpfs", NULL, sub);
-    write_file(sub, "deep", "below a submount");
+    write_text(sub, "deep", "below a submount");
 
     /* bind: the submount stays behind. */
     apply_ok("bind", src, NULL, dst);
-    expect_file(dst, "hello", "hello");
+    expect_text(dst, "hello", "hello");
     expect_absent(path_in(f, "dst/sub", 0), "deep");
-    write_file(dst, "back", "written through the bind");
-    expect_file(src, "back", "written through the bind");
+    write_text(dst, "back", "written through the bind");
+    expect_text(src, "back", "written through the bind");
     unmount_ok(dst);
     expect_absent(dst, "hello");
 
     /* rbind takes the submount along, and unmount_tree removes both. */
     apply_ok("bind", src, (const char *const[]){"rw", "rbind", NULL}, dst);
-    expect_file(path_in(f, "dst/sub", 0), "deep", "below a submount");
+    expect_text(path_in(f, "dst/sub", 0), "deep", "below a submount");
     assert_true(is_mounted(path_in(f, "dst/sub", 0)));
     unmount_ok(dst);
     assert_false(is_mounted(path_in(f, "dst/sub", 0)));
 
     /* Any type with an rbind option is a bind, as in containerd. */
     apply_ok("none", src, (const char *const[]){"rbind", "rprivate", NULL}, dst);
-    expect_file(dst, "hello", "hello");
+    expect_text(dst, "hello", "hello");
     unmount_ok(dst);
     unmount_ok(sub);
 }
@@ -244,11 +219,11 @@ static void test_bind(void **state) {
 static void test_ro_bind(void **state) {
     struct fx *f = *state;
     const char *src = path_in(f, "src", 1), *dst = path_in(f, "dst", 1);
-    write_file(src, "hello", "hello");
+    write_text(src, "hello", "hello");
     apply_ok("bind", src, (const char *const[]){"ro", "rbind", NULL}, dst);
-    expect_file(dst, "hello", "hello");
+    expect_text(dst, "hello", "hello");
     expect_read_only(dst);
-    write_file(src, "still", "writable at the source");
+    write_text(src, "still", "writable at the source");
     unmount_ok(dst);
 
     /* A read-only bind of a nosuid,noexec mount keeps both. */
@@ -286,7 +261,7 @@ static void test_tmpfs_options(void **state) {
     mount_line(t, line, sizeof(line));
     assert_non_null(strstr(line, " shared:")); /* propagation applied after the mount */
     assert_non_null(strstr(line, " - tmpfs shm "));
-    write_file(t, "x", "x");
+    write_text(t, "x", "x");
     unmount_ok(t);
 
     apply_ok("tmpfs", NULL, (const char *const[]){"ro", NULL}, t);
@@ -300,20 +275,20 @@ static void test_overlay_short(void **state) {
     struct fx *f = *state;
     const char *top = path_in(f, "l1", 1), *bottom = path_in(f, "l2", 1);
     const char *upper = path_in(f, "u", 1), *work = path_in(f, "w", 1), *merged = path_in(f, "m", 1);
-    write_file(bottom, "bottom.txt", "bottom");
-    write_file(bottom, "shadowed", "bottom");
-    write_file(top, "top.txt", "top");
-    write_file(top, "shadowed", "top");
+    write_text(bottom, "bottom.txt", "bottom");
+    write_text(bottom, "shadowed", "bottom");
+    write_text(top, "top.txt", "top");
+    write_text(top, "shadowed", "top");
     char lower[2 * PATH_MAX + 16], up[PATH_MAX + 16], wk[PATH_MAX + 16];
     snprintf(lower, sizeof(lower), "lowerdir=%s:%s", top, bottom);
     snprintf(up, sizeof(up), "upperdir=%s", upper);
     snprintf(wk, sizeof(wk), "workdir=%s", work);
     apply_ok("overlay", "overlay", (const char *const[]){lower, up, wk, "nodev", NULL}, merged);
-    expect_file(merged, "top.txt", "top");
-    expect_file(merged, "bottom.txt", "bottom");
-    expect_file(merged, "shadowed", "top");
-    write_file(merged, "new.txt", "new");
-    expect_file(upper, "new.txt", "new");
+    expect_text(merged, "top.txt", "top");
+    expect_text(merged, "bottom.txt", "bottom");
+    expect_text(merged, "shadowed", "top");
+    write_text(merged, "new.txt", "new");
+    expect_text(upper, "new.txt", "new");
     char line[8192];
     mount_line(merged, line, sizeof(line));
     assert_non_null(strstr(line, lower)); /* mount(2): the classic option, as given */
@@ -321,7 +296,7 @@ static void test_overlay_short(void **state) {
 
     /* Read-only, lower dirs only. */
     apply_ok("overlay", "overlay", (const char *const[]){"ro", lower, NULL}, merged);
-    expect_file(merged, "shadowed", "top");
+    expect_text(merged, "shadowed", "top");
     expect_read_only(merged);
     unmount_ok(merged);
 }
@@ -343,8 +318,8 @@ static char *make_layers(const struct fx *f, int missing) {
         snprintf(name, sizeof(name), "layer-%d", i);
         snprintf(text, sizeof(text), "%d", i);
         if (i != missing) {
-            write_file(dir, name, text);
-            write_file(dir, "top.txt", text);
+            write_text(dir, name, text);
+            write_text(dir, "top.txt", text);
         }
         fprintf(fp, i == 150 ? "%s/layer\\:%03d%s" : "%s/layer-%03d%s", base, i, i ? ":" : "");
     }
@@ -363,12 +338,12 @@ static void test_overlay_many_layers(void **state) {
     print_message("(%d lower dirs, %zu bytes of lowerdir=)\n", NLAYERS, strlen(lower));
 
     apply_ok("overlay", "overlay", (const char *const[]){up, wk, lower, "index=off", NULL}, merged);
-    expect_file(merged, "top.txt", "299");
-    expect_file(merged, "layer-0", "0");
-    expect_file(merged, "layer-150", "150");
-    expect_file(merged, "layer-299", "299");
-    write_file(merged, "new.txt", "new");
-    expect_file(upper, "new.txt", "new");
+    expect_text(merged, "top.txt", "299");
+    expect_text(merged, "layer-0", "0");
+    expect_text(merged, "layer-150", "150");
+    expect_text(merged, "layer-299", "299");
+    write_text(merged, "new.txt", "new");
+    expect_text(upper, "new.txt", "new");
     char line[8192];
     mount_line(merged, line, sizeof(line));
     assert_non_null(strstr(line, " - overlay overlay "));
@@ -376,13 +351,13 @@ static void test_overlay_many_layers(void **state) {
 
     /* Read-only with mount attributes (fsmount) and a data-only layer after "::". */
     const char *data = path_in(f, "data-only", 1);
-    write_file(data, "hidden", "data-only layers are not listed");
+    write_text(data, "hidden", "data-only layers are not listed");
     char *ro_lower = NULL;
     assert_true(asprintf(&ro_lower, "%s::%s", lower, data) > 0);
     apply_ok("overlay", "overlay", (const char *const[]){"ro", "nosuid", "nodev", ro_lower, "metacopy=on", NULL},
              merged);
-    expect_file(merged, "top.txt", "299");
-    expect_file(merged, "layer-0", "0");
+    expect_text(merged, "top.txt", "299");
+    expect_text(merged, "layer-0", "0");
     expect_absent(merged, "hidden");
     expect_read_only(merged);
     struct statvfs sv;
@@ -499,7 +474,7 @@ static void test_mount_all_and_unmount_tree(void **state) {
     struct fx *f = *state;
     const char *src = path_in(f, "src", 1), *root = path_in(f, "root", 1);
     path_in(f, "src/sub", 1);
-    write_file(src, "hello", "hello");
+    write_text(src, "hello", "hello");
     struct cleat_mount ms[] = {
         {"bind", src, NULL, (const char *const[]){"rbind", NULL}},
         {"tmpfs", "tmpfs", "/sub", (const char *const[]){"size=1m", NULL}},
@@ -512,7 +487,7 @@ static void test_mount_all_and_unmount_tree(void **state) {
     snprintf(sub, sizeof(sub), "%s/sub", root);
     assert_true(is_mounted(root));
     assert_true(is_mounted(sub));
-    expect_file(root, "hello", "hello");
+    expect_text(root, "hello", "hello");
     unmount_ok(root);
     assert_int_equal(mounts_below(root, NULL, 0), 0);
 

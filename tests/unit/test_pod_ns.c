@@ -67,11 +67,7 @@ static int setup(void **state) {
         skip();
     }
     struct fx *f = calloc(1, sizeof(*f));
-    char tmpl[] = "/tmp/cleat-podns-XXXXXX", real[PATH_MAX];
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, real));
-    assert_true(strlen(real) < sizeof(f->dir));
-    strcpy(f->dir, real);
+    temp_dir(f->dir, sizeof(f->dir), "cleat-podns");
     *state = f;
     return 0;
 }

@@ -190,26 +190,6 @@ static const char *layer_dir(const struct cleat_mount *m) {
     return strcmp(m->type, "bind") == 0 ? m->source : opt(m, "upperdir=");
 }
 
-static void write_file(const char *dir, const char *name, const char *text) {
-    char path[PATH_MAX];
-    assert_true(snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path));
-    FILE *fp = fopen(path, "we");
-    assert_non_null(fp);
-    fputs(text, fp);
-    assert_int_equal(fclose(fp), 0);
-}
-
-static void expect_file(const char *dir, const char *name, const char *text) {
-    char path[PATH_MAX], buf[256] = "";
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *fp = fopen(path, "re");
-    if (!fp)
-        fail_msg("%s: %s", path, strerror(errno));
-    assert_non_null(fgets(buf, sizeof(buf), fp));
-    fclose(fp);
-    assert_string_equal(buf, text);
-}
-
 static void expect_absent(const char *dir, const char *name) {
     char path[PATH_MAX];
     struct stat st;
@@ -323,8 +303,8 @@ static void test_layers_mount_and_merge(void **state) {
     assert_string_equal(base->items[0].options[1], "rbind");
     assert_true(strncmp(base->items[0].source, f->root, strlen(f->root)) == 0);
     const char *fs = base->items[0].source;
-    write_file(fs, "base.txt", "from base");
-    write_file(fs, "gone.txt", "deleted above");
+    write_text(fs, "base.txt", "from base");
+    write_text(fs, "gone.txt", "deleted above");
     commit(f, "sha256:aaa", "extract-base", NULL);
     assert_int_equal(create_fails(f, "x", "extract-base", "does not exist"), CLEAT_STATUS_NOT_FOUND);
     struct seen s = stat_one(f, "sha256:aaa");
@@ -350,7 +330,7 @@ static void test_layers_mount_and_merge(void **state) {
     assert_true(strncmp(opt(cm, "lowerdir="), want, strlen(want)) == 0); /* a short link ... */
     assert_non_null(realpath(opt(cm, "lowerdir="), resolved));
     assert_string_equal(resolved, fs); /* ... to the parent's layer */
-    write_file(opt(cm, "upperdir="), "child.txt", "from child");
+    write_text(opt(cm, "upperdir="), "child.txt", "from child");
     char wh[PATH_MAX];
     snprintf(wh, sizeof(wh), "%s/gone.txt", opt(cm, "upperdir="));
     assert_int_equal(mknod(wh, S_IFCHR | 0, makedev(0, 0)), 0);
@@ -364,12 +344,12 @@ static void test_layers_mount_and_merge(void **state) {
     assert_non_null(realpath(strchr(lower, ':') + 1, resolved));
     assert_string_equal(resolved, fs); /* parent first, base last */
     const char *merged = do_mount(f, &ctr->items[0]);
-    expect_file(merged, "base.txt", "from base");
-    expect_file(merged, "child.txt", "from child");
+    expect_text(merged, "base.txt", "from base");
+    expect_text(merged, "child.txt", "from child");
     expect_absent(merged, "gone.txt");
-    write_file(merged, "new.txt", "written by the container");
+    write_text(merged, "new.txt", "written by the container");
     do_umount(f, merged);
-    expect_file(opt(&ctr->items[0], "upperdir="), "new.txt", "written by the container");
+    expect_text(opt(&ctr->items[0], "upperdir="), "new.txt", "written by the container");
 
     /* mounts() says the same as prepare(); committed snapshots have none. */
     struct cleat_mount_list *again = mount_list_new();
@@ -394,7 +374,7 @@ static void test_layers_mount_and_merge(void **state) {
     assert_int_equal(nopts(&v2->items[0]), 1);
     assert_null(opt(&v2->items[0], "upperdir="));
     const char *seen_ro = do_mount(f, &v2->items[0]);
-    expect_file(seen_ro, "child.txt", "from child");
+    expect_text(seen_ro, "child.txt", "from child");
     expect_absent(seen_ro, "gone.txt");
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/nope", seen_ro);
@@ -526,21 +506,21 @@ static void test_remove_hostile_layer(void **state) {
     /* Directories nobody may enter or write, as images do contain. */
     snprintf(p, sizeof(p), "%s/locked", fs);
     assert_int_equal(mkdir(p, 0755), 0);
-    write_file(p, "a", "a");
+    write_text(p, "a", "a");
     snprintf(p, sizeof(p), "%s/locked/sub", fs);
     assert_int_equal(mkdir(p, 0755), 0);
-    write_file(p, "b", "b");
+    write_text(p, "b", "b");
     assert_int_equal(chmod(p, 0), 0);
     snprintf(p, sizeof(p), "%s/locked", fs);
     assert_int_equal(chmod(p, 0), 0);
     snprintf(p, sizeof(p), "%s/ro", fs);
     assert_int_equal(mkdir(p, 0755), 0);
-    write_file(p, "c", "c");
+    write_text(p, "c", "c");
     assert_int_equal(chmod(p, 0555), 0);
     /* Links out of the layer must not be followed. */
     snprintf(outside, sizeof(outside), "%s/outside", f->dir);
     assert_int_equal(mkdir(outside, 0755), 0);
-    write_file(outside, "keep.txt", "keep me");
+    write_text(outside, "keep.txt", "keep me");
     snprintf(p, sizeof(p), "%s/to-file", fs);
     assert_int_equal(symlink(outside, p), 0);
     snprintf(p, sizeof(p), "%s/fifo", fs);
@@ -548,13 +528,13 @@ static void test_remove_hostile_layer(void **state) {
     /* Deeper than any fd limit we leave it. */
     nest(fs, 3000);
     /* Immutable and append-only files and directories, if this filesystem has them. */
-    write_file(fs, "imm", "imm");
+    write_text(fs, "imm", "imm");
     snprintf(p, sizeof(p), "%s/imm", fs);
     int has_flags = make_immutable(p);
     if (has_flags) {
         snprintf(p, sizeof(p), "%s/immdir", fs);
         assert_int_equal(mkdir(p, 0755), 0);
-        write_file(p, "inside", "x");
+        write_text(p, "inside", "x");
         assert_true(make_immutable(p));
     }
 
@@ -570,7 +550,7 @@ static void test_remove_hostile_layer(void **state) {
         fail_msg("remove: %s", error_message(err));
     assert_int_equal(count_entries(f->root, "snapshots"), 0);
     assert_int_equal(count_entries(f->root, "trash"), 0);
-    expect_file(outside, "keep.txt", "keep me");
+    expect_text(outside, "keep.txt", "keep me");
     if (!has_flags)
         print_message("(this filesystem has no immutable flag; that part was skipped)\n");
     mount_list_free(ml);
@@ -592,9 +572,9 @@ static void add_layer(struct fx *f, int i) {
     snprintf(name, sizeof(name), "c%d", i);
     snprintf(text, sizeof(text), "%d", i);
     struct cleat_mount_list *ml = create(f, 0, key, i ? parent : NULL, NULL);
-    write_file(layer_dir(&ml->items[0]), "top.txt", text);
+    write_text(layer_dir(&ml->items[0]), "top.txt", text);
     snprintf(key, sizeof(key), "layer-%d", i);
-    write_file(layer_dir(&ml->items[0]), key, text);
+    write_text(layer_dir(&ml->items[0]), key, text);
     commit(f, name, (snprintf(key, sizeof(key), "a%d", i), key), NULL);
     mount_list_free(ml);
 }
@@ -618,11 +598,11 @@ static void mount_chain(struct fx *f, int layers) {
     assert_int_equal(lowers(&top->items[0]), layers);
     assert_true(data_size(&top->items[0]) > 4096); /* past mount(2)'s page: the new mount API */
     const char *merged = do_mount(f, &top->items[0]);
-    expect_file(merged, "layer-0", "0");
-    expect_file(merged, want, want + strlen("layer-"));
-    expect_file(merged, "top.txt", want + strlen("layer-"));
-    write_file(merged, "written.txt", "on top");
-    expect_file(opt(&top->items[0], "upperdir="), "written.txt", "on top");
+    expect_text(merged, "layer-0", "0");
+    expect_text(merged, want, want + strlen("layer-"));
+    expect_text(merged, "top.txt", want + strlen("layer-"));
+    write_text(merged, "written.txt", "on top");
+    expect_text(opt(&top->items[0], "upperdir="), "written.txt", "on top");
     do_umount(f, merged);
     remove_ok(f, "top");
     mount_list_free(top);
@@ -676,7 +656,7 @@ static void test_reload_and_crash_leftovers(void **state) {
     load(f, "{}");
     struct cleat_mount_list *b = create(f, 0, "b", NULL, (const char *const[]){"a", "1", NULL});
     unsigned long bid = id_of(f, b->items[0].source);
-    write_file(b->items[0].source, "f", "layer b");
+    write_text(b->items[0].source, "f", "layer b");
     commit(f, "sha256:b", "b", NULL);
     struct cleat_mount_list *ctr = create(f, 0, "ctr", "sha256:b", (const char *const[]){"c", "2", NULL});
     unsigned long cid = id_of(f, opt(&ctr->items[0], "upperdir="));
@@ -695,7 +675,7 @@ static void test_reload_and_crash_leftovers(void **state) {
     char p[PATH_MAX];
     in_root(f, p, "tmp", 900, ""); /* a prepare cut short */
     assert_int_equal(mkdir(p, 0700), 0);
-    write_file(p, "meta", "half");
+    write_text(p, "meta", "half");
     in_root(f, p, "trash", 901, ""); /* a removal cut short */
     assert_int_equal(mkdir(p, 0700), 0);
     strcat(p, "/locked");
@@ -705,7 +685,7 @@ static void test_reload_and_crash_leftovers(void **state) {
     in_root(f, p, "l", cid, "");
     assert_int_equal(unlink(p), 0);
     in_root(f, p, "snapshots", bid, "/meta.tmp"); /* a commit cut short, twice over */
-    write_file(f->root, p + strlen(f->root) + 1, "partial");
+    write_text(f->root, p + strlen(f->root) + 1, "partial");
     in_root(f, p, "snapshots", bid, "/work");
     assert_int_equal(mkdir(p, 0700), 0);
 
@@ -726,7 +706,7 @@ static void test_reload_and_crash_leftovers(void **state) {
     for (size_t k = 0; k < 3; k++)
         assert_string_equal(again->items[0].options[k], ctr->items[0].options[k]);
     const char *merged = do_mount(f, &again->items[0]); /* the link was put back */
-    expect_file(merged, "f", "layer b");
+    expect_text(merged, "f", "layer b");
     do_umount(f, merged);
     assert_int_equal(count_entries(f->root, "tmp"), 0);
     assert_int_equal(count_entries(f->root, "trash"), 0);
@@ -753,7 +733,7 @@ static void test_cleanup_orphans(void **state) {
     assert_int_equal(mkdir(p, 0700), 0);
     strcat(p, "/fs");
     assert_int_equal(mkdir(p, 0755), 0);
-    write_file(p, "junk", "junk");
+    write_text(p, "junk", "junk");
     strcat(p, "/locked");
     assert_int_equal(mkdir(p, 0), 0);
     snprintf(p, sizeof(p), "%s/snapshots/not-a-snapshot", f->root);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,4 +55,39 @@ struct config *config_over_defaults(const char *yaml) {
     if (config_from_tree(defaults, &cfg, &err) < 0)
         fail_msg("config: %s", error_message(err));
     return cfg;
+}
+
+/* dir/name into path, failing the test if it does not fit. */
+static void join(char *path, size_t size, const char *dir, const char *name) {
+    assert_true(snprintf(path, size, "%s/%s", dir, name) < (int)size);
+}
+
+void write_text(const char *dir, const char *name, const char *text) {
+    char path[PATH_MAX];
+    join(path, sizeof(path), dir, name);
+    FILE *fp = fopen(path, "we");
+    if (!fp)
+        fail_msg("%s: %s", path, strerror(errno));
+    fputs(text, fp);
+    assert_int_equal(fclose(fp), 0);
+}
+
+void expect_text(const char *dir, const char *name, const char *text) {
+    char path[PATH_MAX], buf[256] = "";
+    join(path, sizeof(path), dir, name);
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        fail_msg("%s: %s", path, strerror(errno));
+    assert_non_null(fgets(buf, sizeof(buf), fp));
+    fclose(fp);
+    assert_string_equal(buf, text);
+}
+
+void temp_dir(char *out, size_t size, const char *prefix) {
+    char tmpl[PATH_MAX], real[PATH_MAX];
+    assert_true(snprintf(tmpl, sizeof(tmpl), "/tmp/%s-XXXXXX", prefix) < (int)sizeof(tmpl));
+    assert_non_null(mkdtemp(tmpl));
+    assert_non_null(realpath(tmpl, real));
+    assert_true(strlen(real) < size);
+    strcpy(out, real);
 }

@@ -3,6 +3,7 @@
 #ifndef CLEAT_TESTUTIL_H
 #define CLEAT_TESTUTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -13,6 +14,13 @@ void rm_rf(const char *path);
 void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle);
 /* Fail the test with the error's message if r < 0. */
 void check(int r, struct cleat_error *err);
+
+/* Write `text` to dir/name (created or truncated). */
+void write_text(const char *dir, const char *name, const char *text);
+/* Assert the first line of dir/name (newline included) equals `text`. */
+void expect_text(const char *dir, const char *name, const char *text);
+/* Make a fresh directory /tmp/<prefix>-XXXXXX and store its real path (no symlinks) in out. */
+void temp_dir(char *out, size_t size, const char *prefix);
 
 struct config;
 /*
