@@ -16,10 +16,7 @@ import time
 import pytest
 
 BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
-SHIM = os.environ.get("CLEAT_SHIM") or next(
-    (p for p in (os.path.join(BUILD_DIR, "shim", "cleat-shim"),
-                 os.path.join(os.path.dirname(__file__), "..", "..", "build-shim", "cleat-shim"))
-     if os.path.exists(p)), "cleat-shim")
+SHIM = os.environ.get("CLEAT_SHIM") or os.path.join(BUILD_DIR, "shim", "cleat-shim")
 RUNC = "/usr/bin/runc"
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
 LINE = re.compile(rf"^({TS}) (stdout|stderr) ([PF]) (.*)$", re.S)
