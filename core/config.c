@@ -57,7 +57,8 @@ static const char *const top_keys[] = {"version",     "log_level",   "socket",  
                                        "runtime",     "snapshotter", "transports", "network", "images", NULL};
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
 static const char *const images_keys[] = {"max_parallel_downloads", NULL};
-static const char *const runtime_keys[] = {"default_handler", "handlers", NULL};
+static const char *const runtime_keys[] = {"default_handler", "handlers", "seccomp_default_profile", "pause_binary",
+                                            NULL};
 static const char *const handler_keys[] = {"plugin", "path", "options", NULL};
 static const char *const named_keys[] = {"name", "plugin", "path", "options", NULL};
 static const char *const transport_keys[] = {"plugin", "path", "schemes", "options", NULL};
@@ -279,6 +280,9 @@ static void check_runtime(struct checker *k, const struct cleat_config *runtime)
             read_instance(k, CLEAT_CONCERN_RUNTIME, "runtime handler", config_tree_key_at(handlers, i), false,
                           config_at0(handlers, i), handler_keys);
 
+    k->config->seccomp_default_profile =
+        read_path(k, runtime, "seccomp_default_profile", CLEAT_DATA_DIR "/seccomp-default.json");
+    k->config->pause_binary = read_path(k, runtime, "pause_binary", CLEAT_LIBEXEC_DIR "/cleat-pause");
     const char *def = read_string(k, runtime, "default_handler");
     k->config->default_runtime_handler = dup_str(k, def);
     if (!def || config_count(handlers) == 0 || config_get0(handlers, def))
@@ -456,6 +460,8 @@ void config_free(struct config *c) {
     free(c->state_dir);
     free(c->cgroup_driver);
     free(c->default_runtime_handler);
+    free(c->seccomp_default_profile);
+    free(c->pause_binary);
     strv_free(c->plugin_dirs);
     strv_free(c->sources);
     config_tree_free(c->tree);

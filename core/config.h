@@ -53,6 +53,8 @@ struct config {
     uint32_t images_max_parallel_downloads; /* layers fetched at once by one pull, 1..64 */
     char **plugin_dirs;              /* NULL-terminated, absolute paths */
     char *default_runtime_handler;   /* one of the runtime handlers, when there are any */
+    char *seccomp_default_profile;   /* the RuntimeDefault seccomp profile, absolute */
+    char *pause_binary;              /* cleat-pause, the init of pods sharing one PID namespace, absolute */
     /* Runtime handlers (in file order), then the snapshotter, transports, network. */
     struct config_instance *instances;
     size_t n_instances;

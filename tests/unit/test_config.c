@@ -559,13 +559,18 @@ static void test_defaults_alone(void **state) {
     assert_true(c->plugin_dirs[0][0] == '/'); /* @CLEAT_PLUGIN_DIR@ was substituted */
     assert_null(c->plugin_dirs[1]);
     assert_string_equal(c->default_runtime_handler, "runc");
-    /* The shipped image plugins: the overlay snapshotter, then the registry and OCI transports. */
-    assert_int_equal(c->n_instances, 3);
-    assert_int_equal(c->instances[0].concern, CLEAT_CONCERN_SNAPSHOTTER);
-    assert_string_equal(c->instances[0].plugin, "storage-overlay");
-    assert_string_equal(c->instances[1].plugin, "image-docker");
-    assert_string_equal(c->instances[1].schemes[0], "");
-    assert_string_equal(c->instances[2].plugin, "image-oci");
+    assert_true(c->pause_binary[0] == '/' && strstr(c->pause_binary, "/cleat-pause"));
+    assert_true(c->seccomp_default_profile[0] == '/' && strstr(c->seccomp_default_profile, "/seccomp-default.json"));
+    /* The shipped plugins: runc, the overlay snapshotter, then the registry and OCI transports. */
+    assert_int_equal(c->n_instances, 4);
+    assert_int_equal(c->instances[0].concern, CLEAT_CONCERN_RUNTIME);
+    assert_string_equal(c->instances[0].name, "runc");
+    assert_string_equal(c->instances[0].plugin, "runtime-runc");
+    assert_int_equal(c->instances[1].concern, CLEAT_CONCERN_SNAPSHOTTER);
+    assert_string_equal(c->instances[1].plugin, "storage-overlay");
+    assert_string_equal(c->instances[2].plugin, "image-docker");
+    assert_string_equal(c->instances[2].schemes[0], "");
+    assert_string_equal(c->instances[3].plugin, "image-oci");
     assert_ptr_equal(c->tree, t);
     config_free(c);
 }
@@ -670,7 +675,7 @@ static void test_load_dropin_error_location(void **state) {
 }
 
 static void test_unknown_keys(void **state) {
-    assert_load_error(*state, "version: 1\nsockt: /x\ngrpc:\n  wrkers: 4\nruntime:\n  handlers:\n    runc:\n"
+    assert_load_error(*state, "version: 1\nsockt: /x\ngrpc:\n  wrkers: 4\nruntime:\n  handlers:\n    kata:\n"
                               "      plugn: runtime-runc\n",
                       "%1$s:2:1: unknown key 'sockt' (did you mean 'socket'?)\n"
                       "%1$s:4:3: unknown key 'wrkers' (did you mean 'workers'?)\n"
@@ -720,20 +725,20 @@ static void test_instance_errors(void **state) {
 static void test_default_handler(void **state) {
     const char *dir = *state;
     assert_load_error(dir,
-                      "runtime:\n  default_handler: kata\n  handlers:\n    crun: {plugin: runtime-runc}\n"
+                      "runtime:\n  default_handler: kata\n  handlers:\n    runc: null\n    crun: {plugin: runtime-runc}\n"
                       "    youki: {plugin: runtime-runc}\n",
                       "%1$s:2:20: default_handler 'kata' is not one of the runtime handlers (crun, youki)");
 
     /* Left at its default, the message points at the built-in value. */
     struct config *c = NULL;
-    char *msg = load_text(dir, "runtime:\n  handlers:\n    crun: {plugin: runtime-runc}\n", &c);
+    char *msg = load_text(dir, "runtime:\n  handlers:\n    runc: null\n    crun: {plugin: runtime-runc}\n", &c);
     assert_non_null(msg);
     assert_true(strncmp(msg, CONFIG_DEFAULTS_NAME ":", strlen(CONFIG_DEFAULTS_NAME) + 1) == 0);
     assert_non_null(strstr(msg, ": default_handler 'runc' is not one of the runtime handlers (crun)"));
     free(msg);
 
     /* With no handlers at all, any default is accepted (nothing to check it against). */
-    assert_null(load_text(dir, "runtime: {default_handler: whatever}\n", &c));
+    assert_null(load_text(dir, "runtime: {default_handler: whatever, handlers: null}\n", &c));
     assert_string_equal(c->default_runtime_handler, "whatever");
     config_free(c);
 }

@@ -43,14 +43,17 @@ void check(int r, struct cleat_error *err) {
 }
 
 struct config *config_over_defaults(const char *yaml) {
-    struct cleat_config *tree = NULL, *defaults = NULL;
+    /* Unit tests load only the plugins they name: the default runc handler is dropped unless they add it back. */
+    static const char base_yaml[] = "runtime: {handlers: null}\n";
+    struct cleat_config *tree = NULL, *defaults = NULL, *base = NULL;
     struct cleat_error *err = NULL;
     struct config *cfg = NULL;
-    if (config_tree_parse_string("test.yaml", yaml, strlen(yaml), &tree, &err) < 0)
+    if (config_tree_parse_string("test.yaml", yaml, strlen(yaml), &tree, &err) < 0 ||
+        config_tree_parse_string("test-base.yaml", base_yaml, strlen(base_yaml), &base, &err) < 0)
         fail_msg("parse: %s", error_message(err));
     if (config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len, &defaults,
                                  &err) < 0 ||
-        config_tree_merge(defaults, tree, &err) < 0)
+        config_tree_merge(defaults, base, &err) < 0 || config_tree_merge(defaults, tree, &err) < 0)
         fail_msg("defaults: %s", error_message(err));
     if (config_from_tree(defaults, &cfg, &err) < 0)
         fail_msg("config: %s", error_message(err));
