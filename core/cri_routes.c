@@ -23,6 +23,20 @@ static const struct route runtime_routes[] = {
     {"Status", cri_status, NULL},
     {"RuntimeConfig", cri_runtime_config, NULL},
     {"UpdateRuntimeConfig", cri_update_runtime_config, NULL},
+    {"RunPodSandbox", cri_run_pod_sandbox, NULL},
+    {"StopPodSandbox", cri_stop_pod_sandbox, NULL},
+    {"RemovePodSandbox", cri_remove_pod_sandbox, NULL},
+    {"PodSandboxStatus", cri_pod_sandbox_status, NULL},
+    {"ListPodSandbox", cri_list_pod_sandbox, NULL},
+    {"CreateContainer", cri_create_container, NULL},
+    {"StartContainer", cri_start_container, NULL},
+    {"StopContainer", cri_stop_container, NULL},
+    {"RemoveContainer", cri_remove_container, NULL},
+    {"ListContainers", cri_list_containers, NULL},
+    {"ContainerStatus", cri_container_status, NULL},
+    {"UpdateContainerResources", cri_update_container_resources, NULL},
+    {"ReopenContainerLog", cri_reopen_container_log, NULL},
+    {"ExecSync", cri_exec_sync, NULL},
 };
 
 static const struct route image_routes[] = {

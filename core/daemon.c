@@ -138,6 +138,8 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
         r = image_service_open(&io, d->plugins, d->registry, d->store, &d->images, reterr);
     }
     if (r >= 0)
+        r = runtime_service_open(d, &d->runtime, reterr);
+    if (r >= 0)
         r = load_pod_cidr(d, reterr);
     if (r < 0) {
         daemon_close(d);
@@ -151,7 +153,8 @@ void daemon_close(struct daemon *d) {
     if (!d)
         return;
     image_service_free(d->images);
-    plugins_free(d->plugins);
+    plugins_free(d->plugins); /* first: runtimes report exits to d->runtime until they are gone */
+    runtime_service_free(d->runtime);
     registry_free(d->registry);
     store_close(d->store);
     if (d->lock_fd >= 0)

@@ -15,6 +15,7 @@
 #include "image_service.h"
 #include "plugin_loader.h"
 #include "registry.h"
+#include "runtime_service.h"
 #include "store.h"
 
 struct daemon {
@@ -23,6 +24,7 @@ struct daemon {
     struct store *store;
     struct registry *registry;
     struct image_service *images;
+    struct runtime_service *runtime; /* pods and containers */
     int lock_fd;         /* flock'ed <root_dir>/cleatd.lock */
     int64_t started_at;  /* CLOCK_REALTIME ns */
     pthread_mutex_t lock; /* guards the fields below; never held across a plugin call */

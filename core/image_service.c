@@ -291,3 +291,16 @@ int image_fs_usage(struct image_service *svc, struct image_fs_usage ret[2], size
     *ret_n = n;
     return 0;
 }
+
+int image_service_config(struct image_service *svc, const image_record *rec, struct image_config **ret,
+                         struct cleat_error **reterr) {
+    char digest[DIGEST_MAX], *json = NULL;
+    size_t len = 0;
+    snprintf(digest, sizeof(digest), "sha256:%s", rec->id);
+    int r = content_read_small(svc->content, digest, 8 << 20, &json, &len, reterr);
+    if (r < 0)
+        return error_prefix(r, reterr, "the config of image %s", digest);
+    r = image_config_parse(json, len, ret, reterr);
+    free(json);
+    return r;
+}

@@ -20,6 +20,7 @@
 #include "content_store.h"
 #include "digest.h"
 #include "error.h"
+#include "image_manifest.h"
 #include "image_store.h"
 #include "plugin_loader.h"
 
@@ -52,6 +53,10 @@ struct image_fs_usage {
 /* Disk use of content and snapshots, one entry per filesystem (at most 2). */
 int image_fs_usage(struct image_service *svc, struct image_fs_usage ret[2], size_t *ret_n,
                    struct cleat_error **reterr);
+
+/* The parsed config of a stored image (read from the content store); free with image_config_free(). */
+int image_service_config(struct image_service *svc, const image_record *rec, struct image_config **ret,
+                         struct cleat_error **reterr);
 
 struct image_store *image_service_store(struct image_service *svc);
 /* The snapshotter instance images are unpacked with, or NULL if none is configured. */

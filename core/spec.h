@@ -85,4 +85,8 @@ struct spec_input {
  */
 int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error **reterr);
 
+/* The OCI linux.resources object for UpdateContainerResources (cpu, memory, hugepages, unified); malloc'd JSON. */
+int spec_resources_json(const Runtime__V1__LinuxContainerResources *res, char **ret_json,
+                        struct cleat_error **reterr);
+
 #endif

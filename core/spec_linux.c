@@ -211,15 +211,8 @@ static int add_cpu_memory(const Runtime__V1__LinuxContainerResources *res, json_
     return 0;
 }
 
-static int add_resources(const struct spec_input *in, json_t *lx, struct cleat_error **reterr) {
-    const Runtime__V1__LinuxContainerSecurityContext *sc = spec_secctx(in);
-    const Runtime__V1__LinuxContainerResources *res = in->container->linux ? in->container->linux->resources : NULL;
-    json_t *rs = json_object();
-    SPEC_SET(lx, "resources", rs, reterr);
-    /* Deny every device but what runc itself allows (/dev/null, ...); privileged allows all. */
-    SPEC_SET(rs, "devices", json_pack("[{s:b,s:s}]", "allow", sc && sc->privileged, "access", "rwm"), reterr);
-    if (!res)
-        return 0;
+/* cpu, memory, hugepages and unified of CRI resources into an OCI linux.resources object. */
+static int resources_fill(const Runtime__V1__LinuxContainerResources *res, json_t *rs, struct cleat_error **reterr) {
     int r = add_cpu_memory(res, rs, reterr);
     if (r < 0)
         return r;
@@ -239,6 +232,31 @@ static int add_resources(const struct spec_input *in, json_t *lx, struct cleat_e
             SPEC_SET(u, res->unified[i]->key, json_string(res->unified[i]->value), reterr);
     }
     return 0;
+}
+
+static int add_resources(const struct spec_input *in, json_t *lx, struct cleat_error **reterr) {
+    const Runtime__V1__LinuxContainerSecurityContext *sc = spec_secctx(in);
+    const Runtime__V1__LinuxContainerResources *res = in->container->linux ? in->container->linux->resources : NULL;
+    json_t *rs = json_object();
+    SPEC_SET(lx, "resources", rs, reterr);
+    /* Deny every device but what runc itself allows (/dev/null, ...); privileged allows all. */
+    SPEC_SET(rs, "devices", json_pack("[{s:b,s:s}]", "allow", sc && sc->privileged, "access", "rwm"), reterr);
+    return res ? resources_fill(res, rs, reterr) : 0;
+}
+
+int spec_resources_json(const Runtime__V1__LinuxContainerResources *res, char **ret_json,
+                        struct cleat_error **reterr) {
+    json_t *rs = json_object();
+    if (!rs)
+        return spec_oom(reterr);
+    int r = resources_fill(res, rs, reterr);
+    char *text = r >= 0 ? json_dumps(rs, JSON_COMPACT) : NULL;
+    json_decref(rs);
+    if (r >= 0 && !text)
+        r = spec_oom(reterr);
+    if (r >= 0)
+        *ret_json = text;
+    return r;
 }
 
 /*

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by the runtime_*.c files; not an API. */
+#ifndef CLEAT_CORE_RUNTIME_INTERNAL_H
+#define CLEAT_CORE_RUNTIME_INTERNAL_H
+
+#include <pthread.h>
+
+#include "cgroups.h"
+#include "keyed_lock.h"
+#include "plugin_loader.h"
+#include "runtime_service.h"
+#include "store.h"
+
+/* An exit a runtime reported (container init: exec_id ""). */
+struct exit_entry {
+    struct exit_entry *next;
+    char container_id[65];
+    char *exec_id;
+    uint32_t pid;
+    int32_t status;
+    int64_t exited_at_ns;
+};
+
+struct runtime_service {
+    struct daemon *d;
+    char *pods_dir, *containers_dir;
+    char *seccomp_profile, *pause_binary;
+    struct cgroup_layout *cgroups; /* NULL when the host's layout could not be read */
+    int systemd_cgroup;
+    int64_t min_oom_score_adj;
+    struct keyed_locks *locks;
+    pthread_mutex_t exit_mu;
+    pthread_cond_t exit_cond;
+    struct exit_entry *exits;
+};
+
+/* CRI ContainerState values, as kept in records. */
+#define CSTATE_CREATED 0
+#define CSTATE_RUNNING 1
+#define CSTATE_EXITED 2
+#define CSTATE_UNKNOWN 3
+
+/* Current CLOCK_REALTIME in ns. */
+int64_t now_ns(void);
+
+/* Replace a protobuf-c string field of an unpacked record (the old value is freed unless it is the shared ""). */
+int record_set_string(char **field, const char *value, struct cleat_error **reterr);
+
+/* Records in and out of the store, through the registry (id: a full ID). */
+int sandbox_record_load(struct runtime_service *rs, const char *id, sandbox_record **ret, struct cleat_error **reterr);
+int sandbox_record_save(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr);
+int container_record_load(struct runtime_service *rs, const char *id, container_record **ret,
+                          struct cleat_error **reterr);
+int container_record_save(struct runtime_service *rs, const container_record *rec, struct cleat_error **reterr);
+/* Pack and add a new record with its name key: the commit point of a creation. */
+int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *msg, const char *id,
+               const char *name_key, struct cleat_error **reterr);
+
+/* The runtime instance of a handler name ("" = the default); NULL if not configured. */
+struct plugin_instance *runtime_instance(struct runtime_service *rs, const char *handler);
+
+/* --- exits (runtime_exits.c) ------------------------------------------ */
+
+/* The on_exit callback of the plugin set. */
+void runtime_on_exit(void *ctx, const struct plugin_instance *pi, const char *container_id, const char *exec_id,
+                     uint32_t pid, int32_t exit_status, int64_t exited_at_ns);
+/* Copy out the recorded exit of a container init (exec_id NULL) or exec; 0 if found, -ENOENT if not. */
+int exit_lookup(struct runtime_service *rs, const char *container_id, const char *exec_id, struct exit_entry *ret);
+/* Wait until exit_lookup succeeds or deadline_ns (CLOCK_REALTIME) passes; 0 or -ETIMEDOUT. */
+int exit_wait(struct runtime_service *rs, const char *container_id, const char *exec_id, int64_t deadline_ns,
+              struct exit_entry *ret);
+/* Drop every recorded exit of a container (exec_id NULL) or one exec's. */
+void exit_forget(struct runtime_service *rs, const char *container_id, const char *exec_id);
+/* Record an exit found another way (runtime state at start-up). */
+void exit_record(struct runtime_service *rs, const char *container_id, uint32_t pid, int32_t status,
+                 int64_t exited_at_ns);
+
+/*
+ * Apply a recorded exit to a RUNNING/CREATED record: state EXITED, exit
+ * code, finish time, reason (Completed, Error, OOMKilled).  Returns 1 if
+ * the record changed.
+ */
+int container_apply_exit(struct runtime_service *rs, container_record *rec);
+
+/* --- containers, for pods ---------------------------------------------- */
+
+/* IDs of the containers of a pod (malloc'd array of malloc'd IDs). */
+int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***ret, size_t *ret_n,
+                      struct cleat_error **reterr);
+void free_ids(char **ids, size_t n);
+/* For a container that is CREATED or RUNNING (RUNNING only with want_running): its record and runtime. */
+int live_container(struct runtime_service *rs, const char *id_or_prefix, int want_running, char id[65],
+                   container_record **ret, struct plugin_instance **ret_rt, struct cleat_error **reterr);
+/* container_stop / container_remove by full ID, for a caller that holds the pod lock. */
+int container_stop_id(struct runtime_service *rs, const char *id, int64_t timeout, struct cleat_error **reterr);
+int container_remove_id(struct runtime_service *rs, const char *id, struct cleat_error **reterr);
+/* Undo a container's files, snapshot and runtime state (every step tolerates what is gone). */
+void container_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt, const char *snapshotter);
+/* Undo a pod's namespaces, mounts, files and runtime state. */
+void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt);
+
+/* --- the pod's files (runtime_pod_files.c) ----------------------------- */
+
+/* hostname, hosts, resolv.conf into dir; shm tmpfs at dir/shm unless the pod uses the host's IPC. */
+int pod_files_create(const char *dir, const Runtime__V1__PodSandboxConfig *config, const char *hostname,
+                     int host_network, int host_ipc, struct cleat_error **reterr);
+/* The OCI spec of the pause process for a pod sharing one PID namespace (rootfs made under dir/pause). */
+int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir, const Runtime__V1__PodSandboxConfig *config,
+                   uint32_t pinned, char **ret_json, struct cleat_error **reterr);
+
+/*
+ * Every protobuf-c map<string, string> entry has this layout.  kv_entries
+ * makes entries of `desc` borrowing src's strings (one malloc'd block: free()
+ * it), for a record that is packed before src goes; kv_flatten makes the
+ * "key, value, ..., NULL" array of the runtime SDK (free() it).
+ */
+struct kv_entry {
+    ProtobufCMessage base;
+    char *key, *value;
+};
+struct kv_entry **kv_entries(const ProtobufCMessageDescriptor *desc, void *const *src, size_t n);
+const char **kv_flatten(void *const *src, size_t n);
+
+/* "SIGTERM", "TERM", "15", "SIGRTMIN+3" → the number; -1 if it is not a signal. */
+int signal_parse(const char *s);
+
+/* linux.cgroupsPath of a container or pause `id` under the pod's cgroup parent, for the active driver. */
+int runtime_cgroups_path(struct runtime_service *rs, const char *parent, const char *id, char **ret,
+                         struct cleat_error **reterr);
+
+#endif

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pod and container records in the store, and small helpers of the runtime service. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "registry.h"
+#include "runtime_internal.h"
+
+int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int record_set_string(char **field, const char *value, struct cleat_error **reterr) {
+    char *copy = strdup(value ? value : "");
+    if (!copy)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = copy;
+    return 0;
+}
+
+static int load(struct runtime_service *rs, enum store_kind kind, const char *id, const ProtobufCMessageDescriptor *desc,
+                ProtobufCMessage **ret, struct cleat_error **reterr) {
+    void *data = NULL;
+    size_t len = 0;
+    int r = store_get(rs->d->store, kind, id, &data, &len, reterr);
+    if (r < 0)
+        return r;
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
+    free(data);
+    if (!m)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "the stored %s record %s is corrupt",
+                         store_kind_name(kind), id);
+    *ret = m;
+    return 0;
+}
+
+static int pack(const ProtobufCMessage *m, void **ret, size_t *ret_len, struct cleat_error **reterr) {
+    size_t len = protobuf_c_message_get_packed_size(m);
+    void *buf = malloc(len ? len : 1);
+    if (!buf)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    protobuf_c_message_pack(m, buf);
+    *ret = buf;
+    *ret_len = len;
+    return 0;
+}
+
+static int save(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *m, const char *id,
+                struct cleat_error **reterr) {
+    void *buf;
+    size_t len;
+    int r = pack(m, &buf, &len, reterr);
+    if (r < 0)
+        return r;
+    r = registry_update(rs->d->registry, kind, id, buf, len, reterr);
+    free(buf);
+    return r;
+}
+
+int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *msg, const char *id,
+               const char *name_key, struct cleat_error **reterr) {
+    void *buf;
+    size_t len;
+    int r = pack(msg, &buf, &len, reterr);
+    if (r < 0)
+        return r;
+    r = registry_add(rs->d->registry, kind, id, name_key, buf, len, reterr);
+    free(buf);
+    return r;
+}
+
+int sandbox_record_load(struct runtime_service *rs, const char *id, sandbox_record **ret, struct cleat_error **reterr) {
+    return load(rs, STORE_SANDBOX, id, &cleat__store__v1__sandbox_record__descriptor, (ProtobufCMessage **)ret,
+                reterr);
+}
+
+int sandbox_record_save(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr) {
+    return save(rs, STORE_SANDBOX, &rec->base, rec->id, reterr);
+}
+
+int container_record_load(struct runtime_service *rs, const char *id, container_record **ret,
+                          struct cleat_error **reterr) {
+    return load(rs, STORE_CONTAINER, id, &cleat__store__v1__container_record__descriptor, (ProtobufCMessage **)ret,
+                reterr);
+}
+
+int container_record_save(struct runtime_service *rs, const container_record *rec, struct cleat_error **reterr) {
+    return save(rs, STORE_CONTAINER, &rec->base, rec->id, reterr);
+}
+
+void sandbox_record_free(sandbox_record *rec) {
+    if (rec)
+        cleat__store__v1__sandbox_record__free_unpacked(rec, NULL);
+}
+
+void sandbox_records_free(sandbox_record **recs, size_t n) {
+    for (size_t i = 0; recs && i < n; i++)
+        sandbox_record_free(recs[i]);
+    free(recs);
+}
+
+void container_record_free(container_record *rec) {
+    if (rec)
+        cleat__store__v1__container_record__free_unpacked(rec, NULL);
+}
+
+void container_records_free(container_record **recs, size_t n) {
+    for (size_t i = 0; recs && i < n; i++)
+        container_record_free(recs[i]);
+    free(recs);
+}
+
+struct plugin_instance *runtime_instance(struct runtime_service *rs, const char *handler) {
+    if (!handler || !*handler)
+        handler = rs->d->cfg->default_runtime_handler;
+    return handler ? plugins_find(rs->d->plugins, CLEAT_CONCERN_RUNTIME, handler) : NULL;
+}
+
+void free_ids(char **ids, size_t n) {
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+struct collect {
+    struct runtime_service *rs;
+    const char *pod_id; /* NULL: all */
+    char **ids;
+    size_t n, cap;
+    int oom;
+};
+
+static int collect_one(void *ctx, const char *id) {
+    struct collect *c = ctx;
+    if (c->pod_id) {
+        container_record *rec = NULL;
+        struct cleat_error *err = NULL;
+        int r = container_record_load(c->rs, id, &rec, &err);
+        error_free(err);
+        int mine = r >= 0 && strcmp(rec->sandbox_id, c->pod_id) == 0;
+        container_record_free(rec);
+        if (!mine)
+            return 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        char **ids = realloc(c->ids, cap * sizeof(*ids));
+        if (!ids)
+            return c->oom = 1;
+        c->ids = ids;
+        c->cap = cap;
+    }
+    if (!(c->ids[c->n] = strdup(id)))
+        return c->oom = 1;
+    c->n++;
+    return 0;
+}
+
+int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***ret, size_t *ret_n,
+                      struct cleat_error **reterr) {
+    struct collect c = {.rs = rs, .pod_id = pod_id};
+    int r = registry_foreach_id(rs->d->registry, STORE_CONTAINER, collect_one, &c);
+    if (r != 0 || c.oom) {
+        free_ids(c.ids, c.n);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
+    *ret = c.ids;
+    *ret_n = c.n;
+    return 0;
+}
+
+char *pod_dir(struct runtime_service *rs, const char *id) {
+    size_t n = strlen(rs->pods_dir) + strlen(id) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", rs->pods_dir, id);
+    return p;
+}
+
+char *container_dir(struct runtime_service *rs, const char *id) {
+    size_t n = strlen(rs->containers_dir) + strlen(id) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", rs->containers_dir, id);
+    return p;
+}
+
+struct kv_entry **kv_entries(const ProtobufCMessageDescriptor *desc, void *const *src, size_t n) {
+    struct kv_entry **out = calloc(1, n * (sizeof(*out) + sizeof(**out)) + 1);
+    if (!out)
+        return NULL;
+    struct kv_entry *items = (struct kv_entry *)(out + n);
+    for (size_t i = 0; i < n; i++) {
+        const struct kv_entry *s = src[i];
+        protobuf_c_message_init(desc, &items[i]);
+        items[i].key = s->key;
+        items[i].value = s->value;
+        out[i] = &items[i];
+    }
+    return out;
+}
+
+const char **kv_flatten(void *const *src, size_t n) {
+    const char **out = calloc(2 * n + 1, sizeof(*out));
+    for (size_t i = 0; out && i < n; i++) {
+        const struct kv_entry *s = src[i];
+        out[2 * i] = s->key;
+        out[2 * i + 1] = s->value;
+    }
+    return out;
+}
