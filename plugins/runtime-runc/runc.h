@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * runtime-runc: any OCI CLI runtime (runc, crun) driven through cleat-shim.
+ * Internal interfaces shared by the plugin's files; nothing here is part of
+ * the SDK.
+ *
+ * What is where:
+ *
+ *   <state_dir>/containers/<id>  -> the container's bundle dir.  The only
+ *                                   record of a container: a new instance
+ *                                   (after a daemon restart) finds the bundle,
+ *                                   hence shim.pid and exit.json, from the id.
+ *   <state_dir>/root             the runtime's --root (unless `root:` says otherwise)
+ *   BUNDLE/shim.pid, init.pid, exit.json, attach.sock   written by cleat-shim
+ *   BUNDLE/exec-<exec_id>.json, .pid                     one exec's process and pid
+ *
+ * In memory there is only the watch table: the shims and exec'd processes a
+ * monitor thread is waiting for (pidfds in one epoll set), and the execs'
+ * results until they are removed.  The table is protected by `lock`, which is
+ * never held across a runtime invocation or any other wait.
+ */
+#ifndef RUNTIME_RUNC_H
+#define RUNTIME_RUNC_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include <cleat/runtime.h>
+
+/* Bounds on waits, so that a hung runtime cannot hang a worker forever. */
+#define RR_RUNTIME_TIMEOUT_MS 60000 /* one runtime invocation, or the shim's create handshake */
+#define RR_SHIM_EXIT_TIMEOUT_MS 5000 /* the shim's exit after its container was deleted or killed */
+#define RR_ERR_MAX 4096              /* captured stderr of one invocation */
+
+struct rr {
+    const struct cleat_host *host;
+    char *binary;   /* the OCI runtime, absolute */
+    char *root;     /* its --root */
+    char *shim;     /* cleat-shim */
+    char **global;  /* the global options of every invocation: --root R [--systemd-cgroup] [runtime_args] */
+    size_t nglobal;
+    char *ctr_dir;  /* <state_dir>/containers */
+
+    pthread_mutex_t lock; /* everything below */
+    struct watch **watches;
+    size_t n, cap;
+    uint64_t next_token; /* epoll data of a watch; 0 is the wake-up eventfd */
+    int epfd, wakefd;    /* -1 until the monitor thread runs */
+    int thread_started, stopping;
+    pthread_t thread;
+};
+
+#define WATCH_SHIM 1 /* a container's shim: its exit is the container's exit */
+#define WATCH_EXEC 2 /* a `runtime exec` child of ours */
+
+struct watch {
+    uint64_t token;
+    int kind;
+    char *id;
+    char *exec_id; /* WATCH_EXEC */
+    char *bundle;
+    pid_t pid;    /* the shim, or the runtime's exec child */
+    int pidfd;    /* -1 once the process is gone (an exec: and reaped) */
+    int starting; /* an exec whose id is reserved while it is being spawned */
+    int forgotten; /* an exec of a removed container: dropped, unreported, when it ends */
+    int exited;    /* an exec: the results below are valid */
+    int32_t exit_status;
+    int64_t exited_at_ns;
+};
+
+/* --- util.c ---------------------------------------------------------------- */
+
+/* Set *reterr (if reterr) to a new error; returns -(errnum ? errnum : EINVAL). */
+int rr_fail(const struct rr *rr, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...)
+    CLEAT_PRINTF(5, 6);
+/* Hand `err` to the caller (or free it when reterr is NULL); returns r. */
+int rr_pass_error(const struct rr *rr, struct cleat_error **reterr, struct cleat_error *err, int r);
+int64_t rr_now_ns(void);
+int64_t rr_monotonic_ms(void);
+/* Ids become file names and runtime arguments: [A-Za-z0-9_.+-], not "." or "..", at most 1024 bytes. */
+int rr_valid_id(const char *id);
+/* mkdir -p of an absolute path. */
+int rr_mkdir_p(const char *path, mode_t mode);
+/* Write `text` to `path` (created 0600 or truncated). */
+int rr_write_file(const char *path, const char *text);
+/* Read a decimal pid from a file. */
+int rr_read_pid(const char *path, pid_t *ret);
+/* Wait until `pidfd`'s process exits: 1 when it did, 0 after timeout_ms. */
+int rr_pidfd_wait(int pidfd, int timeout_ms);
+int rr_pidfd_open(pid_t pid);
+int rr_pidfd_signal(int pidfd, int sig);
+
+static inline void rr_freep(void *p) {
+    free(*(void **)p);
+}
+#define _cleanup_free_ __attribute__((cleanup(rr_freep)))
+
+/* --- spawn.c --------------------------------------------------------------- */
+
+/*
+ * posix_spawn argv[0] with stdio `in`, `out`, `err` (-1 for /dev/null; the
+ * caller keeps its fds), an empty signal mask and default dispositions.
+ */
+int rr_spawn(const char *const *argv, int in, int out, int err, pid_t *ret_pid);
+
+struct rr_output {
+    int exit_status;  /* exit code, or 128 + signal */
+    int timed_out;    /* killed after the timeout */
+    char *out;        /* stdout when asked for (NUL-terminated, at most 1 MiB kept), else NULL */
+    char err[RR_ERR_MAX]; /* stderr, NUL-terminated, cut at RR_ERR_MAX - 1 bytes */
+};
+
+/* Run argv to its end, at most timeout_ms; returns -errno when it could not run at all. */
+int rr_run(const char *const *argv, int want_stdout, int timeout_ms, struct rr_output *ret);
+void rr_output_done(struct rr_output *o);
+
+/* --- runc.c ---------------------------------------------------------------- */
+
+/* The runtime's own error text: the msg="..." parts of runc's log lines, else the text trimmed. */
+void rr_clean_message(const char *raw, char *out, size_t size);
+/* BINARY GLOBAL... words..., NULL: an array to free, of borrowed strings; NULL on ENOMEM. */
+const char **rr_runc_argv(const struct rr *rr, const char *const *words);
+/* Run `BINARY GLOBAL... words...`; `ret` as rr_run (want stdout: ret->out). */
+int rr_runc_raw(struct rr *rr, const char *const *words, int want_stdout, struct rr_output *ret,
+                struct cleat_error **reterr);
+/* An error for a failed invocation: "container 'ID': runc WHAT: MESSAGE", status from the message. */
+int rr_runc_error(struct rr *rr, const struct rr_output *o, const char *what, const char *id,
+                  struct cleat_error **reterr);
+/* rr_runc_raw + rr_runc_error: 0 only when the runtime exited 0. */
+int rr_runc(struct rr *rr, const char *const *words, const char *what, const char *id,
+            struct cleat_error **reterr);
+/* `runtime state ID`: its status word ("created", "running", ...) and pid. */
+int rr_runc_state(struct rr *rr, const char *id, char *status, size_t size, pid_t *ret_pid,
+                  struct cleat_error **reterr);
+/* True when a runtime error says the container is gone or not running (kill and delete accept it). */
+int rr_runc_says_gone(const struct rr_output *o);
+
+/* --- bundle.c -------------------------------------------------------------- */
+
+/* The bundle of a known container (readlink of its record); -ENOENT when unknown. */
+int rr_bundle_of(const struct rr *rr, const char *id, char *buf, size_t size);
+/* NOT_FOUND error when unknown: the usual first step of an op. */
+int rr_lookup(struct rr *rr, const char *id, char *buf, size_t size, struct cleat_error **reterr);
+int rr_record_path(const struct rr *rr, const char *id, char *buf, size_t size);
+
+struct rr_exit {
+    int32_t exit_status;
+    int64_t exited_at_ns;
+    pid_t pid;
+};
+/* BUNDLE/exit.json; -ENOENT when the container has not finished. */
+int rr_read_exit(const char *bundle, struct rr_exit *ret);
+/* The exit as far as it is known: exit.json, else 255 now with the pid from init.pid (a killed shim). */
+void rr_exit_or_lost(const char *bundle, struct rr_exit *ret);
+/*
+ * A pidfd of the container's shim when it still runs (and is really the
+ * shim of `id`: its command line says so); -ESRCH when it does not.
+ */
+int rr_shim_pidfd(const char *bundle, const char *id, pid_t *ret_pid);
+/* The shim of `id` is process `pidfd`: its /proc command line has "--id ID". */
+int rr_is_shim_of(int pidfd, pid_t pid, const char *id);
+
+/* --- monitor.c ------------------------------------------------------------- */
+
+/* Watch a shim (takes pidfd; -1 means it is already gone: its exit is reported at once). */
+int rr_watch_shim(struct rr *rr, const char *id, const char *bundle, pid_t pid, int pidfd);
+/* Stop watching a container's shim; returns its pidfd (the caller's now) and pid, or -1 if none was watched. */
+int rr_unwatch_shim(struct rr *rr, const char *id, pid_t *ret_pid);
+/* Watch an exec reserved with rr_exec_reserve (takes pidfd). */
+int rr_watch_exec(struct rr *rr, struct watch *w, pid_t pid, int pidfd);
+/* The table entry of (id, exec_id) or NULL; lock held. */
+struct watch *rr_find_exec_locked(struct rr *rr, const char *id, const char *exec_id);
+/* Take w out of the table and free it (any pidfd closed, out of epoll); lock held. */
+void rr_drop_locked(struct rr *rr, struct watch *w);
+/* Reap an exec that has exited but not been seen by the monitor yet; lock held. */
+void rr_reap_exec_locked(struct rr *rr, struct watch *w);
+/* Forget every exec of container `id` (removed): finished ones now, running ones when they end. */
+void rr_forget_execs(struct rr *rr, const char *id);
+/* Add an entry to the table; lock held. */
+int rr_add_locked(struct rr *rr, struct watch *w);
+struct watch *rr_watch_new(int kind, const char *id, const char *exec_id, const char *bundle);
+void rr_watch_free(struct watch *w);
+/* Stop the monitor thread and free the table (fini). */
+void rr_monitor_stop(struct rr *rr);
+
+/* --- container.c ----------------------------------------------------------- */
+
+/* Create a container through the shim and record it (create and sandbox_create). */
+int rr_create(struct rr *rr, const char *id, const char *bundle, const char *log_path, uint32_t flags,
+              struct cleat_error **reterr);
+/* Delete a container that is not running, wait for its shim, forget it (remove and sandbox_remove). */
+int rr_remove(struct rr *rr, const char *id, struct cleat_error **reterr);
+int rr_init_state(struct rr *rr, const char *id, struct cleat_runtime_state *ret, struct cleat_error **reterr);
+
+/* --- ops*.c ---------------------------------------------------------------- */
+
+int rr_exec(void *instance, const struct cleat_runtime_exec *exec, uint32_t *ret_pid, struct cleat_error **reterr);
+int rr_exec_kill(struct rr *rr, const char *id, const char *exec_id, int32_t sig, struct cleat_error **reterr);
+int rr_exec_remove(struct rr *rr, const char *id, const char *exec_id, struct cleat_error **reterr);
+int rr_exec_state(struct rr *rr, const char *id, const char *exec_id, struct cleat_runtime_state *ret,
+                  struct cleat_error **reterr);
+
+int rr_sandbox_create(void *instance, const struct cleat_runtime_sandbox *sandbox, struct cleat_error **reterr);
+int rr_sandbox_stop(void *instance, const char *sandbox_id, struct cleat_error **reterr);
+int rr_sandbox_remove(void *instance, const char *sandbox_id, struct cleat_error **reterr);
+
+int rr_resize_pty(void *instance, const char *id, const char *exec_id, uint32_t width, uint32_t height,
+                  struct cleat_error **reterr);
+int rr_close_stdin(void *instance, const char *id, const char *exec_id, struct cleat_error **reterr);
+int rr_reopen_log(void *instance, const char *id, struct cleat_error **reterr);
+int rr_attach_address(void *instance, const char *id, char *buf, uint64_t size, struct cleat_error **reterr);
+
+extern const struct cleat_runtime_ops rr_ops;
+
+#endif
