@@ -1,0 +1,780 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * runtime-runc through the real plugin loader, with the real cleat-shim and
+ * runc, on busybox containers.  Needs root and /usr/bin/runc.
+ *
+ * The shim is $CLEAT_SHIM, else the one built next to the test plugins
+ * (<build>/shim/cleat-shim); cleat-pause is taken from the same directory.
+ * Every test ends with expect_clean(): no shim, runc state or cgroup of its
+ * containers may be left.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "config.h"
+#include "plugin_loader.h"
+
+#define PLUGIN_SO CLEAT_TEST_PLUGIN_DIR "/../../plugins/runtime-runc/runtime-runc.so"
+#define RUNC "/usr/bin/runc"
+#define MAX_IDS 16
+#define EVENT_TIMEOUT_MS 10000
+
+struct fx {
+    char dir[64]; /* root_dir, state_dir, bundles and the rootfs */
+    char shim[PATH_MAX], pause[PATH_MAX];
+    char rootfs[PATH_MAX];
+    char runc_root[PATH_MAX];
+    struct config *cfg;
+    struct plugins *p;
+    const struct cleat_runtime_ops *ops;
+    void *inst;
+    char ids[MAX_IDS][64]; /* every container id used, for the leak check and cleanup */
+    int nids;
+};
+
+/* --- exit events (plugins->on_exit) ----------------------------------------- */
+
+struct event {
+    char id[80], exec_id[80];
+    uint32_t pid;
+    int32_t status;
+    int64_t at;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct event ev[64];
+    int n;
+} events = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void on_exit_event(void *ctx, const struct plugin_instance *pi, const char *id, const char *exec_id,
+                          uint32_t pid, int32_t status, int64_t at) {
+    pthread_mutex_lock(&events.lock);
+    if (events.n < 64) {
+        struct event *e = &events.ev[events.n++];
+        snprintf(e->id, sizeof(e->id), "%s", id);
+        snprintf(e->exec_id, sizeof(e->exec_id), "%s", exec_id ? exec_id : "");
+        e->pid = pid;
+        e->status = status;
+        e->at = at;
+    }
+    pthread_cond_broadcast(&events.cond);
+    pthread_mutex_unlock(&events.lock);
+}
+
+/* The exit event of (id, exec_id); fails the test if none comes in time. */
+static struct event wait_event(const char *id, const char *exec_id) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += EVENT_TIMEOUT_MS / 1000;
+    pthread_mutex_lock(&events.lock);
+    for (;;) {
+        for (int i = 0; i < events.n; i++)
+            if (strcmp(events.ev[i].id, id) == 0 && strcmp(events.ev[i].exec_id, exec_id ? exec_id : "") == 0) {
+                struct event e = events.ev[i];
+                pthread_mutex_unlock(&events.lock);
+                return e;
+            }
+        if (pthread_cond_timedwait(&events.cond, &events.lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&events.lock);
+    fail_msg("no exit event for %s %s", id, exec_id ? exec_id : "");
+    return (struct event){.pid = 0};
+}
+
+static int count_events(const char *id) {
+    pthread_mutex_lock(&events.lock);
+    int n = 0;
+    for (int i = 0; i < events.n; i++)
+        n += strcmp(events.ev[i].id, id) == 0;
+    pthread_mutex_unlock(&events.lock);
+    return n;
+}
+
+/* --- fixture ---------------------------------------------------------------- */
+
+static void run(const char *fmt, ...) CLEAT_PRINTF(1, 2);
+static void run(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0)
+        fail_msg("failed: %s", cmd);
+}
+
+static void find_binaries(struct fx *f) {
+    const char *env = getenv("CLEAT_SHIM");
+    if (!realpath(env && env[0] ? env : CLEAT_TEST_PLUGIN_DIR "/../../shim/cleat-shim", f->shim))
+        fail_msg("cleat-shim not found (%s): set CLEAT_SHIM or build the cleat-shim target", strerror(errno));
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", f->shim);
+    snprintf(f->pause, sizeof(f->pause), "%s/cleat-pause", dirname(dir));
+}
+
+static int setup(void **state) {
+    if (geteuid() != 0 || access(RUNC, X_OK) != 0) {
+        print_message("runtime-runc tests need root and %s\n", RUNC);
+        skip();
+    }
+    struct fx *f = calloc(1, sizeof(*f));
+    temp_dir(f->dir, sizeof(f->dir), "cleat-rr");
+    find_binaries(f);
+    snprintf(f->rootfs, sizeof(f->rootfs), "%s/rootfs", f->dir);
+    run("mkdir -p %s/bin %s/proc %s/dev %s/sys %s/tmp && cp /bin/busybox %s/bin/ && "
+        "for t in sh sleep echo cat true; do ln -s busybox %s/bin/$t; done",
+        f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs);
+    pthread_mutex_lock(&events.lock);
+    events.n = 0;
+    pthread_mutex_unlock(&events.lock);
+    *state = f;
+    return 0;
+}
+
+static int alive(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *s = strrchr(buf, ')');
+    return s && s[1] == ' ' && s[2] != 'Z';
+}
+
+/* The pid of a live shim of `id`, or 0. */
+static pid_t find_shim(const char *id) {
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    pid_t found = 0;
+    char want[128];
+    int wlen = snprintf(want, sizeof(want), "--id%c%s%c", 0, id, 0);
+    while (!found && (de = readdir(d))) {
+        char path[300], buf[4096];
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf));
+        close(fd);
+        if (n > 0 && memmem(buf, (size_t)n, want, (size_t)wlen) && strstr(buf, "cleat-shim"))
+            found = atoi(de->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+static int runc_knows(struct fx *f, const char *id) {
+    char cmd[PATH_MAX + 200];
+    snprintf(cmd, sizeof(cmd), RUNC " --root %s state %s >/dev/null 2>&1", f->runc_root, id);
+    return system(cmd) == 0;
+}
+
+static int cgroup_exists(const char *id) {
+    char path[256];
+    snprintf(path, sizeof(path), "/sys/fs/cgroup/pids/cleat-rr-%s", id);
+    return access(path, F_OK) == 0;
+}
+
+/* Nothing of the test's containers may remain: no shim, no runc state, no cgroup. */
+static void expect_clean(struct fx *f) {
+    for (int i = 0; i < f->nids; i++) {
+        const char *id = f->ids[i];
+        for (int t = 0; t < 100 && find_shim(id); t++) /* a shim being reaped by init */
+            usleep(20000);
+        if (find_shim(id))
+            fail_msg("container %s: its shim %d is still running", id, (int)find_shim(id));
+        if (runc_knows(f, id))
+            fail_msg("container %s: runc still has it", id);
+        if (cgroup_exists(id))
+            fail_msg("container %s: its cgroup is still there", id);
+    }
+}
+
+static int teardown(void **state) {
+    struct fx *f = *state;
+    for (int i = 0; i < f->nids; i++) { /* after a failed test: leave nothing behind */
+        char cmd[PATH_MAX + 200];
+        snprintf(cmd, sizeof(cmd), RUNC " --root %s delete -f %s >/dev/null 2>&1", f->runc_root, f->ids[i]);
+        (void)!system(cmd);
+        pid_t shim = find_shim(f->ids[i]);
+        if (shim > 0)
+            kill(shim, SIGKILL);
+    }
+    plugins_free(f->p);
+    config_free(f->cfg);
+    rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Load the plugin with `options` (a YAML flow map; the shim is added); <0 and *reterr on failure. */
+static int try_load(struct fx *f, const char *options, struct cleat_error **reterr) {
+    char so[PATH_MAX], *text = NULL;
+    if (!realpath(PLUGIN_SO, so))
+        fail_msg("%s: %s (build the runtime-runc target)", PLUGIN_SO, strerror(errno));
+    plugins_free(f->p);
+    f->p = NULL;
+    config_free(f->cfg);
+    assert_true(asprintf(&text,
+                         "root_dir: %s/root\nstate_dir: %s/state\nsocket: %s/s.sock\nplugin_dirs: [%s]\n"
+                         "snapshotter: null\ntransports: null\n"
+                         "runtime:\n  default_handler: runc\n  handlers:\n    runc:\n      plugin: runtime-runc\n"
+                         "      path: %s\n      options: {shim: %s%s%s}\n",
+                         f->dir, f->dir, f->dir, CLEAT_TEST_PLUGIN_DIR, so, f->shim, options[0] ? ", " : "",
+                         options) > 0);
+    f->cfg = config_over_defaults(text);
+    free(text);
+    int r = plugins_load(f->cfg, PLUGINS_INIT, &f->p, reterr);
+    if (r < 0)
+        return r;
+    struct plugin_instance *pi = plugins_find(f->p, CLEAT_CONCERN_RUNTIME, "runc");
+    assert_non_null(pi);
+    assert_string_equal(pi->desc->name, "runtime-runc");
+    f->p->on_exit = on_exit_event;
+    f->ops = &pi->ops.runtime;
+    f->inst = pi->instance;
+    snprintf(f->runc_root, sizeof(f->runc_root), "%s/root", pi->state_dir);
+    return 0;
+}
+
+static void load(struct fx *f, const char *options) {
+    struct cleat_error *err = NULL;
+    if (try_load(f, options, &err) < 0)
+        fail_msg("load: %s", error_message(err));
+}
+
+/* --- containers ------------------------------------------------------------- */
+
+#define NS_PID 1 /* the container has its own PID namespace (its command is PID 1) */
+
+/* An OCI spec running `args` (a JSON array) in `rootfs`, in the cgroup /cleat-rr-<id>. */
+static char *spec_text(const char *id, const char *rootfs, const char *args, int flags, const char *pidns_path) {
+    char pidns[PATH_MAX + 64] = "";
+    if (pidns_path)
+        snprintf(pidns, sizeof(pidns), "{\"type\":\"pid\",\"path\":\"%s\"},", pidns_path);
+    else if (flags & NS_PID)
+        snprintf(pidns, sizeof(pidns), "{\"type\":\"pid\"},");
+    char *spec = NULL;
+    assert_true(
+        asprintf(&spec,
+                 "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},"
+                 "\"args\":%s,\"env\":[\"PATH=/bin\"],\"cwd\":\"/\",\"capabilities\":{"
+                 "\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],\"permitted\":[\"CAP_KILL\"]},"
+                 "\"noNewPrivileges\":true},\"root\":{\"path\":\"%s\",\"readonly\":false},\"hostname\":\"rr\","
+                 "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+                 "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\","
+                 "\"mode=755\",\"size=65536k\"]}],"
+                 "\"linux\":{\"cgroupsPath\":\"/cleat-rr-%s\",\"resources\":{\"devices\":[{\"allow\":false,"
+                 "\"access\":\"rwm\"}]},\"namespaces\":[%s{\"type\":\"ipc\"},{\"type\":\"uts\"},"
+                 "{\"type\":\"mount\"}],\"maskedPaths\":[\"/proc/kcore\"],\"readonlyPaths\":[\"/proc/sys\"]}}",
+                 args, rootfs, id, pidns) > 0);
+    return spec;
+}
+
+/* A unique container id for `name`, remembered for the leak check. */
+static const char *new_id(struct fx *f, const char *name) {
+    assert_true(f->nids < MAX_IDS);
+    char *id = f->ids[f->nids++];
+    snprintf(id, sizeof(f->ids[0]), "rr%d-%s", (int)getpid(), name);
+    return id;
+}
+
+/*
+ * A container `name`: its id, and a bundle under dir/b/ (or a longer path
+ * when `long_path`, to force the /proc/self/fd route to attach.sock) with a
+ * spec running `args` in the shared busybox rootfs.
+ */
+static const char *make_ctr(struct fx *f, const char *name, const char *args, int flags, const char *pidns_path,
+                            char *bundle, size_t size, int long_path) {
+    const char *id = new_id(f, name);
+    snprintf(bundle, size, "%s/b/%s%s", f->dir,
+             long_path ? "a-directory-name-long-enough/to-push-the-path-of-the-attach-socket-past-108-bytes/" : "", name);
+    run("mkdir -p %s", bundle);
+    char *spec = spec_text(id, f->rootfs, args, flags, pidns_path);
+    write_text(bundle, "config.json", spec);
+    free(spec);
+    return id;
+}
+
+static void create(struct fx *f, const char *id, const char *bundle, const char *log_path) {
+    struct cleat_runtime_container c = {.struct_size = sizeof(c), .id = id, .sandbox_id = "sb",
+                                        .bundle_dir = bundle, .log_path = log_path};
+    struct cleat_error *err = NULL;
+    check(f->ops->create(f->inst, &c, &err), err);
+}
+
+static uint32_t start(struct fx *f, const char *id) {
+    uint32_t pid = 0;
+    struct cleat_error *err = NULL;
+    check(f->ops->start(f->inst, id, &pid, &err), err);
+    assert_true(pid > 0);
+    return pid;
+}
+
+static struct cleat_runtime_state state(struct fx *f, const char *id, const char *exec_id) {
+    struct cleat_runtime_state st;
+    struct cleat_error *err = NULL;
+    check(f->ops->state(f->inst, id, exec_id, &st, &err), err);
+    return st;
+}
+
+static void kill_ctr(struct fx *f, const char *id, const char *exec_id, int sig) {
+    struct cleat_error *err = NULL;
+    check(f->ops->kill(f->inst, id, exec_id, sig, 0, &err), err);
+}
+
+static void remove_ctr(struct fx *f, const char *id, const char *exec_id) {
+    struct cleat_error *err = NULL;
+    check(f->ops->remove(f->inst, id, exec_id, &err), err);
+}
+
+/* A running `sleep` container (PID 1 of its namespace: only SIGKILL ends it). */
+static const char *running(struct fx *f, const char *name, char *bundle, size_t size, int long_path) {
+    const char *id = make_ctr(f, name, "[\"sleep\",\"100\"]", NS_PID, NULL, bundle, size, long_path);
+    create(f, id, bundle, NULL);
+    start(f, id);
+    return id;
+}
+
+static void kill_and_remove(struct fx *f, const char *id) {
+    kill_ctr(f, id, NULL, SIGKILL);
+    assert_int_equal(wait_event(id, NULL).status, 137);
+    remove_ctr(f, id, NULL);
+}
+
+/* --- tests ------------------------------------------------------------------ */
+
+static void test_lifecycle(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], log[PATH_MAX + 16], path[PATH_MAX + 64], addr[PATH_MAX + 64];
+    struct cleat_error *err = NULL;
+    uint32_t pid2;
+    load(f, "");
+    check(f->ops->status(f->inst, &err), err);
+    assert_int_equal(f->ops->features(f->inst), 0);
+    /* No PID namespace: SIGTERM kills `sleep`, as it would not kill a namespace's init. */
+    const char *id = make_ctr(f, "life", "[\"sh\",\"-c\",\"echo hello; exec sleep 100\"]", 0, NULL, bundle,
+                              sizeof(bundle), 0);
+    snprintf(log, sizeof(log), "%s/ctr.log", f->dir);
+    create(f, id, bundle, log);
+    struct cleat_runtime_container dup = {.struct_size = sizeof(dup), .id = id, .bundle_dir = bundle};
+    expect_error(f->ops->create(f->inst, &dup, &err), &err, CLEAT_STATUS_ALREADY_EXISTS, "already exists");
+    struct cleat_runtime_state st = state(f, id, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_CREATED);
+    assert_true(st.pid > 0);
+
+    uint32_t pid = start(f, id);
+    assert_int_equal(pid, st.pid);
+    expect_error(f->ops->start(f->inst, id, &pid2, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "not created");
+    st = state(f, id, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_RUNNING);
+    assert_int_equal(st.pid, pid);
+    assert_true(alive((pid_t)pid));
+    check(f->ops->attach_address(f->inst, id, addr, sizeof(addr), &err), err);
+    snprintf(path, sizeof(path), "%s/attach.sock", bundle);
+    assert_string_equal(addr, path);
+    assert_int_equal(access(addr, F_OK), 0);
+    check(f->ops->reopen_log(f->inst, id, &err), err);
+    expect_error(f->ops->resize_pty(f->inst, id, NULL, 80, 25, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION,
+                 "not a tty");
+    expect_error(f->ops->remove(f->inst, id, NULL, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "running");
+
+    kill_ctr(f, id, NULL, SIGTERM);
+    struct event ev = wait_event(id, NULL);
+    assert_int_equal(ev.status, 143);
+    assert_int_equal(ev.pid, pid);
+    st = state(f, id, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_STOPPED);
+    assert_int_equal(st.exit_status, 143);
+    assert_int_equal(st.exited_at_ns, ev.at);
+    kill_ctr(f, id, NULL, SIGKILL); /* stopped: a kill is a success */
+    expect_error(f->ops->reopen_log(f->inst, id, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "not running");
+    char line[256] = "";
+    FILE *fp = fopen(log, "re");
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof(line), fp));
+    fclose(fp);
+    assert_non_null(strstr(line, " stdout F hello\n"));
+
+    remove_ctr(f, id, NULL);
+    expect_error(f->ops->state(f->inst, id, NULL, &st, &err), &err, CLEAT_STATUS_NOT_FOUND, id);
+    expect_error(f->ops->remove(f->inst, id, NULL, &err), &err, CLEAT_STATUS_NOT_FOUND, id);
+    assert_int_equal(access(bundle, F_OK), 0); /* the bundle is the core's */
+    assert_int_equal(count_events(id), 1);
+    expect_clean(f);
+}
+
+static void test_exit_status_and_created_remove(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], bundle2[PATH_MAX];
+    load(f, "");
+    const char *id = make_ctr(f, "three", "[\"sh\",\"-c\",\"exit 3\"]", NS_PID, NULL, bundle, sizeof(bundle), 0);
+    create(f, id, bundle, NULL);
+    start(f, id);
+    assert_int_equal(wait_event(id, NULL).status, 3);
+    struct cleat_runtime_state st = state(f, id, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_STOPPED);
+    assert_int_equal(st.exit_status, 3);
+    remove_ctr(f, id, NULL);
+    /* Removing a container that was created but never started kills it, and reports no exit. */
+    const char *id2 = make_ctr(f, "never", "[\"true\"]", NS_PID, NULL, bundle2, sizeof(bundle2), 0);
+    create(f, id2, bundle2, NULL);
+    remove_ctr(f, id2, NULL);
+    assert_int_equal(count_events(id2), 0);
+    expect_clean(f);
+}
+
+/* exec: a process with pipes as its stdio; returns its pid. */
+static uint32_t exec_with(struct fx *f, const char *id, const char *exec_id, const char *args, int out, int err_fd) {
+    char *process = NULL;
+    assert_true(asprintf(&process,
+                         "{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},\"args\":%s,"
+                         "\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"}",
+                         args) > 0);
+    struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = id, .exec_id = exec_id,
+                                   .process_json = process, .stdin_fd = -1, .stdout_fd = out, .stderr_fd = err_fd};
+    uint32_t pid = 0;
+    struct cleat_error *err = NULL;
+    check(f->ops->exec(f->inst, &x, &pid, &err), err);
+    free(process);
+    return pid;
+}
+
+static void read_all(int fd, char *buf, size_t size) {
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fd);
+}
+
+static void test_exec(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], out[256], errs[256];
+    struct cleat_error *err = NULL;
+    struct cleat_runtime_state st;
+    uint32_t pid;
+    load(f, "");
+    const char *id = running(f, "exec", bundle, sizeof(bundle), 0);
+    int po[2], pe[2];
+    assert_int_equal(pipe2(po, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(pe, O_CLOEXEC), 0);
+    uint32_t epid = exec_with(f, id, "e1", "[\"sh\",\"-c\",\"echo out; echo err >&2; exit 7\"]", po[1], pe[1]);
+    close(po[1]);
+    close(pe[1]);
+    read_all(po[0], out, sizeof(out));
+    read_all(pe[0], errs, sizeof(errs));
+    assert_string_equal(out, "out\n");
+    assert_string_equal(errs, "err\n");
+    struct event ev = wait_event(id, "e1");
+    assert_int_equal(ev.status, 7);
+    assert_int_equal(ev.pid, epid);
+    st = state(f, id, "e1");
+    assert_int_equal(st.status, CLEAT_TASK_STOPPED);
+    assert_int_equal(st.exit_status, 7);
+    struct cleat_runtime_exec dup = {.struct_size = sizeof(dup), .container_id = id, .exec_id = "e1",
+                                     .process_json = "{}", .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+    expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_ALREADY_EXISTS, "e1");
+    remove_ctr(f, id, "e1");
+    expect_error(f->ops->state(f->inst, id, "e1", &st, &err), &err, CLEAT_STATUS_NOT_FOUND, "e1");
+    expect_error(f->ops->remove(f->inst, id, "e1", &err), &err, CLEAT_STATUS_NOT_FOUND, "e1");
+
+    /* kill() signals the process inside (the runtime could not forward SIGKILL) */
+    exec_with(f, id, "e2", "[\"sleep\",\"100\"]", -1, -1);
+    assert_int_equal(state(f, id, "e2").status, CLEAT_TASK_RUNNING);
+    expect_error(f->ops->remove(f->inst, id, "e2", &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "running");
+    kill_ctr(f, id, "e2", SIGKILL);
+    assert_int_equal(wait_event(id, "e2").status, 137);
+    assert_int_equal(state(f, id, "e2").exit_status, 137);
+    remove_ctr(f, id, "e2");
+
+    dup.exec_id = "tty";
+    dup.flags = CLEAT_CONTAINER_TTY;
+    expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_UNIMPLEMENTED, "terminal");
+    dup.flags = 0;
+    dup.container_id = "rr-nope";
+    expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_NOT_FOUND, "rr-nope");
+    expect_error(f->ops->kill(f->inst, id, "nope", SIGKILL, 0, &err), &err, CLEAT_STATUS_NOT_FOUND, "nope");
+
+    /* An exec still running when its container is removed goes with it. */
+    exec_with(f, id, "e3", "[\"sleep\",\"100\"]", -1, -1);
+    kill_and_remove(f, id);
+    dup.container_id = id;
+    dup.exec_id = "e4";
+    expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_NOT_FOUND, id);
+    expect_clean(f);
+}
+
+static void read_line(const char *path, char *buf, size_t size) {
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        fail_msg("%s: %s", path, strerror(errno));
+    if (!fgets(buf, (int)size, fp))
+        buf[0] = '\0';
+    fclose(fp);
+}
+
+static void test_update_pause_long_path(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], path[PATH_MAX], line[64];
+    struct cleat_error *err = NULL;
+    uint32_t pid;
+    load(f, "");
+    const char *id = running(f, "upd", bundle, sizeof(bundle), 1);
+    assert_true(strlen(bundle) + strlen("/attach.sock") >= 108);
+    check(f->ops->reopen_log(f->inst, id, &err), err); /* through /proc/self/fd/N/attach.sock */
+    expect_error(f->ops->close_stdin(f->inst, id, "x", &err), &err, CLEAT_STATUS_UNIMPLEMENTED, "exec");
+
+    check(f->ops->update(f->inst, id, "{\"pids\":{\"limit\":42}}", &err), err);
+    snprintf(path, sizeof(path), "/sys/fs/cgroup/pids/cleat-rr-%s/pids.max", id);
+    read_line(path, line, sizeof(line));
+    assert_string_equal(line, "42\n");
+    expect_error(f->ops->update(f->inst, id, "{\"pids\":{\"limit\":\"many\"}}", &err), &err,
+                 CLEAT_STATUS_INTERNAL, "update");
+
+    check(f->ops->pause(f->inst, id, &err), err);
+    assert_int_equal(state(f, id, NULL).status, CLEAT_TASK_PAUSED);
+    struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = id, .exec_id = "p",
+                                   .process_json = "{\"args\":[\"true\"],\"cwd\":\"/\"}", .stdin_fd = -1,
+                                   .stdout_fd = -1, .stderr_fd = -1};
+    expect_error(f->ops->exec(f->inst, &x, &pid, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "paused");
+    expect_error(f->ops->remove(f->inst, id, NULL, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "paused");
+    check(f->ops->resume(f->inst, id, &err), err);
+    assert_int_equal(state(f, id, NULL).status, CLEAT_TASK_RUNNING);
+    expect_error(f->ops->resume(f->inst, id, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "not paused");
+    kill_and_remove(f, id);
+    expect_error(f->ops->pause(f->inst, id, &err), &err, CLEAT_STATUS_NOT_FOUND, id);
+    expect_clean(f);
+}
+
+/* A sandbox `name` (the state dir dir/<name>) whose pause has its rootfs in <state dir>/pause; returns its spec. */
+static char *pause_sandbox(struct fx *f, const char *name, struct cleat_runtime_sandbox *sb, char *sbdir,
+                           size_t size) {
+    char rootfs[PATH_MAX];
+    sb->id = new_id(f, name);
+    snprintf(sbdir, size, "%s/%s", f->dir, name);
+    assert_true(snprintf(rootfs, sizeof(rootfs), "%s/pause/rootfs", sbdir) < (int)sizeof(rootfs));
+    run("mkdir -p %s && cp %s %s/pause", rootfs, f->pause, rootfs);
+    sb->state_dir = sbdir;
+    return spec_text(sb->id, rootfs, "[\"/pause\"]", NS_PID, NULL);
+}
+
+/* No zombie among the children of pid. */
+static int zombies_of(pid_t parent) {
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d))) {
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        FILE *fp = fopen(path, "re");
+        if (!fp)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, fp);
+        fclose(fp);
+        buf[len] = '\0';
+        char st;
+        int ppid;
+        const char *s = strrchr(buf, ')');
+        if (s && sscanf(s + 1, " %c %d", &st, &ppid) == 2 && ppid == parent && st == 'Z')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_sandbox(void **state_) {
+    struct fx *f = *state_;
+    char sbdir[PATH_MAX], sbdir2[PATH_MAX], nspath[64], bundle[PATH_MAX];
+    struct cleat_error *err = NULL;
+    load(f, "");
+    struct cleat_runtime_sandbox sb = {.struct_size = sizeof(sb), .id = "rr-no-pause", .state_dir = f->dir};
+    check(f->ops->sandbox_create(f->inst, &sb, &err), err); /* no spec: nothing to run */
+    check(f->ops->sandbox_stop(f->inst, sb.id, &err), err);
+    check(f->ops->sandbox_remove(f->inst, sb.id, &err), err);
+
+    /* SIGTERM: cleat-pause exits 0 */
+    char *spec = pause_sandbox(f, "sb1", &sb, sbdir, sizeof(sbdir));
+    sb.spec_json = spec;
+    check(f->ops->sandbox_create(f->inst, &sb, &err), err);
+    struct cleat_runtime_state st = state(f, sb.id, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_RUNNING);
+    assert_true(alive((pid_t)st.pid));
+
+    /* it reaps what is orphaned in its PID namespace */
+    snprintf(nspath, sizeof(nspath), "/proc/%u/ns/pid", st.pid);
+    const char *id = make_ctr(f, "inpod", "[\"sh\",\"-c\",\"sh -c 'sleep 0.1 &'; exec sleep 100\"]", 0, nspath,
+                              bundle, sizeof(bundle), 0);
+    create(f, id, bundle, NULL);
+    start(f, id);
+    usleep(500000);
+    assert_int_equal(zombies_of((pid_t)st.pid), 0);
+    kill_and_remove(f, id);
+
+    kill_ctr(f, sb.id, NULL, SIGTERM);
+    assert_int_equal(wait_event(sb.id, NULL).status, 0);
+    check(f->ops->sandbox_stop(f->inst, sb.id, &err), err);
+    check(f->ops->sandbox_remove(f->inst, sb.id, &err), err);
+    expect_error(f->ops->state(f->inst, sb.id, NULL, &st, &err), &err, CLEAT_STATUS_NOT_FOUND, sb.id);
+    free(spec);
+
+    /* sandbox_stop kills it; sandbox_remove removes it, and then there is none */
+    spec = pause_sandbox(f, "sb2", &sb, sbdir2, sizeof(sbdir2));
+    sb.spec_json = spec;
+    check(f->ops->sandbox_create(f->inst, &sb, &err), err);
+    assert_int_equal(state(f, sb.id, NULL).status, CLEAT_TASK_RUNNING);
+    check(f->ops->sandbox_stop(f->inst, sb.id, &err), err);
+    st = state(f, sb.id, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_STOPPED);
+    assert_int_equal(st.exit_status, 137);
+    check(f->ops->sandbox_stop(f->inst, sb.id, &err), err);
+    check(f->ops->sandbox_remove(f->inst, sb.id, &err), err);
+    check(f->ops->sandbox_remove(f->inst, sb.id, &err), err);
+    free(spec);
+    expect_clean(f);
+}
+
+static void test_restart(void **state_) {
+    struct fx *f = *state_;
+    char b1[PATH_MAX], b2[PATH_MAX], path[PATH_MAX + 16];
+    load(f, "");
+    const char *id = running(f, "survivor", b1, sizeof(b1), 0);
+    const char *id2 = running(f, "diesalone", b2, sizeof(b2), 0);
+    uint32_t pid = state(f, id, NULL).pid;
+    uint32_t pid2 = state(f, id2, NULL).pid;
+
+    plugins_free(f->p); /* the daemon goes away; the shims stay */
+    f->p = NULL;
+    assert_true(find_shim(id) > 0);
+    kill((pid_t)pid2, SIGKILL); /* an exit nobody is watching */
+    snprintf(path, sizeof(path), "%s/exit.json", b2);
+    for (int i = 0; i < 250 && access(path, F_OK) != 0; i++)
+        usleep(20000);
+
+    load(f, ""); /* a new instance finds both from their ids alone */
+    struct cleat_runtime_state st = state(f, id, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_RUNNING);
+    assert_int_equal(st.pid, pid);
+    st = state(f, id2, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_STOPPED);
+    assert_int_equal(st.exit_status, 137);
+    remove_ctr(f, id2, NULL);
+    kill_and_remove(f, id); /* the exit is reported by the new instance */
+    expect_clean(f);
+}
+
+static void test_errors(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], buf[64], link[PATH_MAX + 64];
+    struct cleat_error *err = NULL;
+    struct cleat_runtime_state st;
+    uint32_t pid;
+    load(f, "");
+    const char *nope = "rr-unknown";
+    expect_error(f->ops->start(f->inst, nope, &pid, &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
+    expect_error(f->ops->kill(f->inst, nope, NULL, SIGTERM, 0, &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
+    expect_error(f->ops->remove(f->inst, nope, NULL, &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
+    expect_error(f->ops->state(f->inst, nope, NULL, &st, &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
+    expect_error(f->ops->update(f->inst, nope, "{}", &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
+    expect_error(f->ops->resume(f->inst, nope, &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
+    expect_error(f->ops->reopen_log(f->inst, nope, &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
+    expect_error(f->ops->attach_address(f->inst, nope, buf, sizeof(buf), &err), &err, CLEAT_STATUS_NOT_FOUND,
+                 nope);
+    expect_error(f->ops->state(f->inst, "../x", NULL, &st, &err), &err, CLEAT_STATUS_NOT_FOUND, "../x");
+    struct cleat_runtime_container c = {.struct_size = sizeof(c), .id = "../x", .bundle_dir = f->dir};
+    expect_error(f->ops->create(f->inst, &c, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "invalid container id");
+
+    /* runc refuses the spec: its message, and nothing left behind */
+    const char *id = make_ctr(f, "bad", "[]", NS_PID, NULL, bundle, sizeof(bundle), 0);
+    c.id = id;
+    c.bundle_dir = bundle;
+    expect_error(f->ops->create(f->inst, &c, &err), &err, CLEAT_STATUS_INTERNAL, "args must not be empty");
+    snprintf(link, sizeof(link), "%s/state/plugins/runtime/runc/containers/%s", f->dir, id);
+    assert_int_equal(access(link, F_OK), -1);
+    expect_error(f->ops->state(f->inst, id, NULL, &st, &err), &err, CLEAT_STATUS_NOT_FOUND, id);
+    expect_clean(f);
+    /* a bad binary loads (the daemon must start) but the runtime is not ready */
+    load(f, "binary: /nonexistent/runc");
+    expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "/nonexistent/runc");
+    load(f, "binary: /etc");
+    expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "not an executable");
+    assert_true(try_load(f, "binary: runc", &err) < 0);
+    expect_error(-1, &err, CLEAT_STATUS_INVALID_ARGUMENT, "absolute");
+    assert_true(try_load(f, "binaries: /usr/bin/runc", &err) < 0);
+    expect_error(-1, &err, CLEAT_STATUS_INVALID_ARGUMENT, "binaries");
+    assert_true(try_load(f, "runtime_args: --debug", &err) < 0);
+    expect_error(-1, &err, CLEAT_STATUS_INVALID_ARGUMENT, "runtime_args");
+}
+
+/* Options reach the runtime: runtime_args come first on every invocation, the shim's create included. */
+static void test_options(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], script[PATH_MAX + 16], logf[PATH_MAX + 16], text[8192] = "";
+    struct cleat_error *err = NULL;
+    /* a wrapper that logs its arguments, then is runc; the extra option is a harmless one of runc's */
+    snprintf(script, sizeof(script), "%s/runc-wrap", f->dir);
+    snprintf(logf, sizeof(logf), "%s/args.log", f->dir);
+    char *body = NULL;
+    assert_true(asprintf(&body, "#!/bin/sh\necho \"$*\" >> %s\nexec " RUNC " \"$@\"\n", logf) > 0);
+    write_text(f->dir, "runc-wrap", body);
+    free(body);
+    assert_int_equal(chmod(script, 0755), 0);
+    char opts[PATH_MAX + 128];
+    snprintf(opts, sizeof(opts), "binary: %s, runtime_args: [--log-format, text]", script);
+    load(f, opts);
+    check(f->ops->status(f->inst, &err), err);
+    const char *id = running(f, "opts", bundle, sizeof(bundle), 0);
+    kill_and_remove(f, id);
+    FILE *fp = fopen(logf, "re");
+    assert_non_null(fp);
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    text[n] = '\0';
+    fclose(fp);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof(want), "--root %s --log-format text create --bundle", f->runc_root);
+    if (!strstr(text, want))
+        fail_msg("no '%s' in:\n%s", want, text);
+    snprintf(want, sizeof(want), "--root %s --log-format text start %s", f->runc_root, id);
+    if (!strstr(text, want))
+        fail_msg("no '%s' in:\n%s", want, text);
+    expect_clean(f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_status_and_created_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_pause_long_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
