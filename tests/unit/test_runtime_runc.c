@@ -62,14 +62,14 @@ struct event {
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct event ev[64];
+    struct event ev[128];
     int n;
 } events = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void on_exit_event(void *ctx, const struct plugin_instance *pi, const char *id, const char *exec_id,
                           uint32_t pid, int32_t status, int64_t at) {
     pthread_mutex_lock(&events.lock);
-    if (events.n < 64) {
+    if (events.n < 128) {
         struct event *e = &events.ev[events.n++];
         snprintf(e->id, sizeof(e->id), "%s", id);
         snprintf(e->exec_id, sizeof(e->exec_id), "%s", exec_id ? exec_id : "");
@@ -81,8 +81,8 @@ static void on_exit_event(void *ctx, const struct plugin_instance *pi, const cha
     pthread_mutex_unlock(&events.lock);
 }
 
-/* The exit event of (id, exec_id); fails the test if none comes in time. */
-static struct event wait_event(const char *id, const char *exec_id) {
+/* The exit event of (id, exec_id) into *ret; 0 if none comes in time.  Any thread. */
+static int find_event(const char *id, const char *exec_id, struct event *ret) {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += EVENT_TIMEOUT_MS / 1000;
@@ -90,16 +90,23 @@ static struct event wait_event(const char *id, const char *exec_id) {
     for (;;) {
         for (int i = 0; i < events.n; i++)
             if (strcmp(events.ev[i].id, id) == 0 && strcmp(events.ev[i].exec_id, exec_id ? exec_id : "") == 0) {
-                struct event e = events.ev[i];
+                *ret = events.ev[i];
                 pthread_mutex_unlock(&events.lock);
-                return e;
+                return 1;
             }
         if (pthread_cond_timedwait(&events.cond, &events.lock, &deadline) == ETIMEDOUT)
             break;
     }
     pthread_mutex_unlock(&events.lock);
-    fail_msg("no exit event for %s %s", id, exec_id ? exec_id : "");
-    return (struct event){.pid = 0};
+    return 0;
+}
+
+/* The exit event of (id, exec_id); fails the test if none comes in time. */
+static struct event wait_event(const char *id, const char *exec_id) {
+    struct event e = {.pid = 0};
+    if (!find_event(id, exec_id, &e))
+        fail_msg("no exit event for %s %s", id, exec_id ? exec_id : "");
+    return e;
 }
 
 static int count_events(const char *id) {
@@ -504,6 +511,26 @@ static void test_exec(void **state_) {
     expect_error(f->ops->state(f->inst, id, "e1", &st, &err), &err, CLEAT_STATUS_NOT_FOUND, "e1");
     expect_error(f->ops->remove(f->inst, id, "e1", &err), &err, CLEAT_STATUS_NOT_FOUND, "e1");
 
+    /* stdin from a pipe */
+    int pi[2];
+    assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(po, O_CLOEXEC), 0);
+    char *process = NULL;
+    assert_true(asprintf(&process, "{\"args\":[\"cat\"],\"cwd\":\"/\",\"env\":[\"PATH=/bin\"]}") > 0);
+    struct cleat_runtime_exec cat = {.struct_size = sizeof(cat), .container_id = id, .exec_id = "cat",
+                                     .process_json = process, .stdin_fd = pi[0], .stdout_fd = po[1],
+                                     .stderr_fd = -1};
+    check(f->ops->exec(f->inst, &cat, &pid, &err), err);
+    free(process);
+    close(pi[0]);
+    close(po[1]);
+    assert_int_equal(write(pi[1], "piped\n", 6), 6);
+    close(pi[1]);
+    read_all(po[0], out, sizeof(out));
+    assert_string_equal(out, "piped\n");
+    assert_int_equal(wait_event(id, "cat").status, 0);
+    remove_ctr(f, id, "cat");
+
     /* kill() signals the process inside (the runtime could not forward SIGKILL) */
     exec_with(f, id, "e2", "[\"sleep\",\"100\"]", -1, -1);
     assert_int_equal(state(f, id, "e2").status, CLEAT_TASK_RUNNING);
@@ -688,6 +715,70 @@ static void test_restart(void **state_) {
     expect_clean(f);
 }
 
+/* One container's whole life on its own thread; the first failure is recorded in `failed`. */
+struct worker {
+    struct fx *f;
+    const char *id;
+    char bundle[PATH_MAX];
+    char failed[512];
+};
+
+static int step(struct worker *w, const char *what, int r, struct cleat_error *err) {
+    if (r < 0 && !w->failed[0])
+        snprintf(w->failed, sizeof(w->failed), "%s: %s", what, err ? error_message(err) : "?");
+    error_free(err);
+    return r;
+}
+
+static void *worker_main(void *arg) {
+    struct worker *w = arg;
+    const struct cleat_runtime_ops *ops = w->f->ops;
+    void *inst = w->f->inst;
+    struct cleat_error *err = NULL;
+    struct cleat_runtime_container c = {.struct_size = sizeof(c), .id = w->id, .bundle_dir = w->bundle};
+    struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = w->id, .exec_id = "x",
+                                   .process_json = "{\"args\":[\"true\"],\"cwd\":\"/\",\"env\":[\"PATH=/bin\"]}",
+                                   .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+    struct event e;
+    uint32_t pid;
+    if (step(w, "create", ops->create(inst, &c, &err), err) < 0 ||
+        step(w, "start", ops->start(inst, w->id, &pid, &err), err) < 0 ||
+        step(w, "exec", ops->exec(inst, &x, &pid, &err), err) < 0)
+        return NULL;
+    if (!find_event(w->id, "x", &e) || e.status != 0)
+        snprintf(w->failed, sizeof(w->failed), "exec exit event missing or not 0");
+    if (step(w, "exec remove", ops->remove(inst, w->id, "x", &err), err) < 0 ||
+        step(w, "kill", ops->kill(inst, w->id, NULL, SIGKILL, CLEAT_KILL_ALL, &err), err) < 0)
+        return NULL;
+    if (!find_event(w->id, NULL, &e) || e.status != 137)
+        snprintf(w->failed, sizeof(w->failed), "exit event missing or not 137");
+    step(w, "remove", ops->remove(inst, w->id, NULL, &err), err);
+    return NULL;
+}
+
+/* Ops on different containers run concurrently (as the core calls them). */
+static void test_concurrent(void **state_) {
+    struct fx *f = *state_;
+    enum { N = 6 };
+    struct worker w[N];
+    pthread_t t[N];
+    char name[16];
+    load(f, "");
+    for (int i = 0; i < N; i++) {
+        w[i] = (struct worker){.f = f};
+        snprintf(name, sizeof(name), "par%d", i);
+        w[i].id = make_ctr(f, name, "[\"sleep\",\"100\"]", NS_PID, NULL, w[i].bundle, sizeof(w[i].bundle), 0);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++)
+        if (w[i].failed[0])
+            fail_msg("%s: %s", w[i].id, w[i].failed);
+    expect_clean(f);
+}
+
 static void test_errors(void **state_) {
     struct fx *f = *state_;
     char bundle[PATH_MAX], buf[64], link[PATH_MAX + 64];
@@ -773,6 +864,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_update_pause_long_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
     };
