@@ -50,6 +50,13 @@ struct fx {
     int nids;
 };
 
+/* Run an op that sets `err` (in scope), and fail with its message: the call is made before err is read. */
+#define OK(call)                                                                                                  \
+    do {                                                                                                          \
+        int r_ = (call);                                                                                          \
+        check(r_, err);                                                                                           \
+    } while (0)
+
 /* --- exit events (plugins->on_exit) ----------------------------------------- */
 
 struct event {
@@ -277,6 +284,7 @@ static void load(struct fx *f, const char *options) {
 /* --- containers ------------------------------------------------------------- */
 
 #define NS_PID 1 /* the container has its own PID namespace (its command is PID 1) */
+#define TTY 2    /* process.terminal */
 
 /* An OCI spec running `args` (a JSON array) in `rootfs`, in the cgroup /cleat-rr-<id>. */
 static char *spec_text(const char *id, const char *rootfs, const char *args, int flags, const char *pidns_path) {
@@ -288,17 +296,18 @@ static char *spec_text(const char *id, const char *rootfs, const char *args, int
     char *spec = NULL;
     assert_true(
         asprintf(&spec,
-                 "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},"
+                 "{\"ociVersion\":\"1.0.2-dev\",\"process\":{\"terminal\":%s,\"user\":{\"uid\":0,\"gid\":0},"
                  "\"args\":%s,\"env\":[\"PATH=/bin\"],\"cwd\":\"/\",\"capabilities\":{"
                  "\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],\"permitted\":[\"CAP_KILL\"]},"
                  "\"noNewPrivileges\":true},\"root\":{\"path\":\"%s\",\"readonly\":false},\"hostname\":\"rr\","
                  "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
                  "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\","
-                 "\"mode=755\",\"size=65536k\"]}],"
+                 "\"mode=755\",\"size=65536k\"]},{\"destination\":\"/dev/pts\",\"type\":\"devpts\","
+                 "\"source\":\"devpts\",\"options\":[\"nosuid\",\"noexec\",\"newinstance\",\"ptmxmode=0666\"]}],"
                  "\"linux\":{\"cgroupsPath\":\"/cleat-rr-%s\",\"resources\":{\"devices\":[{\"allow\":false,"
                  "\"access\":\"rwm\"}]},\"namespaces\":[%s{\"type\":\"ipc\"},{\"type\":\"uts\"},"
                  "{\"type\":\"mount\"}],\"maskedPaths\":[\"/proc/kcore\"],\"readonlyPaths\":[\"/proc/sys\"]}}",
-                 args, rootfs, id, pidns) > 0);
+                 (flags & TTY) ? "true" : "false", args, rootfs, id, pidns) > 0);
     return spec;
 }
 
@@ -327,17 +336,21 @@ static const char *make_ctr(struct fx *f, const char *name, const char *args, in
     return id;
 }
 
-static void create(struct fx *f, const char *id, const char *bundle, const char *log_path) {
+static void create_with(struct fx *f, const char *id, const char *bundle, const char *log_path, uint32_t flags) {
     struct cleat_runtime_container c = {.struct_size = sizeof(c), .id = id, .sandbox_id = "sb",
-                                        .bundle_dir = bundle, .log_path = log_path};
+                                        .bundle_dir = bundle, .log_path = log_path, .flags = flags};
     struct cleat_error *err = NULL;
-    check(f->ops->create(f->inst, &c, &err), err);
+    OK(f->ops->create(f->inst, &c, &err));
+}
+
+static void create(struct fx *f, const char *id, const char *bundle, const char *log_path) {
+    create_with(f, id, bundle, log_path, 0);
 }
 
 static uint32_t start(struct fx *f, const char *id) {
     uint32_t pid = 0;
     struct cleat_error *err = NULL;
-    check(f->ops->start(f->inst, id, &pid, &err), err);
+    OK(f->ops->start(f->inst, id, &pid, &err));
     assert_true(pid > 0);
     return pid;
 }
@@ -345,18 +358,18 @@ static uint32_t start(struct fx *f, const char *id) {
 static struct cleat_runtime_state state(struct fx *f, const char *id, const char *exec_id) {
     struct cleat_runtime_state st;
     struct cleat_error *err = NULL;
-    check(f->ops->state(f->inst, id, exec_id, &st, &err), err);
+    OK(f->ops->state(f->inst, id, exec_id, &st, &err));
     return st;
 }
 
 static void kill_ctr(struct fx *f, const char *id, const char *exec_id, int sig) {
     struct cleat_error *err = NULL;
-    check(f->ops->kill(f->inst, id, exec_id, sig, 0, &err), err);
+    OK(f->ops->kill(f->inst, id, exec_id, sig, 0, &err));
 }
 
 static void remove_ctr(struct fx *f, const char *id, const char *exec_id) {
     struct cleat_error *err = NULL;
-    check(f->ops->remove(f->inst, id, exec_id, &err), err);
+    OK(f->ops->remove(f->inst, id, exec_id, &err));
 }
 
 /* A running `sleep` container (PID 1 of its namespace: only SIGKILL ends it). */
@@ -381,7 +394,7 @@ static void test_lifecycle(void **state_) {
     struct cleat_error *err = NULL;
     uint32_t pid2;
     load(f, "");
-    check(f->ops->status(f->inst, &err), err);
+    OK(f->ops->status(f->inst, &err));
     assert_int_equal(f->ops->features(f->inst), 0);
     /* No PID namespace: SIGTERM kills `sleep`, as it would not kill a namespace's init. */
     const char *id = make_ctr(f, "life", "[\"sh\",\"-c\",\"echo hello; exec sleep 100\"]", 0, NULL, bundle,
@@ -401,11 +414,11 @@ static void test_lifecycle(void **state_) {
     assert_int_equal(st.status, CLEAT_TASK_RUNNING);
     assert_int_equal(st.pid, pid);
     assert_true(alive((pid_t)pid));
-    check(f->ops->attach_address(f->inst, id, addr, sizeof(addr), &err), err);
+    OK(f->ops->attach_address(f->inst, id, addr, sizeof(addr), &err));
     snprintf(path, sizeof(path), "%s/attach.sock", bundle);
     assert_string_equal(addr, path);
     assert_int_equal(access(addr, F_OK), 0);
-    check(f->ops->reopen_log(f->inst, id, &err), err);
+    OK(f->ops->reopen_log(f->inst, id, &err));
     expect_error(f->ops->resize_pty(f->inst, id, NULL, 80, 25, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION,
                  "not a tty");
     expect_error(f->ops->remove(f->inst, id, NULL, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "running");
@@ -435,7 +448,34 @@ static void test_lifecycle(void **state_) {
     expect_clean(f);
 }
 
-static void test_exit_status_and_created_remove(void **state_) {
+/* A TTY container with stdin: resize reaches its terminal (stty prints the size), close_stdin is accepted. */
+static void test_tty_stdin(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], log[PATH_MAX + 16], line[256] = "";
+    struct cleat_error *err = NULL;
+    load(f, "");
+    const char *id = make_ctr(f, "tty", "[\"sh\",\"-c\",\"while sleep 0.05; do stty size; done\"]", NS_PID | TTY,
+                              NULL, bundle, sizeof(bundle), 0);
+    snprintf(log, sizeof(log), "%s/tty.log", f->dir);
+    create_with(f, id, bundle, log, CLEAT_CONTAINER_TTY | CLEAT_CONTAINER_STDIN | CLEAT_CONTAINER_STDIN_ONCE);
+    start(f, id);
+    OK(f->ops->resize_pty(f->inst, id, NULL, 123, 45, &err));
+    OK(f->ops->close_stdin(f->inst, id, NULL, &err));
+    for (int i = 0; i < 250 && !strstr(line, "45 123"); i++) {
+        usleep(20000);
+        FILE *fp = fopen(log, "re");
+        while (fp && fgets(line, sizeof(line), fp) && !strstr(line, "45 123"))
+            ;
+        if (fp)
+            fclose(fp);
+    }
+    if (!strstr(line, "45 123"))
+        fail_msg("no '45 123' from stty in the log; last line: %s", line);
+    kill_and_remove(f, id);
+    expect_clean(f);
+}
+
+static void test_exit_status_and_odd_ends(void **state_) {
     struct fx *f = *state_;
     char bundle[PATH_MAX], bundle2[PATH_MAX];
     load(f, "");
@@ -452,6 +492,20 @@ static void test_exit_status_and_created_remove(void **state_) {
     create(f, id2, bundle2, NULL);
     remove_ctr(f, id2, NULL);
     assert_int_equal(count_events(id2), 0);
+    /* A shim killed (it must not be, but...): the status is lost (255); remove still cleans up. */
+    char bundle3[PATH_MAX];
+    const char *id3 = running(f, "orphan", bundle3, sizeof(bundle3), 0);
+    uint32_t pid3 = state(f, id3, NULL).pid;
+    assert_int_equal(kill(find_shim(id3), SIGKILL), 0);
+    assert_int_equal(wait_event(id3, NULL).status, 255);
+    st = state(f, id3, NULL);
+    assert_int_equal(st.status, CLEAT_TASK_STOPPED);
+    assert_int_equal(st.exit_status, 255);
+    assert_int_equal(st.pid, pid3);
+    remove_ctr(f, id3, NULL);
+    for (int i = 0; i < 100 && alive((pid_t)pid3); i++)
+        usleep(20000);
+    assert_false(alive((pid_t)pid3));
     expect_clean(f);
 }
 
@@ -466,7 +520,7 @@ static uint32_t exec_with(struct fx *f, const char *id, const char *exec_id, con
                                    .process_json = process, .stdin_fd = -1, .stdout_fd = out, .stderr_fd = err_fd};
     uint32_t pid = 0;
     struct cleat_error *err = NULL;
-    check(f->ops->exec(f->inst, &x, &pid, &err), err);
+    OK(f->ops->exec(f->inst, &x, &pid, &err));
     free(process);
     return pid;
 }
@@ -520,7 +574,7 @@ static void test_exec(void **state_) {
     struct cleat_runtime_exec cat = {.struct_size = sizeof(cat), .container_id = id, .exec_id = "cat",
                                      .process_json = process, .stdin_fd = pi[0], .stdout_fd = po[1],
                                      .stderr_fd = -1};
-    check(f->ops->exec(f->inst, &cat, &pid, &err), err);
+    OK(f->ops->exec(f->inst, &cat, &pid, &err));
     free(process);
     close(pi[0]);
     close(po[1]);
@@ -574,24 +628,24 @@ static void test_update_pause_long_path(void **state_) {
     load(f, "");
     const char *id = running(f, "upd", bundle, sizeof(bundle), 1);
     assert_true(strlen(bundle) + strlen("/attach.sock") >= 108);
-    check(f->ops->reopen_log(f->inst, id, &err), err); /* through /proc/self/fd/N/attach.sock */
+    OK(f->ops->reopen_log(f->inst, id, &err)); /* through /proc/self/fd/N/attach.sock */
     expect_error(f->ops->close_stdin(f->inst, id, "x", &err), &err, CLEAT_STATUS_UNIMPLEMENTED, "exec");
 
-    check(f->ops->update(f->inst, id, "{\"pids\":{\"limit\":42}}", &err), err);
+    OK(f->ops->update(f->inst, id, "{\"pids\":{\"limit\":42}}", &err));
     snprintf(path, sizeof(path), "/sys/fs/cgroup/pids/cleat-rr-%s/pids.max", id);
     read_line(path, line, sizeof(line));
     assert_string_equal(line, "42\n");
     expect_error(f->ops->update(f->inst, id, "{\"pids\":{\"limit\":\"many\"}}", &err), &err,
                  CLEAT_STATUS_INTERNAL, "update");
 
-    check(f->ops->pause(f->inst, id, &err), err);
+    OK(f->ops->pause(f->inst, id, &err));
     assert_int_equal(state(f, id, NULL).status, CLEAT_TASK_PAUSED);
     struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = id, .exec_id = "p",
                                    .process_json = "{\"args\":[\"true\"],\"cwd\":\"/\"}", .stdin_fd = -1,
                                    .stdout_fd = -1, .stderr_fd = -1};
     expect_error(f->ops->exec(f->inst, &x, &pid, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "paused");
     expect_error(f->ops->remove(f->inst, id, NULL, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "paused");
-    check(f->ops->resume(f->inst, id, &err), err);
+    OK(f->ops->resume(f->inst, id, &err));
     assert_int_equal(state(f, id, NULL).status, CLEAT_TASK_RUNNING);
     expect_error(f->ops->resume(f->inst, id, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "not paused");
     kill_and_remove(f, id);
@@ -641,14 +695,14 @@ static void test_sandbox(void **state_) {
     struct cleat_error *err = NULL;
     load(f, "");
     struct cleat_runtime_sandbox sb = {.struct_size = sizeof(sb), .id = "rr-no-pause", .state_dir = f->dir};
-    check(f->ops->sandbox_create(f->inst, &sb, &err), err); /* no spec: nothing to run */
-    check(f->ops->sandbox_stop(f->inst, sb.id, &err), err);
-    check(f->ops->sandbox_remove(f->inst, sb.id, &err), err);
+    OK(f->ops->sandbox_create(f->inst, &sb, &err)); /* no spec: nothing to run */
+    OK(f->ops->sandbox_stop(f->inst, sb.id, &err));
+    OK(f->ops->sandbox_remove(f->inst, sb.id, &err));
 
     /* SIGTERM: cleat-pause exits 0 */
     char *spec = pause_sandbox(f, "sb1", &sb, sbdir, sizeof(sbdir));
     sb.spec_json = spec;
-    check(f->ops->sandbox_create(f->inst, &sb, &err), err);
+    OK(f->ops->sandbox_create(f->inst, &sb, &err));
     struct cleat_runtime_state st = state(f, sb.id, NULL);
     assert_int_equal(st.status, CLEAT_TASK_RUNNING);
     assert_true(alive((pid_t)st.pid));
@@ -665,23 +719,23 @@ static void test_sandbox(void **state_) {
 
     kill_ctr(f, sb.id, NULL, SIGTERM);
     assert_int_equal(wait_event(sb.id, NULL).status, 0);
-    check(f->ops->sandbox_stop(f->inst, sb.id, &err), err);
-    check(f->ops->sandbox_remove(f->inst, sb.id, &err), err);
+    OK(f->ops->sandbox_stop(f->inst, sb.id, &err));
+    OK(f->ops->sandbox_remove(f->inst, sb.id, &err));
     expect_error(f->ops->state(f->inst, sb.id, NULL, &st, &err), &err, CLEAT_STATUS_NOT_FOUND, sb.id);
     free(spec);
 
     /* sandbox_stop kills it; sandbox_remove removes it, and then there is none */
     spec = pause_sandbox(f, "sb2", &sb, sbdir2, sizeof(sbdir2));
     sb.spec_json = spec;
-    check(f->ops->sandbox_create(f->inst, &sb, &err), err);
+    OK(f->ops->sandbox_create(f->inst, &sb, &err));
     assert_int_equal(state(f, sb.id, NULL).status, CLEAT_TASK_RUNNING);
-    check(f->ops->sandbox_stop(f->inst, sb.id, &err), err);
+    OK(f->ops->sandbox_stop(f->inst, sb.id, &err));
     st = state(f, sb.id, NULL);
     assert_int_equal(st.status, CLEAT_TASK_STOPPED);
     assert_int_equal(st.exit_status, 137);
-    check(f->ops->sandbox_stop(f->inst, sb.id, &err), err);
-    check(f->ops->sandbox_remove(f->inst, sb.id, &err), err);
-    check(f->ops->sandbox_remove(f->inst, sb.id, &err), err);
+    OK(f->ops->sandbox_stop(f->inst, sb.id, &err));
+    OK(f->ops->sandbox_remove(f->inst, sb.id, &err));
+    OK(f->ops->sandbox_remove(f->inst, sb.id, &err));
     free(spec);
     expect_clean(f);
 }
@@ -838,7 +892,7 @@ static void test_options(void **state_) {
     char opts[PATH_MAX + 128];
     snprintf(opts, sizeof(opts), "binary: %s, runtime_args: [--log-format, text]", script);
     load(f, opts);
-    check(f->ops->status(f->inst, &err), err);
+    OK(f->ops->status(f->inst, &err));
     const char *id = running(f, "opts", bundle, sizeof(bundle), 0);
     kill_and_remove(f, id);
     FILE *fp = fopen(logf, "re");
@@ -859,7 +913,8 @@ static void test_options(void **state_) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_status_and_created_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tty_stdin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_status_and_odd_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_pause_long_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
