@@ -120,8 +120,14 @@ int rr_runc(struct rr *rr, const char *const *words, const char *what, const cha
 }
 
 int rr_runc_says_gone(const struct rr_output *o) {
-    return !o->timed_out && (strstr(o->err, "not running") || strstr(o->err, "does not exist") ||
-                             strstr(o->err, "has stopped") || strstr(o->err, "process already finished"));
+    /* runc: "container not running", "container does not exist", "process already finished";
+     * crun: "container `ID` is not running", "... does not exist", "kill container: No such process". */
+    static const char *const gone[] = {"not running", "does not exist", "has stopped", "process already finished",
+                                       "No such process", NULL};
+    for (size_t i = 0; !o->timed_out && gone[i]; i++)
+        if (strstr(o->err, gone[i]))
+            return 1;
+    return 0;
 }
 
 int rr_runc_state(struct rr *rr, const char *id, char *status, size_t size, pid_t *ret_pid,
