@@ -167,7 +167,7 @@ static int exec_process_pid(const char *bundle, const char *exec_id, pid_t *ret)
 
 int rr_exec_kill(struct rr *rr, const char *id, const char *exec_id, int32_t sig, struct cleat_error **reterr) {
     char bundle[PATH_MAX];
-    struct watch copy;
+    struct watch copy = {0};
     int r = find_exec(rr, id, exec_id, &copy, bundle, sizeof(bundle), reterr);
     if (r < 0 || copy.exited)
         return r; /* an exec that has ended is killed */
@@ -194,7 +194,7 @@ int rr_exec_kill(struct rr *rr, const char *id, const char *exec_id, int32_t sig
 int rr_exec_state(struct rr *rr, const char *id, const char *exec_id, struct cleat_runtime_state *ret,
                   struct cleat_error **reterr) {
     char bundle[PATH_MAX];
-    struct watch copy;
+    struct watch copy = {0};
     int r = find_exec(rr, id, exec_id, &copy, bundle, sizeof(bundle), reterr);
     if (r < 0)
         return r;
