@@ -121,6 +121,17 @@ struct kv_entry {
 struct kv_entry **kv_entries(const ProtobufCMessageDescriptor *desc, void *const *src, size_t n);
 const char **kv_flatten(void *const *src, size_t n);
 
+/* --- the pod's network (runtime_pod_net.c) ----------------------------- */
+
+/* The network plugin instance, or NULL when none is configured. */
+struct plugin_instance *pod_network(struct runtime_service *rs);
+/* Set up the pod's network in its pinned netns; *ret_ips (malloc'd, primary first) may be empty. */
+int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime__V1__PodSandboxConfig *config,
+                      char ***ret_ips, size_t *ret_n, struct cleat_error **reterr);
+/* Tear it down; the plugin makes this idempotent. */
+int pod_network_teardown(struct runtime_service *rs, const char *id, const Runtime__V1__PodSandboxConfig *config,
+                         struct cleat_error **reterr);
+
 /* "SIGTERM", "TERM", "15", "SIGRTMIN+3" → the number; -1 if it is not a signal. */
 int signal_parse(const char *s);
 

@@ -61,7 +61,9 @@ void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_insta
         error_free(err);
         err = NULL;
     }
-    if (unmount_tree(dir, &err) < 0 || rm_tree(dir, &err) < 0) {
+    /* The pod dir is not a mount point itself, so its shm mount is detached by name. */
+    snprintf(sub, sizeof(sub), "%s/shm", dir);
+    if (unmount_tree(sub, &err) < 0 || rm_tree(dir, &err) < 0) {
         log_warning("pod %s: %s", id, error_message(err));
         error_free(err);
     }
@@ -79,6 +81,16 @@ static int pod_release(struct runtime_service *rs, const sandbox_record *rec, st
             return -1;
         }
         error_free(err);
+    }
+    if (rec->pinned_namespaces & POD_NS_NET) {
+        Runtime__V1__PodSandboxConfig *cfg =
+            runtime__v1__pod_sandbox_config__unpack(NULL, rec->cri_config.len, rec->cri_config.data);
+        int r = cfg ? pod_network_teardown(rs, rec->id, cfg, reterr)
+                    : error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "the stored config of pod %s is corrupt", rec->id);
+        if (cfg)
+            runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
+        if (r < 0)
+            return r;
     }
     char *dir = pod_dir(rs, rec->id);
     if (!dir)
@@ -105,6 +117,8 @@ struct pod_build {
     const char *id, *dir, *hostname;
     uint32_t pinned;
     int host_net, host_ipc, host_pid, shared_pid;
+    char **ips; /* from the network plugin, primary first */
+    size_t n_ips;
 };
 
 static int pod_create_runtime(struct runtime_service *rs, struct plugin_instance *rt, const struct pod_build *b,
@@ -161,6 +175,8 @@ static int pod_save_new(struct runtime_service *rs, const struct pod_build *b, c
     rec.state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
     rec.pinned_namespaces = b->pinned;
     rec.shared_pid = b->shared_pid;
+    rec.ips = b->ips;
+    rec.n_ips = b->n_ips;
     rec.n_labels = c->n_labels;
     rec.labels = (Cleat__Store__V1__SandboxRecord__LabelsEntry **)kv_entries(
         &cleat__store__v1__sandbox_record__labels_entry__descriptor, (void *const *)c->labels, c->n_labels);
@@ -236,7 +252,11 @@ int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *con
         r = pod_ns_create(nsdir, b.pinned, b.pinned & POD_NS_UTS ? hostname : NULL, reterr);
     if (r >= 0)
         r = pod_files_create(dir, config, hostname, b.host_net, b.host_ipc, reterr);
-    int runtime_made = 0;
+    int runtime_made = 0, network_made = 0;
+    if (r >= 0 && (b.pinned & POD_NS_NET))
+        r = pod_network_setup(rs, id, config, &b.ips, &b.n_ips, reterr);
+    if (r >= 0)
+        network_made = 1;
     if (r >= 0)
         r = pod_create_runtime(rs, rt, &b, reterr);
     if (r >= 0)
@@ -244,11 +264,18 @@ int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *con
     if (r >= 0)
         r = pod_save_new(rs, &b, handler, name_key, reterr);
     if (r < 0) {
+        struct cleat_error *err = NULL;
+        if (network_made && (b.pinned & POD_NS_NET) && pod_network_teardown(rs, id, config, &err) < 0)
+            log_warning("pod %s: %s", id, error_message(err));
+        error_free(err);
         pod_cleanup(rs, id, runtime_made ? rt : NULL);
     } else {
         memcpy(ret_id, id, sizeof(id));
         log_info("pod %s (%s/%s) is ready", id, m->namespace_, m->name);
     }
+    for (size_t i = 0; i < b.n_ips; i++)
+        free(b.ips[i]);
+    free(b.ips);
     free(name_key);
     free(dir);
     return r;

@@ -99,7 +99,42 @@ TP_OP int tp_update_pod_cidr(void *instance, const char *cidr, struct cleat_erro
 }
 
 #if defined(TP_NETWORK)
-__attribute__((unused)) static const struct cleat_network_ops tp_ops = {tp_status, NULL, NULL, NULL, tp_update_pod_cidr};
+/* A network hook a test can watch: <state_dir>/<setup|teardown>-<pod id> holds the netns path. */
+static int tp_note(struct tp_instance *tp, const char *what, const struct cleat_network_pod *pod,
+                   struct cleat_error **reterr) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s-%s", tp->host->state_dir(tp->host), what, pod->sandbox_id);
+    FILE *f = fopen(path, "we");
+    if (!f) {
+        *reterr = tp->host->error_new(CLEAT_STATUS_INTERNAL, errno, "cannot write %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    fprintf(f, "%s\n", pod->netns_path ? pod->netns_path : "");
+    fclose(f);
+    return 0;
+}
+
+/* Gives every pod 10.88.0.5/16 and fd00::5/64, except a pod named "fail-net", whose setup fails. */
+TP_OP int tp_net_setup(void *instance, const struct cleat_network_pod *pod, struct cleat_net_result *ret_result,
+                       struct cleat_error **reterr) {
+    struct tp_instance *tp = instance;
+    int r = tp_note(tp, "setup", pod, reterr);
+    if (r < 0)
+        return r;
+    if (strcmp(pod->name, "fail-net") == 0) {
+        *reterr = tp->host->error_new(CLEAT_STATUS_INTERNAL, EIO, "test network: no addresses left");
+        return -EIO;
+    }
+    r = tp->host->net_result_add_ip(ret_result, "eth0", "10.88.0.5/16", "10.88.0.1", reterr);
+    return r < 0 ? r : tp->host->net_result_add_ip(ret_result, "eth0", "fd00::5/64", NULL, reterr);
+}
+
+TP_OP int tp_net_teardown(void *instance, const struct cleat_network_pod *pod, struct cleat_error **reterr) {
+    return tp_note(instance, "teardown", pod, reterr);
+}
+
+__attribute__((unused)) static const struct cleat_network_ops tp_ops = {tp_status, tp_net_setup, tp_net_teardown,
+                                                                        NULL, tp_update_pod_cidr};
 #define TP_CONCERN CLEAT_CONCERN_NETWORK
 #elif defined(TP_SNAPSHOTTER)
 __attribute__((unused)) static const struct cleat_snapshotter_ops tp_ops = {.prepare = NULL};
