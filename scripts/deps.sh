@@ -7,10 +7,11 @@ build_deps=(
     libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
     libltdl-dev libyaml-dev liblmdb-dev libsystemd-dev
     libjansson-dev libarchive-dev libisal-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
+    runc
 )
 test_deps=(
     libcmocka-dev clang
-    docker-registry skopeo umoci busybox-static apache2-utils openssl runc
+    docker-registry skopeo umoci busybox-static apache2-utils openssl
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml
 )
 
