@@ -55,8 +55,8 @@ static int pack(const ProtobufCMessage *m, void **ret, size_t *ret_len, struct c
 
 static int save(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *m, const char *id,
                 struct cleat_error **reterr) {
-    void *buf;
-    size_t len;
+    void *buf = NULL;
+    size_t len = 0;
     int r = pack(m, &buf, &len, reterr);
     if (r < 0)
         return r;
@@ -67,8 +67,8 @@ static int save(struct runtime_service *rs, enum store_kind kind, const Protobuf
 
 int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *msg, const char *id,
                const char *name_key, struct cleat_error **reterr) {
-    void *buf;
-    size_t len;
+    void *buf = NULL;
+    size_t len = 0;
     int r = pack(msg, &buf, &len, reterr);
     if (r < 0)
         return r;
