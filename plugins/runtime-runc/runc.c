@@ -88,7 +88,7 @@ int rr_runc_raw(struct rr *rr, const char *const *words, int want_stdout, struct
 static int32_t status_of(const char *msg) {
     static const char *const precondition[] = {"not running", "has stopped", "is stopped", "is paused",
                                                "not paused", "paused container", "stopped container",
-                                               "not created", NULL};
+                                               "not created", "already running", "cannot start", NULL};
     if (strstr(msg, "does not exist"))
         return CLEAT_STATUS_NOT_FOUND;
     for (size_t i = 0; precondition[i]; i++)

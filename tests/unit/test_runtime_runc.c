@@ -409,7 +409,7 @@ static void test_lifecycle(void **state_) {
 
     uint32_t pid = start(f, id);
     assert_int_equal(pid, st.pid);
-    expect_error(f->ops->start(f->inst, id, &pid2, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "not created");
+    expect_error(f->ops->start(f->inst, id, &pid2, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "already running");
     st = state(f, id, NULL);
     assert_int_equal(st.status, CLEAT_TASK_RUNNING);
     assert_int_equal(st.pid, pid);
