@@ -18,7 +18,8 @@ SOURCE_DIR = os.environ.get("CLEAT_SOURCE_DIR", os.path.join(os.path.dirname(__f
 PLUGIN_DIR = os.environ.get("CLEAT_TEST_PLUGIN_DIR", "")
 BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
 # The plugins cleat ships (the embedded defaults name them), as built, then the test plugins.
-SHIPPED_PLUGIN_DIRS = [os.path.join(BUILD_DIR, "plugins", p) for p in ("storage-overlay", "image-docker", "image-oci")]
+SHIPPED_PLUGIN_DIRS = [os.path.join(BUILD_DIR, "plugins", p)
+                       for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc")]
 PLUGIN_DIRS = SHIPPED_PLUGIN_DIRS + [PLUGIN_DIR]
 
 
@@ -139,3 +140,64 @@ def runtime_stub(cri):
 def run_cleatd(args, timeout=60):
     """Run cleatd to completion (for --check-config and friends)."""
     return subprocess.run([CLEATD] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+# --------------------------------------------------------------------------
+# pods and containers (pod_fixture.py): one test image per session, one
+# cleatd per module, each test's pods removed after it.
+
+@pytest.fixture(scope="session")
+def test_layout(tmp_path_factory):
+    """The OCI layout of the test image (busybox, cleat-testbin, users); see pod_fixture.build_test_layout."""
+    import pod_fixture
+    missing = pod_fixture.missing_prerequisites()
+    if missing:
+        pytest.skip("; ".join(missing))
+    layout = str(tmp_path_factory.mktemp("image") / "layout")
+    pod_fixture.build_test_layout(layout)
+    return layout
+
+
+def _pod_env(base, cri, layout):
+    import pod_fixture
+    return pod_fixture.make_env(Cleatd, str(base), cri, layout)
+
+
+def _pod_env_teardown(env):
+    """Remove what is left, stop cleatd (it must exit 0), remove the test cgroups."""
+    try:
+        env.remove_all()
+    finally:
+        rc = env.d.stop()
+        env.remove_cgroups()
+    assert rc == 0, f"cleatd exited with {rc} on SIGTERM:\n{env.d.read_log()}"
+
+
+@pytest.fixture(scope="module")
+def pod_env(tmp_path_factory, cri, test_layout):
+    """One cleatd with the runc runtime handlers and the test images pulled, shared by a module."""
+    env = _pod_env(tmp_path_factory.mktemp("pods"), cri, test_layout)
+    yield env
+    _pod_env_teardown(env)
+
+
+@pytest.fixture
+def env(pod_env):
+    """The module's PodEnv; the pods a test made are stopped and removed after it."""
+    mark = len(pod_env.pod_ids)
+    yield pod_env
+    made, pod_env.pod_ids = pod_env.pod_ids[mark:], pod_env.pod_ids[:mark]
+    for pod_id in made:
+        for call in (pod_env.stop_pod, pod_env.remove_pod):
+            try:
+                call(pod_id)
+            except grpc.RpcError:
+                pass
+
+
+@pytest.fixture
+def own_pod_env(tmp_path, cri, test_layout):
+    """A PodEnv with a cleatd of its own, for tests that kill or restart it."""
+    env = _pod_env(tmp_path, cri, test_layout)
+    yield env
+    _pod_env_teardown(env)

@@ -1,0 +1,407 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Pod benchmark: N pods (default 20), each with one container `sleep 3600`,
+host network, the image already pulled; run, created and started one after
+another, then stopped and removed.  Against the machine's floor measured in
+the same run: the same container (same rootfs content, a prepared bundle
+whose config.json is the one cleat wrote, its pod paths replaced) started
+with bare `runc create` + `runc start`, and with `runc run -d`.
+
+    /usr/bin/python3 bench/pods.py [--build-dir DIR] [--cleatd PATH] [-n 20] [--floor-only]
+
+(as root; --build-dir defaults to ./build; cleatd, cleat-shim, cleat-pause and
+the plugins are taken from it).  Prints median and p95 latency of
+RunPodSandbox, CreateContainer, StartContainer, the three together,
+StopPodSandbox and RemovePodSandbox; cleatd's VmRSS and RssAnon with all N
+running; one shim's Rss and Pss (smaps_rollup) and the median over all
+shims; the floor medians; and the ratio (cleat run+create+start median /
+runc create+start median).  Everything it made is removed at the end
+(cleatd by pid, containers, mounts, cgroups, temporary directories).
+"""
+
+import argparse
+import gzip
+import importlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
+import registry_fixture as rf  # noqa: E402
+
+import grpc  # noqa: E402
+
+RUNC = "/usr/bin/runc"
+
+
+def pct(values, p):
+    """The p-th percentile, nearest rank."""
+    s = sorted(values)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def ms(values):
+    return f"median {statistics.median(values) * 1e3:8.1f} ms   p95 {pct(values, 95) * 1e3:8.1f} ms"
+
+
+def kb_fields(path):
+    with open(path) as f:
+        return {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB", f.read(), re.M)}
+
+
+def cri_modules(tmp):
+    out = os.path.join(tmp, "proto")
+    os.makedirs(out)
+    proto_dir = os.path.join(SOURCE, "core", "proto")
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{proto_dir}", f"--python_out={out}",
+                    f"--grpc_python_out={out}", os.path.join(proto_dir, "api.proto")], check=True)
+    sys.path.insert(0, out)
+    return importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc")
+
+
+def remove_cgroup(parent):
+    """rmdir cgroup `parent` and its children in every hierarchy."""
+    for h in sorted({os.path.realpath(os.path.join("/sys/fs/cgroup", p)) for p in os.listdir("/sys/fs/cgroup")}):
+        top = os.path.join(h, parent.lstrip("/"))
+        if not os.path.isdir(top):
+            continue
+        for root, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            for _ in range(50):
+                try:
+                    os.rmdir(root)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+def mounts_under(prefix):
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+            if point.startswith(prefix + "/"):
+                out.append(point)
+    return out
+
+
+# --------------------------------------------------------------------------
+# cleat
+
+class Cleat:
+    def __init__(self, args, tmp, pb2, pb2_grpc):
+        self.args, self.pb2, self.pb2_grpc = args, pb2, pb2_grpc
+        self.base = os.path.join(tmp, "cleat")
+        self.state = os.path.join(self.base, "run")
+        self.logs = os.path.join(self.base, "logs")
+        os.makedirs(self.logs)
+        self.cgroup_parent = f"/cleat-bench-{uuid.uuid4().hex[:10]}"
+        b = args.build_dir
+        cfg = os.path.join(self.base, "cleat.yaml")
+        plugins = ", ".join(os.path.join(b, "plugins", p)
+                            for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc"))
+        with open(cfg, "w") as f:
+            f.write(f"socket: {self.state}/cleat.sock\nroot_dir: {self.base}/root\nstate_dir: {self.state}\n"
+                    f"log_level: notice\nplugin_dirs: [{plugins}]\n"
+                    f"runtime:\n  default_handler: runc\n"
+                    f"  seccomp_default_profile: {os.path.join(SOURCE, 'config', 'seccomp-default.json')}\n"
+                    f"  pause_binary: {os.path.join(b, 'shim', 'cleat-pause')}\n"
+                    f"  handlers:\n    runc:\n      plugin: runtime-runc\n"
+                    f"      options: {{binary: {args.runc}, shim: {os.path.join(b, 'shim', 'cleat-shim')}}}\n")
+        self.log = open(os.path.join(self.base, "cleatd.log"), "wb")
+        self.proc = subprocess.Popen([args.cleatd, "--config", cfg, "--dropin-dir", os.path.join(self.base, "none")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.channel = grpc.insecure_channel(f"unix://{self.state}/cleat.sock")
+        grpc.channel_ready_future(self.channel).result(timeout=30)
+        self.rt = pb2_grpc.RuntimeServiceStub(self.channel)
+        self.img = pb2_grpc.ImageServiceStub(self.channel)
+        self.pods = []
+
+    def pull(self, ref):
+        return self.img.PullImage(self.pb2.PullImageRequest(image=self.pb2.ImageSpec(image=ref)),
+                                  timeout=300).image_ref
+
+    def pod_config(self, i):
+        pb2 = self.pb2
+        name = f"bench-{i}"
+        uid = str(uuid.uuid4())
+        log_dir = os.path.join(self.logs, f"bench_{name}_{uid}")
+        os.makedirs(log_dir)
+        return pb2.PodSandboxConfig(
+            metadata=pb2.PodSandboxMetadata(name=name, namespace="bench", uid=uid),
+            log_directory=log_dir,
+            linux=pb2.LinuxPodSandboxConfig(
+                cgroup_parent=f"{self.cgroup_parent}/pod{i}",
+                security_context=pb2.LinuxSandboxSecurityContext(
+                    namespace_options=pb2.NamespaceOption(network=pb2.NODE, pid=pb2.CONTAINER, ipc=pb2.POD))))
+
+    def container_config(self, pod_cfg, image):
+        pb2 = self.pb2
+        return pb2.ContainerConfig(
+            metadata=pb2.ContainerMetadata(name="sleep"), image=pb2.ImageSpec(image=image),
+            command=["sleep", "3600"], log_path="sleep/0.log",
+            linux=pb2.LinuxContainerConfig(security_context=pb2.LinuxContainerSecurityContext(
+                namespace_options=pod_cfg.linux.security_context.namespace_options)))
+
+    def run_all(self, n, image):
+        pb2, t = self.pb2, {"run": [], "create": [], "start": [], "all": []}
+        for i in range(n):
+            cfg = self.pod_config(i)
+            t0 = time.monotonic()
+            pod = self.rt.RunPodSandbox(pb2.RunPodSandboxRequest(config=cfg), timeout=120).pod_sandbox_id
+            t1 = time.monotonic()
+            cid = self.rt.CreateContainer(pb2.CreateContainerRequest(
+                pod_sandbox_id=pod, config=self.container_config(cfg, image), sandbox_config=cfg),
+                timeout=120).container_id
+            t2 = time.monotonic()
+            self.rt.StartContainer(pb2.StartContainerRequest(container_id=cid), timeout=120)
+            t3 = time.monotonic()
+            self.pods.append((pod, cid))
+            t["run"].append(t1 - t0)
+            t["create"].append(t2 - t1)
+            t["start"].append(t3 - t2)
+            t["all"].append(t3 - t0)
+        return t
+
+    def memory(self):
+        st = kb_fields(f"/proc/{self.proc.pid}/status")
+        shims = []
+        for _, cid in self.pods:
+            with open(os.path.join(self.state, "containers", cid, "shim.pid")) as f:
+                pid = int(f.read())
+            shims.append((pid, kb_fields(f"/proc/{pid}/smaps_rollup")))
+        return st, shims
+
+    def container_spec(self):
+        """The config.json cleat wrote for the first container."""
+        with open(os.path.join(self.state, "containers", self.pods[0][1], "config.json")) as f:
+            return json.load(f)
+
+    def stop_remove_all(self):
+        pb2, t = self.pb2, {"stop": [], "remove": []}
+        for pod, _ in self.pods:
+            t0 = time.monotonic()
+            self.rt.StopPodSandbox(pb2.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+            t1 = time.monotonic()
+            self.rt.RemovePodSandbox(pb2.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+            t2 = time.monotonic()
+            t["stop"].append(t1 - t0)
+            t["remove"].append(t2 - t1)
+        self.pods = []
+        return t
+
+    def close(self):
+        for pod, _ in self.pods:  # after a failure: best effort
+            for call, req in ((self.rt.StopPodSandbox, self.pb2.StopPodSandboxRequest(pod_sandbox_id=pod)),
+                              (self.rt.RemovePodSandbox, self.pb2.RemovePodSandboxRequest(pod_sandbox_id=pod))):
+                try:
+                    call(req, timeout=60)
+                except grpc.RpcError as e:
+                    print(f"cleanup of pod {pod}: {e.code()}: {e.details()}", file=sys.stderr)
+        self.channel.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        remove_cgroup(self.cgroup_parent)
+        left = mounts_under(self.base)
+        if left:
+            print(f"warning: cleat left mounts: {left}", file=sys.stderr)
+            for m in sorted(left, key=len, reverse=True):
+                subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+# --------------------------------------------------------------------------
+# the floor: bare runc
+
+def runc_spec(tmp):
+    """Without a config.json from cleat (--floor-only): `runc spec`, made like cleat's (host network)."""
+    d = os.path.join(tmp, "spec")
+    os.makedirs(d)
+    subprocess.run([RUNC, "spec"], cwd=d, check=True)
+    with open(os.path.join(d, "config.json")) as f:
+        spec = json.load(f)
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["sleep", "3600"]
+    spec["root"]["readonly"] = False
+    spec["linux"]["namespaces"] = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != "network"]
+    return spec
+
+
+class Floor:
+    def __init__(self, args, tmp, layer_tar, spec):
+        self.args = args
+        self.dir = os.path.join(tmp, "floor")
+        self.root = os.path.join(self.dir, "runc-root")
+        self.rootfs = os.path.join(self.dir, "rootfs")
+        self.cgroup_parent = f"/cleat-bench-floor-{uuid.uuid4().hex[:10]}"
+        os.makedirs(self.rootfs)
+        with tarfile.open(layer_tar) as tar:
+            tar.extractall(self.rootfs)
+        for d in ("proc", "sys", "dev", "tmp", "etc"):
+            os.makedirs(os.path.join(self.rootfs, d), exist_ok=True)
+        self.files = os.path.join(self.dir, "pod-files")
+        os.makedirs(self.files)
+        self.spec = self.adapt(spec)
+        self.ids = []
+
+    def adapt(self, spec):
+        """cleat's config.json with its paths replaced: our rootfs, new namespaces instead of the pod's
+        pinned ones (they are gone), stand-ins for the pod files, our own cgroup."""
+        spec = json.loads(json.dumps(spec))
+        spec["root"] = {"path": self.rootfs, "readonly": bool(spec.get("root", {}).get("readonly"))}
+        linux = spec.setdefault("linux", {})
+        for ns in linux.get("namespaces", []):
+            ns.pop("path", None)
+        for i, m in enumerate(spec.get("mounts", [])):
+            src = m.get("source", "")
+            if m.get("type") == "bind" and src.startswith(self.args.state_prefix or "\0"):
+                stand_in = os.path.join(self.files, f"{i}-{os.path.basename(src)}")
+                if os.path.isdir(src) or m["destination"] == "/dev/shm":
+                    os.makedirs(stand_in, exist_ok=True)
+                else:
+                    with open(stand_in, "w") as f:
+                        f.write("")
+                m["source"] = stand_in
+        spec["process"]["terminal"] = False
+        return spec
+
+    def bundle(self, cid):
+        b = os.path.join(self.dir, "bundles", cid)
+        os.makedirs(b)
+        spec = json.loads(json.dumps(self.spec))
+        spec["linux"]["cgroupsPath"] = f"{self.cgroup_parent}/{cid}"
+        with open(os.path.join(b, "config.json"), "w") as f:
+            json.dump(spec, f)
+        return b
+
+    def runc(self, *a):
+        # Never a pipe: `runc create` hands its stdio to the container, which would hold it open.
+        with tempfile.TemporaryFile() as err:
+            r = subprocess.run([self.args.runc, "--root", self.root, *a], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=err)
+            if r.returncode != 0:
+                err.seek(0)
+                raise RuntimeError(f"runc {' '.join(a)}: exit {r.returncode}: {err.read().decode(errors='replace')}")
+
+    def create_start(self, n):
+        bundles = [(cid, self.bundle(cid)) for cid in (f"floor-cs-{i}-{uuid.uuid4().hex[:6]}" for i in range(n))]
+        times = []
+        for cid, b in bundles:
+            t0 = time.monotonic()
+            self.runc("create", "--bundle", b, cid)
+            self.ids.append(cid)
+            self.runc("start", cid)
+            times.append(time.monotonic() - t0)
+        self.clear()
+        return times
+
+    def run_detached(self, n):
+        bundles = [(cid, self.bundle(cid)) for cid in (f"floor-run-{i}-{uuid.uuid4().hex[:6]}" for i in range(n))]
+        times = []
+        for cid, b in bundles:
+            t0 = time.monotonic()
+            self.runc("run", "-d", "--bundle", b, cid)
+            self.ids.append(cid)
+            times.append(time.monotonic() - t0)
+        self.clear()
+        return times
+
+    def clear(self):
+        for cid in self.ids:
+            subprocess.run([self.args.runc, "--root", self.root, "delete", "-f", cid], capture_output=True)
+        self.ids = []
+
+    def close(self):
+        self.clear()
+        remove_cgroup(self.cgroup_parent)
+
+
+# --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build-dir", default=os.path.join(SOURCE, "build"))
+    ap.add_argument("--cleatd", help="default: BUILD_DIR/core/cleatd")
+    ap.add_argument("--runc", default=RUNC)
+    ap.add_argument("-n", type=int, default=20, help="pods (default 20)")
+    ap.add_argument("--floor-only", action="store_true", help="only the bare runc floor (a `runc spec` config)")
+    args = ap.parse_args()
+    args.build_dir = os.path.abspath(args.build_dir)
+    args.cleatd = args.cleatd or os.path.join(args.build_dir, "core", "cleatd")
+    args.state_prefix = None
+    if os.geteuid() != 0:
+        sys.exit("pods.py needs root")
+
+    tmp = tempfile.mkdtemp(prefix="cleat-bench-pods-")
+    cleat = floor = None
+    try:
+        layout = os.path.join(tmp, "layout")
+        image = rf.build_busybox_layout(layout, "bench")
+        layer_tar = os.path.join(tmp, "layer.tar")
+        with open(layer_tar, "wb") as f:
+            f.write(gzip.decompress(image["layer"]))
+        spec = None
+        if not args.floor_only:
+            pb2, pb2_grpc = cri_modules(tmp)
+            cleat = Cleat(args, tmp, pb2, pb2_grpc)
+            image_id = cleat.pull(f"oci:{layout}:bench")
+            print(f"cleat: {args.n} pods, one `sleep 3600` container each, host network, image present", flush=True)
+            t = cleat.run_all(args.n, image_id)
+            status, shims = cleat.memory()
+            spec = cleat.container_spec()
+            args.state_prefix = cleat.state + "/"
+            u = cleat.stop_remove_all()
+            cleat.close()
+            cleat = None
+            print(f"  RunPodSandbox                      {ms(t['run'])}")
+            print(f"  CreateContainer                    {ms(t['create'])}")
+            print(f"  StartContainer                     {ms(t['start'])}")
+            print(f"  Run+Create+Start                   {ms(t['all'])}")
+            print(f"  StopPodSandbox                     {ms(u['stop'])}")
+            print(f"  RemovePodSandbox                   {ms(u['remove'])}")
+            print(f"  cleatd with {args.n} running: VmRSS {status['VmRSS']} kB, RssAnon {status['RssAnon']} kB")
+            pid, roll = shims[0]
+            print(f"  one shim (pid {pid}): Rss {roll['Rss']} kB, Pss {roll['Pss']} kB; over all {len(shims)}: "
+                  f"median Rss {statistics.median(r['Rss'] for _, r in shims)} kB, "
+                  f"median Pss {statistics.median(r['Pss'] for _, r in shims)} kB", flush=True)
+        floor = Floor(args, tmp, layer_tar, spec or runc_spec(tmp))
+        print(f"floor: bare {args.runc}, prepared bundles ({'cleat' if spec else '`runc spec`'}'s config.json), "
+              f"same rootfs content", flush=True)
+        cs = floor.create_start(args.n)
+        rd = floor.run_detached(args.n)
+        print(f"  runc create + runc start           {ms(cs)}")
+        print(f"  runc run -d                        {ms(rd)}")
+        if spec:
+            ratio = statistics.median(t["all"]) / statistics.median(cs)
+            print(f"ratio: cleat Run+Create+Start median / runc create+start median = {ratio:.2f}")
+    finally:
+        if cleat:
+            cleat.close()
+        if floor:
+            floor.close()
+        left = mounts_under(tmp)
+        for m in sorted(left, key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cleat-testbin: a small static program the end-to-end tests put into their
+ * container images, for what busybox's shell cannot show (it runs applets
+ * in-process and has no ipcs or pgrep).  One subcommand per run; it prints
+ * one line and exits 0, unless the arguments are wrong (exit 2).
+ *
+ *   keyctl            the session keyring's id via keyctl(2) (RuntimeDefault
+ *                     seccomp denies it): "ok" or the errno name ("EPERM")
+ *   unshare-uts       unshare(CLONE_NEWUTS): "ok" or the errno name
+ *   caps              "CapInh=.. CapPrm=.. CapEff=.. CapBnd=.. CapAmb=.." (hex, from /proc/self/status)
+ *   ids               "uid=U gid=G euid=U egid=G groups=A,B,C" (numeric; groups sorted)
+ *   write PATH        create/truncate PATH and write "x": "ok" or the errno name
+ *   shm-create KEY    a SysV shared memory segment with KEY (decimal): "ok" or the errno name
+ *   shm-find KEY      "ok" when a segment with KEY exists in this IPC namespace, else the errno name
+ *   ignore-term       ignore SIGTERM, print "ready", and sleep forever
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const char *errno_name(int e) {
+    static const struct {
+        int e;
+        const char *name;
+    } names[] = {
+        {EPERM, "EPERM"},   {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EEXIST, "EEXIST"}, {EINVAL, "EINVAL"},
+        {EROFS, "EROFS"},   {ENOSYS, "ENOSYS"}, {ENOSPC, "ENOSPC"}, {EFAULT, "EFAULT"}, {ENOTDIR, "ENOTDIR"},
+        {EISDIR, "EISDIR"}, {EDQUOT, "EDQUOT"}, {ENOKEY, "ENOKEY"}, {EIDRM, "EIDRM"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (names[i].e == e)
+            return names[i].name;
+    static char buf[32];
+    snprintf(buf, sizeof(buf), "errno%d", e);
+    return buf;
+}
+
+static int result(long r) {
+    puts(r < 0 ? errno_name(errno) : "ok");
+    return 0;
+}
+
+static int caps(void) {
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f) {
+        printf("%s\n", errno_name(errno));
+        return 1;
+    }
+    char line[256];
+    const char *sep = "";
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "Cap", 3) != 0)
+            continue;
+        char name[16], value[32];
+        if (sscanf(line, "%15[^:]:%31s", name, value) == 2) {
+            printf("%s%s=%s", sep, name, value);
+            sep = " ";
+        }
+    }
+    fclose(f);
+    putchar('\n');
+    return 0;
+}
+
+static int cmp_gid(const void *a, const void *b) {
+    gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int ids(void) {
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    if (n < 0)
+        n = 0;
+    qsort(groups, (size_t)n, sizeof(gid_t), cmp_gid);
+    printf("uid=%u gid=%u euid=%u egid=%u groups=", (unsigned)getuid(), (unsigned)getgid(), (unsigned)geteuid(),
+           (unsigned)getegid());
+    for (int i = 0; i < n; i++)
+        printf("%s%u", i ? "," : "", (unsigned)groups[i]);
+    putchar('\n');
+    return 0;
+}
+
+static int write_file(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return result(-1);
+    long r = write(fd, "x", 1);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return result(r == 1 ? 0 : -1);
+}
+
+int main(int argc, char **argv) {
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (!strcmp(cmd, "keyctl") && argc == 2)
+        /* KEYCTL_GET_KEYRING_ID (0) of KEY_SPEC_SESSION_KEYRING (-3), create (1) */
+        return result(syscall(SYS_keyctl, 0, -3, 1));
+    if (!strcmp(cmd, "unshare-uts") && argc == 2)
+        return result(unshare(CLONE_NEWUTS));
+    if (!strcmp(cmd, "caps") && argc == 2)
+        return caps();
+    if (!strcmp(cmd, "ids") && argc == 2)
+        return ids();
+    if (!strcmp(cmd, "write") && argc == 3)
+        return write_file(argv[2]);
+    if (!strcmp(cmd, "shm-create") && argc == 3)
+        return result(shmget((key_t)atoi(argv[2]), 4096, IPC_CREAT | 0600));
+    if (!strcmp(cmd, "shm-find") && argc == 3)
+        return result(shmget((key_t)atoi(argv[2]), 0, 0));
+    if (!strcmp(cmd, "ignore-term") && argc == 2) {
+        signal(SIGTERM, SIG_IGN);
+        puts("ready");
+        fflush(stdout);
+        for (;;)
+            pause();
+    }
+    fprintf(stderr, "usage: cleat-testbin keyctl|unshare-uts|caps|ids|write PATH|shm-create KEY|shm-find KEY|ignore-term\n");
+    return 2;
+}
