@@ -20,8 +20,8 @@ import grpc
 import pytest
 
 import registry_fixture as rf
+from conftest import SHIPPED_PLUGIN_DIRS
 
-BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
@@ -133,7 +133,7 @@ def images(tmp_path_factory):
 
 
 def plugin_dirs():
-    return [os.path.join(BUILD_DIR, "plugins", p) for p in ("storage-overlay", "image-docker", "image-oci")]
+    return list(SHIPPED_PLUGIN_DIRS)
 
 
 def daemon_config(reg_hostport, extra_registries=""):
