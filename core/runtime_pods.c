@@ -51,6 +51,7 @@ void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_insta
         log_warning("pod %s: runtime: %s", id, error_message(err));
     error_free(err);
     err = NULL;
+    exit_forget(rs, id, NULL); /* the pause's */
     char *dir = pod_dir(rs, id);
     if (!dir)
         return;
