@@ -24,7 +24,6 @@ What this module gives:
 """
 
 import errno
-import glob
 import gzip
 import hashlib
 import io
@@ -341,6 +340,12 @@ def log_messages(path, stream=None):
 # --------------------------------------------------------------------------
 # the CRI
 
+def key_value(pb2, key, value):
+    """A KeyValue (an env var).  Upstream's value is a string; core/proto/api.proto has bytes."""
+    field = pb2.KeyValue.DESCRIPTOR.fields_by_name["value"]
+    return pb2.KeyValue(key=key, value=value.encode() if field.type == field.TYPE_BYTES else value)
+
+
 class PodEnv:
     """One cleatd, its stubs and the pulled test images; remembers every pod it made."""
 
@@ -361,12 +366,6 @@ class PodEnv:
         self.channel = self.d.channel()
         self.rt = self.pb2_grpc.RuntimeServiceStub(self.channel)
         self.img = self.pb2_grpc.ImageServiceStub(self.channel)
-
-    # -- enums
-
-    @property
-    def NS(self):
-        return self.pb2.NamespaceMode
 
     # -- pods
 
@@ -466,7 +465,7 @@ class PodEnv:
             metadata=pb2.ContainerMetadata(name=name, attempt=attempt),
             image=pb2.ImageSpec(image=self.image_ids.get(image, image)),
             command=command or [], args=args or [], working_dir=working_dir,
-            envs=[pb2.KeyValue(key=k, value=v) for k, v in (envs or {}).items()],
+            envs=[key_value(pb2, k, v) for k, v in (envs or {}).items()],
             mounts=mounts or [],
             labels=labels or {"io.kubernetes.container.name": name},
             annotations=annotations or {},
