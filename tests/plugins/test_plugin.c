@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cleat/network.h>
 #include <cleat/runtime.h>
@@ -114,13 +115,19 @@ static int tp_note(struct tp_instance *tp, const char *what, const struct cleat_
     return 0;
 }
 
-/* Gives every pod 10.88.0.5/16 and fd00::5/64, except a pod named "fail-net", whose setup fails. */
+/*
+ * Gives every pod 10.88.0.5/16 and fd00::5/64, except a pod named "fail-net",
+ * whose setup fails, and one named "slow-net", whose setup takes 5 s (for a
+ * test to kill cleatd in the middle of RunPodSandbox).
+ */
 TP_OP int tp_net_setup(void *instance, const struct cleat_network_pod *pod, struct cleat_net_result *ret_result,
                        struct cleat_error **reterr) {
     struct tp_instance *tp = instance;
     int r = tp_note(tp, "setup", pod, reterr);
     if (r < 0)
         return r;
+    if (strcmp(pod->name, "slow-net") == 0)
+        sleep(5);
     if (strcmp(pod->name, "fail-net") == 0) {
         *reterr = tp->host->error_new(CLEAT_STATUS_INTERNAL, EIO, "test network: no addresses left");
         return -EIO;
