@@ -31,15 +31,7 @@ static int oom(struct cleat_error **reterr) {
 }
 
 static int resolve(struct runtime_service *rs, const char *id_or_prefix, char id[65], struct cleat_error **reterr) {
-    if (!id_or_prefix || !*id_or_prefix)
-        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "a container ID is required");
-    int r = registry_resolve(rs->d->registry, STORE_CONTAINER, id_or_prefix, id, reterr);
-    if (r < 0 && error_status(*reterr) == CLEAT_STATUS_NOT_FOUND) {
-        error_free(*reterr);
-        *reterr = NULL;
-        return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container \"%s\" not found", id_or_prefix);
-    }
-    return r;
+    return object_resolve(rs, STORE_CONTAINER, id_or_prefix, id, reterr);
 }
 
 static const char *state_name(uint32_t s) {

@@ -56,6 +56,10 @@ int container_record_save(struct runtime_service *rs, const container_record *re
 int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *msg, const char *id,
                const char *name_key, struct cleat_error **reterr);
 
+/* The full ID of a pod (STORE_SANDBOX) or container from an ID or unique prefix; NOT_FOUND names the object. */
+int object_resolve(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
+                   struct cleat_error **reterr);
+
 /* The runtime instance of a handler name ("" = the default); NULL if not configured. */
 struct plugin_instance *runtime_instance(struct runtime_service *rs, const char *handler);
 

@@ -283,15 +283,7 @@ int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *con
 }
 
 static int resolve(struct runtime_service *rs, const char *id_or_prefix, char id[65], struct cleat_error **reterr) {
-    if (!id_or_prefix || !*id_or_prefix)
-        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "a pod sandbox ID is required");
-    int r = registry_resolve(rs->d->registry, STORE_SANDBOX, id_or_prefix, id, reterr);
-    if (r < 0 && error_status(*reterr) == CLEAT_STATUS_NOT_FOUND) {
-        error_free(*reterr);
-        *reterr = NULL;
-        return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "pod sandbox \"%s\" not found", id_or_prefix);
-    }
-    return r;
+    return object_resolve(rs, STORE_SANDBOX, id_or_prefix, id, reterr);
 }
 
 /* Stop with the pod's lock held. */

@@ -217,3 +217,18 @@ const char **kv_flatten(void *const *src, size_t n) {
     }
     return out;
 }
+
+int object_resolve(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
+                   struct cleat_error **reterr) {
+    const char *what = kind == STORE_SANDBOX ? "pod sandbox" : "container";
+    if (!id_or_prefix || !*id_or_prefix)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "a %s ID is required", what);
+    int r = registry_resolve(rs->d->registry, kind, id_or_prefix, id, reterr);
+    if (r < 0 && error_status(*reterr) == CLEAT_STATUS_NOT_FOUND) {
+        /* The registry's words name the store; the CRI's caller wants the object it asked for. */
+        error_free(*reterr);
+        *reterr = NULL;
+        return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s \"%s\" not found", what, id_or_prefix);
+    }
+    return r;
+}
