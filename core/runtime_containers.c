@@ -253,13 +253,16 @@ int container_start(struct runtime_service *rs, const char *id_or_prefix, struct
         r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "the runtime handler \"%s\" is not configured",
                       pod->runtime_handler);
     uint32_t pid = 0;
+    /* Taken before the start: a process that exits at once must not have finished before it started. */
+    int64_t started_at = now_ns();
     if (r >= 0) {
         struct cleat_error *err = NULL;
         if (rt->ops.runtime.start(rt->instance, id, &pid, &err) < 0) {
             /* As kubelet expects: the container is done, with the reason why it never ran. */
             rec->state = CSTATE_EXITED;
             rec->exit_code = 128;
-            rec->started_at_ns = rec->finished_at_ns = now_ns();
+            rec->started_at_ns = started_at;
+            rec->finished_at_ns = now_ns();
             struct cleat_error *e2 = NULL;
             if (record_set_string(&rec->reason, "StartError", &e2) < 0 ||
                 record_set_string(&rec->message, error_message(err), &e2) < 0 ||
@@ -271,7 +274,7 @@ int container_start(struct runtime_service *rs, const char *id_or_prefix, struct
             r = -1;
         } else {
             rec->state = CSTATE_RUNNING;
-            rec->started_at_ns = now_ns();
+            rec->started_at_ns = started_at;
             rec->pid = pid;
             r = container_record_save(rs, rec, reterr);
             log_info("container %s started, pid %u", id, pid);
