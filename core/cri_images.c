@@ -4,6 +4,7 @@
  * ImageFsInfo, on top of the image service.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,6 +69,12 @@ int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req
     if (!*ref)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "PullImage needs an image reference");
     int r = image_pull(d->images, ref, auth_of(call->arena, in->auth), id, reterr);
+    /*
+     * Unpacking a layer needs a few MiB of buffers on a worker's own malloc
+     * arena; glibc keeps freed arena memory mapped, so an idle daemon would
+     * carry the peak of its last pull.  Hand it back.
+     */
+    malloc_trim(0);
     if (r < 0)
         return r;
     Runtime__V1__PullImageResponse *resp = ARENA_NEW(call->arena, Runtime__V1__PullImageResponse);
