@@ -92,27 +92,39 @@ int read_file(const char *path, size_t max_len, char **ret, size_t *ret_len, str
                          "cannot open %s: %s", path, strerror(errno));
     struct stat st;
     char *buf = NULL;
-    size_t len = 0;
+    size_t len = 0, cap = 0;
     int e = fstat(fd, &st) < 0 ? errno : 0;
-    if (!e && (!S_ISREG(st.st_mode) || (size_t)st.st_size > max_len))
-        e = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
-    if (!e && !(buf = malloc((size_t)st.st_size + 1)))
-        e = ENOMEM;
-    while (!e && len < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+    if (!e && !S_ISREG(st.st_mode))
+        e = EINVAL;
+    /* Read to EOF, not st_size: /proc and cgroup files say 0 and have content. */
+    while (!e) {
+        if (len == cap) {
+            size_t ncap = cap ? 2 * cap : ((size_t)st.st_size >= 4096 ? (size_t)st.st_size + 1 : 4096);
+            char *b = realloc(buf, ncap + 1);
+            if (!b) {
+                e = ENOMEM;
+                break;
+            }
+            buf = b;
+            cap = ncap;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            e = n < 0 ? errno : 0;
+        if (n < 0)
+            e = errno;
+        else if (n == 0)
             break;
-        }
-        len += (size_t)n;
+        else if ((len += (size_t)n) > max_len)
+            e = EFBIG;
     }
     close(fd);
     if (e) {
         free(buf);
         return error_set(reterr, CLEAT_STATUS_INTERNAL, e, "cannot read %s: %s", path, strerror(e));
     }
+    if (!buf && !(buf = malloc(1)))
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     buf[len] = '\0';
     *ret = buf;
     if (ret_len)

@@ -22,7 +22,10 @@ int rm_tree(const char *path, struct cleat_error **reterr);
 /* Write `len` bytes to `path` through a temporary file, fsync and rename: the file is old or new, never half. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cleat_error **reterr);
 
-/* Read a whole regular file of at most max_len bytes into a NUL-terminated malloc'd buffer. */
+/*
+ * Read a whole regular file of at most max_len bytes into a NUL-terminated
+ * malloc'd buffer.  Reads to EOF: /proc and cgroup files report size 0.
+ */
 int read_file(const char *path, size_t max_len, char **ret, size_t *ret_len, struct cleat_error **reterr);
 
 #endif

@@ -101,6 +101,21 @@ static int write_file(const char *path) {
     return result(r == 1 ? 0 : -1);
 }
 
+/* Touch MiB megabytes, one page at a time, then sleep: in a small memory cgroup the OOM killer ends it. */
+static int alloc(long mib) {
+    for (long i = 0; i < mib; i++) {
+        char *p = malloc(1 << 20);
+        if (!p)
+            return result(-1);
+        for (size_t off = 0; off < (1u << 20); off += 4096)
+            p[off] = 1;
+    }
+    puts("allocated");
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "keyctl") && argc == 2)
@@ -118,6 +133,8 @@ int main(int argc, char **argv) {
         return result(shmget((key_t)atoi(argv[2]), 4096, IPC_CREAT | 0600));
     if (!strcmp(cmd, "shm-find") && argc == 3)
         return result(shmget((key_t)atoi(argv[2]), 0, 0));
+    if (!strcmp(cmd, "alloc") && argc == 3)
+        return alloc(atol(argv[2]));
     if (!strcmp(cmd, "ignore-term") && argc == 2) {
         signal(SIGTERM, SIG_IGN);
         puts("ready");
@@ -125,6 +142,6 @@ int main(int argc, char **argv) {
         for (;;)
             pause();
     }
-    fprintf(stderr, "usage: cleat-testbin keyctl|unshare-uts|caps|ids|write PATH|shm-create KEY|shm-find KEY|ignore-term\n");
+    fprintf(stderr, "usage: cleat-testbin keyctl|unshare-uts|caps|ids|write PATH|shm-create KEY|shm-find KEY|ignore-term|alloc MIB\n");
     return 2;
 }

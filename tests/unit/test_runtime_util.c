@@ -123,6 +123,10 @@ static void test_atomic_file(void **state) {
     expect_error(read_file(path, 2, &text, &len, &err), &err, CLEAT_STATUS_INTERNAL, "File too large");
     snprintf(path, sizeof(path), "%s/none", dir);
     expect_error(read_file(path, 2, &text, &len, &err), &err, CLEAT_STATUS_NOT_FOUND, "cannot open");
+    /* Pseudo-files say they are empty; their content is read all the same. */
+    check(read_file("/proc/self/oom_score_adj", 64, &text, &len, &err), err);
+    assert_true(len > 0 && text[len - 1] == '\n');
+    free(text);
     snprintf(path, sizeof(path), "%s/f.tmp", dir);
     struct stat st;
     assert_int_equal(lstat(path, &st), -1); /* no temporary left */
