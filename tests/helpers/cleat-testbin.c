@@ -104,7 +104,8 @@ static int write_file(const char *path) {
 /* Touch MiB megabytes, one page at a time, then sleep: in a small memory cgroup the OOM killer ends it. */
 static int alloc(long mib) {
     for (long i = 0; i < mib; i++) {
-        char *p = malloc(1 << 20);
+        /* volatile: clang may otherwise drop an allocation nothing reads, and nothing gets touched */
+        volatile char *p = malloc(1 << 20);
         if (!p)
             return result(-1);
         for (size_t off = 0; off < (1u << 20); off += 4096)
