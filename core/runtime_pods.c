@@ -312,13 +312,20 @@ static int pod_stop_locked(struct runtime_service *rs, const char *id, struct cl
 
 int pod_stop(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr) {
     char id[65];
-    int r = resolve(rs, id_or_prefix, id, reterr);
-    if (r < 0)
-        return r;
+    struct cleat_error *err = NULL;
+    if (resolve(rs, id_or_prefix, id, &err) < 0) {
+        if (error_status(err) != CLEAT_STATUS_NOT_FOUND) {
+            *reterr = err;
+            return -1;
+        }
+        /* The CRI: no error once everything is reclaimed, and a removed pod has nothing left. */
+        error_free(err);
+        return 0;
+    }
     struct keyed_lock *l = keyed_lock_acquire(rs->locks, id);
     if (!l)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    r = pod_stop_locked(rs, id, reterr);
+    int r = pod_stop_locked(rs, id, reterr);
     keyed_lock_release(l);
     return r;
 }

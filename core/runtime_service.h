@@ -51,7 +51,7 @@ void runtime_service_free(struct runtime_service *rs);
 /* RunPodSandbox.  `handler` "" or NULL: the default handler. */
 int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *config, const char *handler,
             char ret_id[65], struct cleat_error **reterr);
-/* StopPodSandbox: kill the pod's containers, free its network and namespaces.  Idempotent. */
+/* StopPodSandbox: kill the pod's containers, free its network and namespaces.  Idempotent; an unknown ID is success. */
 int pod_stop(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
 /* RemovePodSandbox: stop, remove every container, then the pod.  An unknown ID is success. */
 int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
