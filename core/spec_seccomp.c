@@ -127,9 +127,42 @@ static int convert(const char *path, json_t *prof, json_t *out, struct cleat_err
     return 0;
 }
 
+/*
+ * The deprecated seccomp_profile_path, which older kubelets and critest
+ * still send when `seccomp` is unset: "runtime/default" and "docker/default",
+ * "unconfined", "localhost/<absolute path>"; anything else is refused.
+ */
+static int legacy_profile(const char *s, Runtime__V1__SecurityProfile *ret, struct cleat_error **reterr) {
+    runtime__v1__security_profile__init(ret);
+    if (strcmp(s, "runtime/default") == 0 || strcmp(s, "docker/default") == 0) {
+        ret->profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__RuntimeDefault;
+    } else if (strcmp(s, "unconfined") == 0) {
+        ret->profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined;
+    } else if (strncmp(s, "localhost/", 10) == 0) {
+        ret->profile_type = RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Localhost;
+        ret->localhost_ref = (char *)s + 9; /* keeps the leading '/' of the absolute path */
+    } else {
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                         "seccomp_profile_path \"%s\": use runtime/default, unconfined or localhost/<path>", s);
+    }
+    return 0;
+}
+
 int spec_add_seccomp(const struct spec_input *in, json_t *lx, struct cleat_error **reterr) {
     const Runtime__V1__LinuxContainerSecurityContext *sc = spec_secctx(in);
     const Runtime__V1__SecurityProfile *p = sc ? sc->seccomp : NULL;
+    Runtime__V1__SecurityProfile legacy;
+    /* Deprecated in the CRI, still what critest 1.26 sends: read on purpose. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    const char *legacy_path = sc ? sc->seccomp_profile_path : NULL;
+#pragma GCC diagnostic pop
+    if (!p && legacy_path && *legacy_path) {
+        int r = legacy_profile(legacy_path, &legacy, reterr);
+        if (r < 0)
+            return r;
+        p = &legacy;
+    }
     /* Privileged containers run unconfined, as with containerd and Docker. */
     if (!p || sc->privileged || p->profile_type == RUNTIME__V1__SECURITY_PROFILE__PROFILE_TYPE__Unconfined)
         return 0;

@@ -233,6 +233,10 @@ int spec_user_resolve(const struct spec_input *in, struct spec_user *ret, struct
     int r = check_id(sc ? sc->run_as_user : NULL, "run_as_user", reterr);
     if (r >= 0)
         r = check_id(sc ? sc->run_as_group : NULL, "run_as_group", reterr);
+    /* A group alone would run as the image's user with another group: kubelet never asks that, so it is a mistake. */
+    if (r >= 0 && sc && sc->run_as_group && !sc->run_as_user && !(sc->run_as_username && *sc->run_as_username))
+        r = error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                      "run_as_group is set without run_as_user or run_as_username");
     if (r < 0)
         return r;
     r = db_load(in->rootfs, "etc/passwd", 0, &pw, reterr);

@@ -313,6 +313,44 @@ static void test_user_security_context(void **state) {
     uid.value = -1;
     fx->sc.run_as_user = &uid;
     build_fails(fx, "run_as_user -1 is out of range");
+
+    /* A group without a user is refused (critest: "RunAsGroup is set without RunAsUser"). */
+    fx->sc.run_as_user = NULL;
+    fx->sc.run_as_group = &gid;
+    build_fails(fx, "run_as_group is set without run_as_user or run_as_username");
+    fx->sc.run_as_username = "alice";
+    j = build_ok(fx);
+    assert_int_equal(user_id(j, "gid"), 3000);
+    json_decref(j);
+}
+
+/* The deprecated seccomp_profile_path, read when `seccomp` is unset. */
+static void test_seccomp_legacy_path(void **state) {
+    struct fx *fx = *state;
+    fx->in.seccomp_default_profile = CLEAT_TEST_DATA_DIR "/../../config/seccomp-default.json";
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    fx->sc.seccomp_profile_path = "runtime/default";
+    json_t *j = build_ok(fx);
+    assert_non_null(json_object_get(json_object_get(j, "linux"), "seccomp"));
+    json_decref(j);
+    fx->sc.seccomp_profile_path = "unconfined";
+    j = build_ok(fx);
+    assert_null(json_object_get(json_object_get(j, "linux"), "seccomp"));
+    json_decref(j);
+    char path[128];
+    snprintf(path, sizeof(path), "localhost/%s/p.json", fx->root);
+    write_file(fx->root, "p.json", "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}");
+    fx->sc.seccomp_profile_path = path;
+    j = build_ok(fx);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(json_object_get(j, "linux"), "seccomp"), "defaultAction")),
+        "SCMP_ACT_ERRNO");
+    json_decref(j);
+    fx->sc.seccomp_profile_path = "my-profile.json";
+    build_fails(fx, "use runtime/default, unconfined or localhost/<path>");
+    fx->sc.seccomp_profile_path = "";
+#pragma GCC diagnostic pop
 }
 
 /* An image whose /etc/passwd points at the host's must not see the host's users. */
@@ -844,6 +882,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sysctls_and_cgroups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seccomp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seccomp_legacy_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
