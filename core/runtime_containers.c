@@ -111,6 +111,8 @@ static int stop_locked(struct runtime_service *rs, container_record *rec, int64_
     struct cleat_error *err = NULL;
     if (rec->state == CSTATE_RUNNING && timeout > 0) {
         int sig = stop_signal_of(rec);
+        if (timeout > 366LL * 86400) /* keeps the deadline inside int64 nanoseconds */
+            timeout = 366LL * 86400;
         if (kill_and_wait(rs, rt, rec->id, sig, 0, now_ns() + timeout * 1000000000LL, &err) < 0) {
             log_info("container %s: %s; killing it", rec->id, error_message(err));
             error_free(err);
