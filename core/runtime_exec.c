@@ -187,6 +187,8 @@ int container_exec_sync(struct runtime_service *rs, const char *id_or_prefix, ch
     fcntl(err[0], F_SETFL, O_NONBLOCK);
     struct sink s[2] = {{.fd = out[0]}, {.fd = err[0]}};
     out[0] = err[0] = -1;
+    if (timeout > 366LL * 86400) /* keeps the deadline inside int64 nanoseconds */
+        timeout = 366LL * 86400;
     int64_t deadline = timeout ? now_ns() + timeout * 1000000000LL : 0;
     int32_t status = -1;
     r = collect(rs, id, exec_id, s, deadline);
