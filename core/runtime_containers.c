@@ -39,32 +39,6 @@ static const char *state_name(uint32_t s) {
     return s < 4 ? names[s] : "UNKNOWN";
 }
 
-/*
- * Wait for the container's init to be reported gone, until deadline.  Exits
- * normally arrive through the runtime's exit report; the runtime's state is
- * asked as well, once a second, in case a report was missed (one that came
- * while the daemon started, before it listened).
- */
-static int wait_exit(struct runtime_service *rs, struct plugin_instance *rt, const char *id, int64_t deadline) {
-    struct exit_entry e;
-    for (;;) {
-        int64_t now = now_ns(), step = now + 1000000000LL;
-        if (exit_wait(rs, id, NULL, step < deadline ? step : deadline, &e) == 0)
-            return 0;
-        struct cleat_runtime_state st = {0};
-        struct cleat_error *err = NULL;
-        int r = rt && rt->ops.runtime.state ? rt->ops.runtime.state(rt->instance, id, NULL, &st, &err) : -1;
-        int gone = r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND;
-        error_free(err);
-        if ((r >= 0 && st.status == CLEAT_TASK_STOPPED) || gone) {
-            exit_record(rs, id, st.pid, gone ? 255 : st.exit_status, gone || !st.exited_at_ns ? now_ns() : st.exited_at_ns);
-            return 0;
-        }
-        if (now_ns() >= deadline)
-            return -ETIMEDOUT;
-    }
-}
-
 static int kill_and_wait(struct runtime_service *rs, struct plugin_instance *rt, const char *id, int sig,
                          uint32_t flags, int64_t deadline, struct cleat_error **reterr) {
     if (!rt || !rt->ops.runtime.kill)
@@ -74,12 +48,12 @@ static int kill_and_wait(struct runtime_service *rs, struct plugin_instance *rt,
     if (r < 0 && error_status(*reterr) == CLEAT_STATUS_NOT_FOUND) {
         error_free(*reterr);
         *reterr = NULL;
-        exit_record(rs, id, 0, 255, now_ns());
+        exit_record(rs, id, NULL, 0, 255, now_ns());
         return 0;
     }
     if (r < 0)
         return error_prefix(r, reterr, "cannot signal container %s", id);
-    if (wait_exit(rs, rt, id, deadline) < 0)
+    if (exit_await(rs, rt, id, NULL, deadline, 1000000000LL, &(struct exit_entry){0}) < 0)
         return error_set(reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT,
                          "container %s did not stop after signal %d", id, sig);
     return 0;

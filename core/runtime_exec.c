@@ -25,6 +25,8 @@
 #define EXEC_OUTPUT_MAX (16u << 20)
 /* After the process exited, how long its output may still take to drain (a child holding the pipe). */
 #define DRAIN_NS (200LL * 1000000)
+/* How often the runtime is asked about an exec whose exit report has not come. */
+#define POLL_NS (100LL * 1000000)
 
 void exec_sync_result_clear(struct exec_sync_result *r) {
     free(r->out);
@@ -123,29 +125,6 @@ static int collect(struct runtime_service *rs, const char *id, const char *exec_
     return 0;
 }
 
-/* The exec's exit status once its runtime reports it (or says so when asked). */
-static int exec_status(struct runtime_service *rs, struct plugin_instance *rt, const char *id, const char *exec_id,
-                       int64_t deadline, int32_t *ret) {
-    struct exit_entry e;
-    for (;;) {
-        int64_t step = now_ns() + 100000000LL;
-        if (exit_wait(rs, id, exec_id, deadline && deadline < step ? deadline : step, &e) == 0) {
-            *ret = e.status;
-            return 0;
-        }
-        struct cleat_runtime_state st = {0};
-        struct cleat_error *err = NULL;
-        int r = rt->ops.runtime.state ? rt->ops.runtime.state(rt->instance, id, exec_id, &st, &err) : -1;
-        error_free(err);
-        if (r >= 0 && st.status == CLEAT_TASK_STOPPED) {
-            *ret = st.exit_status;
-            return 0;
-        }
-        if (deadline && now_ns() >= deadline)
-            return -ETIMEDOUT;
-    }
-}
-
 int container_exec_sync(struct runtime_service *rs, const char *id_or_prefix, char *const *cmd, size_t n_cmd,
                         int64_t timeout, struct exec_sync_result *ret, struct cleat_error **reterr) {
     if (!n_cmd || !cmd[0] || !*cmd[0])
@@ -190,16 +169,16 @@ int container_exec_sync(struct runtime_service *rs, const char *id_or_prefix, ch
     if (timeout > 366LL * 86400) /* keeps the deadline inside int64 nanoseconds */
         timeout = 366LL * 86400;
     int64_t deadline = timeout ? now_ns() + timeout * 1000000000LL : 0;
-    int32_t status = -1;
+    struct exit_entry exit = {.status = -1};
     r = collect(rs, id, exec_id, s, deadline);
     if (r >= 0)
-        r = exec_status(rs, rt, id, exec_id, deadline, &status);
+        r = exit_await(rs, rt, id, exec_id, deadline, POLL_NS, &exit);
     if (r < 0) {
         struct cleat_error *e = NULL;
         if (rt->ops.runtime.kill && rt->ops.runtime.kill(rt->instance, id, exec_id, SIGKILL, 0, &e) < 0)
             log_warning("container %s exec %s: %s", id, exec_id, error_message(e));
         error_free(e);
-        exec_status(rs, rt, id, exec_id, now_ns() + 5000000000LL, &status);
+        exit_await(rs, rt, id, exec_id, now_ns() + 5000000000LL, POLL_NS, &exit);
         r = error_set(reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT, "command timed out after %llds",
                       (long long)timeout);
     }
@@ -208,7 +187,7 @@ int container_exec_sync(struct runtime_service *rs, const char *id_or_prefix, ch
             close(s[i].fd);
     if (r >= 0) {
         *ret = (struct exec_sync_result){.out = s[0].buf, .out_len = s[0].len, .err = s[1].buf, .err_len = s[1].len,
-                                         .exit_code = status};
+                                         .exit_code = exit.status};
     } else {
         free(s[0].buf);
         free(s[1].buf);

@@ -45,7 +45,7 @@ static int oom_killed(struct runtime_service *rs, const char *cgroups_path) {
 }
 
 static void add_exit(struct runtime_service *rs, const char *container_id, const char *exec_id, uint32_t pid,
-                     int32_t status, int64_t exited_at_ns) {
+                     int32_t status, int oom_killed, int64_t exited_at_ns) {
     struct exit_entry *e = calloc(1, sizeof(*e));
     if (!e || !(e->exec_id = strdup(exec_id ? exec_id : ""))) {
         free(e);
@@ -55,6 +55,7 @@ static void add_exit(struct runtime_service *rs, const char *container_id, const
     snprintf(e->container_id, sizeof(e->container_id), "%s", container_id);
     e->pid = pid;
     e->status = status;
+    e->oom_killed = oom_killed;
     e->exited_at_ns = exited_at_ns;
     pthread_mutex_lock(&rs->exit_mu);
     /* A later report of the same process replaces nothing: the first one is the real exit. */
@@ -73,9 +74,9 @@ static void add_exit(struct runtime_service *rs, const char *container_id, const
     }
 }
 
-void exit_record(struct runtime_service *rs, const char *container_id, uint32_t pid, int32_t status,
-                 int64_t exited_at_ns) {
-    add_exit(rs, container_id, NULL, pid, status, exited_at_ns);
+void exit_record(struct runtime_service *rs, const char *container_id, const char *exec_id, uint32_t pid,
+                 int32_t status, int64_t exited_at_ns) {
+    add_exit(rs, container_id, exec_id, pid, status, 0, exited_at_ns);
 }
 
 void runtime_on_exit(void *ctx, const struct plugin_instance *pi, const char *container_id, const char *exec_id,
@@ -84,17 +85,17 @@ void runtime_on_exit(void *ctx, const struct plugin_instance *pi, const char *co
     struct runtime_service *rs = ctx;
     if (!container_id)
         return;
-    /* 128+9 with the cgroup's OOM counter up: the OOM killer did it (kept as a negative status marker below). */
-    int32_t status = exit_status;
+    /* A SIGKILL with the cgroup's OOM counter up: the OOM killer did it. */
+    int oom = 0;
     if (!exec_id && exit_status == 128 + SIGKILL) {
         container_record *rec = NULL;
         struct cleat_error *err = NULL;
-        if (container_record_load(rs, container_id, &rec, &err) >= 0 && oom_killed(rs, rec->cgroups_path))
-            status = -(128 + SIGKILL);
+        if (container_record_load(rs, container_id, &rec, &err) >= 0)
+            oom = oom_killed(rs, rec->cgroups_path);
         container_record_free(rec);
         error_free(err);
     }
-    add_exit(rs, container_id, exec_id, pid, status, exited_at_ns);
+    add_exit(rs, container_id, exec_id, pid, exit_status, oom, exited_at_ns);
 }
 
 static int find_locked(struct runtime_service *rs, const char *container_id, const char *exec_id,
@@ -153,13 +154,34 @@ int container_apply_exit(struct runtime_service *rs, container_record *rec) {
     if (exit_lookup(rs, rec->id, NULL, &e) < 0)
         return 0;
     struct cleat_error *err = NULL;
-    int oom = e.status < 0;
-    int32_t code = oom ? -e.status : e.status;
+    int32_t code = e.status;
     rec->state = CSTATE_EXITED;
     rec->exit_code = code;
     rec->finished_at_ns = e.exited_at_ns;
     rec->pid = 0;
-    if (record_set_string(&rec->reason, oom ? "OOMKilled" : code == 0 ? "Completed" : "Error", &err) < 0)
+    if (record_set_string(&rec->reason, e.oom_killed ? "OOMKilled" : code == 0 ? "Completed" : "Error", &err) < 0)
         error_free(err);
     return 1;
+}
+
+int exit_await(struct runtime_service *rs, struct plugin_instance *rt, const char *container_id, const char *exec_id,
+               int64_t deadline_ns, int64_t poll_ns, struct exit_entry *ret) {
+    for (;;) {
+        int64_t step = now_ns() + poll_ns;
+        if (exit_wait(rs, container_id, exec_id, deadline_ns && deadline_ns < step ? deadline_ns : step, ret) == 0)
+            return 0;
+        struct cleat_runtime_state st = {0};
+        struct cleat_error *err = NULL;
+        int r = rt && rt->ops.runtime.state ? rt->ops.runtime.state(rt->instance, container_id, exec_id, &st, &err)
+                                            : -1;
+        int gone = !exec_id && r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND;
+        error_free(err);
+        if ((r >= 0 && st.status == CLEAT_TASK_STOPPED) || gone) {
+            exit_record(rs, container_id, exec_id, st.pid, gone ? 255 : st.exit_status,
+                        gone || !st.exited_at_ns ? now_ns() : st.exited_at_ns);
+            return exit_lookup(rs, container_id, exec_id, ret);
+        }
+        if (deadline_ns && now_ns() >= deadline_ns)
+            return -ETIMEDOUT;
+    }
 }

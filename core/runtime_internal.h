@@ -18,6 +18,7 @@ struct exit_entry {
     char *exec_id;
     uint32_t pid;
     int32_t status;
+    int oom_killed; /* the memory cgroup's OOM killer ended it */
     int64_t exited_at_ns;
 };
 
@@ -75,9 +76,19 @@ int exit_wait(struct runtime_service *rs, const char *container_id, const char *
               struct exit_entry *ret);
 /* Drop every recorded exit of a container (exec_id NULL) or one exec's. */
 void exit_forget(struct runtime_service *rs, const char *container_id, const char *exec_id);
-/* Record an exit found another way (runtime state at start-up). */
-void exit_record(struct runtime_service *rs, const char *container_id, uint32_t pid, int32_t status,
-                 int64_t exited_at_ns);
+/* Record an exit found another way (runtime state at start-up, a runtime that forgot the container). */
+void exit_record(struct runtime_service *rs, const char *container_id, const char *exec_id, uint32_t pid,
+                 int32_t status, int64_t exited_at_ns);
+/*
+ * Wait for the exit of a container's init (exec_id NULL) or of an exec until
+ * deadline_ns (CLOCK_REALTIME; 0: none).  Exits normally arrive through the
+ * runtime's report; the runtime's state is asked as well every poll_ns, in
+ * case a report was missed (one that came while the daemon started, before
+ * it listened), and an exit found so is recorded.  An init the runtime does
+ * not know any more counts as exited with 255.  0 with *ret, or -ETIMEDOUT.
+ */
+int exit_await(struct runtime_service *rs, struct plugin_instance *rt, const char *container_id, const char *exec_id,
+               int64_t deadline_ns, int64_t poll_ns, struct exit_entry *ret);
 
 /*
  * Apply a recorded exit to a RUNNING/CREATED record: state EXITED, exit
