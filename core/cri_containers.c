@@ -12,7 +12,6 @@
 #include "api.pb-c.h"
 #include "cri.h"
 #include "cri_convert.h"
-#include "fsutil.h"
 #include "runtime_internal.h"
 
 #define RS(ctx) (((struct daemon *)(ctx))->runtime)
@@ -127,18 +126,12 @@ static Runtime__V1__ImageSpec *image_spec(struct arena *a, const container_recor
     return s;
 }
 
-/* The spec the container runs with (config.json), parsed; NULL when it is gone. */
+/* The spec the container runs with, or NULL when its bundle is gone (status still answers). */
 static json_t *runtime_spec(struct runtime_service *rs, const char *id) {
-    char *dir = container_dir(rs, id), *text = NULL;
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/config.json", dir ? dir : "");
-    free(dir);
-    struct cleat_error *err = NULL;
     json_t *spec = NULL;
-    if (read_file(path, 16 << 20, &text, NULL, &err) >= 0)
-        spec = json_loads(text, 0, NULL);
+    struct cleat_error *err = NULL;
+    container_spec_load(rs, id, &spec, &err);
     error_free(err);
-    free(text);
     return spec;
 }
 

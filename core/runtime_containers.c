@@ -59,17 +59,6 @@ static int kill_and_wait(struct runtime_service *rs, struct plugin_instance *rt,
     return 0;
 }
 
-static struct plugin_instance *runtime_of_container(struct runtime_service *rs, const container_record *rec) {
-    sandbox_record *pod = NULL;
-    struct cleat_error *err = NULL;
-    struct plugin_instance *rt = NULL;
-    if (sandbox_record_load(rs, rec->sandbox_id, &pod, &err) >= 0)
-        rt = runtime_instance(rs, pod->runtime_handler);
-    error_free(err);
-    sandbox_record_free(pod);
-    return rt;
-}
-
 static int stop_signal_of(const container_record *rec) {
     int sig = signal_parse(rec->stop_signal);
     return sig > 0 ? sig : SIGTERM;
@@ -80,7 +69,7 @@ static int stop_locked(struct runtime_service *rs, container_record *rec, int64_
     container_apply_exit(rs, rec);
     if (rec->state != CSTATE_RUNNING && rec->state != CSTATE_CREATED)
         return container_record_save(rs, rec, reterr);
-    struct plugin_instance *rt = runtime_of_container(rs, rec);
+    struct plugin_instance *rt = container_runtime(rs, rec);
     int r = 0;
     struct cleat_error *err = NULL;
     if (rec->state == CSTATE_RUNNING && timeout > 0) {
@@ -178,7 +167,7 @@ int container_remove_id(struct runtime_service *rs, const char *id, struct cleat
     }
     r = stop_locked(rs, rec, 0, reterr);
     if (r >= 0) {
-        container_cleanup(rs, id, runtime_of_container(rs, rec), rec->snapshotter);
+        container_cleanup(rs, id, container_runtime(rs, rec), rec->snapshotter);
         r = registry_remove(rs->d->registry, STORE_CONTAINER, id, reterr);
     }
     if (r >= 0)
@@ -309,7 +298,7 @@ int live_container(struct runtime_service *rs, const char *id_or_prefix, int wan
     if (s != CSTATE_RUNNING && (want_running || s != CSTATE_CREATED))
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL, "container %s is %s, not running", id,
                          state_name(s));
-    *ret_rt = runtime_of_container(rs, *ret);
+    *ret_rt = container_runtime(rs, *ret);
     if (!*ret_rt)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "the runtime of container %s is not configured",
                          id);

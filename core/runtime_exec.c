@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "fsutil.h"
 #include "ids.h"
 #include "log.h"
 #include "runtime_internal.h"
@@ -37,16 +36,11 @@ void exec_sync_result_clear(struct exec_sync_result *r) {
 /* The container's process object with args replaced and no terminal. */
 static int process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, char **ret,
                         struct cleat_error **reterr) {
-    char *dir = container_dir(rs, id), *text = NULL;
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/config.json", dir ? dir : "");
-    free(dir);
-    int r = read_file(path, 16 << 20, &text, NULL, reterr);
+    json_t *spec = NULL;
+    int r = container_spec_load(rs, id, &spec, reterr);
     if (r < 0)
         return r;
-    json_t *spec = json_loads(text, 0, NULL);
-    free(text);
-    json_t *proc = spec ? json_object_get(spec, "process") : NULL;
+    json_t *proc = json_object_get(spec, "process");
     json_t *args = json_array();
     for (size_t i = 0; args && i < n; i++)
         json_array_append_new(args, json_string(cmd[i]));
@@ -60,7 +54,7 @@ static int process_json(struct runtime_service *rs, const char *id, char *const 
     json_decref(args);
     json_decref(spec);
     if (!out)
-        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "cannot make the exec process from %s", path);
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "cannot make the exec process of container %s", id);
     *ret = out;
     return 0;
 }

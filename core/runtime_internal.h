@@ -3,6 +3,7 @@
 #ifndef CLEAT_CORE_RUNTIME_INTERNAL_H
 #define CLEAT_CORE_RUNTIME_INTERNAL_H
 
+#include <jansson.h>
 #include <pthread.h>
 
 #include "cgroups.h"
@@ -60,6 +61,11 @@ int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufC
 /* The full ID of a pod (STORE_SANDBOX) or container from an ID or unique prefix; NOT_FOUND names the object. */
 int object_resolve(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
                    struct cleat_error **reterr);
+
+/* The runtime instance of the container's pod, or NULL when its handler is not configured (any more). */
+struct plugin_instance *container_runtime(struct runtime_service *rs, const container_record *rec);
+/* The OCI spec the container was created with (its bundle's config.json), parsed. */
+int container_spec_load(struct runtime_service *rs, const char *id, json_t **ret, struct cleat_error **reterr);
 
 /* The runtime instance of a handler name ("" = the default); NULL if not configured. */
 struct plugin_instance *runtime_instance(struct runtime_service *rs, const char *handler);

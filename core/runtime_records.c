@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Pod and container records in the store, and small helpers of the runtime service. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "daemon.h"
 #include "registry.h"
+#include "fsutil.h"
 #include "runtime_internal.h"
 
 int64_t now_ns(void) {
@@ -231,4 +233,32 @@ int object_resolve(struct runtime_service *rs, enum store_kind kind, const char 
         return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s \"%s\" not found", what, id_or_prefix);
     }
     return r;
+}
+
+struct plugin_instance *container_runtime(struct runtime_service *rs, const container_record *rec) {
+    sandbox_record *pod = NULL;
+    struct cleat_error *err = NULL;
+    struct plugin_instance *rt = NULL;
+    if (sandbox_record_load(rs, rec->sandbox_id, &pod, &err) >= 0)
+        rt = runtime_instance(rs, pod->runtime_handler);
+    error_free(err);
+    sandbox_record_free(pod);
+    return rt;
+}
+
+int container_spec_load(struct runtime_service *rs, const char *id, json_t **ret, struct cleat_error **reterr) {
+    char *dir = container_dir(rs, id), *text = NULL;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/config.json", dir ? dir : "");
+    free(dir);
+    int r = read_file(path, 16 << 20, &text, NULL, reterr);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    json_t *spec = json_loads(text, 0, &je);
+    free(text);
+    if (!spec)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "%s: %s", path, je.text);
+    *ret = spec;
+    return 0;
 }

@@ -48,13 +48,7 @@ static void recover_container(struct runtime_service *rs, const char *id) {
         goto out;
     if (rec->state != CSTATE_CREATED && rec->state != CSTATE_RUNNING)
         goto out;
-    sandbox_record *pod = NULL;
-    struct plugin_instance *rt = NULL;
-    if (sandbox_record_load(rs, rec->sandbox_id, &pod, &err) >= 0)
-        rt = runtime_instance(rs, pod->runtime_handler);
-    sandbox_record_free(pod);
-    error_free(err);
-    err = NULL;
+    struct plugin_instance *rt = container_runtime(rs, rec);
     struct cleat_runtime_state st = {0};
     int r = rt && rt->ops.runtime.state ? rt->ops.runtime.state(rt->instance, id, NULL, &st, &err) : -1;
     if (r >= 0 && st.status == CLEAT_TASK_STOPPED) {
