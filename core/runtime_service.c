@@ -131,14 +131,27 @@ static void sweep(struct runtime_service *rs, const char *parent, enum store_kin
                 pi->ops.runtime.kill(pi->instance, de->d_name, NULL, SIGKILL, CLEAT_KILL_ALL, &err);
             error_free(err);
             err = NULL;
+            if (kind == STORE_CONTAINER && pi->ops.runtime.remove)
+                if (pi->ops.runtime.remove(pi->instance, de->d_name, NULL, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
+                    log_warning("%s %s: runtime '%s': %s", kind == STORE_SANDBOX ? "pod" : "container", de->d_name,
+                                pi->name, error_message(err));
+            error_free(err);
+            err = NULL;
             if (kind == STORE_SANDBOX && pi->ops.runtime.sandbox_stop)
                 pi->ops.runtime.sandbox_stop(pi->instance, de->d_name, &err);
             error_free(err);
-            if (kind == STORE_CONTAINER)
-                container_cleanup(rs, de->d_name, pi, NULL);
-            else
-                pod_cleanup(rs, de->d_name, pi);
+            err = NULL;
+            if (kind == STORE_SANDBOX && pi->ops.runtime.sandbox_remove)
+                if (pi->ops.runtime.sandbox_remove(pi->instance, de->d_name, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
+                    log_warning("%s %s: runtime '%s': %s", kind == STORE_SANDBOX ? "pod" : "container", de->d_name,
+                                pi->name, error_message(err));
+            error_free(err);
         }
+        /* Then the files, mounts and snapshot, once. */
+        if (kind == STORE_CONTAINER)
+            container_cleanup(rs, de->d_name, NULL, NULL);
+        else
+            pod_cleanup(rs, de->d_name, NULL);
     }
     closedir(dir);
 }
