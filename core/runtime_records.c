@@ -179,20 +179,20 @@ int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***re
     return 0;
 }
 
-char *pod_dir(struct runtime_service *rs, const char *id) {
-    size_t n = strlen(rs->pods_dir) + strlen(id) + 2;
+static char *join(const char *base, const char *id) {
+    size_t n = strlen(base) + strlen(id) + 2;
     char *p = malloc(n);
     if (p)
-        snprintf(p, n, "%s/%s", rs->pods_dir, id);
+        snprintf(p, n, "%s/%s", base, id);
     return p;
 }
 
+char *pod_dir(struct runtime_service *rs, const char *id) {
+    return join(rs->pods_dir, id);
+}
+
 char *container_dir(struct runtime_service *rs, const char *id) {
-    size_t n = strlen(rs->containers_dir) + strlen(id) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", rs->containers_dir, id);
-    return p;
+    return join(rs->containers_dir, id);
 }
 
 struct kv_entry **kv_entries(const ProtobufCMessageDescriptor *desc, void *const *src, size_t n) {
