@@ -34,26 +34,11 @@ struct options {
     const struct cleat_config *args; /* a sequence, or NULL */
 };
 
-static int option_error(const struct cleat_host *host, const struct cleat_config *node, struct cleat_error **reterr,
-                        const char *fmt, ...) CLEAT_PRINTF(4, 5);
-
-/* INVALID_ARGUMENT, naming the config file, line and column of `node`. */
-static int option_error(const struct cleat_host *host, const struct cleat_config *node, struct cleat_error **reterr,
-                        const char *fmt, ...) {
-    char where[256], msg[512];
-    va_list ap;
-    host->config_where(node, where, sizeof(where));
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return cleat_error_set(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s: %s", where, msg);
-}
-
 static int get_path(const struct cleat_host *host, const struct cleat_config *options, const char *key,
                     const char *def, const char **ret, struct cleat_error **reterr) {
     int r = host->config_get_string(options, key, def, ret, reterr);
     if (r == 0 && *ret && (*ret)[0] != '/')
-        r = option_error(host, host->config_get0(options, key), reterr, "'%s' must be an absolute path, not '%s'",
+        r = cleat_config_error(host, host->config_get0(options, key), reterr, "'%s' must be an absolute path, not '%s'",
                          key, *ret);
     return r;
 }
@@ -73,13 +58,13 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
     const struct cleat_config *args = host->config_get0(options, "runtime_args");
     kind = host->config_kind(args);
     if (kind != CLEAT_CONFIG_ABSENT && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_SEQ)
-        return option_error(host, args, reterr, "'runtime_args' must be a list of strings");
+        return cleat_config_error(host, args, reterr, "'runtime_args' must be a list of strings");
     o->args = kind == CLEAT_CONFIG_SEQ ? args : NULL;
     for (uint64_t i = 0; o->args && i < host->config_count(args); i++) {
         const struct cleat_config *item = host->config_at0(args, i);
         const char *s = host->config_scalar0(item);
         if (!s || !s[0])
-            return option_error(host, item, reterr, "'runtime_args' items must be non-empty strings");
+            return cleat_config_error(host, item, reterr, "'runtime_args' items must be non-empty strings");
     }
     return 0;
 }

@@ -20,23 +20,6 @@
 
 static const char *const ovl_keys[] = {"root", "mount_options", NULL};
 
-static int option_error(const struct cleat_host *host, const struct cleat_config *node, struct cleat_error **reterr,
-                        const char *fmt, ...) CLEAT_PRINTF(4, 5);
-
-/* INVALID_ARGUMENT, naming the config file, line and column of `node`. */
-static int option_error(const struct cleat_host *host, const struct cleat_config *node, struct cleat_error **reterr,
-                        const char *fmt, ...) {
-    char where[256], msg[512];
-    va_list ap;
-    host->config_where(node, where, sizeof(where));
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (reterr)
-        *reterr = host->error_new(CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s: %s", where, msg);
-    return -EINVAL;
-}
-
 static int out_of_memory(const struct cleat_host *host, struct cleat_error **reterr) {
     if (reterr)
         *reterr = host->error_new(CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
@@ -49,11 +32,11 @@ static int check_mount_option(const struct cleat_host *host, const struct cleat_
     static const char *const ours[] = {"lowerdir=", "upperdir=", "workdir=", "lowerdir+=", "datadir+=", NULL};
     const char *opt = host->config_scalar0(item);
     if (!opt || !opt[0] || strchr(opt, ','))
-        return option_error(host, item, reterr, "a mount option must be one non-empty option without ',', not '%s'",
+        return cleat_config_error(host, item, reterr, "a mount option must be one non-empty option without ',', not '%s'",
                             opt ? opt : "(not a string)");
     for (size_t i = 0; ours[i]; i++)
         if (strncmp(opt, ours[i], strlen(ours[i])) == 0)
-            return option_error(host, item, reterr, "mount option '%s' is set by the snapshotter itself", opt);
+            return cleat_config_error(host, item, reterr, "mount option '%s' is set by the snapshotter itself", opt);
     return 0;
 }
 
@@ -68,12 +51,12 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
     if ((r = host->config_get_string(options, "root", NULL, &root, reterr)) < 0)
         return r;
     if (root && root[0] != '/')
-        return option_error(host, host->config_get0(options, "root"), reterr,
+        return cleat_config_error(host, host->config_get0(options, "root"), reterr,
                             "'root' must be an absolute path, not '%s'", root);
     const struct cleat_config *list = host->config_get0(options, "mount_options");
     uint32_t kind = host->config_kind(list);
     if (kind != CLEAT_CONFIG_ABSENT && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_SEQ)
-        return option_error(host, list, reterr, "'mount_options' must be a list of %s", "strings");
+        return cleat_config_error(host, list, reterr, "'mount_options' must be a list of %s", "strings");
     uint64_t n = kind == CLEAT_CONFIG_SEQ ? host->config_count(list) : 0;
     char **extra = calloc(n + 1, sizeof(char *));
     if (!extra)

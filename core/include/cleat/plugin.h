@@ -36,6 +36,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cleat/config.h>
 #include <cleat/error.h>
@@ -282,6 +283,24 @@ static inline int cleat_error_set(const struct cleat_host *host, struct cleat_er
     int r = cleat_error_vset(host, reterr, status, errnum, fmt, ap);
     va_end(ap);
     return r;
+}
+
+/*
+ * Convenience: refuse an option.  INVALID_ARGUMENT whose message starts with
+ * the config file, line and column of `node` (the value at fault), so that
+ * plugin options are reported like the core's own settings.  Returns -EINVAL.
+ */
+static inline int cleat_config_error(const struct cleat_host *host, const struct cleat_config *node,
+                                     struct cleat_error **reterr, const char *fmt, ...) CLEAT_PRINTF(4, 5);
+static inline int cleat_config_error(const struct cleat_host *host, const struct cleat_config *node,
+                                     struct cleat_error **reterr, const char *fmt, ...) {
+    char where[256], msg[512];
+    va_list ap;
+    host->config_where(node, where, sizeof(where));
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return cleat_error_set(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, 22 /* EINVAL */, "%s: %s", where, msg);
 }
 
 #ifdef __cplusplus
