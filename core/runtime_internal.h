@@ -152,6 +152,9 @@ int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime_
 /* Tear it down; the plugin makes this idempotent. */
 int pod_network_teardown(struct runtime_service *rs, const char *id, const Runtime__V1__PodSandboxConfig *config,
                          struct cleat_error **reterr);
+/* Tear down the network of a pod that has no record (a crash before RunPodSandbox committed), from the
+ * config saved in its dir before setup; 0 when it never had one. */
+int pod_network_teardown_leftover(struct runtime_service *rs, const char *id, struct cleat_error **reterr);
 
 /* "SIGTERM", "TERM", "15", "SIGRTMIN+3" → the number; -1 if it is not a signal. */
 int signal_parse(const char *s);

@@ -9,11 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "builders.h"
 #include "daemon.h"
+#include "fsutil.h"
 #include "log.h"
 #include "runtime_internal.h"
+
+/*
+ * The pod's CRI config, kept next to its pins from before the network is
+ * set up until the pod dir goes: a crash between setup and the store
+ * record leaves no record to say what to tear down, but this file does.
+ */
+#define NET_CONFIG_FILE "network-config.pb"
 
 struct net_call {
     struct cleat_network_pod pod;
@@ -84,6 +93,25 @@ static int net_call_init(struct runtime_service *rs, const char *id, const Runti
     return 0;
 }
 
+static int net_config_save(struct runtime_service *rs, const char *id, const Runtime__V1__PodSandboxConfig *config,
+                           struct cleat_error **reterr) {
+    char *dir = pod_dir(rs, id);
+    size_t len = protobuf_c_message_get_packed_size(&config->base);
+    uint8_t *buf = malloc(len ? len : 1);
+    char path[4200];
+    int r;
+    if (!dir || !buf) {
+        r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    } else {
+        protobuf_c_message_pack(&config->base, buf);
+        snprintf(path, sizeof(path), "%s/%s", dir, NET_CONFIG_FILE);
+        r = write_file_atomic(path, buf, len, 0600, reterr);
+    }
+    free(buf);
+    free(dir);
+    return r;
+}
+
 struct plugin_instance *pod_network(struct runtime_service *rs) {
     return plugins_first(rs->d->plugins, CLEAT_CONCERN_NETWORK);
 }
@@ -99,6 +127,11 @@ int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime_
     int r = net_call_init(rs, id, config, &c, reterr);
     if (r < 0)
         return r;
+    r = net_config_save(rs, id, config, reterr);
+    if (r < 0) {
+        net_call_clear(&c);
+        return r;
+    }
     struct cleat_net_result *res = net_result_new();
     if (!res)
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
@@ -139,4 +172,28 @@ int pod_network_teardown(struct runtime_service *rs, const char *id, const Runti
         r = net->ops.network.teardown(net->instance, &c.pod, reterr);
     net_call_clear(&c);
     return r < 0 ? error_prefix(r, reterr, "cannot tear down the network of pod %s", id) : r;
+}
+
+int pod_network_teardown_leftover(struct runtime_service *rs, const char *id, struct cleat_error **reterr) {
+    struct plugin_instance *net = pod_network(rs);
+    char *dir = pod_dir(rs, id);
+    if (!dir)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, NET_CONFIG_FILE);
+    free(dir);
+    char *data = NULL;
+    size_t len = 0;
+    if (!net || access(path, F_OK) < 0)
+        return 0; /* no network was ever set up for it */
+    int r = read_file(path, 16u << 20, &data, &len, reterr);
+    if (r < 0)
+        return r;
+    Runtime__V1__PodSandboxConfig *cfg = runtime__v1__pod_sandbox_config__unpack(NULL, len, (const uint8_t *)data);
+    free(data);
+    if (!cfg)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "%s is corrupt", path);
+    r = pod_network_teardown(rs, id, cfg, reterr);
+    runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
+    return r;
 }

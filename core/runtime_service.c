@@ -147,7 +147,11 @@ static void sweep(struct runtime_service *rs, const char *parent, enum store_kin
                                 pi->name, error_message(err));
             error_free(err);
         }
-        /* Then the files, mounts and snapshot, once. */
+        /* Then the network (its addresses are not ours to leak), the files, mounts and snapshot, once. */
+        struct cleat_error *err = NULL;
+        if (kind == STORE_SANDBOX && pod_network_teardown_leftover(rs, de->d_name, &err) < 0)
+            log_warning("pod %s: %s", de->d_name, error_message(err));
+        error_free(err);
         if (kind == STORE_CONTAINER)
             container_cleanup(rs, de->d_name, NULL, NULL);
         else

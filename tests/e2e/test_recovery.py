@@ -85,6 +85,9 @@ def test_half_made_objects_are_removed_at_restart(tmp_path, cri, test_layout):
 
         env.d.start()
         env.connect()
+        # the half-made pod's network was set up (or being set up): it is torn down, not leaked
+        net_state = os.path.join(env.d.state_dir, "plugins", "network", "testnet")
+        assert os.path.exists(os.path.join(net_state, "teardown-" + half_pod))
         assert [p.id for p in env.list_pods()] == [good]
         assert env.pod_status(good).status.state == env.pb2.SANDBOX_READY
         assert list(env.list_containers()) == []
