@@ -25,7 +25,8 @@
 
 char *nc_cni_args(const struct cleat_network_pod *pod) {
     char *s = NULL;
-    if (asprintf(&s, "IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;K8S_POD_INFRA_CONTAINER_ID=%s;K8S_POD_UID=%s",
+    if (asprintf(&s,
+                 "IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;K8S_POD_INFRA_CONTAINER_ID=%s;K8S_POD_UID=%s",
                  pod->kube_namespace ? pod->kube_namespace : "", pod->name ? pod->name : "",
                  pod->sandbox_id ? pod->sandbox_id : "", pod->uid ? pod->uid : "") < 0)
         return NULL;

@@ -8,7 +8,7 @@
  *   network_name: mynet                 use the config with this name, not the lexically first
  *   cache_dir: <instance root dir>      where ADD results are kept for DEL and CHECK (persistent)
  *   ifname: eth0                        the pod's interface (CNI_IFNAME)
- *   plugin_timeout: 60                  seconds one plugin invocation may take
+ *   plugin_timeout_seconds: 60          seconds one plugin invocation may take
  *   ip_pref: ipv4                       primary IP of a dual-stack pod: ipv4, ipv6 or cni (as returned)
  *
  * A missing conf dir or plugin binary does not fail init: status() says so
@@ -23,7 +23,7 @@
 #include "cni.h"
 
 static const char *const nc_keys[] = {"conf_dir", "bin_dirs", "network_name", "cache_dir", "ifname",
-                                      "plugin_timeout", "ip_pref", NULL};
+                                      "plugin_timeout_seconds", "ip_pref", NULL};
 static const char *const default_bin_dirs[] = {"/opt/cni/bin", "/usr/lib/cni", NULL};
 
 int nc_fail(const struct nc *nc, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...) {
@@ -159,8 +159,9 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
         (r = get_path(host, options, "cache_dir", NULL, &o->cache_dir, reterr)) < 0 ||
         (r = host->config_get_string(options, "network_name", NULL, &o->network_name, reterr)) < 0 ||
         (r = host->config_get_string(options, "ifname", "eth0", &o->ifname, reterr)) < 0 ||
-        (r = host->config_get_string(options, "ip_pref", "ipv4", &o->ip_pref, reterr)) < 0 ||
-        (r = host->config_get_int(options, "plugin_timeout", 60, 1, 3600, &o->timeout_s, reterr)) < 0 ||
+        (r = host->config_get_string(options, "ip_pref", "ipv4", &o->ip_pref, reterr)) < 0)
+        return r;
+    if ((r = host->config_get_int(options, "plugin_timeout_seconds", 60, 1, 3600, &o->timeout_s, reterr)) < 0 ||
         (r = check_bin_dirs(host, options, o, reterr)) < 0)
         return r;
     return check_strings(host, options, o, reterr);
