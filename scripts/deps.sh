@@ -7,7 +7,7 @@ build_deps=(
     libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
     libltdl-dev libyaml-dev liblmdb-dev libsystemd-dev
     libjansson-dev libarchive-dev libisal-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
-    runc
+    runc containernetworking-plugins iptables
 )
 test_deps=(
     libcmocka-dev clang

@@ -9,6 +9,17 @@ cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
 cmake --build build-release -j"$(nproc)"
 cmake --install build-release
 
+# A fresh machine gets the default pod network (bridge + host-local + portmap,
+# and loopback); a node whose CNI config is already there keeps it.
+cni_conf_dir=/etc/cni/net.d
+if ! compgen -G "$cni_conf_dir/*.conflist" >/dev/null && ! compgen -G "$cni_conf_dir/*.conf" >/dev/null &&
+    ! compgen -G "$cni_conf_dir/*.json" >/dev/null; then
+    install -d -m 0755 "$cni_conf_dir"
+    install -m 0644 /usr/local/share/cleat/cni/10-cleat-bridge.conflist /usr/local/share/cleat/cni/99-loopback.conf \
+        "$cni_conf_dir/"
+    echo "installed the default pod network in $cni_conf_dir (bridge cleat0, 10.88.0.0/16)"
+fi
+
 socket=/run/cleat/cleat.sock
 if [[ -d /run/systemd/system ]]; then
     systemctl daemon-reload

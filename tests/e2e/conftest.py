@@ -19,7 +19,7 @@ PLUGIN_DIR = os.environ.get("CLEAT_TEST_PLUGIN_DIR", "")
 BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
 # The plugins cleat ships (the embedded defaults name them), as built, then the test plugins.
 SHIPPED_PLUGIN_DIRS = [os.path.join(BUILD_DIR, "plugins", p)
-                       for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc")]
+                       for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc", "net-cni")]
 PLUGIN_DIRS = SHIPPED_PLUGIN_DIRS + [PLUGIN_DIR]
 
 
@@ -60,6 +60,10 @@ class Cleatd:
             f.write(f"socket: {self.socket}\nroot_dir: {self.root_dir}\nstate_dir: {self.state_dir}\n")
             if not any(line.startswith("plugin_dirs:") for line in body.splitlines()):
                 f.write(f"plugin_dirs: [{', '.join(PLUGIN_DIRS)}]\n")
+            # Pods get only their loopback unless the test configures a network (here or in a drop-in):
+            # the default net-cni would read the machine's own /etc/cni/net.d.
+            if not any(line.startswith("network:") for line in body.splitlines()):
+                f.write("network: null\n")
             f.write(body)
 
     def args(self):

@@ -47,7 +47,7 @@ def test_check_config_embedded_defaults(tmp_path):
     write(dropins / "plugins.yaml", f"plugin_dirs: [{', '.join(PLUGIN_DIRS)}]\n")
     r = run_cleatd(["--config", write(tmp_path / "empty.yaml", ""), "--dropin-dir", str(dropins), "--check-config"])
     assert r.returncode == 0, r.stderr
-    assert "configuration OK (4 plugin instances)" in r.stdout
+    assert "configuration OK (5 plugin instances)" in r.stdout
 
 
 def test_check_config_refuses_other_major_plugin(tmp_path):

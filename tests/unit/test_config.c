@@ -561,8 +561,8 @@ static void test_defaults_alone(void **state) {
     assert_string_equal(c->default_runtime_handler, "runc");
     assert_true(c->pause_binary[0] == '/' && strstr(c->pause_binary, "/cleat-pause"));
     assert_true(c->seccomp_default_profile[0] == '/' && strstr(c->seccomp_default_profile, "/seccomp-default.json"));
-    /* The shipped plugins: runc, the overlay snapshotter, then the registry and OCI transports. */
-    assert_int_equal(c->n_instances, 4);
+    /* The shipped plugins: runc, the overlay snapshotter, the registry and OCI transports, then CNI. */
+    assert_int_equal(c->n_instances, 5);
     assert_int_equal(c->instances[0].concern, CLEAT_CONCERN_RUNTIME);
     assert_string_equal(c->instances[0].name, "runc");
     assert_string_equal(c->instances[0].plugin, "runtime-runc");
@@ -571,6 +571,8 @@ static void test_defaults_alone(void **state) {
     assert_string_equal(c->instances[2].plugin, "image-docker");
     assert_string_equal(c->instances[2].schemes[0], "");
     assert_string_equal(c->instances[3].plugin, "image-oci");
+    assert_int_equal(c->instances[4].concern, CLEAT_CONCERN_NETWORK);
+    assert_string_equal(c->instances[4].plugin, "net-cni");
     assert_ptr_equal(c->tree, t);
     config_free(c);
 }
@@ -701,7 +703,7 @@ static void test_instance_errors(void **state) {
     assert_load_error(*state,
                       "runtime:\n  default_handler: Bad\n  handlers:\n    Bad:\n      plugin: runtime_runc!\n"
                       "      path: rel.so\n      options: 3\n    ok: 5\n"
-                      "snapshotter: {plugin: storage-overlay, name: x/y}\nnetwork: {name: cni}\n"
+                      "snapshotter: {plugin: storage-overlay, name: x/y}\nnetwork: {name: cni, plugin: \"\"}\n"
                       "transports:\n  t: {plugin: image-oci, schemes: oci}\n  u: {plugin: image-oci, schemes: "
                       "['oci:', [x], http, http]}\nplugin_dirs: [relative, /ok]\n",
                       "%1$s:14:15: a plugin directory must be an absolute path, not 'relative'\n"
@@ -719,7 +721,8 @@ static void test_instance_errors(void **state) {
                       "without the ':' (or \"\" for registry references)\n"
                       "%1$s:13:44: a scheme must be a string, not a list\n"
                       "%1$s:13:55: scheme 'http' is listed twice in transport 'u'\n"
-                      "%1$s:10:1: 'plugin' is required");
+                      "%1$s:10:30: invalid plugin name '': use a-z, 0-9, '.', '_' and '-', "
+                      "starting with a letter or digit, at most 63 characters");
 }
 
 static void test_default_handler(void **state) {
@@ -799,7 +802,8 @@ static void test_full_config(void **state) {
     const struct cleat_config *bins = config_get0(i[5].options, "bin_dirs");
     assert_int_equal(config_count(bins), 1);
     char where[256];
-    config_where(i[5].node, where, sizeof(where));
+    /* The map merges into the default network's, so its own keys tell where it came from. */
+    config_where(config_get0(i[5].node, "name"), where, sizeof(where));
     assert_true(strncmp(where, path, strlen(path)) == 0);
     config_free(c);
 }

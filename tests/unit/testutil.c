@@ -43,8 +43,9 @@ void check(int r, struct cleat_error *err) {
 }
 
 struct config *config_over_defaults(const char *yaml) {
-    /* Unit tests load only the plugins they name: the default runc handler is dropped unless they add it back. */
-    static const char base_yaml[] = "runtime: {handlers: null}\n";
+    /* Unit tests load only the plugins they name: the default runc handler and network are dropped unless they
+     * add them back. */
+    static const char base_yaml[] = "runtime: {handlers: null}\nnetwork: null\n";
     struct cleat_config *tree = NULL, *defaults = NULL, *base = NULL;
     struct cleat_error *err = NULL;
     struct config *cfg = NULL;
