@@ -153,6 +153,15 @@ int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime_
 int pod_network_teardown(struct runtime_service *rs, const char *id, const Runtime__V1__PodSandboxConfig *config,
                          struct cleat_error **reterr);
 
+/*
+ * The process object (JSON) of an exec in a container: the container's own
+ * process settings (user, environment, capabilities, cwd, rlimits...) with
+ * args replaced, `terminal` set to tty and no console size.  ExecSync and
+ * the streaming Exec share it.
+ */
+int exec_process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, int tty, char **ret,
+                      struct cleat_error **reterr);
+
 /* "SIGTERM", "TERM", "15", "SIGRTMIN+3" → the number; -1 if it is not a signal. */
 int signal_parse(const char *s);
 
