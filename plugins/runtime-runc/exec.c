@@ -138,7 +138,9 @@ static int spawn_tty_exec(struct rr *rr, const struct cleat_runtime_exec *x, con
         close(master);
         return pidfd;
     }
-    if ((r = rr_tty_start(rr, w, master, x->stdin_fd, x->stdout_fd, pidfd)) < 0) {
+    char pidfile[PATH_MAX + 64];
+    exec_path(pidfile, sizeof(pidfile), bundle, x->exec_id, "pid");
+    if ((r = rr_tty_start(rr, w, master, x->stdin_fd, x->stdout_fd, pidfd, pidfile)) < 0) {
         siginfo_t si;
         rr_pidfd_signal(pidfd, SIGKILL);
         while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)

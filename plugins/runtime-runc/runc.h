@@ -200,12 +200,16 @@ struct rr_tty {
     int pidfd;           /* the relay's own: a dup of the runtime child's pidfd (SIGWINCH goes there) */
     int wake;            /* eventfd: a request below is pending */
     int close_stdin, stop;
+    char *pidfile;       /* the relay's own: BUNDLE/exec-<id>.pid */
+    pid_t pid;           /* the process, once the pid file was read */
+    unsigned short cols, rows; /* the last size asked for (sized: one was) */
+    int sized;
 };
 
 /* A pty pair, both ends close-on-exec and without a controlling terminal. */
 int rr_openpty(int *ret_master, int *ret_slave);
 /* Start the relay of exec watch w (takes master; dups in, out and pidfd); sets w->tty. */
-int rr_tty_start(struct rr *rr, struct watch *w, int master, int in, int out, int pidfd);
+int rr_tty_start(struct rr *rr, struct watch *w, int master, int in, int out, int pidfd, const char *pidfile);
 int rr_tty_resize(struct rr *rr, const char *id, const char *exec_id, uint32_t width, uint32_t height,
                   struct cleat_error **reterr);
 /* A TTY exec's terminal gets end-of-file after the pending input; 0 for an exec without one. */

@@ -9,7 +9,9 @@
  * container's pty itself and copies between it and its own stdio, which is
  * the slave of a pty pair of ours (the runtime puts it in raw mode, so our
  * pair passes bytes unchanged).  A resize sets our pair's size and sends the
- * runtime SIGWINCH; it copies the size to the container's terminal.
+ * runtime SIGWINCH (it copies the size to the container's terminal), and sets
+ * the container's terminal itself through /proc/PID/fd, since the runtime's
+ * own first copy may come after the process has looked (size_container()).
  *
  * A relay thread per such exec copies the host's stdin fd to our master and
  * the master to the host's stdout fd (our own dups of both), through one
@@ -76,7 +78,44 @@ struct relay {
     size_t ilen, ioff;
     int in_eof, eof_sent, last_nl, master_done;
     int64_t deadline; /* 0 until the runtime child exited */
+    int started;      /* the process runs (its pid file is there): input may go to it */
+    int64_t start_by; /* give up waiting for the pid file then */
 };
+
+/*
+ * Set the size of the container's own terminal, through the process's stdio
+ * in /proc; lock held.  The runtime copies a size inward only on SIGWINCH and
+ * once at start, and that first copy may come after the process has already
+ * read input and looked at its size: so the size is also set here directly,
+ * and input is held back until the process runs (see start_input()).
+ */
+static void size_container(struct rr_tty *t) {
+    struct winsize ws = {.ws_col = t->cols, .ws_row = t->rows};
+    char path[64];
+    for (int i = 0; i < 3 && t->pid > 0 && t->sized; i++) {
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)t->pid, i);
+        /* O_NOCTTY: a daemon that leads a session without a terminal would otherwise acquire this one */
+        int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        int done = isatty(fd) && ioctl(fd, TIOCSWINSZ, &ws) == 0;
+        close(fd);
+        if (done)
+            return;
+    }
+}
+
+/* Input waits for the process (its pid file), which gets the size asked so far before any input. */
+static void start_input(struct rr *rr, struct rr_tty *t, struct relay *s) {
+    pid_t pid = 0;
+    if (rr_read_pid(t->pidfile, &pid) < 0 && !s->deadline && rr_monotonic_ms() < s->start_by)
+        return;
+    pthread_mutex_lock(&rr->lock);
+    t->pid = pid;
+    size_container(t);
+    pthread_mutex_unlock(&rr->lock);
+    s->started = 1;
+}
 
 /* Stop reading the host's stdin; the terminal gets an end-of-file once the pending input is written. */
 static void end_input(struct rr_tty *t, struct relay *s) {
@@ -161,16 +200,18 @@ static int relay_step(struct rr *rr, struct rr_tty *t, struct relay *s) {
     pthread_mutex_unlock(&rr->lock);
     if (stop)
         return 1;
+    if (!s->started)
+        start_input(rr, t, s);
     if (close_req && !s->in_eof)
         end_input(t, s);
-    if (s->in_eof && !s->eof_sent && s->ilen == 0 && !s->master_done)
+    if (s->started && s->in_eof && !s->eof_sent && s->ilen == 0 && !s->master_done)
         queue_eof(t, s);
-    int timeout = -1;
+    int timeout = s->started ? -1 : 10; /* (no event says when the pid file appears) */
     if (s->deadline && !s->master_done && s->olen == 0) { /* only while waiting for the terminal, not the host */
         int64_t left = s->deadline - rr_monotonic_ms();
         if (left <= 0)
             s->master_done = 1; /* something in the background holds the terminal: stop waiting for it */
-        else
+        else if (timeout < 0 || left < timeout)
             timeout = (int)left;
     }
     if (s->master_done && s->olen == 0)
@@ -179,7 +220,7 @@ static int relay_step(struct rr *rr, struct rr_tty *t, struct relay *s) {
     struct pollfd p[5] = {
         {.fd = want_master ? t->master : -1, .events = (short)((s->olen == 0 ? POLLIN : 0) | (s->ilen ? POLLOUT : 0))},
         {.fd = s->olen ? t->out : -1, .events = POLLOUT},
-        {.fd = !s->in_eof && s->ilen == 0 ? t->in : -1, .events = POLLIN},
+        {.fd = s->started && !s->in_eof && s->ilen == 0 ? t->in : -1, .events = POLLIN},
         {.fd = s->deadline ? -1 : t->pidfd, .events = POLLIN},
         {.fd = t->wake, .events = POLLIN}};
     int n = poll(p, 5, timeout);
@@ -223,6 +264,7 @@ static void tty_free(struct rr_tty *t) {
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (fds[i] >= 0)
             close(fds[i]);
+    free(t->pidfile);
     free(t);
 }
 
@@ -252,6 +294,7 @@ static void *relay_main(void *arg) {
     if (s) {
         s->last_nl = 1;
         s->in_eof = s->eof_sent = a.t->in < 0; /* no stdin at all: no end-of-file to send either */
+        s->start_by = rr_monotonic_ms() + RR_RUNTIME_TIMEOUT_MS;
         while (!relay_step(a.rr, a.t, s))
             ;
     }
@@ -264,16 +307,19 @@ static int dup_or_none(int fd) {
     return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
-int rr_tty_start(struct rr *rr, struct watch *w, int master, int in, int out, int pidfd) {
+int rr_tty_start(struct rr *rr, struct watch *w, int master, int in, int out, int pidfd, const char *pidfile) {
     struct rr_tty *t = calloc(1, sizeof(*t));
     struct relay_arg *a = malloc(sizeof(*a));
-    if (!t || !a) {
+    char *pf = strdup(pidfile);
+    if (!t || !a || !pf) {
+        free(pf);
         free(t);
         free(a);
         close(master);
         return -ENOMEM;
     }
     t->master = master;
+    t->pidfile = pf;
     t->in = dup_or_none(in);
     t->out = dup_or_none(out);
     t->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
@@ -328,11 +374,15 @@ int rr_tty_resize(struct rr *rr, const char *id, const char *exec_id, uint32_t w
     struct rr_tty *t = find_tty_locked(rr, id, exec_id, "resize", reterr);
     if (!t)
         return -ENOTTY;
-    struct winsize ws = {.ws_col = (unsigned short)(width > USHRT_MAX ? USHRT_MAX : width),
-                         .ws_row = (unsigned short)(height > USHRT_MAX ? USHRT_MAX : height)};
+    t->cols = (unsigned short)(width > USHRT_MAX ? USHRT_MAX : width);
+    t->rows = (unsigned short)(height > USHRT_MAX ? USHRT_MAX : height);
+    t->sized = 1;
+    struct winsize ws = {.ws_col = t->cols, .ws_row = t->rows};
     int r = ioctl(t->master, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
-    if (r == 0)
-        rr_pidfd_signal(t->pidfd, SIGWINCH); /* the runtime copies the new size inward; it may have exited */
+    if (r == 0) {
+        rr_pidfd_signal(t->pidfd, SIGWINCH); /* the runtime copies the size inward too; it may have exited */
+        size_container(t);
+    }
     pthread_mutex_unlock(&rr->lock);
     if (r < 0)
         return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': resize: %s", id, exec_id,

@@ -643,6 +643,7 @@ static void read_tty(int fd, char *buf, size_t size) {
 static void test_exec_tty(void **state_) {
     struct fx *f = *state_;
     char bundle[PATH_MAX], out[512];
+    ssize_t n;
     struct cleat_error *err = NULL;
     load(f, "");
     const char *id = running(f, "xtty", bundle, sizeof(bundle), 0);
@@ -659,12 +660,21 @@ static void test_exec_tty(void **state_) {
     /* resize before the process looks (it waits for a line of input), stdin through the pty */
     int pi[2];
     assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
-    fd = exec_tty(f, id, "size", "[\"sh\",\"-c\",\"read x; stty size; echo got $x\"]", pi[0]);
+    fd = exec_tty(f, id, "size", "[\"sh\",\"-c\",\"read x; stty size; echo got $x; read y; stty size\"]", pi[0]);
     close(pi[0]);
     OK(f->ops->resize_pty(f->inst, id, "size", 77, 33, &err));
     assert_int_equal(write(pi[1], "hello\n", 6), 6);
+    char first[64];
+    size_t got = 0;
+    while (got < 25 && (n = read(fd, first + got, 25 - got)) > 0) /* "hello\r\n33 77\r\ngot hello\r\n" */
+        got += (size_t)n;
+    assert_int_equal(got, 25);
+    OK(f->ops->resize_pty(f->inst, id, "size", 100, 50, &err)); /* while it runs */
+    assert_int_equal(write(pi[1], "x\n", 2), 2);
     read_tty(fd, out, sizeof(out));
-    assert_string_equal(out, "hello\n33 77\ngot hello\n"); /* the terminal echoes the input */
+    first[got] = '\0';
+    assert_string_equal(first, "hello\r\n33 77\r\ngot hello\r\n"); /* the terminal echoes the input */
+    assert_string_equal(out, "x\n50 100\n");
     assert_int_equal(wait_event(id, "size").status, 0);
     close(pi[1]);
     remove_ctr(f, id, "size");
@@ -698,7 +708,6 @@ static void test_exec_tty(void **state_) {
     fd = exec_tty(f, id, "big", "[\"sh\",\"-c\",\"stty raw; head -c 1048576 /dev/zero | tr '\\\\0' x\"]", -1);
     usleep(300000);
     size_t total = 0;
-    ssize_t n;
     char chunk[65536];
     while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
         for (ssize_t i = 0; i < n; i++)
