@@ -595,7 +595,7 @@ static void attach_loop(struct rc *c) {
 /* ------------------------------------------------------------------------- */
 
 void stream_serve_remotecommand(struct session *s) {
-    struct rc c = {.s = s, .req = s->req, .rs = s->d->runtime, .in_fd = -1, .out_fd = -1, .err_fd = -1,
+    struct rc c = {.s = s, .req = s->req, .rs = s->d ? s->d->runtime : NULL, .in_fd = -1, .out_fd = -1, .err_fd = -1,
                    .shim_fd = -1};
     if (session_upgrade(s, spdy_protocols, ws_protocols) < 0)
         return;
