@@ -167,6 +167,18 @@ def test_attach_counter(env, streaming, name):
     assert env.status(cid).status.state == env.pb2.CONTAINER_RUNNING  # detaching does not stop it
 
 
+@pytest.mark.parametrize("name", ["spdy-v5", "ws-v4-base64"])
+def test_attach_keeps_stdout_and_stderr_apart(env, streaming, name):
+    """cleat-shim frames what it relays to attach clients by stream, so a non-TTY attach tells them apart."""
+    transport, proto, kw = variant(name)
+    pod = env.run_pod()
+    cid = env.run(pod, command=["sh", "-c", "while true; do echo to-out; echo to-err >&2; sleep 0.05; done"])
+    s = sc.open_session(transport, attach_url(env, cid), protocol=proto, **kw)
+    assert b"to-err" not in s.read_until("stdout", b"to-out\n", timeout=20)
+    assert b"to-out" not in s.read_until("stderr", b"to-err\n", timeout=20)
+    s.finish()
+
+
 @pytest.mark.parametrize("name", ["spdy-v4", "ws-v5"])
 def test_attach_stdin(env, streaming, name):
     transport, proto, kw = variant(name)
