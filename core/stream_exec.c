@@ -630,7 +630,7 @@ void stream_serve_remotecommand(struct session *s) {
     if (c.req->kind == STREAM_EXEC)
         exec_cleanup(&c);
     conclude(&c);
-out:
+out:;
     int *fds[] = {&c.in_fd, &c.out_fd, &c.err_fd, &c.shim_fd};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         if (*fds[i] >= 0)
