@@ -10,6 +10,7 @@
 
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -54,9 +55,12 @@ static void closedirp(DIR **d) {
 
 static const char *const top_keys[] = {"version",     "log_level",   "socket",  "root_dir",
                                        "state_dir",   "cgroup_driver", "grpc",  "plugin_dirs",
-                                       "runtime",     "snapshotter", "transports", "network", "images", NULL};
+                                       "runtime",     "snapshotter", "transports", "network", "images", "streaming",
+                                       NULL};
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
 static const char *const images_keys[] = {"max_parallel_downloads", NULL};
+static const char *const streaming_keys[] = {"address",           "port",         "tls_cert_file", "tls_key_file",
+                                             "token_ttl_seconds", "max_sessions", NULL};
 static const char *const runtime_keys[] = {"default_handler", "handlers", "seccomp_default_profile", "pause_binary",
                                             NULL};
 static const char *const handler_keys[] = {"plugin", "path", "options", NULL};
@@ -377,6 +381,38 @@ static void check_plugin_dirs(struct checker *k, const struct cleat_config *dirs
     }
 }
 
+/* An absolute path, or "" (or absent) for none: NULL. */
+static char *read_optional_path(struct checker *k, const struct cleat_config *map, const char *key) {
+    const char *s = read_string(k, map, key);
+    if (!s || !*s)
+        return NULL;
+    if (s[0] != '/') {
+        config_diag_add_at(&k->diag, config_get0(map, key), "'%s' must be an absolute path or \"\", not '%s'", key, s);
+        return NULL;
+    }
+    return dup_str(k, s);
+}
+
+static void check_streaming(struct checker *k, const struct cleat_config *streaming) {
+    struct config *c = k->config;
+    if (!want_map(k, streaming, "streaming"))
+        streaming = NULL;
+    check_keys(k, streaming, streaming_keys);
+    const char *addr = read_string(k, streaming, "address");
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (addr && inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1)
+        config_diag_add_at(&k->diag, config_get0(streaming, "address"),
+                           "'address' must be an IPv4 or IPv6 address, not '%s'", addr);
+    c->streaming_address = dup_str(k, addr ? addr : "127.0.0.1");
+    c->streaming_port = (uint32_t)read_int(k, streaming, "port", 0, 0, 65535);
+    c->streaming_tls_cert_file = read_optional_path(k, streaming, "tls_cert_file");
+    c->streaming_tls_key_file = read_optional_path(k, streaming, "tls_key_file");
+    if (!c->streaming_tls_cert_file != !c->streaming_tls_key_file)
+        config_diag_add_at(&k->diag, streaming, "'tls_cert_file' and 'tls_key_file' must be set together");
+    c->streaming_token_ttl_seconds = read_int(k, streaming, "token_ttl_seconds", 60, 1, 86400);
+    c->streaming_max_sessions = (uint32_t)read_int(k, streaming, "max_sessions", 128, 1, 4096);
+}
+
 static void check_settings(struct checker *k, const struct cleat_config *tree) {
     struct config *c = k->config;
 
@@ -410,6 +446,7 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
     check_keys(k, images, images_keys);
     c->images_max_parallel_downloads = (uint32_t)read_int(k, images, "max_parallel_downloads", 3, 1, 64);
     check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
+    check_streaming(k, config_get0(tree, "streaming"));
 }
 
 /* The snapshotter or the network: one instance, or null for none. */
@@ -462,6 +499,9 @@ void config_free(struct config *c) {
     free(c->default_runtime_handler);
     free(c->seccomp_default_profile);
     free(c->pause_binary);
+    free(c->streaming_address);
+    free(c->streaming_tls_cert_file);
+    free(c->streaming_tls_key_file);
     strv_free(c->plugin_dirs);
     strv_free(c->sources);
     config_tree_free(c->tree);

@@ -55,6 +55,13 @@ struct config {
     char *default_runtime_handler;   /* one of the runtime handlers, when there are any */
     char *seccomp_default_profile;   /* the RuntimeDefault seccomp profile, absolute */
     char *pause_binary;              /* cleat-pause, the init of pods sharing one PID namespace, absolute */
+    /* The streaming server (Exec, Attach, PortForward URLs). */
+    char *streaming_address;             /* an IPv4 or IPv6 literal */
+    uint32_t streaming_port;             /* 0..65535; 0: ephemeral */
+    char *streaming_tls_cert_file;       /* absolute, or NULL for plain HTTP (set with the key) */
+    char *streaming_tls_key_file;
+    int64_t streaming_token_ttl_seconds; /* 1..86400 */
+    uint32_t streaming_max_sessions;     /* 1..4096 */
     /* Runtime handlers (in file order), then the snapshotter, transports, network. */
     struct config_instance *instances;
     size_t n_instances;

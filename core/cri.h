@@ -91,4 +91,12 @@ int cri_reopen_container_log(void *ctx, struct rpc_call *call,
 int cri_exec_sync(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
                   ProtobufCMessage **ret, struct cleat_error **reterr);
 
+/* Streaming (cri_streaming.c): the URLs of the streaming server. */
+int cri_exec(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+             struct cleat_error **reterr);
+int cri_attach(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+               struct cleat_error **reterr);
+int cri_port_forward(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                     struct cleat_error **reterr);
+
 #endif

@@ -37,6 +37,9 @@ static const struct route runtime_routes[] = {
     {"UpdateContainerResources", cri_update_container_resources, NULL},
     {"ReopenContainerLog", cri_reopen_container_log, NULL},
     {"ExecSync", cri_exec_sync, NULL},
+    {"Exec", cri_exec, NULL},
+    {"Attach", cri_attach, NULL},
+    {"PortForward", cri_port_forward, NULL},
 };
 
 static const struct route image_routes[] = {

@@ -141,6 +141,15 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
         r = runtime_service_open(d, &d->runtime, reterr);
     if (r >= 0)
         r = load_pod_cidr(d, reterr);
+    if (r >= 0) {
+        struct stream_server_options so = {.address = cfg->streaming_address,
+                                           .port = (uint16_t)cfg->streaming_port,
+                                           .tls_cert_file = cfg->streaming_tls_cert_file,
+                                           .tls_key_file = cfg->streaming_tls_key_file,
+                                           .token_ttl_seconds = cfg->streaming_token_ttl_seconds,
+                                           .max_sessions = cfg->streaming_max_sessions};
+        r = stream_server_start(d, &so, &d->streaming, reterr);
+    }
     if (r < 0) {
         daemon_close(d);
         return r;
@@ -152,6 +161,7 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
 void daemon_close(struct daemon *d) {
     if (!d)
         return;
+    stream_server_stop(d->streaming); /* first: sessions use the runtimes */
     image_service_free(d->images);
     plugins_free(d->plugins); /* first: runtimes report exits to d->runtime until they are gone */
     runtime_service_free(d->runtime);

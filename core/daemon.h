@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "runtime_service.h"
 #include "store.h"
+#include "stream_server.h"
 
 struct daemon {
     struct config *cfg;
@@ -25,6 +26,7 @@ struct daemon {
     struct registry *registry;
     struct image_service *images;
     struct runtime_service *runtime; /* pods and containers */
+    struct stream_server *streaming; /* Exec, Attach, PortForward URLs */
     int lock_fd;         /* flock'ed <root_dir>/cleatd.lock */
     int64_t started_at;  /* CLOCK_REALTIME ns */
     pthread_mutex_t lock; /* guards the fields below; never held across a plugin call */

@@ -33,9 +33,8 @@ void exec_sync_result_clear(struct exec_sync_result *r) {
     *r = (struct exec_sync_result){0};
 }
 
-/* The container's process object with args replaced and no terminal. */
-static int process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, char **ret,
-                        struct cleat_error **reterr) {
+int exec_process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, int tty, char **ret,
+                      struct cleat_error **reterr) {
     json_t *spec = NULL;
     int r = container_spec_load(rs, id, &spec, reterr);
     if (r < 0)
@@ -47,7 +46,7 @@ static int process_json(struct runtime_service *rs, const char *id, char *const 
     char *out = NULL;
     if (proc && args) {
         json_object_set(proc, "args", args);
-        json_object_set_new(proc, "terminal", json_false());
+        json_object_set_new(proc, "terminal", json_boolean(tty));
         json_object_del(proc, "consoleSize");
         out = json_dumps(proc, JSON_COMPACT);
     }
@@ -134,7 +133,7 @@ int container_exec_sync(struct runtime_service *rs, const char *id_or_prefix, ch
     if (r >= 0 && !rt->ops.runtime.exec)
         r = error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "the runtime cannot exec");
     if (r >= 0)
-        r = process_json(rs, id, cmd, n_cmd, &proc, reterr);
+        r = exec_process_json(rs, id, cmd, n_cmd, 0, &proc, reterr);
     if (r >= 0)
         r = id_generate(exec_id, reterr);
     if (r < 0) {

@@ -156,6 +156,15 @@ int pod_network_teardown(struct runtime_service *rs, const char *id, const Runti
  * config saved in its dir before setup; 0 when it never had one. */
 int pod_network_teardown_leftover(struct runtime_service *rs, const char *id, struct cleat_error **reterr);
 
+/*
+ * The process object (JSON) of an exec in a container: the container's own
+ * process settings (user, environment, capabilities, cwd, rlimits...) with
+ * args replaced, `terminal` set to tty and no console size.  ExecSync and
+ * the streaming Exec share it.
+ */
+int exec_process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, int tty, char **ret,
+                      struct cleat_error **reterr);
+
 /* "SIGTERM", "TERM", "15", "SIGRTMIN+3" → the number; -1 if it is not a signal. */
 int signal_parse(const char *s);
 

@@ -96,25 +96,18 @@ static int control(struct rr *rr, const char *id, const char *what, const char *
                    strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
 }
 
-static int no_exec_stdio(struct rr *rr, const char *id, const char *exec_id, const char *what,
-                         struct cleat_error **reterr) {
-    return rr_fail(rr, reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOTSUP,
-                   "container '%s' exec '%s': %s is not supported for execs (their stdio is the caller's)", id,
-                   exec_id, what);
-}
-
 int rr_resize_pty(void *instance, const char *id, const char *exec_id, uint32_t width, uint32_t height,
                   struct cleat_error **reterr) {
     char line[64];
     if (exec_id)
-        return no_exec_stdio(instance, id, exec_id, "resize", reterr);
+        return rr_tty_resize(instance, id, exec_id, width, height, reterr);
     snprintf(line, sizeof(line), "resize %u %u\n", width, height);
     return control(instance, id, "resize", line, reterr);
 }
 
 int rr_close_stdin(void *instance, const char *id, const char *exec_id, struct cleat_error **reterr) {
     if (exec_id)
-        return no_exec_stdio(instance, id, exec_id, "close-stdin", reterr);
+        return rr_tty_close_stdin(instance, id, exec_id, reterr);
     return control(instance, id, "close stdin", "close-stdin\n", reterr);
 }
 

@@ -9,6 +9,11 @@
  * killed).  So the exec's exit is our child's exit, which the monitor reaps
  * through its pidfd.  Signals go to the process itself (its pid file), since
  * the runtime cannot forward SIGKILL.
+ *
+ * With a terminal (CLEAT_CONTAINER_TTY): `--tty` and process.terminal true,
+ * the runtime's stdio is the slave of a pty pair of ours, and a relay (tty.c)
+ * joins the master to the caller's stdin and stdout fds.  The runtime's own
+ * messages then reach the stdout fd through the terminal.
  */
 #include <errno.h>
 #include <signal.h>
@@ -44,16 +49,18 @@ static int check_running(struct rr *rr, const char *id, struct cleat_error **ret
     return 0;
 }
 
-static int check_request(struct rr *rr, const struct cleat_runtime_exec *x, struct cleat_error **reterr) {
-    if (x->flags & CLEAT_CONTAINER_TTY)
-        return rr_fail(rr, reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOTSUP,
-                       "container '%s': exec with a terminal is not supported yet", x->container_id);
+/* Validate the request; *ret_process is the process JSON to write (process.terminal set for a TTY exec). */
+static int check_request(struct rr *rr, const struct cleat_runtime_exec *x, char **ret_process,
+                         struct cleat_error **reterr) {
     if (!rr_valid_id(x->exec_id))
         return rr_fail(rr, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "container '%s': invalid exec id '%s'",
                        x->container_id, x->exec_id ? x->exec_id : "(null)");
     json_error_t jerr;
     json_t *process = x->process_json ? json_loads(x->process_json, 0, &jerr) : NULL;
     int ok = json_is_object(process);
+    if (ok)
+        ok = json_object_set_new(process, "terminal", json_boolean(x->flags & CLEAT_CONTAINER_TTY)) == 0 &&
+             (*ret_process = json_dumps(process, JSON_COMPACT)) != NULL;
     json_decref(process);
     if (!ok)
         return rr_fail(rr, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
@@ -81,23 +88,28 @@ static int reserve(struct rr *rr, const char *id, const char *exec_id, const cha
     return 0;
 }
 
-/* Write the process file and spawn the runtime; returns the child's pidfd. */
-static int spawn_exec(struct rr *rr, const struct cleat_runtime_exec *x, const char *bundle, pid_t *ret_pid,
-                      struct cleat_error **reterr) {
+/* Write the process file and spawn the runtime (with a terminal: --tty, `slave` as its stdio); returns its pidfd. */
+static int spawn_exec(struct rr *rr, const struct cleat_runtime_exec *x, const char *bundle, const char *text,
+                      int slave, pid_t *ret_pid, struct cleat_error **reterr) {
     char process[PATH_MAX + 64], pidfile[PATH_MAX + 64];
     exec_path(process, sizeof(process), bundle, x->exec_id, "json");
     exec_path(pidfile, sizeof(pidfile), bundle, x->exec_id, "pid");
     unlink(pidfile);
-    int r = rr_write_file(process, x->process_json);
+    int r = rr_write_file(process, text);
     if (r < 0)
         return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot write %s: %s",
                        x->container_id, process, strerror(-r));
-    const char *words[] = {"exec", "--process", process, "--pid-file", pidfile, x->container_id, NULL};
-    _cleanup_free_ const char **argv = rr_runc_argv(rr, words);
+    const char *plain[] = {"exec", "--process", process, "--pid-file", pidfile, x->container_id, NULL};
+    const char *tty[] = {"exec", "--tty", "--process", process, "--pid-file", pidfile, x->container_id, NULL};
+    _cleanup_free_ const char **argv = rr_runc_argv(rr, slave >= 0 ? tty : plain);
     if (!argv)
         return rr_fail(rr, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     pid_t pid;
-    if ((r = rr_spawn(argv, x->stdin_fd, x->stdout_fd, x->stderr_fd, &pid)) < 0)
+    if (slave >= 0)
+        r = rr_spawn(argv, slave, slave, slave, &pid);
+    else
+        r = rr_spawn(argv, x->stdin_fd, x->stdout_fd, x->stderr_fd, &pid);
+    if (r < 0)
         return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot run %s exec: %s",
                        x->container_id, rr->binary, strerror(-r));
     int pidfd = rr_pidfd_open(pid); /* our unreaped child: cannot fail but for want of fds */
@@ -112,17 +124,47 @@ static int spawn_exec(struct rr *rr, const struct cleat_runtime_exec *x, const c
     return pidfd;
 }
 
+/* Spawn a TTY exec on a pty pair of ours and start the relay of its master. */
+static int spawn_tty_exec(struct rr *rr, const struct cleat_runtime_exec *x, const char *bundle, const char *text,
+                          struct watch *w, pid_t *ret_pid, struct cleat_error **reterr) {
+    int master, slave;
+    int r = rr_openpty(&master, &slave);
+    if (r < 0)
+        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': cannot open a pty: %s",
+                       x->container_id, x->exec_id, strerror(-r));
+    int pidfd = spawn_exec(rr, x, bundle, text, slave, ret_pid, reterr);
+    close(slave); /* the runtime holds the only copies now: EIO on the master once it is gone */
+    if (pidfd < 0) {
+        close(master);
+        return pidfd;
+    }
+    char pidfile[PATH_MAX + 64];
+    exec_path(pidfile, sizeof(pidfile), bundle, x->exec_id, "pid");
+    if ((r = rr_tty_start(rr, w, master, x->stdin_fd, x->stdout_fd, pidfd, pidfile)) < 0) {
+        siginfo_t si;
+        rr_pidfd_signal(pidfd, SIGKILL);
+        while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+            ;
+        close(pidfd);
+        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': cannot relay its terminal: %s",
+                       x->container_id, x->exec_id, strerror(-r));
+    }
+    return pidfd;
+}
+
 int rr_exec(void *instance, const struct cleat_runtime_exec *x, uint32_t *ret_pid, struct cleat_error **reterr) {
     struct rr *rr = instance;
     char bundle[PATH_MAX];
     struct watch *w = NULL;
-    int r = check_request(rr, x, reterr);
+    _cleanup_free_ char *text = NULL;
+    int r = check_request(rr, x, &text, reterr);
     if (r < 0 || (r = rr_lookup(rr, x->container_id, bundle, sizeof(bundle), reterr)) < 0 ||
         (r = check_running(rr, x->container_id, reterr)) < 0 ||
         (r = reserve(rr, x->container_id, x->exec_id, bundle, &w, reterr)) < 0)
         return r;
     pid_t pid = 0;
-    int pidfd = spawn_exec(rr, x, bundle, &pid, reterr);
+    int pidfd = (x->flags & CLEAT_CONTAINER_TTY) ? spawn_tty_exec(rr, x, bundle, text, w, &pid, reterr)
+                                                 : spawn_exec(rr, x, bundle, text, -1, &pid, reterr);
     if (pidfd < 0) {
         pthread_mutex_lock(&rr->lock);
         rr_drop_locked(rr, w);

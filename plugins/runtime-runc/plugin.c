@@ -98,6 +98,7 @@ static void rr_fini(void *instance) {
     struct rr *rr = instance;
     if (!rr)
         return;
+    rr_tty_stop_all(rr);
     rr_monitor_stop(rr);
     for (size_t i = 0; rr->global && i < rr->nglobal; i++)
         free(rr->global[i]);
@@ -106,6 +107,7 @@ static void rr_fini(void *instance) {
     free(rr->root);
     free(rr->shim);
     free(rr->ctr_dir);
+    pthread_cond_destroy(&rr->ttys_done);
     pthread_mutex_destroy(&rr->lock);
     free(rr);
 }
@@ -160,6 +162,7 @@ static int rr_init(const struct cleat_host *host, const struct cleat_config *opt
     rr->host = host;
     rr->epfd = rr->wakefd = -1;
     pthread_mutex_init(&rr->lock, NULL);
+    pthread_cond_init(&rr->ttys_done, NULL);
     struct options o = {0};
     int r = read_options(host, options, &o, reterr);
     if (r == 0)

@@ -51,6 +51,8 @@ struct rr {
     int epfd, wakefd;    /* -1 until the monitor thread runs */
     int thread_started, stopping;
     pthread_t thread;
+    struct rr_tty *ttys;        /* the relays of TTY execs that still run (tty.c) */
+    pthread_cond_t ttys_done;   /* broadcast when one ends */
 };
 
 #define WATCH_SHIM 1 /* a container's shim: its exit is the container's exit */
@@ -67,6 +69,7 @@ struct watch {
     int starting; /* an exec whose id is reserved while it is being spawned */
     int forgotten; /* an exec of a removed container: dropped, unreported, when it ends */
     int exited;    /* an exec: the results below are valid */
+    struct rr_tty *tty; /* an exec with a terminal: its relay (owned by the relay, NULL once it ended) */
     int32_t exit_status;
     int64_t exited_at_ns;
 };
@@ -185,6 +188,34 @@ struct watch *rr_watch_new(int kind, const char *id, const char *exec_id, const 
 void rr_watch_free(struct watch *w);
 /* Stop the monitor thread and free the table (fini). */
 void rr_monitor_stop(struct rr *rr);
+
+/* --- tty.c ---------------------------------------------------------------- */
+
+/* The relay of one TTY exec (tty.c); fields under rr->lock unless said otherwise. */
+struct rr_tty {
+    struct rr_tty *next; /* rr->ttys */
+    pthread_t thread;
+    int master;          /* the pty master; -1 once the relay closed it */
+    int in, out;         /* the relay's own: dups of the host's stdin and stdout, or -1 */
+    int pidfd;           /* the relay's own: a dup of the runtime child's pidfd (SIGWINCH goes there) */
+    int wake;            /* eventfd: a request below is pending */
+    int close_stdin, stop;
+    char *pidfile;       /* the relay's own: BUNDLE/exec-<id>.pid */
+    pid_t pid;           /* the process, once the pid file was read */
+    unsigned short cols, rows; /* the last size asked for (sized: one was) */
+    int sized;
+};
+
+/* A pty pair, both ends close-on-exec and without a controlling terminal. */
+int rr_openpty(int *ret_master, int *ret_slave);
+/* Start the relay of exec watch w (takes master; dups in, out and pidfd); sets w->tty. */
+int rr_tty_start(struct rr *rr, struct watch *w, int master, int in, int out, int pidfd, const char *pidfile);
+int rr_tty_resize(struct rr *rr, const char *id, const char *exec_id, uint32_t width, uint32_t height,
+                  struct cleat_error **reterr);
+/* A TTY exec's terminal gets end-of-file after the pending input; 0 for an exec without one. */
+int rr_tty_close_stdin(struct rr *rr, const char *id, const char *exec_id, struct cleat_error **reterr);
+/* Stop every relay and wait for them (fini). */
+void rr_tty_stop_all(struct rr *rr);
 
 /* --- container.c ----------------------------------------------------------- */
 

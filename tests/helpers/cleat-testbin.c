@@ -14,6 +14,9 @@
  *   shm-create KEY    a SysV shared memory segment with KEY (decimal): "ok" or the errno name
  *   shm-find KEY      "ok" when a segment with KEY exists in this IPC namespace, else the errno name
  *   ignore-term       ignore SIGTERM, print "ready", and sleep forever
+ *   hold TOKEN        the same, and ignore SIGHUP too: a process that only SIGKILL ends, found
+ *                     from the host by TOKEN in its command line (busybox's sleep would be
+ *                     found as "sh" or "busybox")
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -136,13 +139,15 @@ int main(int argc, char **argv) {
         return result(shmget((key_t)atoi(argv[2]), 0, 0));
     if (!strcmp(cmd, "alloc") && argc == 3)
         return alloc(atol(argv[2]));
-    if (!strcmp(cmd, "ignore-term") && argc == 2) {
+    if ((!strcmp(cmd, "ignore-term") && argc == 2) || (!strcmp(cmd, "hold") && argc == 3)) {
         signal(SIGTERM, SIG_IGN);
+        if (argc == 3)
+            signal(SIGHUP, SIG_IGN);
         puts("ready");
         fflush(stdout);
         for (;;)
             pause();
     }
-    fprintf(stderr, "usage: cleat-testbin keyctl|unshare-uts|caps|ids|write PATH|shm-create KEY|shm-find KEY|ignore-term|alloc MIB\n");
+    fprintf(stderr, "usage: cleat-testbin keyctl|unshare-uts|caps|ids|write PATH|shm-create KEY|shm-find KEY|ignore-term|hold TOKEN|alloc MIB\n");
     return 2;
 }

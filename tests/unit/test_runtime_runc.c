@@ -594,10 +594,10 @@ static void test_exec(void **state_) {
     assert_int_equal(state(f, id, "e2").exit_status, 137);
     remove_ctr(f, id, "e2");
 
-    dup.exec_id = "tty";
-    dup.flags = CLEAT_CONTAINER_TTY;
-    expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_UNIMPLEMENTED, "terminal");
-    dup.flags = 0;
+    dup.exec_id = "bad";
+    dup.process_json = "[]";
+    expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "JSON object");
+    dup.process_json = "{}";
     dup.container_id = "rr-nope";
     expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_NOT_FOUND, "rr-nope");
     expect_error(f->ops->kill(f->inst, id, "nope", SIGKILL, 0, &err), &err, CLEAT_STATUS_NOT_FOUND, "nope");
@@ -608,6 +608,133 @@ static void test_exec(void **state_) {
     dup.container_id = id;
     dup.exec_id = "e4";
     expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_NOT_FOUND, id);
+    expect_clean(f);
+}
+
+/* A TTY exec of `args` with the given stdin (-1: none); returns the read end of its stdout. */
+static int exec_tty(struct fx *f, const char *id, const char *exec_id, const char *args, int in) {
+    char *process = NULL;
+    int po[2];
+    assert_int_equal(pipe2(po, O_CLOEXEC), 0);
+    /* terminal is left out: the plugin sets it */
+    assert_true(asprintf(&process, "{\"args\":%s,\"env\":[\"PATH=/bin\",\"TERM=dumb\"],\"cwd\":\"/\"}", args) > 0);
+    struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = id, .exec_id = exec_id,
+                                   .process_json = process, .stdin_fd = in, .stdout_fd = po[1], .stderr_fd = -1,
+                                   .flags = CLEAT_CONTAINER_TTY};
+    uint32_t pid = 0;
+    struct cleat_error *err = NULL;
+    OK(f->ops->exec(f->inst, &x, &pid, &err));
+    assert_true(pid > 0);
+    free(process);
+    close(po[1]); /* the host's fds stay the host's: the plugin keeps its own copies */
+    return po[0];
+}
+
+/* The terminal turns "\n" into "\r\n"; compare without the "\r". */
+static void read_tty(int fd, char *buf, size_t size) {
+    read_all(fd, buf, size);
+    char *w = buf;
+    for (char *r = buf; *r; r++)
+        if (*r != '\r')
+            *w++ = *r;
+    *w = '\0';
+}
+
+static void test_exec_tty(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], out[512];
+    ssize_t n;
+    struct cleat_error *err = NULL;
+    load(f, "");
+    const char *id = running(f, "xtty", bundle, sizeof(bundle), 0);
+
+    /* echo, no stdin: all output arrives before EOF, the exit code is reported */
+    int fd = exec_tty(f, id, "echo", "[\"sh\",\"-c\",\"test -t 0 && test -t 1 && echo hi; exit 3\"]", -1);
+    read_tty(fd, out, sizeof(out));
+    assert_string_equal(out, "hi\n");
+    assert_int_equal(wait_event(id, "echo").status, 3);
+    expect_error(f->ops->resize_pty(f->inst, id, "echo", 80, 24, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION,
+                 "closed");
+    remove_ctr(f, id, "echo");
+
+    /* resize before the process looks (it waits for a line of input), stdin through the pty */
+    int pi[2];
+    assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
+    fd = exec_tty(f, id, "size", "[\"sh\",\"-c\",\"read x; stty size; echo got $x; read y; stty size\"]", pi[0]);
+    close(pi[0]);
+    OK(f->ops->resize_pty(f->inst, id, "size", 77, 33, &err));
+    assert_int_equal(write(pi[1], "hello\n", 6), 6);
+    char first[64];
+    size_t got = 0;
+    while (got < 25 && (n = read(fd, first + got, 25 - got)) > 0) /* "hello\r\n33 77\r\ngot hello\r\n" */
+        got += (size_t)n;
+    assert_int_equal(got, 25);
+    OK(f->ops->resize_pty(f->inst, id, "size", 100, 50, &err)); /* while it runs */
+    assert_int_equal(write(pi[1], "x\n", 2), 2);
+    read_tty(fd, out, sizeof(out));
+    first[got] = '\0';
+    assert_string_equal(first, "hello\r\n33 77\r\ngot hello\r\n"); /* the terminal echoes the input */
+    assert_string_equal(out, "x\n50 100\n");
+    assert_int_equal(wait_event(id, "size").status, 0);
+    close(pi[1]);
+    remove_ctr(f, id, "size");
+
+    /* the host's EOF on stdin is the terminal's end-of-file: cat ends, even mid-line */
+    assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
+    fd = exec_tty(f, id, "cat", "[\"sh\",\"-c\",\"stty -echo; cat; echo; echo done\"]", pi[0]);
+    close(pi[0]);
+    usleep(200000); /* let stty -echo run first */
+    assert_int_equal(write(pi[1], "one\ntwo", 7), 7);
+    close(pi[1]);
+    read_tty(fd, out, sizeof(out));
+    assert_string_equal(out, "one\ntwo\ndone\n");
+    assert_int_equal(wait_event(id, "cat").status, 0);
+    remove_ctr(f, id, "cat");
+
+    /* close_stdin ends the input while the host still holds its write end */
+    assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
+    fd = exec_tty(f, id, "close", "[\"cat\"]", pi[0]);
+    close(pi[0]);
+    assert_int_equal(write(pi[1], "abc\n", 4), 4);
+    usleep(100000);
+    OK(f->ops->close_stdin(f->inst, id, "close", &err));
+    read_tty(fd, out, sizeof(out));
+    assert_string_equal(out, "abc\nabc\n");
+    assert_int_equal(wait_event(id, "close").status, 0);
+    close(pi[1]);
+    remove_ctr(f, id, "close");
+
+    /* 1 MiB of output through a host that reads slowly: nothing lost */
+    fd = exec_tty(f, id, "big", "[\"sh\",\"-c\",\"stty raw; head -c 1048576 /dev/zero | tr '\\\\0' x\"]", -1);
+    usleep(300000);
+    size_t total = 0;
+    char chunk[65536];
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            assert_int_equal(chunk[i], 'x');
+        total += (size_t)n;
+    }
+    close(fd);
+    assert_int_equal(total, 1048576);
+    assert_int_equal(wait_event(id, "big").status, 0);
+    remove_ctr(f, id, "big");
+
+    /* no such program: the runtime's message on the terminal's fd, 255 */
+    fd = exec_tty(f, id, "nope", "[\"/no/such/program\"]", -1);
+    read_all(fd, out, sizeof(out));
+    assert_non_null(strstr(out, "no such file"));
+    assert_int_equal(wait_event(id, "nope").status, 255);
+    remove_ctr(f, id, "nope");
+
+    /* resize and close_stdin of an exec without a terminal; a TTY exec left running goes with its container */
+    exec_with(f, id, "plain", "[\"sleep\",\"100\"]", -1, -1);
+    expect_error(f->ops->resize_pty(f->inst, id, "plain", 80, 24, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION,
+                 "no terminal");
+    OK(f->ops->close_stdin(f->inst, id, "plain", &err));
+    expect_error(f->ops->resize_pty(f->inst, id, "nope2", 80, 24, &err), &err, CLEAT_STATUS_NOT_FOUND, "nope2");
+    fd = exec_tty(f, id, "left", "[\"sleep\",\"100\"]", -1);
+    kill_and_remove(f, id);
+    read_all(fd, out, sizeof(out)); /* EOF once the container is gone */
     expect_clean(f);
 }
 
@@ -629,7 +756,7 @@ static void test_update_pause_long_path(void **state_) {
     const char *id = running(f, "upd", bundle, sizeof(bundle), 1);
     assert_true(strlen(bundle) + strlen("/attach.sock") >= 108);
     OK(f->ops->reopen_log(f->inst, id, &err)); /* through /proc/self/fd/N/attach.sock */
-    expect_error(f->ops->close_stdin(f->inst, id, "x", &err), &err, CLEAT_STATUS_UNIMPLEMENTED, "exec");
+    expect_error(f->ops->close_stdin(f->inst, id, "x", &err), &err, CLEAT_STATUS_NOT_FOUND, "exec");
 
     OK(f->ops->update(f->inst, id, "{\"pids\":{\"limit\":42}}", &err));
     snprintf(path, sizeof(path), "/sys/fs/cgroup/pids/cleat-rr-%s/pids.max", id);
@@ -916,6 +1043,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_tty_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status_and_odd_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_pause_long_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
