@@ -62,8 +62,11 @@ static int write_all(int fd, const char *data, size_t len) {
 
 static int write_atomic(const char *dir, const char *name, const char *data) {
     char tmp[4400], path[4400];
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    /* A name that does not fit is refused rather than written under a cut name. */
+    int nt = snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+    int np = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (nt < 0 || np < 0 || (size_t)nt >= sizeof(tmp) || (size_t)np >= sizeof(path))
+        return -ENAMETOOLONG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -errno;
