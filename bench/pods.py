@@ -7,7 +7,13 @@ the same run: the same container (same rootfs content, a prepared bundle
 whose config.json is the one cleat wrote, its pod paths replaced) started
 with bare `runc create` + `runc start`, and with `runc run -d`.
 
-    /usr/bin/python3 bench/pods.py [--build-dir DIR] [--cleatd PATH] [-n 20] [--floor-only]
+    /usr/bin/python3 bench/pods.py [--build-dir DIR] [--cleatd PATH] [-n 20] [--floor-only] [--cni]
+
+With --cni the pods are on the pod network instead: cleatd runs in a
+network namespace of the benchmark's own (standing for the node) with
+net-cni and the default conflist that cleat ships (config/cni: bridge,
+host-local, portmap), so RunPodSandbox includes the CNI ADD and
+StopPodSandbox the DEL.
 
 (as root; --build-dir defaults to ./build; cleatd, cleat-shim, cleat-pause and
 the plugins are taken from it).  Prints median and p95 latency of
@@ -112,8 +118,27 @@ class Cleat:
         b = args.build_dir
         cfg = os.path.join(self.base, "cleat.yaml")
         plugins = ", ".join(os.path.join(b, "plugins", p)
-                            for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc"))
+                            for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc", "net-cni"))
+        prefix, network = [], "network: null\n"
+        self.netns = None
+        if args.cni:
+            # The node: a netns pinned on a file, holding the bridge and the iptables rules, gone at close().
+            self.netns = os.path.join(self.base, "node-netns")
+            open(self.netns, "w").close()
+            subprocess.run(["unshare", f"--net={self.netns}", "true"], check=True)
+            subprocess.run(["nsenter", f"--net={self.netns}", "ip", "link", "set", "lo", "up"], check=True)
+            conf_dir = os.path.join(self.base, "net.d")
+            os.makedirs(conf_dir)
+            with open(os.path.join(SOURCE, "config", "cni", "10-cleat-bridge.conflist")) as f:
+                conf = json.load(f)
+            conf["plugins"][0]["ipam"]["dataDir"] = os.path.join(self.base, "ipam")
+            self.conf_path = os.path.join(conf_dir, "10-cleat-bridge.conflist")
+            with open(self.conf_path, "w") as f:
+                json.dump(conf, f)
+            prefix = ["nsenter", f"--net={self.netns}", "--"]
+            network = f"network:\n  plugin: net-cni\n  options: {{conf_dir: {conf_dir}}}\n"
         with open(cfg, "w") as f:
+            f.write(network)
             f.write(f"socket: {self.state}/cleat.sock\nroot_dir: {self.base}/root\nstate_dir: {self.state}\n"
                     f"log_level: notice\nplugin_dirs: [{plugins}]\n"
                     f"runtime:\n  default_handler: runc\n"
@@ -122,7 +147,7 @@ class Cleat:
                     f"  handlers:\n    runc:\n      plugin: runtime-runc\n"
                     f"      options: {{binary: {args.runc}, shim: {os.path.join(b, 'shim', 'cleat-shim')}}}\n")
         self.log = open(os.path.join(self.base, "cleatd.log"), "wb")
-        self.proc = subprocess.Popen([args.cleatd, "--config", cfg, "--dropin-dir", os.path.join(self.base, "none")],
+        self.proc = subprocess.Popen(prefix + [args.cleatd, "--config", cfg, "--dropin-dir", os.path.join(self.base, "none")],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.channel = grpc.insecure_channel(f"unix://{self.state}/cleat.sock")
         grpc.channel_ready_future(self.channel).result(timeout=30)
@@ -146,7 +171,8 @@ class Cleat:
             linux=pb2.LinuxPodSandboxConfig(
                 cgroup_parent=f"{self.cgroup_parent}/pod{i}",
                 security_context=pb2.LinuxSandboxSecurityContext(
-                    namespace_options=pb2.NamespaceOption(network=pb2.NODE, pid=pb2.CONTAINER, ipc=pb2.POD))))
+                    namespace_options=pb2.NamespaceOption(network=pb2.POD if self.args.cni else pb2.NODE,
+                                                          pid=pb2.CONTAINER, ipc=pb2.POD))))
 
     def container_config(self, pod_cfg, image):
         pb2 = self.pb2
@@ -220,12 +246,52 @@ class Cleat:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        if self.netns:
+            subprocess.run(["umount", self.netns], check=False)
         remove_cgroup(self.cgroup_parent)
         left = mounts_under(self.base)
         if left:
             print(f"warning: cleat left mounts: {left}", file=sys.stderr)
             for m in sorted(left, key=len, reverse=True):
                 subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+# --------------------------------------------------------------------------
+# the CNI floor: the same conflist's plugins run by hand
+
+def cni_floor(netns, conf_path, n):
+    """ADD of the conflist's plugins in order (prevResult chained), each pod in a fresh netns: the seconds
+    the plugins themselves take per pod, as cleat's RunPodSandbox runs them; then DEL, in reverse."""
+    with open(conf_path) as f:
+        conf = json.load(f)
+    base = os.path.dirname(netns)
+    times = []
+
+    def call(plugin, command, pod_ns, cid, prev):
+        stdin = dict(plugin, name=conf["name"], cniVersion=conf["cniVersion"])
+        if prev is not None:
+            stdin["prevResult"] = prev
+        env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=cid, CNI_NETNS=pod_ns, CNI_IFNAME="eth0",
+                   CNI_PATH="/usr/lib/cni:/opt/cni/bin")
+        r = subprocess.run(["nsenter", f"--net={netns}", "--", os.path.join("/usr/lib/cni", plugin["type"])],
+                           input=json.dumps(stdin), env=env, capture_output=True, text=True, check=True)
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    for i in range(n):
+        pod_ns = os.path.join(base, f"floor-ns-{i}")
+        open(pod_ns, "w").close()
+        subprocess.run(["unshare", f"--net={pod_ns}", "true"], check=True)
+        cid = f"floor{i:04d}" + uuid.uuid4().hex
+        t0 = time.monotonic()
+        prev = None
+        for plugin in conf["plugins"]:
+            prev = call(plugin, "ADD", pod_ns, cid, prev)
+        times.append(time.monotonic() - t0)
+        for plugin in reversed(conf["plugins"]):
+            call(plugin, "DEL", pod_ns, cid, prev)
+        subprocess.run(["umount", pod_ns], check=False)
+        os.unlink(pod_ns)
+    return times
 
 
 # --------------------------------------------------------------------------
@@ -343,6 +409,7 @@ def main():
     ap.add_argument("--runc", default=RUNC)
     ap.add_argument("-n", type=int, default=20, help="pods (default 20)")
     ap.add_argument("--floor-only", action="store_true", help="only the bare runc floor (a `runc spec` config)")
+    ap.add_argument("--cni", action="store_true", help="pods on the pod network: net-cni with the shipped conflist")
     args = ap.parse_args()
     args.build_dir = os.path.abspath(args.build_dir)
     args.cleatd = args.cleatd or os.path.join(args.build_dir, "core", "cleatd")
@@ -351,7 +418,7 @@ def main():
         sys.exit("pods.py needs root")
 
     tmp = tempfile.mkdtemp(prefix="cleat-bench-pods-")
-    cleat = floor = None
+    cleat = floor = cni = None
     try:
         layout = os.path.join(tmp, "layout")
         image = rf.build_busybox_layout(layout, "bench")
@@ -363,12 +430,14 @@ def main():
             pb2, pb2_grpc = cri_modules(tmp)
             cleat = Cleat(args, tmp, pb2, pb2_grpc)
             image_id = cleat.pull(f"oci:{layout}:bench")
-            print(f"cleat: {args.n} pods, one `sleep 3600` container each, host network, image present", flush=True)
+            net = "pod network (CNI bridge + host-local + portmap)" if args.cni else "host network"
+            print(f"cleat: {args.n} pods, one `sleep 3600` container each, {net}, image present", flush=True)
             t = cleat.run_all(args.n, image_id)
             status, shims = cleat.memory()
             spec = cleat.container_spec()
             args.state_prefix = cleat.state + "/"
             u = cleat.stop_remove_all()
+            cni = cni_floor(cleat.netns, cleat.conf_path, args.n) if args.cni else None
             cleat.close()
             cleat = None
             print(f"  RunPodSandbox                      {ms(t['run'])}")
@@ -378,6 +447,8 @@ def main():
             print(f"  StopPodSandbox                     {ms(u['stop'])}")
             print(f"  RemovePodSandbox                   {ms(u['remove'])}")
             print(f"  cleatd with {args.n} running: VmRSS {status['VmRSS']} kB, RssAnon {status['RssAnon']} kB")
+            if cni:
+                print(f"  floor: the conflist's plugins by hand (ADD, fresh netns) {ms(cni)}")
             pid, roll = shims[0]
             print(f"  one shim (pid {pid}): Rss {roll['Rss']} kB, Pss {roll['Pss']} kB; over all {len(shims)}: "
                   f"median Rss {statistics.median(r['Rss'] for _, r in shims)} kB, "
@@ -389,7 +460,10 @@ def main():
         rd = floor.run_detached(args.n)
         print(f"  runc create + runc start           {ms(cs)}")
         print(f"  runc run -d                        {ms(rd)}")
-        if spec:
+        if spec and cni:
+            ratio = statistics.median(t["all"]) / (statistics.median(cs) + statistics.median(cni))
+            print(f"ratio: cleat Run+Create+Start median / (runc create+start + CNI ADD medians) = {ratio:.2f}")
+        elif spec:
             ratio = statistics.median(t["all"]) / statistics.median(cs)
             print(f"ratio: cleat Run+Create+Start median / runc create+start median = {ratio:.2f}")
     finally:
