@@ -37,6 +37,14 @@ static const struct route runtime_routes[] = {
     {"UpdateContainerResources", cri_update_container_resources, NULL},
     {"ReopenContainerLog", cri_reopen_container_log, NULL},
     {"ExecSync", cri_exec_sync, NULL},
+    {"ContainerStats", cri_container_stats, NULL},
+    {"ListContainerStats", cri_list_container_stats, NULL},
+    {"PodSandboxStats", cri_pod_sandbox_stats, NULL},
+    {"ListPodSandboxStats", cri_list_pod_sandbox_stats, NULL},
+    {"ListMetricDescriptors", cri_list_metric_descriptors, NULL},
+    {"ListPodSandboxMetrics", cri_list_pod_sandbox_metrics, NULL},
+    {"UpdatePodSandboxResources", cri_update_pod_sandbox_resources, NULL},
+    {"GetContainerEvents", NULL, cri_get_container_events},
 };
 
 static const struct route image_routes[] = {

@@ -18,6 +18,8 @@
 #include "runtime_service.h"
 #include "store.h"
 
+struct event_hub;
+
 struct daemon {
     struct config *cfg;
     struct plugins *plugins;
@@ -25,6 +27,7 @@ struct daemon {
     struct registry *registry;
     struct image_service *images;
     struct runtime_service *runtime; /* pods and containers */
+    struct event_hub *events;        /* container events for GetContainerEvents (events.h) */
     int lock_fd;         /* flock'ed <root_dir>/cleatd.lock */
     int64_t started_at;  /* CLOCK_REALTIME ns */
     pthread_mutex_t lock; /* guards the fields below; never held across a plugin call */

@@ -377,6 +377,7 @@ int container_create(struct runtime_service *rs, const char *pod_id_or_prefix, c
     else if (r >= 0) {
         memcpy(ret_id, c.id, sizeof(c.id));
         log_info("container %s (%s) created in pod %s", c.id, config->metadata->name, pod_id);
+        runtime_event(rs, c.id, pod_id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
     }
     keyed_lock_release(l);
     if (c.pod_config)
