@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "image_service.h"
 #include "log.h"
+#include "metrics.h"
 #include "mount_util.h"
 #include "registry.h"
 #include "runtime_internal.h"
@@ -227,6 +228,7 @@ int container_start(struct runtime_service *rs, const char *id_or_prefix, struct
     if (r >= 0) {
         struct cleat_error *err = NULL;
         if (rt->ops.runtime.start(rt->instance, id, &pid, &err) < 0) {
+            metrics_plugin_error("runtime", rt->name, "start");
             /* As kubelet expects: the container is done, with the reason why it never ran. */
             rec->state = CSTATE_EXITED;
             rec->exit_code = 128;

@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "image_service.h"
 #include "log.h"
+#include "metrics.h"
 #include "mount_util.h"
 #include "pod_ns.h"
 #include "registry.h"
@@ -157,6 +158,8 @@ static int snapshot(struct create *c, char *rootfs, struct cleat_error **reterr)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     const char *parent = c->image->n_chain_ids ? c->image->chain_ids[c->image->n_chain_ids - 1] : NULL;
     int r = c->sn->ops.snapshotter.prepare(c->sn->instance, c->id, parent, NULL, ml, reterr);
+    if (r < 0)
+        metrics_plugin_error("snapshotter", c->sn->name, "prepare");
     if (r >= 0) {
         c->snapshot_made = 1;
         r = mount_all(ml->items, ml->n, rootfs, reterr);
@@ -224,6 +227,8 @@ static int runtime_create(struct create *c, struct cleat_error **reterr) {
     };
     int r = c->rt->ops.runtime.create(c->rt->instance, &rc, reterr);
     free(annotations);
+    if (r < 0)
+        metrics_plugin_error("runtime", c->rt->name, "create");
     if (r >= 0)
         c->runtime_made = 1;
     return r;

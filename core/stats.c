@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "fsutil.h"
 #include "image_service.h"
+#include "metrics.h"
 #include "pod_ns.h"
 #include "runtime_internal.h"
 
@@ -146,6 +147,8 @@ static int layer_usage(struct runtime_service *rs, const container_record *rec, 
     struct cleat_usage u = {0};
     struct cleat_error *err = NULL;
     int r = sn->ops.snapshotter.usage(sn->instance, rec->id, &u, &err);
+    if (r < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
+        metrics_plugin_error("snapshotter", sn->name, "usage");
     error_free(err);
     if (r < 0)
         return -1; /* no snapshot (any more): no writable layer figure */
