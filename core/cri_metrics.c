@@ -18,6 +18,7 @@
 #include "cri.h"
 #include "cri_convert.h"
 #include "cri_stats.h"
+#include "log.h"
 #include "runtime_internal.h"
 
 #define RS(ctx) (((struct daemon *)(ctx))->runtime)
@@ -199,9 +200,12 @@ int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const Protobu
         if (pods[i]->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
             continue;
         Runtime__V1__PodSandboxStats *ps = NULL;
-        r = cri_pod_stats_msg(call->arena, RS(ctx), pods[i], all, n, &ps, reterr);
-        if (r >= 0)
+        struct cleat_error *err = NULL;
+        if (cri_pod_stats_msg(call->arena, RS(ctx), pods[i], all, n, &ps, &err) >= 0)
             resp->pod_metrics[resp->n_pod_metrics++] = pod_metrics(call->arena, pods[i], ps, all, n);
+        else
+            log_warning("%s; left out of the pod metrics", error_message(err));
+        error_free(err);
     }
     container_records_free(all, n);
     sandbox_records_free(pods, n_pods);

@@ -14,6 +14,7 @@
 #include "cri.h"
 #include "cri_convert.h"
 #include "cri_stats.h"
+#include "log.h"
 #include "runtime_internal.h"
 #include "stats.h"
 
@@ -158,6 +159,15 @@ int cri_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage
     return r;
 }
 
+/* A list goes on without an object whose stats cannot be read (kubelet's summary needs the others); logged. */
+static void keep_or_skip(int r, struct cleat_error *err, size_t *n) {
+    if (r >= 0)
+        (*n)++;
+    else
+        log_warning("%s; left out of the list", error_message(err));
+    error_free(err);
+}
+
 static int stats_filter_matches(const Runtime__V1__ContainerStatsFilter *f, const container_record *rec) {
     if (!f)
         return 1;
@@ -177,13 +187,15 @@ int cri_list_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMe
     Runtime__V1__ListContainerStatsResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListContainerStatsResponse);
     runtime__v1__list_container_stats_response__init(resp);
     resp->stats = arena_array(call->arena, n + 1, sizeof(*resp->stats));
-    for (size_t i = 0; r >= 0 && i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        struct cleat_error *err = NULL;
         if (stats_filter_matches(in->filter, recs[i]))
-            r = cri_container_stats_msg(call->arena, RS(ctx), recs[i], &resp->stats[resp->n_stats++], NULL, reterr);
+            keep_or_skip(cri_container_stats_msg(call->arena, RS(ctx), recs[i], &resp->stats[resp->n_stats], NULL, &err),
+                         err, &resp->n_stats);
+    }
     container_records_free(recs, n);
-    if (r >= 0)
-        *ret = &resp->base;
-    return r;
+    *ret = &resp->base;
+    return 0;
 }
 
 /* --- pods ---------------------------------------------------------------------------- */
@@ -344,13 +356,15 @@ int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufC
     resp->stats = arena_array(call->arena, n_pods + 1, sizeof(*resp->stats));
     for (size_t i = 0; r >= 0 && i < n_pods; i++) {
         const sandbox_record *p = pods[i];
+        struct cleat_error *err = NULL;
         /* As containerd: stats of the pods that run; a stopped pod has nothing to measure. */
         if (p->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ||
             (f && (!cri_id_match(f->id, p->id) ||
                    !cri_labels_match((void *const *)f->label_selector, f->n_label_selector,
                                      (void *const *)p->labels, p->n_labels))))
             continue;
-        r = cri_pod_stats_msg(call->arena, RS(ctx), p, all, n, &resp->stats[resp->n_stats++], reterr);
+        keep_or_skip(cri_pod_stats_msg(call->arena, RS(ctx), p, all, n, &resp->stats[resp->n_stats], &err), err,
+                     &resp->n_stats);
     }
     container_records_free(all, n);
     sandbox_records_free(pods, n_pods);
