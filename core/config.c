@@ -56,11 +56,14 @@ static void closedirp(DIR **d) {
 static const char *const top_keys[] = {"version",     "log_level",   "socket",  "root_dir",
                                        "state_dir",   "cgroup_driver", "grpc",  "plugin_dirs",
                                        "runtime",     "snapshotter", "transports", "network", "images", "streaming",
-                                       NULL};
+                                       "stats",       "events",      "metrics",    NULL};
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
 static const char *const images_keys[] = {"max_parallel_downloads", NULL};
 static const char *const streaming_keys[] = {"address",           "port",         "tls_cert_file", "tls_key_file",
                                              "token_ttl_seconds", "max_sessions", NULL};
+static const char *const stats_keys[] = {"writable_layer_max_age_seconds", NULL};
+static const char *const events_keys[] = {"queue_size", NULL};
+static const char *const metrics_keys[] = {"address", NULL};
 static const char *const runtime_keys[] = {"default_handler", "handlers", "seccomp_default_profile", "pause_binary",
                                             NULL};
 static const char *const handler_keys[] = {"plugin", "path", "options", NULL};
@@ -413,6 +416,52 @@ static void check_streaming(struct checker *k, const struct cleat_config *stream
     c->streaming_max_sessions = (uint32_t)read_int(k, streaming, "max_sessions", 128, 1, 4096);
 }
 
+/* "HOST:PORT" with a numeric port 1..65535 (HOST an address, "[v6]", or empty for every address), or "". */
+static bool valid_listen_address(const char *s) {
+    size_t len = strlen(s), colon = len;
+    while (colon > 0 && s[colon - 1] != ':')
+        colon--;
+    if (len == 0)
+        return true;
+    if (colon == 0 || colon == len || len - colon > 5)
+        return false;
+    long port = 0;
+    for (size_t i = colon; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        port = port * 10 + (s[i] - '0');
+    }
+    return port >= 1 && port <= 65535 && (s[0] != '[' || (colon >= 2 && s[colon - 2] == ']'));
+}
+
+/* stats, events and metrics: each a map of its own. */
+static void check_observability(struct checker *k, const struct cleat_config *tree) {
+    struct config *c = k->config;
+    const struct cleat_config *stats = config_get0(tree, "stats");
+    if (!want_map(k, stats, "stats"))
+        stats = NULL;
+    check_keys(k, stats, stats_keys);
+    c->stats_writable_layer_max_age_seconds =
+        (uint32_t)read_int(k, stats, "writable_layer_max_age_seconds", 10, 0, 3600);
+
+    const struct cleat_config *events = config_get0(tree, "events");
+    if (!want_map(k, events, "events"))
+        events = NULL;
+    check_keys(k, events, events_keys);
+    c->events_queue_size = (uint32_t)read_int(k, events, "queue_size", 256, 1, 65536);
+
+    const struct cleat_config *metrics = config_get0(tree, "metrics");
+    if (!want_map(k, metrics, "metrics"))
+        metrics = NULL;
+    check_keys(k, metrics, metrics_keys);
+    const char *addr = read_string(k, metrics, "address");
+    if (addr && !valid_listen_address(addr))
+        config_diag_add_at(&k->diag, config_get0(metrics, "address"),
+                           "metrics address '%s' is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464, :9464) or \"\"",
+                           addr);
+    c->metrics_address = dup_str(k, addr ? addr : "");
+}
+
 static void check_settings(struct checker *k, const struct cleat_config *tree) {
     struct config *c = k->config;
 
@@ -447,6 +496,7 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
     c->images_max_parallel_downloads = (uint32_t)read_int(k, images, "max_parallel_downloads", 3, 1, 64);
     check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
     check_streaming(k, config_get0(tree, "streaming"));
+    check_observability(k, tree);
 }
 
 /* The snapshotter or the network: one instance, or null for none. */
@@ -502,6 +552,7 @@ void config_free(struct config *c) {
     free(c->streaming_address);
     free(c->streaming_tls_cert_file);
     free(c->streaming_tls_key_file);
+    free(c->metrics_address);
     strv_free(c->plugin_dirs);
     strv_free(c->sources);
     config_tree_free(c->tree);

@@ -51,6 +51,9 @@ struct config {
     uint32_t grpc_workers;           /* 1..256 */
     uint64_t grpc_max_message_bytes; /* 4 KiB..1 GiB */
     uint32_t images_max_parallel_downloads; /* layers fetched at once by one pull, 1..64 */
+    uint32_t stats_writable_layer_max_age_seconds; /* a writable layer's usage is measured again after this, 0..3600 */
+    uint32_t events_queue_size;      /* events a GetContainerEvents subscriber may lag behind before it is dropped */
+    char *metrics_address;           /* the Prometheus endpoint's HOST:PORT, "" for none */
     char **plugin_dirs;              /* NULL-terminated, absolute paths */
     char *default_runtime_handler;   /* one of the runtime handlers, when there are any */
     char *seccomp_default_profile;   /* the RuntimeDefault seccomp profile, absolute */

@@ -9,6 +9,9 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "api.pb-c.h"
 #include "daemon.h"
 #include "rpc_server.h"
 
@@ -98,5 +101,32 @@ int cri_attach(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, Pr
                struct cleat_error **reterr);
 int cri_port_forward(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                      struct cleat_error **reterr);
+/* Status builders shared by the status RPCs and the container events (cri_events.c). */
+Runtime__V1__PodSandboxStatus *cri_pod_status_build(struct arena *a, const sandbox_record *rec,
+                                                    Runtime__V1__PodSandboxConfig **ret_cfg);
+/* `spec`: the container's OCI spec (cri_container_spec), or NULL. */
+Runtime__V1__ContainerStatus *cri_container_status_build(struct arena *a, const container_record *rec, json_t *spec);
+/* The OCI spec the container runs with, or NULL when its bundle is gone; json_decref it. */
+json_t *cri_container_spec(struct runtime_service *rs, const char *id);
+
+/* Stats, metrics and UpdatePodSandboxResources (cri_stats.c, cri_metrics.c). */
+int cri_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                        struct cleat_error **reterr);
+int cri_list_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                             struct cleat_error **reterr);
+int cri_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                          struct cleat_error **reterr);
+int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                               ProtobufCMessage **ret, struct cleat_error **reterr);
+int cri_list_metric_descriptors(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                                ProtobufCMessage **ret, struct cleat_error **reterr);
+int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                                 ProtobufCMessage **ret, struct cleat_error **reterr);
+int cri_update_pod_sandbox_resources(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                                     ProtobufCMessage **ret, struct cleat_error **reterr);
+
+/* GetContainerEvents (cri_events.c). */
+int cri_get_container_events(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                             struct rpc_stream *stream, struct cleat_error **reterr);
 
 #endif

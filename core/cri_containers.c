@@ -167,16 +167,8 @@ static char *container_verbose(struct arena *a, struct runtime_service *rs, cons
     return arena_adopt(a, text, "{}");
 }
 
-int cri_container_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
-                         struct cleat_error **reterr) {
-    const Runtime__V1__ContainerStatusRequest *in = (const void *)req;
-    struct arena *a = call->arena;
-    container_record *rec = NULL;
-    int r = container_get(RS(ctx), in->container_id, &rec, reterr);
-    if (r < 0)
-        return r;
+Runtime__V1__ContainerStatus *cri_container_status_build(struct arena *a, const container_record *rec, json_t *spec) {
     Runtime__V1__ContainerConfig *cfg = config_of(a, rec);
-    json_t *spec = runtime_spec(RS(ctx), rec->id);
     Runtime__V1__ContainerStatus *st = ARENA_NEW(a, Runtime__V1__ContainerStatus);
     runtime__v1__container_status__init(st);
     st->id = arena_strdup(a, rec->id);
@@ -207,6 +199,23 @@ int cri_container_status(void *ctx, struct rpc_call *call, const ProtobufCMessag
         }
     }
     st->user = user_of(a, spec);
+    return st;
+}
+
+json_t *cri_container_spec(struct runtime_service *rs, const char *id) {
+    return runtime_spec(rs, id);
+}
+
+int cri_container_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                         struct cleat_error **reterr) {
+    const Runtime__V1__ContainerStatusRequest *in = (const void *)req;
+    struct arena *a = call->arena;
+    container_record *rec = NULL;
+    int r = container_get(RS(ctx), in->container_id, &rec, reterr);
+    if (r < 0)
+        return r;
+    json_t *spec = runtime_spec(RS(ctx), rec->id);
+    Runtime__V1__ContainerStatus *st = cri_container_status_build(a, rec, spec);
     Runtime__V1__ContainerStatusResponse *resp = ARENA_NEW(a, Runtime__V1__ContainerStatusResponse);
     runtime__v1__container_status_response__init(resp);
     resp->status = st;

@@ -98,16 +98,12 @@ static char *pod_verbose(struct arena *a, struct runtime_service *rs, const sand
     return arena_adopt(a, text, "{}");
 }
 
-int cri_pod_sandbox_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
-                           struct cleat_error **reterr) {
-    const Runtime__V1__PodSandboxStatusRequest *in = (const void *)req;
-    struct arena *a = call->arena;
-    sandbox_record *rec = NULL;
-    int r = pod_get(RS(ctx), in->pod_sandbox_id, &rec, reterr);
-    if (r < 0)
-        return r;
+Runtime__V1__PodSandboxStatus *cri_pod_status_build(struct arena *a, const sandbox_record *rec,
+                                                    Runtime__V1__PodSandboxConfig **ret_cfg) {
     Runtime__V1__PodSandboxConfig *cfg = (Runtime__V1__PodSandboxConfig *)cri_unpack_to_arena(
         a, &runtime__v1__pod_sandbox_config__descriptor, rec->cri_config.len, rec->cri_config.data);
+    if (ret_cfg)
+        *ret_cfg = cfg;
     Runtime__V1__PodSandboxStatus *st = ARENA_NEW(a, Runtime__V1__PodSandboxStatus);
     runtime__v1__pod_sandbox_status__init(st);
     st->id = arena_strdup(a, rec->id);
@@ -142,6 +138,19 @@ int cri_pod_sandbox_status(void *ctx, struct rpc_call *call, const ProtobufCMess
         st->linux->namespaces->options = ARENA_NEW(a, Runtime__V1__NamespaceOption);
         runtime__v1__namespace_option__init(st->linux->namespaces->options);
     }
+    return st;
+}
+
+int cri_pod_sandbox_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                           struct cleat_error **reterr) {
+    const Runtime__V1__PodSandboxStatusRequest *in = (const void *)req;
+    struct arena *a = call->arena;
+    sandbox_record *rec = NULL;
+    int r = pod_get(RS(ctx), in->pod_sandbox_id, &rec, reterr);
+    if (r < 0)
+        return r;
+    Runtime__V1__PodSandboxConfig *cfg = NULL;
+    Runtime__V1__PodSandboxStatus *st = cri_pod_status_build(a, rec, &cfg);
     Runtime__V1__PodSandboxStatusResponse *resp = ARENA_NEW(a, Runtime__V1__PodSandboxStatusResponse);
     runtime__v1__pod_sandbox_status_response__init(resp);
     resp->status = st;

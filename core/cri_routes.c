@@ -40,6 +40,14 @@ static const struct route runtime_routes[] = {
     {"Exec", cri_exec, NULL},
     {"Attach", cri_attach, NULL},
     {"PortForward", cri_port_forward, NULL},
+    {"ContainerStats", cri_container_stats, NULL},
+    {"ListContainerStats", cri_list_container_stats, NULL},
+    {"PodSandboxStats", cri_pod_sandbox_stats, NULL},
+    {"ListPodSandboxStats", cri_list_pod_sandbox_stats, NULL},
+    {"ListMetricDescriptors", cri_list_metric_descriptors, NULL},
+    {"ListPodSandboxMetrics", cri_list_pod_sandbox_metrics, NULL},
+    {"UpdatePodSandboxResources", cri_update_pod_sandbox_resources, NULL},
+    {"GetContainerEvents", NULL, cri_get_container_events},
 };
 
 static const struct route image_routes[] = {

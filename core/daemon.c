@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "fsutil.h"
 #include "log.h"
 #include "netaddr.h"
@@ -137,6 +138,8 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
                                            .max_parallel_downloads = cfg->images_max_parallel_downloads};
         r = image_service_open(&io, d->plugins, d->registry, d->store, &d->images, reterr);
     }
+    if (r >= 0 && !(d->events = event_hub_new(cfg->events_queue_size)))
+        r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     if (r >= 0)
         r = runtime_service_open(d, &d->runtime, reterr);
     if (r >= 0)
@@ -165,6 +168,7 @@ void daemon_close(struct daemon *d) {
     image_service_free(d->images);
     plugins_free(d->plugins); /* first: runtimes report exits to d->runtime until they are gone */
     runtime_service_free(d->runtime);
+    event_hub_free(d->events); /* after the runtime service: exits publish until the plugins are gone */
     registry_free(d->registry);
     store_close(d->store);
     if (d->lock_fd >= 0)

@@ -19,6 +19,8 @@
 #include "store.h"
 #include "stream_server.h"
 
+struct event_hub;
+
 struct daemon {
     struct config *cfg;
     struct plugins *plugins;
@@ -27,6 +29,7 @@ struct daemon {
     struct image_service *images;
     struct runtime_service *runtime; /* pods and containers */
     struct stream_server *streaming; /* Exec, Attach, PortForward URLs */
+    struct event_hub *events;        /* container events for GetContainerEvents (events.h) */
     int lock_fd;         /* flock'ed <root_dir>/cleatd.lock */
     int64_t started_at;  /* CLOCK_REALTIME ns */
     pthread_mutex_t lock; /* guards the fields below; never held across a plugin call */

@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "image_internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "unpack.h"
 
 enum { LAYER_SKIP, LAYER_PENDING, LAYER_FETCHING, LAYER_FETCHED, LAYER_FAILED };
@@ -47,8 +48,10 @@ int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_err
     struct cleat_blob_writer bw = {.sink = content_sink, .ctx = w, .offset = content_writer_offset(w)};
     struct cleat_descriptor cd = {.media_type = d->media_type, .digest = d->digest, .size = d->size,
                                   .urls = (const char *const *)d->urls};
+    int64_t resumed_at = bw.offset;
     r = p->transport->ops.transport.fetch(p->transport->instance, &p->req, &cd, &bw, reterr);
     if (r < 0) {
+        metrics_plugin_error("transport", p->transport->name, "fetch");
         /*
          * Keep what arrived so that the next pull resumes, unless the source
          * cannot resume (ESPIPE: it ignores ranges): resuming would fail forever.
@@ -57,7 +60,10 @@ int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_err
         content_writer_abort(w, keep);
         return error_prefix(r, reterr, "fetching %s", d->digest);
     }
-    return content_writer_commit(w, reterr);
+    r = content_writer_commit(w, reterr);
+    if (r >= 0 && d->size > resumed_at)
+        metrics_pull_bytes((uint64_t)(d->size - resumed_at));
+    return r;
 }
 
 static void *fetch_worker(void *arg) {

@@ -14,6 +14,7 @@
 #include "image_internal.h"
 #include "image_ref.h"
 #include "log.h"
+#include "metrics.h"
 
 #define MAX_MANIFEST_BYTES (4 << 20)
 #define MAX_CONFIG_BYTES (8 << 20)
@@ -162,6 +163,8 @@ static int run_pull(struct pull *p, char ret_id[DIGEST_MAX], struct cleat_error 
         return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "transport '%s' cannot pull", t->name);
     p->req = req;
     r = t->ops.transport.resolve(t->instance, &p->req, on_resolved, p, reterr);
+    if (r < 0)
+        metrics_plugin_error("transport", t->name, "resolve");
     if (r >= 0 && !p->target.media_type)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, EPROTO, "transport '%s' resolved nothing", t->name);
     if (r >= 0)
@@ -281,6 +284,7 @@ int image_pull(struct image_service *svc, const char *ref, const struct cleat_au
     r = run_pull(&p, ret_id, reterr);
     pthread_rwlock_unlock(&svc->gc_lock);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    metrics_pull_done(r >= 0);
     if (r < 0) {
         error_prefix(r, reterr, "pulling image '%s'", ref);
         image_gc(svc); /* what only this pull had fetched or unpacked goes */

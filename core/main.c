@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "fsutil.h"
 #include "log.h"
+#include "metrics.h"
 
 struct options {
     const char *config_path; /* NULL: /etc/cleat/cleat.yaml if it exists */
@@ -124,6 +125,9 @@ static int serve(struct daemon *d, const sigset_t *signals) {
         r = rpc_server_new(&so, methods, n_methods, &server, &err);
     if (r >= 0)
         r = rpc_server_start(server, &err);
+    struct metrics_server *metrics = NULL;
+    if (r >= 0 && *d->cfg->metrics_address)
+        r = metrics_server_start(d, d->cfg->metrics_address, &metrics, &err);
     if (r < 0) {
         log_error("%s", err ? error_message(err) : strerror(-r));
         error_free(err);
@@ -148,6 +152,7 @@ static int serve(struct daemon *d, const sigset_t *signals) {
     sd_notify(0, "STOPPING=1");
     /* Let calls in flight finish briefly; containers live in their shims and are not touched. */
     rpc_server_shutdown(server, 5000);
+    metrics_server_stop(metrics);
     rpc_server_free(server);
     cri_methods_free(methods, n_methods);
     return EXIT_SUCCESS;

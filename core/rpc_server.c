@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* Completion tags: only their identity matters. */
 static char tag_new_call, tag_recv, tag_reply, tag_close, tag_send, tag_shutdown;
@@ -159,6 +160,7 @@ static void finish_call(grpc_call *call, grpc_completion_queue *cq, int send_ini
 
 static void log_call(const char *path, int64_t started, const struct cleat_error *err) {
     int32_t status = error_status(err);
+    metrics_rpc_observe(path, err ? status : CLEAT_STATUS_OK, now_ns() - started);
     int32_t level = status == CLEAT_STATUS_INTERNAL || status == CLEAT_STATUS_UNKNOWN ? CLEAT_LOG_ERROR
                                                                                        : CLEAT_LOG_DEBUG;
     if (!log_enabled(level))

@@ -18,10 +18,12 @@
 #include "ids.h"
 #include "image_service.h"
 #include "log.h"
+#include "metrics.h"
 #include "mount_util.h"
 #include "registry.h"
 #include "runtime_internal.h"
 #include "spec.h"
+#include "stats.h"
 
 /* How long a SIGKILLed container may take to be reported gone. */
 #define KILL_WAIT_NS (30LL * 1000000000)
@@ -170,8 +172,11 @@ int container_remove_id(struct runtime_service *rs, const char *id, struct cleat
         container_cleanup(rs, id, container_runtime(rs, rec), rec->snapshotter);
         r = registry_remove(rs->d->registry, STORE_CONTAINER, id, reterr);
     }
-    if (r >= 0)
+    if (r >= 0) {
+        stats_cache_forget(rs->stats, id);
         log_info("container %s removed", id);
+        runtime_event(rs, id, rec->sandbox_id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
+    }
     container_record_free(rec);
     keyed_lock_release(l);
     return r;
@@ -223,6 +228,7 @@ int container_start(struct runtime_service *rs, const char *id_or_prefix, struct
     if (r >= 0) {
         struct cleat_error *err = NULL;
         if (rt->ops.runtime.start(rt->instance, id, &pid, &err) < 0) {
+            metrics_plugin_error("runtime", rt->name, "start");
             /* As kubelet expects: the container is done, with the reason why it never ran. */
             rec->state = CSTATE_EXITED;
             rec->exit_code = 128;
@@ -237,12 +243,15 @@ int container_start(struct runtime_service *rs, const char *id_or_prefix, struct
             }
             *reterr = error_wrap(err, "cannot start container %s", id);
             r = -1;
+            runtime_event(rs, id, rec->sandbox_id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
         } else {
             rec->state = CSTATE_RUNNING;
             rec->started_at_ns = started_at;
             rec->pid = pid;
             r = container_record_save(rs, rec, reterr);
             log_info("container %s started, pid %u", id, pid);
+            if (r >= 0)
+                runtime_event(rs, id, rec->sandbox_id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
         }
     }
     container_record_free(rec);

@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "image_service.h"
 #include "log.h"
+#include "metrics.h"
 #include "mount_util.h"
 #include "pod_ns.h"
 #include "registry.h"
@@ -157,6 +158,8 @@ static int snapshot(struct create *c, char *rootfs, struct cleat_error **reterr)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     const char *parent = c->image->n_chain_ids ? c->image->chain_ids[c->image->n_chain_ids - 1] : NULL;
     int r = c->sn->ops.snapshotter.prepare(c->sn->instance, c->id, parent, NULL, ml, reterr);
+    if (r < 0)
+        metrics_plugin_error("snapshotter", c->sn->name, "prepare");
     if (r >= 0) {
         c->snapshot_made = 1;
         r = mount_all(ml->items, ml->n, rootfs, reterr);
@@ -224,6 +227,8 @@ static int runtime_create(struct create *c, struct cleat_error **reterr) {
     };
     int r = c->rt->ops.runtime.create(c->rt->instance, &rc, reterr);
     free(annotations);
+    if (r < 0)
+        metrics_plugin_error("runtime", c->rt->name, "create");
     if (r >= 0)
         c->runtime_made = 1;
     return r;
@@ -377,6 +382,7 @@ int container_create(struct runtime_service *rs, const char *pod_id_or_prefix, c
     else if (r >= 0) {
         memcpy(ret_id, c.id, sizeof(c.id));
         log_info("container %s (%s) created in pod %s", c.id, config->metadata->name, pod_id);
+        runtime_event(rs, c.id, pod_id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
     }
     keyed_lock_release(l);
     if (c.pod_config)

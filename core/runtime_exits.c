@@ -71,6 +71,8 @@ static void add_exit(struct runtime_service *rs, const char *container_id, const
     if (dup) {
         free(e->exec_id);
         free(e);
+    } else if (!exec_id || !*exec_id) {
+        runtime_event(rs, container_id, NULL, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
     }
 }
 

@@ -12,6 +12,8 @@
 #include "runtime_service.h"
 #include "store.h"
 
+struct stats_cache;
+
 /* An exit a runtime reported (container init: exec_id ""). */
 struct exit_entry {
     struct exit_entry *next;
@@ -34,6 +36,7 @@ struct runtime_service {
     pthread_mutex_t exit_mu;
     pthread_cond_t exit_cond;
     struct exit_entry *exits;
+    struct stats_cache *stats; /* CPU samples and writable layer usage (stats.h) */
 };
 
 /* CRI ContainerState values, as kept in records. */
@@ -164,6 +167,14 @@ int pod_network_teardown_leftover(struct runtime_service *rs, const char *id, st
  */
 int exec_process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, int tty, char **ret,
                       struct cleat_error **reterr);
+
+/*
+ * A container changed (type: RUNTIME__V1__CONTAINER_EVENT_TYPE__*): tell the
+ * GetContainerEvents subscribers (cri_events.c).  pod_id NULL: look it up
+ * (and say nothing when container_id is no container, e.g. a pod's pause).
+ * Never waits for a subscriber; call it without holding exit_mu.
+ */
+void runtime_event(struct runtime_service *rs, const char *container_id, const char *pod_id, int type);
 
 /* "SIGTERM", "TERM", "15", "SIGRTMIN+3" → the number; -1 if it is not a signal. */
 int signal_parse(const char *s);

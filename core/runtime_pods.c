@@ -22,6 +22,7 @@
 #include "pod_ns.h"
 #include "registry.h"
 #include "runtime_internal.h"
+#include "stats.h"
 
 static const Runtime__V1__NamespaceOption *pod_nsopts(const Runtime__V1__PodSandboxConfig *c) {
     return c->linux && c->linux->security_context ? c->linux->security_context->namespace_options : NULL;
@@ -366,8 +367,10 @@ int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct clea
         pod_cleanup(rs, id, runtime_instance(rs, rec->runtime_handler));
         r = registry_remove(rs->d->registry, STORE_SANDBOX, id, reterr);
     }
-    if (r >= 0)
+    if (r >= 0) {
+        stats_cache_forget(rs->stats, id);
         log_info("pod %s removed", id);
+    }
     sandbox_record_free(rec);
     keyed_lock_release(l);
     return r;

@@ -20,6 +20,7 @@
 #include "pod_ns.h"
 #include "registry.h"
 #include "runtime_internal.h"
+#include "stats.h"
 
 static int64_t own_oom_score_adj(void) {
     char *text = NULL;
@@ -214,10 +215,11 @@ int runtime_service_open(struct daemon *d, struct runtime_service **ret, struct 
     pthread_cond_init(&rs->exit_cond, &ca);
     pthread_condattr_destroy(&ca);
     rs->locks = keyed_locks_new();
+    rs->stats = stats_cache_new((int64_t)d->cfg->stats_writable_layer_max_age_seconds * 1000000000);
     rs->systemd_cgroup = d->cfg->cgroup_driver && strcmp(d->cfg->cgroup_driver, "systemd") == 0;
     rs->min_oom_score_adj = own_oom_score_adj();
     int r = 0;
-    if (!rs->locks || asprintf(&rs->pods_dir, "%s/pods", d->cfg->state_dir) < 0 ||
+    if (!rs->locks || !rs->stats || asprintf(&rs->pods_dir, "%s/pods", d->cfg->state_dir) < 0 ||
         asprintf(&rs->containers_dir, "%s/containers", d->cfg->state_dir) < 0 ||
         !(rs->seccomp_profile = strdup(d->cfg->seccomp_default_profile)) ||
         !(rs->pause_binary = strdup(d->cfg->pause_binary)))
@@ -258,6 +260,7 @@ void runtime_service_free(struct runtime_service *rs) {
     pthread_cond_destroy(&rs->exit_cond);
     pthread_mutex_destroy(&rs->exit_mu);
     keyed_locks_free(rs->locks);
+    stats_cache_free(rs->stats);
     cgroup_layout_free(rs->cgroups);
     free(rs->pods_dir);
     free(rs->containers_dir);

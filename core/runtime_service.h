@@ -59,6 +59,14 @@ int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct clea
 int pod_get(struct runtime_service *rs, const char *id_or_prefix, sandbox_record **ret, struct cleat_error **reterr);
 /* Copies of every pod's record. */
 int pod_list(struct runtime_service *rs, sandbox_record ***ret, size_t *ret_n, struct cleat_error **reterr);
+/*
+ * UpdatePodSandboxResources: validate the pod's new overhead and resources
+ * (either may be NULL) and record them in its stored config.  kubelet owns
+ * and has already resized the pod cgroup; nothing is applied here.
+ */
+int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
+                         const Runtime__V1__LinuxContainerResources *overhead,
+                         const Runtime__V1__LinuxContainerResources *resources, struct cleat_error **reterr);
 /* The pod's state dir (<state_dir>/pods/<id>), malloc'd. */
 char *pod_dir(struct runtime_service *rs, const char *id);
 void sandbox_record_free(sandbox_record *rec);

@@ -157,15 +157,12 @@ def test_unbuilt_rpcs_answer_unimplemented(cleatd_factory, runtime_stub, cri):
     d = cleatd_factory().start()
     stub = runtime_stub(d)
     with pytest.raises(grpc.RpcError) as e:
-        stub.ContainerStats(pb2.ContainerStatsRequest(container_id="x"))
+        stub.CheckpointContainer(pb2.CheckpointContainerRequest(container_id="x"))
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "/runtime.v1.RuntimeService/ContainerStats" in e.value.details()
-    with pytest.raises(grpc.RpcError) as e:
-        stub.Exec(pb2.ExecRequest())
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "/runtime.v1.RuntimeService/CheckpointContainer" in e.value.details()
     # A streaming RPC is routed too, and says so the same way.
     with pytest.raises(grpc.RpcError) as e:
-        list(stub.GetContainerEvents(pb2.GetEventsRequest()))
+        list(stub.StreamContainers(pb2.StreamContainersRequest()))
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
@@ -178,10 +175,14 @@ def test_every_rpc_of_the_contract_is_routed(cleatd_factory, cri):
         for m in svc.methods:
             path = f"/{svc.full_name}/{m.name}"
             call = ch.unary_unary(path, request_serializer=lambda x: b"", response_deserializer=lambda b: b)
+            # The event stream only ends when its client leaves: it is routed if it is still open.
+            endless = m.name == "GetContainerEvents"
             try:
-                call(None, timeout=10)
+                call(None, timeout=1 if endless else 10)
             except grpc.RpcError as e:
-                assert e.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INVALID_ARGUMENT), (path, e)
+                want = (grpc.StatusCode.DEADLINE_EXCEEDED,) if endless else (grpc.StatusCode.UNIMPLEMENTED,
+                                                                             grpc.StatusCode.INVALID_ARGUMENT)
+                assert e.code() in want, (path, e)
                 assert "unknown method" not in e.details(), path
 
 

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "config_tree.h"
 #include "error.h"
+#include "testutil.h"
 
 #ifndef CLEAT_TEST_DATA_DIR
 #define CLEAT_TEST_DATA_DIR "tests/unit" /* CMake sets the absolute path; this serves a run from the source root */
@@ -559,6 +560,9 @@ static void test_defaults_alone(void **state) {
     assert_true(c->plugin_dirs[0][0] == '/'); /* @CLEAT_PLUGIN_DIR@ was substituted */
     assert_null(c->plugin_dirs[1]);
     assert_string_equal(c->default_runtime_handler, "runc");
+    assert_int_equal(c->stats_writable_layer_max_age_seconds, 10);
+    assert_int_equal(c->events_queue_size, 256);
+    assert_string_equal(c->metrics_address, ""); /* no Prometheus endpoint unless asked */
     assert_true(c->pause_binary[0] == '/' && strstr(c->pause_binary, "/cleat-pause"));
     assert_true(c->seccomp_default_profile[0] == '/' && strstr(c->seccomp_default_profile, "/seccomp-default.json"));
     /* The shipped plugins: runc, the overlay snapshotter, the registry and OCI transports, then CNI. */
@@ -699,6 +703,27 @@ static void test_wrong_values(void **state) {
                       "%1$s:5:14: 'plugin_dirs' must be a list, not a scalar value");
 }
 
+static void test_observability(void **state) {
+    assert_load_error(*state,
+                      "metrics: {address: 'localhost'}\nevents: {queue_size: 0}\n"
+                      "stats: {writable_layer_max_age_seconds: -1, other: 1}\n",
+                      "%1$s:3:45: unknown key 'other'\n"
+                      "%1$s:3:41: 'writable_layer_max_age_seconds' must be between 0 and 3600, got -1\n"
+                      "%1$s:2:22: 'queue_size' must be between 1 and 65536, got 0\n"
+                      "%1$s:1:20: metrics address 'localhost' is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464, "
+                      ":9464) or \"\"");
+    for (const char *const *ok = (const char *const[]){"127.0.0.1:9464", "[::1]:1", ":65535", "", NULL}; *ok; ok++) {
+        char yaml[128];
+        snprintf(yaml, sizeof(yaml), "metrics: {address: '%s'}\n", *ok);
+        struct config *c = config_over_defaults(yaml);
+        assert_string_equal(c->metrics_address, *ok);
+        config_free(c);
+    }
+    assert_load_error(*state, "metrics: {address: ':0'}\n",
+                      "%1$s:1:20: metrics address ':0' is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464, :9464) "
+                      "or \"\"");
+}
+
 static void test_instance_errors(void **state) {
     assert_load_error(*state,
                       "runtime:\n  default_handler: Bad\n  handlers:\n    Bad:\n      plugin: runtime_runc!\n"
@@ -835,6 +860,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_load_dropin_error_location, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unknown_keys, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_wrong_values, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_observability, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_instance_errors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_default_handler, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_duplicate_scheme, setup_dir, teardown_dir),

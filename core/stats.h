@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Container and pod usage, below the CRI messages (cri_stats.c builds those):
+ * cgroup figures (cgroup_stats.h), a CPU rate in nano-cores, the writable
+ * layer's disk use, and a pod's network counters.
+ *
+ * The CPU rate is the usage difference over the interval since the previous
+ * sample of the same object, so the cache keeps one sample per container and
+ * pod.  A sample taken less than STATS_MIN_INTERVAL_NS after the previous one
+ * reuses the previous rate instead of dividing by a tiny interval; the first
+ * sample of an object has no rate (the field is left out, as containerd does).
+ *
+ * The writable layer is measured through the snapshotter's usage op, which
+ * walks the layer; a measurement is reused until it is older than the
+ * configured maximum age (stats.writable_layer_max_age_seconds).
+ *
+ * Thread-safe; no lock is held across a snapshotter call or a cgroup read.
+ */
+#ifndef CLEAT_CORE_STATS_H
+#define CLEAT_CORE_STATS_H
+
+#include <net/if.h>
+#include <stdint.h>
+
+#include <cleat/snapshotter.h>
+
+#include "cgroup_stats.h"
+#include "runtime_service.h"
+
+#define STATS_MIN_INTERVAL_NS (100LL * 1000000)
+
+struct stats_cache;
+
+struct stats_cache *stats_cache_new(int64_t writable_layer_max_age_ns);
+/* NULL-safe. */
+void stats_cache_free(struct stats_cache *c);
+/* Drop what is kept of a container or pod (it was removed). */
+void stats_cache_forget(struct stats_cache *c, const char *id);
+/*
+ * Note a CPU sample (cumulative ns at ts_ns, CLOCK_REALTIME) of `id`; 1 with
+ * the rate in *ret_nano_cores when there is one, else 0.
+ */
+int stats_cache_cpu_rate(struct stats_cache *c, const char *id, int64_t ts_ns, uint64_t usage_ns,
+                         uint64_t *ret_nano_cores);
+
+/* What is known of one container or pod at one moment. */
+struct object_stats {
+    int64_t timestamp_ns;
+    struct cgroup_stats cg; /* cg.have == 0: no cgroup to read (not running, or gone) */
+    int has_nano_cores;
+    uint64_t nano_cores;
+    int has_layer; /* containers: the writable layer was measured */
+    struct cleat_usage layer;
+    int64_t layer_timestamp_ns;
+    const char *layer_mountpoint; /* the snapshotter's root dir (borrowed; lives as long as the daemon) */
+};
+
+/* A container's figures; cgroup ones only while it has a cgroup. */
+int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
+                    struct cleat_error **reterr);
+/*
+ * A pod's cgroup figures: its cgroup parent's when the pod has one of its own
+ * (a non-empty parent), else *ret is left without cgroup figures (the caller
+ * sums its containers').
+ */
+int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
+              struct cleat_error **reterr);
+
+/* One interface's counters in a pod's network namespace (/proc/net/dev). */
+struct net_iface {
+    char name[IF_NAMESIZE + 1];
+    uint64_t rx_bytes, rx_errors, tx_bytes, tx_errors;
+};
+
+/*
+ * The interfaces of the pod's pinned network namespace, read from a thread
+ * that joins it (pod_ns_run_in).  NOT_FOUND when the pod has no namespace of
+ * its own (host network, or stopped).  *ret is malloc'd.
+ */
+int stats_pod_network(struct runtime_service *rs, const sandbox_record *rec, struct net_iface **ret, size_t *ret_n,
+                      struct cleat_error **reterr);
+/* /proc/net/dev text → interfaces (malloc'd); -EINVAL when a line does not parse. */
+int stats_parse_net_dev(const char *text, struct net_iface **ret, size_t *ret_n);
+
+#endif
