@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "fsutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime_internal.h"
 
 /*
@@ -135,8 +136,8 @@ int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime_
     struct cleat_net_result *res = net_result_new();
     if (!res)
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    if (r >= 0)
-        r = net->ops.network.setup(net->instance, &c.pod, res, reterr);
+    if (r >= 0 && (r = net->ops.network.setup(net->instance, &c.pod, res, reterr)) < 0)
+        metrics_plugin_error("network", net->name, "setup");
     if (r < 0) {
         /* Whatever the plugin made before it failed goes again. */
         struct cleat_error *err = NULL;
@@ -168,8 +169,8 @@ int pod_network_teardown(struct runtime_service *rs, const char *id, const Runti
         return 0;
     struct net_call c;
     int r = net_call_init(rs, id, config, &c, reterr);
-    if (r >= 0)
-        r = net->ops.network.teardown(net->instance, &c.pod, reterr);
+    if (r >= 0 && (r = net->ops.network.teardown(net->instance, &c.pod, reterr)) < 0)
+        metrics_plugin_error("network", net->name, "teardown");
     net_call_clear(&c);
     return r < 0 ? error_prefix(r, reterr, "cannot tear down the network of pod %s", id) : r;
 }

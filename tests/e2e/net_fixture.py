@@ -133,8 +133,9 @@ def reserved_ips(data_dir):
 class NetEnv:
     """A node netns, a conf dir, a host-local store and a cleatd with net-cni, with the test images pulled."""
 
-    def __init__(self, base, cri, layout, conf=True, bin_dirs=(CNI_BIN_DIR,), **conflist_kw):
-        """conf: True for the bridge conflist (conflist_kw passed on), False for an empty conf dir."""
+    def __init__(self, base, cri, layout, conf=True, bin_dirs=(CNI_BIN_DIR,), config_extra="", **conflist_kw):
+        """conf: True for the bridge conflist (conflist_kw passed on), False for an empty conf dir;
+        config_extra: more of cleatd's config."""
         self.base = base
         self.netns = NodeNetns(base)
         self.conf_dir = os.path.join(base, "net.d")
@@ -148,7 +149,7 @@ class NetEnv:
         options = f"{{conf_dir: {self.conf_dir}, bin_dirs: [{', '.join(bin_dirs)}]}}"
         try:
             self.env = pod_fixture.make_env(in_netns(self.netns), base, cri, layout,
-                                            f"network:\n  plugin: net-cni\n  options: {options}\n")
+                                            f"network:\n  plugin: net-cni\n  options: {options}\n" + config_extra)
         except BaseException:
             self.netns.close()
             raise

@@ -174,6 +174,7 @@ def test_network_ready_follows_the_conf_dir(own_net):
     # a pod on the pod network cannot run yet, and leaves nothing behind; one on the host network can
     with pytest.raises(grpc.RpcError) as e:
         env.run_pod(name="too-early")
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "network" in e.value.details().lower(), e.value.details()
     assert [p for p in env.list_pods() if p.metadata.name == "too-early"] == []
     assert os.listdir(os.path.join(env.d.state_dir, "pods")) == []
@@ -215,7 +216,8 @@ def test_failing_plugin_undoes_what_was_made(own_net, tmp_path):
     (bin_dir / "refuse").write_text(FAILING_PLUGIN)
     os.chmod(bin_dir / "refuse", 0o755)
     # bridge and host-local succeed, then the chain's last plugin fails
-    n = own_net(bin_dirs=(str(bin_dir), net_fixture.CNI_BIN_DIR), extra_plugins=[{"type": "refuse"}])
+    n = own_net(bin_dirs=(str(bin_dir), net_fixture.CNI_BIN_DIR), extra_plugins=[{"type": "refuse"}],
+                config_extra="metrics: {address: \"127.0.0.1:9464\"}\n")  # in the node netns: no clash
     assert n.network_condition().status
     env = n.env
     with pytest.raises(grpc.RpcError) as e:
@@ -225,6 +227,9 @@ def test_failing_plugin_undoes_what_was_made(own_net, tmp_path):
     assert os.listdir(os.path.join(env.d.state_dir, "pods")) == []
     assert n.netns.veths() == []
     assert reserved_ips(n.data_dir) == []
+    # and the operator sees it in cleatd's metrics
+    metrics = n.netns.wget("http://127.0.0.1:9464/metrics")
+    assert 'cleat_plugin_errors_total{concern="network",instance="net-cni",op="setup"} 1' in metrics, metrics
 
 
 def test_missing_plugin_binary(own_net):
@@ -234,6 +239,7 @@ def test_missing_plugin_binary(own_net):
     env = n.env
     with pytest.raises(grpc.RpcError) as e:
         env.run_pod(name="nobin")
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "no-such-cni-plugin" in e.value.details(), e.value.details()
     assert n.netns.veths() == []
     assert reserved_ips(n.data_dir) == []
