@@ -214,7 +214,8 @@ static int pump_client(struct rc *c) {
     struct session *s = c->s;
     struct mux_event ev = {0};
     int r = 0;
-    while (sbuf_avail(&c->pending) < SESSION_PENDING_MAX && (r = mux_next(s, &ev)) > 0) {
+    /* Nor while output waits for the client: its pings and window updates would queue replies without bound. */
+    while (sbuf_avail(&c->pending) < SESSION_PENDING_MAX && session_out_room(s) && (r = mux_next(s, &ev)) > 0) {
         if (ev.type == MUX_STREAM) {
             on_stream(c, &ev);
         } else if (ev.type == MUX_DATA) {
@@ -233,7 +234,7 @@ static int pump_client(struct rc *c) {
         log_debug("streaming: protocol error from the client: %s", strerror(-r));
         s->peer_gone = 1;
     }
-    s->read_blocked = sbuf_avail(&c->pending) >= SESSION_PENDING_MAX;
+    s->read_blocked = sbuf_avail(&c->pending) >= SESSION_PENDING_MAX || !session_out_room(s);
     return r;
 }
 
@@ -381,16 +382,15 @@ static void close_stdin_once(struct rc *c) {
             shutdown(c->shim_fd, SHUT_WR);
         return;
     }
+    /*
+     * Closing our end is the EOF, with or without a TTY: the runtime reads
+     * to it and then relays an EOF to the pty.  (Asking the runtime to
+     * close_stdin as well would cut off what it has not read yet.)
+     */
     if (c->in_fd >= 0) {
         close(c->in_fd);
         c->in_fd = -1;
     }
-    struct cleat_error *e = NULL;
-    /* A pty has no EOF of its own: the runtime relays one. */
-    if (c->req->tty && c->rt->ops.runtime.close_stdin &&
-        c->rt->ops.runtime.close_stdin(c->rt->instance, c->req->id, c->exec_id, &e) < 0)
-        log_debug("container %s exec %s: close stdin: %s", c->req->id, c->exec_id, error_message(e));
-    error_free(e);
 }
 
 /* Write pending stdin to fd; on a broken pipe, stdin is over. */
@@ -442,6 +442,10 @@ static void exec_loop(struct rc *c) {
             }
         if (c->in_fd >= 0 && (p[2].revents & (POLLOUT | POLLERR | POLLHUP)))
             write_stdin(c, c->in_fd);
+        /* The drain time after the exit counts only while the output is read and gives nothing: a slow
+         * client holds the rest in the pipe, and that is not a background child holding it open. */
+        if (c->exited && (!room || (p[0].revents & POLLIN) || (p[1].revents & POLLIN)))
+            c->exited_at_ms = stream_now_ms();
         if (!c->req->in)
             c->pending.off = c->pending.len = 0;
         pump_client(c);

@@ -233,8 +233,12 @@ static void *listener_main(void *arg) {
         if (!(p[0].revents & POLLIN))
             continue;
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0)
+        if (fd >= 0) {
+            /* A client that vanishes without a FIN or RST (a rebooted node) must not hold a session forever. */
+            int one = 1;
+            (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
             serve_connection(srv, fd);
+        }
         else if (errno == EMFILE || errno == ENFILE)
             usleep(100000); /* the condition persists: do not spin on it */
     }

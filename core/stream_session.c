@@ -123,7 +123,8 @@ int session_poll(struct session *s, struct pollfd *fds, size_t n, int timeout_ms
         ev |= POLLOUT;
     if (s->peer_gone)
         ev = 0;
-    p[0] = (struct pollfd){.fd = s->peer_gone ? -1 : s->fd, .events = ev};
+    /* POLLRDHUP always: a client that leaves while its input is held back (read_blocked) must still be seen. */
+    p[0] = (struct pollfd){.fd = s->peer_gone ? -1 : s->fd, .events = (short)(ev | POLLRDHUP)};
     for (size_t i = 0; i < n; i++)
         p[i + 1] = fds[i];
     /* Buffered TLS input is ready now. */
@@ -138,10 +139,13 @@ int session_poll(struct session *s, struct pollfd *fds, size_t n, int timeout_ms
         return 0;
     if (p[0].revents & (POLLOUT | POLLERR | POLLHUP) || s->ssl_want_write)
         do_write(s);
-    if ((p[0].revents & (POLLIN | POLLERR | POLLHUP)) ||
+    if ((p[0].revents & (POLLIN | POLLERR | POLLHUP | POLLRDHUP)) ||
         (s->ssl && want_read(s) && SSL_pending(s->ssl) > 0))
         if (want_read(s))
             do_read(s);
+    /* Gone (or done sending: EOF means gone here too) while its input was not being read. */
+    if (!s->peer_gone && (p[0].revents & (POLLERR | POLLHUP | POLLRDHUP)) && !want_read(s))
+        s->peer_gone = 1;
     return r;
 }
 

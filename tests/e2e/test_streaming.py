@@ -319,6 +319,33 @@ def test_client_disconnect_kills_the_process(env, ctr, name):
     wait_for(lambda: not any(pid_alive(p) for p in pids), 20, f"exec'd process {pids} gone after the disconnect")
 
 
+@pytest.mark.parametrize("name", ["spdy-v4", "ws-v5"])
+def test_client_disconnect_with_stdin_held_back_kills_the_process(env, ctr, name):
+    """The process does not read its stdin, so cleatd stops reading the client: its leaving must still be seen."""
+    transport, proto, kw = variant(name)
+    token = f"cleat-e2e-{uuid.uuid4().hex}"
+    url = exec_url(env, ctr, ["/bin/cleat-testbin", "hold", token], stdin=True)
+    s = sc.open_session(transport, url, protocol=proto, stdin=True, **kw)
+    s.read_until("stdout", b"ready\n", timeout=20)
+    pids = host_pids_with(token)
+    assert pids, "the exec'd process is not visible from the host"
+    s.write_stdin(b"x" * (640 * 1024))  # more than the pipe and cleatd's stdin buffer take
+    time.sleep(0.5)
+    s.abort()
+    wait_for(lambda: not any(pid_alive(p) for p in pids), 20, f"exec'd process {pids} gone after the disconnect")
+
+
+def test_exec_tty_input_sent_with_the_close_is_not_lost(env, ctr):
+    """`printf 'exit 3\\n' | crictl exec -it`: stdin ends before the shell has read it, and it still runs it."""
+    url = exec_url(env, ctr, ["sh"], stdin=True, tty=True)
+    s = sc.open_session("spdy", url, stdin=True, tty=True)
+    s.write_stdin(b"echo term=$TERM; exit 3\n")
+    s.close_stdin()
+    r = s.wait(timeout=30)
+    assert r.exit_code == 3, r
+    assert b"term=xterm" in r.stdout  # a terminal exec gets TERM, as with containerd
+
+
 def test_exec_tty_stdin_close_ends_cat(env, ctr):
     """SPDY: the stdin stream's FIN becomes the terminal's end-of-file."""
     url = exec_url(env, ctr, ["cat"], stdin=True, tty=True)
