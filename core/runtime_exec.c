@@ -33,6 +33,23 @@ void exec_sync_result_clear(struct exec_sync_result *r) {
     *r = (struct exec_sync_result){0};
 }
 
+/* A terminal exec in a container made without one still needs TERM for clear, top or vi (as containerd gives). */
+static void env_default_term(json_t *proc) {
+    json_t *env = json_object_get(proc, "env");
+    size_t i;
+    json_t *v;
+    if (!json_is_array(env)) {
+        env = json_array();
+        json_object_set_new(proc, "env", env);
+    }
+    json_array_foreach(env, i, v) {
+        const char *s = json_string_value(v);
+        if (s && strncmp(s, "TERM=", 5) == 0)
+            return;
+    }
+    json_array_append_new(env, json_string("TERM=xterm"));
+}
+
 int exec_process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, int tty, char **ret,
                       struct cleat_error **reterr) {
     json_t *spec = NULL;
@@ -48,6 +65,8 @@ int exec_process_json(struct runtime_service *rs, const char *id, char *const *c
         json_object_set(proc, "args", args);
         json_object_set_new(proc, "terminal", json_boolean(tty));
         json_object_del(proc, "consoleSize");
+        if (tty)
+            env_default_term(proc);
         out = json_dumps(proc, JSON_COMPACT);
     }
     json_decref(args);
