@@ -274,6 +274,9 @@ int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *con
     } else {
         memcpy(ret_id, id, sizeof(id));
         log_info("pod %s (%s/%s) is ready", id, m->namespace_, m->name);
+        /* kubelet's evented PLEG tracks the sandbox as a container named by the pod's id, as containerd sends it. */
+        runtime_event(rs, id, id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_CREATED_EVENT);
+        runtime_event(rs, id, id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STARTED_EVENT);
     }
     for (size_t i = 0; i < b.n_ips; i++)
         free(b.ips[i]);
@@ -304,8 +307,10 @@ static int pod_stop_locked(struct runtime_service *rs, const char *id, struct cl
     if (r >= 0 && rec->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY) {
         rec->state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_NOTREADY;
         r = sandbox_record_save(rs, rec, reterr);
-        if (r >= 0)
+        if (r >= 0) {
             log_info("pod %s stopped", id);
+            runtime_event(rs, id, id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_STOPPED_EVENT);
+        }
     }
     sandbox_record_free(rec);
     return r;
@@ -370,6 +375,7 @@ int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct clea
     if (r >= 0) {
         stats_cache_forget(rs->stats, id);
         log_info("pod %s removed", id);
+        runtime_event(rs, id, id, RUNTIME__V1__CONTAINER_EVENT_TYPE__CONTAINER_DELETED_EVENT);
     }
     sandbox_record_free(rec);
     keyed_lock_release(l);

@@ -307,6 +307,32 @@ def test_events_in_order_on_two_streams(senv):
             s.close()
 
 
+def test_pod_sandbox_lifecycle_events(senv):
+    """The sandbox itself has events, named by the pod's id: kubelet's evented PLEG forgets a pod on its DELETED."""
+    pb2 = senv.pb2
+    first = senv.run_pod()
+    stream = EventStream(senv)
+    try:
+        for attempt in range(50):
+            probe = senv.create(first, command=["sleep", "1"])
+            senv.remove(probe)
+            if not stream.events.empty():
+                break
+        pod = senv.run_pod()
+        senv.stop_pod(pod)
+        senv.remove_pod(pod)
+        evs = [e for e in stream.until(lambda e: e.container_id == pod and
+                                       e.container_event_type == pb2.CONTAINER_DELETED_EVENT)
+               if e.container_id == pod]
+        assert [e.container_event_type for e in evs] == [pb2.CONTAINER_CREATED_EVENT, pb2.CONTAINER_STARTED_EVENT,
+                                                         pb2.CONTAINER_STOPPED_EVENT, pb2.CONTAINER_DELETED_EVENT]
+        assert [e.pod_sandbox_status.state for e in evs[:3]] == [pb2.SANDBOX_READY, pb2.SANDBOX_READY,
+                                                                  pb2.SANDBOX_NOTREADY]
+        assert all(e.pod_sandbox_status.id == pod for e in evs[:3])
+    finally:
+        stream.close()
+
+
 def test_container_exit_is_an_event(senv):
     """A container that ends on its own is reported too (the runtime's exit report)."""
     pb2 = senv.pb2
