@@ -58,9 +58,16 @@ int nc_mkdir_p(const char *path, mode_t mode) {
 }
 
 int nc_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK and the check after: a conf file swapped for a FIFO must not block status() for ever. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -errno;
+    struct stat st;
+    int bad = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+    if (bad < 0) {
+        close(fd);
+        return bad;
+    }
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
     int r = buf ? 0 : -ENOMEM;

@@ -46,11 +46,20 @@ static int add(struct nc *nc, const json_t *ip, const char *ifname, struct cleat
 
 int nc_report(struct nc *nc, const json_t *result, const char *ifname, struct cleat_net_result *out,
               struct cleat_error **reterr) {
+    /* A 0.1.0/0.2.0 result has ip4/ip6 instead of ips: read it as the newer form. */
+    json_t *upgraded = NULL;
+    if (!json_object_get(result, "ips") && (json_object_get(result, "ip4") || json_object_get(result, "ip6"))) {
+        if (!(upgraded = nc_result_convert(result, "1.0.0")))
+            return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        result = upgraded;
+    }
     const json_t *ips = json_object_get(result, "ips");
     size_t n = json_array_size(ips), k = 0;
     const json_t **mine = calloc(n + 1, sizeof(*mine));
-    if (!mine)
+    if (!mine) {
+        json_decref(upgraded);
         return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
     int any_named = 0;
     for (size_t i = 0; i < n; i++) {
         int sandbox;
@@ -74,5 +83,6 @@ int nc_report(struct nc *nc, const json_t *result, const char *ifname, struct cl
         if (i != primary)
             r = add(nc, mine[i], ifname, out, reterr);
     free(mine);
+    json_decref(upgraded);
     return r;
 }

@@ -93,7 +93,7 @@ def in_netns(netns):
     return NetnsCleatd
 
 
-def bridge_conflist(name, bridge, subnet, data_dir, subnet6=None, extra_plugins=(), version="1.0.0"):
+def bridge_conflist(name, bridge, subnet, data_dir, subnet6=None, extra_plugins=(), version="1.0.0", portmap=True):
     """bridge + host-local (+ portmap) as a kubelet operator writes it; host-local keeps its store in data_dir."""
     ranges = [[{"subnet": subnet}]] + ([[{"subnet": subnet6}]] if subnet6 else [])
     routes = [{"dst": "0.0.0.0/0"}] + ([{"dst": "::/0"}] if subnet6 else [])
@@ -103,7 +103,7 @@ def bridge_conflist(name, bridge, subnet, data_dir, subnet6=None, extra_plugins=
         "plugins": [
             {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
              "ipam": {"type": "host-local", "ranges": ranges, "routes": routes, "dataDir": data_dir}},
-            {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+            *([{"type": "portmap", "capabilities": {"portMappings": True}, "snat": True}] if portmap else []),
             *extra_plugins,
         ],
     }
