@@ -296,9 +296,14 @@ int cri_pod_stats_msg(struct arena *a, struct runtime_service *rs, const sandbox
         if (strcmp(all[i]->sandbox_id, rec->id) != 0)
             continue;
         struct object_stats cst;
-        r = cri_container_stats_msg(a, rs, all[i], &l->containers[l->n_containers++], &cst, reterr);
-        if (r < 0)
-            return r;
+        struct cleat_error *err = NULL;
+        /* One container whose stats cannot be read must not take its whole pod out of kubelet's summary. */
+        if (cri_container_stats_msg(a, rs, all[i], &l->containers[l->n_containers], &cst, &err) < 0) {
+            log_warning("pod %s: no stats for container %s: %s", rec->id, all[i]->id, error_message(err));
+            error_free(err);
+            continue;
+        }
+        l->n_containers++;
         add_container(&sum, &cst);
     }
     const struct object_stats *use = (pod.cg.have & CGS_CPU) ? &pod : &sum;

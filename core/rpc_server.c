@@ -158,9 +158,10 @@ static void finish_call(grpc_call *call, grpc_completion_queue *cq, int send_ini
     grpc_slice_unref(details);
 }
 
-static void log_call(const char *path, int64_t started, const struct cleat_error *err) {
+static void log_call(const char *path, int routed, int64_t started, const struct cleat_error *err) {
     int32_t status = error_status(err);
-    metrics_rpc_observe(path, err ? status : CLEAT_STATUS_OK, now_ns() - started);
+    /* A client chooses the path: paths that are not ours share one series, or the metrics would grow for ever. */
+    metrics_rpc_observe(routed ? path : "unknown", err ? status : CLEAT_STATUS_OK, now_ns() - started);
     int32_t level = status == CLEAT_STATUS_INTERNAL || status == CLEAT_STATUS_UNKNOWN ? CLEAT_LOG_ERROR
                                                                                        : CLEAT_LOG_DEBUG;
     if (!log_enabled(level))
@@ -229,7 +230,7 @@ static void handle_call(struct rpc_worker *w, grpc_call *call, grpc_call_details
     } else if (!err) {
         error_set(&err, CLEAT_STATUS_INTERNAL, EIO, "%s failed without saying why", path);
     }
-    log_call(path, started, err);
+    log_call(path, m != NULL, started, err);
     finish_call(call, w->call_cq, 1, reply, err ? error_status(err) : CLEAT_STATUS_OK, err ? error_message(err) : "");
     if (reply)
         grpc_byte_buffer_destroy(reply);
@@ -326,7 +327,7 @@ static void *stream_thread(void *arg) {
         st->close_done = 1;
     if (st->method->stream(st->method->ctx, &st->rc, st->request, st, &err) < 0 && !err)
         error_set(&err, CLEAT_STATUS_INTERNAL, EIO, "%s failed without saying why", st->method->path);
-    log_call(st->method->path, started, err);
+    log_call(st->method->path, 1, started, err);
     if (!st->close_done) {
         grpc_slice details = grpc_slice_from_copied_string(err ? error_message(err) : "");
         grpc_op ops[2];

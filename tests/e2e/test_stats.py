@@ -356,6 +356,13 @@ def test_prometheus_metrics(senv):
     pb2 = senv.pb2
     for _ in range(3):
         senv.rt.Version(pb2.VersionRequest(), timeout=10)
+    # paths a client makes up share one series (they would grow the metrics without bound)
+    with senv.d.channel() as ch:
+        for i in range(3):
+            call = ch.unary_unary(f"/no.Such/Method{i}", request_serializer=lambda x: x,
+                                  response_deserializer=lambda b: b)
+            with pytest.raises(grpc.RpcError):
+                call(b"", timeout=10)
     pod = senv.run_pod()
     senv.run(pod, command=["sleep", "3600"])
     with urllib.request.urlopen(senv.metrics_url, timeout=10) as r:
@@ -371,6 +378,8 @@ def test_prometheus_metrics(senv):
     assert samples[version] >= 3
     assert samples['cleat_grpc_request_duration_seconds_count{method="/runtime.v1.RuntimeService/Version"}'] >= 3
     assert samples['cleat_grpc_request_duration_seconds_bucket{method="/runtime.v1.RuntimeService/Version",le="+Inf"}'] >= 3
+    assert samples['cleat_grpc_requests_total{method="unknown",code="UNIMPLEMENTED"}'] >= 3
+    assert "/no.Such/" not in text
     assert samples['cleat_pods{state="ready"}'] >= 1
     assert samples['cleat_containers{state="running"}'] >= 1
     assert "cleat_image_pulls_total" in text and "cleat_plugin_errors_total" in text
