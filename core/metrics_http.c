@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -64,18 +66,23 @@ static int listen_on(const char *address, struct cleat_error **reterr) {
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "metrics address '%s': %s", address,
                          gai_strerror(g));
     int fd = -1, e = 0;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        int one = 1;
-        if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-                        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0)) {
-            e = errno;
-            close(fd);
-            fd = -1;
-        } else if (fd < 0) {
-            e = errno;
+    /* No host means every address: the IPv6 wildcard first (it takes IPv4 too), else what comes. */
+    for (int pass = host ? 1 : 0; pass < 2 && fd < 0; pass++)
+        for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+            if (pass == 0 && ai->ai_family != AF_INET6)
+                continue;
+            fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+            int one = 1, zero = 0;
+            if (fd >= 0 && ((pass == 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0) ||
+                            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+                            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0)) {
+                e = errno;
+                close(fd);
+                fd = -1;
+            } else if (fd < 0) {
+                e = errno;
+            }
         }
-    }
     freeaddrinfo(res);
     if (fd < 0)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, e, "cannot listen on metrics address '%s': %s",
@@ -105,10 +112,18 @@ static void respond(int fd, const char *status, const char *type, const char *bo
         send_all(fd, body, len);
 }
 
-/* Read the request head (up to the blank line); its length, or -1. */
+/* Read the request head (up to the blank line) within IO_TIMEOUT_S in all; its length, or -1. */
 static ssize_t read_request(int fd, char *buf, size_t size) {
     size_t len = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (len < size - 1) {
+        /* A whole-request deadline: a byte every few seconds must not hold the only serving thread. */
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int64_t left = IO_TIMEOUT_S * 1000LL - ((t.tv_sec - t0.tv_sec) * 1000LL + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return -1;
         ssize_t r = recv(fd, buf + len, size - 1 - len, 0);
         if (r < 0 && errno == EINTR)
             continue;

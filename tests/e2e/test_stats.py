@@ -387,3 +387,40 @@ def test_prometheus_metrics(senv):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(senv.metrics_url.replace("/metrics", "/nothing"), timeout=10)
     assert e.value.code == 404
+
+
+def free_port():
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::", 0))
+        return s.getsockname()[1]
+
+
+def test_metrics_on_every_address_and_a_trickling_client(cleatd_factory):
+    """`:PORT` is every address, IPv4 and IPv6; a client that trickles its request is cut off, not served for hours."""
+    port = free_port()
+    cleatd_factory(f"metrics: {{address: \":{port}\"}}\n").start()
+    for host in ("127.0.0.1", "[::1]"):
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as r:
+            assert r.status == 200 and b"cleat_grpc_requests_total" in r.read()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
+        closed = False
+        for ch in b"GET /metrics HTTP/1.1\r\n":
+            try:
+                slow.sendall(bytes([ch]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(1)
+            slow.setblocking(False)
+            try:
+                closed = slow.recv(4096) is not None
+            except BlockingIOError:
+                pass
+            except OSError:  # reset
+                closed = True
+            slow.setblocking(True)
+            if closed:
+                break
+        assert closed, "the trickling client still holds the metrics server"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        assert r.status == 200
