@@ -184,16 +184,8 @@ int container_remove_id(struct runtime_service *rs, const char *id, struct cleat
 
 int container_remove(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr) {
     char id[65];
-    struct cleat_error *err = NULL;
-    if (resolve(rs, id_or_prefix, id, &err) < 0) {
-        if (error_status(err) == CLEAT_STATUS_NOT_FOUND) {
-            error_free(err);
-            return 0; /* idempotent, as the CRI asks */
-        }
-        *reterr = err;
-        return -1;
-    }
-    return container_remove_id(rs, id, reterr);
+    int found = object_resolve_present(rs, STORE_CONTAINER, id_or_prefix, id, reterr); /* idempotent, as the CRI asks */
+    return found <= 0 ? found : container_remove_id(rs, id, reterr);
 }
 
 int container_start(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr) {

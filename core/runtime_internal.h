@@ -64,6 +64,10 @@ int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufC
 /* The full ID of a pod (STORE_SANDBOX) or container from an ID or unique prefix; NOT_FOUND names the object. */
 int object_resolve(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
                    struct cleat_error **reterr);
+/* The same for stop and remove, which the CRI makes idempotent: 1 with the ID, 0 when no such object is
+ * left (nothing to do), -1 on any other error. */
+int object_resolve_present(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
+                           struct cleat_error **reterr);
 
 /* The runtime instance of the container's pod, or NULL when its handler is not configured (any more). */
 struct plugin_instance *container_runtime(struct runtime_service *rs, const container_record *rec);

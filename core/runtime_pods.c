@@ -318,16 +318,10 @@ static int pod_stop_locked(struct runtime_service *rs, const char *id, struct cl
 
 int pod_stop(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr) {
     char id[65];
-    struct cleat_error *err = NULL;
-    if (resolve(rs, id_or_prefix, id, &err) < 0) {
-        if (error_status(err) != CLEAT_STATUS_NOT_FOUND) {
-            *reterr = err;
-            return -1;
-        }
-        /* The CRI: no error once everything is reclaimed, and a removed pod has nothing left. */
-        error_free(err);
-        return 0;
-    }
+    /* The CRI: no error once everything is reclaimed, and a removed pod has nothing left. */
+    int found = object_resolve_present(rs, STORE_SANDBOX, id_or_prefix, id, reterr);
+    if (found <= 0)
+        return found;
     struct keyed_lock *l = keyed_lock_acquire(rs->locks, id);
     if (!l)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
@@ -338,15 +332,10 @@ int pod_stop(struct runtime_service *rs, const char *id_or_prefix, struct cleat_
 
 int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr) {
     char id[65];
+    int found = object_resolve_present(rs, STORE_SANDBOX, id_or_prefix, id, reterr); /* idempotent, as the CRI asks */
+    if (found <= 0)
+        return found;
     struct cleat_error *err = NULL;
-    if (resolve(rs, id_or_prefix, id, &err) < 0) {
-        if (error_status(err) != CLEAT_STATUS_NOT_FOUND) {
-            *reterr = err;
-            return -1;
-        }
-        error_free(err);
-        return 0; /* idempotent, as the CRI asks */
-    }
     struct keyed_lock *l = keyed_lock_acquire(rs->locks, id);
     if (!l)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");

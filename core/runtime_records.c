@@ -235,6 +235,19 @@ int object_resolve(struct runtime_service *rs, enum store_kind kind, const char 
     return r;
 }
 
+int object_resolve_present(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
+                           struct cleat_error **reterr) {
+    struct cleat_error *err = NULL;
+    if (object_resolve(rs, kind, id_or_prefix, id, &err) >= 0)
+        return 1;
+    if (error_status(err) != CLEAT_STATUS_NOT_FOUND) {
+        *reterr = err;
+        return -1;
+    }
+    error_free(err);
+    return 0;
+}
+
 struct plugin_instance *container_runtime(struct runtime_service *rs, const container_record *rec) {
     sandbox_record *pod = NULL;
     struct cleat_error *err = NULL;
