@@ -2,6 +2,7 @@
 """Shared fixtures: the CRI client compiled from our api.proto, and cleatd
 started on a temporary socket with its own root and state dirs."""
 
+import contextlib
 import importlib
 import os
 import signal
@@ -185,18 +186,25 @@ def pod_env(tmp_path_factory, cri, test_layout):
     _pod_env_teardown(env)
 
 
-@pytest.fixture
-def env(pod_env):
-    """The module's PodEnv; the pods a test made are stopped and removed after it."""
-    mark = len(pod_env.pod_ids)
-    yield pod_env
-    made, pod_env.pod_ids = pod_env.pod_ids[mark:], pod_env.pod_ids[:mark]
+@contextlib.contextmanager
+def pods_removed_after(env):
+    """Around one test on a shared PodEnv: the pods made meanwhile are stopped and removed after it."""
+    mark = len(env.pod_ids)
+    yield env
+    made, env.pod_ids = env.pod_ids[mark:], env.pod_ids[:mark]
     for pod_id in made:
-        for call in (pod_env.stop_pod, pod_env.remove_pod):
+        for call in (env.stop_pod, env.remove_pod):
             try:
                 call(pod_id)
             except grpc.RpcError:
                 pass
+
+
+@pytest.fixture
+def env(pod_env):
+    """The module's PodEnv; the pods a test made are stopped and removed after it."""
+    with pods_removed_after(pod_env):
+        yield pod_env
 
 
 @pytest.fixture

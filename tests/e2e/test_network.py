@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 import net_fixture
+from conftest import pods_removed_after
 from net_fixture import NODE_IF, NODE_IP, NetEnv, reserved_ips, write_conf
 from pod_fixture import wait_for
 
@@ -51,16 +52,8 @@ def own_net(tmp_path, cri, test_layout):
 @pytest.fixture
 def pods(net):
     """The module's NetEnv; the pods a test made are removed after it."""
-    env = net.env
-    mark = len(env.pod_ids)
-    yield net
-    made, env.pod_ids = env.pod_ids[mark:], env.pod_ids[:mark]
-    for pod_id in made:
-        for call in (env.stop_pod, env.remove_pod):
-            try:
-                call(pod_id)
-            except grpc.RpcError:
-                pass
+    with pods_removed_after(net.env):
+        yield net
 
 
 def pod_ip(env, pod_id):

@@ -16,14 +16,15 @@ import grpc
 import pytest
 
 import pod_fixture
-from conftest import Cleatd
+from conftest import Cleatd, pods_removed_after
 
 MIB = 1 << 20
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+    """A port free on every address, IPv6 and IPv4 (the dual-stack wildcard)."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::", 0))
         return s.getsockname()[1]
 
 
@@ -47,15 +48,8 @@ def stats_env(tmp_path_factory, cri, test_layout):
 
 @pytest.fixture
 def senv(stats_env):
-    mark = len(stats_env.pod_ids)
-    yield stats_env
-    made, stats_env.pod_ids = stats_env.pod_ids[mark:], stats_env.pod_ids[:mark]
-    for pod_id in made:
-        for call in (stats_env.stop_pod, stats_env.remove_pod):
-            try:
-                call(pod_id)
-            except grpc.RpcError:
-                pass
+    with pods_removed_after(stats_env):
+        yield stats_env
 
 
 def cstats(env, cid):
@@ -272,18 +266,24 @@ class EventStream:
         self.thread.join(10)
 
 
+def await_subscribed(env, pod, streams):
+    """A stream subscribes when its call reaches cleatd: make probe events (a container created and removed in
+    `pod`) until every stream has seen one.  Returns the last probe's ID, or None if they never started."""
+    for attempt in range(50):
+        probe = env.create(pod, command=["sleep", "1"])
+        env.remove(probe)
+        if all(not s.events.empty() for s in streams):
+            return probe
+    return None
+
+
 def test_events_in_order_on_two_streams(senv):
     pb2 = senv.pb2
     pod = senv.run_pod()
     streams = [EventStream(senv), EventStream(senv)]
     try:
-        # A stream subscribes when its call reaches cleatd: make probe events until both have seen one.
-        for attempt in range(50):
-            probe = senv.create(pod, command=["sleep", "1"])
-            senv.remove(probe)
-            if all(not s.events.empty() for s in streams):
-                break
-        else:
+        probe = await_subscribed(senv, pod, streams)
+        if probe is None:
             pytest.fail("the event streams never started")
         for s in streams:
             s.until(lambda e, p=probe: e.container_id == p and e.container_event_type == pb2.CONTAINER_DELETED_EVENT)
@@ -313,11 +313,7 @@ def test_pod_sandbox_lifecycle_events(senv):
     first = senv.run_pod()
     stream = EventStream(senv)
     try:
-        for attempt in range(50):
-            probe = senv.create(first, command=["sleep", "1"])
-            senv.remove(probe)
-            if not stream.events.empty():
-                break
+        await_subscribed(senv, first, [stream])
         pod = senv.run_pod()
         senv.stop_pod(pod)
         senv.remove_pod(pod)
@@ -339,11 +335,7 @@ def test_container_exit_is_an_event(senv):
     pod = senv.run_pod()
     stream = EventStream(senv)
     try:
-        for attempt in range(50):
-            probe = senv.create(pod, command=["sleep", "1"])
-            senv.remove(probe)
-            if not stream.events.empty():
-                break
+        await_subscribed(senv, pod, [stream])
         cid = senv.run(pod, command=["sh", "-c", "exit 3"])
         evs = stream.until(lambda e: e.container_id == cid and e.container_event_type == pb2.CONTAINER_STOPPED_EVENT)
         st = {c.id: c for c in evs[-1].containers_statuses}[cid]
@@ -387,12 +379,6 @@ def test_prometheus_metrics(senv):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(senv.metrics_url.replace("/metrics", "/nothing"), timeout=10)
     assert e.value.code == 404
-
-
-def free_port():
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-        s.bind(("::", 0))
-        return s.getsockname()[1]
 
 
 def test_metrics_on_every_address_and_a_trickling_client(cleatd_factory):
