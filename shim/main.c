@@ -157,6 +157,11 @@ int main(int argc, char **argv)
   struct shim_opts o = { 0 };
   if (parse_args(argc, argv, &o) < 0)
     return 2;
+  int r = shim_close_unexpected_fds(&o.sync_fd);
+  if (r < 0) {
+    fprintf(stderr, "cleat-shim: setting up stdio and --sync-fd: %s\n", strerror(-r));
+    return 1;
+  }
   char bundle[PATH_MAX], exit_file[PATH_MAX + 16];
   if (!realpath(o.bundle, bundle)) {
     fprintf(stderr, "cleat-shim: bundle %s: %s\n", o.bundle, strerror(errno));
@@ -166,10 +171,6 @@ int main(int argc, char **argv)
   if (!o.exit_file) {
     snprintf(exit_file, sizeof exit_file, "%s/exit.json", bundle);
     o.exit_file = exit_file;
-  }
-  if (o.sync_fd >= 0 && fcntl(o.sync_fd, F_SETFD, FD_CLOEXEC) < 0) {
-    fprintf(stderr, "cleat-shim: --sync-fd %d: %s\n", o.sync_fd, strerror(errno));
-    return 1;
   }
   /* Read through a signalfd later; blocked now so that SIGUSR1 never kills
    * us and no SIGCHLD is lost. SIGPIPE: EPIPE is handled where it happens. */

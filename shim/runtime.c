@@ -67,6 +67,22 @@ static int console_listen(char *path, size_t pathsize, char *tmpdir, char *errbu
   return server_listen(path, errbuf, size);
 }
 
+/* In a forked child: stdio from in, out and err (all above 2), no other fd,
+ * no blocked signal, then exec argv.  The shim's own fds are close-on-exec,
+ * but the runtime gets only what it needs whatever else may be open. */
+static void exec_child(const char *const *argv, int in, int out, int err)
+{
+  sigset_t none; /* the shim blocks the signals it reads from its signalfd */
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+    _exit(127);
+  closefrom(3);
+  execv(argv[0], (char *const *)argv);
+  dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+  _exit(127);
+}
+
 static void exec_runtime(const struct shim_opts *o, const char *pid_file, const char *console,
                          int in, int out, int err)
 {
@@ -90,14 +106,7 @@ static void exec_runtime(const struct shim_opts *o, const char *pid_file, const 
   }
   argv[n++] = o->id;
   argv[n] = NULL;
-  sigset_t none; /* the shim blocks the signals it reads from its signalfd */
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
-  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-    _exit(127);
-  execv(o->runtime, (char *const *)argv);
-  dprintf(2, "exec %s: %s\n", o->runtime, strerror(errno));
-  _exit(127);
+  exec_child(argv, in, out, err);
 }
 
 static int read_pid_file(const char *path, pid_t *pid)
@@ -132,14 +141,7 @@ static void runtime_delete(const struct shim_opts *o, int devnull)
     argv[n++] = "-f";
     argv[n++] = o->id;
     argv[n] = NULL;
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    dup2(devnull, 0);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execv(o->runtime, (char *const *)argv);
-    _exit(127);
+    exec_child(argv, devnull, devnull, devnull);
   }
   while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
     ;

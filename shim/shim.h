@@ -56,6 +56,11 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
 int server_listen(const char *path, char *errbuf, size_t errsize);
 
 /* util */
+/* At start: 0, 1 and 2 open (/dev/null where missing), *sync_fd (if >= 0)
+ * moved to 3 and close-on-exec, every other fd closed -- the shim may be
+ * started by an older cleatd, or by hand, with fds it must not hold for its
+ * container's lifetime.  -errno when the sync fd is not open. */
+int shim_close_unexpected_fds(int *sync_fd);
 ssize_t shim_write_all(int fd, const void *buf, size_t n);
 int shim_write_exit_file(const char *path, int status, int64_t at_ns, pid_t pid);
 

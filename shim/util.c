@@ -9,6 +9,24 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Missing stdio becomes /dev/null, so that no fd the shim opens later lands
+ * on 0, 1 or 2 and is taken for stdio (detach_stdio() would replace a log
+ * file opened there, the runtime would inherit it).  The sync fd moves to 3,
+ * close-on-exec; everything above it is closed. */
+int shim_close_unexpected_fds(int *sync_fd)
+{
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) /* the lowest free fd: this one */
+      return -errno;
+  if (*sync_fd >= 0) {
+    if (*sync_fd != 3 ? dup3(*sync_fd, 3, O_CLOEXEC) < 0 : fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+      return -errno;
+    *sync_fd = 3;
+  }
+  closefrom(*sync_fd >= 0 ? 4 : 3);
+  return 0;
+}
+
 ssize_t shim_write_all(int fd, const void *buf, size_t n)
 {
   const char *p = buf;

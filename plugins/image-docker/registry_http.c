@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -274,11 +275,30 @@ static int setup_request(struct exchange *x, struct curl_slist **headers) {
     return 0;
 }
 
+/*
+ * libcurl's own socket() has no SOCK_CLOEXEC: a connection it keeps in the
+ * cache would be inherited by every child the daemon starts later (a shim
+ * would hold it for its container's lifetime).  The flag is set by socket()
+ * itself, not by a CURLOPT_SOCKOPTFUNCTION calling fcntl() afterwards: a
+ * posix_spawn in another thread between those two calls would still inherit
+ * the socket.  (libcurl 7.x's internal socketpairs -- the wake-up pair of the
+ * multi handle behind curl_easy_perform, the threaded resolver's -- have no
+ * hook; they live only for one exchange, and the spawners close every fd
+ * above 2 in the child anyway.)
+ */
+static curl_socket_t open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *a) {
+    (void)userp;
+    (void)purpose;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
 static void setup_common(struct exchange *x, char *errbuf) {
     CURL *c = x->curl;
     const struct dk_config *cfg = x->h->cfg;
     curl_easy_setopt(c, CURLOPT_URL, x->req->url);
     curl_easy_setopt(c, CURLOPT_SHARE, x->h->share);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);

@@ -9,6 +9,8 @@
  * reading it.  The plugin runs in its own process group so that a timeout
  * kills the IPAM plugin it delegated to as well; it is reaped through its
  * pidfd only (other children of the daemon are not ours to wait for).
+ * runtime-runc's spawn.c does the same for the OCI runtime and the shim:
+ * plugins may not share code yet, so each keeps its own copy.
  */
 #include <fcntl.h>
 #include <poll.h>

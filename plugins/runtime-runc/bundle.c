@@ -51,10 +51,15 @@ int rr_read_exit(const char *bundle, struct rr_exit *ret) {
     char path[PATH_MAX];
     if (snprintf(path, sizeof(path), "%s/exit.json", bundle) >= (int)sizeof(path))
         return -ENAMETOOLONG;
+    /* Not json_load_file(): its fopen() is not close-on-exec. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
+    json_t *root = json_loadfd(fd, 0, &jerr);
+    close(fd);
     if (!root)
-        return access(path, F_OK) < 0 ? -errno : -EBADMSG;
+        return -EBADMSG;
     json_t *st = json_object_get(root, "exit_status"), *at = json_object_get(root, "exited_at_ns"),
            *pid = json_object_get(root, "pid");
     int r = json_is_integer(st) && json_is_integer(at) ? 0 : -EBADMSG;

@@ -105,7 +105,8 @@ static inline void rr_freep(void *p) {
 
 /*
  * posix_spawn argv[0] with stdio `in`, `out`, `err` (-1 for /dev/null; the
- * caller keeps its fds), an empty signal mask and default dispositions.
+ * caller keeps its fds), no other fd (whether close-on-exec or not), an empty
+ * signal mask and default dispositions.
  */
 int rr_spawn(const char *const *argv, int in, int out, int err, pid_t *ret_pid);
 

@@ -2,10 +2,15 @@
 /*
  * runtime-runc: running helper programs (the runtime, the shim) from a
  * multi-threaded daemon.  posix_spawn, never fork: a forked copy of a
- * threaded process may only call async-signal-safe functions, and every fd
- * of the daemon is close-on-exec, so the child gets exactly the three fds it
- * is given.  Children are waited for by pidfd only (waitid P_PIDFD): the
- * daemon has other children that are not ours to reap.
+ * threaded process may only call async-signal-safe functions.  The child
+ * gets exactly the three fds it is given and nothing else: everything above
+ * 2 is closed in the child (closefrom), since not every fd of the daemon is
+ * close-on-exec -- libcurl's sockets are not, and a shim would hold one for
+ * its container's lifetime.  Children are waited for by pidfd only (waitid
+ * P_PIDFD): the daemon has other children that are not ours to reap.
+ *
+ * net-cni's exec.c spawns, pumps and reaps the same way: plugins may not
+ * share code yet, so each keeps its own copy.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +58,8 @@ static int spawn_with(const char *const *argv, const int src[3], pid_t *ret_pid)
     sigfillset(&all);
     for (int i = 0; i < 3 && r == 0; i++)
         r = posix_spawn_file_actions_adddup2(&fa, src[i], i);
+    if (r == 0) /* after the dup2s, which read the sources above 2 */
+        r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     if (r == 0)
         r = posix_spawnattr_setsigmask(&attr, &none);
     if (r == 0)

@@ -292,6 +292,27 @@ def read_proc_status(pid):
         return dict(re.findall(r"^(\w+):\s+(.*)$", f.read(), re.M))
 
 
+def fd_table(pid):
+    """{fd number: readlink target} of a process (an fd closed meanwhile left out)."""
+    d = f"/proc/{pid}/fd"
+    out = {}
+    for name in os.listdir(d):
+        try:
+            out[int(name)] = os.readlink(os.path.join(d, name))
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def wait_exec(pid, argv0, timeout=20.0):
+    """Wait until `pid` runs `argv0`: until then a container's process is still the runtime's init, which
+    has fds of its own."""
+    def runs():
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0] == argv0.encode()
+    wait_for(runs, timeout, f"process {pid} to run {argv0}")
+
+
 def host_interfaces():
     with open("/proc/net/dev") as f:
         return interfaces_of(f.read())

@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from pod_fixture import fd_table, wait_exec
+
 BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
 SHIM = os.environ.get("CLEAT_SHIM") or os.path.join(BUILD_DIR, "shim", "cleat-shim")
 RUNC = "/usr/bin/runc"
@@ -199,6 +201,52 @@ def test_sync_fd(make):
     c.shim_pid, c.init_pid = map(int, msg.split()[1:])
     c.start()
     assert c.exit_json()["exit_status"] == 0
+
+
+def test_inherited_fds_are_closed(make):
+    """Started by hand (or by an older cleatd) with fds it was not meant to have, below and above the
+    sync fd: the shim keeps none of them, for its whole life; the sync fd still works."""
+    c = make(["sleep", "3600"])
+    marker = os.path.join(c.dir, "leaked")
+    open(marker, "w").close()
+    low = os.open(marker, os.O_RDONLY)
+    rd, wr = os.pipe()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    leaked = {marker, f"socket:[{os.fstat(sock.fileno()).st_ino}]"}
+    cmd = [SHIM, "--id", c.id, "--bundle", c.bundle, "--runtime", RUNC, "--runtime-root", c.root,
+           "--sync-fd", str(wr)]
+    try:
+        p = subprocess.Popen(cmd, pass_fds=(low, wr, sock.fileno()), stdout=subprocess.DEVNULL)
+    finally:
+        os.close(low)
+        os.close(wr)
+        sock.close()
+    msg = os.read(rd, 4096).decode()
+    os.close(rd)
+    p.wait(30)
+    assert msg.startswith("ok "), msg
+    c.shim_pid, c.init_pid = map(int, msg.split()[1:])
+    held = fd_table(c.shim_pid)
+    assert not leaked & set(held.values()), held
+    c.start()
+    assert not leaked & set(fd_table(c.shim_pid).values())
+    wait_exec(c.init_pid, "sleep")
+    assert sorted(fd_table(c.init_pid)) == [0, 1, 2]
+
+
+def test_closed_stdin(make):
+    """Started with fd 0 closed: no fd of the shim's lands on 0 (it is /dev/null), and the container runs."""
+    c = make(["sh", "-c", "echo hello; sleep 3600"])
+    cmd = [SHIM, "--id", c.id, "--bundle", c.bundle, "--runtime", RUNC, "--runtime-root", c.root,
+           "--log-path", c.log]
+    r = subprocess.run(["/bin/sh", "-c", 'exec <&-; exec "$@"', "sh"] + cmd, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    c.shim_pid, c.init_pid = map(int, r.stdout.split())
+    assert fd_table(c.shim_pid)[0] == "/dev/null"
+    c.start()
+    wait_for(lambda: os.path.getsize(c.log) > 0)
+    assert ("stdout", "F", "hello") in c.records()
 
 
 def test_tty(make):

@@ -11,6 +11,7 @@
  * stdin stops every process it started (by pid), and the child itself is
  * waited for (and killed by pid if it does not go).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -611,6 +612,43 @@ static void test_tls_with_ca_file(void **state) {
     free(ref);
 }
 
+/* The sockets of this process that are not close-on-exec, and how many sockets there are. */
+static int sockets_open_on_exec(int *ret_total) {
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    struct dirent *de;
+    int bad = 0;
+    *ret_total = 0;
+    while ((de = readdir(d))) {
+        char path[300], link[64];
+        int fd = atoi(de->d_name);
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+        ssize_t n = readlink(path, link, sizeof(link) - 1);
+        if (de->d_name[0] == '.' || fd == dirfd(d) || n < 7 || strncmp(link, "socket:", 7) != 0)
+            continue;
+        (*ret_total)++;
+        bad += !(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    }
+    closedir(d);
+    return bad;
+}
+
+/* The connection libcurl keeps for the next request is close-on-exec: a child the daemon starts must not get it. */
+static void test_connections_are_close_on_exec(void **state) {
+    struct loaded l = {0};
+    int before, after;
+    assert_int_equal(sockets_open_on_exec(&before), 0);
+    load_ok(&l, "{retries: 0, registries: {\"127.0.0.1:%d\": {ca_file: %s}}}", fx_port("tls"), fx_get("ca_file"));
+    char *ref = ref_at(fx_port("tls"), ":t");
+    struct result res;
+    resolve_ok(&l, ref, NULL, &res);
+    result_free(&res);
+    assert_int_equal(sockets_open_on_exec(&after), 0);
+    assert_true(after > before); /* the cached connection */
+    unload(&l);
+    free(ref);
+}
+
 static void test_tls_client_certificate(void **state) {
     struct loaded l = {0};
     load_ok(&l, "{retries: 0, registries: {\"127.0.0.1:%d\": {ca_file: %s, cert_file: %s, key_file: %s}}}",
@@ -827,6 +865,7 @@ int main(void) {
         cmocka_unit_test(test_basic_auth),
         cmocka_unit_test(test_token_auth),
         cmocka_unit_test(test_tls_with_ca_file),
+        cmocka_unit_test(test_connections_are_close_on_exec),
         cmocka_unit_test(test_tls_client_certificate),
         cmocka_unit_test(test_plain_http_only_when_insecure),
         cmocka_unit_test(test_registry_down),

@@ -867,6 +867,88 @@ static void test_sandbox(void **state_) {
     expect_clean(f);
 }
 
+/* The fds of process `pid`: how many there are, and whether one of them is `target` (readlink). */
+static int fds_of(pid_t pid, const char *target, int *ret_holds) {
+    char dir[64], path[400], link[PATH_MAX];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int n = 0;
+    *ret_holds = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+            continue;
+        n++;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        ssize_t len = readlink(path, link, sizeof(link) - 1);
+        link[len > 0 ? len : 0] = '\0';
+        *ret_holds |= strcmp(link, target) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Wait until `pid` runs `argv0`: a container's process is the runtime's init (with fds of its own) until then. */
+static void wait_command(pid_t pid, const char *argv0) {
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    for (int i = 0; i < 500; i++) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+        if (fd >= 0)
+            close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        if (strcmp(buf, argv0) == 0) /* argv[0] ends at the first NUL */
+            return;
+        usleep(10000);
+    }
+    fail_msg("process %d does not run %s", (int)pid, argv0);
+}
+
+static void expect_not_holding(pid_t pid, const char *target, int only_stdio) {
+    int holds, n = fds_of(pid, target, &holds);
+    if (holds)
+        fail_msg("process %d holds %s", (int)pid, target);
+    if (only_stdio && n != 3)
+        fail_msg("process %d has %d fds, not just 0, 1 and 2", (int)pid, n);
+}
+
+/*
+ * The daemon holds an fd that is not close-on-exec (as libcurl's sockets
+ * are not): neither the shim, nor the runtime's exec child, nor anything in
+ * the container may get it.
+ */
+static void test_children_get_only_their_fds(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], marker[PATH_MAX], pidfile[PATH_MAX + 32], line[32] = "";
+    load(f, "");
+    snprintf(marker, sizeof(marker), "%s/leaked", f->dir);
+    int leaked = open(marker, O_RDWR | O_CREAT, 0600); /* deliberately without O_CLOEXEC */
+    assert_true(leaked > 2);
+    const char *id = running(f, "fds", bundle, sizeof(bundle), 0);
+    expect_not_holding(find_shim(id), marker, 0);
+    pid_t init = (pid_t)state(f, id, NULL).pid;
+    wait_command(init, "sleep");
+    expect_not_holding(init, marker, 1);
+    uint32_t runtime = exec_with(f, id, "e1", "[\"sleep\",\"100\"]", -1, -1);
+    expect_not_holding((pid_t)runtime, marker, 0);
+    snprintf(pidfile, sizeof(pidfile), "%s/exec-e1.pid", bundle);
+    FILE *fp = NULL;
+    for (int i = 0; i < 250 && !(fp = fopen(pidfile, "re")); i++)
+        usleep(20000);
+    assert_non_null(fp);
+    assert_non_null(fgets(line, sizeof(line), fp));
+    fclose(fp);
+    wait_command((pid_t)atoi(line), "sleep");
+    expect_not_holding((pid_t)atoi(line), marker, 1);
+    close(leaked);
+    kill_ctr(f, id, "e1", SIGKILL);
+    assert_int_equal(wait_event(id, "e1").status, 137);
+    kill_and_remove(f, id);
+    expect_clean(f);
+}
+
 static void test_restart(void **state_) {
     struct fx *f = *state_;
     char b1[PATH_MAX], b2[PATH_MAX], path[PATH_MAX + 16];
@@ -1046,6 +1128,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_exec_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_pause_long_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_children_get_only_their_fds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
