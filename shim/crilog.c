@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,15 +18,56 @@
 static int log_fd = -1;
 static const char *log_path;
 
-static int open_log(const char *path)
+static const char *type_name(mode_t mode)
 {
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-  return fd < 0 ? -errno : fd;
+  switch (mode & S_IFMT) {
+  case S_IFLNK: return "a symbolic link";
+  case S_IFDIR: return "a directory";
+  case S_IFCHR: return "a character device";
+  case S_IFBLK: return "a block device";
+  case S_IFIFO: return "a FIFO";
+  case S_IFSOCK: return "a socket";
+  default: return "not a regular file";
+  }
 }
 
-int crilog_open(const char *path)
+/* The log is in a directory kubelet may share with the pod (a log collector
+ * mounts it writable): a symlink planted at the path must not make the shim,
+ * root, append to a host file, nor a device node or FIFO make it write to a
+ * device or block.  So the last component is never followed (O_EXCL creates,
+ * O_NOFOLLOW reaches an existing one with O_PATH, which opens nothing), only
+ * a regular file is accepted, and that same file is reopened for appending.
+ * On failure `why` says what was refused. */
+static int open_log(const char *path, char *why, size_t size)
 {
-  int fd = open_log(path);
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
+  if (fd < 0 && errno == EEXIST) {
+    int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (pfd >= 0 && fstat(pfd, &st) == 0 && !S_ISREG(st.st_mode)) {
+      snprintf(why, size, "log file %s is %s: refused", path, type_name(st.st_mode));
+      close(pfd);
+      return -EPERM;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    fd = pfd < 0 ? -1 : open(proc, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+    int e = errno;
+    if (pfd >= 0)
+      close(pfd);
+    errno = e;
+  }
+  if (fd < 0) {
+    int e = errno;
+    snprintf(why, size, "opening log %s: %s", path, strerror(e));
+    return -e;
+  }
+  return fd;
+}
+
+int crilog_open(const char *path, char *why, size_t size)
+{
+  int fd = open_log(path, why, size);
   if (fd < 0)
     return fd;
   log_fd = fd;
@@ -33,11 +75,12 @@ int crilog_open(const char *path)
   return fd;
 }
 
-int crilog_reopen(void)
+int crilog_reopen(char *why, size_t size)
 {
+  char none[1];
   if (!log_path)
     return 0;
-  int fd = open_log(log_path);
+  int fd = open_log(log_path, why ? why : none, why ? size : sizeof none);
   if (fd < 0)
     return fd; /* keep writing to the old file rather than losing output */
   close(log_fd);
