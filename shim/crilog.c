@@ -31,37 +31,46 @@ static const char *type_name(mode_t mode)
   }
 }
 
+/* An existing log file, reached without following a symlink and reopened
+ * for appending only if it is a regular file. */
+static int open_existing(const char *path, char *why, size_t size)
+{
+  int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (pfd < 0)
+    return -errno;
+  struct stat st;
+  int fd = fstat(pfd, &st) < 0 ? -errno : 0;
+  if (fd == 0 && !S_ISREG(st.st_mode)) {
+    snprintf(why, size, "log file %s is %s: refused", path, type_name(st.st_mode));
+    fd = -EPERM;
+  }
+  if (fd == 0) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    fd = open(proc, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+    fd = fd < 0 ? -errno : fd;
+  }
+  close(pfd);
+  return fd;
+}
+
 /* The log is in a directory kubelet may share with the pod (a log collector
  * mounts it writable): a symlink planted at the path must not make the shim,
  * root, append to a host file, nor a device node or FIFO make it write to a
  * device or block.  So the last component is never followed (O_EXCL creates,
- * O_NOFOLLOW reaches an existing one with O_PATH, which opens nothing), only
- * a regular file is accepted, and that same file is reopened for appending.
- * On failure `why` says what was refused. */
+ * O_NOFOLLOW reaches an existing one with O_PATH, which opens nothing), and
+ * only a regular file is reopened for appending.  On failure `why` says why. */
 static int open_log(const char *path, char *why, size_t size)
 {
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
-  if (fd < 0 && errno == EEXIST) {
-    int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (pfd >= 0 && fstat(pfd, &st) == 0 && !S_ISREG(st.st_mode)) {
-      snprintf(why, size, "log file %s is %s: refused", path, type_name(st.st_mode));
-      close(pfd);
-      return -EPERM;
-    }
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-    fd = pfd < 0 ? -1 : open(proc, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
-    int e = errno;
-    if (pfd >= 0)
-      close(pfd);
-    errno = e;
+  int fd = -ENOENT;
+  why[0] = '\0';
+  /* Twice: the file may go between the two opens (kubelet rotating it). */
+  for (int tries = 0; tries < 2 && fd == -ENOENT; tries++) {
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
+    fd = fd >= 0 ? fd : errno == EEXIST ? open_existing(path, why, size) : -errno;
   }
-  if (fd < 0) {
-    int e = errno;
-    snprintf(why, size, "opening log %s: %s", path, strerror(e));
-    return -e;
-  }
+  if (fd < 0 && !why[0])
+    snprintf(why, size, "opening log %s: %s", path, strerror(-fd));
   return fd;
 }
 
