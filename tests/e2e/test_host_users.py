@@ -20,7 +20,7 @@ import tempfile
 import pytest
 
 import pod_fixture
-from conftest import Cleatd, pods_removed_after
+from conftest import Cleatd, _pod_env_teardown, pods_removed_after
 from pod_fixture import mounts_under, wait_for
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -62,14 +62,11 @@ def open_env(cri, test_layout, suid_layout):
     env.image_ids.update(ids)
     yield env
     try:
-        env.remove_all()
+        _pod_env_teardown(env)
     finally:
-        rc = env.d.stop()
-        env.remove_cgroups()
         # Never rm -rf through a mount that is still there (a test that failed half-way).
         if not mounts_under(base):
             shutil.rmtree(base, ignore_errors=True)
-    assert rc == 0, f"cleatd exited with {rc} on SIGTERM:\n{env.d.read_log()}"
 
 
 @pytest.fixture
