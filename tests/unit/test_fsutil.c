@@ -2,8 +2,7 @@
 /*
  * fsutil: opening image files (never a device or FIFO, not even for a
  * moment) and the private directories of cleatd (created and tightened).
- * An open is observed with inotify: IN_OPEN fires for every real open, and
- * never for an O_PATH one.
+ * An open is observed with inotify (watch_opens in testutil).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -50,26 +48,6 @@ static int teardown(void **state) {
 
 static void path_in(const struct root *r, const char *rel, char *out, size_t size) {
     snprintf(out, size, "%s/%s", r->dir, rel);
-}
-
-/* An inotify fd watching `path` (not following a symlink) for opens. */
-static int watch_opens(const char *path) {
-    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    assert_true(in >= 0);
-    assert_true(inotify_add_watch(in, path, IN_OPEN | IN_DONT_FOLLOW) >= 0);
-    return in;
-}
-
-/* How many IN_OPEN events arrived (the watch is closed). */
-static int opens_seen(int in) {
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    int n = 0;
-    ssize_t len;
-    while ((len = read(in, buf, sizeof(buf))) > 0)
-        for (char *p = buf; p < buf + len; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len)
-            n += (((struct inotify_event *)p)->mask & IN_OPEN) != 0;
-    close(in);
-    return n;
 }
 
 static void test_regular_file_is_read(void **state) {
