@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,27 @@ static int load_pod_cidr(struct daemon *d, struct cleat_error **reterr) {
     return 0;
 }
 
+static int private_dir(const char *what, const char *path, mode_t mode, struct cleat_error **reterr) {
+    mode_t old = 0;
+    int r = fsutil_private_dir(path, mode, &old, reterr);
+    if (r > 0)
+        log_notice("%s %s was mode %04o: restricted to %04o", what, path, (unsigned)old, (unsigned)(old & mode));
+    return r < 0 ? error_prefix(r, reterr, "%s", what) : 0;
+}
+
+/*
+ * Nothing under the root dir is for anyone but cleatd (the store, the
+ * content, the snapshots with every container's files): 0700, as containerd
+ * now has it.  The state dir keeps the x bit for others (0711) so that the
+ * CRI socket in it can be given to a group; everything below it that holds
+ * a container's files is 0700 (runtime_service_open).  runc reaches a rootfs
+ * as root before pivot_root, so this hides nothing from the containers.
+ */
+static int daemon_private_dirs(const struct config *cfg, struct cleat_error **reterr) {
+    int r = private_dir("root dir", cfg->root_dir, 0700, reterr);
+    return r < 0 ? r : private_dir("state dir", cfg->state_dir, 0711, reterr);
+}
+
 int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **reterr) {
     struct daemon *d = calloc(1, sizeof(*d));
     if (!d) {
@@ -122,9 +144,7 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
     d->cfg = cfg;
     d->lock_fd = -1;
     pthread_mutex_init(&d->lock, NULL);
-    int r = mkdir_p(cfg->root_dir, 0711, reterr);
-    if (r >= 0)
-        r = mkdir_p(cfg->state_dir, 0711, reterr);
+    int r = daemon_private_dirs(cfg, reterr);
     if (r >= 0)
         r = d->lock_fd = daemon_lock_root(cfg->root_dir, reterr);
     if (r >= 0)

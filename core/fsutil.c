@@ -6,8 +6,10 @@
 #include <string.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int mkdir_p(const char *path, mode_t mode, struct cleat_error **reterr) {
@@ -32,6 +34,121 @@ int mkdir_p(const char *path, mode_t mode, struct cleat_error **reterr) {
     }
     free(p);
     return 0;
+}
+
+/* Clear the bits of the open directory `fd` outside `mode`; exactly `mode` if we just made it (whatever the umask). */
+static int tighten_fd(int fd, mode_t mode, int created, mode_t *ret_old_mode) {
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    mode_t old = st.st_mode & 07777, want = created ? mode : old & mode;
+    if (old == want)
+        return 0;
+    if (fchmod(fd, want) < 0)
+        return -errno;
+    if (ret_old_mode)
+        *ret_old_mode = old;
+    return !created;
+}
+
+/* mkdir `path` with `mode`, its missing parents 0755 (less the umask); 1 if made now, 0 if it was there. */
+static int make_dir(const char *path, mode_t mode, struct cleat_error **reterr) {
+    if (mkdir(path, mode) == 0)
+        return 1;
+    if (errno == ENOENT && strrchr(path, '/') && strrchr(path, '/') != path) {
+        char *parent = strndup(path, (size_t)(strrchr(path, '/') - path));
+        int r = parent ? mkdir_p(parent, 0755, reterr)
+                       : error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        free(parent);
+        if (r < 0)
+            return r;
+        if (mkdir(path, mode) == 0)
+            return 1;
+    }
+    if (errno == EEXIST)
+        return 0;
+    return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "cannot create directory %s: %s", path,
+                     strerror(errno));
+}
+
+int fsutil_private_dir(const char *path, mode_t mode, mode_t *ret_old_mode, struct cleat_error **reterr) {
+    int created = make_dir(path, mode, reterr);
+    if (created < 0)
+        return created;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "cannot open directory %s: %s", path,
+                         strerror(errno));
+    struct stat st;
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
+    /* Its owner could put anything in it, or open it up again. */
+    if (r == 0 && st.st_uid != geteuid()) {
+        close(fd);
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, EPERM,
+                         "directory %s is owned by uid %u, not by cleatd's uid %u", path, (unsigned)st.st_uid,
+                         (unsigned)geteuid());
+    }
+    if (r == 0)
+        r = tighten_fd(fd, mode, created, ret_old_mode);
+    close(fd);
+    if (r < 0)
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, -r, "cannot restrict directory %s to mode %04o: %s",
+                         path, (unsigned)mode, strerror(-r));
+    return r;
+}
+
+int fsutil_tighten_dir_at(int dirfd, const char *name, mode_t mode, mode_t *ret_old_mode) {
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
+    int r = tighten_fd(fd, mode, 0, ret_old_mode);
+    close(fd);
+    return r;
+}
+
+int fsutil_open_regular_in_root(int rootfd, const char *rel, struct stat *ret_st) {
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+    int pfd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+    if (pfd < 0)
+        return -errno;
+    int r = fstat(pfd, ret_st) < 0 ? -errno : S_ISREG(ret_st->st_mode) ? 0 : -EINVAL;
+    int fd = -1;
+    if (r == 0) {
+        /* Only now, known to be a regular file, is it opened for real: the same object, through its O_PATH fd. */
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+        struct stat st;
+        if ((fd = open(proc, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0)
+            r = -errno;
+        else if (st.st_dev != ret_st->st_dev || st.st_ino != ret_st->st_ino)
+            r = -ESTALE;
+    }
+    close(pfd);
+    if (r < 0 && fd >= 0)
+        close(fd);
+    return r < 0 ? r : fd;
+}
+
+const char *fsutil_type_name(mode_t mode) {
+    switch (mode & S_IFMT) {
+    case S_IFREG:
+        return "a regular file";
+    case S_IFDIR:
+        return "a directory";
+    case S_IFCHR:
+        return "a character device";
+    case S_IFBLK:
+        return "a block device";
+    case S_IFIFO:
+        return "a FIFO";
+    case S_IFSOCK:
+        return "a socket";
+    case S_IFLNK:
+        return "a symbolic link";
+    default:
+        return "not a regular file";
+    }
 }
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {

@@ -4,12 +4,56 @@
 #define CLEAT_CORE_FSUTIL_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "error.h"
 
 /* mkdir -p: create `path` and missing parents with `mode`; an existing directory is fine. */
 int mkdir_p(const char *path, mode_t mode, struct cleat_error **reterr);
+
+/*
+ * A directory only cleatd may reach into (its root, state, pod and container
+ * dirs): created with exactly `mode` when missing (missing parents 0755 less
+ * the umask, as `mkdir -p -m` does), and when it exists, owned by cleatd's user and
+ * tightened to at most `mode` (bits outside `mode` are cleared, none is
+ * added): a tree left by an older cleat, with 0711 or 0755 where 0700 is
+ * wanted now, is closed at start-up without walking it.  A symlink at `path`
+ * is followed (an admin may move /var/lib/cleat elsewhere).  Returns 1 when
+ * it tightened an existing directory (*ret_old_mode, if given, says from
+ * what), 0 when nothing had to change, negative on failure (not a
+ * directory, another owner).
+ */
+int fsutil_private_dir(const char *path, mode_t mode, mode_t *ret_old_mode, struct cleat_error **reterr);
+
+/*
+ * The same for the existing entry `name` of directory `dirfd` (a pod's or a
+ * container's dir), without following a symlink and without creating it.
+ * Returns 1 when tightened, 0 when already tight or not a directory
+ * (nothing cleat made), -errno when it cannot be opened or changed.
+ */
+int fsutil_tighten_dir_at(int dirfd, const char *name, mode_t mode, mode_t *ret_old_mode);
+
+/*
+ * Open `rel` under the directory `rootfd` for reading, the way cleatd must
+ * open anything an image supplies (its /etc/passwd, /etc/group, ...):
+ *  - resolved as if rootfd were "/" (openat2 RESOLVE_IN_ROOT: an image's
+ *    absolute and ".." symlinks stay inside), without magic links and
+ *    without crossing a mount point;
+ *  - first reached with O_PATH, which runs no driver's open() and does not
+ *    block on a FIFO, and checked with fstat: anything but a regular file is
+ *    refused there, never opened (a character device in an image would
+ *    otherwise have cleatd, as root, open that host device);
+ *  - then reopened through /proc/self/fd with O_RDONLY | O_NOCTTY |
+ *    O_NONBLOCK | O_CLOEXEC, and checked to be the same inode.
+ * Returns the fd, or -errno: -ENOENT, -ENOTDIR, -ELOOP or -EXDEV when `rel`
+ * cannot be reached inside the root, -EINVAL when it is not a regular file
+ * (*ret_st then says what it is).  *ret_st is the file's stat on success.
+ */
+int fsutil_open_regular_in_root(int rootfd, const char *rel, struct stat *ret_st);
+
+/* "a directory", "a character device", "a FIFO", ... for messages about a file of type `mode`. */
+const char *fsutil_type_name(mode_t mode);
 
 /*
  * rm -rf that never leaves its file system: a mount point met on the way

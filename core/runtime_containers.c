@@ -306,6 +306,36 @@ int live_container(struct runtime_service *rs, const char *id_or_prefix, int wan
     return 0;
 }
 
+#define LOG_REFUSED "ReopenContainerLog failed: "
+
+/*
+ * A reopen the shim refused (a symlink or a device planted at the log path)
+ * is kept in the running container's message, for ContainerStatus, until a
+ * reopen succeeds: its output goes on to the previous file meanwhile.
+ */
+static void note_reopen(struct runtime_service *rs, const char *id, const struct cleat_error *failure) {
+    struct keyed_lock *l = keyed_lock_acquire(rs->locks, id);
+    container_record *rec = NULL;
+    struct cleat_error *err = NULL;
+    int r = l ? container_record_load(rs, id, &rec, &err) : -1;
+    int had = r >= 0 && rec->message && strncmp(rec->message, LOG_REFUSED, strlen(LOG_REFUSED)) == 0;
+    if (r >= 0 && rec->state == CSTATE_RUNNING && (failure || had)) {
+        char *msg = NULL;
+        if (failure && asprintf(&msg, LOG_REFUSED "%s", error_message(failure)) < 0)
+            msg = NULL;
+        r = record_set_string(&rec->message, failure ? (msg ? msg : LOG_REFUSED) : "", &err);
+        free(msg);
+        if (r >= 0)
+            r = container_record_save(rs, rec, &err);
+    }
+    if (r < 0 && err)
+        log_warning("container %s: %s", id, error_message(err));
+    error_free(err);
+    container_record_free(rec);
+    if (l)
+        keyed_lock_release(l);
+}
+
 int container_reopen_log(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr) {
     char id[65];
     container_record *rec = NULL;
@@ -313,8 +343,13 @@ int container_reopen_log(struct runtime_service *rs, const char *id_or_prefix, s
     int r = live_container(rs, id_or_prefix, 1, id, &rec, &rt, reterr);
     if (r >= 0 && !rt->ops.runtime.reopen_log)
         r = error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "the runtime cannot reopen container logs");
-    if (r >= 0)
+    int asked = r >= 0;
+    if (asked)
         r = rt->ops.runtime.reopen_log(rt->instance, id, reterr);
+    if (asked && r < 0)
+        log_warning("container %s: cannot reopen its log: %s", id, error_message(*reterr));
+    if (asked)
+        note_reopen(rs, id, r < 0 ? *reterr : NULL);
     container_record_free(rec);
     return r;
 }

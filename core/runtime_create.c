@@ -341,9 +341,10 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     char rootfs[4200];
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", c->dir);
-    r = mkdir_p(rootfs, 0755, reterr);
-    if (r >= 0)
-        r = chmod(c->dir, 0711) < 0 ? error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "chmod %s: %s", c->dir, strerror(errno)) : 0;
+    /* 0700: runc reaches the rootfs as root; no host user may reach a setuid binary or device node in it. */
+    r = mkdir_p(c->dir, 0700, reterr);
+    if (r >= 0 && mkdir(rootfs, 0755) < 0)
+        r = error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s: %s", rootfs, strerror(errno));
     if (r >= 0)
         r = snapshot(c, rootfs, reterr);
     if (r >= 0)

@@ -249,7 +249,7 @@ int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *con
     if (hostname_of(config, hostname, sizeof(hostname)) < 0)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot read the host name: %s", strerror(errno));
     if (r >= 0)
-        r = mkdir_p(nsdir, 0711, reterr);
+        r = mkdir_p(nsdir, 0700, reterr); /* the pod's dir too: its shm and pinned namespaces are for runc only */
     if (r >= 0 && b.pinned)
         r = pod_ns_create(nsdir, b.pinned, b.pinned & POD_NS_UTS ? hostname : NULL, reterr);
     if (r >= 0)

@@ -203,6 +203,36 @@ static void sweep_snapshots(struct runtime_service *rs) {
     free_ids(s.keys, s.n);
 }
 
+/*
+ * <parent> and each <parent>/<id> 0700: a pod's dir holds its /dev/shm and
+ * pinned namespaces, a container's its rootfs, where a setuid binary or a
+ * device node the container made must not be reachable by host users.
+ * Dirs an older cleat made 0711 are tightened here, one chmod each: what is
+ * below them is not walked.
+ */
+static int private_dirs(const char *parent, struct cleat_error **reterr) {
+    mode_t old = 0;
+    int r = fsutil_private_dir(parent, 0700, &old, reterr);
+    if (r > 0)
+        log_notice("%s was mode %04o: restricted to 0700", parent, (unsigned)old);
+    DIR *dir = r >= 0 ? opendir(parent) : NULL;
+    if (r < 0 || !dir)
+        return r < 0 ? r : error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot read %s: %s", parent, strerror(errno));
+    size_t n = 0;
+    for (struct dirent *de; (de = readdir(dir));) {
+        if (!id_is_valid(de->d_name))
+            continue;
+        int t = fsutil_tighten_dir_at(dirfd(dir), de->d_name, 0700, &old);
+        if (t < 0)
+            log_warning("%s/%s: cannot restrict it to mode 0700: %s", parent, de->d_name, strerror(-t));
+        n += t > 0;
+    }
+    closedir(dir);
+    if (n)
+        log_notice("%s: %zu of its directories restricted to mode 0700 (made by an older cleat)", parent, n);
+    return 0;
+}
+
 int runtime_service_open(struct daemon *d, struct runtime_service **ret, struct cleat_error **reterr) {
     struct runtime_service *rs = calloc(1, sizeof(*rs));
     if (!rs)
@@ -225,9 +255,9 @@ int runtime_service_open(struct daemon *d, struct runtime_service **ret, struct 
         !(rs->pause_binary = strdup(d->cfg->pause_binary)))
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     if (r >= 0)
-        r = mkdir_p(rs->pods_dir, 0711, reterr);
+        r = private_dirs(rs->pods_dir, reterr);
     if (r >= 0)
-        r = mkdir_p(rs->containers_dir, 0711, reterr);
+        r = private_dirs(rs->containers_dir, reterr);
     if (r < 0) {
         runtime_service_free(rs);
         return r;

@@ -2,20 +2,20 @@
 /*
  * process.user: run_as_username / run_as_user / image USER resolved against
  * the image's own /etc/passwd and /etc/group.  Those files are opened with
- * openat2(RESOLVE_IN_ROOT): an image's absolute or ".." symlinks resolve
- * inside the rootfs, never to the host's files.
+ * fsutil_open_regular_in_root(): an image's absolute or ".." symlinks resolve
+ * inside the rootfs, never to the host's files, and a device or FIFO there is
+ * refused before it is opened.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "fsutil.h"
 #include "image_manifest.h"
 #include "spec_internal.h"
 
@@ -52,28 +52,31 @@ static int parse_id(const char *s, uint32_t *ret) {
     return 0;
 }
 
-/* Read rootfs/<rel> confined to the rootfs.  A file that is absent, or cannot be reached inside it, is empty. */
+/*
+ * Read rootfs/<rel> confined to the rootfs.  A file that is absent, or cannot
+ * be reached inside it, is empty; anything but a regular file is refused
+ * before it is opened (fsutil_open_regular_in_root).
+ */
 static int read_in_root(const char *rootfs, const char *rel, char **ret, struct cleat_error **reterr) {
     *ret = NULL;
     int dfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "rootfs %s: %s", rootfs, strerror(errno));
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
-                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
-    int fd = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
-    int e = errno;
-    close(dfd);
-    if (fd < 0) {
-        /* ELOOP: a symlink loop such as etc/passwd -> /etc/passwd; EXDEV: a mount point crossed. */
-        if (e == ENOENT || e == ENOTDIR || e == ELOOP || e == EXDEV)
-            return 0;
-        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, e, "image /%s: %s", rel, strerror(e));
-    }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > DB_MAX_BYTES) {
-        close(fd);
+    int fd = fsutil_open_regular_in_root(dfd, rel, &st);
+    close(dfd);
+    /* ELOOP: a symlink loop such as etc/passwd -> /etc/passwd; EXDEV: a mount point crossed. */
+    if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV)
+        return 0;
+    if (fd == -EINVAL)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "image /%s is not a regular file of at most 4 MiB", rel);
+                         "image /%s is %s, not a regular file: refused without opening it", rel,
+                         fsutil_type_name(st.st_mode));
+    if (fd < 0)
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, -fd, "image /%s: %s", rel, strerror(-fd));
+    if (st.st_size > DB_MAX_BYTES) {
+        close(fd);
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EFBIG, "image /%s is larger than 4 MiB", rel);
     }
     char *buf = malloc((size_t)st.st_size + 1);
     size_t len = 0;

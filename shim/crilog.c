@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,15 +18,65 @@
 static int log_fd = -1;
 static const char *log_path;
 
-static int open_log(const char *path)
+static const char *type_name(mode_t mode)
 {
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-  return fd < 0 ? -errno : fd;
+  switch (mode & S_IFMT) {
+  case S_IFLNK: return "a symbolic link";
+  case S_IFDIR: return "a directory";
+  case S_IFCHR: return "a character device";
+  case S_IFBLK: return "a block device";
+  case S_IFIFO: return "a FIFO";
+  case S_IFSOCK: return "a socket";
+  default: return "not a regular file";
+  }
 }
 
-int crilog_open(const char *path)
+/* An existing log file, reached without following a symlink and reopened
+ * for appending only if it is a regular file. */
+static int open_existing(const char *path, char *why, size_t size)
 {
-  int fd = open_log(path);
+  int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (pfd < 0)
+    return -errno;
+  struct stat st;
+  int fd = fstat(pfd, &st) < 0 ? -errno : 0;
+  if (fd == 0 && !S_ISREG(st.st_mode)) {
+    snprintf(why, size, "log file %s is %s: refused", path, type_name(st.st_mode));
+    fd = -EPERM;
+  }
+  if (fd == 0) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    fd = open(proc, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+    fd = fd < 0 ? -errno : fd;
+  }
+  close(pfd);
+  return fd;
+}
+
+/* The log is in a directory kubelet may share with the pod (a log collector
+ * mounts it writable): a symlink planted at the path must not make the shim,
+ * root, append to a host file, nor a device node or FIFO make it write to a
+ * device or block.  So the last component is never followed (O_EXCL creates,
+ * O_NOFOLLOW reaches an existing one with O_PATH, which opens nothing), and
+ * only a regular file is reopened for appending.  On failure `why` says why. */
+static int open_log(const char *path, char *why, size_t size)
+{
+  int fd = -ENOENT;
+  why[0] = '\0';
+  /* Twice: the file may go between the two opens (kubelet rotating it). */
+  for (int tries = 0; tries < 2 && fd == -ENOENT; tries++) {
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
+    fd = fd >= 0 ? fd : errno == EEXIST ? open_existing(path, why, size) : -errno;
+  }
+  if (fd < 0 && !why[0])
+    snprintf(why, size, "opening log %s: %s", path, strerror(-fd));
+  return fd;
+}
+
+int crilog_open(const char *path, char *why, size_t size)
+{
+  int fd = open_log(path, why, size);
   if (fd < 0)
     return fd;
   log_fd = fd;
@@ -33,11 +84,12 @@ int crilog_open(const char *path)
   return fd;
 }
 
-int crilog_reopen(void)
+int crilog_reopen(char *why, size_t size)
 {
+  char none[1];
   if (!log_path)
     return 0;
-  int fd = open_log(log_path);
+  int fd = open_log(log_path, why ? why : none, why ? size : sizeof none);
   if (fd < 0)
     return fd; /* keep writing to the old file rather than losing output */
   close(log_fd);

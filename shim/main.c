@@ -123,10 +123,8 @@ static int run_shim(struct shim_opts *o, int vfd)
   struct shim_stdio io = { -1, -1, -1 };
   pid_t init_pid = 0;
   int lfd = -1;
-  if (o->log_path && crilog_open(o->log_path) < 0) {
-    snprintf(err, sizeof err, "opening log %s: %s", o->log_path, strerror(errno));
+  if (o->log_path && crilog_open(o->log_path, err, sizeof err) < 0)
     goto fail;
-  }
   snprintf(path, sizeof path, "%s/attach.sock", o->bundle);
   if ((lfd = server_listen(path, err, sizeof err)) < 0)
     goto fail;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,9 +205,11 @@ static void do_command(int i, char *line, char *rest, size_t restlen)
     else
       client_reply(i, "ok\n", 1);
   } else if (strcmp(line, "reopen") == 0) {
-    int r = crilog_reopen();
-    char msg[128];
-    snprintf(msg, sizeof msg, r < 0 ? "error reopen: %s\n" : "ok\n", strerror(-r));
+    char why[PATH_MAX + 128], msg[PATH_MAX + 200];
+    if (crilog_reopen(why, sizeof why) < 0)
+      snprintf(msg, sizeof msg, "error %s; the output goes on to the previous file\n", why);
+    else
+      snprintf(msg, sizeof msg, "ok\n");
     client_reply(i, msg, 1);
   } else if (strcmp(line, "close-stdin") == 0) {
     close_stdin();
@@ -316,7 +319,7 @@ static void on_signal(void)
     if (si.ssi_signo == SIGCHLD)
       reap();
     else if (si.ssi_signo == SIGUSR1)
-      crilog_reopen();
+      crilog_reopen(NULL, 0);
   }
 }
 

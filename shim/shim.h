@@ -34,8 +34,13 @@ struct crilog_stream {
   char buf[SHIM_LOG_LINE_MAX];
   size_t len;
 };
-int crilog_open(const char *path);          /* returns fd or -errno */
-int crilog_reopen(void);                    /* 0 or -errno; keeps the old fd on failure */
+/* Open (create 0640) the log for appending; never through a symlink at its last
+ * component, never anything but a regular file.  Returns the fd, or -errno with
+ * the reason in `why`. */
+int crilog_open(const char *path, char *why, size_t size);
+/* The same for the same path (after kubelet renamed the file): 0, or -errno with
+ * the reason in `why` (may be NULL), the old file kept. */
+int crilog_reopen(char *why, size_t size);
 void crilog_close(void);
 void crilog_feed(struct crilog_stream *s, int stream, const char *data, size_t n);
 void crilog_flush_partial(struct crilog_stream *s, int stream); /* at EOF */

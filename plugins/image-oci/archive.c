@@ -285,19 +285,14 @@ static void scan_done(struct scan *s) {
 
 /* Open the archive file itself; `st` gets its identity. */
 static int archive_open(struct oci *oci, const struct oci_ref *ref, struct stat *st, struct cleat_error **reterr) {
-    int fd = open(ref->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, st) < 0) {
-        int e = errno;
-        oci_closep(&fd);
-        return oci_error(oci, reterr, oci_errno_status(e), e, "oci-archive %s: %s", ref->path, strerror(e));
-    }
-    if (!S_ISREG(st->st_mode)) {
-        close(fd);
+    int fd = oci_open_regular(ref->path, st);
+    if (fd < 0 && fd != -EINVAL)
+        return oci_error(oci, reterr, oci_errno_status(-fd), -fd, "oci-archive %s: %s", ref->path, strerror(-fd));
+    if (fd < 0)
         return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
                          "oci-archive %s is not a regular file%s%s", ref->path,
                          S_ISDIR(st->st_mode) ? " (for a layout directory, use oci:" : "",
                          S_ISDIR(st->st_mode) ? ")" : "");
-    }
     return fd;
 }
 

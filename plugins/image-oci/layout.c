@@ -12,13 +12,28 @@
 
 #include "oci.h"
 
-int oci_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
-    _oci_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
+int oci_open_regular(const char *path, struct stat *st) {
+    int pfd = open(path, O_PATH | O_CLOEXEC);
+    if (pfd < 0)
         return -errno;
-    if (!S_ISREG(st.st_mode))
-        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    int fd = fstat(pfd, st) < 0 ? -errno : S_ISREG(st->st_mode) ? 0 : -EINVAL;
+    if (fd == 0) {
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+        fd = open(proc, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+        fd = fd < 0 ? -errno : fd;
+    }
+    close(pfd);
+    return fd;
+}
+
+int oci_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
+    struct stat st;
+    _oci_close_ int fd = oci_open_regular(path, &st);
+    if (fd == -EINVAL && S_ISDIR(st.st_mode))
+        return -EISDIR;
+    if (fd < 0)
+        return fd;
     if ((uint64_t)st.st_size > max)
         return -EFBIG;
     size_t len = 0, size = (size_t)st.st_size;
@@ -93,6 +108,8 @@ static int read_meta(const struct oci *oci, const char *dir, const char *name, s
     if (r == -EFBIG)
         return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EFBIG, "%s is larger than %zu bytes", path,
                          max);
+    if (r == -EINVAL)
+        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL, "%s is not a regular file", path);
     if (r < 0)
         return oci_error(oci, reterr, oci_errno_status(-r), -r, "reading %s: %s", path, strerror(-r));
     return 0;
@@ -128,18 +145,18 @@ int oci_layout_fetch(struct oci *oci, const struct oci_ref *ref, const struct cl
     if (!name || asprintf(&path, "%s/%s", ref->path, name) < 0 ||
         asprintf(&what, "blob %s in OCI layout %s", desc->digest, ref->path) < 0)
         return oci_error(oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    _oci_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        int e = errno;
+    _oci_close_ int fd = oci_open_regular(path, &st);
+    if (fd == -EINVAL)
+        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL, "%s: %s is not a regular file", what,
+                         path);
+    if (fd < 0) {
+        int e = -fd;
         return oci_error(oci, reterr, oci_errno_status(e), e, "%s: %s: %s%s", what, path, strerror(e),
                          e == ENOENT && desc->urls && desc->urls[0]
                              ? " (a foreign layer, listing urls: this transport does not download those)"
                              : "");
     }
-    if (!S_ISREG(st.st_mode))
-        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL, "%s: %s is not a regular file", what,
-                         path);
     int64_t size = (int64_t)st.st_size, offset = 0;
     if (desc->size >= 0 && desc->size != size)
         return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,

@@ -102,7 +102,14 @@ int oci_index_resolve(const struct oci *oci, const struct oci_ref *ref, const ch
 
 /* --- directories (layout.c) ----------------------------------------------- */
 
-/* Read a whole small file; -errno on failure, -EFBIG above `max` bytes.  No error object. */
+/*
+ * Open `path` for reading only if it is a regular file: a layout or archive
+ * is named by the caller but may sit where others write, so it is reached
+ * with O_PATH first (no device driver's open, no wait on a FIFO), checked,
+ * then reopened.  The fd, or -errno; -EINVAL when not regular (*st says what).
+ */
+int oci_open_regular(const char *path, struct stat *st);
+/* Read a whole small regular file; -errno on failure, -EFBIG above `max` bytes.  No error object. */
 int oci_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Copy bytes [offset, end) of `fd` into the writer, in OCI_BUF_SIZE chunks. */
 int oci_copy_fd(const struct oci *oci, int fd, int64_t offset, int64_t end, struct cleat_blob_writer *writer,

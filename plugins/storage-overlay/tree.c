@@ -274,13 +274,35 @@ static int run(struct walker *w, int dirfd, const char *path, char *where, size_
 
 /* --- rm -rf ---------------------------------------------------------------- */
 
+/*
+ * Open a regular file of a layer for its flags.  Reached with O_PATH and
+ * checked before it is really opened (through /proc/self/fd): a container may
+ * have swapped it for a device node since the lstat, and opening a device
+ * runs its driver's open, as root, on the host.
+ */
+static int open_regular(int dirfd, const char *name) {
+    int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd < 0)
+        return -errno;
+    struct stat st;
+    int fd = fstat(pfd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+    if (fd == 0) {
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+        fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        fd = fd < 0 ? -errno : fd;
+    }
+    close(pfd);
+    return fd;
+}
+
 static int rm_entry(void *ctx, int dirfd, const char *name, const struct stat *st) {
     if (S_ISDIR(st->st_mode) || unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
         return 0;
     if (errno != EPERM || !S_ISREG(st->st_mode))
         return -errno;
     /* chattr +i or +a on the file itself (the directory's own flags were cleared on the way in) */
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    int fd = open_regular(dirfd, name);
     if (fd >= 0) {
         clear_flags(fd);
         close(fd);

@@ -152,40 +152,75 @@ def _layer():
     return raw.getvalue()
 
 
-def build_test_layout(layout):
-    """Write the OCI layout; returns {tag: {"manifest_digest", "config_digest"}}."""
+def layer_tar(members):
+    """An uncompressed layer tar of (TarInfo, data or None) pairs (see tar_info)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return raw.getvalue()
+
+
+def tar_info(name, kind=tarfile.REGTYPE, mode=0o644, uid=0, gid=0, devmajor=0, devminor=0):
+    """A TarInfo for layer_tar(): mtime 0, owner by number only."""
+    info = _info(name, kind, mode, uid, gid)
+    info.devmajor, info.devminor = devmajor, devminor
+    return info
+
+
+def _put(layout, data):
     blobs = os.path.join(layout, "blobs", "sha256")
     os.makedirs(blobs, exist_ok=True)
+    with open(os.path.join(blobs, hashlib.sha256(data).hexdigest()), "wb") as f:
+        f.write(data)
+    return {"digest": _sha256(data), "size": len(data)}
 
-    def put(data):
-        with open(os.path.join(blobs, hashlib.sha256(data).hexdigest()), "wb") as f:
-            f.write(data)
-        return {"digest": _sha256(data), "size": len(data)}
 
-    layer_tar = _layer()
-    layer = put(gzip.compress(layer_tar, mtime=0))
+def _write_image(layout, tag, layer_tars, extra):
+    """Blobs of one image (gzip'd layers, config with `extra` fields, manifest); its index entry."""
+    layers = [_put(layout, gzip.compress(t, mtime=0)) for t in layer_tars]
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-    tags, manifests = {}, []
-    for tag, extra in IMAGE_TAGS.items():
-        cfg = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-               "Labels": {"org.cleat.test": tag}}
-        cfg.update(extra)
-        config = json.dumps({"architecture": arch, "os": "linux", "config": cfg,
-                             "rootfs": {"type": "layers", "diff_ids": [_sha256(layer_tar)]},
-                             "history": [{"created_by": f"cleat pod_fixture.py: {tag}"}]}, sort_keys=True).encode()
-        c = put(config)
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
-                               "config": dict(mediaType=MT_OCI_CONFIG, **c),
-                               "layers": [dict(mediaType=MT_OCI_LAYER_GZIP, **layer)]}, sort_keys=True).encode()
-        m = put(manifest)
-        manifests.append(dict(mediaType=MT_OCI_MANIFEST, **m,
-                              annotations={"org.opencontainers.image.ref.name": tag}))
-        tags[tag] = {"manifest_digest": m["digest"], "config_digest": c["digest"]}
+    cfg = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+           "Labels": {"org.cleat.test": tag}}
+    cfg.update(extra)
+    config = json.dumps({"architecture": arch, "os": "linux", "config": cfg,
+                         "rootfs": {"type": "layers", "diff_ids": [_sha256(t) for t in layer_tars]},
+                         "history": [{"created_by": f"cleat pod_fixture.py: {tag}"}]}, sort_keys=True).encode()
+    c = _put(layout, config)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": MT_OCI_MANIFEST,
+                           "config": dict(mediaType=MT_OCI_CONFIG, **c),
+                           "layers": [dict(mediaType=MT_OCI_LAYER_GZIP, **l) for l in layers]},
+                          sort_keys=True).encode()
+    m = _put(layout, manifest)
+    entry = dict(mediaType=MT_OCI_MANIFEST, **m, annotations={"org.opencontainers.image.ref.name": tag})
+    return entry, {"manifest_digest": m["digest"], "config_digest": c["digest"]}
+
+
+def _write_index(layout, manifests):
     with open(os.path.join(layout, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
     with open(os.path.join(layout, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "manifests": manifests}, f)
+
+
+def build_test_layout(layout):
+    """Write the OCI layout; returns {tag: {"manifest_digest", "config_digest"}}."""
+    base = _layer()
+    tags, manifests = {}, []
+    for tag, extra in IMAGE_TAGS.items():
+        entry, tags[tag] = _write_image(layout, tag, [base], extra)
+        manifests.append(entry)
+    _write_index(layout, manifests)
     return tags
+
+
+def build_layered_layout(layout, tag, members, extra=None):
+    """An OCI layout with one image `tag`: the test image's layer, then a layer of `members`
+    ((TarInfo, data) pairs, see tar_info), and `extra` config fields (default Cmd ["/bin/sh"])."""
+    entry, _ = _write_image(layout, tag, [_layer(), layer_tar(members)], extra or {"Cmd": ["/bin/sh"]})
+    _write_index(layout, [entry])
 
 
 def pull_test_images(daemon, pb2, pb2_grpc, layout, tags=IMAGE_TAGS):

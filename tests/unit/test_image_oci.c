@@ -5,7 +5,8 @@
  * resolving by tag, by digest and without either; the errors an operator
  * reads; fetching whole, resumed, missing and concurrently; the same from
  * oci-archive tarballs (plain, pax with "./" names, gzip); and layouts made
- * by umoci (and packed by skopeo) when those tools are installed.
+ * by umoci (and packed by skopeo) when those tools are installed; a FIFO or
+ * device node where a file is expected refused without being opened.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -491,6 +493,39 @@ static void test_fetch_errors(void **state) {
     error_free(err);
 }
 
+/*
+ * Whoever may write a layout could put a FIFO or a device node where a file
+ * is expected: it is refused, never opened (the FIFO would hang the pull, the
+ * device's driver would run as root).  inotify sees every real open.
+ */
+static void test_special_files_are_not_opened(void **state) {
+    struct world *w = *state;
+    char dir[128], ref[512], index[256], layer[256], config[256];
+    layout_make(w, dir, sizeof(dir), "specials", marker, NULL);
+    snprintf(index, sizeof(index), "%s/index.json", dir);
+    snprintf(layer, sizeof(layer), "%s/blobs/sha256/%s", dir, w->layer.digest + 7);
+    snprintf(config, sizeof(config), "%s/blobs/sha256/%s", dir, w->config.digest + 7);
+    assert_int_equal(mkfifo(index, 0644), 0);
+    assert_int_equal(unlink(config), 0);
+    assert_int_equal(mkfifo(config, 0644), 0);
+    assert_int_equal(unlink(layer), 0);
+    int dev = geteuid() == 0 && mknod(layer, S_IFCHR | 0644, makedev(1, 3)) == 0; /* /dev/null's numbers */
+    int watches[3] = {watch_opens(index), watch_opens(config), dev ? watch_opens(layer) : -1};
+
+    snprintf(ref, sizeof(ref), "oci:%s:1.0", dir);
+    expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "index.json is not a regular file", NULL);
+    expect_fetch_error(w, ref, &w->config, (int64_t)w->config.len, CLEAT_STATUS_FAILED_PRECONDITION,
+                       "is not a regular file");
+    if (dev)
+        expect_fetch_error(w, ref, &w->layer, (int64_t)w->layer.len, CLEAT_STATUS_FAILED_PRECONDITION,
+                           "is not a regular file");
+    snprintf(ref, sizeof(ref), "oci-archive:%s:1.0", index);
+    expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "is not a regular file", NULL);
+    for (size_t i = 0; i < 3; i++)
+        if (watches[i] >= 0)
+            assert_int_equal(opens_seen(watches[i]), 0);
+}
+
 /* --- archives ------------------------------------------------------------- */
 
 static void test_archive_resolve(void **state) {
@@ -716,6 +751,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_whole),
         cmocka_unit_test(test_fetch_resume),
         cmocka_unit_test(test_fetch_errors),
+        cmocka_unit_test(test_special_files_are_not_opened),
         cmocka_unit_test(test_archive_resolve),
         cmocka_unit_test(test_archive_not_an_archive),
         cmocka_unit_test(test_archive_fetch),

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -94,4 +96,23 @@ void temp_dir(char *out, size_t size, const char *prefix) {
     assert_non_null(realpath(tmpl, real));
     assert_true(strlen(real) < size);
     strcpy(out, real);
+}
+
+int watch_opens(const char *path) {
+    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    assert_true(in >= 0);
+    if (inotify_add_watch(in, path, IN_OPEN | IN_DONT_FOLLOW) < 0)
+        fail_msg("inotify %s: %s", path, strerror(errno));
+    return in;
+}
+
+int opens_seen(int watch) {
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int n = 0;
+    ssize_t len;
+    while ((len = read(watch, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + len; p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len)
+            n += (((struct inotify_event *)p)->mask & IN_OPEN) != 0;
+    close(watch);
+    return n;
 }

@@ -22,6 +22,11 @@ void expect_text(const char *dir, const char *name, const char *text);
 /* Make a fresh directory /tmp/<prefix>-XXXXXX and store its real path (no symlinks) in out. */
 void temp_dir(char *out, size_t size, const char *prefix);
 
+/* An inotify fd watching `path` (its last component not followed) for opens: IN_OPEN fires for every
+ * real open, never for an O_PATH one.  opens_seen() counts them and closes the watch. */
+int watch_opens(const char *path);
+int opens_seen(int watch);
+
 struct config;
 /*
  * cleatd's config as it would load `yaml` (named "test.yaml" in locations)
