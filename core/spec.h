@@ -71,10 +71,13 @@ struct spec_input {
  *   oom_score_adj, cgroupsPath; annotations io.kubernetes.cri.*.
  * - linux.seccomp: RuntimeDefault → seccomp_default_profile, Localhost →
  *   the file at localhost_ref (absolute), Unconfined / unset / privileged →
- *   none.  OCI or Docker profile JSON; actions and syscall-name syntax are
- *   checked, rules with includes/excludes are refused (INVALID_ARGUMENT).
- *   Whether a name exists on an architecture is left to the runtime's
- *   libseccomp at create time.
+ *   none.  OCI, Docker (archMap: this host's entry) or cleat profile JSON
+ *   (architectures per native host; rules with "requires"/"unless" lists of
+ *   capabilities, kept or dropped by the container's bounding set).  Every
+ *   syscall and architecture name must be known to libseccomp, actions,
+ *   operators and argument indexes valid, and includes/excludes absent:
+ *   else INVALID_ARGUMENT naming the profile and the name.  A profile with
+ *   architectures for other hosts only: FAILED_PRECONDITION.
  * - linux.devices: CRI devices (a node, or a directory of nodes; permissions
  *   a subset of "rwm", default "rwm") each with a cgroup allow rule;
  *   privileged containers get every device node of the host's /dev (not

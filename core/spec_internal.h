@@ -29,8 +29,16 @@ int spec_add_capabilities(const struct spec_input *in, json_t *process, struct c
 int spec_add_linux(const struct spec_input *in, json_t *root, struct cleat_error **reterr);
 /* linux.devices (and their cgroup rules) after spec_add_linux made linux.resources. */
 int spec_add_devices(const struct spec_input *in, json_t *lx, struct cleat_error **reterr);
-/* linux.seccomp from the container's SecurityProfile. */
-int spec_add_seccomp(const struct spec_input *in, json_t *lx, struct cleat_error **reterr);
+/*
+ * linux.seccomp from the container's SecurityProfile; `caps` is the JSON
+ * array of the bounding set's names ("CAP_SYS_ADMIN", ...) that a
+ * profile's "requires"/"unless" rules are resolved against.
+ */
+int spec_add_seccomp(const struct spec_input *in, json_t *caps, json_t *lx, struct cleat_error **reterr);
+/* The libseccomp token of an OCI architecture name ("SCMP_ARCH_X86_64"), 0 if libseccomp does not know it. */
+uint32_t spec_seccomp_arch(const char *name);
+/* "net_admin", "NET_ADMIN", "CAP_NET_ADMIN" → the capability's number, or -1. */
+int spec_cap_index(const char *name);
 /* The "mounts" array. */
 int spec_add_mounts(const struct spec_input *in, json_t *root, struct cleat_error **reterr);
 

@@ -6,7 +6,7 @@ build_deps=(
     gcc g++ cmake make pkg-config binutils
     libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
     libltdl-dev libyaml-dev liblmdb-dev libsystemd-dev
-    libjansson-dev libarchive-dev libisal-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
+    libjansson-dev libarchive-dev libisal-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libseccomp-dev
     runc containernetworking-plugins iptables
 )
 test_deps=(
