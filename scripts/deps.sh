@@ -11,7 +11,7 @@ build_deps=(
 )
 test_deps=(
     libcmocka-dev clang
-    docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux
+    docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux apparmor
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml
 )
 
