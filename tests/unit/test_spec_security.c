@@ -86,17 +86,10 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void build_refused(struct fx *fx, int32_t status, const char *needle) {
-    char *s = NULL;
-    struct cleat_error *err = NULL;
-    expect_error(spec_build(&fx->in, &s, &err), &err, status, needle);
-    assert_null(s);
-}
-
 static void container_refused(struct fx *fx, int32_t status, const char *needle) {
     struct cleat_error *err = NULL;
     expect_error(spec_check_container(&fx->c, &fx->host, &err), &err, status, needle);
-    build_refused(fx, status, needle); /* the spec builder never drops it either */
+    spec_refused(&fx->in, status, needle); /* the spec builder never drops it either */
 }
 
 static void pod_refused(struct fx *fx, int32_t status, const char *needle) {
@@ -113,12 +106,7 @@ static void pod_ok(struct fx *fx) {
 /* The built spec's process.apparmorProfile, or "" for none. */
 static char *apparmor_of(struct fx *fx) {
     static char buf[128];
-    char *s = NULL;
-    struct cleat_error *err = NULL;
-    int r = spec_build(&fx->in, &s, &err);
-    check(r, err);
-    json_t *j = json_loads(s, 0, NULL);
-    free(s);
+    json_t *j = spec_built(&fx->in);
     const char *name = json_string_value(json_object_get(json_object_get(j, "process"), "apparmorProfile"));
     snprintf(buf, sizeof(buf), "%s", name ? name : "");
     json_decref(j);
@@ -313,7 +301,7 @@ static void test_apparmor_default_loaded_once(void **state) {
     play_apparmor_host(fx, "");
     struct cleat_error *err = NULL;
     check(spec_check_container(&fx->c, &fx->host, &err), err); /* the check alone runs nothing */
-    build_refused(fx, CLEAT_STATUS_FAILED_PRECONDITION, "parser: No such file or directory");
+    spec_refused(&fx->in, CLEAT_STATUS_FAILED_PRECONDITION, "parser: No such file or directory");
     char script[512];
     snprintf(script, sizeof(script), "#!/bin/sh\necho \"$@\" > %s/args\ncat > %s/input\n", fx->root, fx->root);
     write_text(fx->root, "parser", script);

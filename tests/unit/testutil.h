@@ -3,6 +3,7 @@
 #ifndef CLEAT_TESTUTIL_H
 #define CLEAT_TESTUTIL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,12 @@ void write_text(const char *dir, const char *name, const char *text);
 void expect_text(const char *dir, const char *name, const char *text);
 /* Make a fresh directory /tmp/<prefix>-XXXXXX and store its real path (no symlinks) in out. */
 void temp_dir(char *out, size_t size, const char *prefix);
+
+struct spec_input;
+/* spec_build's config.json, parsed; fails the test on any error. */
+json_t *spec_built(const struct spec_input *in);
+/* spec_build must fail with `status` and a message containing `needle`, and return no text. */
+void spec_refused(const struct spec_input *in, int32_t status, const char *needle);
 
 struct config;
 /*
