@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +28,16 @@ extern char **environ;
 #define FIELD "linux.security_context.apparmor"
 
 const char *spec_host_path(const struct spec_host *host, enum spec_host_path which) {
-    static const char *const real[] = {
-        [SPEC_HOST_APPARMOR_FS] = "/sys/kernel/security/apparmor",
-        [SPEC_HOST_APPARMOR_ETC] = "/etc/apparmor.d",
-        [SPEC_HOST_APPARMOR_PARSER] = "apparmor_parser", /* looked up in PATH, as containerd does */
-        [SPEC_HOST_SELINUX_FS] = "/sys/fs/selinux",
-    };
-    const char *given = !host                                      ? NULL
-                        : which == SPEC_HOST_APPARMOR_FS           ? host->apparmor_fs
-                        : which == SPEC_HOST_APPARMOR_ETC          ? host->apparmor_etc
-                        : which == SPEC_HOST_APPARMOR_PARSER       ? host->apparmor_parser
-                                                                   : host->selinux_fs;
-    return given ? given : real[which];
+    switch (which) {
+    case SPEC_HOST_APPARMOR_FS:
+        return host && host->apparmor_fs ? host->apparmor_fs : "/sys/kernel/security/apparmor";
+    case SPEC_HOST_APPARMOR_ETC:
+        return host && host->apparmor_etc ? host->apparmor_etc : "/etc/apparmor.d";
+    case SPEC_HOST_APPARMOR_PARSER: /* looked up in PATH, as containerd does */
+        return host && host->apparmor_parser ? host->apparmor_parser : "apparmor_parser";
+    default:
+        return host && host->selinux_fs ? host->selinux_fs : "/sys/fs/selinux";
+    }
 }
 
 int spec_host_has(const struct spec_host *host, enum spec_host_path which) {
@@ -112,12 +111,19 @@ int spec_apparmor_loaded(const struct spec_host *host, const char *name) {
     return found;
 }
 
-/* Read what fd gives until EOF into buf (truncated, NUL-terminated). */
+/* Read what fd gives until EOF, keeping the start in buf (NUL-terminated): the writer never blocks on a full pipe. */
 static void read_all(int fd, char *buf, size_t size) {
     size_t n = 0;
-    ssize_t r;
-    while ((r = read(fd, buf + n, size - 1 - n)) > 0 || (r < 0 && errno == EINTR))
-        n += r > 0 ? (size_t)r : 0;
+    char sink[512];
+    for (;;) {
+        ssize_t r = n + 1 < size ? read(fd, buf + n, size - 1 - n) : read(fd, sink, sizeof(sink));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (n + 1 < size)
+            n += (size_t)r;
+    }
     buf[n] = '\0';
     while (n && buf[n - 1] == '\n')
         buf[--n] = '\0';
@@ -139,9 +145,19 @@ static int run_parser(const char *parser, const char *text, struct cleat_error *
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    /* cleatd blocks SIGTERM/SIGINT/SIGHUP in every thread and ignores SIGPIPE: the parser starts with neither. */
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {(char *)parser, "-Kr", NULL};
     pid_t pid;
-    int e = posix_spawnp(&pid, parser, &fa, NULL, argv, environ);
+    int e = posix_spawnp(&pid, parser, &fa, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     close(in[0]);
     close(err[1]);
