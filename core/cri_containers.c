@@ -13,6 +13,7 @@
 #include "cri.h"
 #include "cri_convert.h"
 #include "runtime_internal.h"
+#include "spec.h"
 
 #define RS(ctx) (((struct daemon *)(ctx))->runtime)
 
@@ -27,7 +28,10 @@ int cri_create_container(void *ctx, struct rpc_call *call, const ProtobufCMessag
                          struct cleat_error **reterr) {
     const Runtime__V1__CreateContainerRequest *in = (const void *)req;
     char id[65];
-    int r = container_create(RS(ctx), in->pod_sandbox_id, in->config, id, reterr);
+    /* What cleat cannot apply is refused before anything is made (spec_build checks it again). */
+    int r = spec_check_container(in->config, NULL, reterr);
+    if (r >= 0)
+        r = container_create(RS(ctx), in->pod_sandbox_id, in->config, id, reterr);
     if (r < 0)
         return r;
     Runtime__V1__CreateContainerResponse *resp = ARENA_NEW(call->arena, Runtime__V1__CreateContainerResponse);

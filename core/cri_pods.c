@@ -13,6 +13,7 @@
 #include "cri_convert.h"
 #include "pod_ns.h"
 #include "runtime_internal.h"
+#include "spec.h"
 
 #define RS(ctx) (((struct daemon *)(ctx))->runtime)
 
@@ -20,7 +21,10 @@ int cri_run_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMessage
                         struct cleat_error **reterr) {
     const Runtime__V1__RunPodSandboxRequest *in = (const void *)req;
     char id[65];
-    int r = pod_run(RS(ctx), in->config, in->runtime_handler, id, reterr);
+    /* Security settings cleat cannot apply are refused, not dropped. */
+    int r = spec_check_pod(in->config, NULL, reterr);
+    if (r >= 0)
+        r = pod_run(RS(ctx), in->config, in->runtime_handler, id, reterr);
     if (r < 0)
         return r;
     Runtime__V1__RunPodSandboxResponse *resp = ARENA_NEW(call->arena, Runtime__V1__RunPodSandboxResponse);

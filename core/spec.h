@@ -7,9 +7,11 @@
  * spec_build has no side effects on the host: it only reads the image's
  * /etc/passwd and /etc/group, confined to the rootfs (openat2 with
  * RESOLVE_IN_ROOT, so an image's symlinks cannot point at the host's files),
- * /proc/sys/kernel/cap_last_cap, seccomp profile files, and stats device
- * nodes (the host's /dev for privileged containers).  Creating missing host paths of bind
- * mounts is the caller's job.
+ * /proc/sys/kernel/cap_last_cap, seccomp profile files, stats device
+ * nodes (the host's /dev for privileged containers), and whether AppArmor
+ * and SELinux run; it loads cleat's AppArmor profile where AppArmor runs
+ * (see process.apparmorProfile below).  Creating missing host paths of
+ * bind mounts is the caller's job.
  */
 #ifndef CLEAT_CORE_SPEC_H
 #define CLEAT_CORE_SPEC_H
@@ -20,6 +22,21 @@
 
 struct cleat_error;
 struct image_config;
+
+/*
+ * Where the host's security modules are looked at; a NULL member (or a
+ * NULL struct spec_host *) means the real place.  Tests point them at
+ * directories of their own to play a host with AppArmor or SELinux.
+ */
+struct spec_host {
+    const char *apparmor_fs;     /* /sys/kernel/security/apparmor: present = AppArmor on; its "profiles" file */
+    const char *apparmor_etc;    /* /etc/apparmor.d: abi/3.0 decides the profile's abi line */
+    const char *apparmor_parser; /* apparmor_parser, in PATH */
+    const char *selinux_fs;      /* /sys/fs/selinux: present = SELinux on */
+};
+
+/* The AppArmor profile RuntimeDefault gives containers on a host with AppArmor. */
+#define SPEC_APPARMOR_DEFAULT "cleat-default"
 
 struct spec_input {
     const Runtime__V1__ContainerConfig *container; /* from CreateContainer; required */
@@ -43,6 +60,7 @@ struct spec_input {
     const char *seccomp_default_profile;
     /* cleatd's own oom_score_adj: the spec never asks for less (clamped, with a log line). */
     int64_t min_oom_score_adj;
+    const struct spec_host *host; /* NULL: the real host */
 };
 
 /*
@@ -71,19 +89,53 @@ struct spec_input {
  *   oom_score_adj, cgroupsPath; annotations io.kubernetes.cri.*.
  * - linux.seccomp: RuntimeDefault → seccomp_default_profile, Localhost →
  *   the file at localhost_ref (absolute), Unconfined / unset / privileged →
- *   none.  OCI or Docker profile JSON; actions and syscall-name syntax are
- *   checked, rules with includes/excludes are refused (INVALID_ARGUMENT).
- *   Whether a name exists on an architecture is left to the runtime's
- *   libseccomp at create time.
+ *   none.  OCI, Docker (archMap: this host's entry) or cleat profile JSON
+ *   (architectures per native host; rules with "requires"/"unless" lists of
+ *   capabilities, kept or dropped by the container's bounding set).  Every
+ *   syscall and architecture name must be known to libseccomp, actions,
+ *   operators and argument indexes valid, and includes/excludes absent:
+ *   else INVALID_ARGUMENT naming the profile and the name.  A profile with
+ *   architectures for other hosts only: FAILED_PRECONDITION.
  * - linux.devices: CRI devices (a node, or a directory of nodes; permissions
  *   a subset of "rwm", default "rwm") each with a cgroup allow rule;
  *   privileged containers get every device node of the host's /dev (not
  *   pts, shm, mqueue, fd) and an allow-all cgroup rule.
- * Not handled yet: apparmor/selinux (accepted, ignored: the host has
- * neither), user namespaces, CDI devices, image volumes, rlimits beyond
- * containerd's RLIMIT_NOFILE 1024.
+ * - process.apparmorProfile: see spec_check_container; on a host with
+ *   AppArmor, RuntimeDefault (or none) is SPEC_APPARMOR_DEFAULT, which
+ *   spec_build loads with `apparmor_parser -Kr` the first time a container
+ *   needs it in this process (the one side effect on the host; a failed
+ *   load is FAILED_PRECONDITION and is tried again by the next container).
+ * Not handled yet, and refused by spec_check_container (which spec_build
+ * calls first): SELinux labels, user namespaces, CDI devices, idmapped
+ * mounts.  Image volumes are refused by CreateContainer.  rlimits beyond
+ * containerd's RLIMIT_NOFILE 1024 are not set.
  */
 int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error **reterr);
+
+/*
+ * The CRI fields of a container cleat cannot apply, refused rather than
+ * dropped (no side effects; `host` NULL: the real one):
+ * - selinux_options with any part set → FAILED_PRECONDITION (no labels are
+ *   set, with or without SELinux); mounts' selinux_relabel → accepted where
+ *   the host has no SELinux (nothing to relabel; kubelet sets it on ordinary
+ *   volumes), FAILED_PRECONDITION where it has;
+ * - namespace_options.userns_options mode POD → FAILED_PRECONDITION; NODE
+ *   with mappings, or another mode → INVALID_ARGUMENT; NODE or unset → fine;
+ * - CDI_devices, or an annotation "cdi.k8s.io/..." → FAILED_PRECONDITION;
+ * - mounts with uidMappings/gidMappings → FAILED_PRECONDITION;
+ * - apparmor (or the deprecated apparmor_profile "runtime/default",
+ *   "unconfined", "localhost/<name>"; anything else INVALID_ARGUMENT):
+ *   Unconfined and RuntimeDefault are always accepted; Localhost on a host
+ *   without AppArmor, or naming a profile the kernel has not loaded →
+ *   FAILED_PRECONDITION; localhost_ref with another type → INVALID_ARGUMENT.
+ * Every message names the field.
+ */
+int spec_check_container(const Runtime__V1__ContainerConfig *config, const struct spec_host *host,
+                         struct cleat_error **reterr);
+
+/* The same for a pod sandbox's linux.security_context: selinux_options, userns_options and apparmor. */
+int spec_check_pod(const Runtime__V1__PodSandboxConfig *config, const struct spec_host *host,
+                   struct cleat_error **reterr);
 
 /* The OCI linux.resources object for UpdateContainerResources (cpu, memory, hugepages, unified); malloc'd JSON. */
 int spec_resources_json(const Runtime__V1__LinuxContainerResources *res, char **ret_json,

@@ -186,6 +186,8 @@ static int add_process(const struct spec_input *in, json_t *root, struct cleat_e
         r = add_oom(in, process, reterr);
     if (r >= 0)
         r = spec_add_capabilities(in, process, reterr);
+    if (r >= 0)
+        r = spec_add_apparmor(in, process, reterr);
     return r;
 }
 
@@ -234,10 +236,12 @@ int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error 
         !in->sandbox_id)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "OCI spec: container, sandbox, ids and an absolute rootfs are required");
-    json_t *root = json_object();
-    if (!root)
-        return spec_oom(reterr);
-    int r = build(in, root, reterr);
+    int r = spec_check_container(in->container, in->host, reterr);
+    json_t *root = r < 0 ? NULL : json_object();
+    if (r >= 0 && !root)
+        r = spec_oom(reterr);
+    if (r >= 0)
+        r = build(in, root, reterr);
     if (r < 0) {
         json_decref(root);
         return error_prefix(r, reterr, "container %s", in->container_id);

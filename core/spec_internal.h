@@ -29,10 +29,38 @@ int spec_add_capabilities(const struct spec_input *in, json_t *process, struct c
 int spec_add_linux(const struct spec_input *in, json_t *root, struct cleat_error **reterr);
 /* linux.devices (and their cgroup rules) after spec_add_linux made linux.resources. */
 int spec_add_devices(const struct spec_input *in, json_t *lx, struct cleat_error **reterr);
-/* linux.seccomp from the container's SecurityProfile. */
-int spec_add_seccomp(const struct spec_input *in, json_t *lx, struct cleat_error **reterr);
+/*
+ * linux.seccomp from the container's SecurityProfile; `caps` is the JSON
+ * array of the bounding set's names ("CAP_SYS_ADMIN", ...) that a
+ * profile's "requires"/"unless" rules are resolved against.
+ */
+int spec_add_seccomp(const struct spec_input *in, json_t *caps, json_t *lx, struct cleat_error **reterr);
+/* The libseccomp token of an OCI architecture name ("SCMP_ARCH_X86_64"), 0 if libseccomp does not know it. */
+uint32_t spec_seccomp_arch(const char *name);
+/* "net_admin", "NET_ADMIN", "CAP_NET_ADMIN" → the capability's number, or -1. */
+int spec_cap_index(const char *name);
 /* The "mounts" array. */
 int spec_add_mounts(const struct spec_input *in, json_t *root, struct cleat_error **reterr);
+
+/* spec_host's paths, each with its real default. */
+enum spec_host_path { SPEC_HOST_APPARMOR_FS, SPEC_HOST_APPARMOR_ETC, SPEC_HOST_APPARMOR_PARSER, SPEC_HOST_SELINUX_FS };
+const char *spec_host_path(const struct spec_host *host, enum spec_host_path which);
+/* Non-zero when that path exists (the security module runs). */
+int spec_host_has(const struct spec_host *host, enum spec_host_path which);
+
+/*
+ * The AppArmor profile for a SecurityProfile (or, when it is NULL, the
+ * deprecated string `legacy`): *ret_name NULL for none, else the profile
+ * to set; refusals as spec_check_container says.  No side effects.
+ */
+int spec_apparmor_profile(const Runtime__V1__SecurityProfile *p, const char *legacy, int privileged,
+                          const struct spec_host *host, const char **ret_name, struct cleat_error **reterr);
+/* process.apparmorProfile, loading SPEC_APPARMOR_DEFAULT once per process when it is the one. */
+int spec_add_apparmor(const struct spec_input *in, json_t *process, struct cleat_error **reterr);
+/* The text of SPEC_APPARMOR_DEFAULT for this host (abi 3.0 where the parser has it); malloc'd, NULL on ENOMEM. */
+char *spec_apparmor_text(const struct spec_host *host);
+/* 1 when `name` is among the kernel's loaded profiles, 0 when not, -errno when the list cannot be read. */
+int spec_apparmor_loaded(const struct spec_host *host, const char *name);
 
 /* json_array_append_new / json_object_set_new with the out-of-memory check folded in. */
 int spec_oom(struct cleat_error **reterr);

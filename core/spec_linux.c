@@ -66,8 +66,7 @@ static void cap_available(char *avail) {
         avail[i] = (char)(i <= last && prctl(PR_CAPBSET_READ, (unsigned long)i, 0, 0, 0) == 1);
 }
 
-/* "net_admin", "NET_ADMIN", "CAP_NET_ADMIN" → index, or -1. */
-static int cap_index(const char *name) {
+int spec_cap_index(const char *name) {
     if (strncasecmp(name, "CAP_", 4) == 0)
         name += 4;
     for (int i = 0; i < N_CAPS; i++)
@@ -95,7 +94,7 @@ static int cap_modify(const Runtime__V1__Capability *c, char *set, const char *a
         for (size_t i = 0; i < n; i++) {
             if (strcasecmp(v[i], "ALL") == 0)
                 continue;
-            int idx = cap_index(v[i]);
+            int idx = spec_cap_index(v[i]);
             if (idx < 0)
                 return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unknown capability \"%s\"", v[i]);
             if (!pass && !avail[idx])
@@ -123,7 +122,7 @@ int spec_add_capabilities(const struct spec_input *in, json_t *process, struct c
         memcpy(set, avail, N_CAPS);
     } else {
         for (size_t i = 0; i < N(default_caps); i++) {
-            int idx = cap_index(default_caps[i]);
+            int idx = spec_cap_index(default_caps[i]);
             set[idx] = avail[idx];
         }
         if (sc && sc->capabilities) {
@@ -135,7 +134,7 @@ int spec_add_capabilities(const struct spec_input *in, json_t *process, struct c
     /* Ambient capabilities must also be inheritable, permitted and in the bounding set. */
     for (size_t i = 0; sc && sc->capabilities && i < sc->capabilities->n_add_ambient_capabilities; i++) {
         const char *name = sc->capabilities->add_ambient_capabilities[i];
-        int idx = cap_index(name);
+        int idx = spec_cap_index(name);
         if (idx < 0 || !avail[idx])
             return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                              "ambient capability \"%s\" is unknown or not available on this node", name);
@@ -333,8 +332,9 @@ int spec_add_linux(const struct spec_input *in, json_t *root, struct cleat_error
                       default_readonly, N(default_readonly), priv, reterr);
     if (r >= 0)
         r = spec_add_devices(in, lx, reterr);
+    /* Its capability rules follow the bounding set spec_add_capabilities chose. */
+    json_t *caps = json_object_get(json_object_get(json_object_get(root, "process"), "capabilities"), "bounding");
     if (r >= 0)
-        r = spec_add_seccomp(in, lx, reterr);
-    /* apparmor and selinux_options are accepted and ignored: this host has neither (see spec.h). */
+        r = spec_add_seccomp(in, caps, lx, reterr);
     return r;
 }

@@ -136,7 +136,7 @@ static int add_cri_mount(const Runtime__V1__Mount *mt, struct mnts *m, int *prop
     if (mt->recursive_read_only && (!mt->readonly || mt->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE))
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "mount at %s: recursive read-only needs readonly and private propagation", dest);
-    /* selinux_relabel is ignored: this host has no SELinux. */
+    /* selinux_relabel: refused where SELinux runs, a no-op elsewhere (spec_check_container). */
     const char *ro = mt->recursive_read_only ? "rro" : mt->readonly ? "ro" : "rw";
     return mnts_add(m, dest, bind(dest, src, prop, ro), reterr);
 }

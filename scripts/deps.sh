@@ -6,12 +6,12 @@ build_deps=(
     gcc g++ cmake make pkg-config binutils
     libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
     libltdl-dev libyaml-dev liblmdb-dev libsystemd-dev
-    libjansson-dev libarchive-dev libisal-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
+    libjansson-dev libarchive-dev libisal-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libseccomp-dev
     runc containernetworking-plugins iptables
 )
 test_deps=(
     libcmocka-dev clang
-    docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux strace
+    docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml
 )
 

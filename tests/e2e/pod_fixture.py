@@ -492,8 +492,8 @@ class PodEnv:
                          **security):
         """A ContainerConfig.  `image` is a tag of the test image (or any other string, used as is).
         Security-context keywords: run_as_user, run_as_group, run_as_username, supplemental_groups,
-        readonly_rootfs, privileged, add_caps, drop_caps, seccomp ("RuntimeDefault", "Unconfined"),
-        no_new_privs, masked_paths, readonly_paths.  The namespace options are the pod's, as kubelet
+        readonly_rootfs, privileged, add_caps, drop_caps, seccomp ("RuntimeDefault", "Unconfined"; unset:
+        $CLEAT_E2E_SECCOMP if set, else none), no_new_privs, masked_paths, readonly_paths.  The namespace options are the pod's, as kubelet
         sets them, unless given."""
         pb2 = self.pb2
         name = name or f"ctr-{uuid.uuid4().hex[:8]}"
@@ -509,6 +509,9 @@ class PodEnv:
         if "add_caps" in security or "drop_caps" in security:
             sc.capabilities.CopyFrom(pb2.Capability(add_capabilities=security.pop("add_caps", []),
                                                     drop_capabilities=security.pop("drop_caps", [])))
+        if "seccomp" not in security and os.environ.get("CLEAT_E2E_SECCOMP"):
+            # The whole suite under one profile: CLEAT_E2E_SECCOMP=RuntimeDefault ctest -R e2e
+            security["seccomp"] = os.environ["CLEAT_E2E_SECCOMP"]
         if "seccomp" in security:
             sc.seccomp.CopyFrom(pb2.SecurityProfile(
                 profile_type=getattr(pb2.SecurityProfile.ProfileType, security.pop("seccomp"))))

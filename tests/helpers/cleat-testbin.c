@@ -8,6 +8,15 @@
  *   keyctl            the session keyring's id via keyctl(2) (RuntimeDefault
  *                     seccomp denies it): "ok" or the errno name ("EPERM")
  *   unshare-uts       unshare(CLONE_NEWUTS): "ok" or the errno name
+ *   unshare KIND      unshare() of one namespace, KIND ns|user|net|uts|ipc|pid|cgroup: "ok" or the errno name
+ *   clone KIND        a child by the raw clone() with that namespace's flag (or "none"), which exits at once
+ *   clone3            a child by clone3() without flags: "ok" or the errno name (ENOSYS under RuntimeDefault)
+ *   socket FAMILY     socket() of unix|inet|netlink|alg|vsock, or vsock-hi: AF_VSOCK with bits set above
+ *                     the int the kernel reads, which a filter comparing 64-bit values must still refuse
+ *   personality VALUE personality(VALUE) (strtoul base 0): "ok" or the errno name
+ *   io-uring          io_uring_setup() of a one-entry ring: "ok" or the errno name
+ *   kcmp              kcmp() of this process's fd 0 with itself (needs CAP_SYS_PTRACE under RuntimeDefault)
+ *   syscall NR        the raw syscall NR with zero arguments: "ok" or the errno name
  *   caps              "CapInh=.. CapPrm=.. CapEff=.. CapBnd=.. CapAmb=.." (hex, from /proc/self/status)
  *   ids               "uid=U gid=G euid=U egid=G groups=A,B,C" (numeric; groups sorted)
  *   write PATH        create/truncate PATH and write "x": "ok" or the errno name
@@ -27,8 +36,11 @@
 #include <sched.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h>
 
 static const char *errno_name(int e) {
     static const struct {
@@ -38,6 +50,8 @@ static const char *errno_name(int e) {
         {EPERM, "EPERM"},   {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EEXIST, "EEXIST"}, {EINVAL, "EINVAL"},
         {EROFS, "EROFS"},   {ENOSYS, "ENOSYS"}, {ENOSPC, "ENOSPC"}, {EFAULT, "EFAULT"}, {ENOTDIR, "ENOTDIR"},
         {EISDIR, "EISDIR"}, {EDQUOT, "EDQUOT"}, {ENOKEY, "ENOKEY"}, {EIDRM, "EIDRM"},
+        {EAFNOSUPPORT, "EAFNOSUPPORT"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"}, {EOPNOTSUPP, "EOPNOTSUPP"},
+        {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"}, {EBADF, "EBADF"}, {ENOMEM, "ENOMEM"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (names[i].e == e)
@@ -120,6 +134,67 @@ static int alloc(long mib) {
         pause();
 }
 
+static const struct {
+    const char *name;
+    unsigned long flag;
+} ns_flags[] = {
+    {"ns", CLONE_NEWNS},   {"user", CLONE_NEWUSER}, {"net", CLONE_NEWNET},       {"uts", CLONE_NEWUTS},
+    {"ipc", CLONE_NEWIPC}, {"pid", CLONE_NEWPID},   {"cgroup", CLONE_NEWCGROUP}, {"none", 0},
+};
+
+static long ns_flag(const char *name) {
+    for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++)
+        if (!strcmp(name, ns_flags[i].name))
+            return (long)ns_flags[i].flag;
+    return -1;
+}
+
+/* The child of a raw clone()/clone3() shares the stack, like fork(): it leaves at once, by a raw exit. */
+static int reap(long pid) {
+    if (pid == 0)
+        syscall(SYS_exit, 0);
+    if (pid > 0)
+        waitpid((pid_t)pid, NULL, 0);
+    return result(pid);
+}
+
+static int clone_ns(long flag) {
+#if defined(__x86_64__) || defined(__aarch64__)
+    return reap(syscall(SYS_clone, (unsigned long)flag | SIGCHLD, 0, NULL, NULL, 0));
+#else
+    (void)flag;
+    return result(-1);
+#endif
+}
+
+static int clone3_plain(void) {
+    struct clone_args args = {.exit_signal = SIGCHLD};
+    return reap(syscall(SYS_clone3, &args, sizeof(args)));
+}
+
+static int make_socket(const char *family) {
+    static const struct {
+        const char *name;
+        int family, type;
+    } f[] = {
+        {"unix", AF_UNIX, SOCK_STREAM},    {"inet", AF_INET, SOCK_STREAM},  {"netlink", AF_NETLINK, SOCK_RAW},
+        {"alg", AF_ALG, SOCK_SEQPACKET},   {"vsock", AF_VSOCK, SOCK_STREAM},
+    };
+#if __SIZEOF_LONG__ == 8
+    if (!strcmp(family, "vsock-hi"))
+        return result(syscall(SYS_socket, (1L << 32) | AF_VSOCK, SOCK_STREAM, 0));
+#endif
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (!strcmp(family, f[i].name))
+            return result(socket(f[i].family, f[i].type | SOCK_CLOEXEC, 0));
+    return 2;
+}
+
+static int io_uring(void) {
+    unsigned char params[120] = {0}; /* struct io_uring_params, zeroed: the kernel fills it in */
+    return result(syscall(SYS_io_uring_setup, 1, params));
+}
+
 int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "keyctl") && argc == 2)
@@ -127,6 +202,22 @@ int main(int argc, char **argv) {
         return result(syscall(SYS_keyctl, 0, -3, 1));
     if (!strcmp(cmd, "unshare-uts") && argc == 2)
         return result(unshare(CLONE_NEWUTS));
+    if (!strcmp(cmd, "unshare") && argc == 3 && ns_flag(argv[2]) > 0)
+        return result(unshare((int)ns_flag(argv[2])));
+    if (!strcmp(cmd, "clone") && argc == 3 && ns_flag(argv[2]) >= 0)
+        return clone_ns(ns_flag(argv[2]));
+    if (!strcmp(cmd, "clone3") && argc == 2)
+        return clone3_plain();
+    if (!strcmp(cmd, "socket") && argc == 3 && make_socket(argv[2]) == 0)
+        return 0;
+    if (!strcmp(cmd, "personality") && argc == 3)
+        return result(syscall(SYS_personality, strtoul(argv[2], NULL, 0)));
+    if (!strcmp(cmd, "io-uring") && argc == 2)
+        return io_uring();
+    if (!strcmp(cmd, "kcmp") && argc == 2)
+        return result(syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 0, 0));
+    if (!strcmp(cmd, "syscall") && argc == 3)
+        return result(syscall(atol(argv[2]), 0, 0, 0, 0, 0, 0));
     if (!strcmp(cmd, "caps") && argc == 2)
         return caps();
     if (!strcmp(cmd, "ids") && argc == 2)
@@ -148,6 +239,7 @@ int main(int argc, char **argv) {
         for (;;)
             pause();
     }
-    fprintf(stderr, "usage: cleat-testbin keyctl|unshare-uts|caps|ids|write PATH|shm-create KEY|shm-find KEY|ignore-term|hold TOKEN|alloc MIB\n");
+    fprintf(stderr, "usage: cleat-testbin keyctl|unshare-uts|unshare KIND|clone KIND|clone3|socket FAMILY|"
+                    "personality VALUE|io-uring|kcmp|syscall NR|caps|ids|write PATH|shm-create KEY|shm-find KEY|ignore-term|hold TOKEN|alloc MIB\n");
     return 2;
 }

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "config_tree.h"
+#include "spec.h"
 #include "testutil.h"
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -115,4 +116,23 @@ int opens_seen(int watch) {
             n += (((struct inotify_event *)p)->mask & IN_OPEN) != 0;
     close(watch);
     return n;
+}
+
+json_t *spec_built(const struct spec_input *in) {
+    char *s = NULL;
+    struct cleat_error *err = NULL;
+    int r = spec_build(in, &s, &err);
+    check(r, err);
+    json_t *j = json_loads(s, 0, NULL);
+    free(s);
+    assert_non_null(j);
+    return j;
+}
+
+void spec_refused(const struct spec_input *in, int32_t status, const char *needle) {
+    char *s = NULL;
+    struct cleat_error *err = NULL;
+    int r = spec_build(in, &s, &err);
+    expect_error(r, &err, status, needle);
+    assert_null(s);
 }

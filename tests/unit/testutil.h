@@ -3,6 +3,7 @@
 #ifndef CLEAT_TESTUTIL_H
 #define CLEAT_TESTUTIL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,11 @@ void temp_dir(char *out, size_t size, const char *prefix);
  * real open, never for an O_PATH one.  opens_seen() counts them and closes the watch. */
 int watch_opens(const char *path);
 int opens_seen(int watch);
+struct spec_input;
+/* spec_build's config.json, parsed; fails the test on any error. */
+json_t *spec_built(const struct spec_input *in);
+/* spec_build must fail with `status` and a message containing `needle`, and return no text. */
+void spec_refused(const struct spec_input *in, int32_t status, const char *needle);
 
 struct config;
 /*
