@@ -132,27 +132,33 @@ static void evict_oldest(struct http_gate *g) {
 /* ------------------------------------------------------------------------- */
 /* connection I/O                                                            */
 
+ssize_t http_gate_tls_result(SSL *ssl, int r, int *ret_want_write) {
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        return -EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        *ret_want_write = 1;
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        ERR_clear_error();
+        return -EIO;
+    }
+}
+
 /* >0 bytes, 0 at EOF, -EAGAIN (c->want says for what), or another negative errno. */
 static ssize_t conn_io(struct http_gate_conn *c, int writing, void *buf, size_t n) {
     if (c->ssl) {
         ERR_clear_error();
-        int len = (int)(n > INT_MAX ? INT_MAX : n);
-        int r = writing ? SSL_write(c->ssl, buf, len) : SSL_read(c->ssl, buf, len);
-        if (r > 0)
-            return r;
-        switch (SSL_get_error(c->ssl, r)) {
-        case SSL_ERROR_WANT_READ:
-            c->want = EPOLLIN;
-            return -EAGAIN;
-        case SSL_ERROR_WANT_WRITE:
-            c->want = EPOLLOUT;
-            return -EAGAIN;
-        case SSL_ERROR_ZERO_RETURN:
-            return 0;
-        default:
-            ERR_clear_error();
-            return -EIO;
-        }
+        int len = (int)(n > INT_MAX ? INT_MAX : n), want_write = 0;
+        ssize_t r = http_gate_tls_result(c->ssl, writing ? SSL_write(c->ssl, buf, len) : SSL_read(c->ssl, buf, len),
+                                         &want_write);
+        if (r == -EAGAIN)
+            c->want = want_write ? EPOLLOUT : EPOLLIN;
+        return r;
     }
     for (;;) {
         ssize_t r = writing ? send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) : recv(c->fd, buf, n, MSG_DONTWAIT);

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 #include "stream_buf.h"
@@ -78,5 +79,13 @@ struct sbuf *http_gate_answer(struct http_gate_conn *c);
  * client sent after the head (appended to *in) become the caller's.
  */
 void http_gate_take(struct http_gate_conn *c, int *ret_fd, SSL **ret_ssl, struct sbuf *in);
+
+/*
+ * An SSL_read or SSL_write result r as >0 bytes, 0 at the peer's close_notify,
+ * -EAGAIN, or -EIO (the error queue cleared); *ret_want_write is set to 1
+ * when the -EAGAIN waits for the socket to take bytes (else left alone).
+ * Shared with the sessions (stream_session.c), which go on on the connection.
+ */
+ssize_t http_gate_tls_result(SSL *ssl, int r, int *ret_want_write);
 
 #endif

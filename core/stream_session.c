@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_gate.h"
 #include "log.h"
 #include "stream_internal.h"
 
@@ -31,20 +32,7 @@ int64_t stream_now_ms(void) {
 /* client I/O                                                                */
 
 static ssize_t ssl_result(struct session *s, int n) {
-    if (n > 0)
-        return n;
-    switch (SSL_get_error(s->ssl, n)) {
-    case SSL_ERROR_WANT_READ:
-        return -EAGAIN;
-    case SSL_ERROR_WANT_WRITE:
-        s->ssl_want_write = 1;
-        return -EAGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
-    default:
-        ERR_clear_error();
-        return -EIO;
-    }
+    return http_gate_tls_result(s->ssl, n, &s->ssl_want_write);
 }
 
 ssize_t session_read(struct session *s, void *buf, size_t n) {

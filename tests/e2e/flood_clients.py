@@ -17,6 +17,7 @@ import urllib.parse
 
 import httpupgrade
 import ws_client
+from pod_fixture import read_proc_status
 
 SPDY_PING, SPDY_VERSION = 6, 3
 
@@ -135,11 +136,7 @@ def trickle(host, port, data, interval, limit):
 
 
 def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    return 0
+    return int(read_proc_status(pid)["RssAnon"].split()[0])
 
 
 class RssSampler:
