@@ -30,6 +30,10 @@
 /* Answers the gate writes here are short error pages: this bounds a flood of requests that never read them. */
 #define GATE_ANSWER_BYTES (1u << 20)
 
+/* Also the first segment of each kind's URL path. */
+static const char *const kind_names[] = {[STREAM_EXEC] = "exec", [STREAM_ATTACH] = "attach",
+                                         [STREAM_PORTFORWARD] = "portforward"};
+
 struct stream_server {
     struct daemon *d;
     struct stream_tokens *tokens;
@@ -50,15 +54,13 @@ const char *stream_server_base_url(const struct stream_server *s) {
 
 int stream_server_register(struct stream_server *s, struct stream_request *req, char **ret_url,
                            struct cleat_error **reterr) {
-    static const char *const paths[] = {[STREAM_EXEC] = "exec", [STREAM_ATTACH] = "attach",
-                                        [STREAM_PORTFORWARD] = "portforward"};
     char token[STREAM_TOKEN_LEN + 1];
     enum stream_kind kind = req->kind;
     int r = stream_tokens_put(s->tokens, req, token);
     if (r < 0)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "cannot make a streaming token: %s",
                          strerror(-r));
-    if (asprintf(ret_url, "%s/%s/%s", s->base_url, paths[kind], token) < 0)
+    if (asprintf(ret_url, "%s/%s/%s", s->base_url, kind_names[kind], token) < 0)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     return 0;
 }
@@ -109,7 +111,7 @@ static void session_free(struct session *s) {
 static void *session_main(void *arg) {
     struct session *s = arg;
     struct stream_server *srv = s->srv;
-    log_debug("streaming: %s for %s", s->http.path, s->req->id);
+    log_debug("streaming: %s for %s", kind_names[s->req->kind], s->req->id); /* not the path: it has the token */
     if (s->req->kind == STREAM_PORTFORWARD)
         stream_serve_portforward(s);
     else
@@ -119,17 +121,15 @@ static void *session_main(void *arg) {
     return NULL;
 }
 
-/* The token in a request path, and the kind of session it must be for; NULL for no route. */
+/* The token in a request path ("/<kind>/<token>"), and the kind of session it must be for; NULL for no route. */
 static const char *route(const char *path, enum stream_kind *ret_kind) {
-    static const struct {
-        const char *prefix;
-        enum stream_kind kind;
-    } routes[] = {{"/exec/", STREAM_EXEC}, {"/attach/", STREAM_ATTACH}, {"/portforward/", STREAM_PORTFORWARD}};
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strncmp(path, routes[i].prefix, strlen(routes[i].prefix)) == 0) {
-            *ret_kind = routes[i].kind;
-            return path + strlen(routes[i].prefix);
+    for (enum stream_kind k = STREAM_EXEC; k <= STREAM_PORTFORWARD; k++) {
+        size_t n = strlen(kind_names[k]);
+        if (path[0] == '/' && strncmp(path + 1, kind_names[k], n) == 0 && path[1 + n] == '/') {
+            *ret_kind = k;
+            return path + n + 2;
         }
+    }
     return NULL;
 }
 
