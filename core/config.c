@@ -60,7 +60,8 @@ static const char *const top_keys[] = {"version",     "log_level",   "socket",  
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
 static const char *const images_keys[] = {"max_parallel_downloads", NULL};
 static const char *const streaming_keys[] = {"address",           "port",         "tls_cert_file", "tls_key_file",
-                                             "token_ttl_seconds", "max_sessions", NULL};
+                                             "token_ttl_seconds", "max_sessions", "max_pending_connections",
+                                             "request_timeout_seconds", NULL};
 static const char *const stats_keys[] = {"writable_layer_max_age_seconds", NULL};
 static const char *const events_keys[] = {"queue_size", NULL};
 static const char *const metrics_keys[] = {"address", NULL};
@@ -414,6 +415,8 @@ static void check_streaming(struct checker *k, const struct cleat_config *stream
         config_diag_add_at(&k->diag, streaming, "'tls_cert_file' and 'tls_key_file' must be set together");
     c->streaming_token_ttl_seconds = read_int(k, streaming, "token_ttl_seconds", 60, 1, 86400);
     c->streaming_max_sessions = (uint32_t)read_int(k, streaming, "max_sessions", 128, 1, 4096);
+    c->streaming_max_pending = (uint32_t)read_int(k, streaming, "max_pending_connections", 1024, 1, 65536);
+    c->streaming_request_timeout_seconds = (uint32_t)read_int(k, streaming, "request_timeout_seconds", 5, 1, 60);
 }
 
 /* "HOST:PORT" with a numeric port 1..65535 (HOST an address, "[v6]", or empty for every address), or "". */

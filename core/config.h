@@ -65,6 +65,8 @@ struct config {
     char *streaming_tls_key_file;
     int64_t streaming_token_ttl_seconds; /* 1..86400 */
     uint32_t streaming_max_sessions;     /* 1..4096 */
+    uint32_t streaming_max_pending;      /* connections without a complete request yet, 1..65536 */
+    uint32_t streaming_request_timeout_seconds; /* for the TLS handshake and the request head, 1..60 */
     /* Runtime handlers (in file order), then the snapshotter, transports, network. */
     struct config_instance *instances;
     size_t n_instances;

@@ -170,7 +170,10 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
                                            .tls_cert_file = cfg->streaming_tls_cert_file,
                                            .tls_key_file = cfg->streaming_tls_key_file,
                                            .token_ttl_seconds = cfg->streaming_token_ttl_seconds,
-                                           .max_sessions = cfg->streaming_max_sessions};
+                                           .max_sessions = cfg->streaming_max_sessions,
+                                           .max_pending = cfg->streaming_max_pending,
+                                           .request_timeout_ms =
+                                               (int)cfg->streaming_request_timeout_seconds * 1000};
         r = stream_server_start(d, &so, &d->streaming, reterr);
     }
     if (r < 0) {

@@ -214,8 +214,7 @@ static int pump_client(struct rc *c) {
     struct session *s = c->s;
     struct mux_event ev = {0};
     int r = 0;
-    /* Nor while output waits for the client: its pings and window updates would queue replies without bound. */
-    while (sbuf_avail(&c->pending) < SESSION_PENDING_MAX && session_out_room(s) && (r = mux_next(s, &ev)) > 0) {
+    while (sbuf_avail(&c->pending) < SESSION_PENDING_MAX && (r = mux_next(s, &ev)) > 0) {
         if (ev.type == MUX_STREAM) {
             on_stream(c, &ev);
         } else if (ev.type == MUX_DATA) {
@@ -234,7 +233,7 @@ static int pump_client(struct rc *c) {
         log_debug("streaming: protocol error from the client: %s", strerror(-r));
         s->peer_gone = 1;
     }
-    s->read_blocked = sbuf_avail(&c->pending) >= SESSION_PENDING_MAX || !session_out_room(s);
+    s->read_blocked = sbuf_avail(&c->pending) >= SESSION_PENDING_MAX;
     return r;
 }
 

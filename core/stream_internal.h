@@ -2,17 +2,20 @@
 /*
  * Shared by the stream_*.c files; not an API.
  *
- * One thread serves one connection (a session): it reads the HTTP request,
- * upgrades to SPDY/3.1 or WebSocket, and then runs a poll loop that moves
- * bytes between the client and the process (exec), the shim's attach socket
- * (attach) or TCP connections in the pod (port-forward).
+ * One thread serves one session: a connection whose request (read by the
+ * server's HTTP gate, http_gate.h) held a valid token.  It upgrades to SPDY/3.1
+ * or WebSocket, and then runs a poll loop that moves bytes between the client
+ * and the process (exec), the shim's attach socket (attach) or TCP
+ * connections in the pod (port-forward).
  *
  * Memory per session is bounded: the client's input is read only while the
  * data already taken from it (stdin for the process, bytes for a forwarded
- * port) is below SESSION_PENDING_MAX, and local output (process pipes,
- * sockets) is read only while the bytes queued for the client are below
- * SESSION_OUT_MAX.  A slow client thus slows the producer down; nothing is
- * dropped.
+ * port) is below SESSION_PENDING_MAX and while the bytes queued for the client
+ * are below SESSION_OUT_MAX (a client that does not read cannot make replies
+ * to its pings or window updates pile up: mux_next); local output (process
+ * pipes, sockets) is read only while the bytes queued for the client are
+ * below SESSION_OUT_MAX.  A slow client thus slows the producer down; nothing
+ * is dropped.
  */
 #ifndef CLEAT_CORE_STREAM_INTERNAL_H
 #define CLEAT_CORE_STREAM_INTERNAL_H
@@ -96,7 +99,10 @@ static inline int session_out_room(const struct session *s) {
 /* Flush what is queued (up to a deadline), end the connection gracefully. */
 void session_finish(struct session *s);
 
-/* Next client event: 1 with *ev, 0 when more input is needed, negative on a protocol error. */
+/*
+ * Next client event: 1 with *ev, 0 when more input is needed or while output
+ * waits for the client (session_out_room), negative on a protocol error.
+ */
 int mux_next(struct session *s, struct mux_event *ev);
 void mux_event_clear(struct mux_event *ev);
 /* Data to the client on a SPDY stream (sid) or WebSocket channel (chan). */

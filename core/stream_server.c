@@ -1,39 +1,45 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The streaming server's listener and sessions: one thread accepts, one
- * detached thread serves each connection (at most max_sessions at once),
- * with a small stack; stop() wakes the listener, shuts every session's
- * socket down and waits for the sessions to end.
+ * The streaming server: an HTTP gate (http_gate.h) holds every connection
+ * until its request head is there, so connections that show no valid token
+ * never reach a session slot; a request with one becomes a session on a
+ * detached thread of its own (at most max_sessions at once), with a small
+ * stack.  stop() closes the gate, shuts every session's socket down and
+ * waits for the sessions to end.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "http_gate.h"
 #include "log.h"
 #include "stream_internal.h"
 
-#define REQUEST_TIMEOUT_MS 10000 /* for the TLS handshake and the HTTP request */
 #define SESSION_STACK (256u << 10)
+#define DEFAULT_MAX_PENDING 1024
+#define DEFAULT_REQUEST_TIMEOUT_MS 5000
+/* Answers the gate writes here are short error pages: this bounds a flood of requests that never read them. */
+#define GATE_ANSWER_BYTES (1u << 20)
+
+/* Also the first segment of each kind's URL path. */
+static const char *const kind_names[] = {[STREAM_EXEC] = "exec", [STREAM_ATTACH] = "attach",
+                                         [STREAM_PORTFORWARD] = "portforward"};
 
 struct stream_server {
     struct daemon *d;
     struct stream_tokens *tokens;
     SSL_CTX *tls;
-    int listen_fd, wake_fd;
-    pthread_t thread;
-    int thread_started;
+    int listen_fd;
+    struct http_gate *gate;
     char base_url[128];
     pthread_mutex_t mu;
     pthread_cond_t idle;
@@ -48,21 +54,19 @@ const char *stream_server_base_url(const struct stream_server *s) {
 
 int stream_server_register(struct stream_server *s, struct stream_request *req, char **ret_url,
                            struct cleat_error **reterr) {
-    static const char *const paths[] = {[STREAM_EXEC] = "exec", [STREAM_ATTACH] = "attach",
-                                        [STREAM_PORTFORWARD] = "portforward"};
     char token[STREAM_TOKEN_LEN + 1];
     enum stream_kind kind = req->kind;
     int r = stream_tokens_put(s->tokens, req, token);
     if (r < 0)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "cannot make a streaming token: %s",
                          strerror(-r));
-    if (asprintf(ret_url, "%s/%s/%s", s->base_url, paths[kind], token) < 0)
+    if (asprintf(ret_url, "%s/%s/%s", s->base_url, kind_names[kind], token) < 0)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     return 0;
 }
 
 /* ------------------------------------------------------------------------- */
-/* one session                                                               */
+/* sessions                                                                  */
 
 static int slot_add(struct stream_server *srv, struct session *s) {
     int ok = 0;
@@ -104,110 +108,54 @@ static void session_free(struct session *s) {
     free(s);
 }
 
-static int tls_handshake(struct session *s, int64_t deadline) {
-    s->ssl = SSL_new(s->srv->tls);
-    if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1)
-        return -ENOMEM;
-    for (;;) {
-        ERR_clear_error();
-        int r = SSL_accept(s->ssl);
-        if (r == 1)
-            return 0;
-        int e = SSL_get_error(s->ssl, r);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-            ERR_clear_error();
-            return -EPROTO;
-        }
-        struct pollfd p = {.fd = s->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
-        int64_t left = deadline - stream_now_ms();
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            return -ETIMEDOUT;
-    }
-}
-
-/* Read the request's header block; 0, or an error after answering what it deserves. */
-static int read_request(struct session *s, int64_t deadline) {
-    for (;;) {
-        long end = http_request_end((const char *)sbuf_data(&s->in), sbuf_avail(&s->in));
-        if (end == -EMSGSIZE) {
-            http_put_response(&s->out, 431, "Request Header Fields Too Large", NULL, "request too large\n");
-            session_finish(s);
-            return -EMSGSIZE;
-        }
-        if (end > 0) {
-            int r = http_request_parse((const char *)sbuf_data(&s->in), (size_t)end, &s->http);
-            sbuf_consume(&s->in, (size_t)end);
-            if (r < 0) {
-                http_put_response(&s->out, 400, "Bad Request", NULL, "malformed request\n");
-                session_finish(s);
-            }
-            return r;
-        }
-        if (s->peer_gone || stream_now_ms() > deadline)
-            return -ETIMEDOUT;
-        session_poll(s, NULL, 0, 100);
-    }
-}
-
-static void route(struct session *s) {
-    static const struct {
-        const char *prefix;
-        enum stream_kind kind;
-    } routes[] = {{"/exec/", STREAM_EXEC}, {"/attach/", STREAM_ATTACH}, {"/portforward/", STREAM_PORTFORWARD}};
-    if (strcmp(s->http.method, "GET") != 0 && strcmp(s->http.method, "POST") != 0) {
-        http_put_response(&s->out, 405, "Method Not Allowed", "Allow: GET, POST\r\n", "method not allowed\n");
-        session_finish(s);
-        return;
-    }
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        size_t pl = strlen(routes[i].prefix);
-        if (strncmp(s->http.path, routes[i].prefix, pl) != 0)
-            continue;
-        s->req = stream_tokens_take(s->srv->tokens, s->http.path + pl, routes[i].kind);
-        if (!s->req)
-            break;
-        log_debug("streaming: %s for %s", routes[i].prefix, s->req->id);
-        if (routes[i].kind == STREAM_PORTFORWARD)
-            stream_serve_portforward(s);
-        else
-            stream_serve_remotecommand(s);
-        return;
-    }
-    /* An unknown, spent or expired token: nothing is upgraded. */
-    http_put_response(&s->out, 404, "Not Found", NULL, "404 page not found\n");
-    session_finish(s);
-}
-
 static void *session_main(void *arg) {
     struct session *s = arg;
-    int64_t deadline = stream_now_ms() + REQUEST_TIMEOUT_MS;
-    if ((!s->srv->tls || tls_handshake(s, deadline) == 0) && read_request(s, deadline) == 0)
-        route(s);
     struct stream_server *srv = s->srv;
+    log_debug("streaming: %s for %s", kind_names[s->req->kind], s->req->id); /* not the path: it has the token */
+    if (s->req->kind == STREAM_PORTFORWARD)
+        stream_serve_portforward(s);
+    else
+        stream_serve_remotecommand(s);
     slot_remove(srv, s);
     session_free(s);
     return NULL;
 }
 
-static void serve_connection(struct stream_server *srv, int fd) {
+/* The token in a request path ("/<kind>/<token>"), and the kind of session it must be for; NULL for no route. */
+static const char *route(const char *path, enum stream_kind *ret_kind) {
+    for (enum stream_kind k = STREAM_EXEC; k <= STREAM_PORTFORWARD; k++) {
+        size_t n = strlen(kind_names[k]);
+        if (path[0] == '/' && strncmp(path + 1, kind_names[k], n) == 0 && path[1 + n] == '/') {
+            *ret_kind = k;
+            return path + n + 2;
+        }
+    }
+    return NULL;
+}
+
+/* A session for the connection (taken from the gate) on a thread of its own; 503 when every slot is busy. */
+static void session_start(struct stream_server *srv, struct http_gate_conn *c, struct http_request *http,
+                          const char *token, enum stream_kind kind) {
+    struct sbuf *out = http_gate_answer(c);
     struct session *s = calloc(1, sizeof(*s));
-    if (!s) {
-        close(fd);
+    if (!s || !slot_add(srv, s)) {
+        http_put_response(out, 503, "Service Unavailable", NULL, "too many streaming sessions\n");
+        log_warning("streaming: refused a session: %u sessions are running", srv->max_sessions);
+        free(s);
+        return;
+    }
+    /* Only now is the token spent: a client refused for want of a slot may try again. */
+    if (!(s->req = stream_tokens_take(srv->tokens, token, kind))) {
+        http_put_response(out, 404, "Not Found", NULL, "404 page not found\n"); /* unknown, spent or expired */
+        slot_remove(srv, s);
+        free(s);
         return;
     }
     s->srv = srv;
     s->d = srv->d;
-    s->fd = fd;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (!slot_add(srv, s)) {
-        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        if (!srv->tls && send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-            log_debug("streaming: %s", strerror(errno));
-        log_warning("streaming: refused a connection: %u sessions are running", srv->max_sessions);
-        session_free(s);
-        return;
-    }
+    s->http = *http;
+    *http = (struct http_request){0};
+    http_gate_take(c, &s->fd, &s->ssl, &s->in);
     pthread_attr_t attr;
     pthread_t t;
     pthread_attr_init(&attr);
@@ -222,27 +170,21 @@ static void serve_connection(struct stream_server *srv, int fd) {
     }
 }
 
-static void *listener_main(void *arg) {
-    struct stream_server *srv = arg;
-    for (;;) {
-        struct pollfd p[2] = {{.fd = srv->listen_fd, .events = POLLIN}, {.fd = srv->wake_fd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
-            break;
-        if (p[1].revents)
-            break;
-        if (!(p[0].revents & POLLIN))
-            continue;
-        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0) {
-            /* A client that vanishes without a FIN or RST (a rebooted node) must not hold a session forever. */
-            int one = 1;
-            (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-            serve_connection(srv, fd);
-        }
-        else if (errno == EMFILE || errno == ENFILE)
-            usleep(100000); /* the condition persists: do not spin on it */
+/* A request head from the gate: only one with a valid token becomes a session. */
+static void on_request(void *ctx, struct http_gate_conn *c, struct http_request *http) {
+    struct stream_server *srv = ctx;
+    struct sbuf *out = http_gate_answer(c);
+    if (strcmp(http->method, "GET") != 0 && strcmp(http->method, "POST") != 0) {
+        http_put_response(out, 405, "Method Not Allowed", "Allow: GET, POST\r\n", "method not allowed\n");
+        return;
     }
-    return NULL;
+    enum stream_kind kind;
+    const char *token = route(http->path, &kind);
+    if (!token) {
+        http_put_response(out, 404, "Not Found", NULL, "404 page not found\n");
+        return;
+    }
+    session_start(srv, c, http, token, kind);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -290,7 +232,7 @@ static int listen_on(struct stream_server *srv, const struct stream_server_optio
     int one = 1;
     srv->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (srv->listen_fd < 0 || setsockopt(srv->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(srv->listen_fd, (struct sockaddr *)&ss, len) < 0 || listen(srv->listen_fd, 128) < 0 ||
+        bind(srv->listen_fd, (struct sockaddr *)&ss, len) < 0 || listen(srv->listen_fd, 512) < 0 ||
         getsockname(srv->listen_fd, (struct sockaddr *)&ss, &len) < 0)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "streaming: cannot listen on %s:%u: %s",
                          o->address, o->port, strerror(errno));
@@ -316,7 +258,7 @@ int stream_server_start(struct daemon *d, const struct stream_server_options *o,
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     srv->d = d;
     srv->max_sessions = max;
-    srv->listen_fd = srv->wake_fd = -1;
+    srv->listen_fd = -1;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
     int64_t ttl = o->token_ttl_seconds > 0 ? o->token_ttl_seconds : 60;
@@ -330,15 +272,22 @@ int stream_server_start(struct daemon *d, const struct stream_server_options *o,
         r = tls_setup(srv, o, reterr);
     if (r >= 0)
         r = listen_on(srv, o, reterr);
-    if (r >= 0 && (srv->wake_fd = eventfd(0, EFD_CLOEXEC)) < 0)
-        r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, errno, "eventfd: %s", strerror(errno));
-    if (r >= 0 && (r = -pthread_create(&srv->thread, NULL, listener_main, srv)) < 0)
-        error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "cannot start the streaming server: %s", strerror(-r));
+    struct http_gate_options go = {.name = "streaming",
+                                   .listen_fds = &srv->listen_fd,
+                                   .n_listen = 1,
+                                   .tls = srv->tls,
+                                   .max_conns = o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING,
+                                   .timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms
+                                                                           : DEFAULT_REQUEST_TIMEOUT_MS,
+                                   .max_answer_bytes = GATE_ANSWER_BYTES,
+                                   .on_request = on_request,
+                                   .ctx = srv};
+    if (r >= 0)
+        r = http_gate_start(&go, &srv->gate, reterr);
     if (r < 0) {
         stream_server_stop(srv);
         return r;
     }
-    srv->thread_started = 1;
     log_info("streaming server on %s", srv->base_url);
     *ret = srv;
     return 0;
@@ -347,12 +296,7 @@ int stream_server_start(struct daemon *d, const struct stream_server_options *o,
 void stream_server_stop(struct stream_server *srv) {
     if (!srv)
         return;
-    if (srv->thread_started) {
-        uint64_t one = 1;
-        if (write(srv->wake_fd, &one, sizeof(one)) < 0)
-            log_warning("streaming: cannot wake the listener: %s", strerror(errno));
-        pthread_join(srv->thread, NULL);
-    }
+    http_gate_stop(srv->gate); /* first: it makes no more sessions */
     pthread_mutex_lock(&srv->mu);
     srv->stopping = 1;
     for (uint32_t i = 0; i < srv->max_sessions; i++)
@@ -363,8 +307,6 @@ void stream_server_stop(struct stream_server *srv) {
     pthread_mutex_unlock(&srv->mu);
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
-    if (srv->wake_fd >= 0)
-        close(srv->wake_fd);
     if (srv->tls)
         SSL_CTX_free(srv->tls);
     stream_tokens_free(srv->tokens);

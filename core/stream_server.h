@@ -34,10 +34,21 @@ struct stream_server_options {
     const char *tls_cert_file; /* both set: TLS; both NULL or "": plain HTTP */
     const char *tls_key_file;
     int64_t token_ttl_seconds; /* > 0 */
-    uint32_t max_sessions;     /* connections served at once; more are answered 503 */
+    uint32_t max_sessions;     /* sessions (requests with a valid token) at once; more are answered 503 (0: 128) */
+    /*
+     * Connections that have not completed their request head yet: they wait
+     * in an HTTP gate (http_gate.h), not in a session, and at most this many
+     * (0: 1024); past it the oldest is dropped.
+     */
+    uint32_t max_pending;
+    int request_timeout_ms; /* for the TLS handshake and the request head, in all (<= 0: 5000) */
 };
 
-/* Listen and serve from a thread of its own.  `d` is what sessions reach the runtime through. */
+/*
+ * Listen and serve: the gate's thread takes connections until their request
+ * is there; each request with a valid token becomes a session with a thread
+ * of its own.  `d` is what sessions reach the runtime through.
+ */
 int stream_server_start(struct daemon *d, const struct stream_server_options *o, struct stream_server **ret,
                         struct cleat_error **reterr);
 /* Stop listening, end every session (their exec'd processes are killed), wait for them.  NULL-safe. */

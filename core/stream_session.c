@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_gate.h"
 #include "log.h"
 #include "stream_internal.h"
 
@@ -31,20 +32,7 @@ int64_t stream_now_ms(void) {
 /* client I/O                                                                */
 
 static ssize_t ssl_result(struct session *s, int n) {
-    if (n > 0)
-        return n;
-    switch (SSL_get_error(s->ssl, n)) {
-    case SSL_ERROR_WANT_READ:
-        return -EAGAIN;
-    case SSL_ERROR_WANT_WRITE:
-        s->ssl_want_write = 1;
-        return -EAGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
-    default:
-        ERR_clear_error();
-        return -EIO;
-    }
+    return http_gate_tls_result(s->ssl, n, &s->ssl_want_write);
 }
 
 ssize_t session_read(struct session *s, void *buf, size_t n) {
@@ -108,8 +96,10 @@ static void do_write(struct session *s) {
     }
 }
 
+/* Not while output waits for the client either: mux_next takes no frame then (see there). */
 static int want_read(const struct session *s) {
-    return !s->peer_gone && !s->read_blocked && sbuf_avail(&s->in) < SESSION_FRAME_MAX + SESSION_READ_CHUNK;
+    return !s->peer_gone && !s->read_blocked && session_out_room(s) &&
+           sbuf_avail(&s->in) < SESSION_FRAME_MAX + SESSION_READ_CHUNK;
 }
 
 int session_poll(struct session *s, struct pollfd *fds, size_t n, int timeout_ms) {
@@ -277,106 +267,111 @@ void mux_event_clear(struct mux_event *ev) {
     *ev = (struct mux_event){0};
 }
 
-static int spdy_next(struct session *s, struct mux_event *ev) {
-    for (;;) {
-        struct spdy_frame f;
-        ssize_t n = spdy_frame_parse(sbuf_data(&s->in), sbuf_avail(&s->in), SESSION_FRAME_MAX, &f);
-        if (n <= 0)
-            return (int)n;
-        int r = 0;
-        if (!f.control) {
-            *ev = (struct mux_event){.type = MUX_DATA, .sid = f.stream_id, .fin = f.flags & SPDY_FLAG_FIN,
-                                     .data = f.data, .len = f.data_len};
-            if (f.data_len) { /* give the window back at once: our own limits bound what is taken */
-                spdy_put_window_update(&s->out, f.stream_id, (uint32_t)f.data_len);
-                spdy_put_window_update(&s->out, 0, (uint32_t)f.data_len);
-            }
-            r = 1;
-        } else if (f.type == SPDY_SYN_STREAM) {
-            *ev = (struct mux_event){.type = MUX_STREAM, .sid = f.stream_id, .fin = f.flags & SPDY_FLAG_FIN};
-            /* Decoded even for a stream to refuse: the compression context must see every block. */
-            r = spdy_headers_decode(&s->z, f.data, f.data_len, 65536, &ev->hdr);
-            if (r >= 0 && (f.stream_id % 2 == 0 || f.stream_id <= s->last_stream))
-                r = -EPROTO; /* clients open odd, increasing stream IDs */
-            if (r >= 0) {
-                s->last_stream = f.stream_id;
-                r = 1;
-            }
-        } else if (f.type == SPDY_HEADERS || f.type == SPDY_SYN_REPLY) {
-            struct spdy_headers h;
-            r = spdy_headers_decode(&s->z, f.data, f.data_len, 65536, &h);
-            spdy_headers_clear(&h);
-        } else if (f.type == SPDY_RST_STREAM) {
-            *ev = (struct mux_event){.type = MUX_RESET, .sid = f.stream_id};
-            r = 1;
-        } else if (f.type == SPDY_PING) {
-            if (f.value % 2) /* the client's ping (ours would be even): answer it */
-                spdy_put_ping(&s->out, f.value);
-        } else if (f.type == SPDY_GOAWAY) {
-            s->peer_gone = 1;
+#define MUX_AGAIN 2 /* a frame was consumed without an event for the application */
+
+static int spdy_step(struct session *s, struct mux_event *ev) {
+    struct spdy_frame f;
+    ssize_t n = spdy_frame_parse(sbuf_data(&s->in), sbuf_avail(&s->in), SESSION_FRAME_MAX, &f);
+    if (n <= 0)
+        return (int)n;
+    int r = 0;
+    if (!f.control) {
+        *ev = (struct mux_event){.type = MUX_DATA, .sid = f.stream_id, .fin = f.flags & SPDY_FLAG_FIN,
+                                 .data = f.data, .len = f.data_len};
+        if (f.data_len) { /* give the window back at once: our own limits bound what is taken */
+            spdy_put_window_update(&s->out, f.stream_id, (uint32_t)f.data_len);
+            spdy_put_window_update(&s->out, 0, (uint32_t)f.data_len);
         }
-        sbuf_consume(&s->in, (size_t)n);
-        if (r != 0)
-            return r;
+        r = 1;
+    } else if (f.type == SPDY_SYN_STREAM) {
+        *ev = (struct mux_event){.type = MUX_STREAM, .sid = f.stream_id, .fin = f.flags & SPDY_FLAG_FIN};
+        /* Decoded even for a stream to refuse: the compression context must see every block. */
+        r = spdy_headers_decode(&s->z, f.data, f.data_len, 65536, &ev->hdr);
+        if (r >= 0 && (f.stream_id % 2 == 0 || f.stream_id <= s->last_stream))
+            r = -EPROTO; /* clients open odd, increasing stream IDs */
+        if (r >= 0) {
+            s->last_stream = f.stream_id;
+            r = 1;
+        }
+    } else if (f.type == SPDY_HEADERS || f.type == SPDY_SYN_REPLY) {
+        struct spdy_headers h;
+        r = spdy_headers_decode(&s->z, f.data, f.data_len, 65536, &h);
+        spdy_headers_clear(&h);
+    } else if (f.type == SPDY_RST_STREAM) {
+        *ev = (struct mux_event){.type = MUX_RESET, .sid = f.stream_id};
+        r = 1;
+    } else if (f.type == SPDY_PING) {
+        if (f.value % 2) /* the client's ping (ours would be even): answer it */
+            spdy_put_ping(&s->out, f.value);
+    } else if (f.type == SPDY_GOAWAY) {
+        s->peer_gone = 1;
     }
+    sbuf_consume(&s->in, (size_t)n);
+    return r != 0 ? r : MUX_AGAIN;
 }
 
-static int ws_next(struct session *s, struct mux_event *ev) {
-    for (;;) {
-        int opcode;
-        uint8_t *data;
-        size_t len;
-        int r = ws_next_message(&s->wsa, &s->in, SESSION_FRAME_MAX, 1, &opcode, &data, &len);
-        if (r <= 0)
-            return r;
-        if (opcode == WS_PING) {
-            ws_put_frame(&s->out, WS_PONG, 1, data, len, NULL);
-            continue;
-        }
-        if (opcode == WS_PONG)
-            continue;
-        if (opcode == WS_CLOSE) {
-            if (!s->ended)
-                ws_put_close(&s->out, 1000, "");
-            s->ended = 1;
-            s->peer_gone = 1; /* nothing more will come */
-            return 0;
-        }
-        if (len == 0)
-            continue; /* an empty message carries no channel */
-        int chan = data[0];
-        data++;
-        len--;
-        if (s->ws_base64) {
-            if (chan < '0' || chan > '9')
-                continue;
-            chan -= '0';
-            s->scratch.off = s->scratch.len = 0;
-            if (sbuf_reserve(&s->scratch, len / 4 * 3 + 3) < 0)
-                return -ENOMEM;
-            ssize_t dn = b64_decode((const char *)data, len, s->scratch.p);
-            if (dn < 0)
-                continue; /* kubelet drops a message that does not decode */
-            data = s->scratch.p;
-            len = (size_t)dn;
-        }
-        if (s->ws_v5 && chan == WS_CLOSE_CHANNEL) {
-            if (len >= 1)
-                *ev = (struct mux_event){.type = MUX_CLOSE_CHANNEL, .chan = data[0]};
-            if (len >= 1)
-                return 1;
-            continue;
-        }
-        *ev = (struct mux_event){.type = MUX_DATA, .chan = chan, .data = data, .len = len};
+static int ws_step(struct session *s, struct mux_event *ev) {
+    int opcode;
+    uint8_t *data;
+    size_t len;
+    int r = ws_next_message(&s->wsa, &s->in, SESSION_FRAME_MAX, 1, &opcode, &data, &len);
+    if (r <= 0)
+        return r;
+    if (opcode == WS_PING) {
+        ws_put_frame(&s->out, WS_PONG, 1, data, len, NULL);
+        return MUX_AGAIN;
+    }
+    if (opcode == WS_PONG)
+        return MUX_AGAIN;
+    if (opcode == WS_CLOSE) {
+        if (!s->ended)
+            ws_put_close(&s->out, 1000, "");
+        s->ended = 1;
+        s->peer_gone = 1; /* nothing more will come */
+        return 0;
+    }
+    if (len == 0)
+        return MUX_AGAIN; /* an empty message carries no channel */
+    int chan = data[0];
+    data++;
+    len--;
+    if (s->ws_base64) {
+        if (chan < '0' || chan > '9')
+            return MUX_AGAIN;
+        chan -= '0';
+        s->scratch.off = s->scratch.len = 0;
+        if (sbuf_reserve(&s->scratch, len / 4 * 3 + 3) < 0)
+            return -ENOMEM;
+        ssize_t dn = b64_decode((const char *)data, len, s->scratch.p);
+        if (dn < 0)
+            return MUX_AGAIN; /* kubelet drops a message that does not decode */
+        data = s->scratch.p;
+        len = (size_t)dn;
+    }
+    if (s->ws_v5 && chan == WS_CLOSE_CHANNEL) {
+        if (len < 1)
+            return MUX_AGAIN;
+        *ev = (struct mux_event){.type = MUX_CLOSE_CHANNEL, .chan = data[0]};
         return 1;
     }
+    *ev = (struct mux_event){.type = MUX_DATA, .chan = chan, .data = data, .len = len};
+    return 1;
 }
 
 int mux_next(struct session *s, struct mux_event *ev) {
+    int r;
     mux_event_clear(ev);
-    if (s->proto == PROTO_SPDY)
-        return spdy_next(s, ev);
-    return ws_next(s, ev);
+    do {
+        /*
+         * The one place of the client's backpressure: while the client does
+         * not read what is queued for it, its frames are left unread too (a
+         * ping, data that a window update answers: each would queue a reply).
+         */
+        if (!session_out_room(s))
+            return 0;
+        r = s->proto == PROTO_SPDY ? spdy_step(s, ev) : ws_step(s, ev);
+    } while (r == MUX_AGAIN);
+    return r;
 }
 
 int mux_send(struct session *s, uint32_t sid, int chan, const void *data, size_t len) {

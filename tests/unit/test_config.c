@@ -724,6 +724,21 @@ static void test_observability(void **state) {
                       "or \"\"");
 }
 
+static void test_streaming_limits(void **state) {
+    struct config *c = config_over_defaults("");
+    assert_int_equal(c->streaming_max_sessions, 128);
+    assert_int_equal(c->streaming_max_pending, 1024);
+    assert_int_equal(c->streaming_request_timeout_seconds, 5);
+    config_free(c);
+    c = config_over_defaults("streaming: {max_pending_connections: 65536, request_timeout_seconds: 60}\n");
+    assert_int_equal(c->streaming_max_pending, 65536);
+    assert_int_equal(c->streaming_request_timeout_seconds, 60);
+    config_free(c);
+    assert_load_error(*state, "streaming: {max_pending_connections: 0, request_timeout_seconds: 61}\n",
+                      "%1$s:1:38: 'max_pending_connections' must be between 1 and 65536, got 0\n"
+                      "%1$s:1:66: 'request_timeout_seconds' must be between 1 and 60, got 61");
+}
+
 static void test_instance_errors(void **state) {
     assert_load_error(*state,
                       "runtime:\n  default_handler: Bad\n  handlers:\n    Bad:\n      plugin: runtime_runc!\n"
@@ -861,6 +876,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unknown_keys, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_wrong_values, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_observability, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_streaming_limits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_instance_errors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_default_handler, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_duplicate_scheme, setup_dir, teardown_dir),

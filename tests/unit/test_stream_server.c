@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The streaming server's HTTP front, plain and TLS: what it answers before
- * any upgrade (unknown, spent and mistyped tokens, bad requests), and the
- * URLs it registers.  Sessions themselves run in the e2e tests.
+ * any upgrade (unknown, spent and mistyped tokens, bad requests), the URLs
+ * it registers, and that connections without a request hold no session slot
+ * (idle ones are dropped at their deadline, the oldest first when too many
+ * wait).  Sessions themselves run in the e2e tests.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,6 +59,35 @@ static char *roundtrip(uint16_t port, SSL_CTX *ctx, const char *req, size_t len)
         SSL_free(ssl);
     close(fd);
     return out;
+}
+
+static int dial(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* Non-zero once the server closed fd, waiting up to wait_ms. */
+static int closed_by_server(int fd, int wait_ms) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c;
+    return poll(&p, 1, wait_ms) > 0 && recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+static struct stream_request *request(enum stream_kind kind);
+
+/* A request with a fresh, valid token but no upgrade: a session answers it 400 (the gate would not). */
+static void expect_session(struct stream_server *s, SSL_CTX *ctx) {
+    char *url = NULL, req[256];
+    struct cleat_error *err = NULL;
+    check(stream_server_register(s, request(STREAM_EXEC), &url, &err), err);
+    snprintf(req, sizeof(req), "GET /exec/%s HTTP/1.1\r\n\r\n", strrchr(url, '/') + 1);
+    char *out = roundtrip(port_of(s), ctx, req, strlen(req));
+    if (!strstr(out, "Upgrade request required"))
+        fail_msg("a valid token was answered '%.80s', not by a session", out);
+    free(out);
+    free(url);
 }
 
 static struct stream_request *request(enum stream_kind kind) {
@@ -129,6 +161,40 @@ static void test_plain(void **state) {
     stream_server_stop(s);
 }
 
+static void test_idle_connections_hold_no_session(void **state) {
+    struct stream_server_options o = {.address = "127.0.0.1", .token_ttl_seconds = 60, .max_sessions = 1};
+    struct stream_server *s = NULL;
+    struct cleat_error *err = NULL;
+    check(stream_server_start(NULL, &o, &s, &err), err);
+    int idle[50];
+    for (int i = 0; i < 50; i++)
+        idle[i] = dial(port_of(s));
+    expect_session(s, NULL);
+    for (int i = 0; i < 50; i++) {
+        assert_false(closed_by_server(idle[i], 0)); /* within their deadline and the limit: still there */
+        close(idle[i]);
+    }
+    stream_server_stop(s);
+}
+
+static void test_pending_limit_and_deadline(void **state) {
+    struct stream_server_options o = {.address = "127.0.0.1", .token_ttl_seconds = 60, .max_sessions = 4,
+                                      .max_pending = 4, .request_timeout_ms = 400};
+    struct stream_server *s = NULL;
+    struct cleat_error *err = NULL;
+    check(stream_server_start(NULL, &o, &s, &err), err);
+    int idle[4];
+    for (int i = 0; i < 4; i++)
+        idle[i] = dial(port_of(s));
+    expect_session(s, NULL); /* the fifth connection: the oldest idle one made room */
+    assert_true(closed_by_server(idle[0], 1000));
+    for (int i = 1; i < 4; i++) /* and the others go at their deadline */
+        assert_true(closed_by_server(idle[i], 1500));
+    for (int i = 0; i < 4; i++)
+        close(idle[i]);
+    stream_server_stop(s);
+}
+
 static void test_bad_options(void **state) {
     struct stream_server *s = NULL;
     struct cleat_error *err = NULL;
@@ -182,7 +248,14 @@ static void test_tls(void **state) {
     assert_int_equal(strncmp(stream_server_base_url(s), "https://127.0.0.1:", 18), 0);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    /* More connections that never start their handshake than there are session slots. */
+    int idle[10];
+    for (int i = 0; i < 10; i++)
+        idle[i] = dial(port_of(s));
     exercise(s, ctx);
+    expect_session(s, ctx);
+    for (int i = 0; i < 10; i++)
+        close(idle[i]);
     SSL_CTX_free(ctx);
     stream_server_stop(s);
     rm_rf(dir);
@@ -191,6 +264,8 @@ static void test_tls(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain),
+        cmocka_unit_test(test_idle_connections_hold_no_session),
+        cmocka_unit_test(test_pending_limit_and_deadline),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_tls),
     };
