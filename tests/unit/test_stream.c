@@ -261,6 +261,12 @@ static void test_sbuf_never_allocated(void **state) {
     uint8_t *data = NULL;
     size_t len = 0;
     assert_int_equal(ws_next_message(&a, &in, 1000, 1, &op, &data, &len), 0);
+    /* An empty message: its data is a valid pointer too, though its buffer was never allocated. */
+    assert_int_equal(ws_put_frame(&in, WS_BINARY, 1, NULL, 0, mask), 0);
+    assert_int_equal(ws_next_message(&a, &in, 1000, 1, &op, &data, &len), 1);
+    assert_int_equal(op, WS_BINARY);
+    assert_int_equal(len, 0);
+    assert_non_null(data);
     /* Consumed to empty, a buffer keeps its memory and its data pointer stays inside it. */
     assert_int_equal(sbuf_append(&in, "ab", 2), 0);
     sbuf_consume(&in, 2);
