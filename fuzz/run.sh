@@ -60,7 +60,10 @@ for t in $names; do
         echo "FAIL $t after ${execs:-?} execs: exit $r"
         grep -E 'ERROR|runtime error|fuzz invariant|SUMMARY' "$log" | head -5 | sed 's/^/    /'
         for f in "$out/$t"/crash/*; do
-            [[ -e "$f" ]] && echo "    reproducer: $f"
+            [[ -e "$f" ]] || continue
+            # Its bytes too: a CI machine's /tmp does not outlive the run.
+            echo "    reproducer: $f ($(stat -c %s "$f") bytes; the first 256 in hex:)"
+            od -An -tx1 -N256 "$f" | sed 's/^/    /'
         done
         echo "    log: $log"
         continue
