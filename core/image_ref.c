@@ -5,7 +5,7 @@
  *
  *     reference := name [ ":" tag ] [ "@" digest ]
  *     name      := [ domain "/" ] path-component { "/" path-component }
- *     domain    := host [ ":" port ]
+ *     domain    := host [ ":" port ]        (port: 1 to 5 digits, at most 65535)
  *     host      := label { "." label } | "[" ipv6 "]"
  *     label     := [A-Za-z0-9] | [A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]
  *     path-component := [a-z0-9]+ { separator [a-z0-9]+ }
@@ -115,12 +115,17 @@ static int domain_valid(struct span d) {
         return 0;
     if (!colon)
         return 1;
-    if (colon + 1 == d.p + d.n)
+    /* A port is 1 to 5 digits up to 65535, as the registry transport (image-docker) requires too. */
+    size_t digits = (size_t)(d.p + d.n - colon - 1);
+    unsigned long port = 0;
+    if (digits == 0 || digits > 5)
         return 0;
-    for (const char *c = colon + 1; c < d.p + d.n; c++)
+    for (const char *c = colon + 1; c < d.p + d.n; c++) {
         if (*c < '0' || *c > '9')
             return 0;
-    return 1;
+        port = port * 10 + (unsigned long)(*c - '0');
+    }
+    return port <= 65535;
 }
 
 /* Length of the separator at p ('.', '_', "__" or a run of '-'), 0 if none. */

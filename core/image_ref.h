@@ -10,7 +10,7 @@
  *     x@sha256:<hex>           → docker.io/library/x@sha256:<hex>  (no default tag)
  *
  * The first path component is a domain when it contains '.' or ':' or is
- * "localhost".  Repository path components are lowercase [a-z0-9]+ joined by
+ * "localhost"; its port, if any, is 1 to 5 digits up to 65535.  Repository path components are lowercase [a-z0-9]+ joined by
  * one of '.', '_', "__" or a run of '-'; a tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127};
  * the digest must pass digest_validate; the name (domain/path) is at most
  * 255 characters.  Uppercase in the repository is refused, as is a bare

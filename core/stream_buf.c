@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const uint8_t sbuf_none[1];
+
 int sbuf_reserve(struct sbuf *b, size_t n) {
     if (b->off && b->off == b->len)
         b->off = b->len = 0;

@@ -18,8 +18,15 @@ struct sbuf {
 static inline size_t sbuf_avail(const struct sbuf *b) {
     return b->len - b->off;
 }
+/*
+ * Never NULL: a buffer nothing was appended to yet (p == NULL) yields a
+ * static empty array, because NULL + 0, and NULL handed to memcpy or memchr
+ * even for 0 bytes, are undefined behaviour.  No byte of it may be written
+ * (sbuf_avail() is 0 then).
+ */
+extern const uint8_t sbuf_none[1];
 static inline uint8_t *sbuf_data(const struct sbuf *b) {
-    return b->p + b->off;
+    return b->p ? b->p + b->off : (uint8_t *)(uintptr_t)sbuf_none;
 }
 /* Make room for n more bytes at p + len; 0 or -ENOMEM. */
 int sbuf_reserve(struct sbuf *b, size_t n);

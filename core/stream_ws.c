@@ -90,7 +90,7 @@ int ws_next_message(struct ws_assembler *a, struct sbuf *in, size_t max, int req
         sbuf_consume(in, (size_t)n);
         if (f.fin) {
             *ret_opcode = a->opcode;
-            *ret_data = a->msg.p;
+            *ret_data = sbuf_data(&a->msg); /* never NULL, even for an empty first message */
             *ret_len = a->msg.len;
             a->delivered = 1;
             return 1;

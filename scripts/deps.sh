@@ -10,7 +10,7 @@ build_deps=(
     runc containernetworking-plugins iptables
 )
 test_deps=(
-    libcmocka-dev clang
+    libcmocka-dev clang libclang-rt-14-dev
     docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml
 )

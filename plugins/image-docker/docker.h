@@ -192,6 +192,13 @@ struct dk_challenge {
 int dk_challenge_parse(const char *value, struct dk_challenge *ret);
 void dk_challenge_done(struct dk_challenge *c);
 
+/*
+ * A token server's JSON answer: *ret_header "Bearer <token or access_token>"
+ * (malloc'd) and *ret_lifetime, the seconds to cache it (0.9 * expires_in,
+ * 60 s by default).  -EBADMSG without a usable token (or with CR/LF in it).
+ */
+int dk_token_parse(const char *body, size_t len, char **ret_header, double *ret_lifetime);
+
 struct dk_token_cache;
 struct dk_token_cache *dk_token_cache_new(void);
 void dk_token_cache_free(struct dk_token_cache *c);

@@ -45,9 +45,8 @@ static char *token_query(const struct dk_auth_ctx *a, const struct dk_challenge 
     return q;
 }
 
-/* The token and its lifetime from a token server's JSON answer. */
-static int parse_token(const struct dk_http_resp *resp, char **ret_header, double *ret_lifetime) {
-    json_t *root = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+int dk_token_parse(const char *body, size_t len, char **ret_header, double *ret_lifetime) {
+    json_t *root = json_loadb(body ? body : "", len, 0, NULL);
     if (!root)
         return -EBADMSG;
     const char *tok = json_string_value(json_object_get(root, "token"));
@@ -137,7 +136,7 @@ static int bearer(const struct dk_auth_ctx *a, const struct dk_challenge *ch, ch
         return r;
     if (resp.curl_code == 0 && resp.status == 200) {
         double lifetime = 0;
-        r = parse_token(&resp, ret, &lifetime);
+        r = dk_token_parse(resp.body.data, resp.body.len, ret, &lifetime);
         wipe_body(&resp);
         dk_http_resp_done(a->host, &resp);
         if (r == -ENOMEM)

@@ -45,6 +45,7 @@ static const struct valid_case valid[] = {
     {"[::1]:5000/foo", "[::1]:5000/foo:latest", "[::1]:5000", "foo", "latest", NULL},
     {"[fe80::1]/foo:x", "[fe80::1]/foo:x", "[fe80::1]", "foo", "x", NULL},
     {"192.168.1.1:5000/x", "192.168.1.1:5000/x:latest", "192.168.1.1:5000", "x", "latest", NULL},
+    {"localhost:65535/x", "localhost:65535/x:latest", "localhost:65535", "x", "latest", NULL},
     {"my-registry.example.com:443/team/app:1.0-rc.1", "my-registry.example.com:443/team/app:1.0-rc.1",
      "my-registry.example.com:443", "team/app", "1.0-rc.1", NULL},
     {"Example.COM/x", "Example.COM/x:latest", "Example.COM", "x", "latest", NULL},
@@ -93,6 +94,9 @@ static const char *const invalid[] = {
     "host.com:abc/x",
     "localhost:/x",
     "localhost:5000:6000/x",
+    "localhost:65536/x", /* no such port; the registry transport would refuse it with a vaguer message */
+    "19lolo502.1.01.0:6000500/0x", /* found by fuzz/fuzz_image_ref.c */
+    "localhost:000005000/x",
     "[::1/x",
     "[]:5000/x",
     "[::g]/x",
@@ -167,6 +171,7 @@ static void test_messages(void **state) {
     expect_message("busybox@sha256:abc", "image reference 'busybox@sha256:abc'");
     expect_message(HEX, "image ID");
     expect_message("host.com:abc/x", "'host.com:abc' is not a valid registry host[:port]");
+    expect_message("localhost:65536/x", "'localhost:65536' is not a valid registry host[:port]");
     expect_message("foo..bar", "invalid image reference 'foo..bar'");
     expect_message("", "empty image reference");
 }

@@ -246,6 +246,36 @@ static void test_ws_fragmented_messages(void **state) {
     sbuf_free(&in);
 }
 
+/*
+ * A buffer nothing was ever appended to has p == NULL: its data must still be
+ * a valid (empty) pointer, since NULL + 0 is undefined behaviour that a
+ * UBSan build aborts on (the fuzzer found it through ws_next_message with
+ * the input 00 00: fuzz/corpus/ws_frames/regress-sbuf-null).
+ */
+static void test_sbuf_never_allocated(void **state) {
+    struct sbuf in = {0};
+    assert_non_null(sbuf_data(&in));
+    assert_int_equal(sbuf_avail(&in), 0);
+    struct ws_assembler a = {0};
+    int op = -1;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(ws_next_message(&a, &in, 1000, 1, &op, &data, &len), 0);
+    /* An empty message: its data is a valid pointer too, though its buffer was never allocated. */
+    assert_int_equal(ws_put_frame(&in, WS_BINARY, 1, NULL, 0, mask), 0);
+    assert_int_equal(ws_next_message(&a, &in, 1000, 1, &op, &data, &len), 1);
+    assert_int_equal(op, WS_BINARY);
+    assert_int_equal(len, 0);
+    assert_non_null(data);
+    /* Consumed to empty, a buffer keeps its memory and its data pointer stays inside it. */
+    assert_int_equal(sbuf_append(&in, "ab", 2), 0);
+    sbuf_consume(&in, 2);
+    assert_ptr_equal(sbuf_data(&in), in.p);
+    sbuf_free(&in);
+    assert_non_null(sbuf_data(&in));
+    ws_assembler_free(&a);
+}
+
 static void test_ws_server_frames(void **state) {
     struct sbuf out = {0};
     assert_int_equal(ws_put_header(&out, WS_BINARY, 300), 0);
@@ -447,6 +477,7 @@ int main(void) {
         cmocka_unit_test(test_ws_frames),
         cmocka_unit_test(test_ws_frames_bad),
         cmocka_unit_test(test_ws_fragmented_messages),
+        cmocka_unit_test(test_sbuf_never_allocated),
         cmocka_unit_test(test_ws_server_frames),
         cmocka_unit_test(test_ws_accept_and_base64),
         cmocka_unit_test(test_http_request),
