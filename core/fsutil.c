@@ -203,7 +203,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 }
 
 int read_file(const char *path, size_t max_len, char **ret, size_t *ret_len, struct cleat_error **reterr) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted at `path` must not hang the caller before the regular-file check. */
+    int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return error_set(reterr, errno == ENOENT ? CLEAT_STATUS_NOT_FOUND : CLEAT_STATUS_INTERNAL, errno,
                          "cannot open %s: %s", path, strerror(errno));

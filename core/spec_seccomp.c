@@ -15,10 +15,15 @@
  */
 #include <errno.h>
 #include <seccomp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "fsutil.h"
 #include "spec_internal.h"
+
+/* A profile larger than this is not a seccomp profile (Docker's default is ~20 KiB). */
+#define SECCOMP_PROFILE_MAX (4u << 20)
 
 static const char *const actions[] = {
     "SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
@@ -332,8 +337,20 @@ int spec_add_seccomp(const struct spec_input *in, json_t *caps, json_t *lx, stru
     int r = profile_path(in, &legacy, &path, reterr);
     if (r < 0 || !path)
         return r;
+    /* Not json_load_file(): its fopen() is not close-on-exec, and it would read a FIFO or device as well. */
+    char *text = NULL;
+    size_t len = 0;
+    struct cleat_error *rerr = NULL;
+    r = read_file(path, SECCOMP_PROFILE_MAX, &text, &len, &rerr);
+    if (r < 0) {
+        /* The path comes with the request: one that cannot be read is the request's fault. */
+        r = error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, -r, "seccomp profile: %s", error_message(rerr));
+        error_free(rerr);
+        return r;
+    }
     json_error_t je;
-    json_t *prof = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *prof = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     if (!prof)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "seccomp profile %s: %s (line %d)", path,
                          je.text, je.line);

@@ -7,7 +7,7 @@ build_deps=(
     libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
     libltdl-dev libyaml-dev liblmdb-dev libsystemd-dev
     libjansson-dev libarchive-dev libisal-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libseccomp-dev
-    runc containernetworking-plugins iptables
+    runc containernetworking-plugins iptables ca-certificates
 )
 test_deps=(
     libcmocka-dev clang libclang-rt-14-dev

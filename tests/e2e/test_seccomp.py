@@ -116,3 +116,17 @@ def test_localhost_profile_applies(env, tmp_path):
     env.start(cid)
     assert env.testbin(cid, "socket", "unix") == "EPERM"
     assert env.testbin(cid, "clone", "none") == "ok"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_localhost_profile_not_a_file_refused(env, tmp_path, kind):
+    """A Localhost path that is a FIFO (nobody writes it) or a directory is refused at once, not waited on."""
+    path = tmp_path / "profile.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    pod = env.run_pod()
+    # Before the fix CreateContainer blocked in open() on the FIFO until the RPC deadline (DEADLINE_EXCEEDED).
+    msg = refused(env, INVALID, env.create, pod, config=localhost_config(env, pod, str(path)))
+    assert "seccomp profile" in msg and str(path) in msg, msg
