@@ -122,7 +122,7 @@ static void test_metrics_text(void **state) {
     metrics_plugin_error("runtime", "runc", "start");
     metrics_plugin_error("runtime", "runc", "start");
     struct strbuf sb = {0};
-    metrics_render(NULL, &sb);
+    metrics_render(&sb);
     assert_false(sb.failed);
     const char *t = sb.s;
     assert_non_null(strstr(t, "# TYPE cleat_grpc_requests_total counter\n"));

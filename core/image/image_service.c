@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The image service's life cycle, the image record a pull writes, removal
+ * with garbage collection, and disk usage for ImageFsInfo.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "clocks.h"
+#include "image_internal.h"
+#include "log.h"
+
+int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
+                       struct store *store, struct image_service **ret, struct cleat_error **reterr) {
+    struct image_service *svc = calloc(1, sizeof(*svc));
+    if (!svc)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    svc->plugins = plugins;
+    svc->reg = reg;
+    svc->store = store;
+    svc->snapshotter = plugins_first(plugins, CLEAT_CONCERN_SNAPSHOTTER);
+    svc->max_parallel = o->max_parallel_downloads ? o->max_parallel_downloads : 3;
+    if (platform_host(&svc->platform) < 0) {
+        free(svc);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&svc->gc_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&svc->inflight_lock, NULL);
+    pthread_cond_init(&svc->inflight_done, NULL);
+    int r = content_store_open(o->root_dir, &svc->content, reterr);
+    if (r >= 0)
+        r = image_store_open(reg, store, &svc->images, reterr);
+    if (r < 0) {
+        image_service_free(svc);
+        return r;
+    }
+    /* Partial downloads older than a day will not be resumed. */
+    content_cleanup_ingest(svc->content, 24 * 3600);
+    *ret = svc;
+    return 0;
+}
+
+void image_service_free(struct image_service *svc) {
+    if (!svc)
+        return;
+    image_store_free(svc->images);
+    content_store_close(svc->content);
+    platform_clear(&svc->platform);
+    pthread_rwlock_destroy(&svc->gc_lock);
+    pthread_mutex_destroy(&svc->inflight_lock);
+    pthread_cond_destroy(&svc->inflight_done);
+    free(svc);
+}
+
+struct image_store *image_service_store(struct image_service *svc) {
+    return svc->images;
+}
+
+struct plugin_instance *image_service_snapshotter(struct image_service *svc) {
+    return svc->snapshotter;
+}
+
+void pull_clear(struct pull *p) {
+    free(p->reference);
+    free(p->repo_tag);
+    free(p->name);
+    free(p->target.media_type);
+    free(p->manifest_desc.media_type);
+    image_manifest_free(p->manifest);
+    image_config_free(p->config);
+    strv_free(p->chain_ids);
+    memset(p, 0, sizeof(*p));
+}
+
+/* USER "1000", "1000:1000" → uid; "app" or "app:grp" → username (malloc'd into *ret_name). */
+static void set_user(image_record *rec, const char *user, Cleat__Store__V1__Int64Value *uid, char **ret_name) {
+    *ret_name = NULL;
+    if (!user || !*user)
+        return;
+    char *end;
+    long long v = strtoll(user, &end, 10);
+    if (end != user && (*end == '\0' || *end == ':') && v >= 0) {
+        uid->value = v;
+        rec->uid = uid;
+    } else if ((*ret_name = strndup(user, strcspn(user, ":")))) {
+        rec->username = *ret_name;
+    }
+}
+
+static char *platform_string(const struct platform *pl) {
+    char *s = NULL;
+    if (asprintf(&s, "%s/%s%s%s", pl->os ? pl->os : "linux", pl->architecture ? pl->architecture : "",
+                 pl->variant && *pl->variant ? "/" : "", pl->variant ? pl->variant : "") < 0)
+        return NULL;
+    return s;
+}
+
+int pull_record(struct pull *p, struct cleat_error **reterr) {
+    image_record rec = CLEAT__STORE__V1__IMAGE_RECORD__INIT;
+    Cleat__Store__V1__Int64Value uid = CLEAT__STORE__V1__INT64_VALUE__INIT;
+    struct image_manifest *m = p->manifest;
+    size_t n_blobs = 0;
+    char **blobs = calloc(m->n_layers + 3, sizeof(*blobs));
+    char *repo_digest = NULL, *platform = platform_string(&p->svc->platform);
+    if (!blobs || !platform) {
+        free(blobs);
+        free(platform);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
+    rec.id = m->config.digest + strlen("sha256:");
+    rec.size = (uint64_t)(m->config.size > 0 ? m->config.size : 0);
+    for (size_t i = 0; i < m->n_layers; i++)
+        rec.size += (uint64_t)(m->layers[i].size > 0 ? m->layers[i].size : 0);
+    char *username = NULL;
+    set_user(&rec, p->config->user, &uid, &username);
+    rec.manifest_digest = p->manifest_desc.digest;
+    rec.manifest_media_type = p->manifest_desc.media_type;
+    rec.target_digest = p->target.digest;
+    rec.created_at_ns = now_ns();
+    if (strcmp(p->target.digest, p->manifest_desc.digest) != 0)
+        blobs[n_blobs++] = p->target.digest;
+    blobs[n_blobs++] = p->manifest_desc.digest;
+    blobs[n_blobs++] = m->config.digest;
+    for (size_t i = 0; i < m->n_layers; i++)
+        blobs[n_blobs++] = m->layers[i].digest;
+    rec.blobs = blobs;
+    rec.n_blobs = n_blobs;
+    rec.chain_ids = p->chain_ids;
+    rec.n_chain_ids = m->n_layers;
+    rec.platform = platform;
+    rec.snapshotter = (char *)p->svc->snapshotter->name;
+    if (p->name && asprintf(&repo_digest, "%s@%s", p->name, p->target.digest) < 0)
+        repo_digest = NULL;
+    int r = image_store_put(p->svc->images, &rec, p->repo_tag, repo_digest, reterr);
+    free(username); /* rec.username may be protobuf-c's static empty string */
+    free(repo_digest);
+    free(platform);
+    free(blobs);
+    return r;
+}
+
+/* --- garbage collection --------------------------------------------------------- */
+
+static int gc_blob(void *ctx, const char *digest, int64_t size) {
+    struct image_service *svc = ctx;
+    if (image_store_uses_blob(svc->images, digest))
+        return 0;
+    struct cleat_error *err = NULL;
+    if (content_delete(svc->content, digest, &err) < 0)
+        log_warning("gc: %s", error_message(err));
+    else
+        log_debug("gc: removed blob %s (%lld bytes)", digest, (long long)size);
+    error_free(err);
+    return 0;
+}
+
+struct snap_list {
+    char **keys;
+    size_t n, cap;
+};
+
+/* Committed chain snapshots no image needs, and unpack leftovers of crashed pulls. */
+static int collect_snapshot(void *ctx, const struct cleat_snapshot_info *info) {
+    struct image_service *svc = ((void **)ctx)[0];
+    struct snap_list *l = ((void **)ctx)[1];
+    int chain = info->kind == CLEAT_SNAPSHOT_COMMITTED && strncmp(info->key, "sha256:", 7) == 0 &&
+                !image_store_uses_chain(svc->images, info->key);
+    int leftover = info->kind != CLEAT_SNAPSHOT_COMMITTED && strncmp(info->key, "extract-", 8) == 0;
+    if (!chain && !leftover)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **k = reallocarray(l->keys, cap, sizeof(*k));
+        if (!k)
+            return 1;
+        l->keys = k;
+        l->cap = cap;
+    }
+    if ((l->keys[l->n] = strdup(info->key)))
+        l->n++;
+    return 0;
+}
+
+static void gc_snapshots(struct image_service *svc) {
+    struct plugin_instance *sn = svc->snapshotter;
+    struct snap_list l = {0};
+    struct cleat_error *err = NULL;
+    void *ctx[2] = {svc, &l};
+    if (!sn || !sn->ops.snapshotter.walk || !sn->ops.snapshotter.remove)
+        return;
+    if (sn->ops.snapshotter.walk(sn->instance, collect_snapshot, ctx, &err) < 0) {
+        log_warning("gc: listing snapshots: %s", error_message(err));
+        error_free(err);
+    }
+    /* Children before parents: retry while something goes; a parent of a live snapshot stays. */
+    for (int progress = 1; progress;) {
+        progress = 0;
+        for (size_t i = 0; i < l.n; i++) {
+            if (!l.keys[i])
+                continue;
+            err = NULL;
+            if (sn->ops.snapshotter.remove(sn->instance, l.keys[i], &err) == 0) {
+                log_debug("gc: removed snapshot %s", l.keys[i]);
+                free(l.keys[i]);
+                l.keys[i] = NULL;
+                progress = 1;
+            }
+            error_free(err);
+        }
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.keys[i]);
+    free(l.keys);
+}
+
+void image_gc(struct image_service *svc) {
+    struct cleat_error *err = NULL;
+    pthread_rwlock_wrlock(&svc->gc_lock);
+    gc_snapshots(svc);
+    if (content_walk(svc->content, gc_blob, svc, &err) < 0) {
+        log_warning("gc: listing blobs: %s", error_message(err));
+        error_free(err);
+    }
+    pthread_rwlock_unlock(&svc->gc_lock);
+}
+
+int image_remove(struct image_service *svc, const char *ref, struct cleat_error **reterr) {
+    char removed[ID_HEX_LEN + 1];
+    struct cleat_error *err = NULL;
+    int r = image_store_remove(svc->images, ref, removed, &err);
+    if (r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND) {
+        error_free(err); /* removing what is gone is not an error (kubelet retries) */
+        return 0;
+    }
+    if (r < 0) {
+        *reterr = err;
+        return r;
+    }
+    if (*removed) {
+        log_info("removed image sha256:%s", removed);
+        image_gc(svc);
+    }
+    return 0;
+}
+
+/* --- disk usage ----------------------------------------------------------------- */
+
+static void add_usage(struct image_fs_usage *out, size_t *n, dev_t *devs, const char *path, int64_t bytes,
+                      int64_t inodes) {
+    struct stat st;
+    dev_t dev = stat(path, &st) == 0 ? st.st_dev : 0;
+    for (size_t i = 0; i < *n; i++)
+        if (devs[i] == dev) {
+            out[i].bytes += bytes;
+            out[i].inodes += inodes;
+            return;
+        }
+    devs[*n] = dev;
+    snprintf(out[*n].mountpoint, sizeof(out[*n].mountpoint), "%s", path);
+    out[*n].bytes = bytes;
+    out[*n].inodes = inodes;
+    (*n)++;
+}
+
+int image_fs_usage(struct image_service *svc, struct image_fs_usage ret[2], size_t *ret_n,
+                   struct cleat_error **reterr) {
+    int64_t bytes = 0, inodes = 0;
+    dev_t devs[2];
+    size_t n = 0;
+    int r = content_usage(svc->content, &bytes, &inodes, reterr);
+    if (r < 0)
+        return r;
+    add_usage(ret, &n, devs, content_store_path(svc->content), bytes, inodes);
+    struct plugin_instance *sn = svc->snapshotter;
+    if (sn && sn->ops.snapshotter.fs_usage) {
+        struct cleat_usage u = {0};
+        r = sn->ops.snapshotter.fs_usage(sn->instance, &u, reterr);
+        if (r < 0)
+            return error_prefix(r, reterr, "snapshotter '%s'", sn->name);
+        add_usage(ret, &n, devs, sn->root_dir, u.bytes, u.inodes);
+    }
+    *ret_n = n;
+    return 0;
+}
+
+int image_service_config(struct image_service *svc, const image_record *rec, struct image_config **ret,
+                         struct cleat_error **reterr) {
+    char digest[DIGEST_MAX], *json = NULL;
+    size_t len = 0;
+    snprintf(digest, sizeof(digest), "sha256:%s", rec->id);
+    int r = content_read_small(svc->content, digest, 8 << 20, &json, &len, reterr);
+    if (r < 0)
+        return error_prefix(r, reterr, "the config of image %s", digest);
+    r = image_config_parse(json, len, ret, reterr);
+    free(json);
+    return r;
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared by the runtime_*.c files; not an API. */
+#ifndef CLEAT_CORE_RUNTIME_INTERNAL_H
+#define CLEAT_CORE_RUNTIME_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "cgroups.h"
+#include "clocks.h"
+#include "keyed_lock.h"
+#include "proto_maps.h"
+#include "plugin_loader.h"
+#include "runtime_service.h"
+#include "store.h"
+
+struct stats_cache;
+
+/* An exit a runtime reported (container init: exec_id ""). */
+struct exit_entry {
+    struct exit_entry *next;
+    char container_id[65];
+    char *exec_id;
+    uint32_t pid;
+    int32_t status;
+    int oom_killed; /* the memory cgroup's OOM killer ended it */
+    int64_t exited_at_ns;
+};
+
+struct runtime_service {
+    struct runtime_deps deps;
+    pthread_mutex_t cidr_mu; /* guards pod_cidr */
+    char *pod_cidr;
+    char *pods_dir, *containers_dir;
+    char *seccomp_profile, *pause_binary;
+    struct cgroup_layout *cgroups; /* NULL when the host's layout could not be read */
+    int systemd_cgroup;
+    int64_t min_oom_score_adj;
+    struct keyed_locks *locks;
+    pthread_mutex_t exit_mu;
+    pthread_cond_t exit_cond;
+    struct exit_entry *exits;
+    struct stats_cache *stats; /* CPU samples and writable layer usage (stats.h) */
+};
+
+/* CRI ContainerState values, as kept in records. */
+#define CSTATE_CREATED 0
+#define CSTATE_RUNNING 1
+#define CSTATE_EXITED 2
+#define CSTATE_UNKNOWN 3
+
+
+/* Replace a protobuf-c string field of an unpacked record (the old value is freed unless it is the shared ""). */
+int record_set_string(char **field, const char *value, struct cleat_error **reterr);
+
+/* Records in and out of the store, through the registry (id: a full ID). */
+int sandbox_record_load(struct runtime_service *rs, const char *id, sandbox_record **ret, struct cleat_error **reterr);
+int sandbox_record_save(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr);
+int container_record_load(struct runtime_service *rs, const char *id, container_record **ret,
+                          struct cleat_error **reterr);
+int container_record_save(struct runtime_service *rs, const container_record *rec, struct cleat_error **reterr);
+/* Pack and add a new record with its name key: the commit point of a creation. */
+int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *msg, const char *id,
+               const char *name_key, struct cleat_error **reterr);
+
+/* The full ID of a pod (STORE_SANDBOX) or container from an ID or unique prefix; NOT_FOUND names the object. */
+int object_resolve(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
+                   struct cleat_error **reterr);
+/* The same for stop and remove, which the CRI makes idempotent: 1 with the ID, 0 when no such object is
+ * left (nothing to do), -1 on any other error. */
+int object_resolve_present(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
+                           struct cleat_error **reterr);
+
+/* The runtime instance of the container's pod, or NULL when its handler is not configured (any more). */
+struct plugin_instance *container_runtime(struct runtime_service *rs, const container_record *rec);
+
+/* The runtime instance of a handler name ("" = the default); NULL if not configured. */
+struct plugin_instance *runtime_instance(struct runtime_service *rs, const char *handler);
+
+/* --- exits (runtime_exits.c) ------------------------------------------ */
+
+/* The on_exit callback of the plugin set. */
+void runtime_on_exit(void *ctx, const struct plugin_instance *pi, const char *container_id, const char *exec_id,
+                     uint32_t pid, int32_t exit_status, int64_t exited_at_ns);
+/* Copy out the recorded exit of a container init (exec_id NULL) or exec; 0 if found, -ENOENT if not. */
+int exit_lookup(struct runtime_service *rs, const char *container_id, const char *exec_id, struct exit_entry *ret);
+/* Wait until exit_lookup succeeds or deadline_ns (CLOCK_REALTIME) passes; 0 or -ETIMEDOUT. */
+int exit_wait(struct runtime_service *rs, const char *container_id, const char *exec_id, int64_t deadline_ns,
+              struct exit_entry *ret);
+/* Drop every recorded exit of a container (exec_id NULL) or one exec's. */
+void exit_forget(struct runtime_service *rs, const char *container_id, const char *exec_id);
+/* Record an exit found another way (runtime state at start-up, a runtime that forgot the container). */
+void exit_record(struct runtime_service *rs, const char *container_id, const char *exec_id, uint32_t pid,
+                 int32_t status, int64_t exited_at_ns);
+/*
+ * Wait for the exit of a container's init (exec_id NULL) or of an exec until
+ * deadline_ns (CLOCK_REALTIME; 0: none).  Exits normally arrive through the
+ * runtime's report; the runtime's state is asked as well every poll_ns, in
+ * case a report was missed (one that came while the daemon started, before
+ * it listened), and an exit found so is recorded.  An init the runtime does
+ * not know any more counts as exited with 255.  0 with *ret, or -ETIMEDOUT.
+ */
+int exit_await(struct runtime_service *rs, struct plugin_instance *rt, const char *container_id, const char *exec_id,
+               int64_t deadline_ns, int64_t poll_ns, struct exit_entry *ret);
+
+/*
+ * Apply a recorded exit to a RUNNING/CREATED record: state EXITED, exit
+ * code, finish time, reason (Completed, Error, OOMKilled).  Returns 1 if
+ * the record changed.
+ */
+int container_apply_exit(struct runtime_service *rs, container_record *rec);
+
+/* --- containers, for pods ---------------------------------------------- */
+
+/* IDs of the containers of a pod (malloc'd array of malloc'd IDs). */
+int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***ret, size_t *ret_n,
+                      struct cleat_error **reterr);
+void free_ids(char **ids, size_t n);
+/* For a container that is CREATED or RUNNING (RUNNING only with want_running): its record and runtime. */
+int live_container(struct runtime_service *rs, const char *id_or_prefix, int want_running, char id[65],
+                   container_record **ret, struct plugin_instance **ret_rt, struct cleat_error **reterr);
+/* container_stop / container_remove by full ID, for a caller that holds the pod lock. */
+int container_stop_id(struct runtime_service *rs, const char *id, int64_t timeout, struct cleat_error **reterr);
+int container_remove_id(struct runtime_service *rs, const char *id, struct cleat_error **reterr);
+/* Undo a container's files, snapshot and runtime state (every step tolerates what is gone). */
+void container_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt, const char *snapshotter);
+/* Undo a pod's namespaces, mounts, files and runtime state. */
+void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt);
+
+/* --- the pod's files (runtime_pod_files.c) ----------------------------- */
+
+/* hostname, hosts, resolv.conf into dir; shm tmpfs at dir/shm unless the pod uses the host's IPC. */
+int pod_files_create(const char *dir, const Runtime__V1__PodSandboxConfig *config, const char *hostname,
+                     int host_network, int host_ipc, struct cleat_error **reterr);
+/* The OCI spec of the pause process for a pod sharing one PID namespace (rootfs made under dir/pause). */
+int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir, const Runtime__V1__PodSandboxConfig *config,
+                   uint32_t pinned, char **ret_json, struct cleat_error **reterr);
+
+/* --- the pod's network (runtime_pod_net.c) ----------------------------- */
+
+/* The network plugin instance, or NULL when none is configured. */
+struct plugin_instance *pod_network(struct runtime_service *rs);
+/* Set up the pod's network in its pinned netns; *ret_ips (malloc'd, primary first) may be empty. */
+int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime__V1__PodSandboxConfig *config,
+                      char ***ret_ips, size_t *ret_n, struct cleat_error **reterr);
+/* Tear it down; the plugin makes this idempotent. */
+int pod_network_teardown(struct runtime_service *rs, const char *id, const Runtime__V1__PodSandboxConfig *config,
+                         struct cleat_error **reterr);
+/* Tear down the network of a pod that has no record (a crash before RunPodSandbox committed), from the
+ * config saved in its dir before setup; 0 when it never had one. */
+int pod_network_teardown_leftover(struct runtime_service *rs, const char *id, struct cleat_error **reterr);
+
+/*
+ * A pod or container changed: tell the observers (runtime_deps).  pod_id
+ * NULL: look it up (and say nothing when container_id is no container, e.g.
+ * a pod's pause).  Call it without holding exit_mu or an object's lock.
+ */
+void runtime_notify(struct runtime_service *rs, const char *container_id, const char *pod_id,
+                    enum lifecycle_change change);
+
+/* Hand the persisted pod CIDR to the network plugin (runtime_service_open). */
+int pod_cidr_load(struct runtime_service *rs, struct cleat_error **reterr);
+
+/* "SIGTERM", "TERM", "15", "SIGRTMIN+3" → the number; -1 if it is not a signal. */
+int signal_parse(const char *s);
+
+/* linux.cgroupsPath of a container or pause `id` under the pod's cgroup parent, for the active driver. */
+int runtime_cgroups_path(struct runtime_service *rs, const char *parent, const char *id, char **ret,
+                         struct cleat_error **reterr);
+
+#endif

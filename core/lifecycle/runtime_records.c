@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pod and container records in the store, and small helpers of the runtime service. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "registry.h"
+#include "fsutil.h"
+#include "runtime_internal.h"
+
+int record_set_string(char **field, const char *value, struct cleat_error **reterr) {
+    char *copy = strdup(value ? value : "");
+    if (!copy)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = copy;
+    return 0;
+}
+
+static int load(struct runtime_service *rs, enum store_kind kind, const char *id, const ProtobufCMessageDescriptor *desc,
+                ProtobufCMessage **ret, struct cleat_error **reterr) {
+    void *data = NULL;
+    size_t len = 0;
+    int r = store_get(rs->deps.store, kind, id, &data, &len, reterr);
+    if (r < 0)
+        return r;
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
+    free(data);
+    if (!m)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "the stored %s record %s is corrupt",
+                         store_kind_name(kind), id);
+    *ret = m;
+    return 0;
+}
+
+static int pack(const ProtobufCMessage *m, void **ret, size_t *ret_len, struct cleat_error **reterr) {
+    size_t len = protobuf_c_message_get_packed_size(m);
+    void *buf = malloc(len ? len : 1);
+    if (!buf)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    protobuf_c_message_pack(m, buf);
+    *ret = buf;
+    *ret_len = len;
+    return 0;
+}
+
+static int save(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *m, const char *id,
+                struct cleat_error **reterr) {
+    void *buf = NULL;
+    size_t len = 0;
+    int r = pack(m, &buf, &len, reterr);
+    if (r < 0)
+        return r;
+    r = registry_update(rs->deps.registry, kind, id, buf, len, reterr);
+    free(buf);
+    return r;
+}
+
+int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *msg, const char *id,
+               const char *name_key, struct cleat_error **reterr) {
+    void *buf = NULL;
+    size_t len = 0;
+    int r = pack(msg, &buf, &len, reterr);
+    if (r < 0)
+        return r;
+    r = registry_add(rs->deps.registry, kind, id, name_key, buf, len, reterr);
+    free(buf);
+    return r;
+}
+
+int sandbox_record_load(struct runtime_service *rs, const char *id, sandbox_record **ret, struct cleat_error **reterr) {
+    return load(rs, STORE_SANDBOX, id, &cleat__store__v1__sandbox_record__descriptor, (ProtobufCMessage **)ret,
+                reterr);
+}
+
+int sandbox_record_save(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr) {
+    return save(rs, STORE_SANDBOX, &rec->base, rec->id, reterr);
+}
+
+int container_record_load(struct runtime_service *rs, const char *id, container_record **ret,
+                          struct cleat_error **reterr) {
+    return load(rs, STORE_CONTAINER, id, &cleat__store__v1__container_record__descriptor, (ProtobufCMessage **)ret,
+                reterr);
+}
+
+int container_record_save(struct runtime_service *rs, const container_record *rec, struct cleat_error **reterr) {
+    return save(rs, STORE_CONTAINER, &rec->base, rec->id, reterr);
+}
+
+void sandbox_record_free(sandbox_record *rec) {
+    if (rec)
+        cleat__store__v1__sandbox_record__free_unpacked(rec, NULL);
+}
+
+void sandbox_records_free(sandbox_record **recs, size_t n) {
+    for (size_t i = 0; recs && i < n; i++)
+        sandbox_record_free(recs[i]);
+    free(recs);
+}
+
+void container_record_free(container_record *rec) {
+    if (rec)
+        cleat__store__v1__container_record__free_unpacked(rec, NULL);
+}
+
+void container_records_free(container_record **recs, size_t n) {
+    for (size_t i = 0; recs && i < n; i++)
+        container_record_free(recs[i]);
+    free(recs);
+}
+
+struct plugin_instance *runtime_instance(struct runtime_service *rs, const char *handler) {
+    if (!handler || !*handler)
+        handler = rs->deps.cfg->default_runtime_handler;
+    return handler ? plugins_find(rs->deps.plugins, CLEAT_CONCERN_RUNTIME, handler) : NULL;
+}
+
+void free_ids(char **ids, size_t n) {
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+struct collect {
+    struct runtime_service *rs;
+    const char *pod_id; /* NULL: all */
+    char **ids;
+    size_t n, cap;
+    int oom;
+};
+
+static int collect_one(void *ctx, const char *id) {
+    struct collect *c = ctx;
+    if (c->pod_id) {
+        container_record *rec = NULL;
+        struct cleat_error *err = NULL;
+        int r = container_record_load(c->rs, id, &rec, &err);
+        error_free(err);
+        int mine = r >= 0 && strcmp(rec->sandbox_id, c->pod_id) == 0;
+        container_record_free(rec);
+        if (!mine)
+            return 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        char **ids = realloc(c->ids, cap * sizeof(*ids));
+        if (!ids)
+            return c->oom = 1;
+        c->ids = ids;
+        c->cap = cap;
+    }
+    if (!(c->ids[c->n] = strdup(id)))
+        return c->oom = 1;
+    c->n++;
+    return 0;
+}
+
+int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***ret, size_t *ret_n,
+                      struct cleat_error **reterr) {
+    struct collect c = {.rs = rs, .pod_id = pod_id};
+    int r = registry_foreach_id(rs->deps.registry, STORE_CONTAINER, collect_one, &c);
+    if (r != 0 || c.oom) {
+        free_ids(c.ids, c.n);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
+    *ret = c.ids;
+    *ret_n = c.n;
+    return 0;
+}
+
+static char *join(const char *base, const char *id) {
+    size_t n = strlen(base) + strlen(id) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", base, id);
+    return p;
+}
+
+char *pod_dir(struct runtime_service *rs, const char *id) {
+    return join(rs->pods_dir, id);
+}
+
+char *container_dir(struct runtime_service *rs, const char *id) {
+    return join(rs->containers_dir, id);
+}
+
+int object_resolve(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
+                   struct cleat_error **reterr) {
+    const char *what = kind == STORE_SANDBOX ? "pod sandbox" : "container";
+    if (!id_or_prefix || !*id_or_prefix)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "a %s ID is required", what);
+    int r = registry_resolve(rs->deps.registry, kind, id_or_prefix, id, reterr);
+    if (r < 0 && error_status(*reterr) == CLEAT_STATUS_NOT_FOUND) {
+        /* The registry's words name the store; the CRI's caller wants the object it asked for. */
+        error_free(*reterr);
+        *reterr = NULL;
+        return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s \"%s\" not found", what, id_or_prefix);
+    }
+    return r;
+}
+
+int object_resolve_present(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
+                           struct cleat_error **reterr) {
+    struct cleat_error *err = NULL;
+    if (object_resolve(rs, kind, id_or_prefix, id, &err) >= 0)
+        return 1;
+    if (error_status(err) != CLEAT_STATUS_NOT_FOUND) {
+        *reterr = err;
+        return -1;
+    }
+    error_free(err);
+    return 0;
+}
+
+struct plugin_instance *container_runtime(struct runtime_service *rs, const container_record *rec) {
+    sandbox_record *pod = NULL;
+    struct cleat_error *err = NULL;
+    struct plugin_instance *rt = NULL;
+    if (sandbox_record_load(rs, rec->sandbox_id, &pod, &err) >= 0)
+        rt = runtime_instance(rs, pod->runtime_handler);
+    error_free(err);
+    sandbox_record_free(pod);
+    return rt;
+}
+
+int container_spec_load(struct runtime_service *rs, const char *id, json_t **ret, struct cleat_error **reterr) {
+    char *dir = container_dir(rs, id), *text = NULL;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/config.json", dir ? dir : "");
+    free(dir);
+    int r = read_file(path, 16 << 20, &text, NULL, reterr);
+    if (r < 0)
+        return r;
+    json_error_t je;
+    json_t *spec = json_loads(text, 0, &je);
+    free(text);
+    if (!spec)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "%s: %s", path, je.text);
+    *ret = spec;
+    return 0;
+}
+
+int pod_containers(struct runtime_service *rs, const char *pod_id, container_record ***ret, size_t *ret_n,
+                   struct cleat_error **reterr) {
+    char **ids = NULL;
+    size_t n = 0, k = 0;
+    *ret = NULL;
+    *ret_n = 0;
+    int r = pod_container_ids(rs, pod_id, &ids, &n, reterr);
+    if (r < 0)
+        return r;
+    container_record **recs = calloc(n + 1, sizeof(*recs));
+    if (!recs) {
+        free_ids(ids, n);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cleat_error *err = NULL;
+        if (container_record_load(rs, ids[i], &recs[k], &err) < 0) { /* removed meanwhile */
+            error_free(err);
+            continue;
+        }
+        container_apply_exit(rs, recs[k++]);
+    }
+    free_ids(ids, n);
+    *ret = recs;
+    *ret_n = k;
+    return 0;
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The pod and container side of the daemon: what the CRI RuntimeService's
+ * lifecycle RPCs do, below the protobuf request/response handling
+ * (cri_pods.c, cri_containers.c).
+ *
+ * Objects: a pod sandbox is a record in the store, a directory
+ * <state_dir>/pods/<id>/ (pinned namespaces in ns/, hostname, hosts,
+ * resolv.conf, a tmpfs at shm, the pause rootfs when the pod shares one PID
+ * namespace) and whatever its runtime instance keeps.  A container is a
+ * record, a bundle <state_dir>/containers/<id>/ (config.json, rootfs/ with
+ * the snapshot mounted, the shim's files), a snapshot named by its ID, and
+ * the runtime's process.
+ *
+ * Crash safety: the store record is the commit point.  Everything on disk
+ * is made first and the record is written last; an object with files but no
+ * record is a half-done creation and is removed at start-up
+ * (runtime_service_open).  Removal goes the other way round and every step
+ * tolerates what is already gone, so an interrupted removal is finished by
+ * the next one.
+ *
+ * Concurrency: every operation on one pod or container holds that object's
+ * lock (keyed_lock.h); pod-wide operations take the pod's lock, then the
+ * containers'.  Exit reports from runtimes never take those locks (a
+ * StopContainer waits for them while holding one); they go into an exit table
+ * that readers consult.
+ */
+#ifndef CLEAT_CORE_RUNTIME_SERVICE_H
+#define CLEAT_CORE_RUNTIME_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api.pb-c.h"
+#include "error.h"
+#include "store.pb-c.h"
+
+struct config;
+struct image_service;
+struct plugins;
+struct registry;
+struct runtime_service;
+struct store;
+
+typedef Cleat__Store__V1__SandboxRecord sandbox_record;
+typedef Cleat__Store__V1__ContainerRecord container_record;
+
+/* What a pod or container went through; the CRI's container event types, in our words. */
+enum lifecycle_change {
+    LIFECYCLE_CREATED,
+    LIFECYCLE_STARTED,
+    LIFECYCLE_STOPPED, /* stopped, or its process exited however that was noticed */
+    LIFECYCLE_DELETED,
+};
+
+/*
+ * Told after a pod or container changed, on the thread that changed it,
+ * without any of the lifecycle's locks held: the GetContainerEvents streams
+ * and the metrics listen this way, so that the lifecycle knows nothing of
+ * either.  For a pod's own change container_id == pod_id (as the CRI sends
+ * it).  An observer must not wait (a slow client must not slow a lifecycle
+ * operation) and may read the lifecycle (pod_get, container_get...).
+ */
+struct lifecycle_observer {
+    void (*changed)(void *ctx, struct runtime_service *rs, const char *container_id, const char *pod_id,
+                    enum lifecycle_change change);
+    void *ctx;
+};
+
+#define RUNTIME_MAX_OBSERVERS 4
+
+/*
+ * What the lifecycle works with, all owned by the caller and outliving the
+ * runtime service: the configuration (state dir, default handler, seccomp
+ * profile, pause binary, cgroup driver, stats ages), the loaded plugins
+ * (their on_exit is taken over), the store and its registry, the images
+ * (for a container's image and snapshot), and the observers of its changes.
+ */
+struct runtime_deps {
+    const struct config *cfg;
+    struct plugins *plugins;
+    struct store *store;
+    struct registry *registry;
+    struct image_service *images;
+    struct lifecycle_observer observers[RUNTIME_MAX_OBSERVERS];
+    size_t n_observers;
+};
+
+/*
+ * Set up after the plugins and images, then recover what a previous cleatd
+ * left (half-made objects are removed, exits missed while it was down are
+ * recorded) and hand the persisted pod CIDR to the network plugin.  deps is
+ * copied.
+ */
+int runtime_service_open(const struct runtime_deps *deps, struct runtime_service **ret, struct cleat_error **reterr);
+/* NULL-safe.  Containers keep running: they belong to their shims. */
+void runtime_service_free(struct runtime_service *rs);
+
+/* --- pods (runtime_pods.c) ---------------------------------------------- */
+
+/* RunPodSandbox.  `handler` "" or NULL: the default handler. */
+int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *config, const char *handler,
+            char ret_id[65], struct cleat_error **reterr);
+/* StopPodSandbox: kill the pod's containers, free its network and namespaces.  Idempotent; an unknown ID is success. */
+int pod_stop(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
+/* RemovePodSandbox: stop, remove every container, then the pod.  An unknown ID is success. */
+int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
+/* A copy of the pod's record; free with sandbox_record_free(). */
+int pod_get(struct runtime_service *rs, const char *id_or_prefix, sandbox_record **ret, struct cleat_error **reterr);
+/* Copies of every pod's record. */
+int pod_list(struct runtime_service *rs, sandbox_record ***ret, size_t *ret_n, struct cleat_error **reterr);
+/*
+ * UpdatePodSandboxResources: validate the pod's new overhead and resources
+ * (either may be NULL) and record them in its stored config.  kubelet owns
+ * and has already resized the pod cgroup; nothing is applied here.
+ */
+int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
+                         const Runtime__V1__LinuxContainerResources *overhead,
+                         const Runtime__V1__LinuxContainerResources *resources, struct cleat_error **reterr);
+/* The pid of the pod's pause process while it runs (a pod sharing one PID namespace), else 0. */
+uint32_t pod_pause_pid(struct runtime_service *rs, const sandbox_record *rec);
+/*
+ * Copies of the records of a pod's containers (full pod ID), each with any
+ * exit the runtime reported applied; free with container_records_free().
+ * A pod without containers, or an unknown pod, gives none.
+ */
+int pod_containers(struct runtime_service *rs, const char *pod_id, container_record ***ret, size_t *ret_n,
+                   struct cleat_error **reterr);
+/* The pod's state dir (<state_dir>/pods/<id>), malloc'd. */
+char *pod_dir(struct runtime_service *rs, const char *id);
+void sandbox_record_free(sandbox_record *rec);
+void sandbox_records_free(sandbox_record **recs, size_t n);
+
+/* The pod CIDR kubelet last gave (UpdateRuntimeConfig), malloc'd ("" if none), or NULL on OOM. */
+char *runtime_pod_cidr(struct runtime_service *rs);
+/*
+ * UpdateRuntimeConfig: validate (one CIDR or a "v4,v6" pair; "" clears it),
+ * persist, and hand it to the network plugin.  Setting the same value again
+ * hands it on again; after a restart the persisted value is handed on at open.
+ */
+int runtime_set_pod_cidr(struct runtime_service *rs, const char *cidr, struct cleat_error **reterr);
+
+/* --- containers (runtime_containers.c) --------------------------------- */
+
+int container_create(struct runtime_service *rs, const char *pod_id_or_prefix, const Runtime__V1__ContainerConfig *config,
+                     char ret_id[65], struct cleat_error **reterr);
+int container_start(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
+/* Stop signal, then SIGKILL after `timeout` seconds (0: at once).  An exited container is success. */
+int container_stop(struct runtime_service *rs, const char *id_or_prefix, int64_t timeout, struct cleat_error **reterr);
+/* Kill if needed and remove.  An unknown ID is success. */
+int container_remove(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
+/* A copy of the record with any exit the runtime reported applied. */
+int container_get(struct runtime_service *rs, const char *id_or_prefix, container_record **ret,
+                  struct cleat_error **reterr);
+int container_list(struct runtime_service *rs, container_record ***ret, size_t *ret_n, struct cleat_error **reterr);
+/* container_get for a container that must be RUNNING: FAILED_PRECONDITION otherwise, or when its runtime is gone. */
+int container_get_running(struct runtime_service *rs, const char *id_or_prefix, container_record **ret,
+                          struct cleat_error **reterr);
+/* The OCI spec the container was created with (its bundle's config.json), parsed; NOT_FOUND once it is gone. */
+int container_spec_load(struct runtime_service *rs, const char *id, json_t **ret, struct cleat_error **reterr);
+int container_update_resources(struct runtime_service *rs, const char *id_or_prefix,
+                               const Runtime__V1__LinuxContainerResources *res, struct cleat_error **reterr);
+int container_reopen_log(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
+/* The bundle dir (<state_dir>/containers/<id>), malloc'd. */
+char *container_dir(struct runtime_service *rs, const char *id);
+void container_record_free(container_record *rec);
+void container_records_free(container_record **recs, size_t n);
+
+/* --- exec (runtime_exec.c) ---------------------------------------------- */
+
+struct exec_sync_result {
+    char *out, *err; /* malloc'd, NUL-terminated; cut at the cap */
+    size_t out_len, err_len;
+    int32_t exit_code;
+};
+
+/* ExecSync: run cmd in the container, capture output (each stream capped), DEADLINE_EXCEEDED after timeout s (0: none). */
+int container_exec_sync(struct runtime_service *rs, const char *id_or_prefix, char *const *cmd, size_t n_cmd,
+                        int64_t timeout, struct exec_sync_result *ret, struct cleat_error **reterr);
+void exec_sync_result_clear(struct exec_sync_result *r);
+
+#endif

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Container and pod usage: the sample cache, cgroup figures, writable layers, pod networks (see stats.h). */
+#include "stats.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+#include "image_service.h"
+#include "metrics.h"
+#include "pod_ns.h"
+#include "runtime_internal.h"
+
+/* An entry nobody asked about for this long goes at the next insertion (its object was removed meanwhile). */
+#define STALE_NS (600LL * 1000000000)
+
+struct sample {
+    char id[65];
+    int64_t last_used_ns;
+    int has_cpu, has_rate;
+    int64_t cpu_ts_ns;
+    uint64_t cpu_usage_ns, nano_cores;
+    int has_layer;
+    int64_t layer_ts_ns;
+    struct cleat_usage layer;
+};
+
+/* A plain array searched linearly: a node has a few hundred containers at most. */
+struct stats_cache {
+    pthread_mutex_t mu;
+    int64_t layer_max_age_ns;
+    struct sample *items;
+    size_t n, cap;
+};
+
+struct stats_cache *stats_cache_new(int64_t writable_layer_max_age_ns) {
+    struct stats_cache *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    pthread_mutex_init(&c->mu, NULL);
+    c->layer_max_age_ns = writable_layer_max_age_ns;
+    return c;
+}
+
+void stats_cache_free(struct stats_cache *c) {
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    free(c->items);
+    free(c);
+}
+
+static struct sample *find_locked(struct stats_cache *c, const char *id) {
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->items[i].id, id) == 0)
+            return &c->items[i];
+    return NULL;
+}
+
+/* The entry of id, made if needed (NULL when out of memory); drops stale entries first. */
+static struct sample *get_locked(struct stats_cache *c, const char *id, int64_t now) {
+    struct sample *s = find_locked(c, id);
+    if (s) {
+        s->last_used_ns = now;
+        return s;
+    }
+    for (size_t i = 0; i < c->n;)
+        if (now - c->items[i].last_used_ns > STALE_NS)
+            c->items[i] = c->items[--c->n];
+        else
+            i++;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        struct sample *items = realloc(c->items, cap * sizeof(*items));
+        if (!items)
+            return NULL;
+        c->items = items;
+        c->cap = cap;
+    }
+    s = &c->items[c->n++];
+    *s = (struct sample){.last_used_ns = now};
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    return s;
+}
+
+void stats_cache_forget(struct stats_cache *c, const char *id) {
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    struct sample *s = find_locked(c, id);
+    if (s)
+        *s = c->items[--c->n];
+    pthread_mutex_unlock(&c->mu);
+}
+
+int stats_cache_cpu_rate(struct stats_cache *c, const char *id, int64_t ts_ns, uint64_t usage_ns,
+                         uint64_t *ret_nano_cores) {
+    pthread_mutex_lock(&c->mu);
+    struct sample *s = get_locked(c, id, ts_ns);
+    int have = 0;
+    if (s && s->has_cpu && ts_ns - s->cpu_ts_ns < STATS_MIN_INTERVAL_NS && ts_ns >= s->cpu_ts_ns) {
+        have = s->has_rate; /* too soon for a new rate: the last one stands */
+        *ret_nano_cores = s->nano_cores;
+    } else if (s) {
+        if (s->has_cpu && ts_ns > s->cpu_ts_ns && usage_ns >= s->cpu_usage_ns) {
+            double rate = (double)(usage_ns - s->cpu_usage_ns) * 1e9 / (double)(ts_ns - s->cpu_ts_ns);
+            s->nano_cores = (uint64_t)rate;
+            s->has_rate = have = 1;
+            *ret_nano_cores = s->nano_cores;
+        } else {
+            s->has_rate = 0; /* the first sample, or the counter went back (a new cgroup) */
+        }
+        s->has_cpu = 1;
+        s->cpu_ts_ns = ts_ns;
+        s->cpu_usage_ns = usage_ns;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return have;
+}
+
+/* The writable layer's use, measured again only when the kept figure is too old. */
+static int layer_usage(struct runtime_service *rs, const container_record *rec, int64_t now, struct object_stats *st) {
+    struct stats_cache *c = rs->stats;
+    struct plugin_instance *sn = rec->snapshotter && *rec->snapshotter
+                                     ? plugins_find(rs->deps.plugins, CLEAT_CONCERN_SNAPSHOTTER, rec->snapshotter)
+                                     : NULL;
+    if (!sn)
+        sn = image_service_snapshotter(rs->deps.images);
+    if (!sn || !sn->ops.snapshotter.usage)
+        return -1;
+    st->layer_mountpoint = sn->root_dir;
+    pthread_mutex_lock(&c->mu);
+    struct sample *s = get_locked(c, rec->id, now);
+    int fresh = s && s->has_layer && now - s->layer_ts_ns <= c->layer_max_age_ns;
+    if (fresh) {
+        st->layer = s->layer;
+        st->layer_timestamp_ns = s->layer_ts_ns;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (fresh)
+        return 0;
+    struct cleat_usage u = {0};
+    struct cleat_error *err = NULL;
+    int r = sn->ops.snapshotter.usage(sn->instance, rec->id, &u, &err);
+    if (r < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
+        metrics_plugin_error("snapshotter", sn->name, "usage");
+    error_free(err);
+    if (r < 0)
+        return -1; /* no snapshot (any more): no writable layer figure */
+    pthread_mutex_lock(&c->mu);
+    if ((s = get_locked(c, rec->id, now))) {
+        s->has_layer = 1;
+        s->layer = u;
+        s->layer_ts_ns = now;
+    }
+    pthread_mutex_unlock(&c->mu);
+    st->layer = u;
+    st->layer_timestamp_ns = now;
+    return 0;
+}
+
+/* Cgroup figures of hierarchy-relative `path`, and the CPU rate kept under `id`; nothing when it is gone. */
+static int read_cgroup(struct runtime_service *rs, const char *id, const char *path, struct object_stats *st,
+                       struct cleat_error **reterr) {
+    struct cgroup_dirs dirs = {0};
+    struct cleat_error *err = NULL;
+    if (!rs->cgroups)
+        return 0;
+    int r = cgroup_dirs_of(rs->cgroups, path, &dirs, reterr);
+    if (r < 0)
+        return r;
+    if (cgroup_stats_read(&dirs, &st->cg, &err) < 0) {
+        int gone = error_status(err) == CLEAT_STATUS_NOT_FOUND;
+        st->cg.have = 0;
+        if (!gone) {
+            *reterr = err;
+            cgroup_dirs_clear(&dirs);
+            return -1;
+        }
+        error_free(err);
+    }
+    cgroup_dirs_clear(&dirs);
+    if (st->cg.have & CGS_CPU)
+        st->has_nano_cores = stats_cache_cpu_rate(rs->stats, id, st->timestamp_ns, st->cg.cpu_usage_ns, &st->nano_cores);
+    return 0;
+}
+
+int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
+                    struct cleat_error **reterr) {
+    struct object_stats st = {.timestamp_ns = now_ns()};
+    char *path = NULL;
+    int r = 0;
+    /* An exited container's cgroup is gone or holds nothing of it any more. */
+    if ((rec->state == CSTATE_RUNNING || rec->state == CSTATE_CREATED) && rec->cgroups_path && *rec->cgroups_path) {
+        r = cgroup_dir_of(rec->cgroups_path, &path, reterr);
+        if (r >= 0)
+            r = read_cgroup(rs, rec->id, path, &st, reterr);
+        free(path);
+        if (r < 0)
+            return error_prefix(r, reterr, "stats of container %s", rec->id);
+    }
+    st.has_layer = layer_usage(rs, rec, st.timestamp_ns, &st) == 0;
+    *ret = st;
+    return 0;
+}
+
+/* The pod's own cgroup: the directory above where its containers' cgroups go. */
+static int pod_cgroup(struct runtime_service *rs, const char *parent, char **ret, struct cleat_error **reterr) {
+    char *cgpath = NULL, *dir = NULL;
+    int r = runtime_cgroups_path(rs, parent, "x", &cgpath, reterr);
+    if (r >= 0)
+        r = cgroup_dir_of(cgpath, &dir, reterr);
+    free(cgpath);
+    if (r < 0)
+        return r;
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    *ret = dir;
+    return 0;
+}
+
+int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
+              struct cleat_error **reterr) {
+    struct object_stats st = {.timestamp_ns = now_ns()};
+    Runtime__V1__PodSandboxConfig *cfg =
+        runtime__v1__pod_sandbox_config__unpack(NULL, rec->cri_config.len, rec->cri_config.data);
+    const char *parent = cfg && cfg->linux && cfg->linux->cgroup_parent ? cfg->linux->cgroup_parent : "";
+    char *dir = NULL;
+    int r = 0;
+    /* Without a parent of its own the pod's containers sit in the root cgroup: that is not the pod's. */
+    if (*parent && rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY &&
+        (r = pod_cgroup(rs, parent, &dir, reterr)) >= 0 && strcmp(dir, "/") != 0)
+        r = read_cgroup(rs, rec->id, dir, &st, reterr);
+    free(dir);
+    if (cfg)
+        runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
+    if (r < 0)
+        return error_prefix(r, reterr, "stats of pod %s", rec->id);
+    *ret = st;
+    return 0;
+}
+
+/* --- network ------------------------------------------------------------------- */
+
+int stats_parse_net_dev(const char *text, struct net_iface **ret, size_t *ret_n) {
+    size_t n = 0, cap = 0;
+    struct net_iface *out = NULL;
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        const char *colon = strchr(p, ':'), *eol = strchr(p, '\n');
+        if (!colon || (eol && colon > eol))
+            continue; /* the two header lines */
+        struct net_iface f = {0};
+        const char *name = p;
+        while (*name == ' ')
+            name++;
+        if (colon - name <= 0 || (size_t)(colon - name) > IF_NAMESIZE) {
+            free(out);
+            return -EINVAL;
+        }
+        memcpy(f.name, name, (size_t)(colon - name));
+        unsigned long long v[16];
+        if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12], &v[13],
+                   &v[14], &v[15]) != 16) {
+            free(out);
+            return -EINVAL;
+        }
+        f.rx_bytes = v[0];
+        f.rx_errors = v[2];
+        f.tx_bytes = v[8];
+        f.tx_errors = v[10];
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct net_iface *grown = realloc(out, cap * sizeof(*out));
+            if (!grown) {
+                free(out);
+                return -ENOMEM;
+            }
+            out = grown;
+        }
+        out[n++] = f;
+    }
+    *ret = out;
+    *ret_n = n;
+    return 0;
+}
+
+struct net_read {
+    char *text;
+    int err;
+};
+
+/* In the pod's network namespace: /proc/thread-self, as /proc/self/net is the main thread's namespace. */
+static int read_net_dev(void *ctx) {
+    struct net_read *nr = ctx;
+    struct cleat_error *err = NULL;
+    if (read_file("/proc/thread-self/net/dev", 1 << 20, &nr->text, NULL, &err) < 0) {
+        nr->err = error_errno(err) ? error_errno(err) : EIO;
+        error_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+int stats_pod_network(struct runtime_service *rs, const sandbox_record *rec, struct net_iface **ret, size_t *ret_n,
+                      struct cleat_error **reterr) {
+    if (!(rec->pinned_namespaces & POD_NS_NET) || rec->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+        return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "pod %s has no network namespace of its own", rec->id);
+    char *dir = pod_dir(rs, rec->id), ns[4200];
+    if (!dir)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    snprintf(ns, sizeof(ns), "%s/ns/net", dir);
+    free(dir);
+    struct net_read nr = {0};
+    int r = pod_ns_run_in(ns, CLONE_NEWNET, read_net_dev, &nr, reterr);
+    if (r < 0 && nr.err)
+        r = error_set(reterr, CLEAT_STATUS_INTERNAL, nr.err, "pod %s: cannot read /proc/net/dev in its network namespace: %s",
+                      rec->id, strerror(nr.err));
+    if (r >= 0 && stats_parse_net_dev(nr.text, ret, ret_n) < 0)
+        r = error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "pod %s: /proc/net/dev does not parse", rec->id);
+    free(nr.text);
+    return r;
+}
