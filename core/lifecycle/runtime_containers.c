@@ -410,3 +410,31 @@ int container_update_resources(struct runtime_service *rs, const char *id_or_pre
     keyed_lock_release(l);
     return r;
 }
+
+int pod_containers(struct runtime_service *rs, const char *pod_id, container_record ***ret, size_t *ret_n,
+                   struct cleat_error **reterr) {
+    char **ids = NULL;
+    size_t n = 0, k = 0;
+    *ret = NULL;
+    *ret_n = 0;
+    int r = pod_container_ids(rs, pod_id, &ids, &n, reterr);
+    if (r < 0)
+        return r;
+    container_record **recs = calloc(n + 1, sizeof(*recs));
+    if (!recs) {
+        free_ids(ids, n);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct cleat_error *err = NULL;
+        if (container_record_load(rs, ids[i], &recs[k], &err) < 0) { /* removed meanwhile */
+            error_free(err);
+            continue;
+        }
+        container_apply_exit(rs, recs[k++]);
+    }
+    free_ids(ids, n);
+    *ret = recs;
+    *ret_n = k;
+    return 0;
+}

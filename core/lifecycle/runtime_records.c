@@ -243,31 +243,3 @@ int container_spec_load(struct runtime_service *rs, const char *id, json_t **ret
     *ret = spec;
     return 0;
 }
-
-int pod_containers(struct runtime_service *rs, const char *pod_id, container_record ***ret, size_t *ret_n,
-                   struct cleat_error **reterr) {
-    char **ids = NULL;
-    size_t n = 0, k = 0;
-    *ret = NULL;
-    *ret_n = 0;
-    int r = pod_container_ids(rs, pod_id, &ids, &n, reterr);
-    if (r < 0)
-        return r;
-    container_record **recs = calloc(n + 1, sizeof(*recs));
-    if (!recs) {
-        free_ids(ids, n);
-        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct cleat_error *err = NULL;
-        if (container_record_load(rs, ids[i], &recs[k], &err) < 0) { /* removed meanwhile */
-            error_free(err);
-            continue;
-        }
-        container_apply_exit(rs, recs[k++]);
-    }
-    free_ids(ids, n);
-    *ret = recs;
-    *ret_n = k;
-    return 0;
-}

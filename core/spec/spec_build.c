@@ -12,22 +12,6 @@
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-int spec_oom(struct cleat_error **reterr) {
-    return error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory building the OCI spec");
-}
-
-const Runtime__V1__LinuxContainerSecurityContext *spec_secctx(const struct spec_input *in) {
-    return in->container->linux ? in->container->linux->security_context : NULL;
-}
-
-const Runtime__V1__NamespaceOption *spec_nsopts(const struct spec_input *in) {
-    const Runtime__V1__LinuxContainerSecurityContext *sc = spec_secctx(in);
-    if (sc && sc->namespace_options)
-        return sc->namespace_options;
-    const Runtime__V1__LinuxPodSandboxConfig *pl = in->sandbox->linux;
-    return pl && pl->security_context ? pl->security_context->namespace_options : NULL;
-}
-
 static int strv_append(json_t *arr, char *const *v, size_t n, struct cleat_error **reterr) {
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_string(v[i]);
