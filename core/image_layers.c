@@ -147,7 +147,7 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
     if (r >= 0)
         r = content_open_blob(p->svc->content, layer->digest, &fd, reterr);
     if (r >= 0)
-        r = unpack_layer(fd, layer->media_type, p->config->diff_ids[i], dir, &res, reterr);
+        r = unpack_layer(fd, layer->media_type, p->config->diff_ids[i], dir, NULL, &res, reterr);
     if (fd >= 0)
         close(fd);
     mount_list_free(ml);

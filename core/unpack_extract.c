@@ -765,3 +765,7 @@ void extract_stats(const struct extractor *x, uint64_t *file_bytes, uint64_t *wh
     *file_bytes = x->file_bytes;
     *whiteouts = x->whiteouts;
 }
+
+int extract_root_fd(const struct extractor *x) {
+    return x->rootfd;
+}

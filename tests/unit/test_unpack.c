@@ -200,7 +200,7 @@ static int unpack_path(const char *path, const char *media, const char *expect, 
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         fail_msg("cannot open %s: %s", path, strerror(errno));
-    int r = unpack_layer(fd, media, expect, target, res, err);
+    int r = unpack_layer(fd, media, expect, target, NULL, res, err);
     close(fd);
     return r;
 }
@@ -560,7 +560,7 @@ static void unpack_trickled(const char *name, size_t max_chunk, const char *tar)
         _exit(0);
     }
     close(p[1]);
-    int r = unpack_layer(p[0], NULL, want, c.target, &res, &err);
+    int r = unpack_layer(p[0], NULL, want, c.target, NULL, &res, &err);
     close(p[0]);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -616,7 +616,7 @@ static void test_refusal_with_stalled_writer(void **state) {
     close(p[1]);
     free(data);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int r = unpack_layer(p[0], OCI_TAR, NULL, c.target, &res, &err);
+    int r = unpack_layer(p[0], OCI_TAR, NULL, c.target, NULL, &res, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     close(p[0]);
     kill(pid, SIGKILL);
@@ -786,7 +786,7 @@ static void test_many_entries_from_pipe(void **state) {
     FILE *gen = popen(cmd, "r");
     assert_non_null(gen);
     long rss = rss_kib();
-    int r = unpack_layer(fileno(gen), OCI_GZIP, NULL, c.target, &res, &err);
+    int r = unpack_layer(fileno(gen), OCI_GZIP, NULL, c.target, NULL, &res, &err);
     assert_int_equal(pclose(gen), 0);
     if (r != 0)
         fail_msg("unpack: %s", error_message(err));
