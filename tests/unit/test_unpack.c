@@ -760,6 +760,45 @@ static void test_hostile_names(void **state) {
 
 /* ---- scale ---- */
 
+/*
+ * A directory missing at the bottom of a deep chain used to be found by
+ * resolving every prefix from the root, quadratic in the depth: ~135 ms of
+ * kernel time per entry at depth 2000, so a layer of such entries (they
+ * compress to almost nothing) held a pull for hours.  A hang check with a
+ * wide margin (it takes well under a second now), not a benchmark.
+ */
+static void test_deep_paths_are_not_quadratic(void **state) {
+    struct tcase c;
+    struct unpack_result res;
+    struct timespec t0, t1;
+    char name[64];
+
+    case_init(&c, "deep");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    unpack_ok("deep.tar", NULL, NULL, c.target, &res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(res.entries, 400);
+    /* The path is longer than the target's own prefix leaves room for: walk it. */
+    int fd = open(c.target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    for (int i = 0; i < 2000 && fd >= 0; i++) {
+        int sub = openat(fd, "a", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fd);
+        fd = sub;
+    }
+    assert_true(fd >= 0);
+    for (int i = 0; i < 400; i += 399) {
+        struct stat st;
+        snprintf(name, sizeof(name), "b%03d/f", i);
+        assert_int_equal(fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+        assert_true(S_ISREG(st.st_mode) && st.st_size == 1);
+    }
+    close(fd);
+    print_message("400 entries 2000 deep: %.2f s\n",
+                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    assert_true(t1.tv_sec - t0.tv_sec < 20);
+    case_done(&c);
+}
+
 /* The resident set now (VmRSS), in KiB. */
 static long rss_kib(void) {
     char line[256];
@@ -832,6 +871,7 @@ int main(void) {
         cmocka_unit_test_setup(test_hostile_symlink_loop, need_root),
         cmocka_unit_test_setup(test_hostile_devices, need_root),
         cmocka_unit_test_setup(test_hostile_names, need_root),
+        cmocka_unit_test_setup(test_deep_paths_are_not_quadratic, need_root),
         cmocka_unit_test_setup(test_many_entries_from_pipe, need_root),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -203,6 +203,8 @@ def all_fixtures(out):
     put(out, "garbage.bin", b"GARB" + bytes(random.Random(2).getrandbits(8) for _ in range(5000)))
     put(out, "truncated.tar", basic[: len(basic) // 2])
     hostile(out)
+    # 400 files, each in a new directory at the bottom of one chain 2000 deep (paths just under PATH_MAX).
+    put(out, "deep.tar", tar_bytes([(entry("a/" * 2000 + "b%03d/f" % i), b"x") for i in range(400)]))
 
 
 def bombs(out):
