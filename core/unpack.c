@@ -351,3 +351,29 @@ int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, c
     ustream_free(p.s);
     return r;
 }
+
+int unpack_tar_memory(const void *data, size_t size, const char *target_dir, struct unpack_result *ret,
+                      struct cleat_error **reterr) {
+    struct extractor *x = NULL;
+    struct unpack_result res = {0};
+    if ((!data && size) || !target_dir)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unpack_tar_memory: bad arguments");
+    int r = extract_open(target_dir, &x, reterr);
+    if (r < 0)
+        return r;
+    struct archive *a = tar_reader(reterr);
+    if (!a)
+        r = -ENOMEM;
+    else if (archive_read_open_memory(a, data, size) != ARCHIVE_OK)
+        r = archive_failed(a, NULL, reterr);
+    else
+        r = extract_entries(a, NULL, x, &res, reterr);
+    archive_read_free(a);
+    extract_free(x);
+    if (r == 0 && ret) {
+        res.compressed_bytes = res.uncompressed_bytes = size;
+        res.compression = UNPACK_COMPRESSION_NONE;
+        *ret = res;
+    }
+    return r;
+}

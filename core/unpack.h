@@ -141,5 +141,13 @@ const char *unpack_compression_name(int32_t compression);
 int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, const char *target_dir,
                  const struct unpack_limits *limits, struct unpack_result *ret, struct cleat_error **reterr);
 
+/*
+ * Extract an uncompressed tar held in memory into target_dir, with the same
+ * extractor and rules as unpack_layer but no thread, no hashing and no
+ * limits: for inputs already bounded by their caller (the fuzz target).
+ * Same errors; *ret (may be NULL) gets entries, file_bytes and whiteouts.
+ */
+int unpack_tar_memory(const void *data, size_t size, const char *target_dir, struct unpack_result *ret,
+                      struct cleat_error **reterr);
 
 #endif

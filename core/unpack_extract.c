@@ -159,6 +159,11 @@ static int clean_path(const char *raw, char *out, struct ent *n, struct cleat_er
     return 0;
 }
 
+int extract_clean_path(const char *raw, char *out, struct cleat_error **reterr) {
+    struct ent n = {.raw = raw};
+    return clean_path(raw, out, &n, reterr);
+}
+
 /* dir := everything before the last '/', base := after it. */
 static void split_path(const char *path, char *dir, const char **base) {
     const char *slash = strrchr(path, '/');

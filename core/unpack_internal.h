@@ -62,6 +62,14 @@ int extract_entry(struct extractor *x, struct archive *a, struct archive_entry *
 /* Apply the deferred directory times. */
 int extract_finish(struct extractor *x, struct cleat_error **reterr);
 void extract_stats(const struct extractor *x, uint64_t *file_bytes, uint64_t *whiteouts);
+/*
+ * The lexical cleaning every entry name and hardlink target gets before
+ * anything is resolved: no "", "." or ".." components and no leading '/'
+ * are left, ".." never climbs above the root ("a/../../x" is "x"), "" is the
+ * root itself.  INVALID_ARGUMENT (ENAMETOOLONG) past PATH_MAX or NAME_MAX.
+ * out is PATH_MAX bytes.  Pure: for the fuzz target and tests.
+ */
+int extract_clean_path(const char *raw, char *out, struct cleat_error **reterr);
 /* The target directory (O_PATH), borrowed: for fstatvfs. */
 int extract_root_fd(const struct extractor *x);
 

@@ -139,9 +139,10 @@ def replace_entries():
     ]
 
 
-def hostile(out):
+def hostile_cases():
+    """name -> entries of a layer that tries to get out of its directory (or is otherwise refused)."""
     d, f, l, s = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
-    cases = {
+    return {
         "dotdot": [(entry("../escape", f), b"x"), (entry("../../escape2", f), b"x")],
         "abs": [(entry("/abs/escape", f), b"x")],
         "symlink_root": [
@@ -172,7 +173,10 @@ def hostile(out):
         "whiteout_dotdot": [(entry(".wh...", f), b"")],
         "hardlink_dir": [(entry("dir/", d), None), (entry("h", l, linkname="dir"), None)],
     }
-    for name, entries in cases.items():
+
+
+def hostile(out):
+    for name, entries in hostile_cases().items():
         write_tar(os.path.join(out, name + ".tar"), entries)
 
 
