@@ -3,7 +3,8 @@
 """Write the seed corpora of the fuzz targets into fuzz/corpus/<target>/.
 
 Seeds are the inputs the unit tests use (string literals taken from their
-sources, tests/unit/image/*.json, tests/unit/config/*.yaml) plus a few
+sources, tests/unit/image/*.json, tests/unit/config/*.yaml, the layers of
+tests/unit/unpack/gen_fixtures.py) plus a few
 protocol examples built here (SPDY frames compressed with the dictionary
 read from core/stream_spdy.c, WebSocket frames).  Every seed is written as
 seed-<sha1 prefix>; files named regress-* (inputs that once found a bug) are
@@ -179,6 +180,57 @@ OCI = [
 ]
 
 
+# ---- tar layers -------------------------------------------------------------
+
+
+def tar_seeds():
+    """The unit tests' hostile and replace layers (tests/unit/unpack/gen_fixtures.py), and more kinds of entries."""
+    sys.path.insert(0, str(ROOT / "tests" / "unit" / "unpack"))
+    import gen_fixtures as g
+    import tarfile
+    d, f, l, s = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
+    layers = list(g.hostile_cases().values()) + [g.replace_entries()[:21]]
+    layers += [
+        # whiteouts: a file, an opaque directory, aufs metadata, and a whiteout through a symlink
+        [(g.entry("etc/", d), None), (g.entry("etc/.wh.passwd"), b""), (g.entry("var/", d), None),
+         (g.entry("var/.wh..wh..opq"), b""), (g.entry(".wh..wh.plnk/", d, 0o700), None),
+         (g.entry(".wh..wh.aufs"), b""), (g.entry("l", s, linkname="/etc"), None), (g.entry("l/.wh.x"), b"")],
+        # device nodes, a fifo, setuid and sticky modes, owners, times
+        [(g.entry("dev/", d), None), (g.entry("dev/sda", tarfile.BLKTYPE, 0o660, 0, 6, dev=(8, 0)), None),
+         (g.entry("dev/null", tarfile.CHRTYPE, 0o666, dev=(1, 3)), None),
+         (g.entry("run/fifo", tarfile.FIFOTYPE, 0o600), None), (g.entry("bin/su", f, 0o4755, mtime=1), b"su"),
+         (g.entry("tmp/", d, 0o1777, 1000, 1000), None)],
+        # pax: a path and a link target longer than ustar allows, xattrs, overlay's own ones (dropped)
+        [(g.entry("long/" + "n" * 200 + "/file"), b"x"),
+         (g.entry("long/link", s, linkname="../" * 60 + "etc/shadow"), None),
+         (g.entry("cap", f, 0o755, pax={"SCHILY.xattr.security.capability": "\x01\x00\x00\x02",
+                                        "SCHILY.xattr.user.x": "y",
+                                        "SCHILY.xattr.trusted.overlay.opaque": "y"}), b"x")],
+        # hardlinks: to an earlier file, to itself, to a symlink, through a symlinked parent, to the root
+        [(g.entry("a"), b"a"), (g.entry("b", l, linkname="a"), None), (g.entry("a", l, linkname="a"), None),
+         (g.entry("sl", s, linkname="/"), None), (g.entry("c", l, linkname="sl"), None),
+         (g.entry("dir", s, linkname=".."), None), (g.entry("d", l, linkname="dir/a"), None),
+         (g.entry("e", l, linkname="./"), None)],
+        # replacing: a directory by a file by a symlink, and a deep chain of new parents
+        [(g.entry("x/y/", d), None), (g.entry("x"), b"file"), (g.entry("x", s, linkname="/"), None),
+         (g.entry("x/z"), b"through the link, inside the root"), (g.entry("p/" * 40 + "q"), b"deep")],
+    ]
+    out = [g.tar_bytes(entries) for entries in layers]
+    out.append(g.tar_bytes(g.hostile_cases()["dotdot"], tarfile.GNU_FORMAT))  # GNU longname/longlink records
+    out.append(g.tar_bytes([(g.entry("gnu/" + "g" * 150), b"g")], tarfile.GNU_FORMAT))
+    out.append(g.tar_bytes([(g.entry("ustar/old"), b"u")], tarfile.USTAR_FORMAT))
+    out.append(out[0][:700])  # cut inside the data
+    out.append(b"\0" * 1024)  # just the end marker
+    # tarfile pads to 10 KiB records: keep one end marker, the rest is zeros that only slow fuzzing down.
+    trimmed = []
+    for t in out:
+        end = len(t)
+        while end >= 512 and t[end - 512:end] == bytes(512):
+            end -= 512
+        trimmed.append(t[:end] + bytes(1024) if end < len(t) else t)
+    return trimmed
+
+
 def seeds():
     tests = ROOT / "tests" / "unit"
     lits = {name: c_literals(tests / f"test_{name}.c") for name in ("image_ref", "config", "net_cni", "image_oci",
@@ -195,6 +247,7 @@ def seeds():
     yaml = [p.read_bytes() for p in sorted((tests / "config").glob("*.yaml"))]
     yaml.append((ROOT / "config" / "cleat.yaml.in").read_bytes())
     yield "config_yaml", yaml + [s for s in lits["config"] if b":" in s and b"\n" in s and b"%" not in s]
+    yield "unpack_tar", tar_seeds()
 
 
 def main():

@@ -12,7 +12,7 @@ build_deps=(
 test_deps=(
     libcmocka-dev clang libclang-rt-14-dev
     docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
-    python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml
+    python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
 )
 
 pkgs=("${build_deps[@]}")

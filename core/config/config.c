@@ -58,7 +58,9 @@ static const char *const top_keys[] = {"version",     "log_level",   "socket",  
                                        "runtime",     "snapshotter", "transports", "network", "images", "streaming",
                                        "stats",       "events",      "metrics",    NULL};
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
-static const char *const images_keys[] = {"max_parallel_downloads", NULL};
+static const char *const images_keys[] = {"max_parallel_downloads",     "max_layer_bytes",
+                                          "max_image_bytes",            "max_compression_ratio",
+                                          "compression_ratio_min_bytes", "min_free_bytes", NULL};
 static const char *const streaming_keys[] = {"address",           "port",         "tls_cert_file", "tls_key_file",
                                              "token_ttl_seconds", "max_sessions", "max_pending_connections",
                                              "request_timeout_seconds", NULL};
@@ -465,6 +467,21 @@ static void check_observability(struct checker *k, const struct cleat_config *tr
     c->metrics_address = dup_str(k, addr ? addr : "");
 }
 
+/*
+ * What a pull may unpack (see cleat.yaml.in for why these defaults): sizes
+ * in bytes up to 2^62, 0 for no limit.
+ */
+static void check_unpack_limits(struct checker *k, const struct cleat_config *images) {
+    struct config *c = k->config;
+    const int64_t max = INT64_C(1) << 62;
+    c->images_max_layer_bytes = (uint64_t)read_int(k, images, "max_layer_bytes", INT64_C(64) << 30, 0, max);
+    c->images_max_image_bytes = (uint64_t)read_int(k, images, "max_image_bytes", INT64_C(128) << 30, 0, max);
+    c->images_max_compression_ratio = (uint32_t)read_int(k, images, "max_compression_ratio", 100, 0, 1000000);
+    c->images_compression_ratio_min_bytes =
+        (uint64_t)read_int(k, images, "compression_ratio_min_bytes", INT64_C(256) << 20, 0, max);
+    c->images_min_free_bytes = (uint64_t)read_int(k, images, "min_free_bytes", INT64_C(1) << 30, 0, max);
+}
+
 static void check_settings(struct checker *k, const struct cleat_config *tree) {
     struct config *c = k->config;
 
@@ -497,6 +514,7 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
         images = NULL;
     check_keys(k, images, images_keys);
     c->images_max_parallel_downloads = (uint32_t)read_int(k, images, "max_parallel_downloads", 3, 1, 64);
+    check_unpack_limits(k, images);
     check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
     check_streaming(k, config_get0(tree, "streaming"));
     check_observability(k, tree);

@@ -96,8 +96,14 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
     if (r >= 0)
         r = plugins_load(cfg, PLUGINS_INIT, &d->plugins, reterr);
     if (r >= 0) {
-        struct image_service_options io = {.root_dir = cfg->root_dir,
-                                           .max_parallel_downloads = cfg->images_max_parallel_downloads};
+        struct image_service_options io = {
+            .root_dir = cfg->root_dir,
+            .max_parallel_downloads = cfg->images_max_parallel_downloads,
+            .limits = {.max_layer_bytes = cfg->images_max_layer_bytes,
+                       .max_image_bytes = cfg->images_max_image_bytes,
+                       .max_compression_ratio = cfg->images_max_compression_ratio,
+                       .compression_ratio_min_bytes = cfg->images_compression_ratio_min_bytes,
+                       .min_free_bytes = cfg->images_min_free_bytes}};
         r = image_service_open(&io, d->plugins, d->registry, d->store, &d->images, reterr);
     }
     if (r >= 0 && !(d->events = event_hub_new(cfg->events_queue_size)))

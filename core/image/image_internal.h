@@ -19,6 +19,7 @@ struct image_service {
     struct plugin_instance *snapshotter;
     struct platform platform; /* what indexes are resolved for */
     uint32_t max_parallel;
+    struct image_unpack_limits limits;
     /*
      * Pulls hold this shared for their whole run; garbage collection takes it
      * exclusively, so it never removes what a pull has fetched but not yet
@@ -44,6 +45,7 @@ struct pull {
     struct image_manifest *manifest;
     struct image_config *config;
     char **chain_ids;
+    uint64_t unpacked_bytes; /* by this pull so far: against limits.max_image_bytes */
 };
 
 /* Fetch one blob into the content store unless it is there already. */

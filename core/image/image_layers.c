@@ -120,13 +120,50 @@ static const char *unpack_dir(const struct cleat_mount_list *ml) {
     return NULL;
 }
 
+/* The names of the limits in messages: the setting and its value. */
+struct limit_names {
+    char bytes[192], ratio[160], free[96];
+};
+
+/*
+ * The limits of unpacking one layer of p: the layer limit, or what is left
+ * of the image's when that is less.  RESOURCE_EXHAUSTED when nothing is left.
+ */
+static int layer_limits(struct pull *p, struct unpack_limits *l, struct limit_names *n, struct cleat_error **reterr) {
+    const struct image_unpack_limits *c = &p->svc->limits;
+    uint64_t used = p->unpacked_bytes, left = c->max_image_bytes > used ? c->max_image_bytes - used : 0;
+    *l = (struct unpack_limits){.max_bytes = c->max_layer_bytes, .max_bytes_name = n->bytes,
+                                .max_ratio = c->max_compression_ratio,
+                                .ratio_min_bytes = c->compression_ratio_min_bytes, .max_ratio_name = n->ratio,
+                                .min_free_bytes = c->min_free_bytes, .min_free_name = n->free};
+    snprintf(n->bytes, sizeof(n->bytes), "images.max_layer_bytes (%llu bytes)",
+             (unsigned long long)c->max_layer_bytes);
+    if (c->max_image_bytes && (!l->max_bytes || left < l->max_bytes)) {
+        l->max_bytes = left;
+        snprintf(n->bytes, sizeof(n->bytes),
+                 "images.max_image_bytes (%llu bytes for the image, %llu of them unpacked by its earlier layers)",
+                 (unsigned long long)c->max_image_bytes, (unsigned long long)used);
+    }
+    snprintf(n->ratio, sizeof(n->ratio), "images.max_compression_ratio (%u), applied past "
+             "images.compression_ratio_min_bytes (%llu bytes)", c->max_compression_ratio,
+             (unsigned long long)c->compression_ratio_min_bytes);
+    snprintf(n->free, sizeof(n->free), "images.min_free_bytes (%llu bytes)", (unsigned long long)c->min_free_bytes);
+    if (c->max_image_bytes && left == 0) /* 0 would mean "no limit" to unpack_layer */
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, EFBIG, "nothing is left of %s", n->bytes);
+    return 0;
+}
+
 static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
     struct plugin_instance *sn = p->svc->snapshotter;
     const struct descriptor *layer = &p->manifest->layers[i];
     const char *chain = p->chain_ids[i], *parent = i ? p->chain_ids[i - 1] : NULL;
     char key[ID_HEX_LEN + 32], rnd[ID_HEX_LEN + 1];
-    int r = id_generate(rnd, reterr);
+    struct unpack_limits limits;
+    struct limit_names names;
+    int r = layer_limits(p, &limits, &names, reterr);
     if (r < 0)
+        return error_prefix(r, reterr, "unpacking layer %s", layer->digest);
+    if ((r = id_generate(rnd, reterr)) < 0)
         return r;
     snprintf(key, sizeof(key), "extract-%.16s", rnd);
     struct cleat_mount_list *ml = mount_list_new();
@@ -147,7 +184,7 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
     if (r >= 0)
         r = content_open_blob(p->svc->content, layer->digest, &fd, reterr);
     if (r >= 0)
-        r = unpack_layer(fd, layer->media_type, p->config->diff_ids[i], dir, &res, reterr);
+        r = unpack_layer(fd, layer->media_type, p->config->diff_ids[i], dir, &limits, &res, reterr);
     if (fd >= 0)
         close(fd);
     mount_list_free(ml);
@@ -167,6 +204,7 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
     }
     if (r < 0)
         return error_prefix(r, reterr, "unpacking layer %s", layer->digest);
+    p->unpacked_bytes += res.uncompressed_bytes;
     log_debug("unpacked layer %zu/%zu %s: %llu bytes, %llu entries", i + 1, p->manifest->n_layers, layer->digest,
               (unsigned long long)res.uncompressed_bytes, (unsigned long long)res.entries);
     return 0;
@@ -212,6 +250,26 @@ static int run_layers(struct layers *ls, pthread_t *threads, size_t n_threads, s
     return r;
 }
 
+/*
+ * A compressed blob is at most a little larger than what it unpacks to (the
+ * framing of stored blocks: gzip adds 5 bytes per 64 KiB, zstd 3 per 128 KiB):
+ * one that is larger than the limit and that much cannot pass it, so it is
+ * refused before it is downloaded.
+ */
+static int check_blob_sizes(struct pull *p, const int *state, struct cleat_error **reterr) {
+    uint64_t max = p->svc->limits.max_layer_bytes;
+    for (size_t i = 0; max && i < p->manifest->n_layers; i++) {
+        const struct descriptor *d = &p->manifest->layers[i];
+        uint64_t size = d->size > 0 ? (uint64_t)d->size : 0;
+        if (state[i] != LAYER_SKIP && size > max + max / 64 + (1u << 20))
+            return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, EFBIG,
+                             "layer %s: its blob of %llu bytes unpacks to more than images.max_layer_bytes "
+                             "(%llu bytes) allows",
+                             d->digest, (unsigned long long)size, (unsigned long long)max);
+    }
+    return 0;
+}
+
 int pull_layers(struct pull *p, struct cleat_error **reterr) {
     struct plugin_instance *sn = p->svc->snapshotter;
     size_t n = p->manifest->n_layers, missing = 0;
@@ -243,7 +301,9 @@ int pull_layers(struct pull *p, struct cleat_error **reterr) {
     pthread_mutex_init(&ls.lock, NULL);
     pthread_cond_init(&ls.changed, NULL);
     size_t n_threads = missing < p->svc->max_parallel ? missing : p->svc->max_parallel;
-    int r = run_layers(&ls, threads, n_threads, reterr);
+    int r = check_blob_sizes(p, ls.state, reterr);
+    if (r >= 0)
+        r = run_layers(&ls, threads, n_threads, reterr);
     for (size_t i = 0; i < n; i++)
         error_free(ls.errors[i]);
     pthread_mutex_destroy(&ls.lock);

@@ -24,6 +24,7 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     svc->store = store;
     svc->snapshotter = plugins_first(plugins, CLEAT_CONCERN_SNAPSHOTTER);
     svc->max_parallel = o->max_parallel_downloads ? o->max_parallel_downloads : 3;
+    svc->limits = o->limits;
     if (platform_host(&svc->platform) < 0) {
         free(svc);
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");

@@ -26,9 +26,23 @@
 
 struct image_service;
 
+/*
+ * What a pull may unpack (the images.* settings of the same names; 0: no
+ * limit).  A pull past one fails with RESOURCE_EXHAUSTED naming the layer
+ * and the setting, and its garbage collection removes what it made.
+ */
+struct image_unpack_limits {
+    uint64_t max_layer_bytes;  /* a layer's tar; a blob bigger than this (and framing) is not even fetched */
+    uint64_t max_image_bytes;  /* the layers one pull unpacks (those on the node already do not count) */
+    uint32_t max_compression_ratio;       /* uncompressed per compressed byte ... */
+    uint64_t compression_ratio_min_bytes; /* ... once a layer has unpacked this many */
+    uint64_t min_free_bytes;              /* kept free on the snapshot filesystem */
+};
+
 struct image_service_options {
     const char *root_dir;
     uint32_t max_parallel_downloads; /* layers fetched at once per pull */
+    struct image_unpack_limits limits;
 };
 
 int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,

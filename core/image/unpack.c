@@ -145,7 +145,9 @@ static void *producer(void *arg) {
     }
 }
 
+/* The stream of fd, limited as `limits` say (the free space: of x's target), read by a thread of its own. */
 static int pipeline_start(struct pipeline *p, int fd, int32_t compression, const char *media_type,
+                          const struct unpack_limits *limits, const struct extractor *x, const char *target_dir,
                           struct cleat_error **reterr) {
     int r;
     p->cancel_fd = eventfd(0, EFD_CLOEXEC);
@@ -155,6 +157,7 @@ static int pipeline_start(struct pipeline *p, int fd, int32_t compression, const
         close(p->cancel_fd);
         return r;
     }
+    ustream_set_limits(p->s, limits, extract_root_fd(x), target_dir);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->filled, NULL);
     pthread_cond_init(&p->freed, NULL);
@@ -233,9 +236,9 @@ static la_ssize_t read_cb(struct archive *a, void *client, const void **buf) {
     return (la_ssize_t)len;
 }
 
-/* A libarchive failure: the stream's error if it caused it, else libarchive's message. */
+/* A libarchive failure: the stream's error if it caused it (p may be NULL), else libarchive's message. */
 static int archive_failed(struct archive *a, struct pipeline *p, struct cleat_error **reterr) {
-    if (p->rd_err) {
+    if (p && p->rd_err) {
         int r = -(error_errno(p->rd_err) > 0 ? error_errno(p->rd_err) : EINVAL);
         if (reterr) {
             error_free(*reterr);
@@ -251,40 +254,50 @@ static int archive_failed(struct archive *a, struct pipeline *p, struct cleat_er
                      msg ? msg : "unknown error");
 }
 
-static int extract_all(struct pipeline *p, struct extractor *x, struct unpack_result *res,
-                       struct cleat_error **reterr) {
-    struct archive_entry *e;
-    int r;
+/* A tar reader: tar only (every variant: ustar, pax, GNU); no libarchive filters, we decompress ourselves. */
+static struct archive *tar_reader(struct cleat_error **reterr) {
     struct archive *a = archive_read_new();
-    if (!a)
-        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    /* tar only (every variant: ustar, pax, GNU); no libarchive filters, we decompressed already. */
+    if (!a) {
+        error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return NULL;
+    }
     archive_read_support_format_tar(a);
     archive_read_support_format_empty(a);
-    if (archive_read_open(a, p, NULL, read_cb, NULL) != ARCHIVE_OK) {
-        r = archive_failed(a, p, reterr);
-        goto out;
-    }
+    return a;
+}
+
+/* Every entry of the open archive a into x; p (NULL for memory) is where a reads from. */
+static int extract_entries(struct archive *a, struct pipeline *p, struct extractor *x, struct unpack_result *res,
+                           struct cleat_error **reterr) {
+    struct archive_entry *e;
+    int r;
     for (;;) {
         int ar = archive_read_next_header(a, &e);
         if (ar == ARCHIVE_EOF)
             break;
         /* ARCHIVE_WARN: e.g. a UTF-8 name not convertible to the C locale; the raw bytes are kept. */
-        if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN) {
-            r = archive_failed(a, p, reterr);
-            goto out;
-        }
+        if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN)
+            return archive_failed(a, p, reterr);
         res->entries++;
         r = extract_entry(x, a, e, reterr);
         if (r < 0) {
-            if (p->rd_err) /* the data ended early or was corrupt: say that, not "cannot read its data" */
+            if (p && p->rd_err) /* the data ended early, was corrupt or passed a limit: say that */
                 r = archive_failed(a, p, reterr);
-            goto out;
+            return r;
         }
     }
     r = extract_finish(x, reterr);
     extract_stats(x, &res->file_bytes, &res->whiteouts);
-out:
+    return r;
+}
+
+static int extract_all(struct pipeline *p, struct extractor *x, struct unpack_result *res,
+                       struct cleat_error **reterr) {
+    struct archive *a = tar_reader(reterr);
+    if (!a)
+        return -ENOMEM;
+    int r = archive_read_open(a, p, NULL, read_cb, NULL) != ARCHIVE_OK ? archive_failed(a, p, reterr)
+                                                                        : extract_entries(a, p, x, res, reterr);
     archive_read_free(a);
     return r;
 }
@@ -302,7 +315,7 @@ static int drain(struct pipeline *p, struct cleat_error **reterr) {
 }
 
 int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, const char *target_dir,
-                 struct unpack_result *ret, struct cleat_error **reterr) {
+                 const struct unpack_limits *limits, struct unpack_result *ret, struct cleat_error **reterr) {
     struct pipeline p = {0};
     struct extractor *x = NULL;
     struct unpack_result res = {0};
@@ -316,15 +329,16 @@ int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, c
     if ((r = unpack_media_type_compression(media_type, &compression, reterr)) < 0 ||
         (r = extract_open(target_dir, &x, reterr)) < 0)
         return r;
-    if ((r = pipeline_start(&p, fd, compression, media_type, reterr)) < 0) {
+    if ((r = unpack_check_free_space_fd(extract_root_fd(x), target_dir, 0, limits, reterr)) < 0 ||
+        (r = pipeline_start(&p, fd, compression, media_type, limits, x, target_dir, reterr)) < 0) {
         extract_free(x);
         return r;
     }
     r = extract_all(&p, x, &res, reterr);
-    extract_free(x);
     if (r == 0)
         r = drain(&p, reterr);
     pipeline_stop(&p); /* after a full drain the producer has ended already: this only joins */
+    extract_free(x);   /* after the producer: it looks at the free space through x's root fd */
     if (r == 0)
         r = ustream_diff_id(p.s, res.diff_id, reterr);
     if (r == 0 && expected_diff_id && strcmp(expected_diff_id, res.diff_id) != 0)
@@ -335,5 +349,31 @@ int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, c
         *ret = res;
     }
     ustream_free(p.s);
+    return r;
+}
+
+int unpack_tar_memory(const void *data, size_t size, const char *target_dir, struct unpack_result *ret,
+                      struct cleat_error **reterr) {
+    struct extractor *x = NULL;
+    struct unpack_result res = {0};
+    if ((!data && size) || !target_dir)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unpack_tar_memory: bad arguments");
+    int r = extract_open(target_dir, &x, reterr);
+    if (r < 0)
+        return r;
+    struct archive *a = tar_reader(reterr);
+    if (!a)
+        r = -ENOMEM;
+    else if (archive_read_open_memory(a, data, size) != ARCHIVE_OK)
+        r = archive_failed(a, NULL, reterr);
+    else
+        r = extract_entries(a, NULL, x, &res, reterr);
+    archive_read_free(a);
+    extract_free(x);
+    if (r == 0 && ret) {
+        res.compressed_bytes = res.uncompressed_bytes = size;
+        res.compression = UNPACK_COMPRESSION_NONE;
+        *ret = res;
+    }
     return r;
 }

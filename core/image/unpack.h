@@ -34,11 +34,18 @@
  * than PATH_MAX or components longer than NAME_MAX are refused.  Nothing is
  * fsync'ed: making the snapshot durable is the snapshotter's commit.
  *
+ * The layer may also be a decompression bomb: struct unpack_limits bounds
+ * the uncompressed bytes, their ratio to the compressed bytes, and the free
+ * space left on the target's filesystem, checked as the data comes out of
+ * the decompressor (trailing bytes after the tar's end included), so a bomb
+ * is stopped after at most one 1 MiB block past a limit.
+ *
  * Errors: INVALID_ARGUMENT for a bad argument, an unsupported media type, a
  * media type that contradicts the content's magic, corrupt or truncated
  * compressed data, a tar that libarchive cannot read, and refused entries
  * (the message names the entry); FAILED_PRECONDITION for a diff_id mismatch;
- * RESOURCE_EXHAUSTED for ENOSPC/EDQUOT/ENOMEM; INTERNAL for other I/O errors.
+ * RESOURCE_EXHAUSTED for a limit passed (the message names it), and for
+ * ENOSPC/EDQUOT/ENOMEM; INTERNAL for other I/O errors.
  * On failure target_dir holds a partial layer: the caller removes it.
  * Nothing outside target_dir is ever written.
  *
@@ -53,6 +60,7 @@
 #ifndef CLEAT_CORE_UNPACK_H
 #define CLEAT_CORE_UNPACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct cleat_error;
@@ -77,6 +85,35 @@ struct unpack_result {
 };
 
 /*
+ * What one unpack may do; zero fields are no limit.  The *_name strings say
+ * in messages which setting the limit is (e.g. "images.max_layer_bytes
+ * (68719476736 bytes)"); NULL: a generic name.
+ */
+struct unpack_limits {
+    uint64_t max_bytes; /* uncompressed bytes (the tar and what follows it) */
+    const char *max_bytes_name;
+    /*
+     * The ratio guard: once more than ratio_min_bytes came out, at most
+     * max_ratio uncompressed bytes per compressed byte consumed so far.
+     * Small layers may compress extremely well; a big one that does is a bomb.
+     */
+    uint32_t max_ratio;
+    uint64_t ratio_min_bytes;
+    const char *max_ratio_name;
+    /* Free bytes the target's filesystem keeps (statvfs f_bavail): checked at the start and every 8 MiB. */
+    uint64_t min_free_bytes;
+    const char *min_free_name;
+};
+
+/*
+ * The size and ratio checks, after `uncompressed` bytes came out of
+ * `compressed` consumed ones: 0, or RESOURCE_EXHAUSTED naming the limit.
+ * limits may be NULL (no limits).  What unpack_layer applies after each block.
+ */
+int unpack_check_limits(const struct unpack_limits *limits, uint64_t compressed, uint64_t uncompressed,
+                        struct cleat_error **reterr);
+
+/*
  * The compression a layer media type names, into *ret: the OCI
  * application/vnd.oci.image.layer[.nondistributable].v1.tar[+gzip|+zstd]
  * and Docker application/vnd.docker.image.rootfs[.foreign].diff.tar[.gzip]
@@ -98,9 +135,19 @@ const char *unpack_compression_name(int32_t compression);
  * diff_id, else FAILED_PRECONDITION
  * "diff_id mismatch: config says X, content is Y" (callers prefix the layer
  * digest with error_prefix).  The whole stream is read and hashed even when
- * the tar's end marker comes early.  *ret is set on success only.
+ * the tar's end marker comes early.  limits may be NULL (none).  *ret is
+ * set on success only.
  */
 int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, const char *target_dir,
-                 struct unpack_result *ret, struct cleat_error **reterr);
+                 const struct unpack_limits *limits, struct unpack_result *ret, struct cleat_error **reterr);
+
+/*
+ * Extract an uncompressed tar held in memory into target_dir, with the same
+ * extractor and rules as unpack_layer but no thread, no hashing and no
+ * limits: for inputs already bounded by their caller (the fuzz target).
+ * Same errors; *ret (may be NULL) gets entries, file_bytes and whiteouts.
+ */
+int unpack_tar_memory(const void *data, size_t size, const char *target_dir, struct unpack_result *ret,
+                      struct cleat_error **reterr);
 
 #endif

@@ -41,7 +41,16 @@ struct ustream {
     int zs_full;    /* the last call filled the output: more may be buffered */
     struct digester *md;
     uint64_t compressed, uncompressed;
+    /* The limits (unpack_limits.c), checked after each block: */
+    struct unpack_limits limits;
+    int has_limits;
+    int free_fd;            /* the target's filesystem, for the free-space reserve (-1: none) */
+    const char *free_where; /* its name, for messages */
+    uint64_t next_free_check;
 };
+
+/* How often the free space is looked at while unpacking: often enough to stop well before the reserve is gone. */
+#define FREE_CHECK_EVERY (8u << 20)
 
 /* Corrupt or truncated content. */
 #define bad_data(reterr, ...) error_set((reterr), CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, __VA_ARGS__)
@@ -166,6 +175,7 @@ int ustream_open(int fd, int cancel_fd, int32_t compression, const char *media_t
     }
     s->fd = fd;
     s->cancel_fd = cancel_fd;
+    s->free_fd = -1;
     /* A pipe may hand out fewer bytes than the magic is long. */
     while (s->in_len < 4 && !s->in_eof)
         if ((r = read_more(s, reterr)) < 0) {
@@ -293,6 +303,43 @@ static int next_zstd(struct ustream *s, const void **buf, size_t *len, struct cl
     }
 }
 
+void ustream_set_limits(struct ustream *s, const struct unpack_limits *limits, int free_fd, const char *where) {
+    if (!limits)
+        return;
+    s->limits = *limits;
+    s->has_limits = 1;
+    s->free_fd = free_fd;
+    s->free_where = where;
+    s->next_free_check = FREE_CHECK_EVERY;
+}
+
+/*
+ * The compressed bytes the decoder has consumed (read, less what waits in
+ * the input buffer): the ratio guard's denominator.  Counting what was read
+ * instead would let the first 1 MiB read of a small bomb pass for
+ * compressed data that has not been decoded yet.
+ */
+static uint64_t consumed(const struct ustream *s) {
+    switch (s->compression) {
+    case UNPACK_COMPRESSION_GZIP:
+        return s->compressed - s->gz->avail_in;
+    case UNPACK_COMPRESSION_ZSTD:
+        return s->compressed - (s->in_len - s->in_pos);
+    default:
+        return s->uncompressed;
+    }
+}
+
+static int check_limits(struct ustream *s, struct cleat_error **reterr) {
+    if (!s->has_limits)
+        return 0;
+    int r = unpack_check_limits(&s->limits, consumed(s), s->uncompressed, reterr);
+    if (r < 0 || s->uncompressed < s->next_free_check)
+        return r;
+    s->next_free_check = s->uncompressed + FREE_CHECK_EVERY;
+    return unpack_check_free_space_fd(s->free_fd, s->free_where, s->uncompressed, &s->limits, reterr);
+}
+
 int ustream_next(struct ustream *s, const void **buf, size_t *len, struct cleat_error **reterr) {
     int r;
     *len = 0;
@@ -317,6 +364,10 @@ int ustream_next(struct ustream *s, const void **buf, size_t *len, struct cleat_
     }
     digester_update(s->md, *buf, *len);
     s->uncompressed += *len;
+    if ((r = check_limits(s, reterr)) < 0) {
+        *len = 0;
+        return r;
+    }
     return 0;
 }
 

@@ -159,6 +159,11 @@ static int clean_path(const char *raw, char *out, struct ent *n, struct cleat_er
     return 0;
 }
 
+int extract_clean_path(const char *raw, char *out, struct cleat_error **reterr) {
+    struct ent n = {.raw = raw};
+    return clean_path(raw, out, &n, reterr);
+}
+
 /* dir := everything before the last '/', base := after it. */
 static void split_path(const char *path, char *dir, const char **base) {
     const char *slash = strrchr(path, '/');
@@ -204,44 +209,80 @@ static void cache_invalidate(struct extractor *x) {
     x->cache_valid = 0;
 }
 
-/* Create the missing directories of dir (clean, relative) 0755, one component at a time. */
+/*
+ * An O_PATH fd for the deepest prefix of dir that resolves under the root
+ * (the root itself when none does), and in *rest where the part that does
+ * not starts.  dir is clean and known not to resolve.  Prefixes resolve in
+ * order (one that resolves has walked all shorter ones), so a binary search
+ * finds the deepest in O(depth log depth) lookups; resolving every prefix
+ * from the root would be quadratic, which a layer of entries 2000
+ * directories deep turns into hours of kernel time.
+ */
+static int deepest_existing(struct extractor *x, char *dir, const char **rest) {
+    size_t ends[PATH_MAX / 2 + 1], n = 0; /* where each component ends in dir */
+    for (size_t i = 0;; i++)
+        if (dir[i] == '/' || dir[i] == '\0') {
+            ends[n++] = i;
+            if (!dir[i])
+                break;
+        }
+    size_t lo = 0, hi = n; /* prefix of lo components resolves (0: the root), of hi does not */
+    int fd = -1;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        char saved = dir[ends[mid - 1]];
+        dir[ends[mid - 1]] = '\0';
+        int probe = openat2_in_root(x->rootfd, dir, O_PATH | O_DIRECTORY);
+        dir[ends[mid - 1]] = saved;
+        if (probe >= 0) {
+            if (fd >= 0)
+                close(fd);
+            fd = probe;
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    *rest = lo ? dir + ends[lo - 1] + 1 : dir;
+    return fd >= 0 ? fd : fcntl(x->rootfd, F_DUPFD_CLOEXEC, 0);
+}
+
+/*
+ * Create the missing directories of dir (clean, relative) 0755: below the
+ * deepest one that exists, one component at a time, each relative to the
+ * one just made.  The first missing one may be a dangling symlink (refused,
+ * ELOOP) or a file (ENOTDIR); the ones below it are new and empty.
+ */
 static int mkdir_in_root(struct extractor *x, const char *dir, struct ent *n, struct cleat_error **reterr) {
     char buf[PATH_MAX];
-    int pfd = x->rootfd, owned = -1;
-    char *comp = buf;
-
+    const char *comp;
     strcpy(buf, dir);
-    for (;;) {
-        char *slash = strchr(comp, '/');
-        if (slash)
-            *slash = '\0';
-        int fd = openat2_in_root(x->rootfd, buf, O_PATH | O_DIRECTORY);
-        if (fd < 0 && errno == ENOENT) {
-            int made = mkdirat(pfd, comp, 0755) == 0;
-            /* 0755 exactly, not less the umask; EEXIST: a dangling symlink, refused by O_NOFOLLOW below. */
-            if ((!made && errno != EEXIST) || (made && fchmodat(pfd, comp, 0755, 0) < 0))
-                fd = -1;
-            else
-                fd = openat(pfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int pfd = deepest_existing(x, buf, &comp);
+    int e = pfd < 0 ? errno : 0;
+    while (pfd >= 0) {
+        size_t len = strcspn(comp, "/");
+        char name[NAME_MAX + 1];
+        memcpy(name, comp, len);
+        name[len] = '\0';
+        int fd = -1;
+        /* 0755 exactly, not less the umask; EEXIST: a dangling symlink or a file, refused by the openat. */
+        if ((mkdirat(pfd, name, 0755) == 0 && fchmodat(pfd, name, 0755, 0) == 0) || errno == EEXIST)
+            fd = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        e = fd < 0 ? errno : 0;
+        close(pfd);
+        pfd = fd;
+        if (pfd < 0 || !comp[len]) {
+            buf[comp + len - buf] = '\0'; /* for the message: the directory that failed */
+            break;
         }
-        if (fd < 0) {
-            int e = errno;
-            char esc[256];
-            escape_name(buf, esc, sizeof(esc));
-            int r = entry_fail(reterr, n, unpack_errno_status(e), e, "cannot create parent directory '%s': %s", esc,
-                               strerror(e));
-            if (owned >= 0)
-                close(owned);
-            return r;
-        }
-        if (owned >= 0)
-            close(owned);
-        owned = pfd = fd;
-        if (!slash)
-            return owned;
-        *slash = '/';
-        comp = slash + 1;
+        comp += len + 1;
     }
+    if (pfd >= 0)
+        return pfd;
+    char esc[256];
+    escape_name(buf, esc, sizeof(esc));
+    return entry_fail(reterr, n, unpack_errno_status(e), e, "cannot create parent directory '%s': %s", esc,
+                      strerror(e));
 }
 
 /* A borrowed O_PATH fd for the entry's parent directory, created if missing. */
@@ -764,4 +805,8 @@ int extract_finish(struct extractor *x, struct cleat_error **reterr) {
 void extract_stats(const struct extractor *x, uint64_t *file_bytes, uint64_t *whiteouts) {
     *file_bytes = x->file_bytes;
     *whiteouts = x->whiteouts;
+}
+
+int extract_root_fd(const struct extractor *x) {
+    return x->rootfd;
 }

@@ -35,6 +35,12 @@ int ustream_open(int fd, int cancel_fd, int32_t compression, const char *media_t
 /* NULL-safe. */
 void ustream_free(struct ustream *s);
 /*
+ * Apply limits (copied; its names borrowed) to what comes out from now on;
+ * the free space is that of free_fd's filesystem (-1: not checked), called
+ * `where` in messages.  Before the first ustream_next.  NULL: no limits.
+ */
+void ustream_set_limits(struct ustream *s, const struct unpack_limits *limits, int free_fd, const char *where);
+/*
  * The next block of uncompressed data, hashed already.  It stays valid
  * during the next USTREAM_BLOCKS - 1 calls (so a consumer may hold one while
  * the producer fills the others).  *len == 0 at the end of a complete stream.
@@ -56,6 +62,25 @@ int extract_entry(struct extractor *x, struct archive *a, struct archive_entry *
 /* Apply the deferred directory times. */
 int extract_finish(struct extractor *x, struct cleat_error **reterr);
 void extract_stats(const struct extractor *x, uint64_t *file_bytes, uint64_t *whiteouts);
+/*
+ * The lexical cleaning every entry name and hardlink target gets before
+ * anything is resolved: no "", "." or ".." components and no leading '/'
+ * are left, ".." never climbs above the root ("a/../../x" is "x"), "" is the
+ * root itself.  INVALID_ARGUMENT (ENAMETOOLONG) past PATH_MAX or NAME_MAX.
+ * out is PATH_MAX bytes.  Pure: for the fuzz target and tests.
+ */
+int extract_clean_path(const char *raw, char *out, struct cleat_error **reterr);
+/* The target directory (O_PATH), borrowed: for fstatvfs. */
+int extract_root_fd(const struct extractor *x);
+
+/*
+ * RESOURCE_EXHAUSTED if fd's filesystem (`where` in messages) has fewer than
+ * limits->min_free_bytes free for unprivileged writers (root's reserved
+ * blocks do not count: the node's other users need them).  done: the bytes
+ * unpacked so far, 0 before the start.  NULL limits, 0 or fd < 0: no check.
+ */
+int unpack_check_free_space_fd(int fd, const char *where, uint64_t done, const struct unpack_limits *limits,
+                               struct cleat_error **reterr);
 
 /* An errno as an error: RESOURCE_EXHAUSTED for ENOSPC/EDQUOT/ENOMEM, else INTERNAL. */
 int unpack_errno_status(int errnum);

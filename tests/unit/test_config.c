@@ -739,6 +739,41 @@ static void test_streaming_limits(void **state) {
                       "%1$s:1:66: 'request_timeout_seconds' must be between 1 and 60, got 61");
 }
 
+static void test_unpack_limits(void **state) {
+    struct config *c = config_over_defaults("");
+    assert_true(c->images_max_layer_bytes == UINT64_C(64) << 30);
+    assert_true(c->images_max_image_bytes == UINT64_C(128) << 30);
+    assert_int_equal(c->images_max_compression_ratio, 100);
+    assert_true(c->images_compression_ratio_min_bytes == UINT64_C(256) << 20);
+    assert_true(c->images_min_free_bytes == UINT64_C(1) << 30);
+    config_free(c);
+    c = config_over_defaults("images: {max_layer_bytes: 0, max_image_bytes: 4611686018427387904, "
+                             "max_compression_ratio: 1000000, compression_ratio_min_bytes: 1, min_free_bytes: 0}\n");
+    assert_true(c->images_max_layer_bytes == 0);
+    assert_true(c->images_max_image_bytes == UINT64_C(1) << 62);
+    assert_int_equal(c->images_max_compression_ratio, 1000000);
+    assert_true(c->images_compression_ratio_min_bytes == 1);
+    assert_true(c->images_min_free_bytes == 0);
+    config_free(c);
+    /* Deleted with null: back to the embedded defaults, which equal the code's. */
+    c = config_over_defaults("images:\n  max_layer_bytes: null\n  max_compression_ratio: ~\n  min_free_bytes:\n");
+    assert_true(c->images_max_layer_bytes == UINT64_C(64) << 30);
+    assert_int_equal(c->images_max_compression_ratio, 100);
+    assert_true(c->images_min_free_bytes == UINT64_C(1) << 30);
+    config_free(c);
+    assert_load_error(*state,
+                      "images:\n  max_layer_bytes: -1\n  max_image_bytes: 4611686018427387905\n"
+                      "  max_compression_ratio: 1000001\n  compression_ratio_min_bytes: 1GiB\n"
+                      "  min_free_bytes: [1]\n  max_ratio: 3\n",
+                      "%1$s:7:3: unknown key 'max_ratio'\n"
+                      "%1$s:2:20: 'max_layer_bytes' must be between 0 and 4611686018427387904, got -1\n"
+                      "%1$s:3:20: 'max_image_bytes' must be between 0 and 4611686018427387904, got "
+                      "4611686018427387905\n"
+                      "%1$s:4:26: 'max_compression_ratio' must be between 0 and 1000000, got 1000001\n"
+                      "%1$s:5:32: 'compression_ratio_min_bytes' must be a decimal integer, not '1GiB'\n"
+                      "%1$s:6:19: 'min_free_bytes' must be an integer, not a list");
+}
+
 static void test_instance_errors(void **state) {
     assert_load_error(*state,
                       "runtime:\n  default_handler: Bad\n  handlers:\n    Bad:\n      plugin: runtime_runc!\n"
@@ -877,6 +912,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_wrong_values, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_observability, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_streaming_limits, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_unpack_limits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_instance_errors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_default_handler, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_duplicate_scheme, setup_dir, teardown_dir),

@@ -213,11 +213,19 @@ struct cleat_plugin {
     /*
      * Create an instance from its `options` subtree.  `host` and `options`
      * stay valid until fini().  Called once per configured instance, before
-     * cleatd serves any request, from the main thread.
+     * cleatd serves any request, from the main thread.  It also runs after a
+     * crash of cleatd: pick up what the previous instance left under
+     * root_dir()/state_dir() and clear what an interrupted operation left
+     * half-made.  Fail (a clear error) rather than start without what the
+     * options ask for; cleatd then does not start.
      */
     int (*init)(const struct cleat_host *host, const struct cleat_config *options, void **ret_instance,
                 struct cleat_error **reterr);
-    /* Destroy an instance made by init(); called once, at shutdown. */
+    /*
+     * Destroy an instance made by init(); called once, at a clean shutdown,
+     * never after a crash: nothing may depend on it having run.  It must not
+     * stop containers, pods or networks, which outlive cleatd.
+     */
     void (*fini)(void *instance);
 
     /* The concern's ops table (struct cleat_runtime_ops, ...), and its sizeof. */

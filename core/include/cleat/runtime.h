@@ -107,37 +107,178 @@ struct cleat_runtime_exec {
 /* Kill flags. */
 #define CLEAT_KILL_ALL (1u << 0) /* signal every process of the container */
 
+/*
+ * The ops.  Common rules, so that each op's comment below says only what is
+ * its own:
+ *
+ *   - Missing object: an id this instance never created, or has removed,
+ *     answers NOT_FOUND unless the op says otherwise.  After a restart the
+ *     core may call kill(), remove(), sandbox_stop() and sandbox_remove() on
+ *     *every* runtime instance with the ids of half-made objects it finds on
+ *     disk; an instance must answer NOT_FOUND (or succeed doing nothing) for
+ *     ids that are not its own, and touch nothing else.
+ *   - Restart: cleatd may be killed (even with SIGKILL) and started again
+ *     while containers run.  A new instance must find a container and its
+ *     sandbox process from the id alone, so keep what you need under
+ *     cleat_host.state_dir() (lost on reboot, like the containers).  From
+ *     init() on, report through runtime_exit() the exits of the containers
+ *     the previous daemon created too; an exit that happened while no cleatd
+ *     ran is found by the core through state().
+ *     Exec'd processes need not outlive cleatd: after a restart an exec_id
+ *     of the previous daemon may answer NOT_FOUND.
+ *   - Exits: the core learns of an exit from runtime_exit() and, as a
+ *     fallback while it waits, by polling state(); both must agree.
+ */
 struct cleat_runtime_ops {
-    /* 0 when the runtime can run containers; otherwise an error whose message says why. */
+    /*
+     * Whether the runtime can run containers now: 0, or an error whose
+     * message says why (the binary is missing, say).  Called on every CRI
+     * Status (kubelet polls it every few seconds) for the default handler:
+     * cheap and without side effects, so calling it again is always fine.
+     * It decides RuntimeReady; a failing status does not stop cleatd.
+     */
     int (*status)(void *instance, struct cleat_error **reterr);
-    /* CLEAT_RUNTIME_FEATURE_* bits. */
+    /*
+     * CLEAT_RUNTIME_FEATURE_* bits, reported per handler in the CRI Status.
+     * kubelet trusts them, so only what works on this host.  Called on every
+     * Status; must answer the same each time and cannot fail.
+     */
     uint64_t (*features)(void *instance);
 
+    /*
+     * Make the sandbox of a pod whose namespaces the core has already
+     * pinned.  When `spec_json` is set (the pod shares one PID namespace)
+     * run that process (cleat-pause) so that state(sandbox->id) gives its
+     * pid and its exit is reported with the sandbox id; when it is NULL
+     * there may be nothing to do.  The core calls it once per new sandbox
+     * id, never twice for one; when there is a process to run, an id in use
+     * answers ALREADY_EXISTS.  On failure leave nothing behind: the core
+     * does not call sandbox_remove() for a sandbox whose create failed.
+     */
     int (*sandbox_create)(void *instance, const struct cleat_runtime_sandbox *sandbox, struct cleat_error **reterr);
+    /*
+     * Stop the sandbox's processes (the pause), keeping what sandbox_remove()
+     * releases.  Returns only once they are gone.  Succeeds when they have
+     * stopped already or there never was one, so a second call (kubelet
+     * repeats StopPodSandbox) is a success.  An unknown id: 0 or NOT_FOUND
+     * (the core takes both as done).  Works after a restart.
+     */
     int (*sandbox_stop)(void *instance, const char *sandbox_id, struct cleat_error **reterr);
+    /*
+     * Release everything the sandbox holds in this runtime, stopping it
+     * first if need be.  A second call, or an unknown id, is 0 or NOT_FOUND
+     * (both count as done).  Works after a restart.
+     */
     int (*sandbox_remove)(void *instance, const char *sandbox_id, struct cleat_error **reterr);
 
-    /* Create the container (runtime `create`); it does not run user code yet. */
+    /*
+     * Create the container (runtime `create`); it does not run user code
+     * yet, start() does.  The core has written config.json into
+     * `bundle_dir` and already mounted the root filesystem at its
+     * root.path; `rootfs` may then be empty (n_rootfs 0).  An id that
+     * exists already answers ALREADY_EXISTS and changes nothing.  On failure
+     * leave nothing behind: the core calls no remove() after a failed
+     * create.  The bundle dir is the core's; the runtime may write files in
+     * it but never removes it.  What create() records must let every other
+     * op find the container after a restart.
+     */
     int (*create)(void *instance, const struct cleat_runtime_container *container, struct cleat_error **reterr);
-    /* Start the created container's process; returns its pid. */
+    /*
+     * Start the created container's process; returns its pid.  Only a
+     * container in CREATED can start: a second call, or one on a container
+     * that has stopped, fails with FAILED_PRECONDITION and runs nothing
+     * again.  Missing: NOT_FOUND.  On failure the core reports the container
+     * as exited with reason StartError.
+     */
     int (*start)(void *instance, const char *container_id, uint32_t *ret_pid, struct cleat_error **reterr);
+    /*
+     * Send `signal` to the container's init (exec_id NULL), to every process
+     * of the container (CLEAT_KILL_ALL), or to an exec'd process.  Returns
+     * once the signal is sent, not when the process has exited (that comes
+     * through runtime_exit()).  A process that has already stopped is a
+     * success, so calling it twice is fine.  A signal out of range is
+     * INVALID_ARGUMENT.  Missing: NOT_FOUND, which the core takes as "gone,
+     * exit status unknown" (it records 255).  Works after a restart for the
+     * container's init.
+     */
     int (*kill)(void *instance, const char *container_id, const char *exec_id, int32_t signal, uint32_t flags,
                 struct cleat_error **reterr);
-    /* Remove a stopped process and its runtime state; NOT_FOUND when it is already gone. */
+    /*
+     * Remove a stopped process and its runtime state: the container (exec_id
+     * NULL: everything the runtime holds for it; a container still CREATED
+     * is killed first) or one exec'd process.  A running or paused one is
+     * FAILED_PRECONDITION.  After this no exit is reported for it.  Missing,
+     * or removed already, is NOT_FOUND, which the core takes as done, so a
+     * second call is harmless.  Works after a restart.
+     */
     int (*remove)(void *instance, const char *container_id, const char *exec_id, struct cleat_error **reterr);
+    /*
+     * Fill *ret_state for the container's init (exec_id NULL; for a sandbox
+     * id, its pause process) or an exec'd process.  No side effects, so it
+     * may be called any number of times.  Missing: NOT_FOUND.  After a
+     * restart it must report what happened meanwhile: STOPPED with the real
+     * exit status and time for a process that ended while cleatd was away;
+     * when the runtime lost track of the process (its monitor died with no
+     * record of the exit) STOPPED with status 255.  STOPPED must come only
+     * once the status is final and the container's log is complete.
+     */
     int (*state)(void *instance, const char *container_id, const char *exec_id, struct cleat_runtime_state *ret_state,
                  struct cleat_error **reterr);
+    /*
+     * Start `exec->process_json` in the running container under the new
+     * `exec_id`, with the given fds as its stdio (dup them if you keep them:
+     * the host closes its own after the call); returns its pid.  Its exit
+     * is reported with runtime_exit() and its exec_id.  An exec_id in use is
+     * ALREADY_EXISTS; a container that does not run is FAILED_PRECONDITION;
+     * a missing one NOT_FOUND.  A command that cannot be started (no such
+     * file) may show as an exit with status 255 rather than as an error.
+     */
     int (*exec)(void *instance, const struct cleat_runtime_exec *exec, uint32_t *ret_pid, struct cleat_error **reterr);
+    /*
+     * Set the window size of the terminal of the container (exec_id NULL) or
+     * of a TTY exec.  The last call wins; calling it again is fine.  No
+     * terminal, or one already closed, is FAILED_PRECONDITION.  Missing:
+     * NOT_FOUND.  The container's works after a restart.
+     */
     int (*resize_pty)(void *instance, const char *container_id, const char *exec_id, uint32_t width, uint32_t height,
                       struct cleat_error **reterr);
+    /*
+     * Close the stdin of the container (exec_id NULL) or of an exec'd
+     * process, after the input already written has been delivered, so that
+     * its reader sees end-of-file.  Closing what is closed (or was never
+     * open) succeeds.  A container that does not run is FAILED_PRECONDITION;
+     * missing: NOT_FOUND.
+     */
     int (*close_stdin)(void *instance, const char *container_id, const char *exec_id, struct cleat_error **reterr);
-    /* Apply new resources, an OCI runtime-spec `linux.resources` object as JSON. */
+    /*
+     * Apply new resources, an OCI runtime-spec `linux.resources` object as
+     * JSON, to a created or running container.  Applying the same resources
+     * twice is a success.  A container that has stopped is
+     * FAILED_PRECONDITION; missing: NOT_FOUND.  Works after a restart.
+     */
     int (*update)(void *instance, const char *container_id, const char *resources_json, struct cleat_error **reterr);
+    /*
+     * Freeze (pause) and thaw (resume) every process of a running
+     * container.  The core does not call these yet (the CRI has no RPC for
+     * them).  Pausing a paused container, or resuming one that runs, is what
+     * the runtime says (runc: FAILED_PRECONDITION); missing: NOT_FOUND.
+     */
     int (*pause)(void *instance, const char *container_id, struct cleat_error **reterr);
     int (*resume)(void *instance, const char *container_id, struct cleat_error **reterr);
-    /* Close and reopen the container's log file (after kubelet rotated it). */
+    /*
+     * Close and reopen the container's log file (after kubelet rotated it),
+     * so that new output goes to a file at the log path again.  Reopening
+     * twice is fine.  A container that does not run is FAILED_PRECONDITION;
+     * if the reopen fails, the output must go on to the old file and the
+     * error say why.  Missing: NOT_FOUND.  Works after a restart.
+     */
     int (*reopen_log)(void *instance, const char *container_id, struct cleat_error **reterr);
-    /* Write the unix socket path serving attach/resize for a container into buf. */
+    /*
+     * Write into buf the unix socket path that serves attach (and resize)
+     * for a container, speaking the cleat-shim control protocol
+     * (shim/README.md).  The same answer every time, also after a restart; a
+     * path longer than `size` is OUT_OF_RANGE.  Missing: NOT_FOUND.
+     */
     int (*attach_address)(void *instance, const char *container_id, char *buf, uint64_t size,
                           struct cleat_error **reterr);
 };

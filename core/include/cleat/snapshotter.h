@@ -58,29 +58,88 @@ struct cleat_usage {
 /* Called once per snapshot; return non-zero to stop the walk. */
 typedef int (*cleat_snapshot_fn)(void *ctx, const struct cleat_snapshot_info *info);
 
+/*
+ * Keys the core uses: "sha256:<chain id>" for a committed image layer,
+ * "extract-<16 hex>" for the active snapshot a layer is unpacked into before
+ * its commit, and the container's 64-hex id for its writable layer.
+ *
+ * Restart: snapshots are persistent (keep them under cleat_host.root_dir()
+ * or the instance's own root) and must all be there, unchanged, after cleatd
+ * is killed and started again.  An operation cut short by a crash must leave
+ * either its result or nothing visible; its leftovers are removed at init()
+ * or by cleanup().  After a restart the core removes the writable layers of
+ * containers it has no record of, and, when it collects garbage, "extract-"
+ * snapshots and layers no image uses.
+ */
 struct cleat_snapshotter_ops {
-    /* New active snapshot `key` on `parent` (NULL for none); its mounts go to ret_mounts. */
+    /*
+     * New active (writable) snapshot `key` on committed snapshot `parent`
+     * (NULL for none); the mounts that show it go to ret_mounts.  A key in
+     * use is ALREADY_EXISTS (so a second call fails and changes nothing); a
+     * missing parent is NOT_FOUND; a parent that is not committed is
+     * FAILED_PRECONDITION.  A failed prepare leaves nothing.
+     */
     int (*prepare)(void *instance, const char *key, const char *parent, const char *const *labels,
                    struct cleat_mount_list *ret_mounts, struct cleat_error **reterr);
-    /* Like prepare, read-only. */
+    /*
+     * Like prepare, read-only: the mounts must not let anything be written.
+     * Same answers for a key in use, a missing or uncommitted parent.  The
+     * core does not call it yet.
+     */
     int (*view)(void *instance, const char *key, const char *parent, const char *const *labels,
                 struct cleat_mount_list *ret_mounts, struct cleat_error **reterr);
-    /* The mounts of an existing active snapshot or view. */
+    /*
+     * The mounts of an existing active snapshot or view, the same each time
+     * (also after a restart); no side effects.  Missing: NOT_FOUND; a
+     * committed snapshot has none: FAILED_PRECONDITION.  The core does not
+     * call it yet.
+     */
     int (*mounts)(void *instance, const char *key, struct cleat_mount_list *ret_mounts, struct cleat_error **reterr);
-    /* Turn active snapshot `key` into committed snapshot `name`; ALREADY_EXISTS if `name` exists. */
+    /*
+     * Turn active snapshot `key` into committed snapshot `name` (read-only
+     * from now on, usable as a parent); `key` is then gone.  `labels`, when
+     * not NULL, replace the snapshot's.  ALREADY_EXISTS if `name` exists,
+     * and nothing changes: the core then takes the existing one (another
+     * pull committed the same layer) and removes `key`.  Missing `key`:
+     * NOT_FOUND, so a second call fails that way; a `key` that is not
+     * active: FAILED_PRECONDITION.  A crash leaves `key` active or `name`
+     * committed, never both or neither.
+     */
     int (*commit)(void *instance, const char *name, const char *key, const char *const *labels,
                   struct cleat_error **reterr);
-    /* Remove a snapshot; FAILED_PRECONDITION while it is a parent of another. */
+    /*
+     * Remove a snapshot of any kind, with its files.  FAILED_PRECONDITION
+     * while it is the parent of another (remove children first).  Missing,
+     * or removed already: NOT_FOUND, which the core takes as done.  Once it
+     * returns success the key is free again even if deleting the files has
+     * to be finished later (by init() or cleanup() after a crash).
+     */
     int (*remove)(void *instance, const char *key, struct cleat_error **reterr);
-    /* Report one snapshot through fn; NOT_FOUND if there is none. */
+    /*
+     * Report snapshot `key` through fn, once; NOT_FOUND if there is none
+     * (a snapshot still being prepared does not count).  No side effects.
+     */
     int (*stat)(void *instance, const char *key, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr);
-    /* Report every snapshot through fn. */
+    /*
+     * Report every snapshot through fn, once each, in no set order, until fn
+     * returns non-zero.  Snapshots still being prepared are left out.  No
+     * side effects; an empty instance reports nothing and succeeds.
+     */
     int (*walk)(void *instance, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr);
-    /* Disk use of one snapshot's own layer (not its parents). */
+    /*
+     * Disk use of one snapshot's own layer (not its parents), for container
+     * stats; it may walk the tree, and the core caches the answer.  Missing
+     * (or removed while measured): NOT_FOUND.
+     */
     int (*usage)(void *instance, const char *key, struct cleat_usage *ret_usage, struct cleat_error **reterr);
-    /* Disk use of everything this instance stores, for ImageFsInfo. */
+    /* Disk use of everything this instance stores, for ImageFsInfo; no side effects. */
     int (*fs_usage)(void *instance, struct cleat_usage *ret_usage, struct cleat_error **reterr);
-    /* Remove leftovers of interrupted operations. */
+    /*
+     * Remove leftovers of interrupted operations (half-prepared snapshots,
+     * half-deleted files), never a snapshot that stat() would report.
+     * Running it again finds nothing more to do.  The core does not call it
+     * yet, so init() should clear what a crash left as well.
+     */
     int (*cleanup)(void *instance, struct cleat_error **reterr);
 };
 

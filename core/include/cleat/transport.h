@@ -59,13 +59,37 @@ struct cleat_transport_request {
 /* resolve() answers through this: the canonical name and the manifest or index descriptor. */
 typedef int (*cleat_resolved_fn)(void *ctx, const char *name, const struct cleat_descriptor *desc);
 
+/*
+ * A transport keeps no state the core relies on across calls or restarts:
+ * every pull starts with resolve(), and a fetch cut short by a crash is
+ * resumed from the bytes the content store kept (blob_offset()).
+ */
 struct cleat_transport_ops {
-    /* Find what `request->reference` points to now. */
+    /*
+     * Find what `request->reference` points to now and answer through fn,
+     * exactly once on success: the canonical name and the descriptor of the
+     * manifest or index (the core fetches it with fetch() and picks the
+     * platform itself).  Return what fn returns when it fails.  Nothing is
+     * cached by the core: every pull resolves again, so a tag that moved
+     * gives the new manifest; resolving twice is harmless.  A reference that
+     * names nothing (unknown tag, no such repository or file) is NOT_FOUND;
+     * refused credentials PERMISSION_DENIED; a source that is unreachable
+     * for now UNAVAILABLE.
+     */
     int (*resolve)(void *instance, const struct cleat_transport_request *request, cleat_resolved_fn fn, void *ctx,
                    struct cleat_error **reterr);
     /*
      * Write the blob `desc` into `writer` with cleat_host.blob_write(),
      * starting at cleat_host.blob_offset(writer) (non-zero to resume).
+     *
+     * Write the blob's bytes in order and nothing else; the host verifies
+     * size and digest, and refuses bytes past the size (stop at the first
+     * failed blob_write() and return its error).  A source that cannot
+     * start at a non-zero offset fails with errno ESPIPE (status
+     * UNAVAILABLE): the core then drops what it had and the next pull starts
+     * from zero.  A blob that is not there is NOT_FOUND.  The core calls it
+     * again for the same blob after a failure or a restart, with the offset
+     * of what was kept; a blob already complete is never fetched again.
      */
     int (*fetch)(void *instance, const struct cleat_transport_request *request, const struct cleat_descriptor *desc,
                  struct cleat_blob_writer *writer, struct cleat_error **reterr);

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""Layer fixtures for tests/unit/test_unpack.c.
+"""Layer fixtures for tests/unit/test_unpack.c and test_unpack_limits.c.
 
   gen_fixtures.py all OUTDIR   write every fixture below into OUTDIR
+  gen_fixtures.py bombs OUTDIR write only the decompression bombs (test_unpack_limits.c)
   gen_fixtures.py many N       write a gzip layer of N empty files to stdout
 
 Tars are built entry by entry with tarfile so that hostile names, links and
@@ -138,9 +139,10 @@ def replace_entries():
     ]
 
 
-def hostile(out):
+def hostile_cases():
+    """name -> entries of a layer that tries to get out of its directory (or is otherwise refused)."""
     d, f, l, s = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
-    cases = {
+    return {
         "dotdot": [(entry("../escape", f), b"x"), (entry("../../escape2", f), b"x")],
         "abs": [(entry("/abs/escape", f), b"x")],
         "symlink_root": [
@@ -171,7 +173,10 @@ def hostile(out):
         "whiteout_dotdot": [(entry(".wh...", f), b"")],
         "hardlink_dir": [(entry("dir/", d), None), (entry("h", l, linkname="dir"), None)],
     }
-    for name, entries in cases.items():
+
+
+def hostile(out):
+    for name, entries in hostile_cases().items():
         write_tar(os.path.join(out, name + ".tar"), entries)
 
 
@@ -202,6 +207,23 @@ def all_fixtures(out):
     put(out, "garbage.bin", b"GARB" + bytes(random.Random(2).getrandbits(8) for _ in range(5000)))
     put(out, "truncated.tar", basic[: len(basic) // 2])
     hostile(out)
+    # 400 files, each in a new directory at the bottom of one chain 2000 deep (paths just under PATH_MAX).
+    put(out, "deep.tar", tar_bytes([(entry("a/" * 2000 + "b%03d/f" % i), b"x") for i in range(400)]))
+
+
+def bombs(out):
+    """Small decompression bombs: 16 MiB of zeros (~16 KiB as gzip), and the same followed, in a second gzip
+    member, by 900 KiB of noise that a ratio over the bytes *read* (rather than decoded) would average away."""
+    zeros = (entry("zeros", tarfile.REGTYPE), bytes(16 << 20))
+    noise = (entry("noise", tarfile.REGTYPE), random.Random(3).randbytes(900 << 10))
+    put(out, "zeros.tar", tar_bytes([zeros]))
+    put(out, "zeros.tar.gz", gz(tar_bytes([zeros])))
+    both = tar_bytes([zeros, noise])
+    cut = 512 + (16 << 20)  # after the first file: its header, then its data
+    assert both[cut:cut + 5] != b"\0" * 5  # the second file's header starts here
+    put(out, "zeros-then-noise.tar.gz", gz(both[:cut]) + gz(both[cut:], mtime=1))
+    # A tiny tar, then 8 MiB of zeros after its end marker: read (and hashed) all the same.
+    put(out, "trailing-zeros.tar.gz", gz(tar_bytes([(entry("small"), b"small\n")]) + bytes(8 << 20)))
 
 
 def many(n):
@@ -230,7 +252,9 @@ def many(n):
 if __name__ == "__main__":
     if sys.argv[1] == "all":
         all_fixtures(sys.argv[2])
+    elif sys.argv[1] == "bombs":
+        bombs(sys.argv[2])
     elif sys.argv[1] == "many":
         many(int(sys.argv[2]))
     else:
-        sys.exit("usage: gen_fixtures.py all OUTDIR | many N")
+        sys.exit("usage: gen_fixtures.py all OUTDIR | bombs OUTDIR | many N")
