@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cleat.yaml (core/config_tree.c, core/config.c) from memory: the text
+ * cleat.yaml (core/config/config_tree.c, core/config/config.c) from memory: the text
  * parsed as a drop-in is, merged onto the embedded defaults, and the result
  * checked against the schema, as config_load() does with files.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Manifests, indexes and image configs (core/image_manifest.c) as a pull
+ * Manifests, indexes and image configs (core/image/image_manifest.c) as a pull
  * reads them from a registry or an archive (image_pull.c): the document's
  * kind, then the index (and the platform choice from it) or the manifest,
  * then the config and its chain IDs.  Every input goes through all three

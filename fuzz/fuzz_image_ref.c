@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Image references (core/image_ref.c) as a pull takes them (image_pull.c):
+ * Image references (core/image/image_ref.c) as a pull takes them (image_pull.c):
  * the transport scheme split off, the reference normalised, and the
  * normalised string handed to the registry transport, which parses it again
  * (image-docker's dk_ref_parse, compiled in).

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A layer's tar, as the hardened extractor applies it (core/unpack_extract.c
+ * A layer's tar, as the hardened extractor applies it (core/image/unpack_extract.c
  * through unpack_tar_memory: libarchive reading from memory, no thread, no
  * decompression, which unpack_layer adds around the same extractor).
  *

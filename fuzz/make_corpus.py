@@ -6,7 +6,7 @@ Seeds are the inputs the unit tests use (string literals taken from their
 sources, tests/unit/image/*.json, tests/unit/config/*.yaml, the layers of
 tests/unit/unpack/gen_fixtures.py) plus a few
 protocol examples built here (SPDY frames compressed with the dictionary
-read from core/stream_spdy.c, WebSocket frames).  Every seed is written as
+read from core/streaming/stream_spdy.c, WebSocket frames).  Every seed is written as
 seed-<sha1 prefix>; files named regress-* (inputs that once found a bug) are
 never touched.  Run it again after changing the unit tests:
 
@@ -52,8 +52,8 @@ def is_json_object(data):
 
 
 def spdy_dictionary():
-    """The SPDY/3 dictionary, built as core/stream_spdy.c builds it from its own tables."""
-    src = (ROOT / "core" / "stream_spdy.c").read_text()
+    """The SPDY/3 dictionary, built as core/streaming/stream_spdy.c builds it from its own tables."""
+    src = (ROOT / "core" / "streaming" / "stream_spdy.c").read_text()
     words_src = re.search(r"dict_words\[\] = \{(.*?)NULL\};", src, re.S).group(1)
     tail_src = re.search(r"dict_tail\[\] =(.*?);", src, re.S).group(1)
     words = [w.encode() for w in re.findall(r'"([^"]*)"', words_src)]

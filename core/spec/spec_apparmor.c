@@ -37,7 +37,7 @@ extern char **environ;
  * covers unix sockets.
  */
 static const char profile_template[] =
-    "# cleat's default AppArmor profile for containers, written by cleatd (core/spec_apparmor.c).\n"
+    "# cleat's default AppArmor profile for containers, written by cleatd (core/spec/spec_apparmor.c).\n"
     "%s"
     "profile %s flags=(attach_disconnected,mediate_deleted) {\n"
     "  file,\n"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of core/config_tree.c (parse, merge, emit, accessors) and core/config.c (schema, loading). */
+/* Unit tests of core/config/config_tree.c (parse, merge, emit, accessors) and core/config/config.c (schema, loading). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mkdtemp, open_memstream, asprintf, nftw */
 #endif
