@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* strdup, reallocarray under -std=c11 */
 #endif
 
+#include "cleanup.h"
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -24,9 +25,6 @@
 #include "error.h"
 #include "strbuf.h"
 
-static void freep(void *p) {
-    free(*(void **)p);
-}
 static void strv_free(char **v) {
     for (size_t i = 0; v && v[i]; i++)
         free(v[i]);
@@ -35,21 +33,9 @@ static void strv_free(char **v) {
 static void strv_freep(char ***v) {
     strv_free(*v);
 }
-static void closedirp(DIR **d) {
-    if (*d)
-        closedir(*d);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
 #define _cleanup_strv_ __attribute__((cleanup(strv_freep)))
 #define _cleanup_tree_ __attribute__((cleanup(config_tree_freep)))
 #define _cleanup_config_ __attribute__((cleanup(config_freep)))
-#define _cleanup_dir_ __attribute__((cleanup(closedirp)))
-#define TAKE_PTR(p)                                                                                                \
-    ({                                                                                                             \
-        __typeof__(p) take_ptr_ = (p);                                                                             \
-        (p) = NULL;                                                                                                \
-        take_ptr_;                                                                                                 \
-    })
 
 #define INSTANCE_NAME_MAX 63
 

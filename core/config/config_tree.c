@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* asprintf, strndup, reallocarray under -std=c11 */
 #endif
 
+#include "cleanup.h"
 #include "config_tree.h"
 
 #include <errno.h>
@@ -27,23 +28,8 @@
 
 #define NOT_FOUND SIZE_MAX
 
-static void freep(void *p) {
-    free(*(void **)p);
-}
-static void closep(int *fd) {
-    if (*fd >= 0)
-        close(*fd);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
-#define _cleanup_close_ __attribute__((cleanup(closep)))
 #define _cleanup_tree_ __attribute__((cleanup(config_tree_freep)))
 #define _cleanup_event_ __attribute__((cleanup(yaml_event_delete)))
-#define TAKE_PTR(p)                                                                                                \
-    ({                                                                                                             \
-        __typeof__(p) take_ptr_ = (p);                                                                             \
-        (p) = NULL;                                                                                                \
-        take_ptr_;                                                                                                 \
-    })
 
 /* ------------------------------------------------------------------------- */
 /* messages                                                                  */

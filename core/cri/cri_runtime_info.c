@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin_calls.h"
 #include "api.pb-c.h"
 #include "config.h"
 #include "config_tree.h"
@@ -49,7 +50,7 @@ static Runtime__V1__RuntimeCondition *runtime_condition(struct cri_context *d, s
                          arena_printf(a, "the default runtime handler '%s' is not configured in runtime.handlers",
                                       name));
     struct cleat_error *err = NULL;
-    if (pi->ops.runtime.status && pi->ops.runtime.status(pi->instance, &err) < 0) {
+    if (plugin_has_op(pi, "status") && plugin_runtime_status(pi, &err) < 0) {
         Runtime__V1__RuntimeCondition *c =
             condition(a, "RuntimeReady", 0, "RuntimeNotReady",
                       arena_printf(a, "runtime handler '%s': %s", name, err ? error_message(err) : "not ready"));
@@ -65,7 +66,7 @@ static Runtime__V1__RuntimeCondition *network_condition(struct cri_context *d, s
         return condition(a, "NetworkReady", 0, "NetworkPluginNotReady",
                          "no network plugin is configured (the `network` section of the cleat config)");
     struct cleat_error *err = NULL;
-    if (pi->ops.network.status && pi->ops.network.status(pi->instance, &err) < 0) {
+    if (plugin_has_op(pi, "status") && plugin_network_status(pi, &err) < 0) {
         Runtime__V1__RuntimeCondition *c =
             condition(a, "NetworkReady", 0, "NetworkPluginNotReady",
                       arena_printf(a, "network '%s': %s", pi->name, err ? error_message(err) : "not ready"));
@@ -80,7 +81,7 @@ static Runtime__V1__RuntimeHandler *handler_entry(struct arena *a, const char *n
     Runtime__V1__RuntimeHandlerFeatures *f = ARENA_NEW(a, Runtime__V1__RuntimeHandlerFeatures);
     runtime__v1__runtime_handler__init(h);
     runtime__v1__runtime_handler_features__init(f);
-    uint64_t bits = pi->ops.runtime.features ? pi->ops.runtime.features(pi->instance) : 0;
+    uint64_t bits = plugin_runtime_features(pi);
     f->recursive_read_only_mounts = (bits & CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS) != 0;
     f->user_namespaces = (bits & CLEAT_RUNTIME_FEATURE_USER_NAMESPACES) != 0;
     h->name = (char *)name;

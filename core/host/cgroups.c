@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The host's cgroup layout and cgroup path conversions (see cgroups.h). */
+#include "cleanup.h"
 #include "cgroups.h"
 
 #include <errno.h>
@@ -9,10 +10,6 @@
 
 #define MAX_FIELDS 64
 
-static void freep(void *p) {
-    free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
 
 static int oom(struct cleat_error **reterr) {
     return error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");

@@ -14,6 +14,7 @@
  * lock.  If the name now points elsewhere (or nowhere), the waiter starts
  * over, and normally finds the committed blob.
  */
+#include "cleanup.h"
 #include "content_store.h"
 
 #include <dirent.h>
@@ -50,19 +51,6 @@ struct content_writer {
     struct digester *d;
     int poisoned; /* too many bytes, or a failed write could not be undone: never keep nor commit */
 };
-
-static void closep(int *fd) {
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-#define _cleanup_close_ __attribute__((cleanup(closep)))
-
-static void freep(void *p) {
-    free(*(void **)p);
-    *(void **)p = NULL;
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
 
 /* An error for a failed system call, with its status chosen by errno: "<what>: <strerror>". */
 __attribute__((format(printf, 3, 4))) static int io_fail(struct cleat_error **reterr, int errnum, const char *fmt,
@@ -526,15 +514,8 @@ static DIR *open_subdir(const struct content_store *cs, const char *rel) {
     return d;
 }
 
-static void closedirp(DIR **d) {
-    if (*d)
-        closedir(*d);
-    *d = NULL;
-}
-#define _cleanup_closedir_ __attribute__((cleanup(closedirp)))
-
 int content_walk(struct content_store *cs, content_walk_fn fn, void *ctx, struct cleat_error **reterr) {
-    _cleanup_closedir_ DIR *d = open_subdir(cs, "blobs/sha256");
+    _cleanup_dir_ DIR *d = open_subdir(cs, "blobs/sha256");
     char digest[DIGEST_MAX];
     struct dirent *de;
     struct stat st;
@@ -562,7 +543,7 @@ int content_walk(struct content_store *cs, content_walk_fn fn, void *ctx, struct
 /* Add a directory (itself, and with entries = 1 its immediate entries) to the usage counts. */
 static int dir_usage(const struct content_store *cs, const char *rel, int entries, int64_t *bytes, int64_t *inodes,
                      struct cleat_error **reterr) {
-    _cleanup_closedir_ DIR *d = NULL;
+    _cleanup_dir_ DIR *d = NULL;
     struct dirent *de;
     struct stat st;
 
@@ -617,7 +598,7 @@ static void ingest_remove_idle(int dfd, const char *name) {
 }
 
 void content_cleanup_ingest(struct content_store *cs, int64_t older_than_seconds) {
-    _cleanup_closedir_ DIR *d = open_subdir(cs, "ingest");
+    _cleanup_dir_ DIR *d = open_subdir(cs, "ingest");
     struct dirent *de;
     struct stat st;
     struct timespec now;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plugin_calls.h"
 #include "builders.h"
 #include "ids.h"
 #include "image_internal.h"
@@ -49,7 +50,7 @@ int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_err
     struct cleat_descriptor cd = {.media_type = d->media_type, .digest = d->digest, .size = d->size,
                                   .urls = (const char *const *)d->urls};
     int64_t resumed_at = bw.offset;
-    r = p->transport->ops.transport.fetch(p->transport->instance, &p->req, &cd, &bw, reterr);
+    r = plugin_transport_fetch(p->transport, &p->req, &cd, &bw, reterr);
     if (r < 0) {
         metrics_plugin_error("transport", p->transport->name, "fetch");
         /*
@@ -100,9 +101,9 @@ static int note_exists(void *ctx, const struct cleat_snapshot_info *info) {
 int image_snapshot_exists(struct plugin_instance *sn, const char *key) {
     struct exists_ctx ctx = {0};
     struct cleat_error *err = NULL;
-    if (!sn->ops.snapshotter.stat)
+    if (!plugin_has_op(sn, "stat"))
         return 0;
-    sn->ops.snapshotter.stat(sn->instance, key, note_exists, &ctx, &err);
+    plugin_snapshotter_stat(sn, key, note_exists, &ctx, &err);
     error_free(err);
     return ctx.found;
 }
@@ -169,7 +170,7 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
     struct cleat_mount_list *ml = mount_list_new();
     if (!ml)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    r = sn->ops.snapshotter.prepare(sn->instance, key, parent, NULL, ml, reterr);
+    r = plugin_snapshotter_prepare(sn, key, parent, NULL, ml, reterr);
     if (r < 0) {
         mount_list_free(ml);
         return error_prefix(r, reterr, "preparing a snapshot for layer %s", layer->digest);
@@ -189,7 +190,7 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
         close(fd);
     mount_list_free(ml);
     if (r >= 0) {
-        r = sn->ops.snapshotter.commit(sn->instance, chain, key, NULL, reterr);
+        r = plugin_snapshotter_commit(sn, chain, key, NULL, reterr);
         /* Another pull committed the same layer meanwhile: theirs is as good as ours. */
         if (r < 0 && reterr && error_status(*reterr) == CLEAT_STATUS_ALREADY_EXISTS) {
             error_free(*reterr);
@@ -199,7 +200,7 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
     }
     if (r < 0 || image_snapshot_exists(sn, key)) {
         struct cleat_error *e = NULL;
-        sn->ops.snapshotter.remove(sn->instance, key, &e);
+        plugin_snapshotter_remove(sn, key, &e);
         error_free(e);
     }
     if (r < 0)
@@ -276,8 +277,8 @@ int pull_layers(struct pull *p, struct cleat_error **reterr) {
     if (!sn)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT,
                          "no snapshotter is configured (the `snapshotter` section of the cleat config)");
-    if (!sn->ops.snapshotter.prepare || !sn->ops.snapshotter.commit || !sn->ops.snapshotter.remove ||
-        !sn->ops.snapshotter.stat)
+    if (!plugin_has_op(sn, "prepare") || !plugin_has_op(sn, "commit") || !plugin_has_op(sn, "remove") ||
+        !plugin_has_op(sn, "stat"))
         return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "snapshotter '%s' cannot unpack images",
                          sn->name);
     struct layers ls = {.p = p, .n = n};

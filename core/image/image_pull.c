@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "plugin_calls.h"
 #include "image_internal.h"
 #include "image_ref.h"
 #include "log.h"
@@ -159,10 +160,10 @@ static int run_pull(struct pull *p, char ret_id[DIGEST_MAX], struct cleat_error 
     struct cleat_transport_request req = {.struct_size = sizeof(req), .reference = p->reference, .auth = p->auth};
     struct plugin_instance *t = p->transport;
     int r;
-    if (!t->ops.transport.resolve || !t->ops.transport.fetch)
+    if (!plugin_has_op(t, "resolve") || !plugin_has_op(t, "fetch"))
         return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "transport '%s' cannot pull", t->name);
     p->req = req;
-    r = t->ops.transport.resolve(t->instance, &p->req, on_resolved, p, reterr);
+    r = plugin_transport_resolve(t, &p->req, on_resolved, p, reterr);
     if (r < 0)
         metrics_plugin_error("transport", t->name, "resolve");
     if (r >= 0 && !p->target.media_type)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "plugin_calls.h"
 #include "clocks.h"
 #include "image_internal.h"
 #include "log.h"
@@ -195,9 +196,9 @@ static void gc_snapshots(struct image_service *svc) {
     struct snap_list l = {0};
     struct cleat_error *err = NULL;
     void *ctx[2] = {svc, &l};
-    if (!sn || !sn->ops.snapshotter.walk || !sn->ops.snapshotter.remove)
+    if (!sn || !plugin_has_op(sn, "walk") || !plugin_has_op(sn, "remove"))
         return;
-    if (sn->ops.snapshotter.walk(sn->instance, collect_snapshot, ctx, &err) < 0) {
+    if (plugin_snapshotter_walk(sn, collect_snapshot, ctx, &err) < 0) {
         log_warning("gc: listing snapshots: %s", error_message(err));
         error_free(err);
     }
@@ -208,7 +209,7 @@ static void gc_snapshots(struct image_service *svc) {
             if (!l.keys[i])
                 continue;
             err = NULL;
-            if (sn->ops.snapshotter.remove(sn->instance, l.keys[i], &err) == 0) {
+            if (plugin_snapshotter_remove(sn, l.keys[i], &err) == 0) {
                 log_debug("gc: removed snapshot %s", l.keys[i]);
                 free(l.keys[i]);
                 l.keys[i] = NULL;
@@ -281,9 +282,9 @@ int image_fs_usage(struct image_service *svc, struct image_fs_usage ret[2], size
         return r;
     add_usage(ret, &n, devs, content_store_path(svc->content), bytes, inodes);
     struct plugin_instance *sn = svc->snapshotter;
-    if (sn && sn->ops.snapshotter.fs_usage) {
+    if (sn && plugin_has_op(sn, "fs_usage")) {
         struct cleat_usage u = {0};
-        r = sn->ops.snapshotter.fs_usage(sn->instance, &u, reterr);
+        r = plugin_snapshotter_fs_usage(sn, &u, reterr);
         if (r < 0)
             return error_prefix(r, reterr, "snapshotter '%s'", sn->name);
         add_usage(ret, &n, devs, sn->root_dir, u.bytes, u.inodes);

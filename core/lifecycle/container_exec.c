@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Starting, following and ending an exec in a container (see container_exec.h). */
+#include "plugin_calls.h"
 #include "container_exec.h"
 
 #include <errno.h>
@@ -100,8 +101,6 @@ int container_exec_start(struct runtime_service *rs, const char *id_or_prefix, c
     char *proc = NULL;
     int r = live_container(rs, id_or_prefix, 1, x->id, &rec, &x->rt, reterr);
     container_record_free(rec);
-    if (r >= 0 && !x->rt->ops.runtime.exec)
-        r = error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "the runtime cannot exec");
     if (r >= 0)
         r = exec_process_json(rs, x->id, o->cmd, o->n_cmd, o->tty, &proc, reterr);
     if (r >= 0)
@@ -121,7 +120,7 @@ int container_exec_start(struct runtime_service *rs, const char *id_or_prefix, c
                                         .process_json = proc, .stdin_fd = in[0], .stdout_fd = out[1],
                                         .stderr_fd = err[1], .flags = o->tty ? CLEAT_CONTAINER_TTY : 0};
         uint32_t pid = 0;
-        r = x->rt->ops.runtime.exec(x->rt->instance, &ex, &pid, reterr);
+        r = plugin_runtime_exec(x->rt, &ex, &pid, reterr);
     }
     free(proc);
     /* The process's ends belong to the runtime now (or to nobody). */
@@ -166,9 +165,7 @@ int container_exec_resize(struct container_exec *x, uint32_t width, uint32_t hei
     if (x->exited)
         return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ESRCH, "exec %s in container %s has exited", x->exec_id,
                          x->id);
-    if (!x->rt->ops.runtime.resize_pty)
-        return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "the runtime cannot resize a terminal");
-    return x->rt->ops.runtime.resize_pty(x->rt->instance, x->id, x->exec_id, width, height, reterr);
+    return plugin_runtime_resize_pty(x->rt, x->id, x->exec_id, width, height, reterr);
 }
 
 void container_exec_end(struct container_exec *x) {
@@ -177,14 +174,14 @@ void container_exec_end(struct container_exec *x) {
     struct cleat_error *e = NULL;
     int32_t status = 0;
     if (!container_exec_poll(x, 0, &status)) { /* still running: nobody follows it any more */
-        if (x->rt->ops.runtime.kill && x->rt->ops.runtime.kill(x->rt->instance, x->id, x->exec_id, SIGKILL, 0, &e) < 0)
+        if (plugin_has_op(x->rt, "kill") && plugin_runtime_kill(x->rt, x->id, x->exec_id, SIGKILL, 0, &e) < 0)
             log_warning("container %s exec %s: kill: %s", x->id, x->exec_id, error_message(e));
         error_free(e);
         e = NULL;
         if (!container_exec_poll(x, now_ns() + KILL_WAIT_NS, &status))
             log_warning("container %s exec %s: no exit 5s after SIGKILL", x->id, x->exec_id);
     }
-    if (x->rt->ops.runtime.remove && x->rt->ops.runtime.remove(x->rt->instance, x->id, x->exec_id, &e) < 0 &&
+    if (plugin_has_op(x->rt, "remove") && plugin_runtime_remove(x->rt, x->id, x->exec_id, &e) < 0 &&
         error_status(e) != CLEAT_STATUS_NOT_FOUND)
         log_warning("container %s exec %s: %s", x->id, x->exec_id, error_message(e));
     error_free(e);
@@ -198,9 +195,7 @@ int container_attach_address(struct runtime_service *rs, const char *id_or_prefi
     struct plugin_instance *rt = NULL;
     int r = live_container(rs, id_or_prefix, 1, ret_id, &rec, &rt, reterr);
     container_record_free(rec);
-    if (r >= 0 && !rt->ops.runtime.attach_address)
-        r = error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "the runtime cannot attach");
     if (r >= 0)
-        r = rt->ops.runtime.attach_address(rt->instance, ret_id, addr, addr_size, reterr);
+        r = plugin_runtime_attach_address(rt, ret_id, addr, addr_size, reterr);
     return r;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plugin_calls.h"
 #include "builders.h"
 #include "fsutil.h"
 #include "ids.h"
@@ -42,10 +43,10 @@ static const char *state_name(uint32_t s) {
 
 static int kill_and_wait(struct runtime_service *rs, struct plugin_instance *rt, const char *id, int sig,
                          uint32_t flags, int64_t deadline, struct cleat_error **reterr) {
-    if (!rt || !rt->ops.runtime.kill)
+    if (!rt)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "container %s: its runtime is not configured",
                          id);
-    int r = rt->ops.runtime.kill(rt->instance, id, NULL, sig, flags, reterr);
+    int r = plugin_runtime_kill(rt, id, NULL, sig, flags, reterr);
     if (r < 0 && error_status(*reterr) == CLEAT_STATUS_NOT_FOUND) {
         error_free(*reterr);
         *reterr = NULL;
@@ -118,7 +119,7 @@ int container_stop(struct runtime_service *rs, const char *id_or_prefix, int64_t
 
 void container_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt, const char *snapshotter) {
     struct cleat_error *err = NULL;
-    if (rt && rt->ops.runtime.remove && rt->ops.runtime.remove(rt->instance, id, NULL, &err) < 0 &&
+    if (rt && plugin_has_op(rt, "remove") && plugin_runtime_remove(rt, id, NULL, &err) < 0 &&
         error_status(err) != CLEAT_STATUS_NOT_FOUND)
         log_warning("container %s: runtime: %s", id, error_message(err));
     error_free(err);
@@ -137,7 +138,7 @@ void container_cleanup(struct runtime_service *rs, const char *id, struct plugin
         snapshotter && *snapshotter ? plugins_find(rs->deps.plugins, CLEAT_CONCERN_SNAPSHOTTER, snapshotter) : NULL;
     if (!sn)
         sn = image_service_snapshotter(rs->deps.images);
-    if (sn && sn->ops.snapshotter.remove && sn->ops.snapshotter.remove(sn->instance, id, &err) < 0 &&
+    if (sn && plugin_has_op(sn, "remove") && plugin_snapshotter_remove(sn, id, &err) < 0 &&
         error_status(err) != CLEAT_STATUS_NOT_FOUND)
         log_warning("container %s: snapshot: %s", id, error_message(err));
     error_free(err);
@@ -210,7 +211,7 @@ int container_start(struct runtime_service *rs, const char *id_or_prefix, struct
                           pod->id, id);
     }
     struct plugin_instance *rt = r >= 0 ? runtime_instance(rs, pod->runtime_handler) : NULL;
-    if (r >= 0 && (!rt || !rt->ops.runtime.start))
+    if (r >= 0 && !rt)
         r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "the runtime handler \"%s\" is not configured",
                       pod->runtime_handler);
     uint32_t pid = 0;
@@ -218,7 +219,7 @@ int container_start(struct runtime_service *rs, const char *id_or_prefix, struct
     int64_t started_at = now_ns();
     if (r >= 0) {
         struct cleat_error *err = NULL;
-        if (rt->ops.runtime.start(rt->instance, id, &pid, &err) < 0) {
+        if (plugin_runtime_start(rt, id, &pid, &err) < 0) {
             metrics_plugin_error("runtime", rt->name, "start");
             /* As kubelet expects: the container is done, with the reason why it never ran. */
             rec->state = CSTATE_EXITED;
@@ -352,11 +353,9 @@ int container_reopen_log(struct runtime_service *rs, const char *id_or_prefix, s
     container_record *rec = NULL;
     struct plugin_instance *rt = NULL;
     int r = live_container(rs, id_or_prefix, 1, id, &rec, &rt, reterr);
-    if (r >= 0 && !rt->ops.runtime.reopen_log)
-        r = error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "the runtime cannot reopen container logs");
     int asked = r >= 0;
     if (asked)
-        r = rt->ops.runtime.reopen_log(rt->instance, id, reterr);
+        r = plugin_runtime_reopen_log(rt, id, reterr);
     if (asked && r < 0)
         log_warning("container %s: cannot reopen its log: %s", id, error_message(*reterr));
     if (asked)
@@ -380,12 +379,11 @@ int container_update_resources(struct runtime_service *rs, const char *id_or_pre
     struct plugin_instance *rt = NULL;
     char *json = NULL;
     r = live_container(rs, id, 0, id, &rec, &rt, reterr);
-    if (r >= 0 && !rt->ops.runtime.update)
-        r = error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "the runtime cannot update resources");
+    /* A runtime without the op answers UNIMPLEMENTED (after the resources are checked). */
     if (r >= 0)
         r = spec_resources_json(res, &json, reterr);
     if (r >= 0)
-        r = rt->ops.runtime.update(rt->instance, id, json, reterr);
+        r = plugin_runtime_update(rt, id, json, reterr);
     /* Remember them, so ContainerStatus reports what is in force. */
     Runtime__V1__ContainerConfig *cfg =
         r >= 0 ? runtime__v1__container_config__unpack(NULL, rec->cri_config.len, rec->cri_config.data) : NULL;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plugin_calls.h"
 #include "builders.h"
 #include "fsutil.h"
 #include "ids.h"
@@ -138,7 +139,7 @@ static int pid_namespace(struct create *c, struct cleat_error **reterr) {
     if (!owner)
         return 0;
     struct cleat_runtime_state st = {0};
-    int r = c->rt->ops.runtime.state ? c->rt->ops.runtime.state(c->rt->instance, owner, NULL, &st, reterr)
+    int r = plugin_has_op(c->rt, "state") ? plugin_runtime_state(c->rt, owner, NULL, &st, reterr)
                                       : error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "runtime has no state op");
     if (r < 0)
         return error_prefix(r, reterr, "the pod's shared pid namespace");
@@ -150,13 +151,13 @@ static int pid_namespace(struct create *c, struct cleat_error **reterr) {
 }
 
 static int snapshot(struct create *c, char *rootfs, struct cleat_error **reterr) {
-    if (!c->sn || !c->sn->ops.snapshotter.prepare)
+    if (!c->sn)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "no snapshotter is configured");
     struct cleat_mount_list *ml = mount_list_new();
     if (!ml)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     const char *parent = c->image->n_chain_ids ? c->image->chain_ids[c->image->n_chain_ids - 1] : NULL;
-    int r = c->sn->ops.snapshotter.prepare(c->sn->instance, c->id, parent, NULL, ml, reterr);
+    int r = plugin_snapshotter_prepare(c->sn, c->id, parent, NULL, ml, reterr);
     if (r < 0)
         metrics_plugin_error("snapshotter", c->sn->name, "prepare");
     if (r >= 0) {
@@ -209,8 +210,6 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
 }
 
 static int runtime_create(struct create *c, struct cleat_error **reterr) {
-    if (!c->rt->ops.runtime.create)
-        return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "the runtime cannot create containers");
     const char **annotations = kv_flatten((void *const *)c->config->annotations, c->config->n_annotations);
     if (!annotations)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
@@ -224,7 +223,7 @@ static int runtime_create(struct create *c, struct cleat_error **reterr) {
                  (c->config->tty ? CLEAT_CONTAINER_TTY : 0),
         .annotations = annotations,
     };
-    int r = c->rt->ops.runtime.create(c->rt->instance, &rc, reterr);
+    int r = plugin_runtime_create(c->rt, &rc, reterr);
     free(annotations);
     if (r < 0)
         metrics_plugin_error("runtime", c->rt->name, "create");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin_calls.h"
 #include "log.h"
 #include "netaddr.h"
 #include "runtime_internal.h"
@@ -26,9 +27,9 @@ static int valid_pod_cidr(const char *cidr) {
 static int push_pod_cidr(struct runtime_service *rs, const char *cidr, struct cleat_error **reterr) {
     struct plugin_instance *net = pod_network(rs);
     /* A network plugin without the op has nothing to do with the CIDR. */
-    if (!net || !net->ops.network.update_pod_cidr || !*cidr)
+    if (!net || !plugin_has_op(net, "update_pod_cidr") || !*cidr)
         return 0;
-    int r = net->ops.network.update_pod_cidr(net->instance, cidr, reterr);
+    int r = plugin_network_update_pod_cidr(net, cidr, reterr);
     return r < 0 ? error_prefix(r, reterr, "network '%s' refused pod CIDR %s", net->name, cidr) : 0;
 }
 

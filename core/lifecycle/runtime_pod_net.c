@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plugin_calls.h"
 #include "builders.h"
 #include "fsutil.h"
 #include "log.h"
@@ -121,7 +122,7 @@ int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime_
     *ret_ips = NULL;
     *ret_n = 0;
     struct plugin_instance *net = pod_network(rs);
-    if (!net || !net->ops.network.setup)
+    if (!net || !plugin_has_op(net, "setup"))
         return 0;
     struct net_call c;
     int r = net_call_init(rs, id, config, &c, reterr);
@@ -135,12 +136,12 @@ int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime_
     struct cleat_net_result *res = net_result_new();
     if (!res)
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    if (r >= 0 && (r = net->ops.network.setup(net->instance, &c.pod, res, reterr)) < 0)
+    if (r >= 0 && (r = plugin_network_setup(net, &c.pod, res, reterr)) < 0)
         metrics_plugin_error("network", net->name, "setup");
     if (r < 0) {
         /* Whatever the plugin made before it failed goes again. */
         struct cleat_error *err = NULL;
-        if (net->ops.network.teardown && net->ops.network.teardown(net->instance, &c.pod, &err) < 0)
+        if (plugin_has_op(net, "teardown") && plugin_network_teardown(net, &c.pod, &err) < 0)
             log_warning("pod %s: network teardown after a failed setup: %s", id, error_message(err));
         error_free(err);
         r = error_prefix(r, reterr, "cannot set up the network of pod %s", id);
@@ -164,11 +165,11 @@ int pod_network_setup(struct runtime_service *rs, const char *id, const Runtime_
 int pod_network_teardown(struct runtime_service *rs, const char *id, const Runtime__V1__PodSandboxConfig *config,
                          struct cleat_error **reterr) {
     struct plugin_instance *net = pod_network(rs);
-    if (!net || !net->ops.network.teardown)
+    if (!net || !plugin_has_op(net, "teardown"))
         return 0;
     struct net_call c;
     int r = net_call_init(rs, id, config, &c, reterr);
-    if (r >= 0 && (r = net->ops.network.teardown(net->instance, &c.pod, reterr)) < 0)
+    if (r >= 0 && (r = plugin_network_teardown(net, &c.pod, reterr)) < 0)
         metrics_plugin_error("network", net->name, "teardown");
     net_call_clear(&c);
     return r < 0 ? error_prefix(r, reterr, "cannot tear down the network of pod %s", id) : r;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plugin_calls.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
@@ -46,7 +47,7 @@ static int validate(const Runtime__V1__PodSandboxConfig *c, struct cleat_error *
 
 void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt) {
     struct cleat_error *err = NULL;
-    if (rt && rt->ops.runtime.sandbox_remove && rt->ops.runtime.sandbox_remove(rt->instance, id, &err) < 0 &&
+    if (rt && plugin_has_op(rt, "sandbox_remove") && plugin_runtime_sandbox_remove(rt, id, &err) < 0 &&
         error_status(err) != CLEAT_STATUS_NOT_FOUND)
         log_warning("pod %s: runtime: %s", id, error_message(err));
     error_free(err);
@@ -74,9 +75,9 @@ void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_insta
 /* Tear down what a running pod holds besides its containers: pause, shm, namespaces.  Idempotent. */
 static int pod_release(struct runtime_service *rs, const sandbox_record *rec, struct plugin_instance *rt,
                        struct cleat_error **reterr) {
-    if (rt && rt->ops.runtime.sandbox_stop) {
+    if (rt && plugin_has_op(rt, "sandbox_stop")) {
         struct cleat_error *err = NULL;
-        if (rt->ops.runtime.sandbox_stop(rt->instance, rec->id, &err) < 0 &&
+        if (plugin_runtime_sandbox_stop(rt, rec->id, &err) < 0 &&
             error_status(err) != CLEAT_STATUS_NOT_FOUND) {
             *reterr = error_wrap(err, "cannot stop pod %s", rec->id);
             return -1;
@@ -124,7 +125,7 @@ struct pod_build {
 
 static int pod_create_runtime(struct runtime_service *rs, struct plugin_instance *rt, const struct pod_build *b,
                               struct cleat_error **reterr) {
-    if (!rt->ops.runtime.sandbox_create)
+    if (!plugin_has_op(rt, "sandbox_create"))
         return 0;
     char *spec = NULL;
     if (b->shared_pid) {
@@ -155,7 +156,7 @@ static int pod_create_runtime(struct runtime_service *rs, struct plugin_instance
         .spec_json = spec,
         .annotations = annotations,
     };
-    int r = annotations ? rt->ops.runtime.sandbox_create(rt->instance, &sb, reterr)
+    int r = annotations ? plugin_runtime_sandbox_create(rt, &sb, reterr)
                         : error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     free(annotations);
     free(spec);
@@ -428,7 +429,7 @@ uint32_t pod_pause_pid(struct runtime_service *rs, const sandbox_record *rec) {
     struct plugin_instance *rt = rec->shared_pid ? runtime_instance(rs, rec->runtime_handler) : NULL;
     struct cleat_runtime_state st = {0};
     struct cleat_error *err = NULL;
-    if (rt && rt->ops.runtime.state && rt->ops.runtime.state(rt->instance, rec->id, NULL, &st, &err) >= 0 &&
+    if (rt && plugin_has_op(rt, "state") && plugin_runtime_state(rt, rec->id, NULL, &st, &err) >= 0 &&
         st.status == CLEAT_TASK_RUNNING) {
         return st.pid;
     }

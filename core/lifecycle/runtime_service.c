@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plugin_calls.h"
 #include "config.h"
 #include "fsutil.h"
 #include "ids.h"
@@ -51,7 +52,7 @@ static void recover_container(struct runtime_service *rs, const char *id) {
         goto out;
     struct plugin_instance *rt = container_runtime(rs, rec);
     struct cleat_runtime_state st = {0};
-    int r = rt && rt->ops.runtime.state ? rt->ops.runtime.state(rt->instance, id, NULL, &st, &err) : -1;
+    int r = rt && plugin_has_op(rt, "state") ? plugin_runtime_state(rt, id, NULL, &st, &err) : -1;
     if (r >= 0 && st.status == CLEAT_TASK_STOPPED) {
         exit_record(rs, id, NULL, st.pid, st.exit_status, st.exited_at_ns ? st.exited_at_ns : now_ns());
     } else if (r < 0) {
@@ -128,22 +129,22 @@ static void sweep(struct runtime_service *rs, const char *parent, enum store_kin
             if (pi->concern != CLEAT_CONCERN_RUNTIME)
                 continue;
             struct cleat_error *err = NULL;
-            if (kind == STORE_CONTAINER && pi->ops.runtime.kill)
-                pi->ops.runtime.kill(pi->instance, de->d_name, NULL, SIGKILL, CLEAT_KILL_ALL, &err);
+            if (kind == STORE_CONTAINER && plugin_has_op(pi, "kill"))
+                plugin_runtime_kill(pi, de->d_name, NULL, SIGKILL, CLEAT_KILL_ALL, &err);
             error_free(err);
             err = NULL;
-            if (kind == STORE_CONTAINER && pi->ops.runtime.remove)
-                if (pi->ops.runtime.remove(pi->instance, de->d_name, NULL, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
+            if (kind == STORE_CONTAINER && plugin_has_op(pi, "remove"))
+                if (plugin_runtime_remove(pi, de->d_name, NULL, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
                     log_warning("%s %s: runtime '%s': %s", kind == STORE_SANDBOX ? "pod" : "container", de->d_name,
                                 pi->name, error_message(err));
             error_free(err);
             err = NULL;
-            if (kind == STORE_SANDBOX && pi->ops.runtime.sandbox_stop)
-                pi->ops.runtime.sandbox_stop(pi->instance, de->d_name, &err);
+            if (kind == STORE_SANDBOX && plugin_has_op(pi, "sandbox_stop"))
+                plugin_runtime_sandbox_stop(pi, de->d_name, &err);
             error_free(err);
             err = NULL;
-            if (kind == STORE_SANDBOX && pi->ops.runtime.sandbox_remove)
-                if (pi->ops.runtime.sandbox_remove(pi->instance, de->d_name, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
+            if (kind == STORE_SANDBOX && plugin_has_op(pi, "sandbox_remove"))
+                if (plugin_runtime_sandbox_remove(pi, de->d_name, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
                     log_warning("%s %s: runtime '%s': %s", kind == STORE_SANDBOX ? "pod" : "container", de->d_name,
                                 pi->name, error_message(err));
             error_free(err);
@@ -187,16 +188,16 @@ static int note_snapshot(void *ctx, const struct cleat_snapshot_info *info) {
 
 static void sweep_snapshots(struct runtime_service *rs) {
     struct plugin_instance *sn = image_service_snapshotter(rs->deps.images);
-    if (!sn || !sn->ops.snapshotter.walk || !sn->ops.snapshotter.remove)
+    if (!sn || !plugin_has_op(sn, "walk") || !plugin_has_op(sn, "remove"))
         return;
     struct snap_sweep s = {.rs = rs};
     struct cleat_error *err = NULL;
-    sn->ops.snapshotter.walk(sn->instance, note_snapshot, &s, &err);
+    plugin_snapshotter_walk(sn, note_snapshot, &s, &err);
     error_free(err);
     for (size_t i = 0; i < s.n; i++) {
         err = NULL;
         log_notice("removing the snapshot of container %s, which has no record", s.keys[i]);
-        if (sn->ops.snapshotter.remove(sn->instance, s.keys[i], &err) < 0)
+        if (plugin_snapshotter_remove(sn, s.keys[i], &err) < 0)
             log_warning("snapshot %s: %s", s.keys[i], error_message(err));
         error_free(err);
     }

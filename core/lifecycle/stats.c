@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Container and pod usage: the sample cache, cgroup figures, writable layers, pod networks (see stats.h). */
+#include "plugin_calls.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -130,7 +131,7 @@ static int layer_usage(struct runtime_service *rs, const container_record *rec, 
                                      : NULL;
     if (!sn)
         sn = image_service_snapshotter(rs->deps.images);
-    if (!sn || !sn->ops.snapshotter.usage)
+    if (!sn || !plugin_has_op(sn, "usage"))
         return -1;
     st->layer_mountpoint = sn->root_dir;
     pthread_mutex_lock(&c->mu);
@@ -145,7 +146,7 @@ static int layer_usage(struct runtime_service *rs, const container_record *rec, 
         return 0;
     struct cleat_usage u = {0};
     struct cleat_error *err = NULL;
-    int r = sn->ops.snapshotter.usage(sn->instance, rec->id, &u, &err);
+    int r = plugin_snapshotter_usage(sn, rec->id, &u, &err);
     if (r < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
         metrics_plugin_error("snapshotter", sn->name, "usage");
     error_free(err);
