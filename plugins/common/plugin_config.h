@@ -1,17 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reading a plugin's `options:` map through the host's config accessors (cleat/plugin.h). */
+/*
+ * Reading a plugin's `options:` map through the host's config accessors
+ * (cleat/plugin.h).  Unknown keys: host->config_check_keys(), which also
+ * takes no options at all (the key absent, or `options: ~`) as none.
+ */
 #ifndef CLEAT_PLUGIN_CONFIG_H
 #define CLEAT_PLUGIN_CONFIG_H
 
 #include <cleat/plugin.h>
-
-/*
- * No options at all (the key absent, or `options: ~`) are fine; anything
- * else must be a map whose keys are all in the NULL-terminated `allowed`
- * list, else INVALID_ARGUMENT naming file:line:column.
- */
-int plugin_config_check_keys(const struct cleat_host *host, const struct cleat_config *options,
-                             const char *const *allowed, struct cleat_error **reterr);
 
 /*
  * The string value of `key` in `options`, `def` (may be NULL) when absent;

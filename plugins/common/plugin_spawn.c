@@ -33,8 +33,7 @@ static int child_fd(int fd, int *devnull, int *copy) {
     return *copy;
 }
 
-static int spawn_with(const char *const *argv, char *const *envp, const int src[3], unsigned flags,
-                      pid_t *ret_pid) {
+static int spawn_with(const char *const *argv, char *const *envp, const int src[3], unsigned flags, pid_t *ret_pid) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
@@ -136,9 +135,8 @@ static int drain_rest(struct stream *s) {
 /* Read stdout and stderr until the child exits (then what the pipes hold) or the deadline passes. */
 static int pump(struct stream s[2], int pidfd, int64_t deadline, int *timed_out) {
     for (int exited = 0; !exited;) {
-        struct pollfd p[3] = {{.fd = s[0].fd, .events = POLLIN},
-                              {.fd = s[1].fd, .events = POLLIN},
-                              {.fd = pidfd, .events = POLLIN}};
+        struct pollfd p[3] = {
+            {.fd = s[0].fd, .events = POLLIN}, {.fd = s[1].fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
         int64_t left = deadline - plugin_monotonic_ms();
         if (left <= 0) {
             *timed_out = 1;
