@@ -82,7 +82,7 @@ int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int s
         r = plugin_fsync_dir(o->rootfd, dir);
     if (r < 0)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot write %s/%s: %s", o->root, final,
-                        strerror(-r));
+                               strerror(-r));
     return 0;
 }
 
@@ -244,7 +244,7 @@ int meta_load(const struct ovl *o, uint64_t id, struct snap **ret, struct cleat_
     int r = read_file(o->rootfd, path, &text);
     if (r < 0)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/%s: %s", o->root, path,
-                        r == -EINVAL ? "not a metadata file" : strerror(-r));
+                               r == -EINVAL ? "not a metadata file" : strerror(-r));
     struct snap *s = calloc(1, sizeof(*s));
     if (s && !(s->labels = calloc(1, sizeof(char *)))) {
         free(s);
@@ -256,7 +256,7 @@ int meta_load(const struct ovl *o, uint64_t id, struct snap **ret, struct cleat_
     if ((r = parse(s, text)) < 0) {
         snap_free(s);
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "%s/%s: %s", o->root, path,
-                        r == -ENOMEM ? "out of memory" : "malformed metadata");
+                               r == -ENOMEM ? "out of memory" : "malformed metadata");
     }
     *ret = s;
     return 0;

@@ -91,9 +91,10 @@ static int build_overlay(const struct ovl *o, const struct snap *s, struct mspec
 /* Refuse what overlayfs would refuse at mount time, with the reason. */
 static int check_limits(const struct ovl *o, const struct snap *s, size_t layers, struct cleat_error **reterr) {
     if (layers > OVL_MAX_LOWERS)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, E2BIG,
-                        "snapshot '%s': its %zu parent layers are more than the %d lower layers overlayfs can stack",
-                        s->key, layers, OVL_MAX_LOWERS);
+        return cleat_error_set(
+            o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, E2BIG,
+            "snapshot '%s': its %zu parent layers are more than the %d lower layers overlayfs can stack", s->key,
+            layers, OVL_MAX_LOWERS);
     return 0;
 }
 

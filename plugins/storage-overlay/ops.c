@@ -25,10 +25,11 @@
 
 static int check_key(const struct ovl *o, const char *what, const char *key, struct cleat_error **reterr) {
     if (!key || !key[0])
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "a snapshot %s must not be empty", what);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "a snapshot %s must not be empty", what);
     if (strlen(key) > KEY_MAX)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, ENAMETOOLONG,
-                        "snapshot %s '%.64s...' is longer than %d bytes", what, key, KEY_MAX);
+                               "snapshot %s '%.64s...' is longer than %d bytes", what, key, KEY_MAX);
     return 0;
 }
 
@@ -37,11 +38,11 @@ static int check_labels(const struct ovl *o, const char *key, const char *const 
     size_t n = plugin_strv_len(labels);
     if (n % 2)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                        "snapshot '%s': label '%s' has no value", key, labels[n - 1]);
+                               "snapshot '%s': label '%s' has no value", key, labels[n - 1]);
     for (size_t i = 0; i < n; i += 2)
         if (!labels[i][0])
-            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "snapshot '%s': a label key is empty",
-                            key);
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                                   "snapshot '%s': a label key is empty", key);
     return 0;
 }
 
@@ -61,16 +62,17 @@ static int find_idle(struct ovl *o, const char *key, struct snap **ret, struct c
 /* Lock held: check the names, take an id, plan the mount, and enter s as CREATING. */
 static int reserve(struct ovl *o, struct snap *s, const char *parent, struct mspec *m, struct cleat_error **reterr) {
     if (table_key_taken(o, s->key))
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "snapshot '%s' already exists", s->key);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "snapshot '%s' already exists",
+                               s->key);
     if (parent) {
         struct snap *p = table_find(o, parent);
         if (!p)
-            return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s': parent '%s' does not exist",
-                            s->key, parent);
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT,
+                                   "snapshot '%s': parent '%s' does not exist", s->key, parent);
         if (p->kind != CLEAT_SNAPSHOT_COMMITTED)
             return cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                            "snapshot '%s': parent '%s' is %s, not committed", s->key, parent,
-                            p->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "active");
+                                   "snapshot '%s': parent '%s' is %s, not committed", s->key, parent,
+                                   p->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "active");
         s->parent = p;
         s->parent_id = p->id;
     }
@@ -121,16 +123,16 @@ static int materialise(struct ovl *o, const struct snap *s, struct cleat_error *
     if (r == 0 && s->kind == CLEAT_SNAPSHOT_ACTIVE)
         r = mkdir_mode(o->rootfd, (snprintf(sub, sizeof(sub), "%s/work", tmp), sub), 0700);
     if (r < 0)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot create %s/%s: %s", s->key,
-                        o->root, tmp, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot create %s/%s: %s",
+                               s->key, o->root, tmp, strerror(-r));
     if ((r = meta_store(o, tmp, s, 0, reterr)) < 0)
         return r;
     (void)unlinkat(o->rootfd, link, 0);
     if ((r = plugin_fsync_dir(o->rootfd, tmp)) < 0 || (r = symlinkat(target, o->rootfd, link) < 0 ? -errno : 0) < 0 ||
         (r = renameat(o->rootfd, tmp, o->rootfd, final) < 0 ? -errno : 0) < 0 ||
         (r = plugin_fsync_dir(o->rootfd, "snapshots")) < 0)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot complete %s/%s: %s", s->key,
-                        o->root, final, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot complete %s/%s: %s",
+                               s->key, o->root, final, strerror(-r));
     return 0;
 }
 
@@ -191,7 +193,7 @@ static int ovl_mounts(void *instance, const char *key, struct cleat_mount_list *
     int r = find_idle(o, key, &s, reterr);
     if (r == 0 && s->kind == CLEAT_SNAPSHOT_COMMITTED)
         r = cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                     "snapshot '%s' is committed; only active snapshots and views have mounts", key);
+                            "snapshot '%s' is committed; only active snapshots and views have mounts", key);
     if (r == 0)
         r = mspec_build(o, s, &m, reterr);
     pthread_mutex_unlock(&o->lock);
@@ -211,11 +213,11 @@ static int commit_check(struct ovl *o, const char *name, const char *key, struct
         return r;
     if ((*ret)->kind != CLEAT_SNAPSHOT_ACTIVE)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                        "snapshot '%s' is %s; only an active snapshot can be committed", key,
-                        (*ret)->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "already committed");
+                               "snapshot '%s' is %s; only an active snapshot can be committed", key,
+                               (*ret)->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "already committed");
     if (table_key_taken(o, name))
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST,
-                        "cannot commit snapshot '%s' as '%s': '%s' already exists", key, name, name);
+                               "cannot commit snapshot '%s' as '%s': '%s' already exists", key, name, name);
     return 0;
 }
 
@@ -293,8 +295,8 @@ static int detach(struct ovl *o, struct snap *s, struct cleat_error **reterr) {
     if (renameat(o->rootfd, dir, o->rootfd, trash) < 0) {
         int r = -errno;
         (void)symlinkat(target, o->rootfd, link);
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot remove snapshot '%s': renaming %s/%s: %s",
-                        s->key, o->root, dir, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                               "cannot remove snapshot '%s': renaming %s/%s: %s", s->key, o->root, dir, strerror(-r));
     }
     table_del(o, s);
     if (s->parent)
@@ -311,7 +313,7 @@ static int ovl_remove(void *instance, const char *key, struct cleat_error **rete
     pthread_mutex_lock(&o->lock);
     if ((r = find_idle(o, key, &s, reterr)) == 0 && s->nchildren > 0)
         r = cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTEMPTY,
-                     "cannot remove snapshot '%s': it is the parent of '%s'", key, table_child_of(o, s)->key);
+                            "cannot remove snapshot '%s': it is the parent of '%s'", key, table_child_of(o, s)->key);
     if (r == 0)
         r = detach(o, s, reterr);
     pthread_mutex_unlock(&o->lock);
@@ -344,9 +346,12 @@ static void info_done(struct info *i) {
 }
 
 static int info_copy(const struct snap *s, struct info *ret) {
-    *ret = (struct info){.key = strdup(s->key), .parent = s->parent ? strdup(s->parent->key) : NULL,
-                         .labels = plugin_strv_dup((const char *const *)s->labels), .kind = s->kind,
-                         .created_ns = s->created_ns, .updated_ns = s->updated_ns};
+    *ret = (struct info){.key = strdup(s->key),
+                         .parent = s->parent ? strdup(s->parent->key) : NULL,
+                         .labels = plugin_strv_dup((const char *const *)s->labels),
+                         .kind = s->kind,
+                         .created_ns = s->created_ns,
+                         .updated_ns = s->updated_ns};
     if (ret->key && ret->labels && (!s->parent || ret->parent))
         return 0;
     info_done(ret);
@@ -368,7 +373,8 @@ static int ovl_stat(void *instance, const char *key, cleat_snapshot_fn fn, void 
     int r = s ? info_copy(s, &i) : -ENOENT;
     pthread_mutex_unlock(&o->lock);
     if (r == -ENOENT)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist", key ? key : "");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist",
+                               key ? key : "");
     if (r < 0)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     (void)info_report(&i, fn, ctx);
@@ -410,13 +416,14 @@ static int ovl_usage(void *instance, const char *key, struct cleat_usage *ret_us
         snprintf(path, sizeof(path), "snapshots/%" PRIu64 "/fs", s->id);
     pthread_mutex_unlock(&o->lock);
     if (!s)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist", key ? key : "");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist",
+                               key ? key : "");
     int r = tree_usage(o->rootfd, path, ret_usage, where, sizeof(where));
     if (r == -ENOENT && strcmp(where, path) == 0)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' was removed", key);
     if (r < 0)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot measure %s/%s: %s", key,
-                        o->root, where, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot measure %s/%s: %s",
+                               key, o->root, where, strerror(-r));
     return 0;
 }
 
@@ -426,7 +433,7 @@ static int ovl_fs_usage(void *instance, struct cleat_usage *ret_usage, struct cl
     int r = tree_usage(o->rootfd, ".", ret_usage, where, sizeof(where));
     if (r < 0)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot measure %s/%s: %s", o->root, where,
-                        strerror(-r));
+                               strerror(-r));
     return 0;
 }
 

@@ -97,9 +97,9 @@ static int set_root(struct ovl *o, const char *root, struct cleat_error **reterr
     for (size_t len = strlen(o->root); len > 1 && o->root[len - 1] == '/';)
         o->root[--len] = '\0';
     if (strpbrk(o->root, ",:\\"))
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                        "snapshotter root '%s' contains ',', ':' or '\\', which overlay mount options cannot carry",
-                        o->root);
+        return cleat_error_set(
+            o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+            "snapshotter root '%s' contains ',', ':' or '\\', which overlay mount options cannot carry", o->root);
     return 0;
 }
 
@@ -126,19 +126,20 @@ static void ovl_fini(void *instance) {
 static int open_root(struct ovl *o, struct cleat_error **reterr) {
     int r = plugin_mkdir_p(o->root, 0700);
     if (r < 0)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot create snapshotter root %s: %s", o->root,
-                        strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot create snapshotter root %s: %s",
+                               o->root, strerror(-r));
     if ((o->rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open snapshotter root %s: %s", o->root,
-                        strerror(errno));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open snapshotter root %s: %s",
+                               o->root, strerror(errno));
     /* Two instances on one root would each delete the other's snapshots as orphans. */
     if ((o->lockfd = openat(o->rootfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open %s/lock: %s", o->root,
-                        strerror(errno));
+                               strerror(errno));
     if (flock(o->lockfd, LOCK_EX | LOCK_NB) < 0)
-        return cleat_error_set(o->host, reterr, errno == EWOULDBLOCK ? CLEAT_STATUS_FAILED_PRECONDITION : CLEAT_STATUS_INTERNAL,
-                        errno, "snapshotter root %s is in use by another instance or process (%s/lock: %s)",
-                        o->root, o->root, strerror(errno));
+        return cleat_error_set(o->host, reterr,
+                               errno == EWOULDBLOCK ? CLEAT_STATUS_FAILED_PRECONDITION : CLEAT_STATUS_INTERNAL, errno,
+                               "snapshotter root %s is in use by another instance or process (%s/lock: %s)", o->root,
+                               o->root, strerror(errno));
     return 0;
 }
 
@@ -156,7 +157,7 @@ static int ovl_init(const struct cleat_host *host, const struct cleat_config *op
         r = set_root(o, root ? root : host->root_dir(host), reterr);
     if (r == 0 && !kernel_has_overlay())
         r = cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENODEV,
-                     "this kernel has no overlay filesystem (not in /proc/filesystems; try 'modprobe overlay')");
+                            "this kernel has no overlay filesystem (not in /proc/filesystems; try 'modprobe overlay')");
     if (r == 0)
         r = open_root(o, reterr);
     if (r == 0)

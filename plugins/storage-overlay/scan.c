@@ -135,13 +135,14 @@ static int fix_links(struct ovl *o, struct cleat_error **reterr) {
             continue;
         (void)unlinkat(o->rootfd, link, 0);
         if (symlinkat(want, o->rootfd, link) < 0)
-            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", o->root, link,
-                            strerror(errno));
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", o->root,
+                                   link, strerror(errno));
     }
     _cleanup_strv_ char **names = NULL;
     int r = plugin_list_dir(o->rootfd, "l", &names);
     if (r < 0)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/l: %s", o->root, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/l: %s", o->root,
+                               strerror(-r));
     for (size_t i = 0; names[i]; i++) {
         uint64_t id;
         char link[512];
@@ -157,15 +158,16 @@ int scan_rebuild(struct ovl *o, struct cleat_error **reterr) {
     static const char *const dirs[] = {"snapshots", "l", "tmp", "trash"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (mkdirat(o->rootfd, dirs[i], 0700) < 0 && errno != EEXIST)
-            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", o->root, dirs[i],
-                            strerror(errno));
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", o->root,
+                                   dirs[i], strerror(errno));
     o->next_id = 1;
     clear_dir(o, "tmp");
     clear_dir(o, "trash");
     _cleanup_strv_ char **names = NULL;
     int r = plugin_list_dir(o->rootfd, "snapshots", &names);
     if (r < 0)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/snapshots: %s", o->root, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/snapshots: %s", o->root,
+                               strerror(-r));
     for (size_t i = 0; names[i]; i++) {
         note_id(o, names[i]);
         if ((r = load_one(o, names[i])) < 0)
@@ -239,13 +241,14 @@ int scan_cleanup(struct ovl *o, struct cleat_error **reterr) {
     _cleanup_strv_ char **names = NULL;
     int r = plugin_list_dir(o->rootfd, "trash", &names);
     if (r < 0)
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/trash: %s", o->root, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/trash: %s", o->root,
+                               strerror(-r));
     int failed = 0;
     for (size_t i = 0; names[i]; i++)
         if (scan_delete_trash(o, names[i]) < 0)
             failed++;
     if (failed)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, EIO,
-                        "%d entries of %s/trash could not be removed (the log says why)", failed, o->root);
+                               "%d entries of %s/trash could not be removed (the log says why)", failed, o->root);
     return 0;
 }
