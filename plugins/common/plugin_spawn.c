@@ -162,7 +162,7 @@ static int pump(struct stream s[2], int pidfd, int64_t deadline, int *timed_out)
 }
 
 /* Watch the spawned child `pid` to its end: pump its output, kill it at the deadline, reap it. */
-static int watch(pid_t pid, const struct plugin_run *run, struct stream s[2], struct plugin_output *ret) {
+static int watch_child(pid_t pid, const struct plugin_run *run, struct stream s[2], struct plugin_output *ret) {
     int pidfd = plugin_pidfd_open(pid);
     if (pidfd < 0) { /* only without fds to spare: our own unreaped child is there to open */
         kill(pid, SIGKILL);
@@ -223,7 +223,7 @@ int plugin_run(const struct plugin_run *run, int stdin_fd, struct plugin_output 
         if (wr[i] >= 0)
             close(wr[i]);
     if (r == 0)
-        r = watch(pid, run, s, ret);
+        r = watch_child(pid, run, s, ret);
     if (r == 0 && (r = take_text(&s[0], &ret->out, &ret->out_len)) == 0)
         r = take_text(&s[1], &ret->err, &ret->err_len);
     for (int i = 0; i < 2; i++) {
