@@ -24,6 +24,17 @@ char **plugin_strv_dup(const char *const *v) {
     return copy;
 }
 
+char **plugin_strv_checked(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++)
+        if (!v[i]) {
+            for (size_t j = 0; j < n; j++)
+                free(v[j]);
+            free(v);
+            return NULL;
+        }
+    return v;
+}
+
 void plugin_strv_free(char **v) {
     for (size_t i = 0; v && v[i]; i++)
         free(v[i]);

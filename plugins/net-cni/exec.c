@@ -61,14 +61,7 @@ static char **build_env(const struct nc *nc, const struct nc_call *c) {
             env[k - 1] = NULL;
     if (!has_path)
         env[k++] = strdup("PATH=" NC_DEFAULT_PATH);
-    for (size_t i = 0; i < k; i++)
-        if (!env[i]) {
-            for (size_t j = 0; j < k; j++)
-                free(env[j]);
-            free(env);
-            return NULL;
-        }
-    return env;
+    return plugin_strv_checked(env, k);
 }
 
 /* The request config as a memfd at offset 0. */

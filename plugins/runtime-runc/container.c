@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "plugin_pidfd.h"
+#include "plugin_strv.h"
 #include "runc.h"
 
 /* `SHIM --id ID --bundle B --runtime BIN --runtime-root R [--log-path L] [--stdin] [--tty] [--runtime-arg=A]...` */
@@ -38,14 +39,7 @@ static char **shim_argv(const struct rr *rr, const char *id, const char *bundle,
     for (size_t i = 2; i < rr->nglobal; i++)
         if (asprintf(&argv[n++], "--runtime-arg=%s", rr->global[i]) < 0)
             argv[n - 1] = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!argv[i]) {
-            for (size_t j = 0; j < n; j++)
-                free(argv[j]);
-            free(argv);
-            return NULL;
-        }
-    return argv;
+    return plugin_strv_checked(argv, n);
 }
 
 /* Wait (bounded) for a shim to end; one that does not is killed: its container is gone anyway. */

@@ -22,6 +22,7 @@
 
 #include "plugin_config.h"
 #include "plugin_fs.h"
+#include "plugin_strv.h"
 #include "runc.h"
 
 #ifndef CLEAT_LIBEXEC_DIR
@@ -68,19 +69,19 @@ static int rr_validate(const struct cleat_host *host, const struct cleat_config 
 /* --root ROOT [--systemd-cgroup] [runtime_args...]: the shim gets all but the first two as --runtime-arg. */
 static int build_global(struct rr *rr, const struct options *o) {
     uint64_t nargs = o->args ? rr->host->config_count(o->args) : 0;
-    if (!(rr->global = calloc(3 + nargs + 1, sizeof(char *))))
+    char **global = calloc(3 + nargs + 1, sizeof(char *));
+    if (!global)
         return -ENOMEM;
     size_t n = 0;
-    rr->global[n++] = strdup("--root");
-    rr->global[n++] = strdup(rr->root);
+    global[n++] = strdup("--root");
+    global[n++] = strdup(rr->root);
     if (o->systemd_cgroup)
-        rr->global[n++] = strdup("--systemd-cgroup");
+        global[n++] = strdup("--systemd-cgroup");
     for (uint64_t i = 0; i < nargs; i++)
-        rr->global[n++] = strdup(rr->host->config_scalar0(rr->host->config_at0(o->args, i)));
+        global[n++] = strdup(rr->host->config_scalar0(rr->host->config_at0(o->args, i)));
+    if (!(rr->global = plugin_strv_checked(global, n)))
+        return -ENOMEM;
     rr->nglobal = n;
-    for (size_t i = 0; i < n; i++)
-        if (!rr->global[i])
-            return -ENOMEM;
     return 0;
 }
 
@@ -90,9 +91,7 @@ static void rr_fini(void *instance) {
         return;
     rr_tty_stop_all(rr);
     rr_monitor_stop(rr);
-    for (size_t i = 0; rr->global && i < rr->nglobal; i++)
-        free(rr->global[i]);
-    free(rr->global);
+    plugin_strv_free(rr->global);
     free(rr->binary);
     free(rr->root);
     free(rr->shim);

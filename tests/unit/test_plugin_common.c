@@ -412,6 +412,16 @@ static void test_strv(void **state) {
     assert_string_equal(copy[1], "bc");
     assert_ptr_not_equal(copy[1], v[1]);
     plugin_strv_free(copy);
+    char **built = calloc(3, sizeof(char *));
+    built[0] = strdup("x");
+    built[1] = strdup("y");
+    assert_ptr_equal(plugin_strv_checked(built, 2), built);
+    plugin_strv_free(built);
+    char **holed = calloc(4, sizeof(char *));
+    holed[0] = strdup("x");
+    holed[2] = strdup("z"); /* holed[1]: a strdup that failed; z must be freed too (the leak check says) */
+    assert_null(plugin_strv_checked(holed, 3));
+    assert_null(plugin_strv_checked(NULL, 0));
 }
 
 static void test_clocks(void **state) {
