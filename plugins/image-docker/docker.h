@@ -25,31 +25,14 @@
 
 #include <cleat/transport.h>
 
-/* ------------------------------------------------------------------------- */
-/* small ownership helpers, in the style of the core                         */
-
-static inline void dk_freep(void *p) { free(*(void **)p); }
-#define _cleanup_free_ __attribute__((cleanup(dk_freep)))
-#define TAKE_PTR(p)                                                                                                    \
-    ({                                                                                                                 \
-        __typeof__(p) take_ptr_ = (p);                                                                                 \
-        (p) = NULL;                                                                                                    \
-        take_ptr_;                                                                                                     \
-    })
-
-/* Sets *reterr (if reterr) to a new error and returns -errnum. */
-int dk_error(const struct cleat_host *host, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt,
-             ...) CLEAT_PRINTF(5, 6);
-/* Out of memory, as an error. */
-int dk_oom(const struct cleat_host *host, struct cleat_error **reterr);
+#include "plugin_cleanup.h"
+#include "plugin_error.h"
 
 /* The media types the plugin asks for, and recognises as manifests. */
 #define DK_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define DK_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 #define DK_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define DK_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-/* 1 when `mt` (without parameters) is one of the four above. */
-int dk_is_manifest_type(const char *mt);
 
 /* Manifests are small; a bigger answer is refused rather than buffered (as containerd does). */
 #define DK_MANIFEST_MAX (4u << 20)
@@ -180,6 +163,8 @@ int dk_http_transient(const struct dk_http_resp *resp);
 char *dk_http_error_message(const struct dk_http_resp *resp);
 /* A short description of a failed exchange, malloc'd ("HTTP 503: ...", "connection refused"). */
 char *dk_http_describe(const struct dk_http_resp *resp);
+/* Sleep for the back-off before retry number `attempt` (0-based) of a transient failure: 200 ms << attempt, at most 10 s. */
+void dk_backoff(uint32_t attempt);
 
 /* ------------------------------------------------------------------------- */
 /* registry_auth.c and registry_token.c                                      */
@@ -262,7 +247,5 @@ struct dk_call {
  * 5xx after the retries, a server that ignores Range), INVALID_ARGUMENT (other 4xx).
  */
 int dk_call(const struct dk_call *call, struct dk_http_resp *resp, struct cleat_error **reterr);
-/* Sleep for the back-off before retry number `attempt` (0-based): 200 ms << attempt, capped at 10 s. */
-void dk_backoff(uint32_t attempt);
 
 #endif

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -22,6 +23,19 @@
 /* Docker schema 1 is deliberately absent: it is deprecated and unsigned. */
 static const char accept_manifests[] =
     DK_MT_OCI_INDEX ", " DK_MT_DOCKER_LIST ", " DK_MT_OCI_MANIFEST ", " DK_MT_DOCKER_MANIFEST;
+static const char *const manifest_types[] = {DK_MT_DOCKER_MANIFEST, DK_MT_DOCKER_LIST, DK_MT_OCI_MANIFEST,
+                                             DK_MT_OCI_INDEX};
+
+/* 1 when `mt` (without parameters, in any case) is one of the manifest types. */
+static int is_manifest_type(const char *mt) {
+    if (!mt)
+        return 0;
+    size_t len = strcspn(mt, "; \t");
+    for (size_t i = 0; i < sizeof(manifest_types) / sizeof(manifest_types[0]); i++)
+        if (strlen(manifest_types[i]) == len && strncasecmp(mt, manifest_types[i], len) == 0)
+            return 1;
+    return 0;
+}
 
 struct dk_instance {
     const struct cleat_host *host;
@@ -69,7 +83,7 @@ static int pull_init(struct dk_instance *inst, const struct cleat_transport_requ
     if (asprintf(&p->scope, "repository:%s:pull", p->ref.name) < 0) {
         p->scope = NULL;
         pull_done(p);
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     }
     return 0;
 }
@@ -116,11 +130,10 @@ static int sniff_media_type(const struct dk_buf *body, const char **ret) {
     const char *mt = json_string_value(json_object_get(root, "mediaType"));
     json_int_t schema = json_integer_value(json_object_get(root, "schemaVersion"));
     int r = 0;
-    static const char *const known[] = {DK_MT_DOCKER_MANIFEST, DK_MT_DOCKER_LIST, DK_MT_OCI_MANIFEST, DK_MT_OCI_INDEX};
     *ret = NULL;
-    for (size_t i = 0; mt && i < sizeof(known) / sizeof(known[0]); i++)
-        if (strcmp(mt, known[i]) == 0)
-            *ret = known[i];
+    for (size_t i = 0; mt && i < sizeof(manifest_types) / sizeof(manifest_types[0]); i++)
+        if (strcmp(mt, manifest_types[i]) == 0)
+            *ret = manifest_types[i];
     if (*ret)
         ;
     else if (schema == 1)
@@ -139,28 +152,29 @@ static int sniff_media_type(const struct dk_buf *body, const char **ret) {
 static int describe_body(const struct dk_pull *p, size_t i, const struct dk_http_resp *resp, struct resolved *d,
                          struct cleat_error **reterr) {
     const struct cleat_host *host = p->inst->host;
-    const char *mt = dk_is_manifest_type(resp->content_type) ? resp->content_type : NULL;
+    const char *mt = is_manifest_type(resp->content_type) ? resp->content_type : NULL;
     int r = mt ? 0 : sniff_media_type(&resp->body, &mt);
     if (r == -EPROTONOSUPPORT)
-        return dk_error(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EPROTONOSUPPORT,
-                        "%s at %s is a Docker schema 1 manifest, which is not supported", p->reference, p->eps[i].host);
+        return cleat_error_set(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EPROTONOSUPPORT,
+                               "%s at %s is a Docker schema 1 manifest, which is not supported", p->reference,
+                               p->eps[i].host);
     if (r < 0)
-        return dk_error(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EBADMSG,
-                        "%s at %s: the answer (%s) is not an image manifest or index", p->reference, p->eps[i].host,
-                        resp->content_type ? resp->content_type : "no Content-Type");
+        return cleat_error_set(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EBADMSG,
+                               "%s at %s: the answer (%s) is not an image manifest or index", p->reference,
+                               p->eps[i].host, resp->content_type ? resp->content_type : "no Content-Type");
     _cleanup_free_ char *computed = dk_sha256_digest(resp->body.data ? resp->body.data : "", resp->body.len);
     if (!computed)
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     /* A registry (or mirror) that names a digest its bytes do not have is not to be trusted with this pull. */
     const char *claimed = p->ref.digest ? p->ref.digest : resp->docker_digest;
     if (claimed && strncmp(claimed, "sha256:", 7) == 0 && strcmp(claimed, computed) != 0)
-        return dk_error(host, reterr, CLEAT_STATUS_UNAVAILABLE, EBADMSG,
-                        "%s at %s: the manifest should be %s but hashes to %s", p->reference, p->eps[i].host, claimed,
-                        computed);
+        return cleat_error_set(host, reterr, CLEAT_STATUS_UNAVAILABLE, EBADMSG,
+                               "%s at %s: the manifest should be %s but hashes to %s", p->reference, p->eps[i].host,
+                               claimed, computed);
     d->media_type = strdup(mt);
     d->digest = strdup(p->ref.digest ? p->ref.digest : computed);
     d->size = (int64_t)resp->body.len;
-    return d->media_type && d->digest ? 0 : dk_oom(host, reterr);
+    return d->media_type && d->digest ? 0 : plugin_oom(host, reterr);
 }
 
 static int resolve_at(const struct dk_pull *p, size_t i, const char *path, struct resolved *d,
@@ -181,12 +195,12 @@ static int resolve_at(const struct dk_pull *p, size_t i, const char *path, struc
         const char *digest = p->ref.digest                         ? p->ref.digest
                              : dk_digest_valid(resp.docker_digest) ? resp.docker_digest
                                                                    : NULL;
-        if (dk_is_manifest_type(resp.content_type) && digest && resp.content_length >= 0) {
+        if (is_manifest_type(resp.content_type) && digest && resp.content_length >= 0) {
             d->media_type = strdup(resp.content_type);
             d->digest = strdup(digest);
             d->size = resp.content_length;
             dk_http_resp_done(host, &resp);
-            return d->media_type && d->digest ? 0 : dk_oom(host, reterr);
+            return d->media_type && d->digest ? 0 : plugin_oom(host, reterr);
         }
         dk_http_resp_done(host, &resp);
     } else {
@@ -197,11 +211,7 @@ static int resolve_at(const struct dk_pull *p, size_t i, const char *path, struc
          */
         if (status == CLEAT_STATUS_NOT_FOUND || status == CLEAT_STATUS_UNAVAILABLE || r == -EKEYREJECTED ||
             r == -ENOMEM) {
-            if (reterr)
-                *reterr = err;
-            else
-                host->error_free(err);
-            return r;
+            return plugin_pass_error(host, reterr, err, r);
         }
         cleat_log(host, CLEAT_LOG_DEBUG, "HEAD %s at %s failed (%s), trying GET", p->reference, p->eps[i].host,
                   err ? host->error_message(err) : "?");
@@ -236,7 +246,7 @@ static int dk_resolve(void *instance, const struct cleat_transport_request *requ
     _cleanup_free_ char *path = NULL;
     if (asprintf(&path, "/v2/%s/manifests/%s", p.ref.name, target) < 0) {
         pull_done(&p);
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     }
     struct resolved d = {0};
     for (size_t i = 0; i < p.n_eps; i++) {
@@ -249,19 +259,15 @@ static int dk_resolve(void *instance, const struct cleat_transport_request *requ
             resolved_done(&d);
             continue;
         }
-        if (reterr)
-            *reterr = err;
-        else
-            host->error_free(err);
         resolved_done(&d);
         pull_done(&p);
-        return r;
+        return plugin_pass_error(host, reterr, err, r);
     }
     _cleanup_free_ char *name = canonical_name(&p.ref, d.digest);
     if (!name) {
         resolved_done(&d);
         pull_done(&p);
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     }
     cleat_log(host, CLEAT_LOG_DEBUG, "resolved %s to %s (%s, %" PRId64 " bytes)", p.reference, d.digest, d.media_type,
               d.size);
@@ -269,8 +275,8 @@ static int dk_resolve(void *instance, const struct cleat_transport_request *requ
     /* The callback's code comes back unchanged, with an error saying so (it has no way to make one). */
     r = fn(ctx, name, &desc);
     if (r < 0)
-        dk_error(host, reterr, r == -ENOMEM ? CLEAT_STATUS_RESOURCE_EXHAUSTED : CLEAT_STATUS_INTERNAL, -r,
-                 "%s resolved to %s, which the caller did not take: %s", p.reference, d.digest, strerror(-r));
+        cleat_error_set(host, reterr, r == -ENOMEM ? CLEAT_STATUS_RESOURCE_EXHAUSTED : CLEAT_STATUS_INTERNAL, -r,
+                        "%s resolved to %s, which the caller did not take: %s", p.reference, d.digest, strerror(-r));
     resolved_done(&d);
     pull_done(&p);
     return r;
@@ -297,7 +303,7 @@ static void slot_release(struct dk_instance *inst) {
 static int fetch_from(const struct dk_pull *p, const struct cleat_descriptor *desc, struct cleat_blob_writer *writer,
                       const char *path, struct cleat_error **reterr) {
     const struct cleat_host *host = p->inst->host;
-    int manifest = dk_is_manifest_type(desc->media_type);
+    int manifest = is_manifest_type(desc->media_type);
     int r = 0;
     for (size_t i = 0; i < p->n_eps; i++) {
         struct dk_auth_ctx a = pull_auth(p, i);
@@ -336,8 +342,9 @@ static int dk_fetch(void *instance, const struct cleat_transport_request *reques
     struct dk_instance *inst = instance;
     const struct cleat_host *host = inst->host;
     if (!desc || !dk_digest_valid(desc->digest))
-        return dk_error(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                        "cannot fetch '%s': not a sha256 or sha512 digest", desc && desc->digest ? desc->digest : "");
+        return cleat_error_set(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "cannot fetch '%s': not a sha256 or sha512 digest",
+                               desc && desc->digest ? desc->digest : "");
     if (desc->size >= 0 && host->blob_offset(writer) == (uint64_t)desc->size && desc->size > 0)
         return 0; /* a resumed download that was already complete */
     struct dk_pull p;
@@ -345,10 +352,10 @@ static int dk_fetch(void *instance, const struct cleat_transport_request *reques
     if (r < 0)
         return r;
     _cleanup_free_ char *path = NULL;
-    if (asprintf(&path, "/v2/%s/%s/%s", p.ref.name, dk_is_manifest_type(desc->media_type) ? "manifests" : "blobs",
+    if (asprintf(&path, "/v2/%s/%s/%s", p.ref.name, is_manifest_type(desc->media_type) ? "manifests" : "blobs",
                  desc->digest) < 0) {
         pull_done(&p);
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     }
     slot_acquire(inst);
     r = fetch_from(&p, desc, writer, path, reterr);
@@ -384,7 +391,7 @@ static int dk_init(const struct cleat_host *host, const struct cleat_config *opt
                    struct cleat_error **reterr) {
     struct dk_instance *inst = calloc(1, sizeof(*inst));
     if (!inst)
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     inst->host = host;
     pthread_mutex_init(&inst->slots_lock, NULL);
     pthread_cond_init(&inst->slots_cond, NULL);
@@ -400,7 +407,7 @@ static int dk_init(const struct cleat_host *host, const struct cleat_config *opt
     }
     if (!(inst->tokens = dk_token_cache_new())) {
         dk_fini(inst);
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     }
     cleat_log(host, CLEAT_LOG_INFO,
               "registry transport ready: %" PRId64 " concurrent downloads, %" PRId64

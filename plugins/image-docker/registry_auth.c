@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 
 #include "docker.h"
+#include "plugin_clock.h"
 
 /* ------------------------------------------------------------------------- */
 /* WWW-Authenticate                                                          */
@@ -164,9 +165,9 @@ int dk_creds_init(const struct cleat_host *host, const struct cleat_auth *auth, 
     if (r < 0) {
         dk_creds_done(ret);
         if (r == -ENOMEM)
-            return dk_oom(host, reterr);
-        return dk_error(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                        "the pull's auth field is not base64 \"username:password\"");
+            return plugin_oom(host, reterr);
+        return cleat_error_set(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "the pull's auth field is not base64 \"username:password\"");
     }
     ret->identity_token = auth && nonempty(auth->identity_token) ? auth->identity_token : NULL;
     ret->registry_token = auth && nonempty(auth->registry_token) ? auth->registry_token : NULL;
@@ -184,7 +185,7 @@ int dk_creds_init(const struct cleat_host *host, const struct cleat_auth *auth, 
     EVP_MD_CTX_free(md);
     if (!ok) {
         dk_creds_done(ret);
-        return dk_error(host, reterr, CLEAT_STATUS_INTERNAL, EIO, "cannot hash the credentials");
+        return cleat_error_set(host, reterr, CLEAT_STATUS_INTERNAL, EIO, "cannot hash the credentials");
     }
     for (unsigned int i = 0; i < dlen; i++)
         sprintf(ret->key + 2 * i, "%02x", d[i]);
@@ -230,10 +231,9 @@ struct dk_token_cache {
     size_t n, cap;
 };
 
+/* Seconds on the monotonic clock: token lifetimes are kept in seconds. */
 static double now_mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)plugin_monotonic_ms() / 1000;
 }
 
 struct dk_token_cache *dk_token_cache_new(void) {

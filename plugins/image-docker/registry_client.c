@@ -14,15 +14,6 @@
 
 #include "docker.h"
 
-void dk_backoff(uint32_t attempt) {
-    uint64_t ms = 200ull << (attempt > 6 ? 6 : attempt);
-    if (ms > 10000)
-        ms = 10000;
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* What a user can do about a TLS failure. */
 static const char *tls_hint(const struct dk_call *call, const struct dk_http_resp *resp) {
     const struct dk_endpoint *ep = call->auth->ep;
@@ -55,28 +46,28 @@ static int call_error(const struct dk_call *call, struct dk_http_resp *resp, uin
     const char *hint = tls_hint(call, resp);
     dk_http_resp_done(host, resp);
     if (!what)
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     if (too_big)
-        return dk_error(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EFBIG,
-                        "pulling %s %s from %s: larger than %u MiB, refused", call->kind, call->name, where,
-                        (unsigned)(call->body_max >> 20));
+        return cleat_error_set(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EFBIG,
+                               "pulling %s %s from %s: larger than %u MiB, refused", call->kind, call->name, where,
+                               (unsigned)(call->body_max >> 20));
 
     if (status == 404)
-        return dk_error(host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s unknown: %s%s%s%s", call->kind, call->name,
-                        call->auth->ep->mirror ? " (at mirror " : "", call->auth->ep->mirror ? where : "",
-                        call->auth->ep->mirror ? ")" : "");
+        return cleat_error_set(host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s unknown: %s%s%s%s", call->kind,
+                               call->name, call->auth->ep->mirror ? " (at mirror " : "",
+                               call->auth->ep->mirror ? where : "", call->auth->ep->mirror ? ")" : "");
     if (status == 401 || status == 403)
-        return dk_error(host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EACCES, "pulling %s %s from %s: %s", call->kind,
-                        call->name, where, msg ? msg : what);
+        return cleat_error_set(host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EACCES, "pulling %s %s from %s: %s",
+                               call->kind, call->name, where, msg ? msg : what);
     if (transient)
-        return dk_error(host, reterr, CLEAT_STATUS_UNAVAILABLE, EAGAIN,
-                        "pulling %s %s from %s: %s (gave up after %" PRIu32 " attempt%s)", call->kind, call->name,
-                        where, what, attempts, attempts == 1 ? "" : "s");
+        return cleat_error_set(host, reterr, CLEAT_STATUS_UNAVAILABLE, EAGAIN,
+                               "pulling %s %s from %s: %s (gave up after %" PRIu32 " attempt%s)", call->kind,
+                               call->name, where, what, attempts, attempts == 1 ? "" : "s");
     if (status >= 400 && status < 500)
-        return dk_error(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "pulling %s %s from %s: %s", call->kind,
-                        call->name, where, what);
-    return dk_error(host, reterr, CLEAT_STATUS_UNAVAILABLE, EIO, "pulling %s %s from %s: %s%s", call->kind, call->name,
-                    where, what, hint);
+        return cleat_error_set(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "pulling %s %s from %s: %s",
+                               call->kind, call->name, where, what);
+    return cleat_error_set(host, reterr, CLEAT_STATUS_UNAVAILABLE, EIO, "pulling %s %s from %s: %s%s", call->kind,
+                           call->name, where, what, hint);
 }
 
 /* The writer refused bytes or a resume went wrong: these end the call, whatever the retries. */
@@ -89,19 +80,15 @@ static int stream_error(const struct dk_call *call, struct dk_http_resp *resp, u
         struct cleat_error *err = TAKE_PTR(resp->write_err);
         int errnum = host->error_errno(err);
         dk_http_resp_done(host, resp);
-        if (reterr)
-            *reterr = err;
-        else
-            host->error_free(err);
-        return -(errnum > 0 ? errnum : EIO);
+        return plugin_pass_error(host, reterr, err, -(errnum > 0 ? errnum : EIO));
     }
     int ignored = resp->range_ignored;
     dk_http_resp_done(host, resp);
-    return dk_error(host, reterr, CLEAT_STATUS_UNAVAILABLE, ESPIPE,
-                    "pulling %s %s from %s: the server %s the request to resume at byte %" PRIu64
-                    ", and what was written cannot be rewound; retry from the start",
-                    call->kind, call->name, call->auth->ep->host, ignored ? "ignored" : "answered a different range to",
-                    from);
+    return cleat_error_set(host, reterr, CLEAT_STATUS_UNAVAILABLE, ESPIPE,
+                           "pulling %s %s from %s: the server %s the request to resume at byte %" PRIu64
+                           ", and what was written cannot be rewound; retry from the start",
+                           call->kind, call->name, call->auth->ep->host,
+                           ignored ? "ignored" : "answered a different range to", from);
 }
 
 /* The Authorization to start with: a CRI registry token, or a cached bearer token. */
@@ -134,11 +121,11 @@ static int reauthorize(const struct dk_call *call, struct dk_http_resp *resp, in
     int r = dk_challenge_parse(resp->www_authenticate, &ch);
     dk_http_resp_done(a->host, resp);
     if (r == -ENOMEM)
-        return dk_oom(a->host, reterr);
+        return plugin_oom(a->host, reterr);
     if (r < 0)
-        return dk_error(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EACCES,
-                        "pulling %s %s from %s: HTTP 401 without a usable WWW-Authenticate challenge", call->kind,
-                        call->name, a->ep->host);
+        return cleat_error_set(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EACCES,
+                               "pulling %s %s from %s: HTTP 401 without a usable WWW-Authenticate challenge",
+                               call->kind, call->name, a->ep->host);
     if (from_cache)
         dk_token_forget(a->cache, a->ep->host, a->scope, a->creds);
     free_secret(authz);
@@ -154,7 +141,7 @@ int dk_call(const struct dk_call *call, struct dk_http_resp *resp, struct cleat_
     const struct cleat_host *host = a->host;
     _cleanup_free_ char *url = NULL;
     if (asprintf(&url, "%s%s", a->ep->base, call->path) < 0)
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     int32_t from_cache = 0, answered = 0;
     char *authz = initial_authorization(a, &from_cache);
     uint32_t attempt = 0;

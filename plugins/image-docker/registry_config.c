@@ -29,9 +29,7 @@ static const char *const registry_keys[] = {"insecure", "ca_file", "cert_file", 
 
 static int at_error(const struct cleat_host *host, const struct cleat_config *node, struct cleat_error **reterr,
                     const char *what, const char *detail) {
-    char where[256];
-    host->config_where(node, where, sizeof(where));
-    return dk_error(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s: %s %s", where, what, detail);
+    return cleat_config_error(host, node, reterr, "%s %s", what, detail);
 }
 
 char *dk_url_hostport(const char *url) {
@@ -75,7 +73,7 @@ static int read_mirrors(const struct cleat_host *host, const struct cleat_config
     uint64_t n = host->config_count(seq);
     reg->mirrors = calloc(n + 1, sizeof(char *));
     if (!reg->mirrors)
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     for (uint64_t i = 0; i < n; i++) {
         const struct cleat_config *item = host->config_at0(seq, i);
         const char *url = host->config_scalar0(item);
@@ -116,7 +114,7 @@ static int read_registries(const struct cleat_host *host, const struct cleat_con
     uint64_t n = host->config_count(map);
     cfg->registries = calloc(n ? n : 1, sizeof(*cfg->registries));
     if (!cfg->registries)
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     for (uint64_t i = 0; i < n; i++) {
         int r = read_registry(host, host->config_at0(map, i), host->config_key0(map, i), &cfg->registries[i], reterr);
         cfg->n_registries = i + 1;
@@ -190,7 +188,7 @@ int dk_endpoints(const struct cleat_host *host, const struct dk_config *cfg, con
 
     struct dk_endpoint *e = calloc(n_mirrors + 1, sizeof(*e));
     if (!e)
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     int r = 0;
     for (size_t i = 0; i < n_mirrors && r == 0; i++)
         r = endpoint_set(&e[i], cfg, reg->mirrors[i], 1);
@@ -204,7 +202,7 @@ int dk_endpoints(const struct cleat_host *host, const struct dk_config *cfg, con
         e[n_mirrors].tls = reg;
     if (r < 0) {
         dk_endpoints_free(e, n_mirrors + 1);
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     }
     *ret = e;
     *ret_n = n_mirrors + 1;

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "docker.h"
+#include "plugin_clock.h"
 
 struct dk_http {
     const struct cleat_host *host;
@@ -47,7 +48,7 @@ int dk_http_new(const struct cleat_host *host, const struct dk_config *cfg, stru
                 struct cleat_error **reterr) {
     struct dk_http *h = calloc(1, sizeof(*h));
     if (!h)
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     h->host = host;
     h->cfg = cfg;
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -63,8 +64,8 @@ int dk_http_new(const struct cleat_host *host, const struct dk_config *cfg, stru
         curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
         curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
         dk_http_free(h);
-        return dk_error(host, reterr, CLEAT_STATUS_INTERNAL, EIO, "cannot set up libcurl (%s)",
-                        cc != CURLE_OK ? curl_easy_strerror(cc) : "share interface");
+        return cleat_error_set(host, reterr, CLEAT_STATUS_INTERNAL, EIO, "cannot set up libcurl (%s)",
+                               cc != CURLE_OK ? curl_easy_strerror(cc) : "share interface");
     }
     *ret = h;
     return 0;
@@ -80,6 +81,11 @@ void dk_http_free(struct dk_http *h) {
     if (h->global_init)
         curl_global_cleanup();
     free(h);
+}
+
+void dk_buf_done(struct dk_buf *b) {
+    free(b->data);
+    *b = (struct dk_buf){0};
 }
 
 void dk_http_resp_done(const struct cleat_host *host, struct dk_http_resp *r) {
@@ -321,13 +327,13 @@ int dk_http_do(struct dk_http *h, const struct dk_http_req *req, struct dk_http_
     resp->body.max = req->body_max ? req->body_max : DK_SMALL_BODY_MAX;
     struct exchange x = {.h = h, .req = req, .resp = resp, .curl = curl_easy_init()};
     if (!x.curl)
-        return dk_oom(h->host, reterr);
+        return plugin_oom(h->host, reterr);
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *headers = NULL;
     setup_common(&x, errbuf);
     if (setup_request(&x, &headers) < 0) {
         curl_easy_cleanup(x.curl);
-        return dk_oom(h->host, reterr);
+        return plugin_oom(h->host, reterr);
     }
     if (h->host->log_enabled(h->host, CLEAT_LOG_DEBUG))
         cleat_log(h->host, CLEAT_LOG_DEBUG, "%s %s%s", req->method, req->url,
@@ -366,6 +372,11 @@ int dk_http_transient(const struct dk_http_resp *r) {
         return 0;
     }
     return r->status == 408 || r->status == 429 || (r->status >= 500 && r->status != 501 && r->status != 505);
+}
+
+void dk_backoff(uint32_t attempt) {
+    int64_t ms = (int64_t)200 << (attempt > 6 ? 6 : attempt);
+    plugin_sleep_ms(ms > 10000 ? 10000 : ms);
 }
 
 char *dk_http_error_message(const struct dk_http_resp *r) {

@@ -6,7 +6,10 @@
  * never reach the registry.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "docker.h"
 
@@ -27,6 +30,20 @@ int dk_digest_valid(const char *d) {
     if (strncmp(d, "sha512:", 7) == 0)
         return strlen(d + 7) == 128 && is_hex(d + 7, 128);
     return 0;
+}
+
+char *dk_sha256_digest(const void *data, size_t len) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+        return NULL;
+    char *out = malloc(sizeof("sha256:") + 2 * mdlen);
+    if (!out)
+        return NULL;
+    char *p = stpcpy(out, "sha256:");
+    for (unsigned int i = 0; i < mdlen; i++)
+        p += sprintf(p, "%02x", md[i]);
+    return out;
 }
 
 /* host[:port] or [v6]:port, with DNS-ish characters only. */
@@ -89,8 +106,8 @@ static int tag_valid(const char *s) {
 }
 
 static int invalid(const struct cleat_host *host, struct cleat_error **reterr, const char *reference, const char *why) {
-    return dk_error(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "invalid image reference '%s': %s", reference,
-                    why);
+    return cleat_error_set(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "invalid image reference '%s': %s",
+                           reference, why);
 }
 
 int dk_ref_parse(const struct cleat_host *host, const char *reference, struct dk_ref *ref,
@@ -125,7 +142,7 @@ int dk_ref_parse(const struct cleat_host *host, const char *reference, struct dk
         ref->digest = strdup(at + 1);
     if (!ref->domain || !ref->name || (colon && !ref->tag) || (at && !ref->digest)) {
         dk_ref_done(ref);
-        return dk_oom(host, reterr);
+        return plugin_oom(host, reterr);
     }
     if (ref->tag && !tag_valid(ref->tag)) {
         dk_ref_done(ref);

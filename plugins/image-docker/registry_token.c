@@ -77,15 +77,15 @@ static int token_request(const struct dk_auth_ctx *a, const char *realm, const c
         refresh = url_encode(a->creds->identity_token);
         if (!refresh ||
             asprintf(&body, "grant_type=refresh_token&client_id=cleat&refresh_token=%s&%s", refresh, query) < 0)
-            return dk_oom(a->host, reterr);
+            return plugin_oom(a->host, reterr);
         explicit_bzero(refresh, strlen(refresh));
     } else {
         basic = dk_basic_header(a->creds);
         if (a->creds->username && !basic)
-            return dk_oom(a->host, reterr);
+            return plugin_oom(a->host, reterr);
     }
     if (asprintf(&url, "%s%s%s", realm, post ? "" : strchr(realm, '?') ? "&" : "?", post ? "" : query) < 0)
-        return dk_oom(a->host, reterr);
+        return plugin_oom(a->host, reterr);
     struct dk_http_req req = {.method = post ? "POST" : "GET",
                               .url = url,
                               .authorization = basic,
@@ -110,19 +110,20 @@ static int token_request(const struct dk_auth_ctx *a, const char *realm, const c
 static int bearer(const struct dk_auth_ctx *a, const struct dk_challenge *ch, char **ret, struct cleat_error **reterr) {
     const char *host = a->ep->host;
     if (a->creds->registry_token)
-        return dk_error(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
-                        "registry %s refused the pull's registry token", host);
+        return cleat_error_set(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
+                               "registry %s refused the pull's registry token", host);
     _cleanup_free_ char *realm_host = ch->realm ? dk_url_hostport(ch->realm) : NULL;
     if (!realm_host)
-        return dk_error(a->host, reterr, CLEAT_STATUS_UNAVAILABLE, EPROTO,
-                        "registry %s asks for a bearer token without an http(s) realm", host);
+        return cleat_error_set(a->host, reterr, CLEAT_STATUS_UNAVAILABLE, EPROTO,
+                               "registry %s asks for a bearer token without an http(s) realm", host);
     /* Credentials go over TLS unless the registry itself was configured as plain http. */
     if (strncasecmp(ch->realm, "http://", 7) == 0 && strncasecmp(a->ep->base, "http://", 7) != 0)
-        return dk_error(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
-                        "registry %s sends clients to a plain http token server (%s); refusing", host, realm_host);
+        return cleat_error_set(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
+                               "registry %s sends clients to a plain http token server (%s); refusing", host,
+                               realm_host);
     _cleanup_free_ char *query = token_query(a, ch);
     if (!query)
-        return dk_oom(a->host, reterr);
+        return plugin_oom(a->host, reterr);
 
     struct dk_http_resp resp;
     int32_t post = a->creds->identity_token != NULL;
@@ -140,10 +141,10 @@ static int bearer(const struct dk_auth_ctx *a, const struct dk_challenge *ch, ch
         wipe_body(&resp);
         dk_http_resp_done(a->host, &resp);
         if (r == -ENOMEM)
-            return dk_oom(a->host, reterr);
+            return plugin_oom(a->host, reterr);
         if (r < 0)
-            return dk_error(a->host, reterr, CLEAT_STATUS_UNAVAILABLE, EBADMSG,
-                            "token server %s answered without a token", realm_host);
+            return cleat_error_set(a->host, reterr, CLEAT_STATUS_UNAVAILABLE, EBADMSG,
+                                   "token server %s answered without a token", realm_host);
         dk_token_store(a->cache, host, a->scope, a->creds, *ret, lifetime);
         cleat_log(a->host, CLEAT_LOG_DEBUG, "got a token from %s for %s (%s)", realm_host, a->scope,
                   a->creds->username || post ? "with credentials" : "anonymous");
@@ -154,12 +155,12 @@ static int bearer(const struct dk_auth_ctx *a, const struct dk_challenge *ch, ch
         resp.curl_code == 0 && resp.status >= 400 && resp.status < 500 && resp.status != 408 && resp.status != 429;
     dk_http_resp_done(a->host, &resp);
     if (denied)
-        return dk_error(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
-                        "token server %s refused %s for %s: %s", realm_host,
-                        a->creds->username || post ? "the credentials" : "anonymous access", a->scope,
-                        what ? what : "denied");
-    return dk_error(a->host, reterr, CLEAT_STATUS_UNAVAILABLE, EAGAIN, "token server %s: %s", realm_host,
-                    what ? what : "no answer");
+        return cleat_error_set(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
+                               "token server %s refused %s for %s: %s", realm_host,
+                               a->creds->username || post ? "the credentials" : "anonymous access", a->scope,
+                               what ? what : "denied");
+    return cleat_error_set(a->host, reterr, CLEAT_STATUS_UNAVAILABLE, EAGAIN, "token server %s: %s", realm_host,
+                           what ? what : "no answer");
 }
 
 int dk_auth_answer(const struct dk_auth_ctx *a, const struct dk_challenge *ch, char **ret,
@@ -167,14 +168,15 @@ int dk_auth_answer(const struct dk_auth_ctx *a, const struct dk_challenge *ch, c
     if (strcmp(ch->scheme, "bearer") == 0)
         return bearer(a, ch, ret, reterr);
     if (strcmp(ch->scheme, "basic") != 0)
-        return dk_error(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
-                        "registry %s asks for '%s' authentication, which is not supported", a->ep->host, ch->scheme);
+        return cleat_error_set(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
+                               "registry %s asks for '%s' authentication, which is not supported", a->ep->host,
+                               ch->scheme);
     char *basic = dk_basic_header(a->creds);
     if (!basic && a->creds->username)
-        return dk_oom(a->host, reterr);
+        return plugin_oom(a->host, reterr);
     if (!basic)
-        return dk_error(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
-                        "registry %s requires a username and password, and the pull has none", a->ep->host);
+        return cleat_error_set(a->host, reterr, CLEAT_STATUS_PERMISSION_DENIED, EKEYREJECTED,
+                               "registry %s requires a username and password, and the pull has none", a->ep->host);
     *ret = basic;
     return 0;
 }

@@ -24,6 +24,7 @@
 #include <archive_entry.h>
 
 #include "oci.h"
+#include "plugin_fs.h"
 
 #define OCI_TAR_BLOCK ((size_t)64 << 10)
 
@@ -49,7 +50,7 @@ static void tar_close(struct tar_walk *w) {
 static int tar_open(struct tar_walk *w, struct cleat_error **reterr) {
     w->a = archive_read_new();
     if (!w->a)
-        return oci_error(w->oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(w->oci->host, reterr);
     /* Named filters only: support_filter_all would also run external programs (lrzip, lzop, grzip). */
     archive_read_support_format_tar(w->a);
     archive_read_support_filter_gzip(w->a);
@@ -57,8 +58,8 @@ static int tar_open(struct tar_walk *w, struct cleat_error **reterr) {
     archive_read_support_filter_xz(w->a);
     archive_read_support_filter_zstd(w->a);
     if (archive_read_open_fd(w->a, w->fd, OCI_TAR_BLOCK) != ARCHIVE_OK) {
-        int r = oci_error(w->oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                          "%s is not a valid tar archive: %s", w->path, archive_error_string(w->a));
+        int r = cleat_error_set(w->oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                                "%s is not a valid tar archive: %s", w->path, archive_error_string(w->a));
         tar_close(w);
         return r;
     }
@@ -80,8 +81,8 @@ static int tar_walk(struct tar_walk *w, tar_visit_fn fn, void *ctx, struct cleat
         if (r == ARCHIVE_EOF)
             return 0;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) /* ARCHIVE_RETRY too: the entry is not usable */
-            return oci_error(w->oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO,
-                             "%s is not a valid tar archive: %s", w->path, archive_error_string(w->a));
+            return cleat_error_set(w->oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO,
+                                   "%s is not a valid tar archive: %s", w->path, archive_error_string(w->a));
         const char *name = archive_entry_pathname(e);
         if (!name || archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) ||
             !archive_entry_size_is_set(e))
@@ -98,17 +99,17 @@ static int tar_walk(struct tar_walk *w, tar_visit_fn fn, void *ctx, struct cleat
 static int tar_read_small(struct tar_walk *w, const char *name, int64_t size, size_t max, char **ret,
                           size_t *ret_len, struct cleat_error **reterr) {
     if (size < 0 || (uint64_t)size > max)
-        return oci_error(w->oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EFBIG, "%s in %s is larger than %zu bytes",
-                         name, w->path, max);
-    _oci_free_ char *buf = malloc((size_t)size + 1);
+        return cleat_error_set(w->oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EFBIG,
+                               "%s in %s is larger than %zu bytes", name, w->path, max);
+    _cleanup_free_ char *buf = malloc((size_t)size + 1);
     if (!buf)
-        return oci_error(w->oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(w->oci->host, reterr);
     size_t len = 0;
     for (la_ssize_t n; len < (size_t)size; len += (size_t)n) {
         n = archive_read_data(w->a, buf + len, (size_t)size - len);
         if (n < 0)
-            return oci_error(w->oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO, "reading %s in %s: %s", name,
-                             w->path, archive_error_string(w->a));
+            return cleat_error_set(w->oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO, "reading %s in %s: %s",
+                                   name, w->path, archive_error_string(w->a));
         if (n == 0)
             break;
     }
@@ -229,13 +230,13 @@ static int scan_add_blob(struct tar_walk *w, struct scan *s, const char *name, i
         size_t cap = s->cap ? 2 * s->cap : 64;
         struct oci_tar_blob *blobs = realloc(idx->blobs, cap * sizeof(*blobs));
         if (!blobs)
-            return oci_error(w->oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+            return plugin_oom(w->oci->host, reterr);
         idx->blobs = blobs;
         s->cap = cap;
     }
     char *copy = strdup(name);
     if (!copy)
-        return oci_error(w->oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(w->oci->host, reterr);
     idx->blobs[idx->n++] = (struct oci_tar_blob){.name = copy, .offset = offset, .size = size};
     return 0;
 }
@@ -267,7 +268,7 @@ static int scan_archive(struct oci *oci, const struct oci_ref *ref, int fd, cons
         s->idx = calloc(1, sizeof(*s->idx));
         if (!s->idx || !(s->idx->path = strdup(ref->path))) {
             tar_close(&w);
-            return oci_error(oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+            return plugin_oom(oci->host, reterr);
         }
         *s->idx = (struct oci_tar_index){.path = s->idx->path, .dev = st->st_dev, .ino = st->st_ino,
                                          .size = st->st_size, .ctime = st->st_ctim};
@@ -285,37 +286,38 @@ static void scan_done(struct scan *s) {
 
 /* Open the archive file itself; `st` gets its identity. */
 static int archive_open(struct oci *oci, const struct oci_ref *ref, struct stat *st, struct cleat_error **reterr) {
-    int fd = oci_open_regular(ref->path, st);
+    int fd = plugin_open_regular(ref->path, st);
     if (fd < 0 && fd != -EINVAL)
-        return oci_error(oci, reterr, oci_errno_status(-fd), -fd, "oci-archive %s: %s", ref->path, strerror(-fd));
+        return cleat_error_set(oci->host, reterr, plugin_errno_status(-fd), -fd, "oci-archive %s: %s", ref->path,
+                               strerror(-fd));
     if (fd < 0)
-        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                         "oci-archive %s is not a regular file%s%s", ref->path,
-                         S_ISDIR(st->st_mode) ? " (for a layout directory, use oci:" : "",
-                         S_ISDIR(st->st_mode) ? ")" : "");
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                               "oci-archive %s is not a regular file%s%s", ref->path,
+                               S_ISDIR(st->st_mode) ? " (for a layout directory, use oci:" : "",
+                               S_ISDIR(st->st_mode) ? ")" : "");
     return fd;
 }
 
 int oci_archive_resolve(struct oci *oci, const struct oci_ref *ref, cleat_resolved_fn fn, void *ctx,
                         struct cleat_error **reterr) {
     struct stat st;
-    _oci_close_ int fd = archive_open(oci, ref, &st, reterr);
+    _cleanup_close_ int fd = archive_open(oci, ref, &st, reterr);
     if (fd < 0)
         return fd;
     struct scan s = {0};
-    _oci_free_ char *marker_where = NULL, *where = NULL;
+    _cleanup_free_ char *marker_where = NULL, *where = NULL;
     int r = scan_archive(oci, ref, fd, &st, &s, reterr);
     if (r < 0)
         goto out;
     if (!s.marker || !s.index) {
-        r = oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT,
-                      "%s is not an oci-archive: the tar has no %s file", ref->path,
-                      s.marker ? "index.json" : "oci-layout");
+        r = cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT,
+                            "%s is not an oci-archive: the tar has no %s file", ref->path,
+                            s.marker ? "index.json" : "oci-layout");
         goto out;
     }
     if (asprintf(&marker_where, "oci-layout in %s", ref->path) < 0 ||
         asprintf(&where, "index.json in %s", ref->path) < 0) {
-        r = oci_error(oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        r = plugin_oom(oci->host, reterr);
         goto out;
     }
     r = oci_check_layout_file(oci, marker_where, s.marker, s.marker_len, reterr);
@@ -343,26 +345,26 @@ struct find {
 
 static int check_size(const struct oci *oci, const struct find *f, int64_t size, struct cleat_error **reterr) {
     if (f->desc->size >= 0 && f->desc->size != size)
-        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                         "%s has %" PRId64 " bytes, its descriptor says %" PRId64, f->what, size, f->desc->size);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                               "%s has %" PRId64 " bytes, its descriptor says %" PRId64, f->what, size, f->desc->size);
     return 0;
 }
 
 /* Copy the current entry from libarchive (a compressed tar), dropping the first `skip` bytes. */
 static int copy_entry(struct tar_walk *w, const struct find *f, int64_t skip, int64_t size,
                       struct cleat_error **reterr) {
-    _oci_free_ char *buf = malloc(OCI_BUF_SIZE);
+    _cleanup_free_ char *buf = malloc(OCI_BUF_SIZE);
     if (!buf)
-        return oci_error(w->oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(w->oci->host, reterr);
     for (int64_t pos = 0; pos < size;) {
         la_ssize_t n = archive_read_data(w->a, buf, OCI_BUF_SIZE);
         if (n < 0)
-            return oci_error(w->oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO, "reading %s: %s", f->what,
-                             archive_error_string(w->a));
+            return cleat_error_set(w->oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO, "reading %s: %s",
+                                   f->what, archive_error_string(w->a));
         if (n == 0)
-            return oci_error(w->oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO,
-                             "%s ends after %" PRId64 " of %" PRId64 " bytes: is the tar truncated?", f->what, pos,
-                             size);
+            return cleat_error_set(w->oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO,
+                                   "%s ends after %" PRId64 " of %" PRId64 " bytes: is the tar truncated?", f->what,
+                                   pos, size);
         int64_t start = skip > pos ? (skip - pos < n ? skip - pos : n) : 0;
         pos += n;
         if (start == n)
@@ -395,21 +397,20 @@ static int find_visit(struct tar_walk *w, const char *name, int64_t size, int64_
 }
 
 static int not_found(const struct oci *oci, const struct find *f, struct cleat_error **reterr) {
-    return oci_error(oci, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s not found: the tar has no %s%s", f->what,
-                     f->name,
-                     f->desc->urls && f->desc->urls[0]
-                         ? " (a foreign layer, listing urls: this transport does not download those)"
-                         : "");
+    return cleat_error_set(
+        oci->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s not found: the tar has no %s%s", f->what, f->name,
+        f->desc->urls && f->desc->urls[0] ? " (a foreign layer, listing urls: this transport does not download those)"
+                                          : "");
 }
 
 int oci_archive_fetch(struct oci *oci, const struct oci_ref *ref, const struct cleat_descriptor *desc,
                       struct cleat_blob_writer *writer, struct cleat_error **reterr) {
-    _oci_free_ char *name = oci_blob_name(desc->digest), *what = NULL;
+    _cleanup_free_ char *name = oci_blob_name(desc->digest), *what = NULL;
     if (!name || asprintf(&what, "blob %s in oci-archive %s", desc->digest, ref->path) < 0)
-        return oci_error(oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(oci->host, reterr);
     struct find f = {.name = name, .what = what, .desc = desc, .writer = writer};
     struct stat st;
-    _oci_close_ int fd = archive_open(oci, ref, &st, reterr);
+    _cleanup_close_ int fd = archive_open(oci, ref, &st, reterr);
     if (fd < 0)
         return fd;
     struct oci_tar_blob b;

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "oci.h"
+#include "plugin_json.h"
 
 #define OCI_REF_NAME "org.opencontainers.image.ref.name"
 #define OCI_LIST_MAX 32 /* choices named in one message */
@@ -25,28 +26,24 @@ struct idx_desc {
     json_t *urls; /* borrowed; NULL or an array of strings */
 };
 
-static void oci_json_decrefp(json_t **j) {
-    json_decref(*j);
-}
-
 static int bad_json(const struct oci *oci, const char *where, const json_error_t *jerr, struct cleat_error **reterr) {
-    return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                     "%s is corrupt: invalid JSON at line %d: %s", where, jerr->line, jerr->text);
+    return cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                           "%s is corrupt: invalid JSON at line %d: %s", where, jerr->line, jerr->text);
 }
 
 int oci_check_layout_file(const struct oci *oci, const char *where, const char *data, size_t len,
                           struct cleat_error **reterr) {
     json_error_t jerr;
-    OCI_CLEANUP(oci_json_decrefp) json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    _cleanup_json_ json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return bad_json(oci, where, &jerr, reterr);
     const char *version = json_string_value(json_object_get(root, "imageLayoutVersion"));
     if (!version)
-        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                         "%s is not an OCI layout marker: it has no imageLayoutVersion string", where);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                               "%s is not an OCI layout marker: it has no imageLayoutVersion string", where);
     if (strcmp(version, "1.0.0") != 0)
-        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
-                         "%s: imageLayoutVersion '%s' is not supported (only 1.0.0)", where, version);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
+                               "%s: imageLayoutVersion '%s' is not supported (only 1.0.0)", where, version);
     return 0;
 }
 
@@ -79,8 +76,8 @@ static int desc_parse(const struct oci *oci, const char *where, size_t i, json_t
         if (!json_is_string(json_array_get(urls, j)))
             problem = "has a url that is not a string";
     if (problem)
-        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL, "%s is corrupt: manifests[%zu] %s",
-                         where, i, problem);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                               "%s is corrupt: manifests[%zu] %s", where, i, problem);
     return 0;
 }
 
@@ -94,15 +91,15 @@ static int index_parse(const struct oci *oci, const char *where, const char *dat
     *ret_root = root;
     json_t *version = json_object_get(root, "schemaVersion"), *manifests = json_object_get(root, "manifests");
     if (!json_is_integer(version) || json_integer_value(version) != 2)
-        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                         "%s is not an OCI image index: schemaVersion must be 2", where);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                               "%s is not an OCI image index: schemaVersion must be 2", where);
     if (!json_is_array(manifests))
-        return oci_error(oci, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                         "%s is not an OCI image index: it has no manifests list", where);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                               "%s is not an OCI image index: it has no manifests list", where);
     size_t n = json_array_size(manifests);
     struct idx_desc *d = calloc(n ? n : 1, sizeof(*d));
     if (!d)
-        return oci_error(oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(oci->host, reterr);
     for (size_t i = 0; i < n; i++) {
         int r = desc_parse(oci, where, i, json_array_get(manifests, i), &d[i], reterr);
         if (r < 0) {
@@ -151,10 +148,10 @@ static int select_by_tag(const struct oci *oci, const struct oci_ref *ref, const
             continue;
         /* The same manifest listed twice is harmless; two different ones under one tag are not. */
         if (found < n && strcmp(d[found].digest, d[i].digest) != 0)
-            return oci_error(oci, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                             "%s: tag '%s' names more than one manifest (%s and %s); select one by digest: "
-                             "%s:%s@<digest>",
-                             where, ref->tag, d[found].digest, d[i].digest, oci_scheme(ref->kind), ref->path);
+            return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                                   "%s: tag '%s' names more than one manifest (%s and %s); select one by digest: "
+                                   "%s:%s@<digest>",
+                                   where, ref->tag, d[found].digest, d[i].digest, oci_scheme(ref->kind), ref->path);
         if (found == n)
             found = i;
     }
@@ -162,10 +159,10 @@ static int select_by_tag(const struct oci *oci, const struct oci_ref *ref, const
         *ret = found;
         return 0;
     }
-    OCI_CLEANUP(oci_freep) char *tags = list_choices(ref, d, n, 1);
-    return oci_error(oci, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s: no image tagged '%s'; %s%s", where, ref->tag,
-                     tags && *tags ? "available tags: " : "no manifest has a tag (" OCI_REF_NAME ")",
-                     tags && *tags ? tags : "");
+    _cleanup_free_ char *tags = list_choices(ref, d, n, 1);
+    return cleat_error_set(oci->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s: no image tagged '%s'; %s%s", where,
+                           ref->tag, tags && *tags ? "available tags: " : "no manifest has a tag (" OCI_REF_NAME ")",
+                           tags && *tags ? tags : "");
 }
 
 static int select_desc(const struct oci *oci, const struct oci_ref *ref, const char *where, const struct idx_desc *d,
@@ -178,19 +175,19 @@ static int select_desc(const struct oci *oci, const struct oci_ref *ref, const c
                 *ret = i;
                 return 0;
             }
-        return oci_error(oci, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s: no manifest with digest %s", where,
-                         ref->digest);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s: no manifest with digest %s",
+                               where, ref->digest);
     }
     if (n == 1) {
         *ret = 0;
         return 0;
     }
     if (n == 0)
-        return oci_error(oci, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s lists no manifests", where);
-    OCI_CLEANUP(oci_freep) char *choices = list_choices(ref, d, n, 0);
-    return oci_error(oci, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                     "%s lists %zu manifests and the reference names none; use one of: %s", where, n,
-                     choices ? choices : "(out of memory)");
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "%s lists no manifests", where);
+    _cleanup_free_ char *choices = list_choices(ref, d, n, 0);
+    return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                           "%s lists %zu manifests and the reference names none; use one of: %s", where, n,
+                           choices ? choices : "(out of memory)");
 }
 
 /* The name that resolves to this manifest again: what the user gave, with the index's tag when it had none. */
@@ -213,10 +210,10 @@ static char *canonical_name(const struct oci_ref *ref, const struct idx_desc *ch
 static int answer(const struct oci *oci, const struct oci_ref *ref, const struct idx_desc *chosen,
                   cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr) {
     size_t n = json_array_size(chosen->urls);
-    OCI_CLEANUP(oci_freep) const char **urls = n ? calloc(n + 1, sizeof(char *)) : NULL;
-    OCI_CLEANUP(oci_freep) char *name = canonical_name(ref, chosen);
+    _cleanup_free_ const char **urls = n ? calloc(n + 1, sizeof(char *)) : NULL;
+    _cleanup_free_ char *name = canonical_name(ref, chosen);
     if (!name || (n && !urls))
-        return oci_error(oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(oci->host, reterr);
     for (size_t i = 0; i < n; i++)
         urls[i] = json_string_value(json_array_get(chosen->urls, i));
     struct cleat_descriptor desc = {
@@ -228,8 +225,8 @@ static int answer(const struct oci *oci, const struct oci_ref *ref, const struct
 
 int oci_index_resolve(const struct oci *oci, const struct oci_ref *ref, const char *where, const char *data,
                       size_t len, cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr) {
-    OCI_CLEANUP(oci_json_decrefp) json_t *root = NULL;
-    OCI_CLEANUP(oci_freep) struct idx_desc *d = NULL;
+    _cleanup_json_ json_t *root = NULL;
+    _cleanup_free_ struct idx_desc *d = NULL;
     size_t n = 0, chosen = 0;
     int r = index_parse(oci, where, data, len, &root, &d, &n, reterr);
     if (r < 0)

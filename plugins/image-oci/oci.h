@@ -11,27 +11,17 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cleat/transport.h>
+
+#include "plugin_cleanup.h"
+#include "plugin_error.h"
 
 #define OCI_BUF_SIZE ((size_t)1 << 20)         /* fetch copies in 1 MiB chunks */
 #define OCI_INDEX_MAX ((size_t)16 << 20)       /* largest index.json read */
 #define OCI_LAYOUT_FILE_MAX ((size_t)64 << 10) /* largest oci-layout read */
 #define OCI_ARCHIVE_CACHE_MAX 16               /* archives whose entry offsets are remembered */
-
-#define OCI_CLEANUP(f) __attribute__((cleanup(f)))
-static inline void oci_freep(void *p) {
-    free(*(void **)p);
-}
-static inline void oci_closep(int *fd) {
-    if (*fd >= 0)
-        close(*fd);
-}
-#define _oci_free_ OCI_CLEANUP(oci_freep)
-#define _oci_close_ OCI_CLEANUP(oci_closep)
 
 /* What a reference names: a layout directory or an archive file. */
 #define OCI_KIND_UNKNOWN 0 /* no scheme given: decided by what PATH is */
@@ -69,14 +59,6 @@ struct oci {
     struct oci_tar_index *archives; /* most recently resolved first */
 };
 
-/* --- errors (plugin.c) ----------------------------------------------------- */
-
-/* Set *reterr to a new error and return -errnum (-EINVAL when errnum is 0). */
-int oci_error(const struct oci *oci, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...)
-    CLEAT_PRINTF(5, 6);
-/* The status for a failed system call: NOT_FOUND for ENOENT, PERMISSION_DENIED for EACCES, ... */
-int32_t oci_errno_status(int errnum);
-
 /* --- references (ref.c) ---------------------------------------------------- */
 
 /* Parse "oci:PATH[:TAG]", "oci:PATH@DIGEST", the same with "oci-archive:", or a bare PATH. */
@@ -100,23 +82,17 @@ int oci_check_layout_file(const struct oci *oci, const char *where, const char *
 int oci_index_resolve(const struct oci *oci, const struct oci_ref *ref, const char *where, const char *data,
                       size_t len, cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr);
 
-/* --- directories (layout.c) ----------------------------------------------- */
+/* --- copying blobs (blob_copy.c) ------------------------------------------ */
 
-/*
- * Open `path` for reading only if it is a regular file: a layout or archive
- * is named by the caller but may sit where others write, so it is reached
- * with O_PATH first (no device driver's open, no wait on a FIFO), checked,
- * then reopened.  The fd, or -errno; -EINVAL when not regular (*st says what).
- */
-int oci_open_regular(const char *path, struct stat *st);
-/* Read a whole small regular file; -errno on failure, -EFBIG above `max` bytes.  No error object. */
-int oci_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-/* Copy bytes [offset, end) of `fd` into the writer, in OCI_BUF_SIZE chunks. */
+/* Copy bytes [offset, end) of `fd` into the writer, in OCI_BUF_SIZE chunks; `what` names the blob in messages. */
 int oci_copy_fd(const struct oci *oci, int fd, int64_t offset, int64_t end, struct cleat_blob_writer *writer,
                 const char *what, struct cleat_error **reterr);
 /* The writer's resume offset, checked against the blob's size. */
 int oci_resume_offset(const struct oci *oci, const struct cleat_blob_writer *writer, int64_t size, const char *what,
                       int64_t *ret, struct cleat_error **reterr);
+
+/* --- directories (layout.c) ----------------------------------------------- */
+
 int oci_layout_resolve(struct oci *oci, const struct oci_ref *ref, cleat_resolved_fn fn, void *ctx,
                        struct cleat_error **reterr);
 int oci_layout_fetch(struct oci *oci, const struct oci_ref *ref, const struct cleat_descriptor *desc,

@@ -11,41 +11,14 @@
  * scheme first.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "oci.h"
 
-int oci_error(const struct oci *oci, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int r = cleat_error_vset(oci->host, reterr, status, errnum, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-int32_t oci_errno_status(int errnum) {
-    switch (errnum) {
-    case ENOENT:
-    case ENOTDIR:
-        return CLEAT_STATUS_NOT_FOUND;
-    case EACCES:
-    case EPERM:
-        return CLEAT_STATUS_PERMISSION_DENIED;
-    case ENOMEM:
-        return CLEAT_STATUS_RESOURCE_EXHAUSTED;
-    default:
-        return CLEAT_STATUS_INTERNAL;
-    }
-}
-
 static int oci_validate(const struct cleat_host *host, const struct cleat_config *options,
                         struct cleat_error **reterr) {
     static const char *const keys[] = {NULL}; /* no options yet: every key is unknown */
-    uint32_t kind = host->config_kind(options);
-    if (kind == CLEAT_CONFIG_ABSENT || kind == CLEAT_CONFIG_NULL)
-        return 0;
     return host->config_check_keys(options, keys, reterr);
 }
 
@@ -55,16 +28,13 @@ static int oci_init(const struct cleat_host *host, const struct cleat_config *op
     if (r < 0)
         return r;
     struct oci *oci = calloc(1, sizeof(*oci));
-    if (!oci) {
-        *reterr = host->error_new(CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-        return -ENOMEM;
-    }
+    if (!oci)
+        return plugin_oom(host, reterr);
     oci->host = host;
     r = pthread_mutex_init(&oci->lock, NULL);
     if (r != 0) {
         free(oci);
-        *reterr = host->error_new(CLEAT_STATUS_INTERNAL, r, "cannot create a mutex: %s", strerror(r));
-        return -r;
+        return cleat_error_set(host, reterr, CLEAT_STATUS_INTERNAL, r, "cannot create a mutex: %s", strerror(r));
     }
     *ret_instance = oci;
     return 0;
@@ -83,15 +53,15 @@ static void oci_fini(void *instance) {
 static int oci_request_ref(struct oci *oci, const struct cleat_transport_request *request, struct oci_ref *ret,
                            struct cleat_error **reterr) {
     if (!request || !request->reference)
-        return oci_error(oci, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "no image reference given");
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "no image reference given");
     int r = oci_ref_parse(oci, request->reference, ret, reterr);
     if (r < 0 || ret->kind != OCI_KIND_UNKNOWN)
         return r;
     struct stat st;
     if (stat(ret->path, &st) < 0) {
         r = errno;
-        oci_error(oci, reterr, oci_errno_status(r), r, "image reference '%s': %s: %s", request->reference,
-                  ret->path, strerror(r));
+        cleat_error_set(oci->host, reterr, plugin_errno_status(r), r, "image reference '%s': %s: %s",
+                        request->reference, ret->path, strerror(r));
         oci_ref_done(ret);
         return -r;
     }
@@ -119,12 +89,12 @@ static int oci_fetch(void *instance, const struct cleat_transport_request *reque
                      struct cleat_error **reterr) {
     struct oci *oci = instance;
     if (!desc || !desc->digest)
-        return oci_error(oci, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "fetch: no blob digest given");
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "fetch: no blob digest given");
     /* Digests come from manifests, outside input: only well-formed ones may become a path. */
     if (!oci_digest_valid(desc->digest))
-        return oci_error(oci, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "invalid blob digest '%s': expected sha256:<64 hex digits> or sha512:<128 hex digits>",
-                         desc->digest);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "invalid blob digest '%s': expected sha256:<64 hex digits> or sha512:<128 hex digits>",
+                               desc->digest);
     struct oci_ref ref;
     int r = oci_request_ref(oci, request, &ref, reterr);
     if (r < 0)

@@ -92,28 +92,28 @@ void oci_ref_done(struct oci_ref *ref) {
 static int ref_split(const struct oci *oci, const char *reference, const char *rest, struct oci_ref *ref,
                      struct cleat_error **reterr) {
     if (rest[0] != '/')
-        return oci_error(oci, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "image reference '%s': the path must be absolute", reference);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "image reference '%s': the path must be absolute", reference);
     const char *last = strrchr(rest, '/');
     const char *at = strchr(last, '@');
     const char *colon = at ? NULL : strrchr(last, ':');
     const char *end = at ? at : colon ? colon : rest + strlen(rest);
     if (at && !oci_digest_valid(at + 1))
-        return oci_error(oci, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "image reference '%s': invalid digest '%s': expected sha256:<64 hex digits> or "
-                         "sha512:<128 hex digits>",
-                         reference, at + 1);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "image reference '%s': invalid digest '%s': expected sha256:<64 hex digits> or "
+                               "sha512:<128 hex digits>",
+                               reference, at + 1);
     if (colon && !oci_tag_valid(colon + 1))
-        return oci_error(oci, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "image reference '%s': invalid tag '%s': use 1 to %d of A-Z, a-z, 0-9, '.', '_', '+' "
-                         "and '-'",
-                         reference, colon + 1, OCI_TAG_MAX);
+        return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "image reference '%s': invalid tag '%s': use 1 to %d of A-Z, a-z, 0-9, '.', '_', '+' "
+                               "and '-'",
+                               reference, colon + 1, OCI_TAG_MAX);
     ref->path = path_tidy(rest, (size_t)(end - rest));
     ref->digest = at ? strdup(at + 1) : NULL;
     ref->tag = colon ? strdup(colon + 1) : NULL;
     if (!ref->path || (at && !ref->digest) || (colon && !ref->tag)) {
         oci_ref_done(ref);
-        return oci_error(oci, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(oci->host, reterr);
     }
     return 0;
 }

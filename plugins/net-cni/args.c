@@ -148,11 +148,11 @@ static json_t *split_list(const char *s, const char *kind) {
 /* kubelet's rule for the bandwidth annotations: a quantity between 1k and 1P bits per second. */
 static int bandwidth_rate(struct nc *nc, const char *key, const char *v, uint64_t *ret, struct cleat_error **reterr) {
     if (nc_parse_quantity(v, ret) < 0)
-        return nc_fail(nc, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "annotation %s: '%s' is not a quantity",
-                       key, v);
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "annotation %s: '%s' is not a quantity", key, v);
     if (*ret < 1000 || *ret > 1000000000000000ull)
-        return nc_fail(nc, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                       "annotation %s: '%s' is not between 1k and 1P (bits per second)", key, v);
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "annotation %s: '%s' is not between 1k and 1P (bits per second)", key, v);
     return 0;
 }
 

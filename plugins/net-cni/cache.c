@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cni.h"
+#include "plugin_fs.h"
 
 #define NC_CACHE_KIND "cleat-cni-result/1"
 #define NC_CACHE_MAX (16 * 1024 * 1024)
@@ -47,19 +48,7 @@ static char *find_entry(const char *dir, const char *id, const char *ifname) {
     return found;
 }
 
-static int write_all(int fd, const char *data, size_t len) {
-    while (len) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
+/* dir/name replaced whole (see plugin_write_atomic), and the rename made durable. */
 static int write_atomic(const char *dir, const char *name, const char *data) {
     char tmp[4400], path[4400];
     /* A name that does not fit is refused rather than written under a cut name. */
@@ -67,25 +56,10 @@ static int write_atomic(const char *dir, const char *name, const char *data) {
     int np = snprintf(path, sizeof(path), "%s/%s", dir, name);
     if (nt < 0 || np < 0 || (size_t)nt >= sizeof(tmp) || (size_t)np >= sizeof(path))
         return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
-    int r = write_all(fd, data, strlen(data));
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    close(fd);
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0) {
-        unlink(tmp);
-        return r;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    int r = plugin_write_atomic(AT_FDCWD, tmp, path, data, strlen(data));
+    if (r == 0)
+        (void)plugin_fsync_dir(AT_FDCWD, dir); /* best effort: the file itself is complete and synced */
+    return r;
 }
 
 int nc_cache_write(struct nc *nc, const char *id, const char *ifname, const char *netns, const char *cni_args,
@@ -94,36 +68,36 @@ int nc_cache_write(struct nc *nc, const char *id, const char *ifname, const char
     char dir[4200], name[1024];
     if (results_dir(nc, dir, sizeof(dir)) < 0 ||
         snprintf(name, sizeof(name), "%s-%s-%s.json", conf->name, id, ifname) >= (int)sizeof(name))
-        return nc_fail(nc, reterr, CLEAT_STATUS_INVALID_ARGUMENT, ENAMETOOLONG, "cache file name too long");
-    nc_cleanup_json json_t *root =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "kind", NC_CACHE_KIND, "containerId", id,
-                  "ifName", ifname, "networkName", conf->name, "netns", netns ? netns : "", "cniArgs",
-                  cni_args ? cni_args : "", "file", conf->file, "cniVersion", version, "config", conf->list,
-                  "capabilityArgs", caps, "result", result);
-    nc_cleanup_free char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, ENAMETOOLONG,
+                               "cache file name too long");
+    _cleanup_json_ json_t *root = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:O}", "kind", NC_CACHE_KIND, "containerId", id, "ifName",
+        ifname, "networkName", conf->name, "netns", netns ? netns : "", "cniArgs", cni_args ? cni_args : "", "file",
+        conf->file, "cniVersion", version, "config", conf->list, "capabilityArgs", caps, "result", result);
+    _cleanup_free_ char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     if (!text)
-        return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    int r = nc_mkdir_p(dir, 0700);
+        return plugin_oom(nc->host, reterr);
+    int r = plugin_mkdir_p(dir, 0700);
     if (r == 0)
         r = write_atomic(dir, name, text);
     if (r < 0)
-        return nc_fail(nc, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot write the CNI result cache %s/%s: %s", dir,
-                       name, strerror(-r));
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                               "cannot write the CNI result cache %s/%s: %s", dir, name, strerror(-r));
     return 0;
 }
 
 static int parse_entry(struct nc *nc, const char *path, json_t *root, struct nc_cached *ret,
                        struct cleat_error **reterr) {
     const char *kind = json_string_value(json_object_get(root, "kind"));
-    nc_cleanup_free char *msg = NULL;
+    _cleanup_free_ char *msg = NULL;
     json_t *list = NULL;
     const char *conf_text = NULL;
-    nc_cleanup_free char *dumped = json_dumps(json_object_get(root, "config"), JSON_COMPACT);
+    _cleanup_free_ char *dumped = json_dumps(json_object_get(root, "config"), JSON_COMPACT);
     conf_text = dumped;
     if (!kind || strcmp(kind, NC_CACHE_KIND) != 0 || !conf_text ||
         nc_conf_parse(conf_text, strlen(conf_text), 0, &list, &msg) < 0)
-        return nc_fail(nc, reterr, CLEAT_STATUS_INTERNAL, EINVAL, "CNI result cache %s is not valid%s%s", path,
-                       msg ? ": " : "", msg ? msg : "");
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INTERNAL, EINVAL, "CNI result cache %s is not valid%s%s",
+                               path, msg ? ": " : "", msg ? msg : "");
     *ret = (struct nc_cached){
         .root = root,
         .list = list,
@@ -135,7 +109,8 @@ static int parse_entry(struct nc *nc, const char *path, json_t *root, struct nc_
     if (nc_version_num(ret->version) < 0 || !json_is_object(ret->result) || !ret->ifname) {
         json_decref(list);
         *ret = (struct nc_cached){0};
-        return nc_fail(nc, reterr, CLEAT_STATUS_INTERNAL, EINVAL, "CNI result cache %s is not valid", path);
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INTERNAL, EINVAL, "CNI result cache %s is not valid",
+                               path);
     }
     json_incref(root);
     return 0;
@@ -147,19 +122,19 @@ int nc_cache_read(struct nc *nc, const char *id, const char *ifname, struct nc_c
     *ret = (struct nc_cached){0};
     if (results_dir(nc, dir, sizeof(dir)) < 0)
         return -ENOENT;
-    nc_cleanup_free char *name = find_entry(dir, id, ifname);
+    _cleanup_free_ char *name = find_entry(dir, id, ifname);
     if (!name)
         return -ENOENT;
-    nc_cleanup_free char *path = NULL, *data = NULL;
+    _cleanup_free_ char *path = NULL, *data = NULL;
     size_t len;
     if (asprintf(&path, "%s/%s", dir, name) < 0)
-        return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    int r = nc_read_file(path, NC_CACHE_MAX, &data, &len);
+        return plugin_oom(nc->host, reterr);
+    int r = plugin_read_file(path, NC_CACHE_MAX, &data, &len);
     if (r == -ENOENT)
         return r;
     if (r < 0)
-        return nc_fail(nc, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s: %s", path, strerror(-r));
-    nc_cleanup_json json_t *root = json_loadb(data, len, 0, NULL);
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s: %s", path, strerror(-r));
+    _cleanup_json_ json_t *root = json_loadb(data, len, 0, NULL);
     return parse_entry(nc, path, root, ret, reterr);
 }
 
@@ -173,7 +148,8 @@ int nc_cache_remove(struct nc *nc, const char *id, const char *ifname, struct cl
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         free(name);
         if (unlink(path) < 0 && errno != ENOENT)
-            return nc_fail(nc, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot remove %s: %s", path, strerror(errno));
+            return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot remove %s: %s", path,
+                                   strerror(errno));
     }
     return 0;
 }

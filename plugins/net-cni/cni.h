@@ -25,6 +25,10 @@
 #include <cleat/network.h>
 #include <cleat/plugin.h>
 
+#include "plugin_cleanup.h"
+#include "plugin_error.h"
+#include "plugin_json.h"
+
 #define NC_IP_PREF_IPV4 0
 #define NC_IP_PREF_IPV6 1
 #define NC_IP_PREF_CNI 2
@@ -56,10 +60,6 @@ struct nc {
     char *conf_error;     /* why there is none (or what was skipped), or NULL */
     char *pod_cidr;       /* from update_pod_cidr, or NULL */
 };
-
-/* A failure of this instance: sets *reterr, returns the negative errno. */
-int nc_fail(const struct nc *nc, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...)
-    CLEAT_PRINTF(5, 6);
 
 /* --- conf.c ------------------------------------------------------------------- */
 
@@ -153,19 +153,4 @@ int nc_update_pod_cidr(void *instance, const char *pod_cidr, struct cleat_error 
 int nc_report(struct nc *nc, const json_t *result, const char *ifname, struct cleat_net_result *out,
               struct cleat_error **reterr);
 
-/* --- small helpers (plugin.c) ------------------------------------------------- */
-
-/* Read a whole file (at most `max` bytes, else -EFBIG), NUL-terminated. */
-int nc_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-int nc_mkdir_p(const char *path, mode_t mode);
-int64_t nc_monotonic_ms(void);
-
-#define nc_cleanup_free __attribute__((cleanup(nc_freep)))
-#define nc_cleanup_json __attribute__((cleanup(nc_json_decrefp)))
-static inline void nc_freep(void *p) {
-    free(*(void **)p);
-}
-static inline void nc_json_decrefp(json_t **p) {
-    json_decref(*p);
-}
 #endif

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "cni.h"
+#include "plugin_fs.h"
+#include "plugin_strv.h"
 
 #define NC_CONF_MAX (1024 * 1024)
 
@@ -92,12 +94,6 @@ static char **scan_dir(const char *dir, uint64_t *ret_stamp) {
         qsort(names, n, sizeof(char *), cmp_names);
     *ret_stamp = h | 2; /* never 0 (never scanned) nor 1 (no dir) */
     return names;
-}
-
-static void free_names(char **names) {
-    for (size_t i = 0; names && names[i]; i++)
-        free(names[i]);
-    free(names);
 }
 
 /* --- parsing -------------------------------------------------------------------- */
@@ -248,11 +244,11 @@ static void note_skip(char **skipped, const char *path, const char *msg) {
 
 /* Try one file: 1 and *ret when it is the one, 0 to go on (with a note in *skipped when it is broken). */
 static int try_file(struct nc *nc, const char *name, struct nc_conf **ret, char **skipped) {
-    nc_cleanup_free char *path = NULL, *data = NULL, *msg = NULL;
+    _cleanup_free_ char *path = NULL, *data = NULL, *msg = NULL;
     size_t len = 0;
     if (asprintf(&path, "%s/%s", nc->conf_dir, name) < 0)
         return 0;
-    int r = nc_read_file(path, NC_CONF_MAX, &data, &len);
+    int r = plugin_read_file(path, NC_CONF_MAX, &data, &len);
     if (r < 0) {
         note_skip(skipped, path, strerror(-r));
         return 0;
@@ -315,14 +311,14 @@ int nc_conf_get(struct nc *nc, struct nc_conf **ret, struct cleat_error **reterr
         pthread_mutex_unlock(&nc->lock);
         nc_conf_unref(nc, old);
     }
-    free_names(names);
+    plugin_strv_free(names);
     pthread_mutex_lock(&nc->lock);
     struct nc_conf *c = nc->conf;
     if (c)
         c->refs++;
     int r = c ? 0
-              : nc_fail(nc, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT, "%s",
-                        nc->conf_error ? nc->conf_error : "no valid network config found");
+              : cleat_error_set(nc->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT, "%s",
+                                nc->conf_error ? nc->conf_error : "no valid network config found");
     pthread_mutex_unlock(&nc->lock);
     *ret = c;
     return r;

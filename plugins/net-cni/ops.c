@@ -40,20 +40,20 @@ static int run_one(struct nc *nc, const struct list_ctx *x, size_t i, const json
                    struct cleat_error **reterr) {
     const json_t *plugin = json_array_get(json_object_get(x->list, "plugins"), i);
     const char *type = plugin_type(x->list, i);
-    nc_cleanup_json json_t *req = nc_plugin_request(plugin, x->name, x->version, x->caps, prev);
-    nc_cleanup_free char *input = req ? json_dumps(req, JSON_COMPACT) : NULL, *out = NULL;
+    _cleanup_json_ json_t *req = nc_plugin_request(plugin, x->name, x->version, x->caps, prev);
+    _cleanup_free_ char *input = req ? json_dumps(req, JSON_COMPACT) : NULL, *out = NULL;
     if (!input)
-        return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(nc->host, reterr);
     int r = nc_exec(nc, type, &x->call, input, &out, reterr);
     if (r < 0 || !ret)
         return r;
     json_error_t jerr;
-    nc_cleanup_json json_t *res = json_loads(out, 0, &jerr);
+    _cleanup_json_ json_t *res = json_loads(out, 0, &jerr);
     if (!json_is_object(res))
-        return nc_fail(nc, reterr, CLEAT_STATUS_UNKNOWN, EINVAL, "plugin %s returned an invalid result: %s", type,
-                       res ? "not a JSON object" : jerr.text);
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_UNKNOWN, EINVAL,
+                               "plugin %s returned an invalid result: %s", type, res ? "not a JSON object" : jerr.text);
     if (!(*ret = nc_result_convert(res, x->version)))
-        return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(nc->host, reterr);
     return 0;
 }
 
@@ -122,8 +122,8 @@ static const char *del_netns(const char *path) {
 static int check_pod(struct nc *nc, const struct cleat_network_pod *pod, struct cleat_error **reterr) {
     const char *id = pod->sandbox_id;
     if (!id || !nc_valid_name(id) || strlen(id) > 128)
-        return nc_fail(nc, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "'%s' is not a valid CNI container id",
-                       id ? id : "");
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "'%s' is not a valid CNI container id", id ? id : "");
     return 0;
 }
 
@@ -179,10 +179,9 @@ int nc_setup(void *instance, const struct cleat_network_pod *pod, struct cleat_n
     pthread_mutex_lock(&nc->lock);
     snprintf(version, sizeof(version), "%s", conf->version);
     pthread_mutex_unlock(&nc->lock);
-    nc_cleanup_json json_t *caps = NULL;
-    nc_cleanup_free char *args = nc_cni_args(pod);
-    r = args ? nc_capability_args(nc, pod, &caps, reterr)
-             : nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    _cleanup_json_ json_t *caps = NULL;
+    _cleanup_free_ char *args = nc_cni_args(pod);
+    r = args ? nc_capability_args(nc, pod, &caps, reterr) : plugin_oom(nc->host, reterr);
     struct list_ctx x = {.list = conf->list, .name = conf->name, .version = version, .caps = caps,
                          .call = {.command = "ADD", .container_id = pod->sandbox_id, .netns = pod->netns_path,
                                   .ifname = nc->ifname, .args = args}};
@@ -227,7 +226,7 @@ int nc_teardown(void *instance, const struct cleat_network_pod *pod, struct clea
     int r = check_pod(nc, pod, reterr);
     if (r < 0)
         return r;
-    nc_cleanup_free char *args = nc_cni_args(pod);
+    _cleanup_free_ char *args = nc_cni_args(pod);
     struct list_ctx x = {.call = {.command = "DEL", .container_id = pod->sandbox_id,
                                   .netns = del_netns(pod->netns_path), .ifname = nc->ifname, .args = args}};
     struct nc_cached c = {0};
@@ -261,11 +260,11 @@ int nc_check(void *instance, const struct cleat_network_pod *pod, struct cleat_e
     if (r == 0)
         r = nc_cache_read(nc, pod->sandbox_id, nc->ifname, &c, reterr);
     if (r == -ENOENT)
-        return nc_fail(nc, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "pod %s has no CNI result (it was never set up)",
-                       pod->sandbox_id);
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT,
+                               "pod %s has no CNI result (it was never set up)", pod->sandbox_id);
     if (r < 0)
         return r;
-    nc_cleanup_free char *args = nc_cni_args(pod);
+    _cleanup_free_ char *args = nc_cni_args(pod);
     struct list_ctx x = {.list = c.list, .name = json_string_value(json_object_get(c.list, "name")),
                          .version = c.version, .caps = c.caps,
                          .call = {.command = "CHECK", .container_id = pod->sandbox_id, .netns = pod->netns_path,
@@ -289,9 +288,9 @@ static int binaries_present(struct nc *nc, const struct nc_conf *conf, struct cl
             char *path = types[k] && types[k][0] && !strchr(types[k], '/') ? nc_find_plugin(nc, types[k]) : NULL;
             free(path);
             if (types[k] && !path)
-                return nc_fail(nc, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT,
-                               "network '%s' (%s): %splugin %s not found in %s", conf->name, conf->file,
-                               k ? "IPAM " : "", types[k], nc->cni_path);
+                return cleat_error_set(nc->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT,
+                                       "network '%s' (%s): %splugin %s not found in %s", conf->name, conf->file,
+                                       k ? "IPAM " : "", types[k], nc->cni_path);
         }
     }
     return 0;
@@ -326,7 +325,7 @@ int nc_update_pod_cidr(void *instance, const char *pod_cidr, struct cleat_error 
     struct nc *nc = instance;
     char *copy = pod_cidr && pod_cidr[0] ? strdup(pod_cidr) : NULL;
     if (pod_cidr && pod_cidr[0] && !copy)
-        return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(nc->host, reterr);
     pthread_mutex_lock(&nc->lock);
     free(nc->pod_cidr);
     nc->pod_cidr = copy;

@@ -14,96 +14,16 @@
  * A missing conf dir or plugin binary does not fail init: status() says so
  * (a CNI daemonset installs both after the node starts).
  */
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cni.h"
+#include "plugin_config.h"
+#include "plugin_fs.h"
+#include "plugin_strv.h"
 
 static const char *const nc_keys[] = {"conf_dir", "bin_dirs", "network_name", "cache_dir", "ifname",
                                       "plugin_timeout_seconds", "ip_pref", NULL};
 static const char *const default_bin_dirs[] = {"/opt/cni/bin", "/usr/lib/cni", NULL};
-
-int nc_fail(const struct nc *nc, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int r = cleat_error_vset(nc->host, reterr, status, errnum, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-int64_t nc_monotonic_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int nc_mkdir_p(const char *path, mode_t mode) {
-    char buf[4096];
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-        return -ENAMETOOLONG;
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return -errno;
-        *p = c;
-        if (!c)
-            return 0;
-    }
-}
-
-int nc_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
-    /* O_NONBLOCK and the check after: a conf file swapped for a FIFO must not block status() for ever. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    int bad = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
-    if (bad < 0) {
-        close(fd);
-        return bad;
-    }
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
-    int r = buf ? 0 : -ENOMEM;
-    while (r == 0) {
-        if (len + 1 >= cap) {
-            char *nb = cap > max ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                r = cap > max ? -EFBIG : -ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            r = -errno;
-        else if (n == 0)
-            break;
-        else
-            len += (size_t)n;
-    }
-    close(fd);
-    if (r == 0 && len > max)
-        r = -EFBIG;
-    if (r < 0) {
-        free(buf);
-        return r;
-    }
-    buf[len] = '\0';
-    *ret = buf;
-    if (ret_len)
-        *ret_len = len;
-    return 0;
-}
 
 /* --- options -------------------------------------------------------------------- */
 
@@ -112,15 +32,6 @@ struct options {
     const struct cleat_config *bin_dirs; /* a sequence, or NULL for the defaults */
     int64_t timeout_s;
 };
-
-static int get_path(const struct cleat_host *host, const struct cleat_config *options, const char *key,
-                    const char *def, const char **ret, struct cleat_error **reterr) {
-    int r = host->config_get_string(options, key, def, ret, reterr);
-    if (r == 0 && *ret && (*ret)[0] != '/')
-        r = cleat_config_error(host, host->config_get0(options, key), reterr,
-                               "'%s' must be an absolute path, not '%s'", key, *ret);
-    return r;
-}
 
 static int check_bin_dirs(const struct cleat_host *host, const struct cleat_config *options, struct options *o,
                           struct cleat_error **reterr) {
@@ -158,12 +69,9 @@ static int check_strings(const struct cleat_host *host, const struct cleat_confi
 static int read_options(const struct cleat_host *host, const struct cleat_config *options, struct options *o,
                         struct cleat_error **reterr) {
     int r;
-    uint32_t kind = host->config_kind(options);
-    if (kind != CLEAT_CONFIG_ABSENT && kind != CLEAT_CONFIG_NULL &&
-        (r = host->config_check_keys(options, nc_keys, reterr)) < 0)
-        return r;
-    if ((r = get_path(host, options, "conf_dir", "/etc/cni/net.d", &o->conf_dir, reterr)) < 0 ||
-        (r = get_path(host, options, "cache_dir", NULL, &o->cache_dir, reterr)) < 0 ||
+    if ((r = host->config_check_keys(options, nc_keys, reterr)) < 0 ||
+        (r = plugin_config_path(host, options, "conf_dir", "/etc/cni/net.d", &o->conf_dir, reterr)) < 0 ||
+        (r = plugin_config_path(host, options, "cache_dir", NULL, &o->cache_dir, reterr)) < 0 ||
         (r = host->config_get_string(options, "network_name", NULL, &o->network_name, reterr)) < 0 ||
         (r = host->config_get_string(options, "ifname", "eth0", &o->ifname, reterr)) < 0 ||
         (r = host->config_get_string(options, "ip_pref", "ipv4", &o->ip_pref, reterr)) < 0)
@@ -188,9 +96,7 @@ static void nc_fini(void *instance) {
         return;
     if (nc->conf)
         nc_conf_unref(nc, nc->conf);
-    for (size_t i = 0; nc->bin_dirs && nc->bin_dirs[i]; i++)
-        free(nc->bin_dirs[i]);
-    free(nc->bin_dirs);
+    plugin_strv_free(nc->bin_dirs);
     free(nc->cni_path);
     free(nc->conf_dir);
     free(nc->network_name);
@@ -234,13 +140,13 @@ static int set_fields(struct nc *nc, const struct options *o, struct cleat_error
                                                                                               : NC_IP_PREF_IPV4;
     if (!nc->conf_dir || !nc->cache_dir || !nc->ifname || (o->network_name && !nc->network_name) ||
         set_bin_dirs(nc, o) < 0)
-        return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(nc->host, reterr);
     char results[4200];
     snprintf(results, sizeof(results), "%s/results", nc->cache_dir);
-    int r = nc_mkdir_p(results, 0700);
+    int r = plugin_mkdir_p(results, 0700);
     if (r < 0)
-        return nc_fail(nc, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot create the CNI cache dir %s: %s", results,
-                       strerror(-r));
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot create the CNI cache dir %s: %s",
+                               results, strerror(-r));
     return 0;
 }
 
@@ -248,7 +154,7 @@ static int nc_init(const struct cleat_host *host, const struct cleat_config *opt
                    struct cleat_error **reterr) {
     struct nc *nc = calloc(1, sizeof(*nc));
     if (!nc)
-        return cleat_error_set(host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(host, reterr);
     nc->host = host;
     pthread_mutex_init(&nc->lock, NULL);
     struct options o = {0};

@@ -40,7 +40,8 @@ static int add(struct nc *nc, const json_t *ip, const char *ifname, struct cleat
     const char *addr = json_string_value(json_object_get(ip, "address"));
     const char *gw = json_string_value(json_object_get(ip, "gateway"));
     if (!addr)
-        return nc_fail(nc, reterr, CLEAT_STATUS_INTERNAL, EINVAL, "the CNI result has an address without \"address\"");
+        return cleat_error_set(nc->host, reterr, CLEAT_STATUS_INTERNAL, EINVAL,
+                               "the CNI result has an address without \"address\"");
     return nc->host->net_result_add_ip(out, ifname, addr, gw, reterr);
 }
 
@@ -50,7 +51,7 @@ int nc_report(struct nc *nc, const json_t *result, const char *ifname, struct cl
     json_t *upgraded = NULL;
     if (!json_object_get(result, "ips") && (json_object_get(result, "ip4") || json_object_get(result, "ip6"))) {
         if (!(upgraded = nc_result_convert(result, "1.0.0")))
-            return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+            return plugin_oom(nc->host, reterr);
         result = upgraded;
     }
     const json_t *ips = json_object_get(result, "ips");
@@ -58,7 +59,7 @@ int nc_report(struct nc *nc, const json_t *result, const char *ifname, struct cl
     const json_t **mine = calloc(n + 1, sizeof(*mine));
     if (!mine) {
         json_decref(upgraded);
-        return nc_fail(nc, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(nc->host, reterr);
     }
     int any_named = 0;
     for (size_t i = 0; i < n; i++) {

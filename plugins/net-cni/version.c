@@ -50,7 +50,7 @@ int nc_conf_max_version(const json_t *list, char *buf, size_t size) {
 
 /* Whether plugin `type` says it supports version `n`: 1 yes, 0 no, -1 it did not answer. */
 static int plugin_supports(struct nc *nc, const char *type, const char *asked, int32_t n, char **ret_list) {
-    nc_cleanup_free char *input = NULL, *out = NULL;
+    _cleanup_free_ char *input = NULL, *out = NULL;
     struct cleat_error *err = NULL;
     struct nc_call call = {.command = "VERSION"};
     if (asprintf(&input, "{\"cniVersion\":\"%s\"}", asked) < 0)
@@ -60,7 +60,7 @@ static int plugin_supports(struct nc *nc, const char *type, const char *asked, i
         nc->host->error_free(err);
         return -1;
     }
-    nc_cleanup_json json_t *root = json_loads(out, 0, NULL);
+    _cleanup_json_ json_t *root = json_loads(out, 0, NULL);
     const json_t *versions = json_object_get(root, "supportedVersions");
     if (!json_is_array(versions))
         return -1;
@@ -126,9 +126,9 @@ int nc_conf_probe(struct nc *nc, struct nc_conf *conf, struct cleat_error **rete
     }
     json_decref(cands);
     if (best_n < 0) {
-        int r = nc_fail(nc, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
-                        "network '%s' (%s): no CNI version that the config and all its plugins support: %s",
-                        conf->name, conf->file, msg ? msg : "?");
+        int r = cleat_error_set(nc->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
+                                "network '%s' (%s): no CNI version that the config and all its plugins support: %s",
+                                conf->name, conf->file, msg ? msg : "?");
         free(msg);
         return r;
     }

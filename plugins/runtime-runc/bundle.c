@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * runtime-runc: a container's record (<state_dir>/containers/<id>, a symlink
- * to its bundle) and what the shim leaves in the bundle (exit.json,
- * shim.pid, init.pid).
+ * to its bundle; the id is its name) and what the shim and the runtime leave
+ * in the bundle (exit.json, shim.pid, init.pid, exec-<id>.pid).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,33 @@
 
 #include <jansson.h>
 
+#include "plugin_clock.h"
+#include "plugin_fs.h"
+#include "plugin_pidfd.h"
 #include "runc.h"
+
+int rr_valid_id(const char *id) {
+    size_t len = id ? strlen(id) : 0;
+    if (len == 0 || len > 1024 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return 0;
+    /* runc's own rule (^[\w+-\.]+$); it also keeps ids safe as file names. */
+    return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-") == len;
+}
+
+int rr_read_pid(const char *path, pid_t *ret) {
+    _cleanup_free_ char *text = NULL;
+    int r = plugin_read_file(path, 31, &text, NULL);
+    if (r == -EFBIG)
+        return -EINVAL;
+    if (r < 0)
+        return r;
+    char *end;
+    long v = strtol(text, &end, 10); /* an empty file (written, but not yet): 0, refused below */
+    if (v <= 0 || v > INT32_MAX || (*end && *end != '\n'))
+        return -EINVAL;
+    *ret = (pid_t)v;
+    return 0;
+}
 
 int rr_record_path(const struct rr *rr, const char *id, char *buf, size_t size) {
     int n = snprintf(buf, size, "%s/%s", rr->ctr_dir, id);
@@ -39,11 +65,12 @@ int rr_bundle_of(const struct rr *rr, const char *id, char *buf, size_t size) {
 int rr_lookup(struct rr *rr, const char *id, char *buf, size_t size, struct cleat_error **reterr) {
     int r = rr_bundle_of(rr, id, buf, size);
     if (r == -ENOENT)
-        return rr_fail(rr, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' does not exist in runtime %s",
-                       id ? id : "(null)", rr->host->instance_name(rr->host));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT,
+                               "container '%s' does not exist in runtime %s", id ? id : "(null)",
+                               rr->host->instance_name(rr->host));
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot read its record in %s: %s",
-                       id, rr->ctr_dir, strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                               "container '%s': cannot read its record in %s: %s", id, rr->ctr_dir, strerror(-r));
     return 0;
 }
 
@@ -80,7 +107,7 @@ void rr_exit_or_lost(const char *bundle, struct rr_exit *ret) {
     pid_t pid = 0;
     if (snprintf(path, sizeof(path), "%s/init.pid", bundle) < (int)sizeof(path))
         (void)rr_read_pid(path, &pid);
-    *ret = (struct rr_exit){.exit_status = 255, .exited_at_ns = rr_now_ns(), .pid = pid};
+    *ret = (struct rr_exit){.exit_status = 255, .exited_at_ns = plugin_realtime_ns(), .pid = pid};
 }
 
 int rr_is_shim_of(int pidfd, pid_t pid, const char *id) {
@@ -101,7 +128,7 @@ int rr_is_shim_of(int pidfd, pid_t pid, const char *id) {
     if (wlen < 0 || (size_t)wlen >= sizeof(want) || !memmem(buf, len, want, (size_t)wlen))
         return 0;
     /* Read after opening the pidfd: if the pid is still that process now, the pidfd is it. */
-    return rr_pidfd_signal(pidfd, 0) == 0;
+    return plugin_pidfd_signal(pidfd, 0) == 0;
 }
 
 int rr_shim_pidfd(const char *bundle, const char *id, pid_t *ret_pid) {
@@ -111,7 +138,7 @@ int rr_shim_pidfd(const char *bundle, const char *id, pid_t *ret_pid) {
         return -ENAMETOOLONG;
     if (rr_read_pid(path, &pid) < 0)
         return -ESRCH;
-    int pidfd = rr_pidfd_open(pid);
+    int pidfd = plugin_pidfd_open(pid);
     if (pidfd < 0)
         return -ESRCH;
     if (!rr_is_shim_of(pidfd, pid, id)) {

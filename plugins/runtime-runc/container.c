@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plugin_pidfd.h"
+#include "plugin_strv.h"
 #include "runc.h"
 
 /* `SHIM --id ID --bundle B --runtime BIN --runtime-root R [--log-path L] [--stdin] [--tty] [--runtime-arg=A]...` */
@@ -37,31 +39,18 @@ static char **shim_argv(const struct rr *rr, const char *id, const char *bundle,
     for (size_t i = 2; i < rr->nglobal; i++)
         if (asprintf(&argv[n++], "--runtime-arg=%s", rr->global[i]) < 0)
             argv[n - 1] = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!argv[i]) {
-            for (size_t j = 0; j < n; j++)
-                free(argv[j]);
-            free(argv);
-            return NULL;
-        }
-    return argv;
-}
-
-static void strv_free(char **v) {
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
+    return plugin_strv_checked(argv, n);
 }
 
 /* Wait (bounded) for a shim to end; one that does not is killed: its container is gone anyway. */
 static void wait_shim(struct rr *rr, const char *id, int pidfd) {
     if (pidfd < 0)
         return;
-    if (rr_pidfd_wait(pidfd, RR_SHIM_EXIT_TIMEOUT_MS) == 0) {
+    if (plugin_pidfd_wait(pidfd, RR_SHIM_EXIT_TIMEOUT_MS) == 0) {
         cleat_log(rr->host, CLEAT_LOG_WARNING, "container '%s': its shim did not exit within %d s; killing it", id,
                   RR_SHIM_EXIT_TIMEOUT_MS / 1000);
-        rr_pidfd_signal(pidfd, SIGKILL);
-        rr_pidfd_wait(pidfd, 1000);
+        plugin_pidfd_signal(pidfd, SIGKILL);
+        plugin_pidfd_wait(pidfd, 1000);
     }
     close(pidfd);
 }
@@ -69,25 +58,26 @@ static void wait_shim(struct rr *rr, const char *id, int pidfd) {
 /* Undo a create that got (maybe) as far as a running shim: nothing of it may stay. */
 static void undo_create(struct rr *rr, const char *id, const char *bundle, const char *link) {
     const char *words[] = {"delete", "--force", id, NULL};
-    struct rr_output o;
+    struct plugin_output o;
     if (rr_runc_raw(rr, words, 0, &o, NULL) == 0)
-        rr_output_done(&o);
+        plugin_output_done(&o);
     wait_shim(rr, id, rr_shim_pidfd(bundle, id, NULL));
     unlink(link);
 }
 
 /* "cleat-shim: TEXT" (TEXT carries the runtime's own error), as the operator should read it. */
-static int shim_failed(struct rr *rr, const char *id, const struct rr_output *o, struct cleat_error **reterr) {
+static int shim_failed(struct rr *rr, const char *id, const struct plugin_output *o, struct cleat_error **reterr) {
     char msg[RR_ERR_MAX];
     const char *text = o->err;
     if (strncmp(text, "cleat-shim: ", 12) == 0)
         text += 12;
     rr_clean_message(text, msg, sizeof(msg));
     if (o->timed_out)
-        return rr_fail(rr, reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT,
-                       "container '%s': %s did not report within %d s", id, rr->shim, RR_RUNTIME_TIMEOUT_MS / 1000);
-    return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, EIO, "container '%s': create failed: %s", id,
-                   msg[0] ? msg : "cleat-shim exited without a message");
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT,
+                               "container '%s': %s did not report within %d s", id, rr->shim,
+                               RR_RUNTIME_TIMEOUT_MS / 1000);
+    return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, EIO, "container '%s': create failed: %s", id,
+                           msg[0] ? msg : "cleat-shim exited without a message");
 }
 
 /* Run the shim until it reports; on success its pid is in *ret_shim. */
@@ -95,20 +85,20 @@ static int run_shim(struct rr *rr, const char *id, const char *bundle, const cha
                     pid_t *ret_shim, struct cleat_error **reterr) {
     char **argv = shim_argv(rr, id, bundle, log_path, flags);
     if (!argv)
-        return rr_fail(rr, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    struct rr_output o;
-    int r = rr_run((const char *const *)argv, 1, RR_RUNTIME_TIMEOUT_MS, &o);
-    strv_free(argv);
+        return plugin_oom(rr->host, reterr);
+    struct plugin_output o;
+    int r = rr_run((const char *const *)argv, 1, &o);
+    plugin_strv_free(argv);
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot run %s: %s", id, rr->shim,
-                       strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot run %s: %s", id,
+                               rr->shim, strerror(-r));
     int shim_pid = 0, init_pid = 0;
     if (o.timed_out || o.exit_status != 0)
         r = shim_failed(rr, id, &o, reterr);
     else if (sscanf(o.out, "%d %d", &shim_pid, &init_pid) != 2 || shim_pid <= 0)
-        r = rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, EPROTO, "container '%s': %s reported '%.100s', not 'PID PID'",
-                    id, rr->shim, o.out);
-    rr_output_done(&o);
+        r = cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, EPROTO,
+                            "container '%s': %s reported '%.100s', not 'PID PID'", id, rr->shim, o.out);
+    plugin_output_done(&o);
     *ret_shim = shim_pid;
     return r;
 }
@@ -117,17 +107,17 @@ int rr_create(struct rr *rr, const char *id, const char *bundle, const char *log
               struct cleat_error **reterr) {
     char link[PATH_MAX], path[PATH_MAX];
     if (!rr_valid_id(id))
-        return rr_fail(rr, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "invalid container id '%s'",
-                       id ? id : "(null)");
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "invalid container id '%s'",
+                               id ? id : "(null)");
     if (!bundle || bundle[0] != '/' || rr_record_path(rr, id, link, sizeof(link)) < 0 ||
         snprintf(path, sizeof(path), "%s/exit.json", bundle) >= (int)sizeof(path))
-        return rr_fail(rr, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                       "container '%s': the bundle must be an absolute path of a sane length, not '%s'", id,
-                       bundle ? bundle : "(null)");
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "container '%s': the bundle must be an absolute path of a sane length, not '%s'", id,
+                               bundle ? bundle : "(null)");
     /* The record first: symlink(2) is the atomic test for a duplicate id. */
     if (symlink(bundle, link) < 0)
-        return rr_fail(rr, reterr, errno == EEXIST ? CLEAT_STATUS_ALREADY_EXISTS : CLEAT_STATUS_INTERNAL, errno,
-                       "container '%s': %s", id, errno == EEXIST ? "already exists" : strerror(errno));
+        return cleat_error_set(rr->host, reterr, errno == EEXIST ? CLEAT_STATUS_ALREADY_EXISTS : CLEAT_STATUS_INTERNAL,
+                               errno, "container '%s': %s", id, errno == EEXIST ? "already exists" : strerror(errno));
     unlink(path); /* a stale exit file would make the new container look finished */
     pid_t shim_pid = 0;
     int r = run_shim(rr, id, bundle, log_path, flags, &shim_pid, reterr);
@@ -135,15 +125,15 @@ int rr_create(struct rr *rr, const char *id, const char *bundle, const char *log
         undo_create(rr, id, bundle, link);
         return r;
     }
-    int pidfd = rr_pidfd_open(shim_pid);
+    int pidfd = plugin_pidfd_open(shim_pid);
     if (pidfd >= 0 && !rr_is_shim_of(pidfd, shim_pid, id)) {
         close(pidfd); /* already gone, and its pid reused: report the exit at once */
         pidfd = -1;
     }
     if ((r = rr_watch_shim(rr, id, bundle, shim_pid, pidfd < 0 ? -1 : pidfd)) < 0) {
         undo_create(rr, id, bundle, link);
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot watch its shim: %s", id,
-                       strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot watch its shim: %s",
+                               id, strerror(-r));
     }
     return 0;
 }
@@ -166,10 +156,10 @@ static int check_not_running(struct rr *rr, const char *id, const char *bundle, 
         return 0;
     }
     if (r < 0)
-        return rr_pass_error(rr, reterr, err, r);
+        return plugin_pass_error(rr->host, reterr, err, r);
     if (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EBUSY,
-                       "container '%s' is %s: stop it before removing it", id, status);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EBUSY,
+                               "container '%s' is %s: stop it before removing it", id, status);
     return 0; /* created (delete kills it) or stopped (the shim is finishing the log) */
 }
 
@@ -184,11 +174,11 @@ int rr_remove(struct rr *rr, const char *id, struct cleat_error **reterr) {
     if (pidfd < 0)
         pidfd = rr_shim_pidfd(bundle, id, &pid);
     const char *words[] = {"delete", "--force", id, NULL};
-    struct rr_output o;
+    struct plugin_output o;
     if ((r = rr_runc_raw(rr, words, 0, &o, reterr)) == 0) {
         if (o.exit_status != 0 && !rr_runc_says_gone(&o))
             r = rr_runc_error(rr, &o, "delete", id, reterr);
-        rr_output_done(&o);
+        plugin_output_done(&o);
     }
     if (r < 0) {
         if (pidfd >= 0)
@@ -199,8 +189,8 @@ int rr_remove(struct rr *rr, const char *id, struct cleat_error **reterr) {
     rr_forget_execs(rr, id);
     rr_record_path(rr, id, link, sizeof(link));
     if (unlink(link) < 0 && errno != ENOENT)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, errno, "container '%s': cannot remove %s: %s", id, link,
-                       strerror(errno));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, errno, "container '%s': cannot remove %s: %s",
+                               id, link, strerror(errno));
     return 0;
 }
 
@@ -232,7 +222,7 @@ int rr_init_state(struct rr *rr, const char *id, struct cleat_runtime_state *ret
     struct cleat_error *err = NULL;
     r = rr_runc_state(rr, id, status, sizeof(status), &pid, &err);
     int gone = (r < 0 && rr->host->error_status(err) == CLEAT_STATUS_NOT_FOUND) || strcmp(status, "stopped") == 0;
-    if (gone && rr_pidfd_wait(pidfd, RR_SHIM_EXIT_TIMEOUT_MS) == 1) {
+    if (gone && plugin_pidfd_wait(pidfd, RR_SHIM_EXIT_TIMEOUT_MS) == 1) {
         /* The init is gone; the shim writes exit.json once the output is drained (at most 2 s). */
         rr->host->error_free(err);
         close(pidfd);
@@ -242,7 +232,7 @@ int rr_init_state(struct rr *rr, const char *id, struct cleat_runtime_state *ret
     }
     close(pidfd);
     if (r < 0)
-        return rr_pass_error(rr, reterr, err, r);
+        return plugin_pass_error(rr->host, reterr, err, r);
     ret->pid = (uint32_t)pid;
     ret->status = strcmp(status, "created") == 0   ? CLEAT_TASK_CREATED
                   : strcmp(status, "paused") == 0  ? CLEAT_TASK_PAUSED

@@ -79,21 +79,21 @@ static int control(struct rr *rr, const char *id, const char *what, const char *
     if (fd < 0) {
         int pidfd = rr_read_exit(bundle, &e) == 0 ? -ESRCH : rr_shim_pidfd(bundle, id, NULL);
         if (pidfd < 0)
-            return rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ESRCH,
-                           "container '%s': %s: container is not running", id, what);
+            return cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ESRCH,
+                                   "container '%s': %s: container is not running", id, what);
         close(pidfd);
-        return rr_fail(rr, reterr, CLEAT_STATUS_UNAVAILABLE, -fd, "container '%s': %s: cannot reach its shim: %s",
-                       id, what, strerror(-fd));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_UNAVAILABLE, -fd,
+                               "container '%s': %s: cannot reach its shim: %s", id, what, strerror(-fd));
     }
     r = control_exchange(fd, line, reply, sizeof(reply));
     close(fd);
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_UNAVAILABLE, -r, "container '%s': %s: no answer from its shim: %s",
-                       id, what, strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_UNAVAILABLE, -r,
+                               "container '%s': %s: no answer from its shim: %s", id, what, strerror(-r));
     if (strcmp(reply, "ok") == 0)
         return 0;
-    return rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO, "container '%s': %s: %s", id, what,
-                   strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+    return cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO, "container '%s': %s: %s", id, what,
+                           strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
 }
 
 int rr_resize_pty(void *instance, const char *id, const char *exec_id, uint32_t width, uint32_t height,
@@ -123,8 +123,8 @@ int rr_attach_address(void *instance, const char *id, char *buf, uint64_t size, 
         return r;
     int n = snprintf(buf, size, "%s/attach.sock", bundle);
     if (n < 0 || (uint64_t)n >= size)
-        return rr_fail(rr, reterr, CLEAT_STATUS_OUT_OF_RANGE, ENAMETOOLONG,
-                       "container '%s': the attach socket path %s/attach.sock does not fit in %llu bytes", id,
-                       bundle, (unsigned long long)size);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_OUT_OF_RANGE, ENAMETOOLONG,
+                               "container '%s': the attach socket path %s/attach.sock does not fit in %llu bytes", id,
+                               bundle, (unsigned long long)size);
     return 0;
 }

@@ -26,6 +26,9 @@
 
 #include <jansson.h>
 
+#include "plugin_clock.h"
+#include "plugin_fs.h"
+#include "plugin_pidfd.h"
 #include "runc.h"
 
 #define PID_FILE_WAIT_MS 1000 /* kill() right after exec(): the runtime writes the pid file soon */
@@ -40,12 +43,12 @@ static int check_running(struct rr *rr, const char *id, struct cleat_error **ret
     struct cleat_error *err = NULL;
     int r = rr_runc_state(rr, id, status, sizeof(status), &pid, &err);
     if (r < 0 && rr->host->error_status(err) != CLEAT_STATUS_NOT_FOUND)
-        return rr_pass_error(rr, reterr, err, r);
+        return plugin_pass_error(rr->host, reterr, err, r);
     if (r < 0)
         rr->host->error_free(err);
     if (r < 0 || strcmp(status, "running") != 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ESRCH,
-                       "container '%s' is %s: exec needs a running container", id, r < 0 ? "gone" : status);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ESRCH,
+                               "container '%s' is %s: exec needs a running container", id, r < 0 ? "gone" : status);
     return 0;
 }
 
@@ -53,8 +56,9 @@ static int check_running(struct rr *rr, const char *id, struct cleat_error **ret
 static int check_request(struct rr *rr, const struct cleat_runtime_exec *x, char **ret_process,
                          struct cleat_error **reterr) {
     if (!rr_valid_id(x->exec_id))
-        return rr_fail(rr, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "container '%s': invalid exec id '%s'",
-                       x->container_id, x->exec_id ? x->exec_id : "(null)");
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "container '%s': invalid exec id '%s'", x->container_id,
+                               x->exec_id ? x->exec_id : "(null)");
     json_error_t jerr;
     json_t *process = x->process_json ? json_loads(x->process_json, 0, &jerr) : NULL;
     int ok = json_is_object(process);
@@ -63,8 +67,9 @@ static int check_request(struct rr *rr, const struct cleat_runtime_exec *x, char
              (*ret_process = json_dumps(process, JSON_COMPACT)) != NULL;
     json_decref(process);
     if (!ok)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                       "container '%s' exec '%s': the process is not a JSON object", x->container_id, x->exec_id);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "container '%s' exec '%s': the process is not a JSON object", x->container_id,
+                               x->exec_id);
     return 0;
 }
 
@@ -73,16 +78,16 @@ static int reserve(struct rr *rr, const char *id, const char *exec_id, const cha
                    struct cleat_error **reterr) {
     struct watch *w = rr_watch_new(WATCH_EXEC, id, exec_id, bundle);
     if (!w)
-        return rr_fail(rr, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(rr->host, reterr);
     w->starting = 1;
     pthread_mutex_lock(&rr->lock);
     int r = rr_find_exec_locked(rr, id, exec_id) ? -EEXIST : rr_add_locked(rr, w);
     pthread_mutex_unlock(&rr->lock);
     if (r < 0) {
         rr_watch_free(w);
-        return rr_fail(rr, reterr, r == -EEXIST ? CLEAT_STATUS_ALREADY_EXISTS : CLEAT_STATUS_RESOURCE_EXHAUSTED,
-                       -r, "container '%s': exec '%s' %s", id, exec_id,
-                       r == -EEXIST ? "already exists" : "cannot be recorded");
+        return cleat_error_set(
+            rr->host, reterr, r == -EEXIST ? CLEAT_STATUS_ALREADY_EXISTS : CLEAT_STATUS_RESOURCE_EXHAUSTED, -r,
+            "container '%s': exec '%s' %s", id, exec_id, r == -EEXIST ? "already exists" : "cannot be recorded");
     }
     *ret = w;
     return 0;
@@ -95,30 +100,29 @@ static int spawn_exec(struct rr *rr, const struct cleat_runtime_exec *x, const c
     exec_path(process, sizeof(process), bundle, x->exec_id, "json");
     exec_path(pidfile, sizeof(pidfile), bundle, x->exec_id, "pid");
     unlink(pidfile);
-    int r = rr_write_file(process, text);
+    int r = plugin_write_file(process, text);
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot write %s: %s",
-                       x->container_id, process, strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot write %s: %s",
+                               x->container_id, process, strerror(-r));
     const char *plain[] = {"exec", "--process", process, "--pid-file", pidfile, x->container_id, NULL};
     const char *tty[] = {"exec", "--tty", "--process", process, "--pid-file", pidfile, x->container_id, NULL};
     _cleanup_free_ const char **argv = rr_runc_argv(rr, slave >= 0 ? tty : plain);
     if (!argv)
-        return rr_fail(rr, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(rr->host, reterr);
     pid_t pid;
-    if (slave >= 0)
-        r = rr_spawn(argv, slave, slave, slave, &pid);
-    else
-        r = rr_spawn(argv, x->stdin_fd, x->stdout_fd, x->stderr_fd, &pid);
+    const int stdio[3] = {slave >= 0 ? slave : x->stdin_fd, slave >= 0 ? slave : x->stdout_fd,
+                          slave >= 0 ? slave : x->stderr_fd};
+    r = plugin_spawn(argv, NULL, stdio, 0, &pid);
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot run %s exec: %s",
-                       x->container_id, rr->binary, strerror(-r));
-    int pidfd = rr_pidfd_open(pid); /* our unreaped child: cannot fail but for want of fds */
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot run %s exec: %s",
+                               x->container_id, rr->binary, strerror(-r));
+    int pidfd = plugin_pidfd_open(pid); /* our unreaped child: cannot fail but for want of fds */
     if (pidfd < 0) {
         kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        return rr_fail(rr, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -pidfd, "container '%s': pidfd_open: %s",
-                       x->container_id, strerror(-pidfd));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -pidfd,
+                               "container '%s': pidfd_open: %s", x->container_id, strerror(-pidfd));
     }
     *ret_pid = pid;
     return pidfd;
@@ -130,8 +134,9 @@ static int spawn_tty_exec(struct rr *rr, const struct cleat_runtime_exec *x, con
     int master, slave;
     int r = rr_openpty(&master, &slave);
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': cannot open a pty: %s",
-                       x->container_id, x->exec_id, strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                               "container '%s' exec '%s': cannot open a pty: %s", x->container_id, x->exec_id,
+                               strerror(-r));
     int pidfd = spawn_exec(rr, x, bundle, text, slave, ret_pid, reterr);
     close(slave); /* the runtime holds the only copies now: EIO on the master once it is gone */
     if (pidfd < 0) {
@@ -141,13 +146,13 @@ static int spawn_tty_exec(struct rr *rr, const struct cleat_runtime_exec *x, con
     char pidfile[PATH_MAX + 64];
     exec_path(pidfile, sizeof(pidfile), bundle, x->exec_id, "pid");
     if ((r = rr_tty_start(rr, w, master, x->stdin_fd, x->stdout_fd, pidfd, pidfile)) < 0) {
-        siginfo_t si;
-        rr_pidfd_signal(pidfd, SIGKILL);
-        while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-            ;
+        int status;
+        plugin_pidfd_signal(pidfd, SIGKILL);
+        plugin_pidfd_reap(pidfd, 0, &status);
         close(pidfd);
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': cannot relay its terminal: %s",
-                       x->container_id, x->exec_id, strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                               "container '%s' exec '%s': cannot relay its terminal: %s", x->container_id, x->exec_id,
+                               strerror(-r));
     }
     return pidfd;
 }
@@ -190,7 +195,8 @@ static int find_exec(struct rr *rr, const char *id, const char *exec_id, struct 
     }
     pthread_mutex_unlock(&rr->lock);
     if (!w)
-        return rr_fail(rr, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' has no exec '%s'", id, exec_id);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' has no exec '%s'", id,
+                               exec_id);
     return 0;
 }
 
@@ -198,11 +204,11 @@ static int find_exec(struct rr *rr, const char *id, const char *exec_id, struct 
 static int exec_process_pid(const char *bundle, const char *exec_id, pid_t *ret) {
     char path[PATH_MAX + 64];
     exec_path(path, sizeof(path), bundle, exec_id, "pid");
-    int64_t deadline = rr_monotonic_ms() + PID_FILE_WAIT_MS;
+    int64_t deadline = plugin_monotonic_ms() + PID_FILE_WAIT_MS;
     while (rr_read_pid(path, ret) < 0) {
-        if (rr_monotonic_ms() >= deadline)
+        if (plugin_monotonic_ms() >= deadline)
             return -ENOENT;
-        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+        plugin_sleep_ms(10);
     }
     return 0;
 }
@@ -215,21 +221,21 @@ int rr_exec_kill(struct rr *rr, const char *id, const char *exec_id, int32_t sig
         return r; /* an exec that has ended is killed */
     pid_t pid;
     if (exec_process_pid(bundle, exec_id, &pid) == 0) {
-        int pidfd = rr_pidfd_open(pid);
+        int pidfd = plugin_pidfd_open(pid);
         if (pidfd < 0)
             return 0; /* gone */
-        r = rr_pidfd_signal(pidfd, sig);
+        r = plugin_pidfd_signal(pidfd, sig);
         close(pidfd);
     } else {
         /* Not started yet, or the runtime failed: signal the runtime, which forwards what it can. */
         pthread_mutex_lock(&rr->lock);
         struct watch *w = rr_find_exec_locked(rr, id, exec_id);
-        r = w && w->pidfd >= 0 ? rr_pidfd_signal(w->pidfd, sig) : 0;
+        r = w && w->pidfd >= 0 ? plugin_pidfd_signal(w->pidfd, sig) : 0;
         pthread_mutex_unlock(&rr->lock);
     }
     if (r < 0 && r != -ESRCH)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': signal %d: %s", id,
-                       exec_id, (int)sig, strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': signal %d: %s",
+                               id, exec_id, (int)sig, strerror(-r));
     return 0;
 }
 
@@ -264,9 +270,10 @@ int rr_exec_remove(struct rr *rr, const char *id, const char *exec_id, struct cl
     }
     pthread_mutex_unlock(&rr->lock);
     if (!w)
-        return rr_fail(rr, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' has no exec '%s'", id, exec_id);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' has no exec '%s'", id,
+                               exec_id);
     if (running)
-        return rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EBUSY,
-                       "container '%s' exec '%s' is still running", id, exec_id);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EBUSY,
+                               "container '%s' exec '%s' is still running", id, exec_id);
     return 0;
 }

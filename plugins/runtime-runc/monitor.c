@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "plugin_clock.h"
+#include "plugin_pidfd.h"
 #include "runc.h"
 
 struct watch *rr_watch_new(int kind, const char *id, const char *exec_id, const char *bundle) {
@@ -124,18 +126,14 @@ static void shim_exited(struct rr *rr, struct watch *w) {
 }
 
 void rr_reap_exec_locked(struct rr *rr, struct watch *w) {
-    siginfo_t si;
-    memset(&si, 0, sizeof(si));
     if (w->exited || w->pidfd < 0)
         return;
-    int r;
-    while ((r = waitid((idtype_t)P_PIDFD, (id_t)w->pidfd, &si, WEXITED | WNOHANG)) < 0 && errno == EINTR)
-        ;
-    if (r == 0 && si.si_pid == 0)
+    int status = 255;
+    if (plugin_pidfd_reap(w->pidfd, 1, &status) == 0)
         return; /* still running */
-    /* ECHILD: someone reaped it behind our back (SIGCHLD ignored?): the status is lost. */
-    w->exit_status = r < 0 ? 255 : si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
-    w->exited_at_ns = rr_now_ns();
+    /* ECHILD: someone reaped it behind our back (SIGCHLD ignored?): the status is lost, 255 stays. */
+    w->exit_status = status;
+    w->exited_at_ns = plugin_realtime_ns();
     w->exited = 1;
     unpoll_locked(rr, w);
 }

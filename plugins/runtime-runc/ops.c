@@ -10,17 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plugin_fs.h"
 #include "runc.h"
 
 /* An executable regular file, or a message saying what is wrong with it. */
 static int check_executable(struct rr *rr, const char *what, const char *path, struct cleat_error **reterr) {
     struct stat st;
     if (stat(path, &st) < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "%s %s: %s", what, path,
-                       strerror(errno));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "%s %s: %s", what, path,
+                               strerror(errno));
     if (!S_ISREG(st.st_mode) || access(path, X_OK) < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EACCES, "%s %s is not an executable file",
-                       what, path);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EACCES,
+                               "%s %s is not an executable file", what, path);
     return 0;
 }
 
@@ -44,7 +45,8 @@ static int check_alive(struct rr *rr, const char *id, const char *bundle, struct
     struct rr_exit e;
     int pidfd = rr_read_exit(bundle, &e) == 0 ? -ESRCH : rr_shim_pidfd(bundle, id, NULL);
     if (pidfd < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ESRCH, "container '%s' is not running", id);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ESRCH,
+                               "container '%s' is not running", id);
     close(pidfd);
     return 0;
 }
@@ -62,8 +64,8 @@ static int rr_start(void *instance, const char *id, uint32_t *ret_pid, struct cl
         return r;
     snprintf(path, sizeof(path), "%s/init.pid", bundle);
     if ((r = rr_read_pid(path, &pid)) < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': started, but %s: %s", id, path,
-                       strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': started, but %s: %s", id,
+                               path, strerror(-r));
     *ret_pid = (uint32_t)pid;
     return 0;
 }
@@ -73,7 +75,8 @@ static int rr_kill(void *instance, const char *id, const char *exec_id, int32_t 
     struct rr *rr = instance;
     char bundle[PATH_MAX], signum[16];
     if (sig <= 0 || sig >= NSIG)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "container '%s': no signal %d", id, sig);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "container '%s': no signal %d",
+                               id, sig);
     if (exec_id)
         return rr_exec_kill(rr, id, exec_id, sig, reterr);
     int r = rr_lookup(rr, id, bundle, sizeof(bundle), reterr);
@@ -83,12 +86,12 @@ static int rr_kill(void *instance, const char *id, const char *exec_id, int32_t 
         return 0; /* already stopped: what a kill wants is done */
     snprintf(signum, sizeof(signum), "%d", (int)sig);
     const char *all[] = {"kill", "--all", id, signum, NULL}, *one[] = {"kill", id, signum, NULL};
-    struct rr_output o;
+    struct plugin_output o;
     if ((r = rr_runc_raw(rr, (flags & CLEAT_KILL_ALL) ? all : one, 0, &o, reterr)) < 0)
         return r;
     if (o.timed_out || (o.exit_status != 0 && !rr_runc_says_gone(&o)))
         r = rr_runc_error(rr, &o, "kill", id, reterr);
-    rr_output_done(&o);
+    plugin_output_done(&o);
     return r;
 }
 
@@ -110,12 +113,12 @@ static int rr_update(void *instance, const char *id, const char *resources_json,
     snprintf(path, sizeof(path), "%s/update-XXXXXX.json", bundle);
     int fd = mkostemps(path, 5, O_CLOEXEC);
     if (fd < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, errno, "container '%s': cannot create %s: %s", id, path,
-                       strerror(errno));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, errno, "container '%s': cannot create %s: %s",
+                               id, path, strerror(errno));
     close(fd);
-    if ((r = rr_write_file(path, resources_json ? resources_json : "{}")) < 0)
-        r = rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot write %s: %s", id, path,
-                    strerror(-r));
+    if ((r = plugin_write_file(path, resources_json ? resources_json : "{}")) < 0)
+        r = cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot write %s: %s", id,
+                            path, strerror(-r));
     const char *words[] = {"update", "--resources", path, id, NULL};
     if (r == 0)
         r = rr_runc(rr, words, "update", id, reterr);

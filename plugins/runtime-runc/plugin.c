@@ -20,6 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plugin_config.h"
+#include "plugin_fs.h"
+#include "plugin_strv.h"
 #include "runc.h"
 
 #ifndef CLEAT_LIBEXEC_DIR
@@ -34,29 +37,17 @@ struct options {
     const struct cleat_config *args; /* a sequence, or NULL */
 };
 
-static int get_path(const struct cleat_host *host, const struct cleat_config *options, const char *key,
-                    const char *def, const char **ret, struct cleat_error **reterr) {
-    int r = host->config_get_string(options, key, def, ret, reterr);
-    if (r == 0 && *ret && (*ret)[0] != '/')
-        r = cleat_config_error(host, host->config_get0(options, key), reterr, "'%s' must be an absolute path, not '%s'",
-                         key, *ret);
-    return r;
-}
-
 static int read_options(const struct cleat_host *host, const struct cleat_config *options, struct options *o,
                         struct cleat_error **reterr) {
     int r;
-    uint32_t kind = host->config_kind(options);
-    if (kind != CLEAT_CONFIG_ABSENT && kind != CLEAT_CONFIG_NULL &&
-        (r = host->config_check_keys(options, rr_keys, reterr)) < 0)
-        return r;
-    if ((r = get_path(host, options, "binary", "/usr/bin/runc", &o->binary, reterr)) < 0 ||
-        (r = get_path(host, options, "root", NULL, &o->root, reterr)) < 0 ||
-        (r = get_path(host, options, "shim", CLEAT_LIBEXEC_DIR "/cleat-shim", &o->shim, reterr)) < 0 ||
+    if ((r = host->config_check_keys(options, rr_keys, reterr)) < 0 ||
+        (r = plugin_config_path(host, options, "binary", "/usr/bin/runc", &o->binary, reterr)) < 0 ||
+        (r = plugin_config_path(host, options, "root", NULL, &o->root, reterr)) < 0 ||
+        (r = plugin_config_path(host, options, "shim", CLEAT_LIBEXEC_DIR "/cleat-shim", &o->shim, reterr)) < 0 ||
         (r = host->config_get_bool(options, "systemd_cgroup", 0, &o->systemd_cgroup, reterr)) < 0)
         return r;
     const struct cleat_config *args = host->config_get0(options, "runtime_args");
-    kind = host->config_kind(args);
+    uint32_t kind = host->config_kind(args);
     if (kind != CLEAT_CONFIG_ABSENT && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_SEQ)
         return cleat_config_error(host, args, reterr, "'runtime_args' must be a list of strings");
     o->args = kind == CLEAT_CONFIG_SEQ ? args : NULL;
@@ -78,19 +69,19 @@ static int rr_validate(const struct cleat_host *host, const struct cleat_config 
 /* --root ROOT [--systemd-cgroup] [runtime_args...]: the shim gets all but the first two as --runtime-arg. */
 static int build_global(struct rr *rr, const struct options *o) {
     uint64_t nargs = o->args ? rr->host->config_count(o->args) : 0;
-    if (!(rr->global = calloc(3 + nargs + 1, sizeof(char *))))
+    char **global = calloc(3 + nargs + 1, sizeof(char *));
+    if (!global)
         return -ENOMEM;
     size_t n = 0;
-    rr->global[n++] = strdup("--root");
-    rr->global[n++] = strdup(rr->root);
+    global[n++] = strdup("--root");
+    global[n++] = strdup(rr->root);
     if (o->systemd_cgroup)
-        rr->global[n++] = strdup("--systemd-cgroup");
+        global[n++] = strdup("--systemd-cgroup");
     for (uint64_t i = 0; i < nargs; i++)
-        rr->global[n++] = strdup(rr->host->config_scalar0(rr->host->config_at0(o->args, i)));
+        global[n++] = strdup(rr->host->config_scalar0(rr->host->config_at0(o->args, i)));
+    if (!(rr->global = plugin_strv_checked(global, n)))
+        return -ENOMEM;
     rr->nglobal = n;
-    for (size_t i = 0; i < n; i++)
-        if (!rr->global[i])
-            return -ENOMEM;
     return 0;
 }
 
@@ -100,9 +91,7 @@ static void rr_fini(void *instance) {
         return;
     rr_tty_stop_all(rr);
     rr_monitor_stop(rr);
-    for (size_t i = 0; rr->global && i < rr->nglobal; i++)
-        free(rr->global[i]);
-    free(rr->global);
+    plugin_strv_free(rr->global);
     free(rr->binary);
     free(rr->root);
     free(rr->shim);
@@ -116,7 +105,8 @@ static void rr_fini(void *instance) {
 static int rescan(struct rr *rr, struct cleat_error **reterr) {
     DIR *d = opendir(rr->ctr_dir);
     if (!d)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot read %s: %s", rr->ctr_dir, strerror(errno));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot read %s: %s", rr->ctr_dir,
+                               strerror(errno));
     struct dirent *de;
     int r = 0;
     while (r == 0 && (de = readdir(d))) {
@@ -128,8 +118,8 @@ static int rescan(struct rr *rr, struct cleat_error **reterr) {
             continue; /* finished ones are the core's to reconcile, with state() */
         int pidfd = rr_shim_pidfd(bundle, de->d_name, &pid);
         if (pidfd >= 0 && (r = rr_watch_shim(rr, de->d_name, bundle, pid, pidfd)) < 0)
-            r = rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot watch its shim: %s",
-                        de->d_name, strerror(-r));
+            r = cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                                "container '%s': cannot watch its shim: %s", de->d_name, strerror(-r));
     }
     closedir(d);
     return r;
@@ -147,10 +137,10 @@ static int set_paths(struct rr *rr, const struct options *o, struct cleat_error 
     if (asprintf(&rr->ctr_dir, "%s/containers", state) < 0)
         rr->ctr_dir = NULL;
     if (!rr->binary || !rr->shim || !rr->root || !rr->ctr_dir || build_global(rr, o) < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    if ((r = rr_mkdir_p(rr->root, 0700)) < 0 || (r = rr_mkdir_p(rr->ctr_dir, 0700)) < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot create %s or %s: %s", rr->root, rr->ctr_dir,
-                       strerror(-r));
+        return plugin_oom(rr->host, reterr);
+    if ((r = plugin_mkdir_p(rr->root, 0700)) < 0 || (r = plugin_mkdir_p(rr->ctr_dir, 0700)) < 0)
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot create %s or %s: %s", rr->root,
+                               rr->ctr_dir, strerror(-r));
     return 0;
 }
 
@@ -158,7 +148,7 @@ static int rr_init(const struct cleat_host *host, const struct cleat_config *opt
                    struct cleat_error **reterr) {
     struct rr *rr = calloc(1, sizeof(*rr));
     if (!rr)
-        return cleat_error_set(host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return plugin_oom(host, reterr);
     rr->host = host;
     rr->epfd = rr->wakefd = -1;
     pthread_mutex_init(&rr->lock, NULL);

@@ -72,15 +72,23 @@ const char **rr_runc_argv(const struct rr *rr, const char *const *words) {
     return argv;
 }
 
-int rr_runc_raw(struct rr *rr, const char *const *words, int want_stdout, struct rr_output *ret,
+int rr_run(const char *const *argv, int want_stdout, struct plugin_output *ret) {
+    struct plugin_run run = {.argv = argv,
+                             .timeout_ms = RR_RUNTIME_TIMEOUT_MS,
+                             .stdout_max = want_stdout ? RR_STDOUT_MAX : 0,
+                             .stderr_max = RR_ERR_MAX - 1};
+    return plugin_run(&run, -1, ret);
+}
+
+int rr_runc_raw(struct rr *rr, const char *const *words, int want_stdout, struct plugin_output *ret,
                 struct cleat_error **reterr) {
     _cleanup_free_ const char **argv = rr_runc_argv(rr, words);
     if (!argv)
-        return rr_fail(rr, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    int r = rr_run(argv, want_stdout, RR_RUNTIME_TIMEOUT_MS, ret);
+        return plugin_oom(rr->host, reterr);
+    int r = rr_run(argv, want_stdout, ret);
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot run %s %s: %s", rr->binary, words[0],
-                       strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot run %s %s: %s", rr->binary,
+                               words[0], strerror(-r));
     return 0;
 }
 
@@ -97,29 +105,29 @@ static int32_t status_of(const char *msg) {
     return CLEAT_STATUS_INTERNAL;
 }
 
-int rr_runc_error(struct rr *rr, const struct rr_output *o, const char *what, const char *id,
+int rr_runc_error(struct rr *rr, const struct plugin_output *o, const char *what, const char *id,
                   struct cleat_error **reterr) {
     if (o->timed_out)
-        return rr_fail(rr, reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT,
-                       "container '%s': %s %s did not finish within %d s (killed)", id, rr->binary, what,
-                       RR_RUNTIME_TIMEOUT_MS / 1000);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT,
+                               "container '%s': %s %s did not finish within %d s (killed)", id, rr->binary, what,
+                               RR_RUNTIME_TIMEOUT_MS / 1000);
     char msg[RR_ERR_MAX];
     rr_clean_message(o->err, msg, sizeof(msg));
-    return rr_fail(rr, reterr, status_of(msg), EIO, "container '%s': %s %s exited with status %d: %s", id,
-                   rr->binary, what, o->exit_status, msg[0] ? msg : "(no error output)");
+    return cleat_error_set(rr->host, reterr, status_of(msg), EIO, "container '%s': %s %s exited with status %d: %s", id,
+                           rr->binary, what, o->exit_status, msg[0] ? msg : "(no error output)");
 }
 
 int rr_runc(struct rr *rr, const char *const *words, const char *what, const char *id,
             struct cleat_error **reterr) {
-    struct rr_output o;
+    struct plugin_output o;
     int r = rr_runc_raw(rr, words, 0, &o, reterr);
     if (r == 0 && (o.timed_out || o.exit_status != 0))
         r = rr_runc_error(rr, &o, what, id, reterr);
-    rr_output_done(&o);
+    plugin_output_done(&o);
     return r;
 }
 
-int rr_runc_says_gone(const struct rr_output *o) {
+int rr_runc_says_gone(const struct plugin_output *o) {
     /* runc: "container not running", "container does not exist", "process already finished";
      * crun: "container `ID` is not running", "... does not exist", "kill container: No such process". */
     static const char *const gone[] = {"not running", "does not exist", "has stopped", "process already finished",
@@ -133,13 +141,13 @@ int rr_runc_says_gone(const struct rr_output *o) {
 int rr_runc_state(struct rr *rr, const char *id, char *status, size_t size, pid_t *ret_pid,
                   struct cleat_error **reterr) {
     const char *words[] = {"state", id, NULL};
-    struct rr_output o;
+    struct plugin_output o;
     int r = rr_runc_raw(rr, words, 1, &o, reterr);
     if (r < 0)
         return r;
     if (o.timed_out || o.exit_status != 0) {
         r = rr_runc_error(rr, &o, "state", id, reterr);
-        rr_output_done(&o);
+        plugin_output_done(&o);
         return r;
     }
     json_error_t jerr;
@@ -147,13 +155,13 @@ int rr_runc_state(struct rr *rr, const char *id, char *status, size_t size, pid_
     const char *st = json_string_value(json_object_get(root, "status"));
     json_int_t pid = json_integer_value(json_object_get(root, "pid"));
     if (!st)
-        r = rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, EPROTO,
-                    "container '%s': %s state printed no status: %.200s", id, rr->binary, o.out);
+        r = cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, EPROTO,
+                            "container '%s': %s state printed no status: %.200s", id, rr->binary, o.out);
     else {
         snprintf(status, size, "%s", st);
         *ret_pid = pid > 0 && pid <= INT32_MAX ? (pid_t)pid : 0;
     }
     json_decref(root);
-    rr_output_done(&o);
+    plugin_output_done(&o);
     return r;
 }

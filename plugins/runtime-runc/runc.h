@@ -30,10 +30,15 @@
 
 #include <cleat/runtime.h>
 
+#include "plugin_cleanup.h"
+#include "plugin_error.h"
+#include "plugin_spawn.h"
+
 /* Bounds on waits, so that a hung runtime cannot hang a worker forever. */
 #define RR_RUNTIME_TIMEOUT_MS 60000 /* one runtime invocation, or the shim's create handshake */
 #define RR_SHIM_EXIT_TIMEOUT_MS 5000 /* the shim's exit after its container was deleted or killed */
-#define RR_ERR_MAX 4096              /* captured stderr of one invocation */
+#define RR_ERR_MAX 4096              /* captured stderr of one invocation, its NUL included */
+#define RR_STDOUT_MAX (1024 * 1024)  /* captured stdout of one invocation (runc state prints one small object) */
 
 struct rr {
     const struct cleat_host *host;
@@ -74,64 +79,25 @@ struct watch {
     int64_t exited_at_ns;
 };
 
-/* --- util.c ---------------------------------------------------------------- */
-
-/* Set *reterr (if reterr) to a new error; returns -(errnum ? errnum : EINVAL). */
-int rr_fail(const struct rr *rr, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...)
-    CLEAT_PRINTF(5, 6);
-/* Hand `err` to the caller (or free it when reterr is NULL); returns r. */
-int rr_pass_error(const struct rr *rr, struct cleat_error **reterr, struct cleat_error *err, int r);
-int64_t rr_now_ns(void);
-int64_t rr_monotonic_ms(void);
-/* Ids become file names and runtime arguments: [A-Za-z0-9_.+-], not "." or "..", at most 1024 bytes. */
-int rr_valid_id(const char *id);
-/* mkdir -p of an absolute path. */
-int rr_mkdir_p(const char *path, mode_t mode);
-/* Write `text` to `path` (created 0600 or truncated). */
-int rr_write_file(const char *path, const char *text);
-/* Read a decimal pid from a file. */
-int rr_read_pid(const char *path, pid_t *ret);
-/* Wait until `pidfd`'s process exits: 1 when it did, 0 after timeout_ms. */
-int rr_pidfd_wait(int pidfd, int timeout_ms);
-int rr_pidfd_open(pid_t pid);
-int rr_pidfd_signal(int pidfd, int sig);
-
-static inline void rr_freep(void *p) {
-    free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(rr_freep)))
-
-/* --- spawn.c --------------------------------------------------------------- */
+/* --- runc.c ---------------------------------------------------------------- */
 
 /*
- * posix_spawn argv[0] with stdio `in`, `out`, `err` (-1 for /dev/null; the
- * caller keeps its fds), no other fd (whether close-on-exec or not), an empty
- * signal mask and default dispositions.
+ * Run a helper program (the runtime, the shim) to its end as plugin_run()
+ * does, within RR_RUNTIME_TIMEOUT_MS: stderr kept (at most RR_ERR_MAX - 1
+ * bytes), stdout too when want_stdout (else /dev/null); free with
+ * plugin_output_done().  -errno when it could not run at all.
  */
-int rr_spawn(const char *const *argv, int in, int out, int err, pid_t *ret_pid);
-
-struct rr_output {
-    int exit_status;  /* exit code, or 128 + signal */
-    int timed_out;    /* killed after the timeout */
-    char *out;        /* stdout when asked for (NUL-terminated, at most 1 MiB kept), else NULL */
-    char err[RR_ERR_MAX]; /* stderr, NUL-terminated, cut at RR_ERR_MAX - 1 bytes */
-};
-
-/* Run argv to its end, at most timeout_ms; returns -errno when it could not run at all. */
-int rr_run(const char *const *argv, int want_stdout, int timeout_ms, struct rr_output *ret);
-void rr_output_done(struct rr_output *o);
-
-/* --- runc.c ---------------------------------------------------------------- */
+int rr_run(const char *const *argv, int want_stdout, struct plugin_output *ret);
 
 /* The runtime's own error text: the msg="..." parts of runc's log lines, else the text trimmed. */
 void rr_clean_message(const char *raw, char *out, size_t size);
 /* BINARY GLOBAL... words..., NULL: an array to free, of borrowed strings; NULL on ENOMEM. */
 const char **rr_runc_argv(const struct rr *rr, const char *const *words);
-/* Run `BINARY GLOBAL... words...`; `ret` as rr_run (want stdout: ret->out). */
-int rr_runc_raw(struct rr *rr, const char *const *words, int want_stdout, struct rr_output *ret,
+/* Run `BINARY GLOBAL... words...`; `ret` as rr_run (want stdout: ret->out); an error says what did not run. */
+int rr_runc_raw(struct rr *rr, const char *const *words, int want_stdout, struct plugin_output *ret,
                 struct cleat_error **reterr);
 /* An error for a failed invocation: "container 'ID': runc WHAT: MESSAGE", status from the message. */
-int rr_runc_error(struct rr *rr, const struct rr_output *o, const char *what, const char *id,
+int rr_runc_error(struct rr *rr, const struct plugin_output *o, const char *what, const char *id,
                   struct cleat_error **reterr);
 /* rr_runc_raw + rr_runc_error: 0 only when the runtime exited 0. */
 int rr_runc(struct rr *rr, const char *const *words, const char *what, const char *id,
@@ -140,9 +106,14 @@ int rr_runc(struct rr *rr, const char *const *words, const char *what, const cha
 int rr_runc_state(struct rr *rr, const char *id, char *status, size_t size, pid_t *ret_pid,
                   struct cleat_error **reterr);
 /* True when a runtime error says the container is gone or not running (kill and delete accept it). */
-int rr_runc_says_gone(const struct rr_output *o);
+int rr_runc_says_gone(const struct plugin_output *o);
 
 /* --- bundle.c -------------------------------------------------------------- */
+
+/* Ids become file names and runtime arguments: [A-Za-z0-9_.+-], not "." or "..", at most 1024 bytes. */
+int rr_valid_id(const char *id);
+/* Read a decimal pid from a file (a pid file of the runtime or the shim); -EINVAL while it is still empty. */
+int rr_read_pid(const char *path, pid_t *ret);
 
 /* The bundle of a known container (readlink of its record); -ENOENT when unknown. */
 int rr_bundle_of(const struct rr *rr, const char *id, char *buf, size_t size);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plugin_fs.h"
+#include "plugin_pidfd.h"
 #include "runc.h"
 
 int rr_sandbox_create(void *instance, const struct cleat_runtime_sandbox *sandbox, struct cleat_error **reterr) {
@@ -22,13 +24,13 @@ int rr_sandbox_create(void *instance, const struct cleat_runtime_sandbox *sandbo
         return 0; /* nothing to run: the pinned namespaces are the sandbox */
     if (!sandbox->state_dir || sandbox->state_dir[0] != '/' ||
         snprintf(bundle, sizeof(bundle), "%s/pause", sandbox->state_dir) >= (int)sizeof(bundle))
-        return rr_fail(rr, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                       "sandbox '%s': the state dir must be an absolute path of a sane length", sandbox->id);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "sandbox '%s': the state dir must be an absolute path of a sane length", sandbox->id);
     snprintf(config, sizeof(config), "%s/config.json", bundle);
-    int r = rr_write_file(config, sandbox->spec_json);
+    int r = plugin_write_file(config, sandbox->spec_json);
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "sandbox '%s': cannot write %s: %s", sandbox->id,
-                       config, strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "sandbox '%s': cannot write %s: %s",
+                               sandbox->id, config, strerror(-r));
     if ((r = rr_create(rr, sandbox->id, bundle, NULL, 0, reterr)) < 0)
         return r;
     const char *words[] = {"start", sandbox->id, NULL};
@@ -55,18 +57,18 @@ int rr_sandbox_stop(void *instance, const char *sandbox_id, struct cleat_error *
     char signum[16];
     snprintf(signum, sizeof(signum), "%d", SIGKILL);
     const char *words[] = {"kill", sandbox_id, signum, NULL};
-    struct rr_output o;
+    struct plugin_output o;
     int r = rr_runc_raw(rr, words, 0, &o, reterr);
     if (r == 0) {
         if (o.timed_out || (o.exit_status != 0 && !rr_runc_says_gone(&o)))
             r = rr_runc_error(rr, &o, "kill", sandbox_id, reterr);
-        rr_output_done(&o);
+        plugin_output_done(&o);
     }
     /* Its shim exits once it has recorded the exit: then the pause is stopped for everyone. */
-    if (r == 0 && rr_pidfd_wait(pidfd, RR_SHIM_EXIT_TIMEOUT_MS) != 1)
-        r = rr_fail(rr, reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT,
-                    "sandbox '%s': its pause process did not stop within %d s of SIGKILL", sandbox_id,
-                    RR_SHIM_EXIT_TIMEOUT_MS / 1000);
+    if (r == 0 && plugin_pidfd_wait(pidfd, RR_SHIM_EXIT_TIMEOUT_MS) != 1)
+        r = cleat_error_set(rr->host, reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT,
+                            "sandbox '%s': its pause process did not stop within %d s of SIGKILL", sandbox_id,
+                            RR_SHIM_EXIT_TIMEOUT_MS / 1000);
     close(pidfd);
     return r;
 }

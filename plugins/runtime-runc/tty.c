@@ -38,6 +38,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "plugin_clock.h"
+#include "plugin_pidfd.h"
 #include "runc.h"
 
 #define RR_TTY_DRAIN_MS 2000 /* after the runtime exited, how long its output may still take */
@@ -108,7 +110,7 @@ static void size_container(struct rr_tty *t) {
 /* Input waits for the process (its pid file), which gets the size asked so far before any input. */
 static void start_input(struct rr *rr, struct rr_tty *t, struct relay *s) {
     pid_t pid = 0;
-    if (rr_read_pid(t->pidfile, &pid) < 0 && !s->deadline && rr_monotonic_ms() < s->start_by)
+    if (rr_read_pid(t->pidfile, &pid) < 0 && !s->deadline && plugin_monotonic_ms() < s->start_by)
         return;
     pthread_mutex_lock(&rr->lock);
     t->pid = pid;
@@ -208,7 +210,7 @@ static int relay_step(struct rr *rr, struct rr_tty *t, struct relay *s) {
         queue_eof(t, s);
     int timeout = s->started ? -1 : 10; /* (no event says when the pid file appears) */
     if (s->deadline && !s->master_done && s->olen == 0) { /* only while waiting for the terminal, not the host */
-        int64_t left = s->deadline - rr_monotonic_ms();
+        int64_t left = s->deadline - plugin_monotonic_ms();
         if (left <= 0)
             s->master_done = 1; /* something in the background holds the terminal: stop waiting for it */
         else if (timeout < 0 || left < timeout)
@@ -233,12 +235,12 @@ static int relay_step(struct rr *rr, struct rr_tty *t, struct relay *s) {
         (void)!read(t->wake, &v, sizeof(v));
     }
     if (p[3].revents)
-        s->deadline = rr_monotonic_ms() + RR_TTY_DRAIN_MS;
+        s->deadline = plugin_monotonic_ms() + RR_TTY_DRAIN_MS;
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
         if (s->olen == 0) {
             read_master(t, s);
             if (s->olen && s->deadline) /* still giving output: the drain time counts from the last of it */
-                s->deadline = rr_monotonic_ms() + RR_TTY_DRAIN_MS;
+                s->deadline = plugin_monotonic_ms() + RR_TTY_DRAIN_MS;
         } else if (s->ilen) { /* hung up while output waits for the host: the pending input has no reader */
             s->ilen = s->ioff = 0;
             s->eof_sent = 1;
@@ -294,7 +296,7 @@ static void *relay_main(void *arg) {
     if (s) {
         s->last_nl = 1;
         s->in_eof = s->eof_sent = a.t->in < 0; /* no stdin at all: no end-of-file to send either */
-        s->start_by = rr_monotonic_ms() + RR_RUNTIME_TIMEOUT_MS;
+        s->start_by = plugin_monotonic_ms() + RR_RUNTIME_TIMEOUT_MS;
         while (!relay_step(a.rr, a.t, s))
             ;
     }
@@ -361,10 +363,11 @@ static struct rr_tty *find_tty_locked(struct rr *rr, const char *id, const char 
         return w->tty;
     pthread_mutex_unlock(&rr->lock);
     if (!w)
-        rr_fail(rr, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' has no exec '%s'", id, exec_id);
+        cleat_error_set(rr->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' has no exec '%s'", id,
+                        exec_id);
     else
-        rr_fail(rr, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTTY, "container '%s' exec '%s': %s: %s", id,
-                exec_id, what, w->tty || w->exited ? "its terminal is closed" : "it has no terminal");
+        cleat_error_set(rr->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTTY, "container '%s' exec '%s': %s: %s",
+                        id, exec_id, what, w->tty || w->exited ? "its terminal is closed" : "it has no terminal");
     return NULL;
 }
 
@@ -380,13 +383,13 @@ int rr_tty_resize(struct rr *rr, const char *id, const char *exec_id, uint32_t w
     struct winsize ws = {.ws_col = t->cols, .ws_row = t->rows};
     int r = ioctl(t->master, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
     if (r == 0) {
-        rr_pidfd_signal(t->pidfd, SIGWINCH); /* the runtime copies the size inward too; it may have exited */
+        plugin_pidfd_signal(t->pidfd, SIGWINCH); /* the runtime copies the size inward too; it may have exited */
         size_container(t);
     }
     pthread_mutex_unlock(&rr->lock);
     if (r < 0)
-        return rr_fail(rr, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': resize: %s", id, exec_id,
-                       strerror(-r));
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s' exec '%s': resize: %s", id,
+                               exec_id, strerror(-r));
     return 0;
 }
 
@@ -401,7 +404,8 @@ int rr_tty_close_stdin(struct rr *rr, const char *id, const char *exec_id, struc
     pthread_mutex_unlock(&rr->lock);
     /* Without a terminal the process reads the caller's own fd: we hold no write end to close. */
     if (!w)
-        return rr_fail(rr, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' has no exec '%s'", id, exec_id);
+        return cleat_error_set(rr->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' has no exec '%s'", id,
+                               exec_id);
     return 0;
 }
 

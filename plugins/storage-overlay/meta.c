@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "overlay.h"
+#include "plugin_fs.h"
 
 #define META_MAGIC "cleat-storage-overlay-snapshot 1"
 #define META_MAX_SIZE (1 << 20)
@@ -68,35 +69,6 @@ static char *meta_format(const struct snap *s) {
     return text;
 }
 
-static int write_all(int fd, const char *buf, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int store_file(int rootfd, const char *tmp, const char *final, const char *text) {
-    int fd = openat(rootfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int r = write_all(fd, text, strlen(text));
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && renameat(rootfd, tmp, rootfd, final) < 0)
-        r = -errno;
-    if (r < 0)
-        (void)unlinkat(rootfd, tmp, 0);
-    return r;
-}
-
 int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int sync_dir,
                struct cleat_error **reterr) {
     char tmp[64], final[64];
@@ -104,13 +76,13 @@ int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int s
     snprintf(final, sizeof(final), "%s/meta", dir);
     _cleanup_free_ char *text = meta_format(s);
     if (!text)
-        return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    int r = store_file(o->rootfd, tmp, final, text);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    int r = plugin_write_atomic(o->rootfd, tmp, final, text, strlen(text));
     if (r == 0 && sync_dir)
-        r = ovl_fsync_dir(o->rootfd, dir);
+        r = plugin_fsync_dir(o->rootfd, dir);
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot write %s/%s: %s", o->root, final,
-                        strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot write %s/%s: %s", o->root, final,
+                               strerror(-r));
     return 0;
 }
 
@@ -271,20 +243,20 @@ int meta_load(const struct ovl *o, uint64_t id, struct snap **ret, struct cleat_
     _cleanup_free_ char *text = NULL;
     int r = read_file(o->rootfd, path, &text);
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/%s: %s", o->root, path,
-                        r == -EINVAL ? "not a metadata file" : strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/%s: %s", o->root, path,
+                               r == -EINVAL ? "not a metadata file" : strerror(-r));
     struct snap *s = calloc(1, sizeof(*s));
     if (s && !(s->labels = calloc(1, sizeof(char *)))) {
         free(s);
         s = NULL;
     }
     if (!s)
-        return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     s->id = id;
     if ((r = parse(s, text)) < 0) {
         snap_free(s);
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "%s/%s: %s", o->root, path,
-                        r == -ENOMEM ? "out of memory" : "malformed metadata");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "%s/%s: %s", o->root, path,
+                               r == -ENOMEM ? "out of memory" : "malformed metadata");
     }
     *ret = s;
     return 0;

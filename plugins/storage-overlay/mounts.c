@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "overlay.h"
+#include "plugin_strv.h"
 
 static size_t chain_length(const struct snap *p) {
     size_t n = 0;
@@ -45,7 +46,7 @@ static char *lowerdir_option(const struct ovl *o, const struct snap *p) {
 
 /* Fill m->options with `own` (taken, freed on failure) followed by the configured extras. */
 static int set_options(const struct ovl *o, struct mspec *m, char **own, size_t nown) {
-    size_t nextra = ovl_strv_len((const char *const *)o->extra);
+    size_t nextra = plugin_strv_len((const char *const *)o->extra);
     int ok = 1;
     for (size_t i = 0; i < nown; i++)
         ok = ok && own[i];
@@ -67,7 +68,7 @@ static int build_bind(const struct ovl *o, uint64_t id, const char *mode, struct
     m->type = "bind";
     if (asprintf(&m->source, "%s/snapshots/%" PRIu64 "/fs", o->root, id) < 0)
         m->source = NULL;
-    m->options = ovl_strv_dup((const char *const[]){mode, "rbind", NULL});
+    m->options = plugin_strv_dup((const char *const[]){mode, "rbind", NULL});
     return m->source && m->options ? 0 : -ENOMEM;
 }
 
@@ -90,9 +91,10 @@ static int build_overlay(const struct ovl *o, const struct snap *s, struct mspec
 /* Refuse what overlayfs would refuse at mount time, with the reason. */
 static int check_limits(const struct ovl *o, const struct snap *s, size_t layers, struct cleat_error **reterr) {
     if (layers > OVL_MAX_LOWERS)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INVALID_ARGUMENT, E2BIG,
-                        "snapshot '%s': its %zu parent layers are more than the %d lower layers overlayfs can stack",
-                        s->key, layers, OVL_MAX_LOWERS);
+        return cleat_error_set(
+            o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, E2BIG,
+            "snapshot '%s': its %zu parent layers are more than the %d lower layers overlayfs can stack", s->key,
+            layers, OVL_MAX_LOWERS);
     return 0;
 }
 
@@ -110,7 +112,7 @@ int mspec_build(const struct ovl *o, const struct snap *s, struct mspec *ret, st
         r = build_overlay(o, s, &m);
     if (r < 0) {
         mspec_done(&m);
-        return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     }
     *ret = m;
     return 0;
@@ -123,6 +125,6 @@ int mspec_emit(const struct ovl *o, const struct mspec *m, struct cleat_mount_li
 
 void mspec_done(struct mspec *m) {
     free(m->source);
-    ovl_strv_free(m->options);
+    plugin_strv_free(m->options);
     *m = (struct mspec){0};
 }

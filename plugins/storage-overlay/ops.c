@@ -17,28 +17,32 @@
 #include <unistd.h>
 
 #include "overlay.h"
+#include "plugin_clock.h"
+#include "plugin_fs.h"
+#include "plugin_strv.h"
 
 #define KEY_MAX 4096
 
 static int check_key(const struct ovl *o, const char *what, const char *key, struct cleat_error **reterr) {
     if (!key || !key[0])
-        return ovl_fail(o, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "a snapshot %s must not be empty", what);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "a snapshot %s must not be empty", what);
     if (strlen(key) > KEY_MAX)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INVALID_ARGUMENT, ENAMETOOLONG,
-                        "snapshot %s '%.64s...' is longer than %d bytes", what, key, KEY_MAX);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, ENAMETOOLONG,
+                               "snapshot %s '%.64s...' is longer than %d bytes", what, key, KEY_MAX);
     return 0;
 }
 
 static int check_labels(const struct ovl *o, const char *key, const char *const *labels,
                         struct cleat_error **reterr) {
-    size_t n = ovl_strv_len(labels);
+    size_t n = plugin_strv_len(labels);
     if (n % 2)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                        "snapshot '%s': label '%s' has no value", key, labels[n - 1]);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "snapshot '%s': label '%s' has no value", key, labels[n - 1]);
     for (size_t i = 0; i < n; i += 2)
         if (!labels[i][0])
-            return ovl_fail(o, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "snapshot '%s': a label key is empty",
-                            key);
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                                   "snapshot '%s': a label key is empty", key);
     return 0;
 }
 
@@ -46,9 +50,9 @@ static int check_labels(const struct ovl *o, const char *key, const char *const 
 static int find_idle(struct ovl *o, const char *key, struct snap **ret, struct cleat_error **reterr) {
     struct snap *s = table_find(o, key);
     if (!s)
-        return ovl_fail(o, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist", key);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist", key);
     if (s->state == SNAP_BUSY)
-        return ovl_fail(o, reterr, CLEAT_STATUS_ABORTED, EBUSY, "snapshot '%s' is being committed", key);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_ABORTED, EBUSY, "snapshot '%s' is being committed", key);
     *ret = s;
     return 0;
 }
@@ -58,16 +62,17 @@ static int find_idle(struct ovl *o, const char *key, struct snap **ret, struct c
 /* Lock held: check the names, take an id, plan the mount, and enter s as CREATING. */
 static int reserve(struct ovl *o, struct snap *s, const char *parent, struct mspec *m, struct cleat_error **reterr) {
     if (table_key_taken(o, s->key))
-        return ovl_fail(o, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "snapshot '%s' already exists", s->key);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "snapshot '%s' already exists",
+                               s->key);
     if (parent) {
         struct snap *p = table_find(o, parent);
         if (!p)
-            return ovl_fail(o, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s': parent '%s' does not exist",
-                            s->key, parent);
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT,
+                                   "snapshot '%s': parent '%s' does not exist", s->key, parent);
         if (p->kind != CLEAT_SNAPSHOT_COMMITTED)
-            return ovl_fail(o, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                            "snapshot '%s': parent '%s' is %s, not committed", s->key, parent,
-                            p->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "active");
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                                   "snapshot '%s': parent '%s' is %s, not committed", s->key, parent,
+                                   p->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "active");
         s->parent = p;
         s->parent_id = p->id;
     }
@@ -77,7 +82,7 @@ static int reserve(struct ovl *o, struct snap *s, const char *parent, struct msp
         return r;
     if (table_add(o, s) < 0) {
         mspec_done(m);
-        return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     }
     o->next_id++;
     if (s->parent)
@@ -118,16 +123,16 @@ static int materialise(struct ovl *o, const struct snap *s, struct cleat_error *
     if (r == 0 && s->kind == CLEAT_SNAPSHOT_ACTIVE)
         r = mkdir_mode(o->rootfd, (snprintf(sub, sizeof(sub), "%s/work", tmp), sub), 0700);
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot create %s/%s: %s", s->key,
-                        o->root, tmp, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot create %s/%s: %s",
+                               s->key, o->root, tmp, strerror(-r));
     if ((r = meta_store(o, tmp, s, 0, reterr)) < 0)
         return r;
     (void)unlinkat(o->rootfd, link, 0);
-    if ((r = ovl_fsync_dir(o->rootfd, tmp)) < 0 || (r = symlinkat(target, o->rootfd, link) < 0 ? -errno : 0) < 0 ||
+    if ((r = plugin_fsync_dir(o->rootfd, tmp)) < 0 || (r = symlinkat(target, o->rootfd, link) < 0 ? -errno : 0) < 0 ||
         (r = renameat(o->rootfd, tmp, o->rootfd, final) < 0 ? -errno : 0) < 0 ||
-        (r = ovl_fsync_dir(o->rootfd, "snapshots")) < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot complete %s/%s: %s", s->key,
-                        o->root, final, strerror(-r));
+        (r = plugin_fsync_dir(o->rootfd, "snapshots")) < 0)
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot complete %s/%s: %s",
+                               s->key, o->root, final, strerror(-r));
     return 0;
 }
 
@@ -139,9 +144,9 @@ static int create(struct ovl *o, uint32_t kind, const char *key, const char *par
         return r;
     struct snap *s = snap_new(0, key, kind, labels);
     if (!s)
-        return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     s->state = SNAP_CREATING;
-    s->created_ns = s->updated_ns = ovl_now_ns();
+    s->created_ns = s->updated_ns = plugin_realtime_ns();
     struct mspec m = {0};
     pthread_mutex_lock(&o->lock);
     r = reserve(o, s, parent, &m, reterr);
@@ -187,8 +192,8 @@ static int ovl_mounts(void *instance, const char *key, struct cleat_mount_list *
     pthread_mutex_lock(&o->lock);
     int r = find_idle(o, key, &s, reterr);
     if (r == 0 && s->kind == CLEAT_SNAPSHOT_COMMITTED)
-        r = ovl_fail(o, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                     "snapshot '%s' is committed; only active snapshots and views have mounts", key);
+        r = cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                            "snapshot '%s' is committed; only active snapshots and views have mounts", key);
     if (r == 0)
         r = mspec_build(o, s, &m, reterr);
     pthread_mutex_unlock(&o->lock);
@@ -207,12 +212,12 @@ static int commit_check(struct ovl *o, const char *name, const char *key, struct
     if (r < 0)
         return r;
     if ((*ret)->kind != CLEAT_SNAPSHOT_ACTIVE)
-        return ovl_fail(o, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
-                        "snapshot '%s' is %s; only an active snapshot can be committed", key,
-                        (*ret)->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "already committed");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                               "snapshot '%s' is %s; only an active snapshot can be committed", key,
+                               (*ret)->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "already committed");
     if (table_key_taken(o, name))
-        return ovl_fail(o, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST,
-                        "cannot commit snapshot '%s' as '%s': '%s' already exists", key, name, name);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST,
+                               "cannot commit snapshot '%s' as '%s': '%s' already exists", key, name, name);
     return 0;
 }
 
@@ -225,9 +230,9 @@ static int ovl_commit(void *instance, const char *name, const char *key, const c
         (r = check_labels(o, name, labels, reterr)) < 0)
         return r;
     _cleanup_free_ char *newkey = strdup(name);
-    _cleanup_strv_ char **newlabels = labels ? ovl_strv_dup(labels) : NULL;
+    _cleanup_strv_ char **newlabels = labels ? plugin_strv_dup(labels) : NULL;
     if (!newkey || (labels && !newlabels))
-        return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     struct snap *s = NULL, rec = {0};
     pthread_mutex_lock(&o->lock);
     if ((r = commit_check(o, name, key, &s, reterr)) == 0) {
@@ -241,7 +246,7 @@ static int ovl_commit(void *instance, const char *name, const char *key, const c
     rec.key = newkey;
     rec.kind = CLEAT_SNAPSHOT_COMMITTED;
     rec.labels = newlabels ? newlabels : s->labels;
-    rec.updated_ns = ovl_now_ns();
+    rec.updated_ns = plugin_realtime_ns();
     char dir[64];
     snprintf(dir, sizeof(dir), "snapshots/%" PRIu64, s->id);
     r = meta_store(o, dir, &rec, 1, reterr);
@@ -255,7 +260,7 @@ static int ovl_commit(void *instance, const char *name, const char *key, const c
         s->kind = CLEAT_SNAPSHOT_COMMITTED;
         s->updated_ns = rec.updated_ns;
         if (newlabels) {
-            ovl_strv_free(s->labels);
+            plugin_strv_free(s->labels);
             s->labels = newlabels;
             newlabels = NULL;
         }
@@ -290,8 +295,8 @@ static int detach(struct ovl *o, struct snap *s, struct cleat_error **reterr) {
     if (renameat(o->rootfd, dir, o->rootfd, trash) < 0) {
         int r = -errno;
         (void)symlinkat(target, o->rootfd, link);
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot remove snapshot '%s': renaming %s/%s: %s",
-                        s->key, o->root, dir, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                               "cannot remove snapshot '%s': renaming %s/%s: %s", s->key, o->root, dir, strerror(-r));
     }
     table_del(o, s);
     if (s->parent)
@@ -307,15 +312,15 @@ static int ovl_remove(void *instance, const char *key, struct cleat_error **rete
         return r;
     pthread_mutex_lock(&o->lock);
     if ((r = find_idle(o, key, &s, reterr)) == 0 && s->nchildren > 0)
-        r = ovl_fail(o, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTEMPTY,
-                     "cannot remove snapshot '%s': it is the parent of '%s'", key, table_child_of(o, s)->key);
+        r = cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTEMPTY,
+                            "cannot remove snapshot '%s': it is the parent of '%s'", key, table_child_of(o, s)->key);
     if (r == 0)
         r = detach(o, s, reterr);
     pthread_mutex_unlock(&o->lock);
     if (r < 0)
         return r;
     /* From here the snapshot is gone; deleting its files may fail and is retried by cleanup. */
-    if ((r = ovl_fsync_dir(o->rootfd, "snapshots")) < 0)
+    if ((r = plugin_fsync_dir(o->rootfd, "snapshots")) < 0)
         cleat_log(o->host, CLEAT_LOG_WARNING, "cannot sync %s/snapshots: %s", o->root, strerror(-r));
     char name[OVL_ID_MAX];
     snprintf(name, sizeof(name), "%" PRIu64, s->id);
@@ -337,13 +342,16 @@ struct info {
 static void info_done(struct info *i) {
     free(i->key);
     free(i->parent);
-    ovl_strv_free(i->labels);
+    plugin_strv_free(i->labels);
 }
 
 static int info_copy(const struct snap *s, struct info *ret) {
-    *ret = (struct info){.key = strdup(s->key), .parent = s->parent ? strdup(s->parent->key) : NULL,
-                         .labels = ovl_strv_dup((const char *const *)s->labels), .kind = s->kind,
-                         .created_ns = s->created_ns, .updated_ns = s->updated_ns};
+    *ret = (struct info){.key = strdup(s->key),
+                         .parent = s->parent ? strdup(s->parent->key) : NULL,
+                         .labels = plugin_strv_dup((const char *const *)s->labels),
+                         .kind = s->kind,
+                         .created_ns = s->created_ns,
+                         .updated_ns = s->updated_ns};
     if (ret->key && ret->labels && (!s->parent || ret->parent))
         return 0;
     info_done(ret);
@@ -365,9 +373,10 @@ static int ovl_stat(void *instance, const char *key, cleat_snapshot_fn fn, void 
     int r = s ? info_copy(s, &i) : -ENOENT;
     pthread_mutex_unlock(&o->lock);
     if (r == -ENOENT)
-        return ovl_fail(o, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist", key ? key : "");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist",
+                               key ? key : "");
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     (void)info_report(&i, fn, ctx);
     info_done(&i);
     return 0;
@@ -391,7 +400,7 @@ static int ovl_walk(void *instance, cleat_snapshot_fn fn, void *ctx, struct clea
     }
     free(all);
     if (!all || r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     return 0;
 }
 
@@ -407,13 +416,14 @@ static int ovl_usage(void *instance, const char *key, struct cleat_usage *ret_us
         snprintf(path, sizeof(path), "snapshots/%" PRIu64 "/fs", s->id);
     pthread_mutex_unlock(&o->lock);
     if (!s)
-        return ovl_fail(o, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist", key ? key : "");
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' does not exist",
+                               key ? key : "");
     int r = tree_usage(o->rootfd, path, ret_usage, where, sizeof(where));
     if (r == -ENOENT && strcmp(where, path) == 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' was removed", key);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "snapshot '%s' was removed", key);
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot measure %s/%s: %s", key,
-                        o->root, where, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "snapshot '%s': cannot measure %s/%s: %s",
+                               key, o->root, where, strerror(-r));
     return 0;
 }
 
@@ -422,8 +432,8 @@ static int ovl_fs_usage(void *instance, struct cleat_usage *ret_usage, struct cl
     char where[512];
     int r = tree_usage(o->rootfd, ".", ret_usage, where, sizeof(where));
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot measure %s/%s: %s", o->root, where,
-                        strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot measure %s/%s: %s", o->root, where,
+                               strerror(-r));
     return 0;
 }
 

@@ -37,6 +37,9 @@
 
 #include <cleat/snapshotter.h>
 
+#include "plugin_cleanup.h"
+#include "plugin_error.h"
+
 /*
  * overlayfs limits.  The kernel stacks at most 500 lower layers
  * (OVL_MAX_STACK); a longer chain is refused at prepare() with
@@ -90,33 +93,6 @@ struct mspec {
     char *source;
     char **options; /* NULL-terminated */
 };
-
-/* --- util.c ---------------------------------------------------------------- */
-
-/* Set *reterr (if reterr) to a new error; returns -(errnum ? errnum : EINVAL). */
-int ovl_fail(const struct ovl *o, struct cleat_error **reterr, int32_t status, int errnum, const char *fmt, ...)
-    CLEAT_PRINTF(5, 6);
-int64_t ovl_now_ns(void);
-/* mkdir -p of an absolute path. */
-int ovl_mkdir_p(const char *path, mode_t mode);
-/* fsync a directory given relative to dirfd. */
-int ovl_fsync_dir(int dirfd, const char *path);
-/* A NULL-terminated copy of a NULL-terminated string vector (NULL gives an empty one); NULL on ENOMEM. */
-char **ovl_strv_dup(const char *const *v);
-size_t ovl_strv_len(const char *const *v);
-void ovl_strv_free(char **v);
-int ovl_parse_id(const char *s, uint64_t *ret);
-/* Read all names of directory `path` (relative to dirfd), without . and ..; NULL-terminated. */
-int ovl_list_dir(int dirfd, const char *path, char ***ret);
-
-static inline void ovl_freep(void *p) {
-    free(*(void **)p);
-}
-static inline void ovl_strv_freep(char ***p) {
-    ovl_strv_free(*p);
-}
-#define _cleanup_free_ __attribute__((cleanup(ovl_freep)))
-#define _cleanup_strv_ __attribute__((cleanup(ovl_strv_freep)))
 
 /* --- table.c --------------------------------------------------------------- */
 

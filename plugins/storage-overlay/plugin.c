@@ -17,14 +17,11 @@
 #include <unistd.h>
 
 #include "overlay.h"
+#include "plugin_config.h"
+#include "plugin_fs.h"
+#include "plugin_strv.h"
 
 static const char *const ovl_keys[] = {"root", "mount_options", NULL};
-
-static int out_of_memory(const struct cleat_host *host, struct cleat_error **reterr) {
-    if (reterr)
-        *reterr = host->error_new(CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    return -ENOMEM;
-}
 
 /* One `mount_options` item: a single option, and none that the snapshotter itself sets. */
 static int check_mount_option(const struct cleat_host *host, const struct cleat_config *item,
@@ -45,14 +42,9 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
                         char ***ret_extra, struct cleat_error **reterr) {
     int r;
     const char *root = NULL;
-    if (host->config_kind(options) != CLEAT_CONFIG_ABSENT &&
-        (r = host->config_check_keys(options, ovl_keys, reterr)) < 0)
+    if ((r = host->config_check_keys(options, ovl_keys, reterr)) < 0 ||
+        (r = plugin_config_path(host, options, "root", NULL, &root, reterr)) < 0)
         return r;
-    if ((r = host->config_get_string(options, "root", NULL, &root, reterr)) < 0)
-        return r;
-    if (root && root[0] != '/')
-        return cleat_config_error(host, host->config_get0(options, "root"), reterr,
-                            "'root' must be an absolute path, not '%s'", root);
     const struct cleat_config *list = host->config_get0(options, "mount_options");
     uint32_t kind = host->config_kind(list);
     if (kind != CLEAT_CONFIG_ABSENT && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_SEQ)
@@ -60,12 +52,12 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
     uint64_t n = kind == CLEAT_CONFIG_SEQ ? host->config_count(list) : 0;
     char **extra = calloc(n + 1, sizeof(char *));
     if (!extra)
-        return out_of_memory(host, reterr);
+        return plugin_oom(host, reterr);
     for (uint64_t i = 0; i < n; i++) {
         const struct cleat_config *item = host->config_at0(list, i);
         if ((r = check_mount_option(host, item, reterr)) < 0 || !(extra[i] = strdup(host->config_scalar0(item)))) {
-            ovl_strv_free(extra);
-            return r < 0 ? r : out_of_memory(host, reterr);
+            plugin_strv_free(extra);
+            return r < 0 ? r : plugin_oom(host, reterr);
         }
     }
     *ret_root = root;
@@ -78,7 +70,7 @@ static int ovl_validate(const struct cleat_host *host, const struct cleat_config
     const char *root;
     char **extra = NULL;
     int r = read_options(host, options, &root, &extra, reterr);
-    ovl_strv_free(extra);
+    plugin_strv_free(extra);
     return r;
 }
 
@@ -101,13 +93,13 @@ static int kernel_has_overlay(void) {
 /* The root as overlay options will spell it: absolute, no trailing '/', nothing overlay would parse. */
 static int set_root(struct ovl *o, const char *root, struct cleat_error **reterr) {
     if (!(o->root = strdup(root)))
-        return out_of_memory(o->host, reterr);
+        return plugin_oom(o->host, reterr);
     for (size_t len = strlen(o->root); len > 1 && o->root[len - 1] == '/';)
         o->root[--len] = '\0';
     if (strpbrk(o->root, ",:\\"))
-        return ovl_fail(o, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                        "snapshotter root '%s' contains ',', ':' or '\\', which overlay mount options cannot carry",
-                        o->root);
+        return cleat_error_set(
+            o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+            "snapshotter root '%s' contains ',', ':' or '\\', which overlay mount options cannot carry", o->root);
     return 0;
 }
 
@@ -121,7 +113,7 @@ static void ovl_fini(void *instance) {
     for (size_t i = 0; i < o->ndeleting; i++)
         free(o->deleting[i]);
     free(o->deleting);
-    ovl_strv_free(o->extra);
+    plugin_strv_free(o->extra);
     free(o->root);
     if (o->rootfd >= 0)
         close(o->rootfd);
@@ -132,21 +124,22 @@ static void ovl_fini(void *instance) {
 }
 
 static int open_root(struct ovl *o, struct cleat_error **reterr) {
-    int r = ovl_mkdir_p(o->root, 0700);
+    int r = plugin_mkdir_p(o->root, 0700);
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot create snapshotter root %s: %s", o->root,
-                        strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot create snapshotter root %s: %s",
+                               o->root, strerror(-r));
     if ((o->rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open snapshotter root %s: %s", o->root,
-                        strerror(errno));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open snapshotter root %s: %s",
+                               o->root, strerror(errno));
     /* Two instances on one root would each delete the other's snapshots as orphans. */
     if ((o->lockfd = openat(o->rootfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open %s/lock: %s", o->root,
-                        strerror(errno));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open %s/lock: %s", o->root,
+                               strerror(errno));
     if (flock(o->lockfd, LOCK_EX | LOCK_NB) < 0)
-        return ovl_fail(o, reterr, errno == EWOULDBLOCK ? CLEAT_STATUS_FAILED_PRECONDITION : CLEAT_STATUS_INTERNAL,
-                        errno, "snapshotter root %s is in use by another instance or process (%s/lock: %s)",
-                        o->root, o->root, strerror(errno));
+        return cleat_error_set(o->host, reterr,
+                               errno == EWOULDBLOCK ? CLEAT_STATUS_FAILED_PRECONDITION : CLEAT_STATUS_INTERNAL, errno,
+                               "snapshotter root %s is in use by another instance or process (%s/lock: %s)", o->root,
+                               o->root, strerror(errno));
     return 0;
 }
 
@@ -154,7 +147,7 @@ static int ovl_init(const struct cleat_host *host, const struct cleat_config *op
                     struct cleat_error **reterr) {
     struct ovl *o = calloc(1, sizeof(*o));
     if (!o)
-        return out_of_memory(host, reterr);
+        return plugin_oom(host, reterr);
     o->host = host;
     o->rootfd = o->lockfd = -1;
     pthread_mutex_init(&o->lock, NULL);
@@ -163,8 +156,8 @@ static int ovl_init(const struct cleat_host *host, const struct cleat_config *op
     if (r == 0)
         r = set_root(o, root ? root : host->root_dir(host), reterr);
     if (r == 0 && !kernel_has_overlay())
-        r = ovl_fail(o, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENODEV,
-                     "this kernel has no overlay filesystem (not in /proc/filesystems; try 'modprobe overlay')");
+        r = cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENODEV,
+                            "this kernel has no overlay filesystem (not in /proc/filesystems; try 'modprobe overlay')");
     if (r == 0)
         r = open_root(o, reterr);
     if (r == 0)

@@ -18,10 +18,25 @@
 #include <unistd.h>
 
 #include "overlay.h"
+#include "plugin_fs.h"
+
+/* A snapshot id as a directory name has it: decimal, no leading zero, not 0, fits in 64 bits. */
+static int parse_id(const char *s, uint64_t *ret) {
+    uint64_t v = 0;
+    if (!s[0] || s[0] == '0' || strlen(s) > 19)
+        return -EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -EINVAL;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *ret = v;
+    return 0;
+}
 
 static void note_id(struct ovl *o, const char *name) {
     uint64_t id;
-    if (ovl_parse_id(name, &id) == 0 && id >= o->next_id)
+    if (parse_id(name, &id) == 0 && id >= o->next_id)
         o->next_id = id + 1;
 }
 
@@ -37,7 +52,7 @@ static int remove_logged(struct ovl *o, const char *path) {
 /* Delete every entry of tmp/ or trash/ (init: nothing else runs). */
 static void clear_dir(struct ovl *o, const char *dir) {
     _cleanup_strv_ char **names = NULL;
-    if (ovl_list_dir(o->rootfd, dir, &names) < 0)
+    if (plugin_list_dir(o->rootfd, dir, &names) < 0)
         return;
     for (size_t i = 0; names[i]; i++) {
         char path[512];
@@ -54,7 +69,7 @@ static int load_one(struct ovl *o, const char *name) {
     struct cleat_error *err = NULL;
     struct snap *s = NULL;
     char path[64];
-    if (ovl_parse_id(name, &id) < 0 || meta_load(o, id, &s, &err) < 0) {
+    if (parse_id(name, &id) < 0 || meta_load(o, id, &s, &err) < 0) {
         cleat_log(o->host, CLEAT_LOG_WARNING, "%s/snapshots/%s is not a usable snapshot (%s); cleanup removes it",
                   o->root, name, err ? o->host->error_message(err) : "not a snapshot id");
         o->host->error_free(err);
@@ -120,19 +135,20 @@ static int fix_links(struct ovl *o, struct cleat_error **reterr) {
             continue;
         (void)unlinkat(o->rootfd, link, 0);
         if (symlinkat(want, o->rootfd, link) < 0)
-            return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", o->root, link,
-                            strerror(errno));
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", o->root,
+                                   link, strerror(errno));
     }
     _cleanup_strv_ char **names = NULL;
-    int r = ovl_list_dir(o->rootfd, "l", &names);
+    int r = plugin_list_dir(o->rootfd, "l", &names);
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/l: %s", o->root, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/l: %s", o->root,
+                               strerror(-r));
     for (size_t i = 0; names[i]; i++) {
         uint64_t id;
         char link[512];
         snprintf(link, sizeof(link), "l/%s", names[i]);
         note_id(o, names[i]);
-        if (ovl_parse_id(names[i], &id) < 0 || !table_find_id(o, id))
+        if (parse_id(names[i], &id) < 0 || !table_find_id(o, id))
             (void)unlinkat(o->rootfd, link, 0);
     }
     return 0;
@@ -142,19 +158,20 @@ int scan_rebuild(struct ovl *o, struct cleat_error **reterr) {
     static const char *const dirs[] = {"snapshots", "l", "tmp", "trash"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (mkdirat(o->rootfd, dirs[i], 0700) < 0 && errno != EEXIST)
-            return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", o->root, dirs[i],
-                            strerror(errno));
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", o->root,
+                                   dirs[i], strerror(errno));
     o->next_id = 1;
     clear_dir(o, "tmp");
     clear_dir(o, "trash");
     _cleanup_strv_ char **names = NULL;
-    int r = ovl_list_dir(o->rootfd, "snapshots", &names);
+    int r = plugin_list_dir(o->rootfd, "snapshots", &names);
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/snapshots: %s", o->root, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/snapshots: %s", o->root,
+                               strerror(-r));
     for (size_t i = 0; names[i]; i++) {
         note_id(o, names[i]);
         if ((r = load_one(o, names[i])) < 0)
-            return ovl_fail(o, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "out of memory");
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "out of memory");
     }
     resolve(o);
     cleat_log(o->host, CLEAT_LOG_INFO, "%zu snapshots in %s", o->n, o->root);
@@ -179,13 +196,13 @@ int scan_delete_trash(struct ovl *o, const char *name) {
 /* Is `name` (an entry of tmp/ or snapshots/) a snapshot of the table?  Lock held. */
 static int is_known(const struct ovl *o, const char *name) {
     uint64_t id;
-    return ovl_parse_id(name, &id) == 0 && table_find_id(o, id);
+    return parse_id(name, &id) == 0 && table_find_id(o, id);
 }
 
 /* Move what is not a snapshot from `dir` to trash/<prefix><name>.  Lock held. */
 static void move_orphans(struct ovl *o, const char *dir, const char *prefix) {
     _cleanup_strv_ char **names = NULL;
-    if (ovl_list_dir(o->rootfd, dir, &names) < 0)
+    if (plugin_list_dir(o->rootfd, dir, &names) < 0)
         return;
     for (size_t i = 0; names[i]; i++) {
         char from[512], to[512];
@@ -203,7 +220,7 @@ static void move_orphans(struct ovl *o, const char *dir, const char *prefix) {
 /* Links in l/ that no snapshot owns.  Lock held. */
 static void unlink_stray_links(struct ovl *o) {
     _cleanup_strv_ char **names = NULL;
-    if (ovl_list_dir(o->rootfd, "l", &names) < 0)
+    if (plugin_list_dir(o->rootfd, "l", &names) < 0)
         return;
     for (size_t i = 0; names[i]; i++) {
         char link[512];
@@ -222,15 +239,16 @@ int scan_cleanup(struct ovl *o, struct cleat_error **reterr) {
     pthread_mutex_unlock(&o->lock);
 
     _cleanup_strv_ char **names = NULL;
-    int r = ovl_list_dir(o->rootfd, "trash", &names);
+    int r = plugin_list_dir(o->rootfd, "trash", &names);
     if (r < 0)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/trash: %s", o->root, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read %s/trash: %s", o->root,
+                               strerror(-r));
     int failed = 0;
     for (size_t i = 0; names[i]; i++)
         if (scan_delete_trash(o, names[i]) < 0)
             failed++;
     if (failed)
-        return ovl_fail(o, reterr, CLEAT_STATUS_INTERNAL, EIO,
-                        "%d entries of %s/trash could not be removed (the log says why)", failed, o->root);
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, EIO,
+                               "%d entries of %s/trash could not be removed (the log says why)", failed, o->root);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "overlay.h"
+#include "plugin_strv.h"
 
 struct snap *snap_new(uint64_t id, const char *key, uint32_t kind, const char *const *labels) {
     struct snap *s = calloc(1, sizeof(*s));
@@ -17,7 +18,7 @@ struct snap *snap_new(uint64_t id, const char *key, uint32_t kind, const char *c
     s->id = id;
     s->kind = kind;
     s->key = strdup(key);
-    s->labels = ovl_strv_dup(labels);
+    s->labels = plugin_strv_dup(labels);
     if (!s->key || !s->labels) {
         snap_free(s);
         return NULL;
@@ -30,7 +31,7 @@ void snap_free(struct snap *s) {
         return;
     free(s->key);
     free(s->pending_key);
-    ovl_strv_free(s->labels);
+    plugin_strv_free(s->labels);
     free(s);
 }
 
