@@ -681,9 +681,16 @@ static void test_exec_tty(void **state_) {
 
     /* the host's EOF on stdin is the terminal's end-of-file: cat ends, even mid-line */
     assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
-    fd = exec_tty(f, id, "cat", "[\"sh\",\"-c\",\"stty -echo; cat; echo; echo done\"]", pi[0]);
+    fd = exec_tty(f, id, "cat", "[\"sh\",\"-c\",\"stty -echo; echo ready; cat; echo; echo done\"]", pi[0]);
     close(pi[0]);
-    usleep(200000); /* let stty -echo run first */
+    /* echo is off once "ready" is out; its line ends "\r\n", or "\r\r\n" when it was written before the runtime
+     * cleared ONLCR on the container's terminal (its own terminal, our pair, adds the "\r" from then on) */
+    char ready[16];
+    size_t rlen = 0;
+    while (rlen < sizeof(ready) - 1 && read(fd, ready + rlen, 1) == 1 && ready[rlen++] != '\n')
+        ;
+    ready[rlen] = '\0';
+    assert_true(strcmp(ready, "ready\r\n") == 0 || strcmp(ready, "ready\r\r\n") == 0);
     assert_int_equal(write(pi[1], "one\ntwo", 7), 7);
     close(pi[1]);
     read_tty(fd, out, sizeof(out));
