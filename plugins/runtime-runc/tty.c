@@ -23,6 +23,12 @@
  * the last open writer then, so the host reads EOF only after every byte of
  * output was delivered.
  *
+ * close_stdin ends the input as EOF from the host would, but the host keeps
+ * its write end: what it wrote before asking is still in its fd, unread if
+ * the process has not started yet (input waits for it), so the relay reads
+ * that much more (FIONREAD when asked; else while the fd is readable) before
+ * the end-of-file.
+ *
  * The relay owns its struct rr_tty; the exec's watch borrows it (resize,
  * close_stdin) and the relay clears that pointer under the lock as it ends.
  */
@@ -79,6 +85,8 @@ struct relay {
     char ibuf[PIPE_BUF]; /* host stdin -> master */
     size_t ilen, ioff;
     int in_eof, eof_sent, last_nl, master_done;
+    int closing;      /* close_stdin was asked: the input ends once in_left more bytes were read */
+    size_t in_left;   /* SIZE_MAX: unknown, read while the host's fd is readable */
     int64_t deadline; /* 0 until the runtime child exited */
     int started;      /* the process runs (its pid file is there): input may go to it */
     int64_t start_by; /* give up waiting for the pid file then */
@@ -168,13 +176,16 @@ static void write_out(struct rr_tty *t, struct relay *s) {
 }
 
 static void read_in(struct rr_tty *t, struct relay *s) {
-    ssize_t n = read(t->in, s->ibuf, sizeof(s->ibuf));
+    size_t want = s->closing && s->in_left < sizeof(s->ibuf) ? s->in_left : sizeof(s->ibuf);
+    ssize_t n = read(t->in, s->ibuf, want);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
     if (n <= 0) {
         end_input(t, s);
         return;
     }
+    if (s->closing && s->in_left != SIZE_MAX)
+        s->in_left -= (size_t)n;
     s->ioff = 0;
     s->ilen = (size_t)n;
     s->last_nl = s->ibuf[n - 1] == '\n' || s->ibuf[n - 1] == '\r';
@@ -195,6 +206,23 @@ static void write_master(struct rr_tty *t, struct relay *s) {
         s->ilen = s->ioff = 0;
 }
 
+/* close_stdin: note how much the host has written and we have not read; that much is still input. */
+static void begin_close(struct rr_tty *t, struct relay *s) {
+    int queued = 0;
+    s->closing = 1;
+    s->in_left = ioctl(t->in, FIONREAD, &queued) == 0 && queued >= 0 ? (size_t)queued : SIZE_MAX;
+}
+
+/* After close_stdin, the input ends once what the host wrote before it was read (the process has it). */
+static int close_done(struct rr_tty *t, const struct relay *s) {
+    if (!s->started || s->ilen)
+        return 0; /* input still waits for the process, or a read waits to be written */
+    if (s->in_left != SIZE_MAX)
+        return s->in_left == 0;
+    struct pollfd p = {.fd = t->in, .events = POLLIN};
+    return poll(&p, 1, 0) == 0;
+}
+
 /* One poll round; 0 to go on, 1 when the relay is done. */
 static int relay_step(struct rr *rr, struct rr_tty *t, struct relay *s) {
     pthread_mutex_lock(&rr->lock);
@@ -204,7 +232,9 @@ static int relay_step(struct rr *rr, struct rr_tty *t, struct relay *s) {
         return 1;
     if (!s->started)
         start_input(rr, t, s);
-    if (close_req && !s->in_eof)
+    if (close_req && !s->in_eof && !s->closing)
+        begin_close(t, s);
+    if (s->closing && !s->in_eof && close_done(t, s))
         end_input(t, s);
     if (s->started && s->in_eof && !s->eof_sent && s->ilen == 0 && !s->master_done)
         queue_eof(t, s);

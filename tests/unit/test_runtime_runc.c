@@ -681,9 +681,16 @@ static void test_exec_tty(void **state_) {
 
     /* the host's EOF on stdin is the terminal's end-of-file: cat ends, even mid-line */
     assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
-    fd = exec_tty(f, id, "cat", "[\"sh\",\"-c\",\"stty -echo; cat; echo; echo done\"]", pi[0]);
+    fd = exec_tty(f, id, "cat", "[\"sh\",\"-c\",\"stty -echo; echo ready; cat; echo; echo done\"]", pi[0]);
     close(pi[0]);
-    usleep(200000); /* let stty -echo run first */
+    /* echo is off once "ready" is out; its line ends "\r\n", or "\r\r\n" when it was written before the runtime
+     * cleared ONLCR on the container's terminal (its own terminal, our pair, adds the "\r" from then on) */
+    char ready[16];
+    size_t rlen = 0;
+    while (rlen < sizeof(ready) - 1 && read(fd, ready + rlen, 1) == 1 && ready[rlen++] != '\n')
+        ;
+    ready[rlen] = '\0';
+    assert_true(strcmp(ready, "ready\r\n") == 0 || strcmp(ready, "ready\r\r\n") == 0);
     assert_int_equal(write(pi[1], "one\ntwo", 7), 7);
     close(pi[1]);
     read_tty(fd, out, sizeof(out));
@@ -696,8 +703,7 @@ static void test_exec_tty(void **state_) {
     fd = exec_tty(f, id, "close", "[\"cat\"]", pi[0]);
     close(pi[0]);
     assert_int_equal(write(pi[1], "abc\n", 4), 4);
-    usleep(100000);
-    OK(f->ops->close_stdin(f->inst, id, "close", &err));
+    OK(f->ops->close_stdin(f->inst, id, "close", &err)); /* at once: the relay may not have read it yet */
     read_tty(fd, out, sizeof(out));
     assert_string_equal(out, "abc\nabc\n");
     assert_int_equal(wait_event(id, "close").status, 0);
@@ -735,6 +741,73 @@ static void test_exec_tty(void **state_) {
     fd = exec_tty(f, id, "left", "[\"sleep\",\"100\"]", -1);
     kill_and_remove(f, id);
     read_all(fd, out, sizeof(out)); /* EOF once the container is gone */
+    expect_clean(f);
+}
+
+/*
+ * A runtime wrapper that holds every `exec --tty` at a gate (a FIFO) until
+ * open_gate(): the exec is spawned and its relay runs, but the process cannot
+ * start (no pid file) before the test has done what it wants done first.
+ */
+static void load_gated(struct fx *f, char *gate, size_t size) {
+    char script[PATH_MAX + 16], opts[PATH_MAX + 32], *body = NULL;
+    snprintf(gate, size, "%s/gate", f->dir);
+    assert_int_equal(mkfifo(gate, 0600), 0);
+    assert_true(asprintf(&body, "#!/bin/sh\ncase \" $* \" in *\" exec --tty \"*) : < %s ;; esac\nexec " RUNC
+                         " \"$@\"\n", gate) > 0);
+    write_text(f->dir, "runc-gated", body);
+    free(body);
+    snprintf(script, sizeof(script), "%s/runc-gated", f->dir);
+    assert_int_equal(chmod(script, 0755), 0);
+    snprintf(opts, sizeof(opts), "binary: %s", script);
+    load(f, opts);
+}
+
+/* Let one held exec go on (blocks until its wrapper waits at the gate). */
+static void open_gate(const char *gate) {
+    int fd = open(gate, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+/*
+ * Input the host wrote, and then ended, before the process started reaches
+ * it all: the end (close_stdin, or EOF on the host's fd) comes after it.
+ */
+static void test_exec_tty_input_before_start(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], gate[PATH_MAX + 16], out[512];
+    struct cleat_error *err = NULL;
+    load_gated(f, gate, sizeof(gate));
+    const char *id = running(f, "early", bundle, sizeof(bundle), 0);
+
+    /* close_stdin while the host still holds its write end: the terminal echoes the line, cat copies it */
+    int pi[2];
+    assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
+    int fd = exec_tty(f, id, "close", "[\"cat\"]", pi[0]);
+    close(pi[0]);
+    assert_int_equal(write(pi[1], "abc\n", 4), 4);
+    OK(f->ops->close_stdin(f->inst, id, "close", &err));
+    open_gate(gate);
+    read_tty(fd, out, sizeof(out));
+    assert_string_equal(out, "abc\nabc\n");
+    assert_int_equal(wait_event(id, "close").status, 0);
+    close(pi[1]);
+    remove_ctr(f, id, "close");
+
+    /* the host's EOF, mid-line: "abc" echoed, then cat's copy at the first VEOF, its end at the second */
+    assert_int_equal(pipe2(pi, O_CLOEXEC), 0);
+    fd = exec_tty(f, id, "eof", "[\"cat\"]", pi[0]);
+    close(pi[0]);
+    assert_int_equal(write(pi[1], "abc", 3), 3);
+    close(pi[1]);
+    open_gate(gate);
+    read_tty(fd, out, sizeof(out));
+    assert_string_equal(out, "abcabc");
+    assert_int_equal(wait_event(id, "eof").status, 0);
+    remove_ctr(f, id, "eof");
+
+    kill_and_remove(f, id);
     expect_clean(f);
 }
 
@@ -1126,6 +1199,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_exit_status_and_odd_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_tty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_tty_input_before_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_pause_long_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_children_get_only_their_fds, setup, teardown),
