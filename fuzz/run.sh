@@ -36,7 +36,7 @@ fi
 [[ "$name" == all ]] && names=$targets || names=$name
 
 if ! grep -q '^CLEAT_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
-    CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLEAT_FUZZ=ON >/dev/null
+    CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLEAT_FUZZ=ON -DCLEAT_WERROR=ON >/dev/null
 fi
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$(nproc)" --target $(printf 'fuzz_%s ' $names) >/dev/null

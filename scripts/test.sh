@@ -13,7 +13,7 @@ jobs=$(nproc)
 run_suite() {
     local dir=$1
     shift
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug "$@"
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCLEAT_WERROR=ON "$@"
     cmake --build "$dir" -j"$jobs"
     ctest --test-dir "$dir" --output-on-failure -j"$jobs"
 }
@@ -22,7 +22,7 @@ echo "=== plain build ==="
 run_suite build-test
 
 echo "=== release build (what scripts/run.sh builds: -O3 finds more warnings) ==="
-cmake -S . -B build-test-release -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build-test-release -DCMAKE_BUILD_TYPE=Release -DCLEAT_WERROR=ON
 cmake --build build-test-release -j"$jobs"
 
 echo "=== clang build ==="
