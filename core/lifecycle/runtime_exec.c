@@ -6,10 +6,7 @@
  * through here, so a hung command must not hold a worker past its timeout.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
