@@ -25,6 +25,7 @@ uses: it never sends one, so a server must not wait for them).
 """
 
 import queue
+import socket
 import struct
 import threading
 import time
@@ -254,13 +255,19 @@ class Connection:
             pass
         self.abort()
 
-    def abort(self):
-        """Close the socket without a word (a client that goes away)."""
+    def abort(self, reset=False):
+        """Close the socket without a word (a client that goes away); with `reset`, send an RST at once."""
         self.closed = True
-        try:
-            self.sock.shutdown(2)
-        except OSError:
-            pass
+        if reset:
+            # The RST goes out when the last user of the socket lets go: wake the reader first.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.sock.shutdown(socket.SHUT_RD)
+            self.reader.join(5)
+        else:
+            try:
+                self.sock.shutdown(2)
+            except OSError:
+                pass
         self.sock.close()
 
     # -- receiving

@@ -88,8 +88,12 @@ class Session:
         """Some bytes of "stdout"/"stderr"/"error"; b"" at its end."""
         raise NotImplementedError
 
-    def abort(self):
-        """Go away without a word (close the TCP connection)."""
+    def abort(self, reset=False):
+        """Go away without a word: close the TCP connection (FIN), or reset it (RST) when `reset`."""
+        raise NotImplementedError
+
+    def socket(self):
+        """The TCP socket under the session (to watch its kernel queues)."""
         raise NotImplementedError
 
     def pause_reading(self, seconds):
@@ -162,8 +166,11 @@ class SpdySession(Session):
     def read(self, channel, timeout=30):
         return self.streams[channel].read(timeout)
 
-    def abort(self):
-        self.conn.abort()
+    def abort(self, reset=False):
+        self.conn.abort(reset)
+
+    def socket(self):
+        return self.conn.sock
 
     def pause_reading(self, seconds):
         self.conn.pause_reading(seconds)
@@ -256,8 +263,11 @@ class WsSession(Session):
             self.ended.add(ch)
         return data
 
-    def abort(self):
-        self.ws.abort()
+    def abort(self, reset=False):
+        self.ws.abort(reset, self.reader)
+
+    def socket(self):
+        return self.ws.sock
 
     def pause_reading(self, seconds):
         self.ws.pause_reading(seconds)

@@ -319,8 +319,47 @@ def test_client_disconnect_kills_the_process(env, ctr, name):
     wait_for(lambda: not any(pid_alive(p) for p in pids), 20, f"exec'd process {pids} gone after the disconnect")
 
 
+def tcp_queues(local_port, remote_port):
+    """(unsent or unacked bytes, unread bytes) of the local TCP socket local_port -> remote_port, from /proc."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if (int(cols[1].rsplit(":", 1)[1], 16), int(cols[2].rsplit(":", 1)[1], 16)) == (local_port,
+                                                                                                 remote_port):
+                    tx, rx = cols[4].split(":")
+                    return int(tx, 16), int(rx, 16)
+    raise AssertionError(f"no TCP socket {local_port} -> {remote_port}")
+
+
+def hold_back_stdin(s):
+    """
+    Write stdin to a process that never reads it until cleatd stops reading
+    the client (bytes wait unread in cleatd's socket), while everything sent
+    has reached cleatd's kernel: a FIN sent now reaches cleatd at once.  A
+    FIN behind bytes the receiver's window does not take yet stays in the
+    client's kernel, and no server can see it without reading them.
+    """
+    sock = s.socket()
+    mine, cleatd = sock.getsockname()[1], sock.getpeername()[1]
+    sent = 0
+    while sent < 8 << 20:
+        s.write_stdin(b"x" * (32 << 10))
+        sent += 32 << 10
+        wait_for(lambda: tcp_queues(mine, cleatd)[0] == 0, 20, "the client's bytes to reach cleatd's socket")
+        unread = [tcp_queues(cleatd, mine)[1]]
+        for _ in range(3):
+            time.sleep(0.1)
+            unread.append(tcp_queues(cleatd, mine)[1])
+        if min(unread) > 0 and len(set(unread)) == 1:
+            return sent
+    raise AssertionError(f"cleatd kept reading {sent} bytes of stdin that the process does not read")
+
+
+@pytest.mark.parametrize("leave", ["fin", "rst"])
 @pytest.mark.parametrize("name", ["spdy-v4", "ws-v5"])
-def test_client_disconnect_with_stdin_held_back_kills_the_process(env, ctr, name):
+def test_client_disconnect_with_stdin_held_back_kills_the_process(env, ctr, name, leave):
     """The process does not read its stdin, so cleatd stops reading the client: its leaving must still be seen."""
     transport, proto, kw = variant(name)
     token = f"cleat-e2e-{uuid.uuid4().hex}"
@@ -329,9 +368,12 @@ def test_client_disconnect_with_stdin_held_back_kills_the_process(env, ctr, name
     s.read_until("stdout", b"ready\n", timeout=20)
     pids = host_pids_with(token)
     assert pids, "the exec'd process is not visible from the host"
-    s.write_stdin(b"x" * (640 * 1024))  # more than the pipe and cleatd's stdin buffer take
-    time.sleep(0.5)
-    s.abort()
+    if leave == "fin":
+        hold_back_stdin(s)
+    else:  # an RST goes out however much is still unsent
+        s.write_stdin(b"x" * (640 * 1024))
+        time.sleep(0.5)
+    s.abort(reset=leave == "rst")
     wait_for(lambda: not any(pid_alive(p) for p in pids), 20, f"exec'd process {pids} gone after the disconnect")
 
 

@@ -93,12 +93,21 @@ class WebSocket:
             except OSError:
                 pass
 
-    def abort(self):
+    def abort(self, reset=False, reader=None):
+        """Close the socket without a word (a client that goes away); with `reset`, send an RST at once
+        (after `reader`, a thread blocked reading the socket, has let go of it)."""
         self.closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if reset:
+            # The RST goes out when the last user of the socket lets go: wake the reader first.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.sock.shutdown(socket.SHUT_RD)
+            if reader is not None:
+                reader.join(5)
+        else:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.sock.close()
 
     def pause_reading(self, seconds):
