@@ -242,7 +242,11 @@ static void write_bridge_conf(struct fx *f, const char *file, const char *name, 
 static struct cleat_network_pod make_pod(struct fx *f, int i, char *id, size_t idsize) {
     snprintf(id, idsize, "%064x", 0xc1ea7000 + i);
     if (!f->netns[i][0]) {
-        snprintf(f->netns[i], sizeof(f->netns[i]), "%s/ns/pod%d", f->dir, i);
+        /* Formatted apart, then copied: gcc 12 at -O2 and -Os (RelWithDebInfo, MinSizeRel)
+           takes f->dir and f->netns[i], two members of *f, for overlapping arguments (-Wrestrict). */
+        char path[sizeof(f->netns[i])];
+        snprintf(path, sizeof(path), "%s/ns/pod%d", f->dir, i);
+        memcpy(f->netns[i], path, sizeof(path));
         run("touch %s && unshare --net=%s true", f->netns[i], f->netns[i]);
     }
     return (struct cleat_network_pod){.struct_size = sizeof(struct cleat_network_pod), .sandbox_id = id,
