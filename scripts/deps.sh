@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Install what cleat needs to build (and, with --test, to run its tests) on Debian 12.
+# Install what cleat needs to build on Debian 12; with --test, also what its
+# tests need; with --package, also what building the Debian package and
+# installing it into a fresh root (scripts/package-test.sh) need.
+#
+#   scripts/deps.sh [--test] [--package]
 set -euo pipefail
 
 build_deps=(
@@ -10,15 +14,27 @@ build_deps=(
     runc containernetworking-plugins iptables ca-certificates
 )
 test_deps=(
-    libcmocka-dev clang libclang-rt-14-dev
+    libcmocka-dev clang libclang-rt-14-dev clang-format
     docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
 )
 
+# Building the .debs (debian/) and installing them into a debootstrapped root.
+package_deps=(
+    debhelper dpkg-dev debootstrap
+)
+
 pkgs=("${build_deps[@]}")
-if [[ "${1:-}" == "--test" ]]; then
-    pkgs+=("${test_deps[@]}")
-fi
+for arg in "$@"; do
+    case "$arg" in
+    --test) pkgs+=("${test_deps[@]}") ;;
+    --package) pkgs+=("${package_deps[@]}") ;;
+    *)
+        echo "usage: $0 [--test] [--package]" >&2
+        exit 2
+        ;;
+    esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,8 +2,11 @@
 # The whole test suite: unit (cmocka) and end-to-end (Python grpcio against a
 # real cleatd), once in a plain build and once under AddressSanitizer and
 # UndefinedBehaviorSanitizer with leak detection; then every fuzz target for
-# a while under libFuzzer (FUZZ_SECONDS each, 30 by default; 0 skips).  Run
-# as root.
+# a while under libFuzzer (FUZZ_SECONDS each, 30 by default; 0 skips); the
+# build types no suite uses are built too.  Every build is -Werror
+# (CLEAT_WERROR=ON).  Then the Debian package, built and installed into a
+# fresh root (scripts/package-test.sh; CLEAT_PACKAGE_TEST=0 skips it), and
+# last the format check (scripts/check-format.sh).  Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +43,35 @@ fuzz_seconds=${FUZZ_SECONDS:-30}
 if ((fuzz_seconds > 0)); then
     echo "=== fuzz targets: libFuzzer + ASan + UBSan (clang), ${fuzz_seconds} s each ==="
     start=$SECONDS
+    # Configured here so that it is -Werror too; fuzz/run.sh then keeps the configuration.
+    CC=clang cmake -S . -B build-test-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLEAT_FUZZ=ON -DCLEAT_WERROR=ON >/dev/null
     ./fuzz/run.sh all "$fuzz_seconds" build-test-fuzz
     echo "fuzzing took $((SECONDS - start)) s, the build included"
 fi
+
+# The build types the suites above do not use, with both compilers and the
+# tests: built only (gcc's warnings depend on the optimisation level).
+echo "=== RelWithDebInfo and MinSizeRel builds, gcc and clang (build only) ==="
+start=$SECONDS
+for cc in gcc clang; do
+    for type in RelWithDebInfo MinSizeRel; do
+        dir=build-test-$cc-${type,,}
+        CC=$cc cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DCLEAT_WERROR=ON >/dev/null
+        if ! cmake --build "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
+            grep -E -A5 ': (error|warning):' "$dir/build.log" || tail -40 "$dir/build.log"
+            echo "$cc $type build failed; the log is $dir/build.log" >&2
+            exit 1
+        fi
+    done
+done
+echo "the four builds took $((SECONDS - start)) s"
+
+if [[ "${CLEAT_PACKAGE_TEST:-1}" != 0 ]]; then
+    echo "=== Debian package: built, then installed into a fresh Debian 12 root ==="
+    start=$SECONDS
+    ./scripts/package-test.sh "$PWD/build-test-package"
+    echo "the package test took $((SECONDS - start)) s"
+fi
+
+echo "=== format (clang-format 14) ==="
+./scripts/check-format.sh

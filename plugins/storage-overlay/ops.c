@@ -294,9 +294,17 @@ static int detach(struct ovl *o, struct snap *s, struct cleat_error **reterr) {
     (void)unlinkat(o->rootfd, link, 0);
     if (renameat(o->rootfd, dir, o->rootfd, trash) < 0) {
         int r = -errno;
-        (void)symlinkat(target, o->rootfd, link);
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r,
-                               "cannot remove snapshot '%s': renaming %s/%s: %s", s->key, o->root, dir, strerror(-r));
+        /* The snapshot stays: put its short link back (mounts name lower layers through it).  If that
+           fails too, the next start recreates it (scan.c); say so rather than hide it. */
+        if (symlinkat(target, o->rootfd, link) < 0) {
+            int e = errno;
+            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                            "cannot remove snapshot '%s': renaming %s/%s: %s (and its link %s/%s is missing until "
+                            "cleatd restarts: %s)",
+                            s->key, o->root, dir, strerror(-r), o->root, link, strerror(e));
+        }
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot remove snapshot '%s': renaming %s/%s: %s",
+                        s->key, o->root, dir, strerror(-r));
     }
     table_del(o, s);
     if (s->parent)
