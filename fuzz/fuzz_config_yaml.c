@@ -53,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     check_emit(tree);
-    FUZZ_CHECK(config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
-                                        &defaults, NULL) == 0);
+    FUZZ_CHECK(config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len, &defaults,
+                                        NULL) == 0);
     struct config *c = NULL;
     if (config_tree_merge(defaults, tree, &err) < 0) { /* consumes tree; defaults stay ours */
         FUZZ_CHECK(err);

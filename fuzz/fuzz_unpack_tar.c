@@ -91,9 +91,9 @@ static void make_scratch(void) {
 static void check_contained(void) {
     struct stat st;
     FUZZ_CHECK(lstat(canary, &st) == 0);
-    FUZZ_CHECK(st.st_ino == canary_st.st_ino && st.st_size == canary_st.st_size &&
-               st.st_nlink == canary_st.st_nlink && st.st_mode == canary_st.st_mode &&
-               st.st_mtim.tv_sec == canary_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == canary_st.st_mtim.tv_nsec);
+    FUZZ_CHECK(st.st_ino == canary_st.st_ino && st.st_size == canary_st.st_size && st.st_nlink == canary_st.st_nlink &&
+               st.st_mode == canary_st.st_mode && st.st_mtim.tv_sec == canary_st.st_mtim.tv_sec &&
+               st.st_mtim.tv_nsec == canary_st.st_mtim.tv_nsec);
     FUZZ_CHECK(lstat(root, &st) == 0 && S_ISDIR(st.st_mode));
     DIR *d = opendir(scratch);
     FUZZ_CHECK(d != NULL);

@@ -66,7 +66,8 @@ static int open_log(const char *path, char *why, size_t size)
   why[0] = '\0';
   /* Twice: the file may go between the two opens (kubelet rotating it). */
   for (int tries = 0; tries < 2 && fd == -ENOENT; tries++) {
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
+    fd =
+      open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
     fd = fd >= 0 ? fd : errno == EEXIST ? open_existing(path, why, size) : -errno;
   }
   if (fd < 0 && !why[0])
@@ -126,7 +127,9 @@ static void emit(int stream, char tag, const char *msg, size_t n)
   if (k > 0)
     hl += (size_t)k;
   struct iovec iov[3] = {
-    { head, hl }, { (void *)msg, n }, { (void *)"\n", 1 },
+    { head, hl },
+    { (void *)msg, n },
+    { (void *)"\n", 1 },
   };
   size_t total = hl + n + 1;
   /* O_APPEND on a regular file: a short write only happens on ENOSPC/EIO;

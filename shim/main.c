@@ -81,8 +81,8 @@ static int wait_verdict(int rd, pid_t child)
   char buf[4096];
   size_t len = 0;
   ssize_t n;
-  while (len + 1 < sizeof buf && ((n = read(rd, buf + len, sizeof buf - 1 - len)) > 0 ||
-                                  (n < 0 && errno == EINTR)))
+  while (len + 1 < sizeof buf &&
+         ((n = read(rd, buf + len, sizeof buf - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
     if (n > 0)
       len += (size_t)n;
   buf[len] = 0;
@@ -91,8 +91,8 @@ static int wait_verdict(int rd, pid_t child)
     fputs(buf + 3, stdout);
     return 0;
   }
-  fprintf(stderr, "cleat-shim: %s", len ? buf + (strncmp(buf, "error ", 6) ? 0 : 6)
-                                          : "the shim exited before reporting\n");
+  fprintf(stderr, "cleat-shim: %s",
+          len ? buf + (strncmp(buf, "error ", 6) ? 0 : 6) : "the shim exited before reporting\n");
   return 1;
 }
 

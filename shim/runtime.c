@@ -33,8 +33,9 @@ static int recv_fd(int listen_fd)
     char buf[CMSG_SPACE(sizeof(int))];
   } u;
   struct iovec iov = { data, sizeof data };
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                        .msg_controllen = sizeof u.buf };
+  struct msghdr msg = {
+    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf
+  };
   ssize_t n;
   do
     n = recvmsg(c, &msg, MSG_CMSG_CLOEXEC);
@@ -150,8 +151,8 @@ static void runtime_delete(const struct shim_opts *o, int devnull)
 /* Collects what the runtime wrote on the error pipe, as the error text. */
 static void read_errors(int fd, char *errbuf, size_t size, int status)
 {
-  size_t len = (size_t)snprintf(errbuf, size, "%s create exited with %s %d: ",
-                                "runtime", WIFEXITED(status) ? "status" : "signal",
+  size_t len = (size_t)snprintf(errbuf, size, "%s create exited with %s %d: ", "runtime",
+                                WIFEXITED(status) ? "status" : "signal",
                                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
   fcntl(fd, F_SETFL, O_NONBLOCK);
   while (len + 1 < size) {
@@ -168,8 +169,8 @@ static void read_errors(int fd, char *errbuf, size_t size, int status)
       errbuf[i] = ' ';
 }
 
-int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init_pid,
-                   char *errbuf, size_t size)
+int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init_pid, char *errbuf,
+                   size_t size)
 {
   char pid_file[4096], console[4096], tmpdir[32] = "";
   snprintf(pid_file, sizeof pid_file, "%s/init.pid", o->bundle);
@@ -190,8 +191,8 @@ int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init
     goto out;
   }
   if (pid == 0)
-    exec_runtime(o, pid_file, o->tty ? console : NULL,
-                 pin[0] >= 0 ? pin[0] : devnull, o->tty ? devnull : pout[1], perr[1]);
+    exec_runtime(o, pid_file, o->tty ? console : NULL, pin[0] >= 0 ? pin[0] : devnull,
+                 o->tty ? devnull : pout[1], perr[1]);
   /* Only the container (and the runtime) hold the write ends now: EOF on
    * our read ends means every process in the container closed its stdio. */
   close(perr[1]);

@@ -50,7 +50,10 @@ static struct {
 
 static char rbuf[32 * 1024];
 
-static uint64_t tag(int kind, int idx) { return ((uint64_t)kind << 32) | (uint32_t)idx; }
+static uint64_t tag(int kind, int idx)
+{
+  return ((uint64_t)kind << 32) | (uint32_t)idx;
+}
 
 static void ep_set(int op, int fd, uint32_t ev, uint64_t t)
 {
@@ -124,8 +127,8 @@ static void client_frame(int i, int stream, const char *data, size_t n)
     client_drop(i); /* too slow: drop it, never block the container */
     return;
   }
-  unsigned char h[5] = { (unsigned char)stream, (unsigned char)(n >> 24),
-                         (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n };
+  unsigned char h[5] = { (unsigned char)stream, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                         (unsigned char)(n >> 8), (unsigned char)n };
   memcpy(c->out + c->olen, h, 5);
   memcpy(c->out + c->olen + 5, data, n);
   c->olen += 5 + n;
@@ -192,8 +195,9 @@ static void do_command(int i, char *line, char *rest, size_t restlen)
     c->attached = 1;
     client_reply(i, "ok\n", 0);
     if (c->fd >= 0 && c->want_stdin && restlen > 0)
-      stdin_push(i, rest, restlen < sizeof S.stdin_buf - S.stdin_len ? restlen
-                                          : sizeof S.stdin_buf - S.stdin_len);
+      stdin_push(i, rest,
+                 restlen < sizeof S.stdin_buf - S.stdin_len ? restlen
+                                                            : sizeof S.stdin_buf - S.stdin_len);
     if (c->fd >= 0)
       client_update(i);
   } else if (sscanf(line, "resize %u %u", &w, &h) == 2) {

@@ -17,7 +17,7 @@ enum { SHIM_STDIN = 0, SHIM_STDOUT = 1, SHIM_STDERR = 2, SHIM_EXIT = 3 };
 
 struct shim_opts {
   const char *id;
-  const char *bundle;       /* absolute */
+  const char *bundle; /* absolute */
   const char *runtime;
   const char *runtime_root; /* may be NULL */
   const char *log_path;     /* may be NULL: output is only sent to attach clients */
@@ -49,12 +49,12 @@ size_t crilog_timestamp(char *out, size_t size);
 
 /* runtime.c: run `RUNTIME create`, receive the pty master for TTY. */
 struct shim_stdio {
-  int in;     /* write end of the container's stdin pipe or the pty master, or -1 */
-  int out;    /* read end of stdout, or the pty master */
-  int err;    /* read end of stderr, or -1 for TTY */
+  int in;  /* write end of the container's stdin pipe or the pty master, or -1 */
+  int out; /* read end of stdout, or the pty master */
+  int err; /* read end of stderr, or -1 for TTY */
 };
-int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init_pid,
-                   char *errbuf, size_t errsize);
+int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init_pid, char *errbuf,
+                   size_t errsize);
 
 /* server.c: the event loop (container output, attach socket, signals). */
 int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid, int listen_fd);

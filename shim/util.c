@@ -16,7 +16,8 @@
 int shim_close_unexpected_fds(int *sync_fd)
 {
   for (int fd = 0; fd < 3; fd++)
-    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) /* the lowest free fd: this one */
+    if (fcntl(fd, F_GETFD) < 0 &&
+        open("/dev/null", O_RDWR) != fd) /* the lowest free fd: this one */
       return -errno;
   if (*sync_fd >= 0) {
     if (*sync_fd != 3 ? dup3(*sync_fd, 3, O_CLOEXEC) < 0 : fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
@@ -49,8 +50,9 @@ int shim_write_exit_file(const char *path, int status, int64_t at_ns, pid_t pid)
 {
   char tmp[4200], json[128], dir[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int n = snprintf(json, sizeof json, "{\"exit_status\":%d,\"exited_at_ns\":%" PRId64 ",\"pid\":%d}\n",
-                   status, at_ns, (int)pid);
+  int n =
+    snprintf(json, sizeof json, "{\"exit_status\":%d,\"exited_at_ns\":%" PRId64 ",\"pid\":%d}\n",
+             status, at_ns, (int)pid);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return -errno;

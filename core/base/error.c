@@ -38,7 +38,7 @@ struct cleat_error *error_new(int32_t status, int32_t errnum, const char *fmt, .
 }
 
 __attribute__((format(printf, 2, 0))) static struct cleat_error *error_vwrap(struct cleat_error *err, const char *fmt,
-                                                                          va_list ap) {
+                                                                             va_list ap) {
     char *ctx = NULL, *msg = NULL;
     if (!err || err == &oom_error)
         return err;
@@ -103,9 +103,9 @@ int error_prefix(int ret, struct cleat_error **reterr, const char *fmt, ...) {
 
 const char *error_status_name(int32_t status) {
     static const char *const names[] = {
-        "OK",        "CANCELLED",      "UNKNOWN",          "INVALID_ARGUMENT",  "DEADLINE_EXCEEDED",
+        "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
         "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-        "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",    "INTERNAL",          "UNAVAILABLE",
+        "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
     };
     if (status < 0 || (size_t)status >= sizeof(names) / sizeof(names[0]))
         return "UNKNOWN";

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct strbuf {
-    char *s;    /* always NUL-terminated once anything was appended; NULL before */
+    char *s; /* always NUL-terminated once anything was appended; NULL before */
     size_t len, cap;
     int failed; /* an allocation failed: the content is incomplete */
 };

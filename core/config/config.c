@@ -39,22 +39,32 @@ static void strv_freep(char ***v) {
 
 #define INSTANCE_NAME_MAX 63
 
-static const char *const top_keys[] = {"version",     "log_level",   "socket",  "root_dir",
-                                       "state_dir",   "cgroup_driver", "grpc",  "plugin_dirs",
-                                       "runtime",     "snapshotter", "transports", "network", "images", "streaming",
-                                       "stats",       "events",      "metrics",    NULL};
+static const char *const top_keys[] = {"version",       "log_level", "socket",      "root_dir",  "state_dir",
+                                       "cgroup_driver", "grpc",      "plugin_dirs", "runtime",   "snapshotter",
+                                       "transports",    "network",   "images",      "streaming", "stats",
+                                       "events",        "metrics",   NULL};
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
-static const char *const images_keys[] = {"max_parallel_downloads",     "max_layer_bytes",
-                                          "max_image_bytes",            "max_compression_ratio",
-                                          "compression_ratio_min_bytes", "min_free_bytes", NULL};
-static const char *const streaming_keys[] = {"address",           "port",         "tls_cert_file", "tls_key_file",
-                                             "token_ttl_seconds", "max_sessions", "max_pending_connections",
-                                             "request_timeout_seconds", NULL};
+static const char *const images_keys[] = {"max_parallel_downloads",
+                                          "max_layer_bytes",
+                                          "max_image_bytes",
+                                          "max_compression_ratio",
+                                          "compression_ratio_min_bytes",
+                                          "min_free_bytes",
+                                          NULL};
+static const char *const streaming_keys[] = {"address",
+                                             "port",
+                                             "tls_cert_file",
+                                             "tls_key_file",
+                                             "token_ttl_seconds",
+                                             "max_sessions",
+                                             "max_pending_connections",
+                                             "request_timeout_seconds",
+                                             NULL};
 static const char *const stats_keys[] = {"writable_layer_max_age_seconds", NULL};
 static const char *const events_keys[] = {"queue_size", NULL};
 static const char *const metrics_keys[] = {"address", NULL};
 static const char *const runtime_keys[] = {"default_handler", "handlers", "seccomp_default_profile", "pause_binary",
-                                            NULL};
+                                           NULL};
 static const char *const handler_keys[] = {"plugin", "path", "options", NULL};
 static const char *const named_keys[] = {"name", "plugin", "path", "options", NULL};
 static const char *const transport_keys[] = {"plugin", "path", "schemes", "options", NULL};
@@ -190,13 +200,13 @@ static int read_enum(struct checker *k, const struct cleat_config *map, const ch
         if (strcmp(s, names[i]) == 0)
             return i;
     _cleanup_free_ char *list = strv_join(names);
-    config_diag_add_at(&k->diag, config_get0(map, key), "'%s' must be one of %s, not '%s'", key,
-                       list ? list : "...", s);
+    config_diag_add_at(&k->diag, config_get0(map, key), "'%s' must be one of %s, not '%s'", key, list ? list : "...",
+                       s);
     return -1;
 }
 
-static int64_t read_int(struct checker *k, const struct cleat_config *map, const char *key, int64_t def,
-                        int64_t min, int64_t max) {
+static int64_t read_int(struct checker *k, const struct cleat_config *map, const char *key, int64_t def, int64_t min,
+                        int64_t max) {
     struct cleat_error *err = NULL;
     int64_t v = def;
     if (config_get_int(map, key, def, min, max, &v, &err) < 0)
@@ -262,9 +272,12 @@ static struct config_instance *read_instance(struct checker *k, uint32_t concern
         free(path);
         return NULL;
     }
-    *i = (struct config_instance){.concern = concern, .name = dup_str(k, name ? name : plugin),
-                                  .plugin = dup_str(k, plugin), .path = path,
-                                  .options = has_options ? options : NULL, .node = node};
+    *i = (struct config_instance){.concern = concern,
+                                  .name = dup_str(k, name ? name : plugin),
+                                  .plugin = dup_str(k, plugin),
+                                  .path = path,
+                                  .options = has_options ? options : NULL,
+                                  .node = node};
     return i;
 }
 
@@ -324,8 +337,8 @@ static void check_scheme(struct checker *k, struct config_instance *t, const str
             continue;
         const struct cleat_config *first = find_scheme(&all[i], s);
         config_diag_add_at(&k->diag, item,
-                           "scheme '%s' of transport '%s' is already served by transport '%s' (%s:%" PRIu32
-                           ":%" PRIu32 ")",
+                           "scheme '%s' of transport '%s' is already served by transport '%s' (%s:%" PRIu32 ":%" PRIu32
+                           ")",
                            s, t->name, all[i].name, first->file, first->line, first->column);
         return;
     }
@@ -643,8 +656,8 @@ int config_load(const char *main_path, const char *dropin_dir, struct config **r
      * deletes what came before it: `transports: {oci: null}` drops a default
      * transport.  A deleted setting falls back to the schema's own default.
      */
-    int r = config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
-                                     &defaults, reterr);
+    int r = config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len, &defaults,
+                                     reterr);
     if (r >= 0 && strv_push(&sources, NULL) < 0)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
     if (r >= 0)

@@ -31,47 +31,47 @@ extern const size_t cleat_default_config_len;
 
 /* One plugin instance from the config. */
 struct config_instance {
-    uint32_t concern;                    /* CLEAT_CONCERN_* (plugin.h) */
-    char *name;                          /* the instance name: the map key, or `name` for snapshotter/network */
-    char *plugin;                        /* the plugin name; its file is <plugin>.so in plugin_dirs */
-    char *path;                          /* an explicit, absolute file path, or NULL */
-    char **schemes;                      /* transports only (else NULL): NULL-terminated; "" = registry refs */
-    const struct cleat_config *options;  /* the `options:` map, or NULL; borrowed from the tree */
-    const struct cleat_config *node;     /* the instance's own node, for error locations */
+    uint32_t concern;                   /* CLEAT_CONCERN_* (plugin.h) */
+    char *name;                         /* the instance name: the map key, or `name` for snapshotter/network */
+    char *plugin;                       /* the plugin name; its file is <plugin>.so in plugin_dirs */
+    char *path;                         /* an explicit, absolute file path, or NULL */
+    char **schemes;                     /* transports only (else NULL): NULL-terminated; "" = registry refs */
+    const struct cleat_config *options; /* the `options:` map, or NULL; borrowed from the tree */
+    const struct cleat_config *node;    /* the instance's own node, for error locations */
 };
 
 struct config {
-    struct cleat_config *tree;       /* the merged effective tree (owned; instances borrow from it) */
-    uint32_t version;                /* always 1 */
-    int32_t log_level;               /* CLEAT_LOG_* */
-    char *socket_path;               /* absolute */
-    char *root_dir;                  /* absolute */
-    char *state_dir;                 /* absolute */
-    char *cgroup_driver;             /* "cgroupfs" or "systemd" */
-    uint32_t grpc_workers;           /* 1..256 */
-    uint64_t grpc_max_message_bytes; /* 4 KiB..1 GiB */
+    struct cleat_config *tree;              /* the merged effective tree (owned; instances borrow from it) */
+    uint32_t version;                       /* always 1 */
+    int32_t log_level;                      /* CLEAT_LOG_* */
+    char *socket_path;                      /* absolute */
+    char *root_dir;                         /* absolute */
+    char *state_dir;                        /* absolute */
+    char *cgroup_driver;                    /* "cgroupfs" or "systemd" */
+    uint32_t grpc_workers;                  /* 1..256 */
+    uint64_t grpc_max_message_bytes;        /* 4 KiB..1 GiB */
     uint32_t images_max_parallel_downloads; /* layers fetched at once by one pull, 1..64 */
     /* Unpacking limits (0: none): against decompression bombs and full disks. */
-    uint64_t images_max_layer_bytes;             /* one layer's uncompressed tar */
-    uint64_t images_max_image_bytes;             /* the layers one pull unpacks, together */
-    uint32_t images_max_compression_ratio;       /* uncompressed / compressed bytes of a layer, 0..1000000 */
-    uint64_t images_compression_ratio_min_bytes; /* ... checked once a layer has unpacked this much */
-    uint64_t images_min_free_bytes;              /* free space the snapshot filesystem keeps */
+    uint64_t images_max_layer_bytes;               /* one layer's uncompressed tar */
+    uint64_t images_max_image_bytes;               /* the layers one pull unpacks, together */
+    uint32_t images_max_compression_ratio;         /* uncompressed / compressed bytes of a layer, 0..1000000 */
+    uint64_t images_compression_ratio_min_bytes;   /* ... checked once a layer has unpacked this much */
+    uint64_t images_min_free_bytes;                /* free space the snapshot filesystem keeps */
     uint32_t stats_writable_layer_max_age_seconds; /* a writable layer's usage is measured again after this, 0..3600 */
-    uint32_t events_queue_size;      /* events a GetContainerEvents subscriber may lag behind before it is dropped */
-    char *metrics_address;           /* the Prometheus endpoint's HOST:PORT, "" for none */
-    char **plugin_dirs;              /* NULL-terminated, absolute paths */
-    char *default_runtime_handler;   /* one of the runtime handlers, when there are any */
-    char *seccomp_default_profile;   /* the RuntimeDefault seccomp profile, absolute */
-    char *pause_binary;              /* cleat-pause, the init of pods sharing one PID namespace, absolute */
+    uint32_t events_queue_size;    /* events a GetContainerEvents subscriber may lag behind before it is dropped */
+    char *metrics_address;         /* the Prometheus endpoint's HOST:PORT, "" for none */
+    char **plugin_dirs;            /* NULL-terminated, absolute paths */
+    char *default_runtime_handler; /* one of the runtime handlers, when there are any */
+    char *seccomp_default_profile; /* the RuntimeDefault seccomp profile, absolute */
+    char *pause_binary;            /* cleat-pause, the init of pods sharing one PID namespace, absolute */
     /* The streaming server (Exec, Attach, PortForward URLs). */
-    char *streaming_address;             /* an IPv4 or IPv6 literal */
-    uint32_t streaming_port;             /* 0..65535; 0: ephemeral */
-    char *streaming_tls_cert_file;       /* absolute, or NULL for plain HTTP (set with the key) */
+    char *streaming_address;       /* an IPv4 or IPv6 literal */
+    uint32_t streaming_port;       /* 0..65535; 0: ephemeral */
+    char *streaming_tls_cert_file; /* absolute, or NULL for plain HTTP (set with the key) */
     char *streaming_tls_key_file;
-    int64_t streaming_token_ttl_seconds; /* 1..86400 */
-    uint32_t streaming_max_sessions;     /* 1..4096 */
-    uint32_t streaming_max_pending;      /* connections without a complete request yet, 1..65536 */
+    int64_t streaming_token_ttl_seconds;        /* 1..86400 */
+    uint32_t streaming_max_sessions;            /* 1..4096 */
+    uint32_t streaming_max_pending;             /* connections without a complete request yet, 1..65536 */
     uint32_t streaming_request_timeout_seconds; /* for the TLS handshake and the request head, 1..60 */
     /* Runtime handlers (in file order), then the snapshotter, transports, network. */
     struct config_instance *instances;

@@ -228,10 +228,10 @@ struct parser {
     size_t len;
 };
 
-static int error_at_mark(const struct parser *p, const yaml_mark_t *mark, struct cleat_error **reterr,
-                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int error_at_mark(const struct parser *p, const yaml_mark_t *mark, struct cleat_error **reterr,
-                         const char *fmt, ...) {
+static int error_at_mark(const struct parser *p, const yaml_mark_t *mark, struct cleat_error **reterr, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+static int error_at_mark(const struct parser *p, const yaml_mark_t *mark, struct cleat_error **reterr, const char *fmt,
+                         ...) {
     va_list ap;
     va_start(ap, fmt);
     char *msg = vformat(fmt, ap);
@@ -303,8 +303,7 @@ static int parse_scalar(struct parser *p, const yaml_event_t *ev, struct cleat_c
         return error_at_mark(p, &ev->start_mark, reterr, "NUL characters are not allowed");
 
     uint32_t kind = !quoted && reads_as_null(value, len) ? CLEAT_CONFIG_NULL : CLEAT_CONFIG_SCALAR;
-    _cleanup_tree_ struct cleat_config *n =
-        node_new(kind, p->name, ev->start_mark.line + 1, ev->start_mark.column + 1);
+    _cleanup_tree_ struct cleat_config *n = node_new(kind, p->name, ev->start_mark.line + 1, ev->start_mark.column + 1);
     if (!n)
         return set_error(reterr, NULL);
     if (kind == CLEAT_CONFIG_SCALAR) {
@@ -384,7 +383,7 @@ static int parse_collection(struct parser *p, const yaml_event_t *ev, unsigned d
         return r;
 
     _cleanup_tree_ struct cleat_config *node = node_new(map ? CLEAT_CONFIG_MAP : CLEAT_CONFIG_SEQ, p->name,
-                                                      ev->start_mark.line + 1, ev->start_mark.column + 1);
+                                                        ev->start_mark.line + 1, ev->start_mark.column + 1);
     if (!node)
         return set_error(reterr, NULL);
     for (bool done = false; !done;) {
@@ -632,9 +631,9 @@ static int emit_node(yaml_emitter_t *e, const struct cleat_config *node) {
         return emit(e, &ev, map ? yaml_mapping_end_event_initialize(&ev) : yaml_sequence_end_event_initialize(&ev));
     }
     default:
-        return emit(e, &ev,
-                    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)"null", 4, 1, 1,
-                                                 YAML_PLAIN_SCALAR_STYLE));
+        return emit(
+            e, &ev,
+            yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)"null", 4, 1, 1, YAML_PLAIN_SCALAR_STYLE));
     }
 }
 
@@ -835,13 +834,11 @@ static int get_scalar(const struct cleat_config *node, const char *key, const ch
                       const struct cleat_config **ret, struct cleat_error **reterr) {
     uint32_t kind = config_kind(node);
     if (kind != CLEAT_CONFIG_ABSENT && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_MAP)
-        return config_tree_error_at(node, reterr, "expected a map with '%s', not %s", key,
-                                    config_tree_kind_name(kind));
+        return config_tree_error_at(node, reterr, "expected a map with '%s', not %s", key, config_tree_kind_name(kind));
     const struct cleat_config *value = config_get0(node, key);
     kind = config_kind(value);
     if (kind == CLEAT_CONFIG_MAP || kind == CLEAT_CONFIG_SEQ)
-        return config_tree_error_at(value, reterr, "'%s' must be %s, not %s", key, what,
-                                    config_tree_kind_name(kind));
+        return config_tree_error_at(value, reterr, "'%s' must be %s, not %s", key, what, config_tree_kind_name(kind));
     *ret = kind == CLEAT_CONFIG_SCALAR ? value : NULL;
     return 0;
 }
@@ -880,8 +877,8 @@ static int range_error(const struct cleat_config *v, const char *key, int64_t mi
         return config_tree_error_at(v, reterr, "'%s' must be at least %" PRId64 ", got %s", key, min, v->text);
     if (min == INT64_MIN)
         return config_tree_error_at(v, reterr, "'%s' must be at most %" PRId64 ", got %s", key, max, v->text);
-    return config_tree_error_at(v, reterr, "'%s' must be between %" PRId64 " and %" PRId64 ", got %s", key, min,
-                                max, v->text);
+    return config_tree_error_at(v, reterr, "'%s' must be between %" PRId64 " and %" PRId64 ", got %s", key, min, max,
+                                v->text);
 }
 
 int config_get_int(const struct cleat_config *node, const char *key, int64_t def, int64_t min, int64_t max,

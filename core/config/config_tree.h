@@ -115,7 +115,8 @@ const char *config_tree_kind_name(uint32_t kind);
 const struct cleat_config *config_tree_key_at(const struct cleat_config *map, uint64_t index);
 
 /* malloc'd "FILE:LINE:COLUMN: <message>" for `node`; NULL on allocation failure. */
-char *config_tree_format_at(const struct cleat_config *node, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *config_tree_format_at(const struct cleat_config *node, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Set *reterr to INVALID_ARGUMENT "FILE:LINE:COLUMN: <message>" for `node`; returns -EINVAL (or -ENOMEM). */
 int config_tree_error_at(const struct cleat_config *node, struct cleat_error **reterr, const char *fmt, ...)

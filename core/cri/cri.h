@@ -43,83 +43,59 @@ struct cri_context {
 struct lifecycle_observer cri_events_observer(struct event_hub *hub);
 
 /* Build the method table for both services; free with cri_methods_free(). */
-int cri_methods_new(struct cri_context *ctx, struct rpc_method **ret, size_t *ret_n,
-                    struct cleat_error **reterr);
+int cri_methods_new(struct cri_context *ctx, struct rpc_method **ret, size_t *ret_n, struct cleat_error **reterr);
 void cri_methods_free(struct rpc_method *methods, size_t n);
 
 /* Handlers, one file per group of RPCs. */
-int cri_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                ProtobufCMessage **ret, struct cleat_error **reterr);
-int cri_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-               ProtobufCMessage **ret, struct cleat_error **reterr);
-int cri_runtime_config(void *ctx, struct rpc_call *call,
-                       const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                struct cleat_error **reterr);
+int cri_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+               struct cleat_error **reterr);
+int cri_runtime_config(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                        struct cleat_error **reterr);
-int cri_update_runtime_config(void *ctx, struct rpc_call *call,
-                              const ProtobufCMessage *req,
-                              ProtobufCMessage **ret,
+int cri_update_runtime_config(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                               struct cleat_error **reterr);
 
-int cri_pull_image(void *ctx, struct rpc_call *call,
-                   const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                    struct cleat_error **reterr);
-int cri_list_images(void *ctx, struct rpc_call *call,
-                    const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_list_images(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                     struct cleat_error **reterr);
-int cri_image_status(void *ctx, struct rpc_call *call,
-                     const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_image_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                      struct cleat_error **reterr);
-int cri_remove_image(void *ctx, struct rpc_call *call,
-                     const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_remove_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                      struct cleat_error **reterr);
-int cri_image_fs_info(void *ctx, struct rpc_call *call,
-                      const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_image_fs_info(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                       struct cleat_error **reterr);
 
 /* Pods and containers (cri_pods.c, cri_containers.c). */
-int cri_run_pod_sandbox(void *ctx, struct rpc_call *call,
-                        const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_run_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                         struct cleat_error **reterr);
-int cri_stop_pod_sandbox(void *ctx, struct rpc_call *call,
-                         const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_stop_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                          struct cleat_error **reterr);
-int cri_remove_pod_sandbox(void *ctx, struct rpc_call *call,
-                           const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_remove_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                            struct cleat_error **reterr);
-int cri_pod_sandbox_status(void *ctx, struct rpc_call *call,
-                           const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_pod_sandbox_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                            struct cleat_error **reterr);
-int cri_list_pod_sandbox(void *ctx, struct rpc_call *call,
-                         const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_list_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                          struct cleat_error **reterr);
-int cri_create_container(void *ctx, struct rpc_call *call,
-                         const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_create_container(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                          struct cleat_error **reterr);
-int cri_start_container(void *ctx, struct rpc_call *call,
-                        const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_start_container(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                         struct cleat_error **reterr);
-int cri_stop_container(void *ctx, struct rpc_call *call,
-                       const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_stop_container(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                        struct cleat_error **reterr);
-int cri_remove_container(void *ctx, struct rpc_call *call,
-                         const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_remove_container(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                          struct cleat_error **reterr);
-int cri_list_containers(void *ctx, struct rpc_call *call,
-                        const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_list_containers(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                         struct cleat_error **reterr);
-int cri_container_status(void *ctx, struct rpc_call *call,
-                         const ProtobufCMessage *req, ProtobufCMessage **ret,
+int cri_container_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                          struct cleat_error **reterr);
-int cri_update_container_resources(void *ctx, struct rpc_call *call,
-                                   const ProtobufCMessage *req,
-                                   ProtobufCMessage **ret,
-                                   struct cleat_error **reterr);
-int cri_reopen_container_log(void *ctx, struct rpc_call *call,
-                             const ProtobufCMessage *req,
-                             ProtobufCMessage **ret,
+int cri_update_container_resources(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                                   ProtobufCMessage **ret, struct cleat_error **reterr);
+int cri_reopen_container_log(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                              struct cleat_error **reterr);
-int cri_exec_sync(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                  ProtobufCMessage **ret, struct cleat_error **reterr);
+int cri_exec_sync(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                  struct cleat_error **reterr);
 
 /* Streaming (cri_streaming.c): the URLs of the streaming server. */
 int cri_exec(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
@@ -143,17 +119,17 @@ int cri_list_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMe
                              struct cleat_error **reterr);
 int cri_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                           struct cleat_error **reterr);
-int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                               ProtobufCMessage **ret, struct cleat_error **reterr);
-int cri_list_metric_descriptors(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                                ProtobufCMessage **ret, struct cleat_error **reterr);
-int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                                 ProtobufCMessage **ret, struct cleat_error **reterr);
+int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                               struct cleat_error **reterr);
+int cri_list_metric_descriptors(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                                struct cleat_error **reterr);
+int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                                 struct cleat_error **reterr);
 int cri_update_pod_sandbox_resources(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
                                      ProtobufCMessage **ret, struct cleat_error **reterr);
 
 /* GetContainerEvents (cri_events.c). */
-int cri_get_container_events(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                             struct rpc_stream *stream, struct cleat_error **reterr);
+int cri_get_container_events(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                             struct cleat_error **reterr);
 
 #endif

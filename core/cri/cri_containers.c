@@ -161,10 +161,11 @@ static Runtime__V1__ContainerUser *user_of(struct arena *a, json_t *spec) {
 
 static char *container_verbose(struct arena *a, struct runtime_service *rs, const container_record *rec, json_t *spec) {
     char *dir = container_dir(rs, rec->id);
-    json_t *info = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:s, s:O?}", "id", rec->id, "sandboxID",
-                             rec->sandbox_id, "pid", (json_int_t)(rec->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING ? rec->pid : 0),
-                             "snapshotKey", rec->id, "snapshotter", rec->snapshotter, "cgroupsPath", rec->cgroups_path,
-                             "bundle", dir, "imageID", rec->image_id, "runtimeSpec", spec);
+    json_t *info =
+        json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s?, s:s, s:O?}", "id", rec->id, "sandboxID", rec->sandbox_id, "pid",
+                  (json_int_t)(rec->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING ? rec->pid : 0),
+                  "snapshotKey", rec->id, "snapshotter", rec->snapshotter, "cgroupsPath", rec->cgroups_path, "bundle",
+                  dir, "imageID", rec->image_id, "runtimeSpec", spec);
     free(dir);
     char *text = info ? json_dumps(info, JSON_COMPACT) : NULL;
     json_decref(info);

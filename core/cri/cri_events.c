@@ -91,8 +91,8 @@ static int send_event(struct rpc_stream *stream, const void *data, size_t len, s
     return r;
 }
 
-int cri_get_container_events(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                             struct rpc_stream *stream, struct cleat_error **reterr) {
+int cri_get_container_events(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                             struct cleat_error **reterr) {
     struct cri_context *d = ctx;
     struct event_sub *sub = d->events ? event_hub_subscribe(d->events) : NULL;
     if (!sub)

@@ -58,22 +58,22 @@ static const struct {
                     "Number of bytes that are consumed by the container on this filesystem.", "device",
                     RUNTIME__V1__METRIC_TYPE__GAUGE},
     [M_FS_INODES] = {"container_fs_inodes_total", "Number of Inodes", "device", RUNTIME__V1__METRIC_TYPE__GAUGE},
-    [M_START_TIME] = {"container_start_time_seconds", "Start time of the container since unix epoch in seconds.",
-                      NULL, RUNTIME__V1__METRIC_TYPE__GAUGE},
+    [M_START_TIME] = {"container_start_time_seconds", "Start time of the container since unix epoch in seconds.", NULL,
+                      RUNTIME__V1__METRIC_TYPE__GAUGE},
     [M_NET_RX_BYTES] = {"container_network_receive_bytes_total", "Cumulative count of bytes received", "interface",
                         RUNTIME__V1__METRIC_TYPE__COUNTER},
     [M_NET_RX_ERRORS] = {"container_network_receive_errors_total",
                          "Cumulative count of errors encountered while receiving", "interface",
                          RUNTIME__V1__METRIC_TYPE__COUNTER},
-    [M_NET_TX_BYTES] = {"container_network_transmit_bytes_total", "Cumulative count of bytes transmitted",
-                        "interface", RUNTIME__V1__METRIC_TYPE__COUNTER},
+    [M_NET_TX_BYTES] = {"container_network_transmit_bytes_total", "Cumulative count of bytes transmitted", "interface",
+                        RUNTIME__V1__METRIC_TYPE__COUNTER},
     [M_NET_TX_ERRORS] = {"container_network_transmit_errors_total",
                          "Cumulative count of errors encountered while transmitting", "interface",
                          RUNTIME__V1__METRIC_TYPE__COUNTER},
 };
 
-int cri_list_metric_descriptors(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                                ProtobufCMessage **ret, struct cleat_error **reterr) {
+int cri_list_metric_descriptors(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                                struct cleat_error **reterr) {
     struct arena *a = call->arena;
     Runtime__V1__ListMetricDescriptorsResponse *resp = ARENA_NEW(a, Runtime__V1__ListMetricDescriptorsResponse);
     runtime__v1__list_metric_descriptors_response__init(resp);
@@ -147,8 +147,8 @@ static void container_metrics(struct mlist *l, const container_record *rec, cons
 }
 
 static Runtime__V1__PodSandboxMetrics *pod_metrics(struct arena *a, const sandbox_record *rec,
-                                                  const Runtime__V1__PodSandboxStats *ps, container_record *const *all,
-                                                  size_t n_all) {
+                                                   const Runtime__V1__PodSandboxStats *ps, container_record *const *all,
+                                                   size_t n_all) {
     Runtime__V1__PodSandboxMetrics *pm = ARENA_NEW(a, Runtime__V1__PodSandboxMetrics);
     runtime__v1__pod_sandbox_metrics__init(pm);
     pm->pod_sandbox_id = arena_strdup(a, rec->id);
@@ -185,8 +185,8 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct arena *a, const sandbo
     return pm;
 }
 
-int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                                 ProtobufCMessage **ret, struct cleat_error **reterr) {
+int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                                 struct cleat_error **reterr) {
     sandbox_record **pods = NULL;
     container_record **all = NULL;
     size_t n_pods = 0, n = 0;

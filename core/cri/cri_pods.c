@@ -79,10 +79,10 @@ static char *pod_verbose(struct arena *a, struct runtime_service *rs, const sand
     for (size_t i = 0; dir && i < 3; i++)
         if ((rec->pinned_namespaces & pins[i].bit) && rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
             json_object_set_new(ns, pins[i].name, json_sprintf("%s/ns/%s", dir, pins[i].name));
-    json_t *info = json_pack("{s:s, s:I, s:s, s:s?, s:o, s:b, s:s?}", "id", rec->id, "pid", (json_int_t)pod_pause_pid(rs, rec),
-                             "runtimeHandler", rec->runtime_handler, "stateDir", dir, "namespaces", ns, "sharedPid",
-                             (int)rec->shared_pid, "cgroupParent",
-                             cfg && cfg->linux ? cfg->linux->cgroup_parent : NULL);
+    json_t *info =
+        json_pack("{s:s, s:I, s:s, s:s?, s:o, s:b, s:s?}", "id", rec->id, "pid", (json_int_t)pod_pause_pid(rs, rec),
+                  "runtimeHandler", rec->runtime_handler, "stateDir", dir, "namespaces", ns, "sharedPid",
+                  (int)rec->shared_pid, "cgroupParent", cfg && cfg->linux ? cfg->linux->cgroup_parent : NULL);
     free(dir);
     char *text = info ? json_dumps(info, JSON_COMPACT) : NULL;
     json_decref(info);

@@ -51,8 +51,8 @@ static const struct route runtime_routes[] = {
 };
 
 static const struct route image_routes[] = {
-    {"PullImage", cri_pull_image, NULL},       {"ListImages", cri_list_images, NULL},
-    {"ImageStatus", cri_image_status, NULL},   {"RemoveImage", cri_remove_image, NULL},
+    {"PullImage", cri_pull_image, NULL},      {"ListImages", cri_list_images, NULL},
+    {"ImageStatus", cri_image_status, NULL},  {"RemoveImage", cri_remove_image, NULL},
     {"ImageFsInfo", cri_image_fs_info, NULL},
 };
 
@@ -88,8 +88,7 @@ int cri_methods_new(struct cri_context *d, struct rpc_method **ret, size_t *ret_
     size_t n = 0;
     if (!methods)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    int r = add_service(rt, runtime_routes, sizeof(runtime_routes) / sizeof(runtime_routes[0]), d, methods, &n,
-                        reterr);
+    int r = add_service(rt, runtime_routes, sizeof(runtime_routes) / sizeof(runtime_routes[0]), d, methods, &n, reterr);
     if (r >= 0)
         r = add_service(img, image_routes, sizeof(image_routes) / sizeof(image_routes[0]), d, methods, &n, reterr);
     if (r < 0) {

@@ -46,9 +46,9 @@ static Runtime__V1__RuntimeCondition *runtime_condition(struct cri_context *d, s
     const char *name = d->cfg->default_runtime_handler;
     struct plugin_instance *pi = plugins_find(d->plugins, CLEAT_CONCERN_RUNTIME, name);
     if (!pi)
-        return condition(a, "RuntimeReady", 0, "RuntimeHandlerNotConfigured",
-                         arena_printf(a, "the default runtime handler '%s' is not configured in runtime.handlers",
-                                      name));
+        return condition(
+            a, "RuntimeReady", 0, "RuntimeHandlerNotConfigured",
+            arena_printf(a, "the default runtime handler '%s' is not configured in runtime.handlers", name));
     struct cleat_error *err = NULL;
     if (plugin_has_op(pi, "status") && plugin_runtime_status(pi, &err) < 0) {
         Runtime__V1__RuntimeCondition *c =
@@ -172,8 +172,7 @@ int cri_runtime_config(void *ctx, struct rpc_call *call, const ProtobufCMessage 
                        struct cleat_error **reterr) {
     struct cri_context *d = ctx;
     Runtime__V1__RuntimeConfigResponse *resp = ARENA_NEW(call->arena, Runtime__V1__RuntimeConfigResponse);
-    Runtime__V1__LinuxRuntimeConfiguration *linux_cfg =
-        ARENA_NEW(call->arena, Runtime__V1__LinuxRuntimeConfiguration);
+    Runtime__V1__LinuxRuntimeConfiguration *linux_cfg = ARENA_NEW(call->arena, Runtime__V1__LinuxRuntimeConfiguration);
     runtime__v1__runtime_config_response__init(resp);
     runtime__v1__linux_runtime_configuration__init(linux_cfg);
     linux_cfg->cgroup_driver = strcmp(d->cfg->cgroup_driver, "systemd") == 0 ? RUNTIME__V1__CGROUP_DRIVER__SYSTEMD

@@ -191,8 +191,9 @@ int cri_list_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMe
     for (size_t i = 0; i < n; i++) {
         struct cleat_error *err = NULL;
         if (stats_filter_matches(in->filter, recs[i]))
-            keep_or_skip(cri_container_stats_msg(call->arena, RS(ctx), recs[i], &resp->stats[resp->n_stats], NULL, &err),
-                         err, &resp->n_stats);
+            keep_or_skip(
+                cri_container_stats_msg(call->arena, RS(ctx), recs[i], &resp->stats[resp->n_stats], NULL, &err), err,
+                &resp->n_stats);
     }
     container_records_free(recs, n);
     *ret = &resp->base;
@@ -240,7 +241,8 @@ static Runtime__V1__NetworkInterfaceUsage *iface_msg(struct arena *a, const stru
  * CNI convention kubelet assumes), else the first other than lo, else lo: a
  * pod without a network plugin has only lo, and its traffic is still traffic.
  */
-static Runtime__V1__NetworkUsage *network_usage(struct arena *a, struct runtime_service *rs, const sandbox_record *rec) {
+static Runtime__V1__NetworkUsage *network_usage(struct arena *a, struct runtime_service *rs,
+                                                const sandbox_record *rec) {
     struct net_iface *ifs = NULL;
     size_t n = 0;
     struct cleat_error *err = NULL;
@@ -347,8 +349,8 @@ int cri_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessa
     return r;
 }
 
-int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
-                               ProtobufCMessage **ret, struct cleat_error **reterr) {
+int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                               struct cleat_error **reterr) {
     const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req;
     const Runtime__V1__PodSandboxStatsFilter *f = in->filter;
     sandbox_record **pods = NULL;
@@ -365,9 +367,9 @@ int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufC
         struct cleat_error *err = NULL;
         /* As containerd: stats of the pods that run; a stopped pod has nothing to measure. */
         if (p->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ||
-            (f && (!cri_id_match(f->id, p->id) ||
-                   !cri_labels_match((void *const *)f->label_selector, f->n_label_selector,
-                                     (void *const *)p->labels, p->n_labels))))
+            (f &&
+             (!cri_id_match(f->id, p->id) || !cri_labels_match((void *const *)f->label_selector, f->n_label_selector,
+                                                               (void *const *)p->labels, p->n_labels))))
             continue;
         keep_or_skip(cri_pod_stats_msg(call->arena, RS(ctx), p, all, n, &resp->stats[resp->n_stats], &err), err,
                      &resp->n_stats);

@@ -56,7 +56,7 @@ struct rpc_stream {
     struct rpc_call rc;
     ProtobufCMessage *request;
     int sent_initial_metadata;
-    int close_done;      /* the RECV_CLOSE_ON_SERVER batch has completed */
+    int close_done; /* the RECV_CLOSE_ON_SERVER batch has completed */
     int client_cancelled;
 };
 
@@ -157,8 +157,8 @@ static void log_call(const char *path, int routed, int64_t started, const struct
     int32_t status = error_status(err);
     /* A client chooses the path: paths that are not ours share one series, or the metrics would grow for ever. */
     metrics_rpc_observe(routed ? path : "unknown", err ? status : CLEAT_STATUS_OK, monotonic_ns() - started);
-    int32_t level = status == CLEAT_STATUS_INTERNAL || status == CLEAT_STATUS_UNKNOWN ? CLEAT_LOG_ERROR
-                                                                                       : CLEAT_LOG_DEBUG;
+    int32_t level =
+        status == CLEAT_STATUS_INTERNAL || status == CLEAT_STATUS_UNKNOWN ? CLEAT_LOG_ERROR : CLEAT_LOG_DEBUG;
     if (!log_enabled(level))
         return;
     double ms = (double)(monotonic_ns() - started) / 1e6;
@@ -263,9 +263,9 @@ static void *worker_main(void *arg) {
 
 /* Take one event off the stream's queue; waits at most timeout_ms (-1: forever). */
 static grpc_event stream_next(struct rpc_stream *st, int64_t timeout_ms) {
-    gpr_timespec deadline = timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
-                                           : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                                          gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    gpr_timespec deadline =
+        timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
+                       : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
     grpc_event ev = grpc_completion_queue_next(st->cq, deadline, NULL);
     if (ev.type == GRPC_OP_COMPLETE && ev.tag == &tag_close)
         st->close_done = 1;
@@ -433,8 +433,7 @@ void rpc_server_shutdown(struct rpc_server *s, int64_t grace_ms) {
     s->shut_down = 1;
     atomic_store(&s->stopping, 1);
     grpc_server_shutdown_and_notify(s->server, s->shutdown_cq, &tag_shutdown);
-    gpr_timespec deadline =
-        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
     if (!s->started ||
         grpc_completion_queue_pluck(s->shutdown_cq, &tag_shutdown, deadline, NULL).type != GRPC_OP_COMPLETE) {
         grpc_server_cancel_all_calls(s->server);

@@ -25,9 +25,9 @@ struct rpc_stream;
 
 /* What a handler gets about its call. */
 struct rpc_call {
-    struct arena *arena;  /* for the response and anything it points to */
-    const char *method;   /* "/runtime.v1.RuntimeService/Version" */
-    int64_t deadline_ns;  /* CLOCK_REALTIME, or INT64_MAX for none */
+    struct arena *arena; /* for the response and anything it points to */
+    const char *method;  /* "/runtime.v1.RuntimeService/Version" */
+    int64_t deadline_ns; /* CLOCK_REALTIME, or INT64_MAX for none */
 };
 
 /* A unary handler: on success *ret_resp is a message of the method's output type. */
@@ -41,7 +41,7 @@ struct rpc_method {
     const char *path; /* "/package.Service/Method" */
     const ProtobufCMessageDescriptor *input;
     const ProtobufCMessageDescriptor *output;
-    rpc_unary_fn unary;   /* at most one of unary/stream; neither → UNIMPLEMENTED */
+    rpc_unary_fn unary; /* at most one of unary/stream; neither → UNIMPLEMENTED */
     rpc_stream_fn stream;
     void *ctx;
 };

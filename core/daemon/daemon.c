@@ -17,7 +17,6 @@
 #include "log.h"
 #include "metrics.h"
 
-
 int daemon_lock_root(const char *root_dir, struct cleat_error **reterr) {
     char path[4096], pid[32] = "";
     snprintf(path, sizeof(path), "%s/cleatd.lock", root_dir);
@@ -109,8 +108,8 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
     if (r >= 0 && !(d->events = event_hub_new(cfg->events_queue_size)))
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     if (r >= 0) {
-        struct runtime_deps deps = {.cfg = cfg, .plugins = d->plugins, .store = d->store, .registry = d->registry,
-                                    .images = d->images};
+        struct runtime_deps deps = {
+            .cfg = cfg, .plugins = d->plugins, .store = d->store, .registry = d->registry, .images = d->images};
         deps.observers[deps.n_observers++] = cri_events_observer(d->events);
         deps.observers[deps.n_observers++] = (struct lifecycle_observer){.changed = count_change};
         r = runtime_service_open(&deps, &d->runtime, reterr);
@@ -123,12 +122,15 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
                                            .token_ttl_seconds = cfg->streaming_token_ttl_seconds,
                                            .max_sessions = cfg->streaming_max_sessions,
                                            .max_pending = cfg->streaming_max_pending,
-                                           .request_timeout_ms =
-                                               (int)cfg->streaming_request_timeout_seconds * 1000};
+                                           .request_timeout_ms = (int)cfg->streaming_request_timeout_seconds * 1000};
         r = stream_server_start(d->runtime, &so, &d->streaming, reterr);
     }
-    d->cri = (struct cri_context){.cfg = cfg, .plugins = d->plugins, .images = d->images, .runtime = d->runtime,
-                                  .streaming = d->streaming, .events = d->events};
+    d->cri = (struct cri_context){.cfg = cfg,
+                                  .plugins = d->plugins,
+                                  .images = d->images,
+                                  .runtime = d->runtime,
+                                  .streaming = d->streaming,
+                                  .events = d->events};
     if (r < 0) {
         daemon_close(d);
         return r;

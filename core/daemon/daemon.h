@@ -33,8 +33,8 @@ struct daemon {
     struct stream_server *streaming; /* Exec, Attach, PortForward URLs */
     struct event_hub *events;        /* container events for GetContainerEvents (events.h) */
     struct cri_context cri;          /* what the CRI handlers reach: the fields above */
-    int lock_fd;         /* flock'ed <root_dir>/cleatd.lock */
-    int64_t started_at;  /* CLOCK_REALTIME ns */
+    int lock_fd;                     /* flock'ed <root_dir>/cleatd.lock */
+    int64_t started_at;              /* CLOCK_REALTIME ns */
 };
 
 /*

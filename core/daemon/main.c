@@ -27,28 +27,31 @@ struct options {
 };
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "Usage: cleatd [OPTIONS]\n"
-            "A Kubernetes container runtime (CRI runtime.v1 over a unix socket).\n\n"
-            "  -c, --config FILE      read FILE instead of /etc/cleat/cleat.yaml\n"
-            "      --dropin-dir DIR   read drop-ins from DIR instead of /etc/cleat/cleat.d\n"
-            "      --log-level LEVEL  error, warning, notice, info or debug (overrides the config)\n"
-            "      --check-config     validate the configuration and the plugins it names, then exit\n"
-            "      --print-config     print the effective configuration as YAML, then exit\n"
-            "  -v, --version          print the version and exit\n"
-            "  -h, --help             print this help and exit\n\n"
-            "Without a configuration file cleatd runs with its embedded defaults\n"
-            "(see `cleatd --print-config`).\n");
+    fprintf(out, "Usage: cleatd [OPTIONS]\n"
+                 "A Kubernetes container runtime (CRI runtime.v1 over a unix socket).\n\n"
+                 "  -c, --config FILE      read FILE instead of /etc/cleat/cleat.yaml\n"
+                 "      --dropin-dir DIR   read drop-ins from DIR instead of /etc/cleat/cleat.d\n"
+                 "      --log-level LEVEL  error, warning, notice, info or debug (overrides the config)\n"
+                 "      --check-config     validate the configuration and the plugins it names, then exit\n"
+                 "      --print-config     print the effective configuration as YAML, then exit\n"
+                 "  -v, --version          print the version and exit\n"
+                 "  -h, --help             print this help and exit\n\n"
+                 "Without a configuration file cleatd runs with its embedded defaults\n"
+                 "(see `cleatd --print-config`).\n");
 }
 
 /* 0 to go on, 1 to exit successfully, -1 to exit with an error. */
 static int parse_args(int argc, char **argv, struct options *o) {
     enum { OPT_DROPIN = 256, OPT_LOG_LEVEL, OPT_CHECK, OPT_PRINT };
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},   {"dropin-dir", required_argument, NULL, OPT_DROPIN},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL}, {"check-config", no_argument, NULL, OPT_CHECK},
-        {"print-config", no_argument, NULL, OPT_PRINT},        {"version", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},                      {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"dropin-dir", required_argument, NULL, OPT_DROPIN},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"print-config", no_argument, NULL, OPT_PRINT},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
@@ -73,8 +76,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
             o->print_config = 1;
             break;
         case 'v':
-            printf("cleatd %s (CRI runtime.v1, plugin ABI %d.%d)\n", CLEAT_VERSION, CLEAT_ABI_MAJOR,
-                   CLEAT_ABI_MINOR);
+            printf("cleatd %s (CRI runtime.v1, plugin ABI %d.%d)\n", CLEAT_VERSION, CLEAT_ABI_MAJOR, CLEAT_ABI_MINOR);
             return 1;
         case 'h':
             usage(stdout);

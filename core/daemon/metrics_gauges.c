@@ -41,8 +41,7 @@ void metrics_render_gauges(struct daemon *d, struct strbuf *out) {
         metrics_header(out, "cleat_container_events_total", "counter", "Container events published.");
         strbuf_printf(out, "cleat_container_events_total %llu\n", (unsigned long long)published);
         metrics_header(out, "cleat_container_event_subscribers_dropped_total", "counter",
-               "GetContainerEvents subscribers dropped for falling behind.");
+                       "GetContainerEvents subscribers dropped for falling behind.");
         strbuf_printf(out, "cleat_container_event_subscribers_dropped_total %llu\n", (unsigned long long)dropped);
     }
 }
-

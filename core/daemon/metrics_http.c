@@ -23,8 +23,8 @@
 #include "metrics_gauges.h"
 #include "metrics_http.h"
 
-#define METRICS_TIMEOUT_MS 5000         /* to ask, and again to take the answer */
-#define METRICS_MAX_CONNS 64            /* Prometheus scrapes one at a time */
+#define METRICS_TIMEOUT_MS 5000          /* to ask, and again to take the answer */
+#define METRICS_MAX_CONNS 64             /* Prometheus scrapes one at a time */
 #define METRICS_ANSWER_BYTES (32u << 20) /* of answers not taken yet, in all */
 
 struct metrics_server {
@@ -60,7 +60,8 @@ static int listen_on(const char *address, struct cleat_error **reterr) {
     if (split_address(address, buf, sizeof(buf), &host, &port) < 0)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "metrics address '%s' is not HOST:PORT",
                          address);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res = NULL;
     int g = getaddrinfo(host, port, &hints, &res);
@@ -92,8 +93,7 @@ static int listen_on(const char *address, struct cleat_error **reterr) {
     return fd;
 }
 
-static void respond(struct sbuf *out, const char *status, const char *type, const char *body, size_t len,
-                    int head) {
+static void respond(struct sbuf *out, const char *status, const char *type, const char *body, size_t len, int head) {
     char hdr[256];
     int n = snprintf(hdr, sizeof(hdr),
                      "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,

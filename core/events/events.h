@@ -43,7 +43,6 @@ void event_hub_publish(struct event_hub *hub, const void *data, size_t len);
  * 1 with *ret_data (malloc'd) and *ret_len, 0 when none came in time,
  * -EPIPE once the subscriber was dropped for falling behind, -ENOMEM.
  */
-int event_sub_next(struct event_hub *hub, struct event_sub *sub, int64_t timeout_ms, void **ret_data,
-                   size_t *ret_len);
+int event_sub_next(struct event_hub *hub, struct event_sub *sub, int64_t timeout_ms, void **ret_data, size_t *ret_len);
 
 #endif

@@ -166,8 +166,7 @@ static void read_v2(const char *dir, struct cgroup_stats *s) {
     }
     if (!(s->have & CGS_MEMORY))
         read_memory(dir, 1, s);
-    if (!(s->have & CGS_PIDS) &&
-        (read_u64(dir, "pids.current", &s->pids) == 0 || count_procs(dir, &s->pids) == 0))
+    if (!(s->have & CGS_PIDS) && (read_u64(dir, "pids.current", &s->pids) == 0 || count_procs(dir, &s->pids) == 0))
         s->have |= CGS_PIDS;
     read_psi(dir, "cpu.pressure", CGS_PSI_CPU, &s->psi_cpu, &s->have);
     read_psi(dir, "memory.pressure", CGS_PSI_MEMORY, &s->psi_memory, &s->have);
@@ -184,7 +183,10 @@ int cgroup_stats_read(const struct cgroup_dirs *d, struct cgroup_stats *ret, str
     int v1 = is_dir(d->cpuacct) || is_dir(d->memory) || is_dir(d->pids), v2 = is_dir(d->v2);
     if (!v1 && !v2)
         return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "cgroup %s does not exist",
-                         d->v2 ? d->v2 : d->memory ? d->memory : d->cpuacct ? d->cpuacct : "(none)");
+                         d->v2        ? d->v2
+                         : d->memory  ? d->memory
+                         : d->cpuacct ? d->cpuacct
+                                      : "(none)");
     if (v1)
         read_v1(d, &s);
     if (v2)

@@ -28,7 +28,7 @@
 #include "error.h"
 
 #define CGS_CPU (1u << 0)
-#define CGS_MEMORY (1u << 1)     /* memory_usage and memory_working_set */
+#define CGS_MEMORY (1u << 1)      /* memory_usage and memory_working_set */
 #define CGS_MEMORY_STAT (1u << 2) /* memory_rss, page_faults, major_page_faults */
 #define CGS_MEMORY_LIMIT (1u << 3)
 #define CGS_PIDS (1u << 4)

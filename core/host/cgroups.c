@@ -10,7 +10,6 @@
 
 #define MAX_FIELDS 64
 
-
 static int oom(struct cleat_error **reterr) {
     return error_set(reterr, CLEAT_STATUS_INTERNAL, ENOMEM, "out of memory");
 }
@@ -41,8 +40,8 @@ static void unescape(char *s) {
 
 /* Super options of a v1 mount that are not controllers. */
 static int is_plain_option(const char *opt) {
-    static const char *const plain[] = {"rw", "ro", "none", "noprefix", "clone_children", "xattr", "cpuset_v2_mode",
-                                        "favordynmods"};
+    static const char *const plain[] = {
+        "rw", "ro", "none", "noprefix", "clone_children", "xattr", "cpuset_v2_mode", "favordynmods"};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         if (strcmp(opt, plain[i]) == 0)
             return 1;
@@ -224,8 +223,7 @@ static int check_abs_path(const char *what, const char *path, struct cleat_error
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s '%s': not an absolute path", what, path);
     for (const char *p = path; (p = strstr(p, "..")); p += 2)
         if (p[-1] == '/' && (p[2] == '/' || p[2] == '\0'))
-            return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s '%s': '..' is not allowed", what,
-                             path);
+            return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s '%s': '..' is not allowed", what, path);
     return 0;
 }
 
@@ -328,8 +326,8 @@ int cgroup_parent_to_slice(const char *parent, char **ret, struct cleat_error **
 
 static int check_name(const char *what, const char *s, struct cleat_error **reterr) {
     if (!s || !*s || strchr(s, '/') || strchr(s, ':') || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "cgroup %s '%s': empty or has '/' or ':'",
-                         what, s ? s : "(null)");
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "cgroup %s '%s': empty or has '/' or ':'", what,
+                         s ? s : "(null)");
     return 0;
 }
 

@@ -86,7 +86,7 @@ static int mu_move_mount(int from_fd, const char *from, int to_fd, const char *t
 
 struct flag_opt {
     const char *name;
-    unsigned long set, clear; /* MS_* flags of the mount itself */
+    unsigned long set, clear;  /* MS_* flags of the mount itself */
     unsigned long propagation; /* MS_PRIVATE etc., applied by a second mount(2) */
 };
 
@@ -133,7 +133,7 @@ static const struct flag_opt flag_opts[] = {
 
 /* Flags that a remounting bind can change on the bind's own mount. */
 #define BIND_REMOUNT_FLAGS                                                                                             \
-    (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME |      \
+    (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME |        \
      MS_NOSYMFOLLOW)
 
 /* One mount's options, taken apart; `data` borrows the mount's strings. */
@@ -257,8 +257,8 @@ static int apply_bind(const struct cleat_mount *m, const struct mopts *mo, struc
         (void)umount2(mo->target, MNT_DETACH);
         char names[128];
         flag_names(flags, names, sizeof(names));
-        return error_set(reterr, status_of(e), e, "bind mount of %s on %s: remounting it %s: %s", m->source,
-                         mo->target, names, strerror(e));
+        return error_set(reterr, status_of(e), e, "bind mount of %s on %s: remounting it %s: %s", m->source, mo->target,
+                         names, strerror(e));
     }
     return 0;
 }
@@ -380,8 +380,11 @@ static int fs_set_sb_flags(int fd, const struct mopts *mo, struct cleat_error **
     static const struct {
         unsigned long flag;
         const char *name;
-    } sb[] = {{MS_RDONLY, "ro"}, {MS_SYNCHRONOUS, "sync"}, {MS_DIRSYNC, "dirsync"},
-              {MS_LAZYTIME, "lazytime"}, {MS_MANDLOCK, "mand"}};
+    } sb[] = {{MS_RDONLY, "ro"},
+              {MS_SYNCHRONOUS, "sync"},
+              {MS_DIRSYNC, "dirsync"},
+              {MS_LAZYTIME, "lazytime"},
+              {MS_MANDLOCK, "mand"}};
     int r = 0;
     for (size_t i = 0; i < sizeof(sb) / sizeof(sb[0]) && r == 0; i++)
         if (mo->flags & sb[i].flag)
@@ -551,6 +554,5 @@ int unmount_tree(const char *target, struct cleat_error **reterr) {
             return 0;
         return error_set(reterr, status_of(e), e, "unmounting %s: %s", target, strerror(e));
     }
-    return error_set(reterr, CLEAT_STATUS_INTERNAL, EBUSY, "unmounting %s: still mounted after 1024 unmounts",
-                     target);
+    return error_set(reterr, CLEAT_STATUS_INTERNAL, EBUSY, "unmounting %s: still mounted after 1024 unmounts", target);
 }

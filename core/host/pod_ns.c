@@ -46,8 +46,7 @@ static int unpin(const char *path, struct cleat_error **reterr) {
         return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "namespace pin '%s': unmount: %s", path,
                          strerror(errno));
     if (unlink(path) < 0 && errno != ENOENT)
-        return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "namespace pin '%s': unlink: %s", path,
-                         strerror(errno));
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "namespace pin '%s': unlink: %s", path, strerror(errno));
     return 0;
 }
 
@@ -93,8 +92,8 @@ static int make_private(const char *dir, int *ret_bound, struct cleat_error **re
     *ret_bound = 0;
     if (r == 0) {
         if (mount(dir, dir, NULL, MS_BIND, NULL) < 0)
-            return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "pod namespace dir '%s': bind onto itself: %s",
-                             dir, strerror(errno));
+            return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "pod namespace dir '%s': bind onto itself: %s", dir,
+                             strerror(errno));
         *ret_bound = 1;
     }
     if (mount(NULL, dir, NULL, MS_PRIVATE, NULL) < 0) {
@@ -170,10 +169,9 @@ static void *create_thread(void *arg) {
         job->ret = error_set(&job->err, CLEAT_STATUS_INTERNAL, errno, "unshare: %s", strerror(errno));
         return NULL;
     }
-    if ((job->which & POD_NS_UTS) && job->hostname &&
-        sethostname(job->hostname, strlen(job->hostname)) < 0) {
-        job->ret = error_set(&job->err, CLEAT_STATUS_INTERNAL, errno, "set hostname '%s': %s", job->hostname,
-                             strerror(errno));
+    if ((job->which & POD_NS_UTS) && job->hostname && sethostname(job->hostname, strlen(job->hostname)) < 0) {
+        job->ret =
+            error_set(&job->err, CLEAT_STATUS_INTERNAL, errno, "set hostname '%s': %s", job->hostname, strerror(errno));
         return NULL;
     }
     if ((job->which & POD_NS_NET) && (job->ret = loopback_up(&job->err)) < 0)

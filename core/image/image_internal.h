@@ -37,9 +37,9 @@ struct pull {
     const struct cleat_auth *auth;
     struct plugin_instance *transport;
     struct cleat_transport_request req;
-    char *reference; /* what the transport is asked for */
-    char *repo_tag;  /* recorded as a repo tag (NULL: by digest only) */
-    char *name;      /* registry repository name, for the repo digest (NULL for local transports) */
+    char *reference;                 /* what the transport is asked for */
+    char *repo_tag;                  /* recorded as a repo tag (NULL: by digest only) */
+    char *name;                      /* registry repository name, for the repo digest (NULL for local transports) */
     struct descriptor target;        /* what the reference resolved to */
     struct descriptor manifest_desc; /* the manifest (the target itself, or chosen from its index) */
     struct image_manifest *manifest;

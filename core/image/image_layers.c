@@ -47,8 +47,8 @@ int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_err
     if (r < 0 || exists)
         return r;
     struct cleat_blob_writer bw = {.sink = content_sink, .ctx = w, .offset = content_writer_offset(w)};
-    struct cleat_descriptor cd = {.media_type = d->media_type, .digest = d->digest, .size = d->size,
-                                  .urls = (const char *const *)d->urls};
+    struct cleat_descriptor cd = {
+        .media_type = d->media_type, .digest = d->digest, .size = d->size, .urls = (const char *const *)d->urls};
     int64_t resumed_at = bw.offset;
     r = plugin_transport_fetch(p->transport, &p->req, &cd, &bw, reterr);
     if (r < 0) {
@@ -133,21 +133,24 @@ struct limit_names {
 static int layer_limits(struct pull *p, struct unpack_limits *l, struct limit_names *n, struct cleat_error **reterr) {
     const struct image_unpack_limits *c = &p->svc->limits;
     uint64_t used = p->unpacked_bytes, left = c->max_image_bytes > used ? c->max_image_bytes - used : 0;
-    *l = (struct unpack_limits){.max_bytes = c->max_layer_bytes, .max_bytes_name = n->bytes,
+    *l = (struct unpack_limits){.max_bytes = c->max_layer_bytes,
+                                .max_bytes_name = n->bytes,
                                 .max_ratio = c->max_compression_ratio,
-                                .ratio_min_bytes = c->compression_ratio_min_bytes, .max_ratio_name = n->ratio,
-                                .min_free_bytes = c->min_free_bytes, .min_free_name = n->free};
-    snprintf(n->bytes, sizeof(n->bytes), "images.max_layer_bytes (%llu bytes)",
-             (unsigned long long)c->max_layer_bytes);
+                                .ratio_min_bytes = c->compression_ratio_min_bytes,
+                                .max_ratio_name = n->ratio,
+                                .min_free_bytes = c->min_free_bytes,
+                                .min_free_name = n->free};
+    snprintf(n->bytes, sizeof(n->bytes), "images.max_layer_bytes (%llu bytes)", (unsigned long long)c->max_layer_bytes);
     if (c->max_image_bytes && (!l->max_bytes || left < l->max_bytes)) {
         l->max_bytes = left;
         snprintf(n->bytes, sizeof(n->bytes),
                  "images.max_image_bytes (%llu bytes for the image, %llu of them unpacked by its earlier layers)",
                  (unsigned long long)c->max_image_bytes, (unsigned long long)used);
     }
-    snprintf(n->ratio, sizeof(n->ratio), "images.max_compression_ratio (%u), applied past "
-             "images.compression_ratio_min_bytes (%llu bytes)", c->max_compression_ratio,
-             (unsigned long long)c->compression_ratio_min_bytes);
+    snprintf(n->ratio, sizeof(n->ratio),
+             "images.max_compression_ratio (%u), applied past "
+             "images.compression_ratio_min_bytes (%llu bytes)",
+             c->max_compression_ratio, (unsigned long long)c->compression_ratio_min_bytes);
     snprintf(n->free, sizeof(n->free), "images.min_free_bytes (%llu bytes)", (unsigned long long)c->min_free_bytes);
     if (c->max_image_bytes && left == 0) /* 0 would mean "no limit" to unpack_layer */
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, EFBIG, "nothing is left of %s", n->bytes);
@@ -279,8 +282,7 @@ int pull_layers(struct pull *p, struct cleat_error **reterr) {
                          "no snapshotter is configured (the `snapshotter` section of the cleat config)");
     if (!plugin_has_op(sn, "prepare") || !plugin_has_op(sn, "commit") || !plugin_has_op(sn, "remove") ||
         !plugin_has_op(sn, "stat"))
-        return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "snapshotter '%s' cannot unpack images",
-                         sn->name);
+        return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "snapshotter '%s' cannot unpack images", sn->name);
     struct layers ls = {.p = p, .n = n};
     ls.state = calloc(n + 1, sizeof(*ls.state));
     ls.errors = calloc(n + 1, sizeof(*ls.errors));

@@ -201,8 +201,8 @@ struct inflight {
 static char *inflight_key(const char *reference, const struct cleat_auth *a) {
     char *key = NULL;
 #define F(x) (a && a->x ? a->x : "")
-    if (asprintf(&key, "%s%c%s%c%s%c%s%c%s%c%s", reference, 0x1f, F(username), 0x1f, F(password), 0x1f, F(auth),
-                 0x1f, F(identity_token), 0x1f, F(registry_token)) < 0)
+    if (asprintf(&key, "%s%c%s%c%s%c%s%c%s%c%s", reference, 0x1f, F(username), 0x1f, F(password), 0x1f, F(auth), 0x1f,
+                 F(identity_token), 0x1f, F(registry_token)) < 0)
         key = NULL;
 #undef F
     return key;

@@ -32,8 +32,8 @@ struct image_service;
  * and the setting, and its garbage collection removes what it made.
  */
 struct image_unpack_limits {
-    uint64_t max_layer_bytes;  /* a layer's tar; a blob bigger than this (and framing) is not even fetched */
-    uint64_t max_image_bytes;  /* the layers one pull unpacks (those on the node already do not count) */
+    uint64_t max_layer_bytes;             /* a layer's tar; a blob bigger than this (and framing) is not even fetched */
+    uint64_t max_image_bytes;             /* the layers one pull unpacks (those on the node already do not count) */
     uint32_t max_compression_ratio;       /* uncompressed per compressed byte ... */
     uint64_t compression_ratio_min_bytes; /* ... once a layer has unpacked this many */
     uint64_t min_free_bytes;              /* kept free on the snapshot filesystem */
@@ -65,8 +65,7 @@ struct image_fs_usage {
 };
 
 /* Disk use of content and snapshots, one entry per filesystem (at most 2). */
-int image_fs_usage(struct image_service *svc, struct image_fs_usage ret[2], size_t *ret_n,
-                   struct cleat_error **reterr);
+int image_fs_usage(struct image_service *svc, struct image_fs_usage ret[2], size_t *ret_n, struct cleat_error **reterr);
 
 /* The parsed config of a stored image (read from the content store); free with image_config_free(). */
 int image_service_config(struct image_service *svc, const image_record *rec, struct image_config **ret,

@@ -64,8 +64,7 @@ static int load_one(void *ctx, const char *id, const char *name_key, const void 
     return r;
 }
 
-int image_store_open(struct registry *reg, struct store *store, struct image_store **ret,
-                     struct cleat_error **reterr) {
+int image_store_open(struct registry *reg, struct store *store, struct image_store **ret, struct cleat_error **reterr) {
     struct image_store *is = calloc(1, sizeof(*is));
     if (!is)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
@@ -167,9 +166,11 @@ static int add_ref(struct image_store *is, image_record *rec, const char *ref, i
     int r = steal_ref(is, ref, digest, rec->id, reterr);
     if (r < 0)
         return r;
-    if (digest ? strv_has(rec->repo_digests, rec->n_repo_digests, ref) : strv_has(rec->repo_tags, rec->n_repo_tags, ref))
+    if (digest ? strv_has(rec->repo_digests, rec->n_repo_digests, ref)
+               : strv_has(rec->repo_tags, rec->n_repo_tags, ref))
         return 0;
-    r = digest ? strv_add(&rec->repo_digests, &rec->n_repo_digests, ref) : strv_add(&rec->repo_tags, &rec->n_repo_tags, ref);
+    r = digest ? strv_add(&rec->repo_digests, &rec->n_repo_digests, ref)
+               : strv_add(&rec->repo_tags, &rec->n_repo_tags, ref);
     return r < 0 ? error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory") : 0;
 }
 
@@ -331,8 +332,8 @@ int image_store_remove(struct image_store *is, const char *ref, char ret_removed
     }
     image_record *rec = is->images[at];
     /* A reference by name goes alone while others still name the image. */
-    int dropped = strv_drop(rec->repo_tags, &rec->n_repo_tags, ref) ||
-                  strv_drop(rec->repo_digests, &rec->n_repo_digests, ref);
+    int dropped =
+        strv_drop(rec->repo_tags, &rec->n_repo_tags, ref) || strv_drop(rec->repo_digests, &rec->n_repo_digests, ref);
     if (!dropped) {
         struct image_ref *parsed = NULL;
         if (image_ref_parse(ref, &parsed, NULL) == 0) {

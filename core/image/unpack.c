@@ -297,7 +297,7 @@ static int extract_all(struct pipeline *p, struct extractor *x, struct unpack_re
     if (!a)
         return -ENOMEM;
     int r = archive_read_open(a, p, NULL, read_cb, NULL) != ARCHIVE_OK ? archive_failed(a, p, reterr)
-                                                                        : extract_entries(a, p, x, res, reterr);
+                                                                       : extract_entries(a, p, x, res, reterr);
     archive_read_free(a);
     return r;
 }

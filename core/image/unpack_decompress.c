@@ -85,8 +85,7 @@ static int read_some(struct ustream *s, uint8_t *buf, size_t size, size_t *n, st
         if (errno == EAGAIN && s->cancel_fd < 0) /* nothing to wait with: do not spin */
             return error_set(reterr, CLEAT_STATUS_INTERNAL, EAGAIN, "cannot read the layer: %s", strerror(EAGAIN));
         if (errno != EINTR && errno != EAGAIN)
-            return error_set(reterr, unpack_errno_status(errno), errno, "cannot read the layer: %s",
-                             strerror(errno));
+            return error_set(reterr, unpack_errno_status(errno), errno, "cannot read the layer: %s", strerror(errno));
     }
     if (r == 0)
         s->in_eof = 1;

@@ -53,11 +53,11 @@ struct dir_time {
 /* One entry being applied. */
 struct ent {
     struct archive_entry *e;
-    const char *raw;      /* the name as in the tar: for messages only */
-    char shown[256];      /* raw, escaped for messages; filled on the first error */
-    char path[PATH_MAX];  /* cleaned, relative to the root, "" is the root */
-    char dir[PATH_MAX];   /* the parent part of path */
-    const char *base;     /* the last component, inside path */
+    const char *raw;     /* the name as in the tar: for messages only */
+    char shown[256];     /* raw, escaped for messages; filled on the first error */
+    char path[PATH_MAX]; /* cleaned, relative to the root, "" is the root */
+    char dir[PATH_MAX];  /* the parent part of path */
+    const char *base;    /* the last component, inside path */
     uid_t uid;
     gid_t gid;
     mode_t perm;
@@ -105,8 +105,8 @@ static const char *shown(struct ent *n) {
     return n->shown;
 }
 
-__attribute__((format(printf, 5, 6))) static int entry_fail(struct cleat_error **reterr, struct ent *n,
-                                                              int32_t status, int errnum, const char *fmt, ...) {
+__attribute__((format(printf, 5, 6))) static int entry_fail(struct cleat_error **reterr, struct ent *n, int32_t status,
+                                                            int errnum, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -339,8 +339,7 @@ static int remove_tree(int pfd, const char *name, int depth) {
 }
 
 /* Remove whatever is at pfd/name (a directory with its contents) so that an entry can take its place. */
-static int remove_existing(struct extractor *x, int pfd, const char *name, struct ent *n,
-                           struct cleat_error **reterr) {
+static int remove_existing(struct extractor *x, int pfd, const char *name, struct ent *n, struct cleat_error **reterr) {
     cache_invalidate(x);
     if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
         return 0;
@@ -590,8 +589,7 @@ static int link_replacing(struct extractor *x, struct ent *n, int sfd, const cha
         return 0;
     if (errno != EEXIST)
         return entry_sys(reterr, n, "cannot create hardlink");
-    if (fstatat(pfd, n->base, &dst, AT_SYMLINK_NOFOLLOW) == 0 && dst.st_dev == sst->st_dev &&
-        dst.st_ino == sst->st_ino)
+    if (fstatat(pfd, n->base, &dst, AT_SYMLINK_NOFOLLOW) == 0 && dst.st_dev == sst->st_dev && dst.st_ino == sst->st_ino)
         return 0;
     int r = remove_existing(x, pfd, n->base, n, reterr);
     if (r < 0)

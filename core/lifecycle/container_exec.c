@@ -46,8 +46,8 @@ static void env_default_term(json_t *proc) {
     json_array_append_new(env, json_string("TERM=xterm"));
 }
 
-static int exec_process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, int tty, char **ret,
-                      struct cleat_error **reterr) {
+static int exec_process_json(struct runtime_service *rs, const char *id, char *const *cmd, size_t n, int tty,
+                             char **ret, struct cleat_error **reterr) {
     json_t *spec = NULL;
     int r = container_spec_load(rs, id, &spec, reterr);
     if (r < 0)
@@ -116,9 +116,14 @@ int container_exec_start(struct runtime_service *rs, const char *id_or_prefix, c
         (o->err && !o->tty && (r = make_pipe(err, 0)) < 0)) {
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "pipe: %s", strerror(-r));
     } else {
-        struct cleat_runtime_exec ex = {.struct_size = sizeof(ex), .container_id = x->id, .exec_id = x->exec_id,
-                                        .process_json = proc, .stdin_fd = in[0], .stdout_fd = out[1],
-                                        .stderr_fd = err[1], .flags = o->tty ? CLEAT_CONTAINER_TTY : 0};
+        struct cleat_runtime_exec ex = {.struct_size = sizeof(ex),
+                                        .container_id = x->id,
+                                        .exec_id = x->exec_id,
+                                        .process_json = proc,
+                                        .stdin_fd = in[0],
+                                        .stdout_fd = out[1],
+                                        .stderr_fd = err[1],
+                                        .flags = o->tty ? CLEAT_CONTAINER_TTY : 0};
         uint32_t pid = 0;
         r = plugin_runtime_exec(x->rt, &ex, &pid, reterr);
     }

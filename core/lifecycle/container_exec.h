@@ -25,8 +25,8 @@ struct container_exec;
 struct container_exec_options {
     char *const *cmd; /* argv; cmd[0] non-empty */
     size_t n_cmd;
-    int tty;              /* a terminal: stdout carries the terminal, there is no stderr */
-    int in, out, err;     /* which standard streams the caller wants pipes for */
+    int tty;          /* a terminal: stdout carries the terminal, there is no stderr */
+    int in, out, err; /* which standard streams the caller wants pipes for */
 };
 
 /* The caller's ends of the process's pipes, non-blocking and close-on-exec; -1 where not asked for. */

@@ -44,8 +44,8 @@ static const char *state_name(uint32_t s) {
 static int kill_and_wait(struct runtime_service *rs, struct plugin_instance *rt, const char *id, int sig,
                          uint32_t flags, int64_t deadline, struct cleat_error **reterr) {
     if (!rt)
-        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "container %s: its runtime is not configured",
-                         id);
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS,
+                         "container %s: its runtime is not configured", id);
     int r = plugin_runtime_kill(rt, id, NULL, sig, flags, reterr);
     if (r < 0 && error_status(*reterr) == CLEAT_STATUS_NOT_FOUND) {
         error_free(*reterr);
@@ -56,8 +56,8 @@ static int kill_and_wait(struct runtime_service *rs, struct plugin_instance *rt,
     if (r < 0)
         return error_prefix(r, reterr, "cannot signal container %s", id);
     if (exit_await(rs, rt, id, NULL, deadline, 1000000000LL, &(struct exit_entry){0}) < 0)
-        return error_set(reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT,
-                         "container %s did not stop after signal %d", id, sig);
+        return error_set(reterr, CLEAT_STATUS_DEADLINE_EXCEEDED, ETIMEDOUT, "container %s did not stop after signal %d",
+                         id, sig);
     return 0;
 }
 
@@ -67,7 +67,8 @@ static int stop_signal_of(const container_record *rec) {
 }
 
 /* Stop with the container's lock held; rec is updated and saved. */
-static int stop_locked(struct runtime_service *rs, container_record *rec, int64_t timeout, struct cleat_error **reterr) {
+static int stop_locked(struct runtime_service *rs, container_record *rec, int64_t timeout,
+                       struct cleat_error **reterr) {
     container_apply_exit(rs, rec);
     if (rec->state != CSTATE_RUNNING && rec->state != CSTATE_CREATED)
         return container_record_save(rs, rec, reterr);
@@ -117,7 +118,8 @@ int container_stop(struct runtime_service *rs, const char *id_or_prefix, int64_t
     return r < 0 ? r : container_stop_id(rs, id, timeout, reterr);
 }
 
-void container_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt, const char *snapshotter) {
+void container_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt,
+                       const char *snapshotter) {
     struct cleat_error *err = NULL;
     if (rt && plugin_has_op(rt, "remove") && plugin_runtime_remove(rt, id, NULL, &err) < 0 &&
         error_status(err) != CLEAT_STATUS_NOT_FOUND)
@@ -207,8 +209,8 @@ int container_start(struct runtime_service *rs, const char *id_or_prefix, struct
             r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL, "container %s is %s, not CREATED", id,
                           state_name(rec->state));
         else if (pod->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
-            r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL, "the pod sandbox %s of container %s is not ready",
-                          pod->id, id);
+            r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                          "the pod sandbox %s of container %s is not ready", pod->id, id);
     }
     struct plugin_instance *rt = r >= 0 ? runtime_instance(rs, pod->runtime_handler) : NULL;
     if (r >= 0 && !rt)
@@ -301,8 +303,8 @@ int live_container(struct runtime_service *rs, const char *id_or_prefix, int wan
                          state_name(s));
     *ret_rt = container_runtime(rs, *ret);
     if (!*ret_rt)
-        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "the runtime of container %s is not configured",
-                         id);
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS,
+                         "the runtime of container %s is not configured", id);
     return 0;
 }
 

@@ -100,7 +100,8 @@ static int log_path(struct create *c, struct cleat_error **reterr) {
     if (!dir || !*dir || !rel || !*rel)
         return 0;
     if (dir[0] != '/')
-        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "the pod's log directory %s is not absolute", dir);
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "the pod's log directory %s is not absolute",
+                         dir);
     if (strstr(rel, "..") || rel[0] == '/')
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "the log path %s must be relative to the pod's log directory", rel);
@@ -139,8 +140,9 @@ static int pid_namespace(struct create *c, struct cleat_error **reterr) {
     if (!owner)
         return 0;
     struct cleat_runtime_state st = {0};
-    int r = plugin_has_op(c->rt, "state") ? plugin_runtime_state(c->rt, owner, NULL, &st, reterr)
-                                      : error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "runtime has no state op");
+    int r = plugin_has_op(c->rt, "state")
+                ? plugin_runtime_state(c->rt, owner, NULL, &st, reterr)
+                : error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "runtime has no state op");
     if (r < 0)
         return error_prefix(r, reterr, "the pod's shared pid namespace");
     if (st.status != CLEAT_TASK_RUNNING || !st.pid)
@@ -219,8 +221,8 @@ static int runtime_create(struct create *c, struct cleat_error **reterr) {
         .sandbox_id = c->pod->id,
         .bundle_dir = c->dir,
         .log_path = c->log_path,
-        .flags = (c->config->stdin ? CLEAT_CONTAINER_STDIN : 0) | (c->config->stdin_once ? CLEAT_CONTAINER_STDIN_ONCE : 0) |
-                 (c->config->tty ? CLEAT_CONTAINER_TTY : 0),
+        .flags = (c->config->stdin ? CLEAT_CONTAINER_STDIN : 0) |
+                 (c->config->stdin_once ? CLEAT_CONTAINER_STDIN_ONCE : 0) | (c->config->tty ? CLEAT_CONTAINER_TTY : 0),
         .annotations = annotations,
     };
     int r = plugin_runtime_create(c->rt, &rc, reterr);
@@ -314,14 +316,15 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
         return r;
     c->rt = runtime_instance(rs, c->pod->runtime_handler);
     if (!c->rt)
-        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "the runtime handler \"%s\" is not configured",
-                         c->pod->runtime_handler);
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS,
+                         "the runtime handler \"%s\" is not configured", c->pod->runtime_handler);
     c->sn = c->image->snapshotter && *c->image->snapshotter
                 ? plugins_find(rs->deps.plugins, CLEAT_CONCERN_SNAPSHOTTER, c->image->snapshotter)
                 : image_service_snapshotter(rs->deps.images);
     if (!c->sn)
         c->sn = image_service_snapshotter(rs->deps.images);
-    const char *parent = c->pod_config->linux && c->pod_config->linux->cgroup_parent ? c->pod_config->linux->cgroup_parent : "";
+    const char *parent =
+        c->pod_config->linux && c->pod_config->linux->cgroup_parent ? c->pod_config->linux->cgroup_parent : "";
     r = id_generate(c->id, reterr);
     if (r >= 0)
         r = runtime_cgroups_path(rs, parent, c->id, &c->cgroups_path, reterr);
@@ -354,8 +357,8 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
     return r;
 }
 
-int container_create(struct runtime_service *rs, const char *pod_id_or_prefix, const Runtime__V1__ContainerConfig *config,
-                     char ret_id[65], struct cleat_error **reterr) {
+int container_create(struct runtime_service *rs, const char *pod_id_or_prefix,
+                     const Runtime__V1__ContainerConfig *config, char ret_id[65], struct cleat_error **reterr) {
     int r = validate(config, reterr);
     if (r < 0)
         return r;

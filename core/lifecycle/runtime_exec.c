@@ -115,8 +115,8 @@ int container_exec_sync(struct runtime_service *rs, const char *id_or_prefix, ch
         if (s[i].fd >= 0)
             close(s[i].fd);
     if (r >= 0) {
-        *ret = (struct exec_sync_result){.out = s[0].buf, .out_len = s[0].len, .err = s[1].buf, .err_len = s[1].len,
-                                         .exit_code = status};
+        *ret = (struct exec_sync_result){
+            .out = s[0].buf, .out_len = s[0].len, .err = s[1].buf, .err_len = s[1].len, .exit_code = status};
     } else {
         free(s[0].buf);
         free(s[1].buf);

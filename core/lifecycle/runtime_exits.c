@@ -174,8 +174,7 @@ int exit_await(struct runtime_service *rs, struct plugin_instance *rt, const cha
             return 0;
         struct cleat_runtime_state st = {0};
         struct cleat_error *err = NULL;
-        int r = rt && plugin_has_op(rt, "state") ? plugin_runtime_state(rt, container_id, exec_id, &st, &err)
-                                            : -1;
+        int r = rt && plugin_has_op(rt, "state") ? plugin_runtime_state(rt, container_id, exec_id, &st, &err) : -1;
         int gone = !exec_id && r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND;
         error_free(err);
         if ((r >= 0 && st.status == CLEAT_TASK_STOPPED) || gone) {

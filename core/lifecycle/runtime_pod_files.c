@@ -102,8 +102,9 @@ static json_t *ns_entry(const char *type, const char *dir, const char *name) {
     return json_pack("{s:s,s:s}", "type", type, "path", path);
 }
 
-int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir, const Runtime__V1__PodSandboxConfig *config,
-                   uint32_t pinned, char **ret_json, struct cleat_error **reterr) {
+int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir,
+                   const Runtime__V1__PodSandboxConfig *config, uint32_t pinned, char **ret_json,
+                   struct cleat_error **reterr) {
     char rootfs[4096], file[4200];
     snprintf(rootfs, sizeof(rootfs), "%s/pause/rootfs", dir);
     int r = mkdir_p(rootfs, 0755, reterr);
@@ -139,11 +140,9 @@ int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir, 
         "{s:s, s:{s:b, s:{s:i,s:i}, s:[s], s:[s], s:s, s:{s:[],s:[],s:[],s:[],s:[]}, s:b},"
         " s:{s:s,s:b}, s:[{s:s,s:s,s:s},{s:s,s:s,s:s,s:[sss]},{s:s,s:s,s:s,s:[sss]}],"
         " s:{s:o, s:s, s:{s:[{s:b,s:s}]}}}",
-        "ociVersion", "1.0.2",
-        "process", "terminal", 0, "user", "uid", 0, "gid", 0, "args", "/pause", "env", "PATH=/", "cwd", "/",
-        "capabilities", "bounding", "effective", "permitted", "inheritable", "ambient", "noNewPrivileges", 1,
-        "root", "path", rootfs, "readonly", 1,
-        "mounts", "destination", "/proc", "type", "proc", "source", "proc",
+        "ociVersion", "1.0.2", "process", "terminal", 0, "user", "uid", 0, "gid", 0, "args", "/pause", "env", "PATH=/",
+        "cwd", "/", "capabilities", "bounding", "effective", "permitted", "inheritable", "ambient", "noNewPrivileges",
+        1, "root", "path", rootfs, "readonly", 1, "mounts", "destination", "/proc", "type", "proc", "source", "proc",
         "destination", "/dev", "type", "tmpfs", "source", "tmpfs", "options", "nosuid", "mode=755", "size=64k",
         "destination", "/pause", "type", "bind", "source", rs->pause_binary, "options", "rbind", "ro", "nosuid",
         "linux", "namespaces", ns, "cgroupsPath", cgpath, "resources", "devices", "allow", 0, "access", "rwm");

@@ -77,8 +77,7 @@ static int pod_release(struct runtime_service *rs, const sandbox_record *rec, st
                        struct cleat_error **reterr) {
     if (rt && plugin_has_op(rt, "sandbox_stop")) {
         struct cleat_error *err = NULL;
-        if (plugin_runtime_sandbox_stop(rt, rec->id, &err) < 0 &&
-            error_status(err) != CLEAT_STATUS_NOT_FOUND) {
+        if (plugin_runtime_sandbox_stop(rt, rec->id, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND) {
             *reterr = error_wrap(err, "cannot stop pod %s", rec->id);
             return -1;
         }
@@ -87,8 +86,9 @@ static int pod_release(struct runtime_service *rs, const sandbox_record *rec, st
     if (rec->pinned_namespaces & POD_NS_NET) {
         Runtime__V1__PodSandboxConfig *cfg =
             runtime__v1__pod_sandbox_config__unpack(NULL, rec->cri_config.len, rec->cri_config.data);
-        int r = cfg ? pod_network_teardown(rs, rec->id, cfg, reterr)
-                    : error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "the stored config of pod %s is corrupt", rec->id);
+        int r =
+            cfg ? pod_network_teardown(rs, rec->id, cfg, reterr)
+                : error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "the stored config of pod %s is corrupt", rec->id);
         if (cfg)
             runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
         if (r < 0)

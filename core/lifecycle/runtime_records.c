@@ -21,8 +21,8 @@ int record_set_string(char **field, const char *value, struct cleat_error **rete
     return 0;
 }
 
-static int load(struct runtime_service *rs, enum store_kind kind, const char *id, const ProtobufCMessageDescriptor *desc,
-                ProtobufCMessage **ret, struct cleat_error **reterr) {
+static int load(struct runtime_service *rs, enum store_kind kind, const char *id,
+                const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret, struct cleat_error **reterr) {
     void *data = NULL;
     size_t len = 0;
     int r = store_get(rs->deps.store, kind, id, &data, &len, reterr);
@@ -73,8 +73,7 @@ int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufC
 }
 
 int sandbox_record_load(struct runtime_service *rs, const char *id, sandbox_record **ret, struct cleat_error **reterr) {
-    return load(rs, STORE_SANDBOX, id, &cleat__store__v1__sandbox_record__descriptor, (ProtobufCMessage **)ret,
-                reterr);
+    return load(rs, STORE_SANDBOX, id, &cleat__store__v1__sandbox_record__descriptor, (ProtobufCMessage **)ret, reterr);
 }
 
 int sandbox_record_save(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr) {

@@ -134,7 +134,8 @@ static void sweep(struct runtime_service *rs, const char *parent, enum store_kin
             error_free(err);
             err = NULL;
             if (kind == STORE_CONTAINER && plugin_has_op(pi, "remove"))
-                if (plugin_runtime_remove(pi, de->d_name, NULL, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
+                if (plugin_runtime_remove(pi, de->d_name, NULL, &err) < 0 &&
+                    error_status(err) != CLEAT_STATUS_NOT_FOUND)
                     log_warning("%s %s: runtime '%s': %s", kind == STORE_SANDBOX ? "pod" : "container", de->d_name,
                                 pi->name, error_message(err));
             error_free(err);
@@ -144,7 +145,8 @@ static void sweep(struct runtime_service *rs, const char *parent, enum store_kin
             error_free(err);
             err = NULL;
             if (kind == STORE_SANDBOX && plugin_has_op(pi, "sandbox_remove"))
-                if (plugin_runtime_sandbox_remove(pi, de->d_name, &err) < 0 && error_status(err) != CLEAT_STATUS_NOT_FOUND)
+                if (plugin_runtime_sandbox_remove(pi, de->d_name, &err) < 0 &&
+                    error_status(err) != CLEAT_STATUS_NOT_FOUND)
                     log_warning("%s %s: runtime '%s': %s", kind == STORE_SANDBOX ? "pod" : "container", de->d_name,
                                 pi->name, error_message(err));
             error_free(err);
@@ -218,7 +220,8 @@ static int private_dirs(const char *parent, struct cleat_error **reterr) {
         log_notice("%s was mode %04o: restricted to 0700", parent, (unsigned)old);
     DIR *dir = r >= 0 ? opendir(parent) : NULL;
     if (r < 0 || !dir)
-        return r < 0 ? r : error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot read %s: %s", parent, strerror(errno));
+        return r < 0 ? r
+                     : error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot read %s: %s", parent, strerror(errno));
     size_t n = 0;
     for (struct dirent *de; (de = readdir(dir));) {
         if (!id_is_valid(de->d_name))

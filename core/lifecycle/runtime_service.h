@@ -144,8 +144,8 @@ int runtime_set_pod_cidr(struct runtime_service *rs, const char *cidr, struct cl
 
 /* --- containers (runtime_containers.c) --------------------------------- */
 
-int container_create(struct runtime_service *rs, const char *pod_id_or_prefix, const Runtime__V1__ContainerConfig *config,
-                     char ret_id[65], struct cleat_error **reterr);
+int container_create(struct runtime_service *rs, const char *pod_id_or_prefix,
+                     const Runtime__V1__ContainerConfig *config, char ret_id[65], struct cleat_error **reterr);
 int container_start(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
 /* Stop signal, then SIGKILL after `timeout` seconds (0: at once).  An exited container is success. */
 int container_stop(struct runtime_service *rs, const char *id_or_prefix, int64_t timeout, struct cleat_error **reterr);

@@ -186,7 +186,8 @@ static int read_cgroup(struct runtime_service *rs, const char *id, const char *p
     }
     cgroup_dirs_clear(&dirs);
     if (st->cg.have & CGS_CPU)
-        st->has_nano_cores = stats_cache_cpu_rate(rs->stats, id, st->timestamp_ns, st->cg.cpu_usage_ns, &st->nano_cores);
+        st->has_nano_cores =
+            stats_cache_cpu_rate(rs->stats, id, st->timestamp_ns, st->cg.cpu_usage_ns, &st->nano_cores);
     return 0;
 }
 
@@ -322,8 +323,8 @@ int stats_pod_network(struct runtime_service *rs, const sandbox_record *rec, str
     struct net_read nr = {0};
     int r = pod_ns_run_in(ns, CLONE_NEWNET, read_net_dev, &nr, reterr);
     if (r < 0 && nr.err)
-        r = error_set(reterr, CLEAT_STATUS_INTERNAL, nr.err, "pod %s: cannot read /proc/net/dev in its network namespace: %s",
-                      rec->id, strerror(nr.err));
+        r = error_set(reterr, CLEAT_STATUS_INTERNAL, nr.err,
+                      "pod %s: cannot read /proc/net/dev in its network namespace: %s", rec->id, strerror(nr.err));
     if (r >= 0 && stats_parse_net_dev(nr.text, ret, ret_n) < 0)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "pod %s: /proc/net/dev does not parse", rec->id);
     free(nr.text);

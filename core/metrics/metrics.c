@@ -7,16 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Upper bounds of the latency buckets, in seconds (+Inf is implied). */
 static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 #define N_CODES 17 /* gRPC status codes 0..16 */
 
 static const char *const code_names[N_CODES] = {
-    "OK",        "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",   "OUT_OF_RANGE",       "UNIMPLEMENTED",     "INTERNAL",         "UNAVAILABLE",
+    "OK",        "CANCELLED",       "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS",  "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",    "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
     "DATA_LOSS", "UNAUTHENTICATED",
 };
 
@@ -163,7 +162,7 @@ static void render_rpcs(struct strbuf *out) {
                 strbuf_printf(out, "\",code=\"%s\"} %llu\n", code_names[c], (unsigned long long)m.rpcs[i].codes[c]);
             }
     metrics_header(out, "cleat_grpc_request_duration_seconds", "histogram",
-           "Time from a CRI call's arrival to its answer (to its end, for a stream).");
+                   "Time from a CRI call's arrival to its answer (to its end, for a stream).");
     for (size_t i = 0; i < m.n_rpcs; i++) {
         const struct rpc_series *s = &m.rpcs[i];
         uint64_t cum = 0;
@@ -186,14 +185,17 @@ static void render_rpcs(struct strbuf *out) {
 }
 
 static void render_counters(struct strbuf *out) {
-    metrics_header(out, "cleat_image_pulls_total", "counter", "Image pulls run (a pull joined by concurrent callers counts once).");
+    metrics_header(out, "cleat_image_pulls_total", "counter",
+                   "Image pulls run (a pull joined by concurrent callers counts once).");
     strbuf_printf(out, "cleat_image_pulls_total{result=\"ok\"} %llu\n", (unsigned long long)m.pulls_ok);
     strbuf_printf(out, "cleat_image_pulls_total{result=\"error\"} %llu\n", (unsigned long long)m.pulls_failed);
     metrics_header(out, "cleat_image_pull_bytes_total", "counter", "Blob bytes fetched by image pulls.");
     strbuf_printf(out, "cleat_image_pull_bytes_total %llu\n", (unsigned long long)m.pull_bytes);
-    metrics_header(out, "cleat_plugin_errors_total", "counter", "Failed plugin calls, by concern, instance and operation.");
+    metrics_header(out, "cleat_plugin_errors_total", "counter",
+                   "Failed plugin calls, by concern, instance and operation.");
     for (size_t i = 0; i < m.n_plugins; i++) {
-        const char *concern = m.plugins[i].key, *instance = strchr(concern, '\x1f') + 1, *op = strchr(instance, '\x1f') + 1;
+        const char *concern = m.plugins[i].key, *instance = strchr(concern, '\x1f') + 1,
+                   *op = strchr(instance, '\x1f') + 1;
         strbuf_printf(out, "cleat_plugin_errors_total{concern=\"%.*s\",instance=\"", (int)(instance - 1 - concern),
                       concern);
         strbuf_append(out, instance, (size_t)(op - 1 - instance));

@@ -18,7 +18,6 @@
 #include "error.h"
 #include "strbuf.h"
 
-
 /* One finished RPC: its full method path, gRPC status code and duration. */
 void metrics_rpc_observe(const char *method, int32_t status, int64_t duration_ns);
 /* One PullImage that did the work (not one that joined another's): ok or not, and blob bytes fetched. */

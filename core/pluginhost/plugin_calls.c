@@ -24,7 +24,8 @@ int plugin_runtime_status(struct plugin_instance *pi, struct cleat_error **reter
     return pi->ops.runtime.status(pi->instance, reterr);
 }
 
-int plugin_runtime_sandbox_create(struct plugin_instance *pi, const struct cleat_runtime_sandbox *sandbox, struct cleat_error **reterr) {
+int plugin_runtime_sandbox_create(struct plugin_instance *pi, const struct cleat_runtime_sandbox *sandbox,
+                                  struct cleat_error **reterr) {
     if (!pi->ops.runtime.sandbox_create)
         return missing(pi, "sandbox_create", reterr);
     return pi->ops.runtime.sandbox_create(pi->instance, sandbox, reterr);
@@ -42,55 +43,64 @@ int plugin_runtime_sandbox_remove(struct plugin_instance *pi, const char *sandbo
     return pi->ops.runtime.sandbox_remove(pi->instance, sandbox_id, reterr);
 }
 
-int plugin_runtime_create(struct plugin_instance *pi, const struct cleat_runtime_container *container, struct cleat_error **reterr) {
+int plugin_runtime_create(struct plugin_instance *pi, const struct cleat_runtime_container *container,
+                          struct cleat_error **reterr) {
     if (!pi->ops.runtime.create)
         return missing(pi, "create", reterr);
     return pi->ops.runtime.create(pi->instance, container, reterr);
 }
 
-int plugin_runtime_start(struct plugin_instance *pi, const char *container_id, uint32_t *ret_pid, struct cleat_error **reterr) {
+int plugin_runtime_start(struct plugin_instance *pi, const char *container_id, uint32_t *ret_pid,
+                         struct cleat_error **reterr) {
     if (!pi->ops.runtime.start)
         return missing(pi, "start", reterr);
     return pi->ops.runtime.start(pi->instance, container_id, ret_pid, reterr);
 }
 
-int plugin_runtime_kill(struct plugin_instance *pi, const char *container_id, const char *exec_id, int32_t signal, uint32_t flags, struct cleat_error **reterr) {
+int plugin_runtime_kill(struct plugin_instance *pi, const char *container_id, const char *exec_id, int32_t signal,
+                        uint32_t flags, struct cleat_error **reterr) {
     if (!pi->ops.runtime.kill)
         return missing(pi, "kill", reterr);
     return pi->ops.runtime.kill(pi->instance, container_id, exec_id, signal, flags, reterr);
 }
 
-int plugin_runtime_remove(struct plugin_instance *pi, const char *container_id, const char *exec_id, struct cleat_error **reterr) {
+int plugin_runtime_remove(struct plugin_instance *pi, const char *container_id, const char *exec_id,
+                          struct cleat_error **reterr) {
     if (!pi->ops.runtime.remove)
         return missing(pi, "remove", reterr);
     return pi->ops.runtime.remove(pi->instance, container_id, exec_id, reterr);
 }
 
-int plugin_runtime_state(struct plugin_instance *pi, const char *container_id, const char *exec_id, struct cleat_runtime_state *ret_state, struct cleat_error **reterr) {
+int plugin_runtime_state(struct plugin_instance *pi, const char *container_id, const char *exec_id,
+                         struct cleat_runtime_state *ret_state, struct cleat_error **reterr) {
     if (!pi->ops.runtime.state)
         return missing(pi, "state", reterr);
     return pi->ops.runtime.state(pi->instance, container_id, exec_id, ret_state, reterr);
 }
 
-int plugin_runtime_exec(struct plugin_instance *pi, const struct cleat_runtime_exec *exec, uint32_t *ret_pid, struct cleat_error **reterr) {
+int plugin_runtime_exec(struct plugin_instance *pi, const struct cleat_runtime_exec *exec, uint32_t *ret_pid,
+                        struct cleat_error **reterr) {
     if (!pi->ops.runtime.exec)
         return missing(pi, "exec", reterr);
     return pi->ops.runtime.exec(pi->instance, exec, ret_pid, reterr);
 }
 
-int plugin_runtime_resize_pty(struct plugin_instance *pi, const char *container_id, const char *exec_id, uint32_t width, uint32_t height, struct cleat_error **reterr) {
+int plugin_runtime_resize_pty(struct plugin_instance *pi, const char *container_id, const char *exec_id, uint32_t width,
+                              uint32_t height, struct cleat_error **reterr) {
     if (!pi->ops.runtime.resize_pty)
         return missing(pi, "resize_pty", reterr);
     return pi->ops.runtime.resize_pty(pi->instance, container_id, exec_id, width, height, reterr);
 }
 
-int plugin_runtime_close_stdin(struct plugin_instance *pi, const char *container_id, const char *exec_id, struct cleat_error **reterr) {
+int plugin_runtime_close_stdin(struct plugin_instance *pi, const char *container_id, const char *exec_id,
+                               struct cleat_error **reterr) {
     if (!pi->ops.runtime.close_stdin)
         return missing(pi, "close_stdin", reterr);
     return pi->ops.runtime.close_stdin(pi->instance, container_id, exec_id, reterr);
 }
 
-int plugin_runtime_update(struct plugin_instance *pi, const char *container_id, const char *resources_json, struct cleat_error **reterr) {
+int plugin_runtime_update(struct plugin_instance *pi, const char *container_id, const char *resources_json,
+                          struct cleat_error **reterr) {
     if (!pi->ops.runtime.update)
         return missing(pi, "update", reterr);
     return pi->ops.runtime.update(pi->instance, container_id, resources_json, reterr);
@@ -102,7 +112,8 @@ int plugin_runtime_reopen_log(struct plugin_instance *pi, const char *container_
     return pi->ops.runtime.reopen_log(pi->instance, container_id, reterr);
 }
 
-int plugin_runtime_attach_address(struct plugin_instance *pi, const char *container_id, char *buf, uint64_t size, struct cleat_error **reterr) {
+int plugin_runtime_attach_address(struct plugin_instance *pi, const char *container_id, char *buf, uint64_t size,
+                                  struct cleat_error **reterr) {
     if (!pi->ops.runtime.attach_address)
         return missing(pi, "attach_address", reterr);
     return pi->ops.runtime.attach_address(pi->instance, container_id, buf, size, reterr);
@@ -114,13 +125,15 @@ int plugin_network_status(struct plugin_instance *pi, struct cleat_error **reter
     return pi->ops.network.status(pi->instance, reterr);
 }
 
-int plugin_network_setup(struct plugin_instance *pi, const struct cleat_network_pod *pod, struct cleat_net_result *ret_result, struct cleat_error **reterr) {
+int plugin_network_setup(struct plugin_instance *pi, const struct cleat_network_pod *pod,
+                         struct cleat_net_result *ret_result, struct cleat_error **reterr) {
     if (!pi->ops.network.setup)
         return missing(pi, "setup", reterr);
     return pi->ops.network.setup(pi->instance, pod, ret_result, reterr);
 }
 
-int plugin_network_teardown(struct plugin_instance *pi, const struct cleat_network_pod *pod, struct cleat_error **reterr) {
+int plugin_network_teardown(struct plugin_instance *pi, const struct cleat_network_pod *pod,
+                            struct cleat_error **reterr) {
     if (!pi->ops.network.teardown)
         return missing(pi, "teardown", reterr);
     return pi->ops.network.teardown(pi->instance, pod, reterr);
@@ -132,13 +145,16 @@ int plugin_network_update_pod_cidr(struct plugin_instance *pi, const char *pod_c
     return pi->ops.network.update_pod_cidr(pi->instance, pod_cidr, reterr);
 }
 
-int plugin_snapshotter_prepare(struct plugin_instance *pi, const char *key, const char *parent, const char *const *labels, struct cleat_mount_list *ret_mounts, struct cleat_error **reterr) {
+int plugin_snapshotter_prepare(struct plugin_instance *pi, const char *key, const char *parent,
+                               const char *const *labels, struct cleat_mount_list *ret_mounts,
+                               struct cleat_error **reterr) {
     if (!pi->ops.snapshotter.prepare)
         return missing(pi, "prepare", reterr);
     return pi->ops.snapshotter.prepare(pi->instance, key, parent, labels, ret_mounts, reterr);
 }
 
-int plugin_snapshotter_commit(struct plugin_instance *pi, const char *name, const char *key, const char *const *labels, struct cleat_error **reterr) {
+int plugin_snapshotter_commit(struct plugin_instance *pi, const char *name, const char *key, const char *const *labels,
+                              struct cleat_error **reterr) {
     if (!pi->ops.snapshotter.commit)
         return missing(pi, "commit", reterr);
     return pi->ops.snapshotter.commit(pi->instance, name, key, labels, reterr);
@@ -150,7 +166,8 @@ int plugin_snapshotter_remove(struct plugin_instance *pi, const char *key, struc
     return pi->ops.snapshotter.remove(pi->instance, key, reterr);
 }
 
-int plugin_snapshotter_stat(struct plugin_instance *pi, const char *key, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr) {
+int plugin_snapshotter_stat(struct plugin_instance *pi, const char *key, cleat_snapshot_fn fn, void *ctx,
+                            struct cleat_error **reterr) {
     if (!pi->ops.snapshotter.stat)
         return missing(pi, "stat", reterr);
     return pi->ops.snapshotter.stat(pi->instance, key, fn, ctx, reterr);
@@ -162,25 +179,30 @@ int plugin_snapshotter_walk(struct plugin_instance *pi, cleat_snapshot_fn fn, vo
     return pi->ops.snapshotter.walk(pi->instance, fn, ctx, reterr);
 }
 
-int plugin_snapshotter_usage(struct plugin_instance *pi, const char *key, struct cleat_usage *ret_usage, struct cleat_error **reterr) {
+int plugin_snapshotter_usage(struct plugin_instance *pi, const char *key, struct cleat_usage *ret_usage,
+                             struct cleat_error **reterr) {
     if (!pi->ops.snapshotter.usage)
         return missing(pi, "usage", reterr);
     return pi->ops.snapshotter.usage(pi->instance, key, ret_usage, reterr);
 }
 
-int plugin_snapshotter_fs_usage(struct plugin_instance *pi, struct cleat_usage *ret_usage, struct cleat_error **reterr) {
+int plugin_snapshotter_fs_usage(struct plugin_instance *pi, struct cleat_usage *ret_usage,
+                                struct cleat_error **reterr) {
     if (!pi->ops.snapshotter.fs_usage)
         return missing(pi, "fs_usage", reterr);
     return pi->ops.snapshotter.fs_usage(pi->instance, ret_usage, reterr);
 }
 
-int plugin_transport_resolve(struct plugin_instance *pi, const struct cleat_transport_request *request, cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr) {
+int plugin_transport_resolve(struct plugin_instance *pi, const struct cleat_transport_request *request,
+                             cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr) {
     if (!pi->ops.transport.resolve)
         return missing(pi, "resolve", reterr);
     return pi->ops.transport.resolve(pi->instance, request, fn, ctx, reterr);
 }
 
-int plugin_transport_fetch(struct plugin_instance *pi, const struct cleat_transport_request *request, const struct cleat_descriptor *desc, struct cleat_blob_writer *writer, struct cleat_error **reterr) {
+int plugin_transport_fetch(struct plugin_instance *pi, const struct cleat_transport_request *request,
+                           const struct cleat_descriptor *desc, struct cleat_blob_writer *writer,
+                           struct cleat_error **reterr) {
     if (!pi->ops.transport.fetch)
         return missing(pi, "fetch", reterr);
     return pi->ops.transport.fetch(pi->instance, request, desc, writer, reterr);

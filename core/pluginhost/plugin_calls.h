@@ -30,35 +30,56 @@ uint64_t plugin_runtime_features(const struct plugin_instance *pi);
 
 /* --- runtime (cleat/runtime.h) --- */
 int plugin_runtime_status(struct plugin_instance *pi, struct cleat_error **reterr);
-int plugin_runtime_sandbox_create(struct plugin_instance *pi, const struct cleat_runtime_sandbox *sandbox, struct cleat_error **reterr);
+int plugin_runtime_sandbox_create(struct plugin_instance *pi, const struct cleat_runtime_sandbox *sandbox,
+                                  struct cleat_error **reterr);
 int plugin_runtime_sandbox_stop(struct plugin_instance *pi, const char *sandbox_id, struct cleat_error **reterr);
 int plugin_runtime_sandbox_remove(struct plugin_instance *pi, const char *sandbox_id, struct cleat_error **reterr);
-int plugin_runtime_create(struct plugin_instance *pi, const struct cleat_runtime_container *container, struct cleat_error **reterr);
-int plugin_runtime_start(struct plugin_instance *pi, const char *container_id, uint32_t *ret_pid, struct cleat_error **reterr);
-int plugin_runtime_kill(struct plugin_instance *pi, const char *container_id, const char *exec_id, int32_t signal, uint32_t flags, struct cleat_error **reterr);
-int plugin_runtime_remove(struct plugin_instance *pi, const char *container_id, const char *exec_id, struct cleat_error **reterr);
-int plugin_runtime_state(struct plugin_instance *pi, const char *container_id, const char *exec_id, struct cleat_runtime_state *ret_state, struct cleat_error **reterr);
-int plugin_runtime_exec(struct plugin_instance *pi, const struct cleat_runtime_exec *exec, uint32_t *ret_pid, struct cleat_error **reterr);
-int plugin_runtime_resize_pty(struct plugin_instance *pi, const char *container_id, const char *exec_id, uint32_t width, uint32_t height, struct cleat_error **reterr);
-int plugin_runtime_close_stdin(struct plugin_instance *pi, const char *container_id, const char *exec_id, struct cleat_error **reterr);
-int plugin_runtime_update(struct plugin_instance *pi, const char *container_id, const char *resources_json, struct cleat_error **reterr);
+int plugin_runtime_create(struct plugin_instance *pi, const struct cleat_runtime_container *container,
+                          struct cleat_error **reterr);
+int plugin_runtime_start(struct plugin_instance *pi, const char *container_id, uint32_t *ret_pid,
+                         struct cleat_error **reterr);
+int plugin_runtime_kill(struct plugin_instance *pi, const char *container_id, const char *exec_id, int32_t signal,
+                        uint32_t flags, struct cleat_error **reterr);
+int plugin_runtime_remove(struct plugin_instance *pi, const char *container_id, const char *exec_id,
+                          struct cleat_error **reterr);
+int plugin_runtime_state(struct plugin_instance *pi, const char *container_id, const char *exec_id,
+                         struct cleat_runtime_state *ret_state, struct cleat_error **reterr);
+int plugin_runtime_exec(struct plugin_instance *pi, const struct cleat_runtime_exec *exec, uint32_t *ret_pid,
+                        struct cleat_error **reterr);
+int plugin_runtime_resize_pty(struct plugin_instance *pi, const char *container_id, const char *exec_id, uint32_t width,
+                              uint32_t height, struct cleat_error **reterr);
+int plugin_runtime_close_stdin(struct plugin_instance *pi, const char *container_id, const char *exec_id,
+                               struct cleat_error **reterr);
+int plugin_runtime_update(struct plugin_instance *pi, const char *container_id, const char *resources_json,
+                          struct cleat_error **reterr);
 int plugin_runtime_reopen_log(struct plugin_instance *pi, const char *container_id, struct cleat_error **reterr);
-int plugin_runtime_attach_address(struct plugin_instance *pi, const char *container_id, char *buf, uint64_t size, struct cleat_error **reterr);
+int plugin_runtime_attach_address(struct plugin_instance *pi, const char *container_id, char *buf, uint64_t size,
+                                  struct cleat_error **reterr);
 /* --- network (cleat/network.h) --- */
 int plugin_network_status(struct plugin_instance *pi, struct cleat_error **reterr);
-int plugin_network_setup(struct plugin_instance *pi, const struct cleat_network_pod *pod, struct cleat_net_result *ret_result, struct cleat_error **reterr);
-int plugin_network_teardown(struct plugin_instance *pi, const struct cleat_network_pod *pod, struct cleat_error **reterr);
+int plugin_network_setup(struct plugin_instance *pi, const struct cleat_network_pod *pod,
+                         struct cleat_net_result *ret_result, struct cleat_error **reterr);
+int plugin_network_teardown(struct plugin_instance *pi, const struct cleat_network_pod *pod,
+                            struct cleat_error **reterr);
 int plugin_network_update_pod_cidr(struct plugin_instance *pi, const char *pod_cidr, struct cleat_error **reterr);
 /* --- snapshotter (cleat/snapshotter.h) --- */
-int plugin_snapshotter_prepare(struct plugin_instance *pi, const char *key, const char *parent, const char *const *labels, struct cleat_mount_list *ret_mounts, struct cleat_error **reterr);
-int plugin_snapshotter_commit(struct plugin_instance *pi, const char *name, const char *key, const char *const *labels, struct cleat_error **reterr);
+int plugin_snapshotter_prepare(struct plugin_instance *pi, const char *key, const char *parent,
+                               const char *const *labels, struct cleat_mount_list *ret_mounts,
+                               struct cleat_error **reterr);
+int plugin_snapshotter_commit(struct plugin_instance *pi, const char *name, const char *key, const char *const *labels,
+                              struct cleat_error **reterr);
 int plugin_snapshotter_remove(struct plugin_instance *pi, const char *key, struct cleat_error **reterr);
-int plugin_snapshotter_stat(struct plugin_instance *pi, const char *key, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr);
+int plugin_snapshotter_stat(struct plugin_instance *pi, const char *key, cleat_snapshot_fn fn, void *ctx,
+                            struct cleat_error **reterr);
 int plugin_snapshotter_walk(struct plugin_instance *pi, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr);
-int plugin_snapshotter_usage(struct plugin_instance *pi, const char *key, struct cleat_usage *ret_usage, struct cleat_error **reterr);
+int plugin_snapshotter_usage(struct plugin_instance *pi, const char *key, struct cleat_usage *ret_usage,
+                             struct cleat_error **reterr);
 int plugin_snapshotter_fs_usage(struct plugin_instance *pi, struct cleat_usage *ret_usage, struct cleat_error **reterr);
 /* --- transport (cleat/transport.h) --- */
-int plugin_transport_resolve(struct plugin_instance *pi, const struct cleat_transport_request *request, cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr);
-int plugin_transport_fetch(struct plugin_instance *pi, const struct cleat_transport_request *request, const struct cleat_descriptor *desc, struct cleat_blob_writer *writer, struct cleat_error **reterr);
+int plugin_transport_resolve(struct plugin_instance *pi, const struct cleat_transport_request *request,
+                             cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr);
+int plugin_transport_fetch(struct plugin_instance *pi, const struct cleat_transport_request *request,
+                           const struct cleat_descriptor *desc, struct cleat_blob_writer *writer,
+                           struct cleat_error **reterr);
 
 #endif

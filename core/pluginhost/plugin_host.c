@@ -15,7 +15,7 @@ static struct plugin_instance *instance_of(const struct cleat_host *host) {
 }
 
 __attribute__((format(printf, 3, 4))) static void host_log(const struct cleat_host *host, int32_t level,
-                                                        const char *fmt, ...) {
+                                                           const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     log_vmsg(level, instance_of(host)->log_prefix, fmt, ap);

@@ -243,8 +243,8 @@ int plugins_load(const struct config *cfg, int mode, struct plugins **ret, struc
             char where[256];
             config_where(ci->node, where, sizeof(where));
             plugins_free(p);
-            return error_set(reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "%s: duplicate %s instance name '%s'",
-                             where, plugin_concern_name(ci->concern), ci->name);
+            return error_set(reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "%s: duplicate %s instance name '%s'", where,
+                             plugin_concern_name(ci->concern), ci->name);
         }
         int r = load_instance(cfg, ci, mode, p, &p->items[p->n], reterr);
         if (r < 0) {

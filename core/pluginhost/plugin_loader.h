@@ -33,8 +33,8 @@ struct plugin_instance {
     void *instance;                     /* from desc->init(); NULL until initialised */
     struct cleat_host host;             /* this instance's copy of the host table */
     char *root_dir, *state_dir;
-    char *log_prefix;                   /* "runtime 'runc'" */
-    struct plugins *owner;              /* the set this instance belongs to */
+    char *log_prefix;      /* "runtime 'runc'" */
+    struct plugins *owner; /* the set this instance belongs to */
     /*
      * The concern's ops, copied into a zeroed table of the host's size:
      * slots past the plugin's ops_size (an older minor) read as NULL.

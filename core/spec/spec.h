@@ -138,7 +138,6 @@ int spec_check_pod(const Runtime__V1__PodSandboxConfig *config, const struct spe
                    struct cleat_error **reterr);
 
 /* The OCI linux.resources object for UpdateContainerResources (cpu, memory, hugepages, unified); malloc'd JSON. */
-int spec_resources_json(const Runtime__V1__LinuxContainerResources *res, char **ret_json,
-                        struct cleat_error **reterr);
+int spec_resources_json(const Runtime__V1__LinuxContainerResources *res, char **ret_json, struct cleat_error **reterr);
 
 #endif

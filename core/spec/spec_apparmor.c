@@ -50,7 +50,8 @@ static const char profile_template[] =
     "  # No new mounts, whatever the capabilities.\n"
     "  deny mount,\n"
     "  deny pivot_root,\n"
-    "  # Signals from the host (runc, cleat-shim, cleatd) and among the container's processes; ptrace only among them.\n"
+    "  # Signals from the host (runc, cleat-shim, cleatd) and among the container's processes; ptrace only among "
+    "them.\n"
     "  signal (receive) peer=unconfined,\n"
     "  signal (send, receive) peer=%s,\n"
     "  ptrace (trace, read, tracedby, readby) peer=%s,\n"
@@ -201,7 +202,8 @@ static int legacy_profile(const char *s, Runtime__V1__SecurityProfile *ret, stru
 }
 
 /* A Localhost profile's name (kubelet may still prefix "localhost/"), which must be loaded. */
-static int localhost_name(const struct spec_host *host, const char *ref, const char **ret, struct cleat_error **reterr) {
+static int localhost_name(const struct spec_host *host, const char *ref, const char **ret,
+                          struct cleat_error **reterr) {
     const char *name = ref && strncmp(ref, "localhost/", 10) == 0 ? ref + 10 : ref;
     if (!name || !*name)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, FIELD ": a Localhost profile needs a name");

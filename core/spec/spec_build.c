@@ -88,8 +88,8 @@ static int add_env(const struct spec_input *in, json_t *process, struct cleat_er
     for (size_t i = 0; r >= 0 && i < in->container->n_envs; i++) {
         const Runtime__V1__KeyValue *kv = in->container->envs[i];
         if (!kv->key || !*kv->key || strchr(kv->key, '='))
-            return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "environment variable name \"%s\" is invalid",
-                             kv->key ? kv->key : "");
+            return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                             "environment variable name \"%s\" is invalid", kv->key ? kv->key : "");
         size_t klen = strlen(kv->key), len = klen + 1 + kv->value.len;
         char *s = malloc(len + 1);
         if (!s)
@@ -137,8 +137,8 @@ static int add_oom(const struct spec_input *in, json_t *process, struct cleat_er
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "oom_score_adj %lld is outside [-1000, 1000]",
                          (long long)adj);
     if (adj < in->min_oom_score_adj) {
-        log_msg(CLEAT_LOG_INFO, "spec", "container %s: oom_score_adj %lld raised to %lld, cleatd's own", in->container_id,
-                (long long)adj, (long long)in->min_oom_score_adj);
+        log_msg(CLEAT_LOG_INFO, "spec", "container %s: oom_score_adj %lld raised to %lld, cleatd's own",
+                in->container_id, (long long)adj, (long long)in->min_oom_score_adj);
         adj = in->min_oom_score_adj;
     }
     SPEC_SET(process, "oomScoreAdj", json_integer(adj), reterr);
@@ -151,11 +151,12 @@ static int add_process(const struct spec_input *in, json_t *root, struct cleat_e
     json_t *process = json_object();
     SPEC_SET(root, "process", process, reterr);
     SPEC_SET(process, "terminal", json_boolean(c->tty), reterr);
-    const char *cwd = c->working_dir && *c->working_dir                       ? c->working_dir
+    const char *cwd = c->working_dir && *c->working_dir                                ? c->working_dir
                       : in->image && in->image->working_dir && *in->image->working_dir ? in->image->working_dir
-                                                                                      : "/";
+                                                                                       : "/";
     if (*cwd != '/')
-        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "working directory \"%s\" is not absolute", cwd);
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "working directory \"%s\" is not absolute",
+                         cwd);
     SPEC_SET(process, "cwd", json_string(cwd), reterr);
     SPEC_SET(process, "noNewPrivileges", json_boolean(sc && sc->no_new_privs), reterr);
     /* containerd's default: 1024 open files. */

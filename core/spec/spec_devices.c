@@ -36,9 +36,10 @@ static int add_node(json_t *devs, json_t *rules, const char *dest, const struct 
                           (json_int_t)st->st_gid),
                 reterr);
     if (access)
-        SPEC_APPEND(rules, json_pack("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type", type, "major", maj, "minor", min,
-                                     "access", access),
-                    reterr);
+        SPEC_APPEND(
+            rules,
+            json_pack("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type", type, "major", maj, "minor", min, "access", access),
+            reterr);
     return 0;
 }
 
@@ -47,8 +48,9 @@ static int add_tree(json_t *devs, json_t *rules, const char *src, const char *de
                     struct cleat_error **reterr) {
     DIR *d = opendir(src);
     if (!d)
-        return errno == ENOENT || errno == EACCES ? 0 : error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "%s: %s", src,
-                                                                    strerror(errno));
+        return errno == ENOENT || errno == EACCES
+                   ? 0
+                   : error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "%s: %s", src, strerror(errno));
     int r = 0;
     struct dirent *e;
     while (r >= 0 && (e = readdir(d))) {

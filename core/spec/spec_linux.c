@@ -12,7 +12,7 @@
 
 /* containerd's defaults (oci/spec.go). */
 static const char *const default_masked[] = {
-    "/proc/acpi",  "/proc/asound",    "/proc/kcore",       "/proc/keys",   "/proc/latency_stats",
+    "/proc/acpi",       "/proc/asound",      "/proc/kcore",       "/proc/keys",    "/proc/latency_stats",
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/sys/devices/virtual/powercap",
     "/proc/scsi",
 };
@@ -114,8 +114,7 @@ static int add_resources(const struct spec_input *in, json_t *lx, struct cleat_e
     return res ? resources_fill(res, rs, reterr) : 0;
 }
 
-int spec_resources_json(const Runtime__V1__LinuxContainerResources *res, char **ret_json,
-                        struct cleat_error **reterr) {
+int spec_resources_json(const Runtime__V1__LinuxContainerResources *res, char **ret_json, struct cleat_error **reterr) {
     json_t *rs = json_object();
     if (!rs)
         return spec_oom(reterr);
@@ -138,8 +137,8 @@ static int sysctl_check(const struct spec_input *in, const char *key, struct cle
     const Runtime__V1__NamespaceOption *o = spec_nsopts(in);
     int host_net = o && o->network == RUNTIME__V1__NAMESPACE_MODE__NODE;
     int host_ipc = o && o->ipc == RUNTIME__V1__NAMESPACE_MODE__NODE;
-    int net = strncmp(key, "net.", 4) == 0 || strcmp(key, "kernel.hostname") == 0 ||
-              strcmp(key, "kernel.domainname") == 0;
+    int net =
+        strncmp(key, "net.", 4) == 0 || strcmp(key, "kernel.hostname") == 0 || strcmp(key, "kernel.domainname") == 0;
     int ipc = strncmp(key, "fs.mqueue.", 10) == 0 || strcmp(key, "kernel.sem") == 0 ||
               strncmp(key, "kernel.shm", 10) == 0 || strncmp(key, "kernel.msg", 10) == 0;
     if ((net && !host_net) || (ipc && !host_ipc))

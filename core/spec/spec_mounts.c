@@ -133,7 +133,8 @@ static int add_cri_mount(const Runtime__V1__Mount *mt, struct mnts *m, int *prop
         *prop_level = 2;
     }
     /* Recursive read-only ("rro", runc >= 1.1 on Linux >= 5.12) makes every submount read-only too. */
-    if (mt->recursive_read_only && (!mt->readonly || mt->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE))
+    if (mt->recursive_read_only &&
+        (!mt->readonly || mt->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE))
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "mount at %s: recursive read-only needs readonly and private propagation", dest);
     /* selinux_relabel: refused where SELinux runs, a no-op elsewhere (spec_check_container). */

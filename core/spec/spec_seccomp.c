@@ -154,7 +154,8 @@ static int add_arches(const char *path, json_t *prof, json_t *out, struct cleat_
     else if (a && !(json_is_array(a) && json_array_size(a) == 0))
         r = check_arches(path, a, &arr, reterr);
     else if (map)
-        r = json_is_array(map) ? arches_from_map(path, map, &arr, reterr) : bad(path, "archMap is not an array", reterr);
+        r = json_is_array(map) ? arches_from_map(path, map, &arr, reterr)
+                               : bad(path, "archMap is not an array", reterr);
     if (r >= 0 && !arr && !(arr = host_arches()))
         r = spec_oom(reterr);
     if (r < 0 || json_array_size(arr) == 0) {
@@ -207,11 +208,13 @@ static int convert_args(const char *path, json_t *args, json_t *r, struct cleat_
     size_t i;
     json_t *a;
     json_array_foreach(args, i, a) {
-        json_t *idx = json_object_get(a, "index"), *v = json_object_get(a, "value"), *v2 = json_object_get(a, "valueTwo");
+        json_t *idx = json_object_get(a, "index"), *v = json_object_get(a, "value"),
+               *v2 = json_object_get(a, "valueTwo");
         json_t *op = json_object_get(a, "op");
         if (!json_is_integer(idx) || json_integer_value(idx) < 0 || json_integer_value(idx) > 5)
             return bad(path, "an argument index is not 0 to 5", reterr);
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || (v2 && (!json_is_integer(v2) || json_integer_value(v2) < 0)))
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (v2 && (!json_is_integer(v2) || json_integer_value(v2) < 0)))
             return bad(path, "an argument value is not an unsigned integer", reterr);
         if (!in_list(op, operators, N(operators)))
             return bad(path, "an argument has no or an unknown op", reterr);

@@ -40,14 +40,13 @@ static int check_userns(const char *field, const Runtime__V1__NamespaceOption *n
     if (u->mode == RUNTIME__V1__NAMESPACE_MODE__NODE)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "%s.userns_options: uid/gid mappings need mode POD, not NODE", field);
-    return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                     "%s.userns_options: mode must be NODE or POD", field);
+    return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s.userns_options: mode must be NODE or POD",
+                     field);
 }
 
 int spec_check_pod(const Runtime__V1__PodSandboxConfig *cfg, const struct spec_host *host,
                    struct cleat_error **reterr) {
-    const Runtime__V1__LinuxSandboxSecurityContext *sc =
-        cfg && cfg->linux ? cfg->linux->security_context : NULL;
+    const Runtime__V1__LinuxSandboxSecurityContext *sc = cfg && cfg->linux ? cfg->linux->security_context : NULL;
     if (!sc)
         return 0;
     int r = check_selinux("linux.security_context.selinux_options", sc->selinux_options, host, reterr);

@@ -269,8 +269,8 @@ int registry_remove(struct registry *reg, enum store_kind kind, const char *id, 
     return r;
 }
 
-int registry_resolve(struct registry *reg, enum store_kind kind, const char *id_or_prefix,
-                     char ret_id[ID_HEX_LEN + 1], struct cleat_error **reterr) {
+int registry_resolve(struct registry *reg, enum store_kind kind, const char *id_or_prefix, char ret_id[ID_HEX_LEN + 1],
+                     struct cleat_error **reterr) {
     const char *what = store_kind_name(kind);
     struct index *ix = index_of(reg, kind);
     size_t len, first, matches = 0;
@@ -283,8 +283,7 @@ int registry_resolve(struct registry *reg, enum store_kind kind, const char *id_
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s ID must not be empty", what);
     if (!id_is_valid_prefix(id_or_prefix))
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "%s ID '%.80s' is not lowercase hex of at most %d characters", what, id_or_prefix,
-                         ID_HEX_LEN);
+                         "%s ID '%.80s' is not lowercase hex of at most %d characters", what, id_or_prefix, ID_HEX_LEN);
     len = strlen(id_or_prefix);
     pthread_rwlock_rdlock(&reg->lock);
     first = lower_bound_id(ix, id_or_prefix);

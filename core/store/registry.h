@@ -45,8 +45,8 @@ int registry_remove(struct registry *reg, enum store_kind kind, const char *id, 
  * INVALID_ARGUMENT if empty, not lowercase hex or longer than an ID, or if
  * the prefix matches several IDs; NOT_FOUND if it matches none.
  */
-int registry_resolve(struct registry *reg, enum store_kind kind, const char *id_or_prefix,
-                     char ret_id[ID_HEX_LEN + 1], struct cleat_error **reterr);
+int registry_resolve(struct registry *reg, enum store_kind kind, const char *id_or_prefix, char ret_id[ID_HEX_LEN + 1],
+                     struct cleat_error **reterr);
 
 /* The ID holding name_key: 0, or -ENOENT if the name is free. */
 int registry_find_name(struct registry *reg, enum store_kind kind, const char *name_key, char ret_id[ID_HEX_LEN + 1]);

@@ -108,8 +108,8 @@ static void mdb_status(int rc, int32_t *status, int *errnum) {
 }
 
 /* Fail with an LMDB result: "<what> in store <path>: <LMDB's message>". */
-__attribute__((format(printf, 4, 5))) static int store_fail(const struct store *s, int rc,
-                                                            struct cleat_error **reterr, const char *fmt, ...) {
+__attribute__((format(printf, 4, 5))) static int store_fail(const struct store *s, int rc, struct cleat_error **reterr,
+                                                            const char *fmt, ...) {
     char what[256];
     int32_t status;
     int errnum;
@@ -240,9 +240,8 @@ int store_create(struct store *s, enum store_kind kind, const char *id, const ch
         MDB_val key = val_str(name_key), val = val_str(id);
         int rc = mdb_put(txn, s->names[kind], &key, &val, MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST) /* val now holds the owner's ID */
-            return error_set(reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "name '%s' is reserved by %s %.*s",
-                             name_key, kinds[kind].word, (int)(val.mv_size < 80 ? val.mv_size : 80),
-                             (const char *)val.mv_data);
+            return error_set(reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "name '%s' is reserved by %s %.*s", name_key,
+                             kinds[kind].word, (int)(val.mv_size < 80 ? val.mv_size : 80), (const char *)val.mv_data);
         if (rc != 0)
             return store_fail(s, rc, reterr, "reserving name '%s' for %s %s", name_key, kinds[kind].word, id);
     }
@@ -353,8 +352,7 @@ static void cursor_closep(MDB_cursor **c) {
         mdb_cursor_close(*c);
 }
 
-int store_foreach(struct store *s, enum store_kind kind, store_foreach_fn fn, void *ctx,
-                  struct cleat_error **reterr) {
+int store_foreach(struct store *s, enum store_kind kind, store_foreach_fn fn, void *ctx, struct cleat_error **reterr) {
     _cleanup_txn_ MDB_txn *txn = NULL;
     __attribute__((cleanup(cursor_closep))) MDB_cursor *cursor = NULL;
     MDB_val key, val;

@@ -36,8 +36,8 @@
 #define GATE_EVENTS 64
 #define GATE_ACCEPT_BATCH 64 /* accepts per listener and round: ready connections are served in between */
 #define GATE_READ_CHUNK 4096
-#define GATE_DRAIN_READS 16     /* reads per round of a connection being closed, so it cannot monopolise the loop */
-#define GATE_NOFD_PAUSE_MS 100  /* accept failed and nothing could be dropped: wait before the next try */
+#define GATE_DRAIN_READS 16    /* reads per round of a connection being closed, so it cannot monopolise the loop */
+#define GATE_NOFD_PAUSE_MS 100 /* accept failed and nothing could be dropped: wait before the next try */
 #define GATE_WARN_EVERY_MS 10000
 
 enum conn_state { CONN_HANDSHAKE, CONN_HEAD, CONN_ANSWER, CONN_DRAIN };
@@ -64,8 +64,8 @@ struct http_gate {
     struct http_gate_conn *head, *tail; /* by deadline, soonest first */
     uint32_t n;
     struct http_gate_conn *dead;
-    size_t answer_bytes;  /* still to write, all answers */
-    int64_t paused_until; /* accepting is paused (no fd left) until then; 0: it is not */
+    size_t answer_bytes;           /* still to write, all answers */
+    int64_t paused_until;          /* accepting is paused (no fd left) until then; 0: it is not */
     uint64_t n_evicted, n_expired; /* since the last warning */
     int64_t last_warning;
 };

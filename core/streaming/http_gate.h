@@ -52,12 +52,12 @@ struct http_gate_conn;
 typedef void (*http_gate_request_fn)(void *ctx, struct http_gate_conn *c, struct http_request *req);
 
 struct http_gate_options {
-    const char *name;       /* the endpoint, for log messages ("streaming", "metrics") */
-    const int *listen_fds;  /* listening, non-blocking; borrowed until http_gate_stop */
-    size_t n_listen;        /* 1..4 */
-    SSL_CTX *tls;           /* NULL: plain HTTP; borrowed */
-    uint32_t max_conns;     /* > 0 */
-    int timeout_ms;         /* > 0 */
+    const char *name;        /* the endpoint, for log messages ("streaming", "metrics") */
+    const int *listen_fds;   /* listening, non-blocking; borrowed until http_gate_stop */
+    size_t n_listen;         /* 1..4 */
+    SSL_CTX *tls;            /* NULL: plain HTTP; borrowed */
+    uint32_t max_conns;      /* > 0 */
+    int timeout_ms;          /* > 0 */
     size_t max_answer_bytes; /* > 0 */
     http_gate_request_fn on_request;
     void *ctx;

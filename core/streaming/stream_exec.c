@@ -29,7 +29,7 @@
 
 #define STREAM_CREATION_TIMEOUT_MS 30000 /* kubelet's default */
 #define EXEC_DRAIN_MS 1000               /* output after the exit (a background child may hold the pipe) */
-#define EXIT_WAIT_NS (100LL * 1000000)     /* a wait for the exit, when the output is over */
+#define EXIT_WAIT_NS (100LL * 1000000)   /* a wait for the exit, when the output is over */
 #define SHIM_REPLY_TIMEOUT_MS 5000
 
 static const char *const spdy_protocols[] = {"v5.channel.k8s.io", "v4.channel.k8s.io", NULL};
@@ -94,8 +94,9 @@ static char *status_json(const struct rc *c) {
         strbuf_free(&cmd);
         strbuf_puts(&b, "{\"metadata\":{},\"status\":\"Failure\",\"message\":");
         strbuf_json_string(&b, msg);
-        strbuf_printf(&b, ",\"reason\":\"NonZeroExitCode\",\"details\":{\"causes\":[{\"reason\":\"ExitCode\","
-                          "\"message\":\"%d\"}]}}",
+        strbuf_printf(&b,
+                      ",\"reason\":\"NonZeroExitCode\",\"details\":{\"causes\":[{\"reason\":\"ExitCode\","
+                      "\"message\":\"%d\"}]}}",
                       (int)c->exit_status);
     } else {
         strbuf_puts(&b, "{\"metadata\":{},\"status\":\"Success\"}");
@@ -108,8 +109,8 @@ static char *status_text(const struct rc *c) {
     char *t = NULL;
     if (c->error && asprintf(&t, "Internal error occurred: %s", c->error) < 0)
         t = NULL;
-    else if (!c->error && c->exit_status && asprintf(&t, "command terminated with non-zero exit code: %d",
-                                                     (int)c->exit_status) < 0)
+    else if (!c->error && c->exit_status &&
+             asprintf(&t, "command terminated with non-zero exit code: %d", (int)c->exit_status) < 0)
         t = NULL;
     return t;
 }
@@ -163,8 +164,8 @@ static void parse_resizes(struct rc *c) {
         }
         sbuf_consume(&c->resize, (size_t)e.position);
         json_t *w = json_object_get(j, "Width"), *h = json_object_get(j, "Height");
-        if (json_is_integer(w) && json_is_integer(h) && json_integer_value(w) >= 0 &&
-            json_integer_value(w) <= 65535 && json_integer_value(h) >= 0 && json_integer_value(h) <= 65535)
+        if (json_is_integer(w) && json_is_integer(h) && json_integer_value(w) >= 0 && json_integer_value(w) <= 65535 &&
+            json_integer_value(h) >= 0 && json_integer_value(h) <= 65535)
             apply_resize(c, (uint32_t)json_integer_value(w), (uint32_t)json_integer_value(h));
         json_decref(j);
     }
@@ -284,8 +285,8 @@ static int exec_start(struct rc *c, struct cleat_error **reterr) {
     size_t n = 0;
     while (q->cmd && q->cmd[n])
         n++;
-    struct container_exec_options o = {.cmd = q->cmd, .n_cmd = n, .tty = q->tty, .in = q->in, .out = q->out,
-                                       .err = q->err};
+    struct container_exec_options o = {
+        .cmd = q->cmd, .n_cmd = n, .tty = q->tty, .in = q->in, .out = q->out, .err = q->err};
     struct container_exec_io io;
     int r = container_exec_start(c->rs, q->id, &o, &c->x, &io, reterr);
     c->in_fd = io.in_fd;
@@ -523,8 +524,7 @@ static void attach_loop(struct rc *c) {
 /* ------------------------------------------------------------------------- */
 
 void stream_serve_remotecommand(struct session *s) {
-    struct rc c = {.s = s, .req = s->req, .rs = s->rs, .in_fd = -1, .out_fd = -1, .err_fd = -1,
-                   .shim_fd = -1};
+    struct rc c = {.s = s, .req = s->req, .rs = s->rs, .in_fd = -1, .out_fd = -1, .err_fd = -1, .shim_fd = -1};
     if (session_upgrade(s, spdy_protocols, ws_protocols) < 0)
         return;
     if (s->proto == PROTO_WS) {
@@ -536,8 +536,8 @@ void stream_serve_remotecommand(struct session *s) {
         /* kubelet tells the client the connection is up with an empty message on the first output channel */
         mux_send(s, 0, q->out ? CH_STDOUT : q->err ? CH_STDERR : CH_ERROR, NULL, 0);
     } else if (await_streams(&c) < 0) {
-        log_info("streaming: %s %s: the client did not open its streams", c.req->kind == STREAM_EXEC ? "exec" : "attach",
-                 c.req->id);
+        log_info("streaming: %s %s: the client did not open its streams",
+                 c.req->kind == STREAM_EXEC ? "exec" : "attach", c.req->id);
         goto out;
     }
     struct cleat_error *err = NULL;

@@ -15,9 +15,9 @@
 #define HTTP_MAX_REQUEST 16384 /* request line and headers */
 
 struct http_request {
-    char *buf; /* owned copy of the header block; the fields below point into it */
+    char *buf;                                  /* owned copy of the header block; the fields below point into it */
     const char *method, *target, *path, *query; /* query: after '?', or "" */
-    int minor;                                   /* HTTP/1.<minor> */
+    int minor;                                  /* HTTP/1.<minor> */
     size_t n_headers;
     struct {
         const char *name, *value;
@@ -42,8 +42,7 @@ int http_header_has_token(const struct http_request *req, const char *name, cons
  * trimmed, into out (at most max, each borrowed into *storage, a malloc'd
  * copy to free()).  Returns how many.
  */
-size_t http_header_list(const struct http_request *req, const char *name, const char **out, size_t max,
-                        char **storage);
+size_t http_header_list(const struct http_request *req, const char *name, const char **out, size_t max, char **storage);
 /*
  * The values of query parameter `key` in a query string, percent-decoded,
  * as one malloc'd NUL-separated list; *ret_n says how many.  -EINVAL for bad

@@ -74,10 +74,10 @@ enum mux_type { MUX_NONE, MUX_STREAM, MUX_DATA, MUX_RESET, MUX_CLOSE_CHANNEL };
 
 struct mux_event {
     enum mux_type type;
-    uint32_t sid;            /* SPDY stream */
-    int chan;                /* WebSocket channel (or channel closed by MUX_CLOSE_CHANNEL) */
-    int fin;                 /* MUX_DATA: the client's last data on this stream */
-    const uint8_t *data;     /* MUX_DATA */
+    uint32_t sid;        /* SPDY stream */
+    int chan;            /* WebSocket channel (or channel closed by MUX_CLOSE_CHANNEL) */
+    int fin;             /* MUX_DATA: the client's last data on this stream */
+    const uint8_t *data; /* MUX_DATA */
     size_t len;
     struct spdy_headers hdr; /* MUX_STREAM; freed by the next mux_next */
 };

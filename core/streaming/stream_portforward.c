@@ -41,8 +41,8 @@
 
 static const char *const spdy_protocols[] = {"portforward.k8s.io", NULL};
 /* kubelet's names, and the port-forward names some clients offer for the same protocol. */
-static const char *const ws_protocols[] = {"", "v4.channel.k8s.io", "v4.base64.channel.k8s.io",
-                                           "portforward.k8s.io", "v4.portforward.k8s.io", NULL};
+static const char *const ws_protocols[] = {
+    "", "v4.channel.k8s.io", "v4.base64.channel.k8s.io", "portforward.k8s.io", "v4.portforward.k8s.io", NULL};
 
 struct pair {
     int used;
@@ -107,8 +107,9 @@ static int pod_connect(const char *netns, uint16_t port, char *msg, size_t msg_s
     if (k.fd6 >= 0 && fd != k.fd6)
         close(k.fd6);
     if (fd < 0) {
-        snprintf(msg, msg_size, "failed to connect to localhost:%u inside the pod's network namespace, IPv4: %s, IPv6: %s",
-                 port, strerror(-r4), strerror(-r6));
+        snprintf(msg, msg_size,
+                 "failed to connect to localhost:%u inside the pod's network namespace, IPv4: %s, IPv6: %s", port,
+                 strerror(-r4), strerror(-r6));
         return r4 == -ECONNREFUSED || r6 == -ECONNREFUSED ? -ECONNREFUSED : r4;
     }
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -407,7 +408,8 @@ void stream_serve_portforward(struct session *s) {
         f.p[i].fd = -1;
     const char *upgrade = http_header(&s->http, "Upgrade");
     if (upgrade && strcasecmp(upgrade, "websocket") == 0 && ws_ports(&f) < 0) {
-        http_put_response(&s->out, 400, "Bad Request", NULL, "query parameter \"port\" is required and must hold ports\n");
+        http_put_response(&s->out, 400, "Bad Request", NULL,
+                          "query parameter \"port\" is required and must hold ports\n");
         session_finish(s);
         return;
     }

@@ -31,8 +31,8 @@
 #define GATE_ANSWER_BYTES (1u << 20)
 
 /* Also the first segment of each kind's URL path. */
-static const char *const kind_names[] = {[STREAM_EXEC] = "exec", [STREAM_ATTACH] = "attach",
-                                         [STREAM_PORTFORWARD] = "portforward"};
+static const char *const kind_names[] = {
+    [STREAM_EXEC] = "exec", [STREAM_ATTACH] = "attach", [STREAM_PORTFORWARD] = "portforward"};
 
 struct stream_server {
     struct runtime_service *rs; /* the pods and containers sessions reach */
@@ -239,14 +239,14 @@ static int listen_on(struct stream_server *srv, const struct stream_server_optio
     /* A wildcard address is not one a client can dial: the URL names the loopback (kubelet is local). */
     char host[INET6_ADDRSTRLEN];
     if (!v6)
-        inet_ntop(AF_INET, a4->sin_addr.s_addr == htonl(INADDR_ANY) ? &(struct in_addr){htonl(INADDR_LOOPBACK)}
-                                                                     : &a4->sin_addr,
+        inet_ntop(AF_INET,
+                  a4->sin_addr.s_addr == htonl(INADDR_ANY) ? &(struct in_addr){htonl(INADDR_LOOPBACK)} : &a4->sin_addr,
                   host, sizeof(host));
     else
         inet_ntop(AF_INET6, IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) ? &in6addr_loopback : &a6->sin6_addr, host,
                   sizeof(host));
-    snprintf(srv->base_url, sizeof(srv->base_url), "%s://%s%s%s:%u", srv->tls ? "https" : "http", v6 ? "[" : "",
-             host, v6 ? "]" : "", ntohs(v6 ? a6->sin6_port : a4->sin_port));
+    snprintf(srv->base_url, sizeof(srv->base_url), "%s://%s%s%s:%u", srv->tls ? "https" : "http", v6 ? "[" : "", host,
+             v6 ? "]" : "", ntohs(v6 ? a6->sin6_port : a4->sin_port));
     return 0;
 }
 
@@ -277,8 +277,8 @@ int stream_server_start(struct runtime_service *rs, const struct stream_server_o
                                    .n_listen = 1,
                                    .tls = srv->tls,
                                    .max_conns = o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING,
-                                   .timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms
-                                                                           : DEFAULT_REQUEST_TIMEOUT_MS,
+                                   .timeout_ms =
+                                       o->request_timeout_ms > 0 ? o->request_timeout_ms : DEFAULT_REQUEST_TIMEOUT_MS,
                                    .max_answer_bytes = GATE_ANSWER_BYTES,
                                    .on_request = on_request,
                                    .ctx = srv};

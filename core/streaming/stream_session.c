@@ -275,8 +275,8 @@ static int spdy_step(struct session *s, struct mux_event *ev) {
         return (int)n;
     int r = 0;
     if (!f.control) {
-        *ev = (struct mux_event){.type = MUX_DATA, .sid = f.stream_id, .fin = f.flags & SPDY_FLAG_FIN,
-                                 .data = f.data, .len = f.data_len};
+        *ev = (struct mux_event){
+            .type = MUX_DATA, .sid = f.stream_id, .fin = f.flags & SPDY_FLAG_FIN, .data = f.data, .len = f.data_len};
         if (f.data_len) { /* give the window back at once: our own limits bound what is taken */
             spdy_put_window_update(&s->out, f.stream_id, (uint32_t)f.data_len);
             spdy_put_window_update(&s->out, 0, (uint32_t)f.data_len);

@@ -54,12 +54,12 @@ struct spdy_frame {
     int control;
     uint16_t version, type; /* control frames */
     uint8_t flags;
-    uint32_t length;    /* of the payload */
-    uint32_t stream_id; /* DATA, SYN_STREAM, SYN_REPLY, RST_STREAM, HEADERS, WINDOW_UPDATE */
-    uint32_t assoc_id;  /* SYN_STREAM */
-    uint8_t priority;   /* SYN_STREAM, 0..7 */
-    uint32_t value;     /* RST_STREAM / GOAWAY status, PING id, WINDOW_UPDATE delta, GOAWAY last-good id */
-    uint32_t status;    /* GOAWAY status */
+    uint32_t length;     /* of the payload */
+    uint32_t stream_id;  /* DATA, SYN_STREAM, SYN_REPLY, RST_STREAM, HEADERS, WINDOW_UPDATE */
+    uint32_t assoc_id;   /* SYN_STREAM */
+    uint8_t priority;    /* SYN_STREAM, 0..7 */
+    uint32_t value;      /* RST_STREAM / GOAWAY status, PING id, WINDOW_UPDATE delta, GOAWAY last-good id */
+    uint32_t status;     /* GOAWAY status */
     const uint8_t *data; /* DATA payload, or the compressed header block */
     size_t data_len;
     const uint8_t *payload;
@@ -100,8 +100,7 @@ void spdy_headers_clear(struct spdy_headers *h);
 /* Frame writers; kv is "name", "value", ..., NULL.  0 or -ENOMEM. */
 int spdy_put_syn_stream(struct sbuf *out, struct spdy_zlib *z, uint32_t stream_id, uint8_t flags,
                         const char *const *kv);
-int spdy_put_syn_reply(struct sbuf *out, struct spdy_zlib *z, uint32_t stream_id, uint8_t flags,
-                       const char *const *kv);
+int spdy_put_syn_reply(struct sbuf *out, struct spdy_zlib *z, uint32_t stream_id, uint8_t flags, const char *const *kv);
 int spdy_put_data(struct sbuf *out, uint32_t stream_id, uint8_t flags, const void *data, size_t len);
 int spdy_put_rst_stream(struct sbuf *out, uint32_t stream_id, uint32_t status);
 int spdy_put_goaway(struct sbuf *out, uint32_t last_good_id, uint32_t status);

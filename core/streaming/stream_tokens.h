@@ -17,8 +17,8 @@ enum stream_kind { STREAM_EXEC = 1, STREAM_ATTACH, STREAM_PORTFORWARD };
 
 struct stream_request {
     enum stream_kind kind;
-    char id[65];   /* the container (exec, attach) or the pod (port-forward) */
-    char **cmd;    /* exec: NULL-terminated */
+    char id[65]; /* the container (exec, attach) or the pod (port-forward) */
+    char **cmd;  /* exec: NULL-terminated */
     int tty, in, out, err;
     int stdin_once; /* attach: the container closes stdin when this attacher's input ends */
     int32_t *ports; /* port-forward: the ports of the request */

@@ -123,7 +123,9 @@ void dk_challenge_done(struct dk_challenge *c) {
 /* ------------------------------------------------------------------------- */
 /* credentials                                                               */
 
-static int nonempty(const char *s) { return s && *s; }
+static int nonempty(const char *s) {
+    return s && *s;
+}
 
 /* Decode the CRI `auth` field, base64 "user:password". */
 static int decode_auth(const char *b64, char **user, char **pass) {

@@ -13,7 +13,9 @@
 
 #include "docker.h"
 
-static int is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+static int is_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
 static int is_hex(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)

@@ -96,8 +96,8 @@ static int tar_walk(struct tar_walk *w, tar_visit_fn fn, void *ctx, struct cleat
 }
 
 /* Read the current entry (a small metadata file) into memory. */
-static int tar_read_small(struct tar_walk *w, const char *name, int64_t size, size_t max, char **ret,
-                          size_t *ret_len, struct cleat_error **reterr) {
+static int tar_read_small(struct tar_walk *w, const char *name, int64_t size, size_t max, char **ret, size_t *ret_len,
+                          struct cleat_error **reterr) {
     if (size < 0 || (uint64_t)size > max)
         return cleat_error_set(w->oci->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EFBIG,
                                "%s in %s is larger than %zu bytes", name, w->path, max);
@@ -270,8 +270,8 @@ static int scan_archive(struct oci *oci, const struct oci_ref *ref, int fd, cons
             tar_close(&w);
             return plugin_oom(oci->host, reterr);
         }
-        *s->idx = (struct oci_tar_index){.path = s->idx->path, .dev = st->st_dev, .ino = st->st_ino,
-                                         .size = st->st_size, .ctime = st->st_ctim};
+        *s->idx = (struct oci_tar_index){
+            .path = s->idx->path, .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size, .ctime = st->st_ctim};
     }
     r = tar_walk(&w, scan_visit, s, reterr);
     tar_close(&w);

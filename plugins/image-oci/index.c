@@ -140,8 +140,8 @@ static char *list_choices(const struct oci_ref *ref, const struct idx_desc *d, s
     return buf;
 }
 
-static int select_by_tag(const struct oci *oci, const struct oci_ref *ref, const char *where,
-                         const struct idx_desc *d, size_t n, size_t *ret, struct cleat_error **reterr) {
+static int select_by_tag(const struct oci *oci, const struct oci_ref *ref, const char *where, const struct idx_desc *d,
+                         size_t n, size_t *ret, struct cleat_error **reterr) {
     size_t found = n;
     for (size_t i = 0; i < n; i++) {
         if (!d[i].ref_name || strcmp(d[i].ref_name, ref->tag) != 0)
@@ -193,9 +193,9 @@ static int select_desc(const struct oci *oci, const struct oci_ref *ref, const c
 /* The name that resolves to this manifest again: what the user gave, with the index's tag when it had none. */
 static char *canonical_name(const struct oci_ref *ref, const struct idx_desc *chosen) {
     const char *scheme = oci_scheme(ref->kind);
-    const char *tag = ref->tag ? ref->tag : (!ref->digest && chosen->ref_name && oci_tag_valid(chosen->ref_name))
-                                               ? chosen->ref_name
-                                               : NULL;
+    const char *tag = ref->tag                                                                ? ref->tag
+                      : (!ref->digest && chosen->ref_name && oci_tag_valid(chosen->ref_name)) ? chosen->ref_name
+                                                                                              : NULL;
     char *name = NULL;
     int r;
     if (tag)
@@ -207,8 +207,8 @@ static char *canonical_name(const struct oci_ref *ref, const struct idx_desc *ch
     return r < 0 ? NULL : name;
 }
 
-static int answer(const struct oci *oci, const struct oci_ref *ref, const struct idx_desc *chosen,
-                  cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr) {
+static int answer(const struct oci *oci, const struct oci_ref *ref, const struct idx_desc *chosen, cleat_resolved_fn fn,
+                  void *ctx, struct cleat_error **reterr) {
     size_t n = json_array_size(chosen->urls);
     _cleanup_free_ const char **urls = n ? calloc(n + 1, sizeof(char *)) : NULL;
     _cleanup_free_ char *name = canonical_name(ref, chosen);
@@ -223,8 +223,8 @@ static int answer(const struct oci *oci, const struct oci_ref *ref, const struct
     return fn(ctx, name, &desc);
 }
 
-int oci_index_resolve(const struct oci *oci, const struct oci_ref *ref, const char *where, const char *data,
-                      size_t len, cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr) {
+int oci_index_resolve(const struct oci *oci, const struct oci_ref *ref, const char *where, const char *data, size_t len,
+                      cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr) {
     _cleanup_json_ json_t *root = NULL;
     _cleanup_free_ struct idx_desc *d = NULL;
     size_t n = 0, chosen = 0;

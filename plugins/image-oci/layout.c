@@ -14,8 +14,8 @@
 #include "plugin_fs.h"
 
 /* Read PATH/<name>, saying that PATH is no layout when the file is missing. */
-static int read_meta(const struct oci *oci, const char *dir, const char *name, size_t max, char **ret,
-                     size_t *ret_len, struct cleat_error **reterr) {
+static int read_meta(const struct oci *oci, const char *dir, const char *name, size_t max, char **ret, size_t *ret_len,
+                     struct cleat_error **reterr) {
     _cleanup_free_ char *path = NULL;
     if (asprintf(&path, "%s/%s", dir, name) < 0)
         return plugin_oom(oci->host, reterr);

@@ -48,7 +48,7 @@ struct oci_tar_index {
     dev_t dev;
     ino_t ino;
     off_t size;
-    struct timespec ctime; /* st_ctim: unlike mtime, no one can set it back */
+    struct timespec ctime;      /* st_ctim: unlike mtime, no one can set it back */
     struct oci_tar_blob *blobs; /* sorted by name */
     size_t n;
 };
@@ -79,8 +79,8 @@ char *oci_blob_name(const char *digest);
 int oci_check_layout_file(const struct oci *oci, const char *where, const char *data, size_t len,
                           struct cleat_error **reterr);
 /* Pick the manifest `ref` names from the text of index.json, then call fn with it. */
-int oci_index_resolve(const struct oci *oci, const struct oci_ref *ref, const char *where, const char *data,
-                      size_t len, cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr);
+int oci_index_resolve(const struct oci *oci, const struct oci_ref *ref, const char *where, const char *data, size_t len,
+                      cleat_resolved_fn fn, void *ctx, struct cleat_error **reterr);
 
 /* --- copying blobs (blob_copy.c) ------------------------------------------ */
 

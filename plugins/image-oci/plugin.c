@@ -69,8 +69,8 @@ static int oci_request_ref(struct oci *oci, const struct cleat_transport_request
     return 0;
 }
 
-static int oci_resolve(void *instance, const struct cleat_transport_request *request, cleat_resolved_fn fn,
-                       void *ctx, struct cleat_error **reterr) {
+static int oci_resolve(void *instance, const struct cleat_transport_request *request, cleat_resolved_fn fn, void *ctx,
+                       struct cleat_error **reterr) {
     struct oci *oci = instance;
     struct oci_ref ref;
     int r = oci_request_ref(oci, request, &ref, reterr);
@@ -84,9 +84,8 @@ static int oci_resolve(void *instance, const struct cleat_transport_request *req
     return r;
 }
 
-static int oci_fetch(void *instance, const struct cleat_transport_request *request,
-                     const struct cleat_descriptor *desc, struct cleat_blob_writer *writer,
-                     struct cleat_error **reterr) {
+static int oci_fetch(void *instance, const struct cleat_transport_request *request, const struct cleat_descriptor *desc,
+                     struct cleat_blob_writer *writer, struct cleat_error **reterr) {
     struct oci *oci = instance;
     if (!desc || !desc->digest)
         return cleat_error_set(oci->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "fetch: no blob digest given");

@@ -58,9 +58,21 @@ int nc_parse_quantity(const char *s, uint64_t *ret) {
     static const struct {
         const char *suffix;
         long double mult;
-    } units[] = {{"Ki", 1024.0L}, {"Mi", 1048576.0L}, {"Gi", 1073741824.0L}, {"Ti", 1099511627776.0L},
-                 {"Pi", 1125899906842624.0L}, {"Ei", 1152921504606846976.0L}, {"n", 1e-9L}, {"u", 1e-6L},
-                 {"m", 1e-3L}, {"k", 1e3L}, {"M", 1e6L}, {"G", 1e9L}, {"T", 1e12L}, {"P", 1e15L}, {"E", 1e18L},
+    } units[] = {{"Ki", 1024.0L},
+                 {"Mi", 1048576.0L},
+                 {"Gi", 1073741824.0L},
+                 {"Ti", 1099511627776.0L},
+                 {"Pi", 1125899906842624.0L},
+                 {"Ei", 1152921504606846976.0L},
+                 {"n", 1e-9L},
+                 {"u", 1e-6L},
+                 {"m", 1e-3L},
+                 {"k", 1e3L},
+                 {"M", 1e6L},
+                 {"G", 1e9L},
+                 {"T", 1e12L},
+                 {"P", 1e15L},
+                 {"E", 1e18L},
                  {"", 1.0L}};
     const char *p = s;
     long double v = 0, frac = 0.1L;
@@ -101,8 +113,8 @@ static json_t *port_mappings(const struct cleat_network_pod *pod) {
         const struct cleat_port_mapping *m = &pod->port_mappings[i];
         if (m->host_port <= 0)
             continue;
-        json_t *o = json_pack("{s:i, s:i, s:s}", "hostPort", (int)m->host_port, "containerPort",
-                              (int)m->container_port, "protocol", proto_name(m->protocol));
+        json_t *o = json_pack("{s:i, s:i, s:s}", "hostPort", (int)m->host_port, "containerPort", (int)m->container_port,
+                              "protocol", proto_name(m->protocol));
         if (o && m->host_ip && m->host_ip[0])
             json_object_set_new(o, "hostIP", json_string(m->host_ip));
         json_array_append_new(a, o);

@@ -121,11 +121,11 @@ json_t *nc_plugin_request(const json_t *plugin, const char *name, const char *ve
 /* --- cache.c ------------------------------------------------------------------ */
 
 struct nc_cached {
-    json_t *root;          /* owns everything below */
-    json_t *list;          /* the conflist used by ADD */
-    const char *version;   /* the cniVersion used */
-    const json_t *result;  /* the final ADD result */
-    const json_t *caps;    /* the capability arguments */
+    json_t *root;         /* owns everything below */
+    json_t *list;         /* the conflist used by ADD */
+    const char *version;  /* the cniVersion used */
+    const json_t *result; /* the final ADD result */
+    const json_t *caps;   /* the capability arguments */
     const char *ifname;
 };
 

@@ -275,8 +275,7 @@ static void load(struct nc *nc, char **names, struct nc_conf **ret_conf, char **
         try_file(nc, names[i], ret_conf, &skipped);
     if (*ret_conf) {
         if (skipped)
-            cleat_log(nc->host, CLEAT_LOG_WARNING, "network config %s chosen; skipped: %s", (*ret_conf)->file,
-                      skipped);
+            cleat_log(nc->host, CLEAT_LOG_WARNING, "network config %s chosen; skipped: %s", (*ret_conf)->file, skipped);
         else
             cleat_log(nc->host, CLEAT_LOG_INFO, "network config %s (network '%s')", (*ret_conf)->file,
                       (*ret_conf)->name);
@@ -285,9 +284,9 @@ static void load(struct nc *nc, char **names, struct nc_conf **ret_conf, char **
         return;
     }
     const char *named = nc->network_name ? " named " : "";
-    if (asprintf(ret_error, "no valid network config%s%s%s%s found in %s%s%s", named,
-                 nc->network_name ? "'" : "", nc->network_name ? nc->network_name : "", nc->network_name ? "'" : "",
-                 nc->conf_dir, skipped ? ": " : "", skipped ? skipped : "") < 0)
+    if (asprintf(ret_error, "no valid network config%s%s%s%s found in %s%s%s", named, nc->network_name ? "'" : "",
+                 nc->network_name ? nc->network_name : "", nc->network_name ? "'" : "", nc->conf_dir,
+                 skipped ? ": " : "", skipped ? skipped : "") < 0)
         *ret_error = NULL;
     free(skipped);
 }

@@ -182,9 +182,15 @@ int nc_setup(void *instance, const struct cleat_network_pod *pod, struct cleat_n
     _cleanup_json_ json_t *caps = NULL;
     _cleanup_free_ char *args = nc_cni_args(pod);
     r = args ? nc_capability_args(nc, pod, &caps, reterr) : plugin_oom(nc->host, reterr);
-    struct list_ctx x = {.list = conf->list, .name = conf->name, .version = version, .caps = caps,
-                         .call = {.command = "ADD", .container_id = pod->sandbox_id, .netns = pod->netns_path,
-                                  .ifname = nc->ifname, .args = args}};
+    struct list_ctx x = {.list = conf->list,
+                         .name = conf->name,
+                         .version = version,
+                         .caps = caps,
+                         .call = {.command = "ADD",
+                                  .container_id = pod->sandbox_id,
+                                  .netns = pod->netns_path,
+                                  .ifname = nc->ifname,
+                                  .args = args}};
     if (r == 0)
         r = add_and_cache(nc, conf, &x, pod, ret_result, reterr);
     nc_conf_unref(nc, conf);
@@ -227,14 +233,17 @@ int nc_teardown(void *instance, const struct cleat_network_pod *pod, struct clea
     if (r < 0)
         return r;
     _cleanup_free_ char *args = nc_cni_args(pod);
-    struct list_ctx x = {.call = {.command = "DEL", .container_id = pod->sandbox_id,
-                                  .netns = del_netns(pod->netns_path), .ifname = nc->ifname, .args = args}};
+    struct list_ctx x = {.call = {.command = "DEL",
+                                  .container_id = pod->sandbox_id,
+                                  .netns = del_netns(pod->netns_path),
+                                  .ifname = nc->ifname,
+                                  .args = args}};
     struct nc_cached c = {0};
     struct cleat_error *err = NULL;
     r = nc_cache_read(nc, pod->sandbox_id, nc->ifname, &c, &err);
     if (r < 0 && r != -ENOENT) {
-        cleat_log(nc->host, CLEAT_LOG_WARNING, "pod %s: %s; DEL with the current config",
-                  pod->sandbox_id, nc->host->error_message(err));
+        cleat_log(nc->host, CLEAT_LOG_WARNING, "pod %s: %s; DEL with the current config", pod->sandbox_id,
+                  nc->host->error_message(err));
         nc->host->error_free(err);
     }
     if (r < 0) {
@@ -265,10 +274,15 @@ int nc_check(void *instance, const struct cleat_network_pod *pod, struct cleat_e
     if (r < 0)
         return r;
     _cleanup_free_ char *args = nc_cni_args(pod);
-    struct list_ctx x = {.list = c.list, .name = json_string_value(json_object_get(c.list, "name")),
-                         .version = c.version, .caps = c.caps,
-                         .call = {.command = "CHECK", .container_id = pod->sandbox_id, .netns = pod->netns_path,
-                                  .ifname = c.ifname, .args = args}};
+    struct list_ctx x = {.list = c.list,
+                         .name = json_string_value(json_object_get(c.list, "name")),
+                         .version = c.version,
+                         .caps = c.caps,
+                         .call = {.command = "CHECK",
+                                  .container_id = pod->sandbox_id,
+                                  .netns = pod->netns_path,
+                                  .ifname = c.ifname,
+                                  .args = args}};
     size_t n = json_array_size(json_object_get(c.list, "plugins"));
     if (nc_version_num(c.version) >= 0x000400 && !json_is_true(json_object_get(c.list, "disableCheck")))
         for (size_t i = 0; r == 0 && i < n; i++)

@@ -21,8 +21,8 @@
 #include "plugin_fs.h"
 #include "plugin_strv.h"
 
-static const char *const nc_keys[] = {"conf_dir", "bin_dirs", "network_name", "cache_dir", "ifname",
-                                      "plugin_timeout_seconds", "ip_pref", NULL};
+static const char *const nc_keys[] = {
+    "conf_dir", "bin_dirs", "network_name", "cache_dir", "ifname", "plugin_timeout_seconds", "ip_pref", NULL};
 static const char *const default_bin_dirs[] = {"/opt/cni/bin", "/usr/lib/cni", NULL};
 
 /* --- options -------------------------------------------------------------------- */
@@ -82,8 +82,7 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
     return check_strings(host, options, o, reterr);
 }
 
-static int nc_validate(const struct cleat_host *host, const struct cleat_config *options,
-                       struct cleat_error **reterr) {
+static int nc_validate(const struct cleat_host *host, const struct cleat_config *options, struct cleat_error **reterr) {
     struct options o = {0};
     return read_options(host, options, &o, reterr);
 }
@@ -136,8 +135,9 @@ static int set_fields(struct nc *nc, const struct options *o, struct cleat_error
     nc->ifname = strdup(o->ifname);
     nc->network_name = o->network_name ? strdup(o->network_name) : NULL;
     nc->timeout_ms = o->timeout_s * 1000;
-    nc->ip_pref = !strcmp(o->ip_pref, "ipv6") ? NC_IP_PREF_IPV6 : !strcmp(o->ip_pref, "cni") ? NC_IP_PREF_CNI
-                                                                                              : NC_IP_PREF_IPV4;
+    nc->ip_pref = !strcmp(o->ip_pref, "ipv6")  ? NC_IP_PREF_IPV6
+                  : !strcmp(o->ip_pref, "cni") ? NC_IP_PREF_CNI
+                                               : NC_IP_PREF_IPV4;
     if (!nc->conf_dir || !nc->cache_dir || !nc->ifname || (o->network_name && !nc->network_name) ||
         set_bin_dirs(nc, o) < 0)
         return plugin_oom(nc->host, reterr);

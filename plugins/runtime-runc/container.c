@@ -16,14 +16,13 @@
 #include "runc.h"
 
 /* `SHIM --id ID --bundle B --runtime BIN --runtime-root R [--log-path L] [--stdin] [--tty] [--runtime-arg=A]...` */
-static char **shim_argv(const struct rr *rr, const char *id, const char *bundle, const char *log_path,
-                        uint32_t flags) {
+static char **shim_argv(const struct rr *rr, const char *id, const char *bundle, const char *log_path, uint32_t flags) {
     char **argv = calloc(16 + rr->nglobal, sizeof(char *));
     if (!argv)
         return NULL;
     size_t n = 0;
-    const char *fixed[] = {rr->shim, "--id", id, "--bundle", bundle, "--runtime", rr->binary, "--runtime-root",
-                           rr->root};
+    const char *fixed[] = {rr->shim,   "--id",           id,      "--bundle", bundle, "--runtime",
+                           rr->binary, "--runtime-root", rr->root};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         argv[n++] = strdup(fixed[i]);
     if (log_path) {

@@ -68,8 +68,7 @@ static int control_exchange(int fd, const char *line, char *reply, size_t size) 
     return 0;
 }
 
-static int control(struct rr *rr, const char *id, const char *what, const char *line,
-                   struct cleat_error **reterr) {
+static int control(struct rr *rr, const char *id, const char *what, const char *line, struct cleat_error **reterr) {
     char bundle[PATH_MAX], reply[1024] = "";
     struct rr_exit e;
     int r = rr_lookup(rr, id, bundle, sizeof(bundle), reterr);

@@ -185,8 +185,8 @@ int rr_exec(void *instance, const struct cleat_runtime_exec *x, uint32_t *ret_pi
 }
 
 /* Find (id, exec_id) and copy what the caller needs out of it; NOT_FOUND if absent. */
-static int find_exec(struct rr *rr, const char *id, const char *exec_id, struct watch *copy, char *bundle,
-                     size_t size, struct cleat_error **reterr) {
+static int find_exec(struct rr *rr, const char *id, const char *exec_id, struct watch *copy, char *bundle, size_t size,
+                     struct cleat_error **reterr) {
     pthread_mutex_lock(&rr->lock);
     struct watch *w = rr_find_exec_locked(rr, id, exec_id);
     if (w) {

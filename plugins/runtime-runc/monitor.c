@@ -117,8 +117,8 @@ struct watch *rr_find_exec_locked(struct rr *rr, const char *id, const char *exe
 static void shim_exited(struct rr *rr, struct watch *w) {
     struct rr_exit e;
     if (rr_read_exit(w->bundle, &e) < 0) {
-        cleat_log(rr->host, CLEAT_LOG_WARNING, "container '%s': its shim (pid %d) exited without an exit status",
-                  w->id, (int)w->pid);
+        cleat_log(rr->host, CLEAT_LOG_WARNING, "container '%s': its shim (pid %d) exited without an exit status", w->id,
+                  (int)w->pid);
         rr_exit_or_lost(w->bundle, &e);
     }
     rr->host->runtime_exit(rr->host, w->id, NULL, (uint32_t)e.pid, e.exit_status, e.exited_at_ns);

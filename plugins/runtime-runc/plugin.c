@@ -60,8 +60,7 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
     return 0;
 }
 
-static int rr_validate(const struct cleat_host *host, const struct cleat_config *options,
-                       struct cleat_error **reterr) {
+static int rr_validate(const struct cleat_host *host, const struct cleat_config *options, struct cleat_error **reterr) {
     struct options o = {0};
     return read_options(host, options, &o, reterr);
 }
@@ -168,5 +167,4 @@ static int rr_init(const struct cleat_host *host, const struct cleat_config *opt
 }
 
 CLEAT_PLUGIN_DEFINE(CLEAT_CONCERN_RUNTIME, "runtime-runc", "1.0",
-                    "OCI CLI runtimes (runc, crun) driven through cleat-shim", rr_validate, rr_init, rr_fini,
-                    rr_ops);
+                    "OCI CLI runtimes (runc, crun) driven through cleat-shim", rr_validate, rr_init, rr_fini, rr_ops);

@@ -94,9 +94,9 @@ int rr_runc_raw(struct rr *rr, const char *const *words, int want_stdout, struct
 
 /* The status an operator's retry logic needs: the container's state, not our failure. */
 static int32_t status_of(const char *msg) {
-    static const char *const precondition[] = {"not running", "has stopped", "is stopped", "is paused",
-                                               "not paused", "paused container", "stopped container",
-                                               "not created", "already running", "cannot start", NULL};
+    static const char *const precondition[] = {
+        "not running",       "has stopped", "is stopped",      "is paused",    "not paused", "paused container",
+        "stopped container", "not created", "already running", "cannot start", NULL};
     if (strstr(msg, "does not exist"))
         return CLEAT_STATUS_NOT_FOUND;
     for (size_t i = 0; precondition[i]; i++)
@@ -117,8 +117,7 @@ int rr_runc_error(struct rr *rr, const struct plugin_output *o, const char *what
                            rr->binary, what, o->exit_status, msg[0] ? msg : "(no error output)");
 }
 
-int rr_runc(struct rr *rr, const char *const *words, const char *what, const char *id,
-            struct cleat_error **reterr) {
+int rr_runc(struct rr *rr, const char *const *words, const char *what, const char *id, struct cleat_error **reterr) {
     struct plugin_output o;
     int r = rr_runc_raw(rr, words, 0, &o, reterr);
     if (r == 0 && (o.timed_out || o.exit_status != 0))
@@ -130,8 +129,8 @@ int rr_runc(struct rr *rr, const char *const *words, const char *what, const cha
 int rr_runc_says_gone(const struct plugin_output *o) {
     /* runc: "container not running", "container does not exist", "process already finished";
      * crun: "container `ID` is not running", "... does not exist", "kill container: No such process". */
-    static const char *const gone[] = {"not running", "does not exist", "has stopped", "process already finished",
-                                       "No such process", NULL};
+    static const char *const gone[] = {
+        "not running", "does not exist", "has stopped", "process already finished", "No such process", NULL};
     for (size_t i = 0; !o->timed_out && gone[i]; i++)
         if (strstr(o->err, gone[i]))
             return 1;

@@ -35,19 +35,19 @@
 #include "plugin_spawn.h"
 
 /* Bounds on waits, so that a hung runtime cannot hang a worker forever. */
-#define RR_RUNTIME_TIMEOUT_MS 60000 /* one runtime invocation, or the shim's create handshake */
+#define RR_RUNTIME_TIMEOUT_MS 60000  /* one runtime invocation, or the shim's create handshake */
 #define RR_SHIM_EXIT_TIMEOUT_MS 5000 /* the shim's exit after its container was deleted or killed */
 #define RR_ERR_MAX 4096              /* captured stderr of one invocation, its NUL included */
 #define RR_STDOUT_MAX (1024 * 1024)  /* captured stdout of one invocation (runc state prints one small object) */
 
 struct rr {
     const struct cleat_host *host;
-    char *binary;   /* the OCI runtime, absolute */
-    char *root;     /* its --root */
-    char *shim;     /* cleat-shim */
-    char **global;  /* the global options of every invocation: --root R [--systemd-cgroup] [runtime_args] */
+    char *binary;  /* the OCI runtime, absolute */
+    char *root;    /* its --root */
+    char *shim;    /* cleat-shim */
+    char **global; /* the global options of every invocation: --root R [--systemd-cgroup] [runtime_args] */
     size_t nglobal;
-    char *ctr_dir;  /* <state_dir>/containers */
+    char *ctr_dir; /* <state_dir>/containers */
 
     pthread_mutex_t lock; /* everything below */
     struct watch **watches;
@@ -56,8 +56,8 @@ struct rr {
     int epfd, wakefd;    /* -1 until the monitor thread runs */
     int thread_started, stopping;
     pthread_t thread;
-    struct rr_tty *ttys;        /* the relays of TTY execs that still run (tty.c) */
-    pthread_cond_t ttys_done;   /* broadcast when one ends */
+    struct rr_tty *ttys;      /* the relays of TTY execs that still run (tty.c) */
+    pthread_cond_t ttys_done; /* broadcast when one ends */
 };
 
 #define WATCH_SHIM 1 /* a container's shim: its exit is the container's exit */
@@ -69,11 +69,11 @@ struct watch {
     char *id;
     char *exec_id; /* WATCH_EXEC */
     char *bundle;
-    pid_t pid;    /* the shim, or the runtime's exec child */
-    int pidfd;    /* -1 once the process is gone (an exec: and reaped) */
-    int starting; /* an exec whose id is reserved while it is being spawned */
-    int forgotten; /* an exec of a removed container: dropped, unreported, when it ends */
-    int exited;    /* an exec: the results below are valid */
+    pid_t pid;          /* the shim, or the runtime's exec child */
+    int pidfd;          /* -1 once the process is gone (an exec: and reaped) */
+    int starting;       /* an exec whose id is reserved while it is being spawned */
+    int forgotten;      /* an exec of a removed container: dropped, unreported, when it ends */
+    int exited;         /* an exec: the results below are valid */
     struct rr_tty *tty; /* an exec with a terminal: its relay (owned by the relay, NULL once it ended) */
     int32_t exit_status;
     int64_t exited_at_ns;
@@ -100,8 +100,7 @@ int rr_runc_raw(struct rr *rr, const char *const *words, int want_stdout, struct
 int rr_runc_error(struct rr *rr, const struct plugin_output *o, const char *what, const char *id,
                   struct cleat_error **reterr);
 /* rr_runc_raw + rr_runc_error: 0 only when the runtime exited 0. */
-int rr_runc(struct rr *rr, const char *const *words, const char *what, const char *id,
-            struct cleat_error **reterr);
+int rr_runc(struct rr *rr, const char *const *words, const char *what, const char *id, struct cleat_error **reterr);
 /* `runtime state ID`: its status word ("created", "running", ...) and pid. */
 int rr_runc_state(struct rr *rr, const char *id, char *status, size_t size, pid_t *ret_pid,
                   struct cleat_error **reterr);
@@ -167,13 +166,13 @@ void rr_monitor_stop(struct rr *rr);
 struct rr_tty {
     struct rr_tty *next; /* rr->ttys */
     pthread_t thread;
-    int master;          /* the pty master; -1 once the relay closed it */
-    int in, out;         /* the relay's own: dups of the host's stdin and stdout, or -1 */
-    int pidfd;           /* the relay's own: a dup of the runtime child's pidfd (SIGWINCH goes there) */
-    int wake;            /* eventfd: a request below is pending */
+    int master;  /* the pty master; -1 once the relay closed it */
+    int in, out; /* the relay's own: dups of the host's stdin and stdout, or -1 */
+    int pidfd;   /* the relay's own: a dup of the runtime child's pidfd (SIGWINCH goes there) */
+    int wake;    /* eventfd: a request below is pending */
     int close_stdin, stop;
-    char *pidfile;       /* the relay's own: BUNDLE/exec-<id>.pid */
-    pid_t pid;           /* the process, once the pid file was read */
+    char *pidfile;             /* the relay's own: BUNDLE/exec-<id>.pid */
+    pid_t pid;                 /* the process, once the pid file was read */
     unsigned short cols, rows; /* the last size asked for (sized: one was) */
     int sized;
 };

@@ -37,8 +37,8 @@ int rr_sandbox_create(void *instance, const struct cleat_runtime_sandbox *sandbo
     if ((r = rr_runc(rr, words, "start", sandbox->id, reterr)) < 0) {
         struct cleat_error *err = NULL; /* the start error is the one to report */
         if (rr_sandbox_remove(rr, sandbox->id, &err) < 0) {
-            cleat_log(rr->host, CLEAT_LOG_WARNING, "sandbox '%s': cleaning up after a failed start: %s",
-                      sandbox->id, rr->host->error_message(err));
+            cleat_log(rr->host, CLEAT_LOG_WARNING, "sandbox '%s': cleaning up after a failed start: %s", sandbox->id,
+                      rr->host->error_message(err));
             rr->host->error_free(err);
         }
     }

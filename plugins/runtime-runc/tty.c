@@ -238,7 +238,7 @@ static int relay_step(struct rr *rr, struct rr_tty *t, struct relay *s) {
         end_input(t, s);
     if (s->started && s->in_eof && !s->eof_sent && s->ilen == 0 && !s->master_done)
         queue_eof(t, s);
-    int timeout = s->started ? -1 : 10; /* (no event says when the pid file appears) */
+    int timeout = s->started ? -1 : 10;                   /* (no event says when the pid file appears) */
     if (s->deadline && !s->master_done && s->olen == 0) { /* only while waiting for the terminal, not the host */
         int64_t left = s->deadline - plugin_monotonic_ms();
         if (left <= 0)

@@ -69,8 +69,7 @@ static char *meta_format(const struct snap *s) {
     return text;
 }
 
-int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int sync_dir,
-               struct cleat_error **reterr) {
+int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int sync_dir, struct cleat_error **reterr) {
     char tmp[64], final[64];
     snprintf(tmp, sizeof(tmp), "%s/meta.tmp", dir);
     snprintf(final, sizeof(final), "%s/meta", dir);

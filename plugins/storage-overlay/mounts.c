@@ -118,8 +118,7 @@ int mspec_build(const struct ovl *o, const struct snap *s, struct mspec *ret, st
     return 0;
 }
 
-int mspec_emit(const struct ovl *o, const struct mspec *m, struct cleat_mount_list *ml,
-               struct cleat_error **reterr) {
+int mspec_emit(const struct ovl *o, const struct mspec *m, struct cleat_mount_list *ml, struct cleat_error **reterr) {
     return o->host->mount_add(ml, m->type, m->source, NULL, (const char *const *)m->options, reterr);
 }
 

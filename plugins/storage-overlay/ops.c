@@ -33,8 +33,7 @@ static int check_key(const struct ovl *o, const char *what, const char *key, str
     return 0;
 }
 
-static int check_labels(const struct ovl *o, const char *key, const char *const *labels,
-                        struct cleat_error **reterr) {
+static int check_labels(const struct ovl *o, const char *key, const char *const *labels, struct cleat_error **reterr) {
     size_t n = plugin_strv_len(labels);
     if (n % 2)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
@@ -298,13 +297,14 @@ static int detach(struct ovl *o, struct snap *s, struct cleat_error **reterr) {
            fails too, the next start recreates it (scan.c); say so rather than hide it. */
         if (symlinkat(target, o->rootfd, link) < 0) {
             int e = errno;
-            return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r,
-                            "cannot remove snapshot '%s': renaming %s/%s: %s (and its link %s/%s is missing until "
-                            "cleatd restarts: %s)",
-                            s->key, o->root, dir, strerror(-r), o->root, link, strerror(e));
+            return cleat_error_set(
+                o->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                "cannot remove snapshot '%s': renaming %s/%s: %s (and its link %s/%s is missing until "
+                "cleatd restarts: %s)",
+                s->key, o->root, dir, strerror(-r), o->root, link, strerror(e));
         }
-        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot remove snapshot '%s': renaming %s/%s: %s",
-                        s->key, o->root, dir, strerror(-r));
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                               "cannot remove snapshot '%s': renaming %s/%s: %s", s->key, o->root, dir, strerror(-r));
     }
     table_del(o, s);
     if (s->parent)
@@ -367,9 +367,13 @@ static int info_copy(const struct snap *s, struct info *ret) {
 }
 
 static int info_report(const struct info *i, cleat_snapshot_fn fn, void *ctx) {
-    const struct cleat_snapshot_info ci = {.struct_size = sizeof(ci), .key = i->key, .parent = i->parent,
-                                           .kind = i->kind, .created_ns = i->created_ns,
-                                           .updated_ns = i->updated_ns, .labels = (const char *const *)i->labels};
+    const struct cleat_snapshot_info ci = {.struct_size = sizeof(ci),
+                                           .key = i->key,
+                                           .parent = i->parent,
+                                           .kind = i->kind,
+                                           .created_ns = i->created_ns,
+                                           .updated_ns = i->updated_ns,
+                                           .labels = (const char *const *)i->labels};
     return fn(ctx, &ci);
 }
 

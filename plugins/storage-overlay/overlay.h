@@ -62,7 +62,7 @@
 struct snap {
     uint64_t id;
     char *key;
-    char *pending_key; /* commit(): the new name, reserved while BUSY */
+    char *pending_key;  /* commit(): the new name, reserved while BUSY */
     uint64_t parent_id; /* 0 for a base snapshot */
     struct snap *parent;
     uint32_t kind; /* CLEAT_SNAPSHOT_* */
@@ -75,10 +75,10 @@ struct snap {
 
 struct ovl {
     const struct cleat_host *host;
-    char *root;    /* absolute, no trailing slash */
-    int rootfd;    /* O_DIRECTORY fd of root: every path below is relative to it */
-    int lockfd;    /* <root>/lock, flock'ed: one instance per root, in any process */
-    char **extra;  /* `mount_options`, NULL-terminated, added to overlay mounts */
+    char *root;           /* absolute, no trailing slash */
+    int rootfd;           /* O_DIRECTORY fd of root: every path below is relative to it */
+    int lockfd;           /* <root>/lock, flock'ed: one instance per root, in any process */
+    char **extra;         /* `mount_options`, NULL-terminated, added to overlay mounts */
     pthread_mutex_t lock; /* the table, next_id and `deleting`; never held across slow work */
     struct snap **snaps;
     size_t n, cap;
@@ -115,8 +115,7 @@ const char *kind_name(uint32_t kind);
 /* --- meta.c ---------------------------------------------------------------- */
 
 /* Write `dir`/meta (dir relative to rootfd) atomically: tmp, fsync, rename, and fsync dir when sync_dir. */
-int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int sync_dir,
-               struct cleat_error **reterr);
+int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int sync_dir, struct cleat_error **reterr);
 /* Read snapshots/<id>/meta. */
 int meta_load(const struct ovl *o, uint64_t id, struct snap **ret, struct cleat_error **reterr);
 
@@ -124,8 +123,7 @@ int meta_load(const struct ovl *o, uint64_t id, struct snap **ret, struct cleat_
 
 /* The mount of snapshot s (kind and parents decide); fails on overlay's limits.  Lock held. */
 int mspec_build(const struct ovl *o, const struct snap *s, struct mspec *ret, struct cleat_error **reterr);
-int mspec_emit(const struct ovl *o, const struct mspec *m, struct cleat_mount_list *ml,
-               struct cleat_error **reterr);
+int mspec_emit(const struct ovl *o, const struct mspec *m, struct cleat_mount_list *ml, struct cleat_error **reterr);
 void mspec_done(struct mspec *m);
 
 /* --- tree.c ---------------------------------------------------------------- */

@@ -29,8 +29,9 @@ static int check_mount_option(const struct cleat_host *host, const struct cleat_
     static const char *const ours[] = {"lowerdir=", "upperdir=", "workdir=", "lowerdir+=", "datadir+=", NULL};
     const char *opt = host->config_scalar0(item);
     if (!opt || !opt[0] || strchr(opt, ','))
-        return cleat_config_error(host, item, reterr, "a mount option must be one non-empty option without ',', not '%s'",
-                            opt ? opt : "(not a string)");
+        return cleat_config_error(host, item, reterr,
+                                  "a mount option must be one non-empty option without ',', not '%s'",
+                                  opt ? opt : "(not a string)");
     for (size_t i = 0; ours[i]; i++)
         if (strncmp(opt, ours[i], strlen(ours[i])) == 0)
             return cleat_config_error(host, item, reterr, "mount option '%s' is set by the snapshotter itself", opt);

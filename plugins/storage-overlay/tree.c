@@ -328,7 +328,7 @@ struct du {
     struct cleat_usage usage;
     struct inode_key {
         uint64_t dev, ino;
-    } *seen; /* open addressing; ino 0 marks a free slot */
+    } * seen; /* open addressing; ino 0 marks a free slot */
     size_t n, cap;
 };
 

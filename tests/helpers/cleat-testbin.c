@@ -47,11 +47,26 @@ static const char *errno_name(int e) {
         int e;
         const char *name;
     } names[] = {
-        {EPERM, "EPERM"},   {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EEXIST, "EEXIST"}, {EINVAL, "EINVAL"},
-        {EROFS, "EROFS"},   {ENOSYS, "ENOSYS"}, {ENOSPC, "ENOSPC"}, {EFAULT, "EFAULT"}, {ENOTDIR, "ENOTDIR"},
-        {EISDIR, "EISDIR"}, {EDQUOT, "EDQUOT"}, {ENOKEY, "ENOKEY"}, {EIDRM, "EIDRM"},
-        {EAFNOSUPPORT, "EAFNOSUPPORT"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"}, {EOPNOTSUPP, "EOPNOTSUPP"},
-        {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"}, {EBADF, "EBADF"}, {ENOMEM, "ENOMEM"},
+        {EPERM, "EPERM"},
+        {ENOENT, "ENOENT"},
+        {EACCES, "EACCES"},
+        {EEXIST, "EEXIST"},
+        {EINVAL, "EINVAL"},
+        {EROFS, "EROFS"},
+        {ENOSYS, "ENOSYS"},
+        {ENOSPC, "ENOSPC"},
+        {EFAULT, "EFAULT"},
+        {ENOTDIR, "ENOTDIR"},
+        {EISDIR, "EISDIR"},
+        {EDQUOT, "EDQUOT"},
+        {ENOKEY, "ENOKEY"},
+        {EIDRM, "EIDRM"},
+        {EAFNOSUPPORT, "EAFNOSUPPORT"},
+        {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+        {EOPNOTSUPP, "EOPNOTSUPP"},
+        {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"},
+        {EBADF, "EBADF"},
+        {ENOMEM, "ENOMEM"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (names[i].e == e)
@@ -177,8 +192,8 @@ static int make_socket(const char *family) {
         const char *name;
         int family, type;
     } f[] = {
-        {"unix", AF_UNIX, SOCK_STREAM},    {"inet", AF_INET, SOCK_STREAM},  {"netlink", AF_NETLINK, SOCK_RAW},
-        {"alg", AF_ALG, SOCK_SEQPACKET},   {"vsock", AF_VSOCK, SOCK_STREAM},
+        {"unix", AF_UNIX, SOCK_STREAM},  {"inet", AF_INET, SOCK_STREAM},   {"netlink", AF_NETLINK, SOCK_RAW},
+        {"alg", AF_ALG, SOCK_SEQPACKET}, {"vsock", AF_VSOCK, SOCK_STREAM},
     };
 #if __SIZEOF_LONG__ == 8
     if (!strcmp(family, "vsock-hi"))
@@ -240,6 +255,7 @@ int main(int argc, char **argv) {
             pause();
     }
     fprintf(stderr, "usage: cleat-testbin keyctl|unshare-uts|unshare KIND|clone KIND|clone3|socket FAMILY|"
-                    "personality VALUE|io-uring|kcmp|syscall NR|caps|ids|write PATH|shm-create KEY|shm-find KEY|ignore-term|hold TOKEN|alloc MIB\n");
+                    "personality VALUE|io-uring|kcmp|syscall NR|caps|ids|write PATH|shm-create KEY|shm-find "
+                    "KEY|ignore-term|hold TOKEN|alloc MIB\n");
     return 2;
 }

@@ -36,7 +36,7 @@ static int tp_validate(const struct cleat_host *host, const struct cleat_config 
 }
 
 TP_OP int tp_init(const struct cleat_host *host, const struct cleat_config *options, void **ret_instance,
-                   struct cleat_error **reterr) {
+                  struct cleat_error **reterr) {
 #ifdef TP_FAILING_INIT
     (void)options;
     (void)ret_instance;
@@ -140,8 +140,8 @@ TP_OP int tp_net_teardown(void *instance, const struct cleat_network_pod *pod, s
     return tp_note(instance, "teardown", pod, reterr);
 }
 
-__attribute__((unused)) static const struct cleat_network_ops tp_ops = {tp_status, tp_net_setup, tp_net_teardown,
-                                                                        NULL, tp_update_pod_cidr};
+__attribute__((unused)) static const struct cleat_network_ops tp_ops = {tp_status, tp_net_setup, tp_net_teardown, NULL,
+                                                                        tp_update_pod_cidr};
 #define TP_CONCERN CLEAT_CONCERN_NETWORK
 #elif defined(TP_SNAPSHOTTER)
 __attribute__((unused)) static const struct cleat_snapshotter_ops tp_ops = {.prepare = NULL};

@@ -64,8 +64,8 @@ static void test_parsers(void **state) {
 }
 
 static void test_v1_fixture(void **state) {
-    struct cgroup_dirs d = {.cpuacct = FIXTURES "/v1/cpuacct", .memory = FIXTURES "/v1/memory",
-                            .pids = FIXTURES "/v1/pids"};
+    struct cgroup_dirs d = {
+        .cpuacct = FIXTURES "/v1/cpuacct", .memory = FIXTURES "/v1/memory", .pids = FIXTURES "/v1/pids"};
     struct cgroup_stats s;
     struct cleat_error *err = NULL;
     check(cgroup_stats_read(&d, &s, &err), err);
@@ -101,8 +101,10 @@ static void test_v2_fixture(void **state) {
 
 /* A hybrid host: v1 for usage, the cgroup2 directory only for what v1 lacks (PSI). */
 static void test_hybrid_fixture(void **state) {
-    struct cgroup_dirs d = {.cpuacct = FIXTURES "/v1/cpuacct", .memory = FIXTURES "/v1/memory",
-                            .pids = FIXTURES "/v1/pids", .v2 = FIXTURES "/v2"};
+    struct cgroup_dirs d = {.cpuacct = FIXTURES "/v1/cpuacct",
+                            .memory = FIXTURES "/v1/memory",
+                            .pids = FIXTURES "/v1/pids",
+                            .v2 = FIXTURES "/v2"};
     struct cgroup_stats s;
     struct cleat_error *err = NULL;
     check(cgroup_stats_read(&d, &s, &err), err);

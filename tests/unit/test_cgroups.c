@@ -116,8 +116,7 @@ static void test_v2_and_escapes(void **state) {
     expect_dir(l, NULL, "/kubepods/pod1/c1/sub", "/sys/fs/cgroup/sub");
     struct cleat_error *err = NULL;
     char *dir = NULL;
-    expect_error(cgroup_layout_dir(l, NULL, "/kubepods/pod1/c10", &dir, &err), &err, CLEAT_STATUS_NOT_FOUND,
-                 "outside");
+    expect_error(cgroup_layout_dir(l, NULL, "/kubepods/pod1/c10", &dir, &err), &err, CLEAT_STATUS_NOT_FOUND, "outside");
     cgroup_layout_free(l);
 }
 

@@ -212,7 +212,7 @@ static void test_parse_syntax_errors(void **state) {
                                            "(while parsing a flow sequence that started at line 1, column 4)");
     assert_parse_error("a: b\n c: d\n", "t.yaml:2:3: mapping values are not allowed in this context");
     assert_parse_error("a:\n  b: 1\n c: 2\n", "t.yaml:3:2: did not find expected key "
-                                               "(while parsing a block mapping that started at line 1, column 1)");
+                                              "(while parsing a block mapping that started at line 1, column 1)");
     /* A reader error only has a byte offset; the column counts characters. */
     assert_parse_error("a: \"\xc3\xa9\xff\"\n", "t.yaml:1:6: invalid leading UTF-8 octet");
 }
@@ -249,8 +249,9 @@ static void test_parse_file(void **state) {
     char *want = NULL;
 
     assert_int_equal(config_tree_parse_file(path, &t, &err), -EINVAL);
-    assert_true(asprintf(&want, "%s:3:1: did not find expected node content "
-                                "(while parsing a flow node that started at line 3, column 1)",
+    assert_true(asprintf(&want,
+                         "%s:3:1: did not find expected node content "
+                         "(while parsing a flow node that started at line 3, column 1)",
                          path) > 0);
     assert_string_equal(error_message(err), want);
     error_free(err);
@@ -321,8 +322,10 @@ static void test_emit_yaml_roundtrip(void **state) {
     (void)state;
     struct cleat_config *t = parse("a: 'null'\nb: ''\nc: ~\nd: [1, 'two', {x: y}, [], ~]\ne: {}\nf: []\n"
                                    "g: \"multi\\nline\"\nh: ': colon'\ni: '#hash'\nj: \"tab\\there\"\n"
-                                   "k: \xc3\xbcn\xc3\xaf" "code\n'key with space': 1\n'~': tilde\nl: '- dash'\n"
-                                   "m: {n: {o: [p, {q: r}]}}\nq: '5'\nlong: " "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                                   "k: \xc3\xbcn\xc3\xaf"
+                                   "code\n'key with space': 1\n'~': tilde\nl: '- dash'\n"
+                                   "m: {n: {o: [p, {q: r}]}}\nq: '5'\nlong: "
+                                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
                                    "xxxxxxxxxx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxx\n");
     char *out = NULL;
     size_t len = 0;
@@ -529,8 +532,7 @@ static void test_get_bool_and_string(void **state) {
     assert_string_equal(s, "text");
     assert_int_equal(config_get_string(t, "g", "def", &s, &err), 0);
     assert_string_equal(s, "def");
-    assert_getter_error(config_get_string(t, "e", NULL, &s, &err), &err,
-                        "t.yaml:5:4: 'e' must be a string, not a map");
+    assert_getter_error(config_get_string(t, "e", NULL, &s, &err), &err, "t.yaml:5:4: 'e' must be a string, not a map");
     config_tree_free(t);
 }
 
@@ -543,9 +545,8 @@ static void test_defaults_alone(void **state) {
     struct cleat_error *err = NULL;
     struct config *c = NULL;
 
-    assert_int_equal(config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len,
-                                              &t, &err),
-                     0);
+    assert_int_equal(
+        config_tree_parse_string(CONFIG_DEFAULTS_NAME, cleat_default_config, cleat_default_config_len, &t, &err), 0);
     assert_int_equal(config_from_tree(t, &c, &err), 0);
     assert_null(err);
     assert_int_equal(c->version, 1);
@@ -593,8 +594,7 @@ static void test_load_empty_main(void **state) {
     /* The effective tree is the defaults. */
     struct cleat_config *d = NULL;
     struct cleat_error *err = NULL;
-    assert_int_equal(
-        config_tree_parse_string("d", cleat_default_config, cleat_default_config_len, &d, &err), 0);
+    assert_int_equal(config_tree_parse_string("d", cleat_default_config, cleat_default_config_len, &d, &err), 0);
     assert_true(config_tree_equal(c->tree, d));
     config_tree_free(d);
     free(main_path);
@@ -659,8 +659,7 @@ static void test_load_null_resets_to_default(void **state) {
     const char *dir = *state;
     struct config *c = NULL;
     free(write_file(dir, "d/50-reset.yaml", "log_level: null\ngrpc:\n  workers: ~\nsocket:\n"));
-    assert_null(load_text(dir, "log_level: debug\nsocket: /x.sock\ngrpc: {workers: 4, max_message_bytes: 8192}\n",
-                          &c));
+    assert_null(load_text(dir, "log_level: debug\nsocket: /x.sock\ngrpc: {workers: 4, max_message_bytes: 8192}\n", &c));
     assert_int_equal(c->log_level, CLEAT_LOG_INFO);
     assert_string_equal(c->socket_path, "/run/cleat/cleat.sock");
     assert_int_equal(c->grpc_workers, 8);
@@ -681,8 +680,9 @@ static void test_load_dropin_error_location(void **state) {
 }
 
 static void test_unknown_keys(void **state) {
-    assert_load_error(*state, "version: 1\nsockt: /x\ngrpc:\n  wrkers: 4\nruntime:\n  handlers:\n    kata:\n"
-                              "      plugn: runtime-runc\n",
+    assert_load_error(*state,
+                      "version: 1\nsockt: /x\ngrpc:\n  wrkers: 4\nruntime:\n  handlers:\n    kata:\n"
+                      "      plugn: runtime-runc\n",
                       "%1$s:2:1: unknown key 'sockt' (did you mean 'socket'?)\n"
                       "%1$s:4:3: unknown key 'wrkers' (did you mean 'workers'?)\n"
                       "%1$s:8:7: unknown key 'plugn' (did you mean 'plugin'?)\n"
@@ -802,10 +802,11 @@ static void test_instance_errors(void **state) {
 
 static void test_default_handler(void **state) {
     const char *dir = *state;
-    assert_load_error(dir,
-                      "runtime:\n  default_handler: kata\n  handlers:\n    runc: null\n    crun: {plugin: runtime-runc}\n"
-                      "    youki: {plugin: runtime-runc}\n",
-                      "%1$s:2:20: default_handler 'kata' is not one of the runtime handlers (crun, youki)");
+    assert_load_error(
+        dir,
+        "runtime:\n  default_handler: kata\n  handlers:\n    runc: null\n    crun: {plugin: runtime-runc}\n"
+        "    youki: {plugin: runtime-runc}\n",
+        "%1$s:2:20: default_handler 'kata' is not one of the runtime handlers (crun, youki)");
 
     /* Left at its default, the message points at the built-in value. */
     struct config *c = NULL;

@@ -80,8 +80,12 @@ static void gate_up(struct fixture *f, uint32_t max_conns, int timeout_ms, size_
     assert_int_equal(listen(f->lfd, 512), 0);
     assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&a, &len), 0);
     f->port = ntohs(a.sin_port);
-    struct http_gate_options o = {.name = "test", .listen_fds = &f->lfd, .n_listen = 1, .max_conns = max_conns,
-                                  .timeout_ms = timeout_ms, .max_answer_bytes = max_answer,
+    struct http_gate_options o = {.name = "test",
+                                  .listen_fds = &f->lfd,
+                                  .n_listen = 1,
+                                  .max_conns = max_conns,
+                                  .timeout_ms = timeout_ms,
+                                  .max_answer_bytes = max_answer,
                                   .on_request = on_request};
     struct cleat_error *err = NULL;
     check(http_gate_start(&o, &f->g, &err), err);

@@ -180,7 +180,8 @@ static int load(struct loaded *l, const char *options, struct cleat_error **rete
     char *text = NULL;
     assert_true(asprintf(&text,
                          "root_dir: %s/root\nstate_dir: %s/state\nsocket: %s/s.sock\nplugin_dirs: [%s]\n"
-                         "snapshotter: null\ntransports:\n  oci: null\n  registry:\n    plugin: image-docker\n    schemes: [\"\"]\n"
+                         "snapshotter: null\ntransports:\n  oci: null\n  registry:\n    plugin: image-docker\n    "
+                         "schemes: [\"\"]\n"
                          "    options: %s\n",
                          fx.dir, fx.dir, fx.dir, PLUGIN_DIR, options) > 0);
     l->cfg = config_over_defaults(text);
@@ -231,7 +232,9 @@ static int on_resolved(void *ctx, const char *name, const struct cleat_descripto
     return 0;
 }
 
-static int refuse_resolved(void *ctx, const char *name, const struct cleat_descriptor *desc) { return -EBUSY; }
+static int refuse_resolved(void *ctx, const char *name, const struct cleat_descriptor *desc) {
+    return -EBUSY;
+}
 
 static void result_free(struct result *r) {
     free(r->name);

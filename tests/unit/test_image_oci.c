@@ -196,7 +196,8 @@ static void make_layouts(struct world *w) {
 
 static struct config *make_config(struct world *w, const char *sub, const char *options) {
     char *yaml = text("root_dir: %s/%s/root\nstate_dir: %s/%s/state\nsocket: %s/s.sock\n"
-                      "snapshotter: null\ntransports:\n  registry: null\n  oci:\n    plugin: image-oci\n    path: %s\n    schemes: [oci, oci-archive]\n%s",
+                      "snapshotter: null\ntransports:\n  registry: null\n  oci:\n    plugin: image-oci\n    path: %s\n "
+                      "   schemes: [oci, oci-archive]\n%s",
                       w->dir, sub, w->dir, sub, w->dir, PLUGIN_FILE, options ? options : "");
     struct config *cfg = config_over_defaults(yaml);
     free(yaml);
@@ -398,8 +399,8 @@ static void test_resolve_missing_tag(void **state) {
     struct world *w = *state;
     char ref[512];
     snprintf(ref, sizeof(ref), "oci:%s:3.0", w->two);
-    expect_resolve_error(w, ref, CLEAT_STATUS_NOT_FOUND, w->two, "no image tagged '3.0'",
-                         "available tags: 1.0, 2.0", NULL);
+    expect_resolve_error(w, ref, CLEAT_STATUS_NOT_FOUND, w->two, "no image tagged '3.0'", "available tags: 1.0, 2.0",
+                         NULL);
 }
 
 static void test_resolve_not_a_layout(void **state) {
@@ -412,8 +413,7 @@ static void test_resolve_not_a_layout(void **state) {
     expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "no-marker is not an OCI image layout",
                          "no oci-layout file", NULL);
     snprintf(ref, sizeof(ref), "oci:%s/v2:1.0", w->dir);
-    expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "imageLayoutVersion '2.0.0' is not supported",
-                         NULL);
+    expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "imageLayoutVersion '2.0.0' is not supported", NULL);
     snprintf(ref, sizeof(ref), "oci:%s/corrupt:1.0", w->dir);
     expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "corrupt/index.json is corrupt", NULL);
     /* A tarball named with oci: is pointed at oci-archive:. */
@@ -558,8 +558,7 @@ static void test_archive_not_an_archive(void **state) {
     snprintf(path, sizeof(path), "%s/no-marker.tar", w->dir);
     run("tar -C '%s/no-marker' -cf '%s' .", w->dir, path);
     snprintf(ref, sizeof(ref), "oci-archive:%s", path);
-    expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "not an oci-archive", "no oci-layout file",
-                         NULL);
+    expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "not an oci-archive", "no oci-layout file", NULL);
 }
 
 static void test_archive_fetch(void **state) {

@@ -94,7 +94,7 @@ static const char *const invalid[] = {
     "host.com:abc/x",
     "localhost:/x",
     "localhost:5000:6000/x",
-    "localhost:65536/x", /* no such port; the registry transport would refuse it with a vaguer message */
+    "localhost:65536/x",           /* no such port; the registry transport would refuse it with a vaguer message */
     "19lolo502.1.01.0:6000500/0x", /* found by fuzz/fuzz_image_ref.c */
     "localhost:000005000/x",
     "[::1/x",

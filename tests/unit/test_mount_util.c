@@ -159,8 +159,7 @@ static void apply_ok(const char *type, const char *source, const char *const *op
 }
 
 /* mount_apply fails, with every needle in its message, leaving nothing mounted at target; returns the status. */
-static int32_t apply_fails(const struct cleat_mount *m, const char *target, const char *needle1,
-                           const char *needle2) {
+static int32_t apply_fails(const struct cleat_mount *m, const char *target, const char *needle1, const char *needle2) {
     struct cleat_error *err = NULL;
     int r = mount_apply(m, target, &err);
     assert_true(r < 0);

@@ -51,10 +51,10 @@ struct fx {
     void *inst;
 };
 
-#define OK(call)                                                                                                  \
-    do {                                                                                                          \
-        int r_ = (call);                                                                                          \
-        check(r_, err);                                                                                           \
+#define OK(call)                                                                                                       \
+    do {                                                                                                               \
+        int r_ = (call);                                                                                               \
+        check(r_, err);                                                                                                \
     } while (0)
 
 static void run(const char *fmt, ...) CLEAT_PRINTF(1, 2);
@@ -249,8 +249,11 @@ static struct cleat_network_pod make_pod(struct fx *f, int i, char *id, size_t i
         memcpy(f->netns[i], path, sizeof(path));
         run("touch %s && unshare --net=%s true", f->netns[i], f->netns[i]);
     }
-    return (struct cleat_network_pod){.struct_size = sizeof(struct cleat_network_pod), .sandbox_id = id,
-                                      .name = "web", .kube_namespace = "default", .uid = "uid-1234",
+    return (struct cleat_network_pod){.struct_size = sizeof(struct cleat_network_pod),
+                                      .sandbox_id = id,
+                                      .name = "web",
+                                      .kube_namespace = "default",
+                                      .uid = "uid-1234",
                                       .netns_path = f->netns[i]};
 }
 
@@ -368,8 +371,7 @@ static void add_del_two_pods(struct fx *f, const char *version) {
     assert_string_not_equal(ip0, ip1);
     assert_int_equal(reserved(f, "testnet"), 2);
     assert_int_equal(veths(), 2);
-    run("nsenter --net=%s ip -o addr show eth0 | grep -q 'inet %s/24'",
-        f->netns[0], ip0);
+    run("nsenter --net=%s ip -o addr show eth0 | grep -q 'inet %s/24'", f->netns[0], ip0);
     OK(f->ops->check(f->inst, &p0, &err));
     del_pod(f, &p0);
     assert_int_equal(reserved(f, "testnet"), 1);
@@ -525,8 +527,13 @@ static void test_protocol(void **state) {
     char id[80], ip[64];
     struct cleat_network_pod pod = make_pod(f, 0, id, sizeof(id));
     const char *servers[] = {"10.96.0.10", NULL}, *searches[] = {"default.svc.cluster.local", NULL};
-    const char *ann[] = {"kubernetes.io/ingress-bandwidth", "10M", "kubernetes.io/egress-bandwidth", "1.5Mi",
-                         "cni.cleat.io/mac", "02:42:ac:11:00:02", NULL};
+    const char *ann[] = {"kubernetes.io/ingress-bandwidth",
+                         "10M",
+                         "kubernetes.io/egress-bandwidth",
+                         "1.5Mi",
+                         "cni.cleat.io/mac",
+                         "02:42:ac:11:00:02",
+                         NULL};
     pod.port_mappings = ports;
     pod.n_port_mappings = 3;
     pod.dns_servers = servers;
@@ -545,7 +552,8 @@ static void test_protocol(void **state) {
     expect_contains(env, "CNI_IFNAME=eth0\n");
     snprintf(want, sizeof(want),
              "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=%s;"
-             "K8S_POD_UID=uid-1234\n", id);
+             "K8S_POD_UID=uid-1234\n",
+             id);
     expect_contains(env, want);
     snprintf(want, sizeof(want), "CNI_PATH=%s:" CNI_BIN "\n", f->bin);
     expect_contains(env, want);
@@ -655,8 +663,7 @@ static void test_status_verb(void **state) {
     expect_contains(in, "\"cniVersion\":\"1.1.0\"");
     free(in);
     write_text(f->rec, "not-ready", "{\"cniVersion\":\"1.1.0\",\"code\":50,\"msg\":\"daemon is down\"}");
-    expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_UNKNOWN,
-                 "network 'rnet' (");
+    expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_UNKNOWN, "network 'rnet' (");
     expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_UNKNOWN, "plugin recorder failed: daemon is down");
 }
 

@@ -51,8 +51,7 @@ static struct config *make_config(struct fixture *f, const char *body) {
     assert_true(asprintf(&text,
                          "root_dir: %s/root\nstate_dir: %s/state\nsocket: %s/s.sock\nplugin_dirs: [%s]\n"
                          "snapshotter: null\ntransports: null\n%s", /* only the plugins under test */
-                         f->dir,
-                         f->dir, f->dir, CLEAT_TEST_PLUGIN_DIR, body) > 0);
+                         f->dir, f->dir, f->dir, CLEAT_TEST_PLUGIN_DIR, body) > 0);
     struct config *cfg = config_over_defaults(text);
     free(text);
     config_free(f->cfg);
@@ -98,8 +97,8 @@ static void test_other_major(void **state) {
     snprintf(other, sizeof(other), "ABI %d.%d", CLEAT_ABI_MAJOR + 1, CLEAT_ABI_MINOR);
     snprintf(ours, sizeof(ours), "ABI %d.%d", CLEAT_ABI_MAJOR, CLEAT_ABI_MINOR);
     /* Refused already by --check-config, which loads nothing for real. */
-    expect_refused(*state, "test-other-major", PLUGINS_VALIDATE, "test-other-major.so", other, ours,
-                   "different major", NULL);
+    expect_refused(*state, "test-other-major", PLUGINS_VALIDATE, "test-other-major.so", other, ours, "different major",
+                   NULL);
 }
 
 static void test_newer_minor(void **state) {
@@ -127,8 +126,7 @@ static void test_missing_file(void **state) {
 }
 
 static void test_wrong_concern(void **state) {
-    expect_refused(*state, "test-good-network", PLUGINS_INIT, "is a network plugin", "configured as a runtime",
-                   NULL);
+    expect_refused(*state, "test-good-network", PLUGINS_INIT, "is a network plugin", "configured as a runtime", NULL);
 }
 
 static void test_failing_init(void **state) {
@@ -160,7 +158,7 @@ static void test_two_instances_of_one_plugin(void **state) {
     struct plugin_instance *b = plugins_find(p, CLEAT_CONCERN_RUNTIME, "b");
     assert_non_null(a);
     assert_non_null(b);
-    assert_ptr_equal(a->desc, b->desc); /* one shared object ... */
+    assert_ptr_equal(a->desc, b->desc);             /* one shared object ... */
     assert_ptr_not_equal(a->instance, b->instance); /* ... two instances with their own options */
     assert_int_equal(a->ops.runtime.status(a->instance, &err), 0);
     assert_true(b->ops.runtime.status(b->instance, &err) < 0);
@@ -208,8 +206,19 @@ static void test_duplicate_instance_names(void **state) {
 
 static void test_descriptor_versions(void **state) {
     (void)state;
-    struct cleat_plugin d = {CLEAT_PLUGIN_MAGIC, 1, 0, sizeof(struct cleat_plugin), CLEAT_CONCERN_RUNTIME,
-                             "x", "1", "", NULL, (void *)1, (void *)1, (void *)1, 0};
+    struct cleat_plugin d = {CLEAT_PLUGIN_MAGIC,
+                             1,
+                             0,
+                             sizeof(struct cleat_plugin),
+                             CLEAT_CONCERN_RUNTIME,
+                             "x",
+                             "1",
+                             "",
+                             NULL,
+                             (void *)1,
+                             (void *)1,
+                             (void *)1,
+                             0};
     struct cleat_error *err = NULL;
     /* An older minor is accepted by a newer host. */
     assert_int_equal(plugin_check_descriptor(&d, sizeof(d), "x.so", 1, 3, &err), 0);

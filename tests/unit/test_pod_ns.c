@@ -194,13 +194,11 @@ static void test_bad_arguments(void **state) {
     struct cleat_error *err = NULL;
     expect_error(pod_ns_create(f->dir, 0, NULL, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "namespace set");
     expect_error(pod_ns_create(f->dir, 8, NULL, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "namespace set");
-    expect_error(pod_ns_create(f->dir, POD_NS_NET, "h", &err), &err, CLEAT_STATUS_INVALID_ARGUMENT,
-                 "without a UTS");
+    expect_error(pod_ns_create(f->dir, POD_NS_NET, "h", &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "without a UTS");
     char longname[HOST_NAME_MAX + 2];
     memset(longname, 'a', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
-    expect_error(pod_ns_create(f->dir, POD_NS_UTS, longname, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT,
-                 "longer than");
+    expect_error(pod_ns_create(f->dir, POD_NS_UTS, longname, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "longer than");
     assert_int_equal(mounts_below(f->dir), 0);
 }
 
@@ -283,8 +281,7 @@ static void test_not_a_directory(void **state) {
     struct fx *f = *state;
     struct cleat_error *err = NULL;
     assert_int_equal(symlink(f->dir, pin(f, "link")), 0);
-    expect_error(pod_ns_create(pin(f, "link"), POD_NS_NET, NULL, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT,
-                 "link");
+    expect_error(pod_ns_create(pin(f, "link"), POD_NS_NET, NULL, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "link");
     assert_int_equal(mounts_below(f->dir), 0);
 }
 
@@ -302,8 +299,8 @@ static void test_run_in_mount_ns(void **state) {
     assert_int_equal(pod_ns_run_in("/proc/self/ns/mnt", 0, in_mnt_ns, f->dir, &err), 1);
     assert_non_null(getcwd(after, sizeof(after)));
     assert_string_equal(cwd, after);
-    expect_error(pod_ns_run_in("/proc/self/ns/mnt", CLONE_NEWNET, in_mnt_ns, f->dir, &err), &err,
-                 CLEAT_STATUS_INTERNAL, "setns");
+    expect_error(pod_ns_run_in("/proc/self/ns/mnt", CLONE_NEWNET, in_mnt_ns, f->dir, &err), &err, CLEAT_STATUS_INTERNAL,
+                 "setns");
 }
 
 static void test_repeat_leaks_nothing(void **state) {

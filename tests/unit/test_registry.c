@@ -178,8 +178,7 @@ static void test_add_remove_update(void **state) {
     assert_int_equal(registry_remove(f->reg, STORE_CONTAINER, ID_ABD, &err), 0);
     assert_int_equal(registry_count(f->reg, STORE_CONTAINER), 0);
     assert_int_equal(registry_find_name(f->reg, STORE_CONTAINER, "name", id), -ENOENT);
-    expect_error(registry_resolve(f->reg, STORE_CONTAINER, "abd", id, &err), &err, CLEAT_STATUS_NOT_FOUND,
-                 "not found");
+    expect_error(registry_resolve(f->reg, STORE_CONTAINER, "abd", id, &err), &err, CLEAT_STATUS_NOT_FOUND, "not found");
     expect_error(registry_remove(f->reg, STORE_CONTAINER, ID_ABD, &err), &err, CLEAT_STATUS_NOT_FOUND,
                  "container " ID_ABD " not found");
     /* The name is free again. */

@@ -79,8 +79,8 @@ static int count(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, 
 static struct rpc_method methods[] = {
     {"/t.S/Echo", &runtime__v1__version_request__descriptor, &runtime__v1__version_response__descriptor, echo, NULL,
      NULL},
-    {"/t.S/Refuse", &runtime__v1__version_request__descriptor, &runtime__v1__version_response__descriptor, refuse,
-     NULL, NULL},
+    {"/t.S/Refuse", &runtime__v1__version_request__descriptor, &runtime__v1__version_response__descriptor, refuse, NULL,
+     NULL},
     {"/t.S/Slow", &runtime__v1__version_request__descriptor, &runtime__v1__version_response__descriptor, slow, NULL,
      NULL},
     {"/t.S/Count", &runtime__v1__version_request__descriptor, &runtime__v1__version_response__descriptor, NULL, count,
@@ -101,8 +101,8 @@ static int setup(void **state) {
     strcpy(f->dir, "/tmp/cleat-rpc-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->sock, sizeof(f->sock), "%s/s.sock", f->dir);
-    struct rpc_server_options o = {.socket_path = f->sock, .socket_mode = 0600, .workers = 2,
-                                   .max_message_bytes = 1 << 20};
+    struct rpc_server_options o = {
+        .socket_path = f->sock, .socket_mode = 0600, .workers = 2, .max_message_bytes = 1 << 20};
     if (rpc_server_new(&o, methods, sizeof(methods) / sizeof(methods[0]), &f->server, &err) < 0 ||
         rpc_server_start(f->server, &err) < 0)
         fail_msg("%s", error_message(err));

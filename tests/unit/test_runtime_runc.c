@@ -51,10 +51,10 @@ struct fx {
 };
 
 /* Run an op that sets `err` (in scope), and fail with its message: the call is made before err is read. */
-#define OK(call)                                                                                                  \
-    do {                                                                                                          \
-        int r_ = (call);                                                                                          \
-        check(r_, err);                                                                                           \
+#define OK(call)                                                                                                       \
+    do {                                                                                                               \
+        int r_ = (call);                                                                                               \
+        check(r_, err);                                                                                                \
     } while (0)
 
 /* --- exit events (plugins->on_exit) ----------------------------------------- */
@@ -328,7 +328,8 @@ static const char *make_ctr(struct fx *f, const char *name, const char *args, in
                             char *bundle, size_t size, int long_path) {
     const char *id = new_id(f, name);
     snprintf(bundle, size, "%s/b/%s%s", f->dir,
-             long_path ? "a-directory-name-long-enough/to-push-the-path-of-the-attach-socket-past-108-bytes/" : "", name);
+             long_path ? "a-directory-name-long-enough/to-push-the-path-of-the-attach-socket-past-108-bytes/" : "",
+             name);
     run("mkdir -p %s", bundle);
     char *spec = spec_text(id, f->rootfs, args, flags, pidns_path);
     write_text(bundle, "config.json", spec);
@@ -337,8 +338,12 @@ static const char *make_ctr(struct fx *f, const char *name, const char *args, in
 }
 
 static void create_with(struct fx *f, const char *id, const char *bundle, const char *log_path, uint32_t flags) {
-    struct cleat_runtime_container c = {.struct_size = sizeof(c), .id = id, .sandbox_id = "sb",
-                                        .bundle_dir = bundle, .log_path = log_path, .flags = flags};
+    struct cleat_runtime_container c = {.struct_size = sizeof(c),
+                                        .id = id,
+                                        .sandbox_id = "sb",
+                                        .bundle_dir = bundle,
+                                        .log_path = log_path,
+                                        .flags = flags};
     struct cleat_error *err = NULL;
     OK(f->ops->create(f->inst, &c, &err));
 }
@@ -397,8 +402,8 @@ static void test_lifecycle(void **state_) {
     OK(f->ops->status(f->inst, &err));
     assert_int_equal(f->ops->features(f->inst), 0);
     /* No PID namespace: SIGTERM kills `sleep`, as it would not kill a namespace's init. */
-    const char *id = make_ctr(f, "life", "[\"sh\",\"-c\",\"echo hello; exec sleep 100\"]", 0, NULL, bundle,
-                              sizeof(bundle), 0);
+    const char *id =
+        make_ctr(f, "life", "[\"sh\",\"-c\",\"echo hello; exec sleep 100\"]", 0, NULL, bundle, sizeof(bundle), 0);
     snprintf(log, sizeof(log), "%s/ctr.log", f->dir);
     create(f, id, bundle, log);
     struct cleat_runtime_container dup = {.struct_size = sizeof(dup), .id = id, .bundle_dir = bundle};
@@ -454,8 +459,8 @@ static void test_tty_stdin(void **state_) {
     char bundle[PATH_MAX], log[PATH_MAX + 16], line[256] = "";
     struct cleat_error *err = NULL;
     load(f, "");
-    const char *id = make_ctr(f, "tty", "[\"sh\",\"-c\",\"while sleep 0.05; do stty size; done\"]", NS_PID | TTY,
-                              NULL, bundle, sizeof(bundle), 0);
+    const char *id = make_ctr(f, "tty", "[\"sh\",\"-c\",\"while sleep 0.05; do stty size; done\"]", NS_PID | TTY, NULL,
+                              bundle, sizeof(bundle), 0);
     snprintf(log, sizeof(log), "%s/tty.log", f->dir);
     create_with(f, id, bundle, log, CLEAT_CONTAINER_TTY | CLEAT_CONTAINER_STDIN | CLEAT_CONTAINER_STDIN_ONCE);
     start(f, id);
@@ -516,8 +521,13 @@ static uint32_t exec_with(struct fx *f, const char *id, const char *exec_id, con
                          "{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},\"args\":%s,"
                          "\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"}",
                          args) > 0);
-    struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = id, .exec_id = exec_id,
-                                   .process_json = process, .stdin_fd = -1, .stdout_fd = out, .stderr_fd = err_fd};
+    struct cleat_runtime_exec x = {.struct_size = sizeof(x),
+                                   .container_id = id,
+                                   .exec_id = exec_id,
+                                   .process_json = process,
+                                   .stdin_fd = -1,
+                                   .stdout_fd = out,
+                                   .stderr_fd = err_fd};
     uint32_t pid = 0;
     struct cleat_error *err = NULL;
     OK(f->ops->exec(f->inst, &x, &pid, &err));
@@ -558,8 +568,13 @@ static void test_exec(void **state_) {
     st = state(f, id, "e1");
     assert_int_equal(st.status, CLEAT_TASK_STOPPED);
     assert_int_equal(st.exit_status, 7);
-    struct cleat_runtime_exec dup = {.struct_size = sizeof(dup), .container_id = id, .exec_id = "e1",
-                                     .process_json = "{}", .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+    struct cleat_runtime_exec dup = {.struct_size = sizeof(dup),
+                                     .container_id = id,
+                                     .exec_id = "e1",
+                                     .process_json = "{}",
+                                     .stdin_fd = -1,
+                                     .stdout_fd = -1,
+                                     .stderr_fd = -1};
     expect_error(f->ops->exec(f->inst, &dup, &pid, &err), &err, CLEAT_STATUS_ALREADY_EXISTS, "e1");
     remove_ctr(f, id, "e1");
     expect_error(f->ops->state(f->inst, id, "e1", &st, &err), &err, CLEAT_STATUS_NOT_FOUND, "e1");
@@ -571,8 +586,12 @@ static void test_exec(void **state_) {
     assert_int_equal(pipe2(po, O_CLOEXEC), 0);
     char *process = NULL;
     assert_true(asprintf(&process, "{\"args\":[\"cat\"],\"cwd\":\"/\",\"env\":[\"PATH=/bin\"]}") > 0);
-    struct cleat_runtime_exec cat = {.struct_size = sizeof(cat), .container_id = id, .exec_id = "cat",
-                                     .process_json = process, .stdin_fd = pi[0], .stdout_fd = po[1],
+    struct cleat_runtime_exec cat = {.struct_size = sizeof(cat),
+                                     .container_id = id,
+                                     .exec_id = "cat",
+                                     .process_json = process,
+                                     .stdin_fd = pi[0],
+                                     .stdout_fd = po[1],
                                      .stderr_fd = -1};
     OK(f->ops->exec(f->inst, &cat, &pid, &err));
     free(process);
@@ -618,8 +637,13 @@ static int exec_tty(struct fx *f, const char *id, const char *exec_id, const cha
     assert_int_equal(pipe2(po, O_CLOEXEC), 0);
     /* terminal is left out: the plugin sets it */
     assert_true(asprintf(&process, "{\"args\":%s,\"env\":[\"PATH=/bin\",\"TERM=dumb\"],\"cwd\":\"/\"}", args) > 0);
-    struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = id, .exec_id = exec_id,
-                                   .process_json = process, .stdin_fd = in, .stdout_fd = po[1], .stderr_fd = -1,
+    struct cleat_runtime_exec x = {.struct_size = sizeof(x),
+                                   .container_id = id,
+                                   .exec_id = exec_id,
+                                   .process_json = process,
+                                   .stdin_fd = in,
+                                   .stdout_fd = po[1],
+                                   .stderr_fd = -1,
                                    .flags = CLEAT_CONTAINER_TTY};
     uint32_t pid = 0;
     struct cleat_error *err = NULL;
@@ -753,8 +777,9 @@ static void load_gated(struct fx *f, char *gate, size_t size) {
     char script[PATH_MAX + 16], opts[PATH_MAX + 32], *body = NULL;
     snprintf(gate, size, "%s/gate", f->dir);
     assert_int_equal(mkfifo(gate, 0600), 0);
-    assert_true(asprintf(&body, "#!/bin/sh\ncase \" $* \" in *\" exec --tty \"*) : < %s ;; esac\nexec " RUNC
-                         " \"$@\"\n", gate) > 0);
+    assert_true(asprintf(&body,
+                         "#!/bin/sh\ncase \" $* \" in *\" exec --tty \"*) : < %s ;; esac\nexec " RUNC " \"$@\"\n",
+                         gate) > 0);
     write_text(f->dir, "runc-gated", body);
     free(body);
     snprintf(script, sizeof(script), "%s/runc-gated", f->dir);
@@ -835,14 +860,18 @@ static void test_update_pause_long_path(void **state_) {
     snprintf(path, sizeof(path), "/sys/fs/cgroup/pids/cleat-rr-%s/pids.max", id);
     read_line(path, line, sizeof(line));
     assert_string_equal(line, "42\n");
-    expect_error(f->ops->update(f->inst, id, "{\"pids\":{\"limit\":\"many\"}}", &err), &err,
-                 CLEAT_STATUS_INTERNAL, "update");
+    expect_error(f->ops->update(f->inst, id, "{\"pids\":{\"limit\":\"many\"}}", &err), &err, CLEAT_STATUS_INTERNAL,
+                 "update");
 
     OK(f->ops->pause(f->inst, id, &err));
     assert_int_equal(state(f, id, NULL).status, CLEAT_TASK_PAUSED);
-    struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = id, .exec_id = "p",
-                                   .process_json = "{\"args\":[\"true\"],\"cwd\":\"/\"}", .stdin_fd = -1,
-                                   .stdout_fd = -1, .stderr_fd = -1};
+    struct cleat_runtime_exec x = {.struct_size = sizeof(x),
+                                   .container_id = id,
+                                   .exec_id = "p",
+                                   .process_json = "{\"args\":[\"true\"],\"cwd\":\"/\"}",
+                                   .stdin_fd = -1,
+                                   .stdout_fd = -1,
+                                   .stderr_fd = -1};
     expect_error(f->ops->exec(f->inst, &x, &pid, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "paused");
     expect_error(f->ops->remove(f->inst, id, NULL, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "paused");
     OK(f->ops->resume(f->inst, id, &err));
@@ -854,8 +883,7 @@ static void test_update_pause_long_path(void **state_) {
 }
 
 /* A sandbox `name` (the state dir dir/<name>) whose pause has its rootfs in <state dir>/pause; returns its spec. */
-static char *pause_sandbox(struct fx *f, const char *name, struct cleat_runtime_sandbox *sb, char *sbdir,
-                           size_t size) {
+static char *pause_sandbox(struct fx *f, const char *name, struct cleat_runtime_sandbox *sb, char *sbdir, size_t size) {
     char rootfs[PATH_MAX];
     sb->id = new_id(f, name);
     snprintf(sbdir, size, "%s/%s", f->dir, name);
@@ -909,8 +937,8 @@ static void test_sandbox(void **state_) {
 
     /* it reaps what is orphaned in its PID namespace */
     snprintf(nspath, sizeof(nspath), "/proc/%u/ns/pid", st.pid);
-    const char *id = make_ctr(f, "inpod", "[\"sh\",\"-c\",\"sh -c 'sleep 0.1 &'; exec sleep 100\"]", 0, nspath,
-                              bundle, sizeof(bundle), 0);
+    const char *id = make_ctr(f, "inpod", "[\"sh\",\"-c\",\"sh -c 'sleep 0.1 &'; exec sleep 100\"]", 0, nspath, bundle,
+                              sizeof(bundle), 0);
     create(f, id, bundle, NULL);
     start(f, id);
     usleep(500000);
@@ -1072,9 +1100,13 @@ static void *worker_main(void *arg) {
     void *inst = w->f->inst;
     struct cleat_error *err = NULL;
     struct cleat_runtime_container c = {.struct_size = sizeof(c), .id = w->id, .bundle_dir = w->bundle};
-    struct cleat_runtime_exec x = {.struct_size = sizeof(x), .container_id = w->id, .exec_id = "x",
+    struct cleat_runtime_exec x = {.struct_size = sizeof(x),
+                                   .container_id = w->id,
+                                   .exec_id = "x",
                                    .process_json = "{\"args\":[\"true\"],\"cwd\":\"/\",\"env\":[\"PATH=/bin\"]}",
-                                   .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+                                   .stdin_fd = -1,
+                                   .stdout_fd = -1,
+                                   .stderr_fd = -1};
     struct event e;
     uint32_t pid;
     if (step(w, "create", ops->create(inst, &c, &err), err) < 0 ||
@@ -1130,8 +1162,7 @@ static void test_errors(void **state_) {
     expect_error(f->ops->update(f->inst, nope, "{}", &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
     expect_error(f->ops->resume(f->inst, nope, &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
     expect_error(f->ops->reopen_log(f->inst, nope, &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
-    expect_error(f->ops->attach_address(f->inst, nope, buf, sizeof(buf), &err), &err, CLEAT_STATUS_NOT_FOUND,
-                 nope);
+    expect_error(f->ops->attach_address(f->inst, nope, buf, sizeof(buf), &err), &err, CLEAT_STATUS_NOT_FOUND, nope);
     expect_error(f->ops->state(f->inst, "../x", NULL, &st, &err), &err, CLEAT_STATUS_NOT_FOUND, "../x");
     struct cleat_runtime_container c = {.struct_size = sizeof(c), .id = "../x", .bundle_dir = f->dir};
     expect_error(f->ops->create(f->inst, &c, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "invalid container id");

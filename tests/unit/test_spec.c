@@ -84,8 +84,13 @@ static int setup(void **state) {
     fx->img.entrypoint = ep;
     fx->img.cmd = cmd;
     fx->img.env = env;
-    fx->in = (struct spec_input){.container = &fx->c, .sandbox = &fx->p, .image = &fx->img, .container_id = "c1",
-                                 .sandbox_id = "s1", .rootfs = fx->root, .min_oom_score_adj = -500};
+    fx->in = (struct spec_input){.container = &fx->c,
+                                 .sandbox = &fx->p,
+                                 .image = &fx->img,
+                                 .container_id = "c1",
+                                 .sandbox_id = "s1",
+                                 .rootfs = fx->root,
+                                 .min_oom_score_adj = -500};
     *state = fx;
     return 0;
 }
@@ -476,7 +481,8 @@ static void test_privileged_readonly_nnp(void **state) {
     assert_string_equal(joined(j, "linux.readonlyPaths"), "");
     const char *b = joined(j, "caps.bounding");
     assert_true(has(b, "CAP_SYS_ADMIN") && has(b, "CAP_SYS_MODULE") && has(b, "CAP_CHOWN"));
-    json_t *dev = json_array_get(json_object_get(json_object_get(json_object_get(j, "linux"), "resources"), "devices"), 0);
+    json_t *dev =
+        json_array_get(json_object_get(json_object_get(json_object_get(j, "linux"), "resources"), "devices"), 0);
     assert_true(json_is_true(json_object_get(dev, "allow")));
     json_decref(j);
 }
@@ -610,7 +616,8 @@ static void test_mounts(void **state) {
     assert_string_equal(mount_opts(j, "/data"), "rbind rshared rw");
     assert_string_equal(mount_opts(j, "/etc/resolv.conf"), "rbind rprivate ro");
     assert_string_equal(mount_opts(j, "/sys"), "nosuid noexec nodev rw");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "linux"), "rootfsPropagation")), "rshared");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "linux"), "rootfsPropagation")),
+                        "rshared");
     json_decref(j);
 
     m[3].readonly = 0;

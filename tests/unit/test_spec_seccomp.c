@@ -56,8 +56,12 @@ static int setup(void **state) {
     fx->sc.seccomp = &fx->prof;
     fx->lc.security_context = &fx->sc;
     fx->c.linux = &fx->lc;
-    fx->in = (struct spec_input){.container = &fx->c, .sandbox = &fx->p, .container_id = "c1", .sandbox_id = "s1",
-                                 .rootfs = fx->root, .seccomp_default_profile = PROFILE};
+    fx->in = (struct spec_input){.container = &fx->c,
+                                 .sandbox = &fx->p,
+                                 .container_id = "c1",
+                                 .sandbox_id = "s1",
+                                 .rootfs = fx->root,
+                                 .seccomp_default_profile = PROFILE};
     *state = fx;
     return 0;
 }
@@ -196,7 +200,8 @@ static void test_shipped_no_overlap(void **state) {
             json_array_foreach(json_object_get(json_array_get(rules, i), "names"), x, n) {
                 json_array_foreach(json_object_get(json_array_get(rules, j), "names"), y, m) {
                     if (json_equal(n, m) && !exclusive(json_array_get(rules, i), json_array_get(rules, j)))
-                        fail_msg("syscall %s is in rules %zu and %zu, which can both apply", json_string_value(n), i, j);
+                        fail_msg("syscall %s is in rules %zu and %zu, which can both apply", json_string_value(n), i,
+                                 j);
                 }
             }
         }
@@ -285,7 +290,7 @@ static void test_clone_without_sys_admin(void **state) {
     assert_false(allowed(sec, "unshare") || allowed(sec, "mount") || allowed(sec, "setns") || allowed(sec, "bpf"));
     assert_false(allowed(sec, "io_uring_setup") || allowed(sec, "io_uring_enter") || allowed(sec, "keyctl"));
     assert_false(allowed(sec, "kexec_load") || allowed(sec, "userfaultfd") || allowed(sec, "kcmp"));
-    assert_true(allowed(sec, "chroot")); /* CAP_SYS_CHROOT is in the default set */
+    assert_true(allowed(sec, "chroot"));       /* CAP_SYS_CHROOT is in the default set */
     assert_null(json_object_get(r, "unless")); /* resolved: cleat's own keys do not reach runc */
     json_decref(sec);
 }
@@ -401,7 +406,8 @@ static const struct {
     const char *needle, *profile;
 } bad_profiles[] = {
     {CLEAT_STATUS_INVALID_ARGUMENT, "unknown syscall \"raed\"",
-     "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"read\",\"raed\"],\"action\":\"SCMP_ACT_ALLOW\"}]}"},
+     "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"read\",\"raed\"],\"action\":\"SCMP_ACT_ALLOW\"}"
+     "]}"},
     /* A denylist rule runc would drop unseen: the same refusal. */
     {CLEAT_STATUS_INVALID_ARGUMENT, "unknown syscall \"mseal_typo\"",
      "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"name\":\"mseal_typo\",\"action\":\"SCMP_ACT_ERRNO\"}]}"},

@@ -71,10 +71,14 @@ static int setup(void **state) {
     fx->pl.security_context = &fx->psc;
     fx->p.linux = &fx->pl;
     /* This host, as the machine has it: neither AppArmor nor SELinux. */
-    fx->host = (struct spec_host){.apparmor_fs = fx->absent, .apparmor_etc = fx->aa_etc, .apparmor_parser = fx->parser,
-                                  .selinux_fs = fx->absent};
-    fx->in = (struct spec_input){.container = &fx->c, .sandbox = &fx->p, .container_id = "c1", .sandbox_id = "s1",
-                                 .rootfs = fx->root, .host = &fx->host};
+    fx->host = (struct spec_host){
+        .apparmor_fs = fx->absent, .apparmor_etc = fx->aa_etc, .apparmor_parser = fx->parser, .selinux_fs = fx->absent};
+    fx->in = (struct spec_input){.container = &fx->c,
+                                 .sandbox = &fx->p,
+                                 .container_id = "c1",
+                                 .sandbox_id = "s1",
+                                 .rootfs = fx->root,
+                                 .host = &fx->host};
     *state = fx;
     return 0;
 }
@@ -253,8 +257,9 @@ static void test_apparmor_profile_text(void **state) {
     assert_non_null(text);
     assert_null(strstr(text, "abi <")); /* this parser has no abi 3.0 */
     assert_non_null(strstr(text, "profile cleat-default flags=(attach_disconnected,mediate_deleted) {"));
-    const char *rules[] = {"deny network alg,", "deny network vsock,", "deny mount,", "deny /sys/** wklx,",
-                           "deny /proc/[^1-9]*/** w,", "signal (send, receive) peer=cleat-default,"};
+    const char *rules[] = {
+        "deny network alg,",  "deny network vsock,",      "deny mount,",
+        "deny /sys/** wklx,", "deny /proc/[^1-9]*/** w,", "signal (send, receive) peer=cleat-default,"};
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
         if (!strstr(text, rules[i]))
             fail_msg("the profile lacks \"%s\"", rules[i]);

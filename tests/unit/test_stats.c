@@ -126,19 +126,21 @@ static void test_metrics_text(void **state) {
     assert_false(sb.failed);
     const char *t = sb.s;
     assert_non_null(strstr(t, "# TYPE cleat_grpc_requests_total counter\n"));
-    assert_non_null(strstr(t, "cleat_grpc_requests_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"OK\"} 2\n"));
+    assert_non_null(
+        strstr(t, "cleat_grpc_requests_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"OK\"} 2\n"));
     assert_non_null(
         strstr(t, "cleat_grpc_requests_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"NOT_FOUND\"} 1\n"));
     /* Cumulative buckets: 1 µs and 2 ms are under 5 ms, 3 s only under 5 s. */
-    assert_non_null(strstr(
-        t, "cleat_grpc_request_duration_seconds_bucket{method=\"/runtime.v1.RuntimeService/Version\",le=\"0.005\"} 2\n"));
+    assert_non_null(strstr(t, "cleat_grpc_request_duration_seconds_bucket{method=\"/runtime.v1.RuntimeService/"
+                              "Version\",le=\"0.005\"} 2\n"));
     assert_non_null(strstr(
         t, "cleat_grpc_request_duration_seconds_bucket{method=\"/runtime.v1.RuntimeService/Version\",le=\"2.5\"} 2\n"));
     assert_non_null(strstr(
         t, "cleat_grpc_request_duration_seconds_bucket{method=\"/runtime.v1.RuntimeService/Version\",le=\"5\"} 3\n"));
-    assert_non_null(strstr(
-        t, "cleat_grpc_request_duration_seconds_bucket{method=\"/runtime.v1.RuntimeService/Version\",le=\"+Inf\"} 3\n"));
-    assert_non_null(strstr(t, "cleat_grpc_request_duration_seconds_count{method=\"/runtime.v1.RuntimeService/Version\"} 3\n"));
+    assert_non_null(strstr(t, "cleat_grpc_request_duration_seconds_bucket{method=\"/runtime.v1.RuntimeService/"
+                              "Version\",le=\"+Inf\"} 3\n"));
+    assert_non_null(
+        strstr(t, "cleat_grpc_request_duration_seconds_count{method=\"/runtime.v1.RuntimeService/Version\"} 3\n"));
     assert_non_null(strstr(t, "cleat_image_pulls_total{result=\"ok\"} 1\n"));
     assert_non_null(strstr(t, "cleat_image_pull_bytes_total 1234\n"));
     assert_non_null(strstr(t, "cleat_plugin_errors_total{concern=\"runtime\",instance=\"runc\",op=\"start\"} 2\n"));

@@ -36,7 +36,7 @@
 #define MAX_MOUNTS 8
 
 struct fx {
-    char dir[64];    /* root_dir, state_dir and scratch space */
+    char dir[64];       /* root_dir, state_dir and scratch space */
     char long_root[80]; /* a `root:` override, for long chains */
     struct config *cfg;
     struct plugins *p;
@@ -401,9 +401,9 @@ static void test_layers_mount_and_merge(void **state) {
                      CLEAT_STATUS_FAILED_PRECONDITION);
     assert_int_equal(failed(f->ops->commit(f->inst, "c", "nothing", NULL, &err), &err, "does not exist"),
                      CLEAT_STATUS_NOT_FOUND);
-    assert_int_equal(failed(f->ops->prepare(f->inst, "odd", NULL, (const char *const[]){"k", NULL}, x, &err), &err,
-                            "no value"),
-                     CLEAT_STATUS_INVALID_ARGUMENT);
+    assert_int_equal(
+        failed(f->ops->prepare(f->inst, "odd", NULL, (const char *const[]){"k", NULL}, x, &err), &err, "no value"),
+        CLEAT_STATUS_INVALID_ARGUMENT);
 
     /* walk sees everything, with parents by key. */
     s = walk_all(f);
@@ -475,8 +475,8 @@ static void test_usage(void **state) {
 static int make_immutable(const char *path) {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), flags = 0;
     assert_true(fd >= 0);
-    int ok = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 &&
-             (flags |= FS_IMMUTABLE_FL, ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0);
+    int ok =
+        ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags |= FS_IMMUTABLE_FL, ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0);
     close(fd);
     return ok;
 }

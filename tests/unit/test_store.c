@@ -191,8 +191,8 @@ static void test_update_and_empty(void **state) {
     assert_int_equal(store_update(f->store, STORE_CONTAINER, ID_A, "version two", 11, &err), 0);
     assert_record(f->store, STORE_CONTAINER, ID_A, "version two");
     /* The name stays reserved across updates. */
-    expect_error(store_create(f->store, STORE_CONTAINER, ID_B, "n1", "x", 1, &err), &err,
-                 CLEAT_STATUS_ALREADY_EXISTS, "name 'n1' is reserved by container " ID_A);
+    expect_error(store_create(f->store, STORE_CONTAINER, ID_B, "n1", "x", 1, &err), &err, CLEAT_STATUS_ALREADY_EXISTS,
+                 "name 'n1' is reserved by container " ID_A);
 
     assert_int_equal(store_update(f->store, STORE_CONTAINER, ID_A, NULL, 0, &err), 0);
     assert_int_equal(store_get(f->store, STORE_CONTAINER, ID_A, &data, &len, &err), 0);
@@ -247,13 +247,13 @@ static void test_missing_and_invalid(void **state) {
     expect_error(store_get(f->store, STORE_SANDBOX, ID_A, &data, &len, &err), &err, CLEAT_STATUS_NOT_FOUND,
                  "pod sandbox " ID_A " not found");
 
-    expect_error(store_create(f->store, STORE_SANDBOX, "abc", NULL, "x", 1, &err), &err,
-                 CLEAT_STATUS_INVALID_ARGUMENT, "pod sandbox ID 'abc' is not 64 lowercase hex");
-    expect_error(store_create(f->store, STORE_SANDBOX, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                              NULL, "x", 1, &err),
+    expect_error(store_create(f->store, STORE_SANDBOX, "abc", NULL, "x", 1, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT,
+                 "pod sandbox ID 'abc' is not 64 lowercase hex");
+    expect_error(store_create(f->store, STORE_SANDBOX,
+                              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL, "x", 1, &err),
                  &err, CLEAT_STATUS_INVALID_ARGUMENT, "is not 64 lowercase hex");
-    expect_error(store_create(f->store, STORE_SANDBOX, ID_A, "", "x", 1, &err), &err,
-                 CLEAT_STATUS_INVALID_ARGUMENT, "name '' is 0 bytes");
+    expect_error(store_create(f->store, STORE_SANDBOX, ID_A, "", "x", 1, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT,
+                 "name '' is 0 bytes");
     char long_name[600];
     memset(long_name, 'n', sizeof(long_name) - 1);
     long_name[sizeof(long_name) - 1] = '\0';
@@ -295,8 +295,8 @@ static void test_reopen_keeps_everything(void **state) {
     assert_int_equal(store_meta_get(f->store, "k", &value, &err), 0);
     assert_string_equal(value, "v");
     free(value);
-    expect_error(store_create(f->store, STORE_CONTAINER, ID_C, "c", "x", 1, &err), &err,
-                 CLEAT_STATUS_ALREADY_EXISTS, "name 'c' is reserved by container " ID_B);
+    expect_error(store_create(f->store, STORE_CONTAINER, ID_C, "c", "x", 1, &err), &err, CLEAT_STATUS_ALREADY_EXISTS,
+                 "name 'c' is reserved by container " ID_B);
 }
 
 static void test_schema_newer_refused(void **state) {
@@ -325,7 +325,8 @@ static void test_schema_garbage_refused(void **state) {
     assert_int_equal(store_meta_set(f->store, "schema", "1x", &err), 0);
     store_close(f->store);
     f->store = NULL;
-    expect_error(store_open(f->dir, &s, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "has schema '1x', not a version");
+    expect_error(store_open(f->dir, &s, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION,
+                 "has schema '1x', not a version");
 }
 
 struct walk {

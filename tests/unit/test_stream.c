@@ -128,7 +128,8 @@ static void test_spdy_frames(void **state) {
     static const struct {
         uint16_t type;
         uint32_t stream, value;
-    } want[] = {{SPDY_RST_STREAM, 7, SPDY_CANCEL}, {SPDY_WINDOW_UPDATE, 0, 1000}, {SPDY_PING, 0, 3}, {SPDY_GOAWAY, 0, 9}};
+    } want[] = {
+        {SPDY_RST_STREAM, 7, SPDY_CANCEL}, {SPDY_WINDOW_UPDATE, 0, 1000}, {SPDY_PING, 0, 3}, {SPDY_GOAWAY, 0, 9}};
     for (size_t i = 0; i < 4; i++) {
         n = spdy_frame_parse(sbuf_data(&out), sbuf_avail(&out), 1 << 20, &f);
         assert_true(n > 0);

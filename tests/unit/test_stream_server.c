@@ -133,8 +133,10 @@ static void exercise(struct stream_server *s, SSL_CTX *ctx) {
     free(url);
     /* SPDY without a protocol version, and with an unknown one. */
     check(stream_server_register(s, request(STREAM_EXEC), &url, &err), err);
-    snprintf(req, sizeof(req), "GET /exec/%s HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-                               "X-Stream-Protocol-Version: v9.channel.k8s.io\r\n\r\n", strrchr(url, '/') + 1);
+    snprintf(req, sizeof(req),
+             "GET /exec/%s HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+             "X-Stream-Protocol-Version: v9.channel.k8s.io\r\n\r\n",
+             strrchr(url, '/') + 1);
     char *out = roundtrip(port, ctx, req, strlen(req));
     assert_int_equal(strncmp(out, "HTTP/1.1 403 ", 13), 0);
     assert_non_null(strstr(out, "X-Accepted-Stream-Protocol-Versions: v4.channel.k8s.io"));
@@ -178,8 +180,8 @@ static void test_idle_connections_hold_no_session(void **state) {
 }
 
 static void test_pending_limit_and_deadline(void **state) {
-    struct stream_server_options o = {.address = "127.0.0.1", .token_ttl_seconds = 60, .max_sessions = 4,
-                                      .max_pending = 4, .request_timeout_ms = 400};
+    struct stream_server_options o = {
+        .address = "127.0.0.1", .token_ttl_seconds = 60, .max_sessions = 4, .max_pending = 4, .request_timeout_ms = 400};
     struct stream_server *s = NULL;
     struct cleat_error *err = NULL;
     check(stream_server_start(NULL, &o, &s, &err), err);
@@ -200,8 +202,8 @@ static void test_bad_options(void **state) {
     struct cleat_error *err = NULL;
     struct stream_server_options o = {.address = "localhost", .token_ttl_seconds = 60};
     expect_error(stream_server_start(NULL, &o, &s, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "not an IPv4");
-    o = (struct stream_server_options){.address = "127.0.0.1", .tls_cert_file = "/nonexistent.pem",
-                                       .tls_key_file = "/nonexistent.key"};
+    o = (struct stream_server_options){
+        .address = "127.0.0.1", .tls_cert_file = "/nonexistent.pem", .tls_key_file = "/nonexistent.key"};
     expect_error(stream_server_start(NULL, &o, &s, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "/nonexistent.pem");
     /* A wildcard is named by its loopback in URLs. */
     o = (struct stream_server_options){.address = "::"};
@@ -240,8 +242,8 @@ static void test_tls(void **state) {
     char dir[256], cert[300], key[300];
     temp_dir(dir, sizeof(dir), "cleat-stream-tls");
     make_cert(dir, cert, key, sizeof(cert));
-    struct stream_server_options o = {.address = "127.0.0.1", .tls_cert_file = cert, .tls_key_file = key,
-                                      .token_ttl_seconds = 60, .max_sessions = 4};
+    struct stream_server_options o = {
+        .address = "127.0.0.1", .tls_cert_file = cert, .tls_key_file = key, .token_ttl_seconds = 60, .max_sessions = 4};
     struct stream_server *s = NULL;
     struct cleat_error *err = NULL;
     check(stream_server_start(NULL, &o, &s, &err), err);

@@ -43,7 +43,7 @@
 #define OCI_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
 #define DOCKER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
-static char base_dir[64];      /* the mkdtemp directory: fixtures/ and one directory per case */
+static char base_dir[64]; /* the mkdtemp directory: fixtures/ and one directory per case */
 static char fixtures[PATH_MAX];
 static struct stat passwd_before;
 
@@ -214,8 +214,7 @@ static void unpack_ok(const char *name, const char *media, const char *expect, c
     assert_null(err);
 }
 
-static void unpack_fails(const char *name, const char *media, const char *target, int32_t status,
-                         const char *needle) {
+static void unpack_fails(const char *name, const char *media, const char *target, int32_t status, const char *needle) {
     struct cleat_error *err = NULL;
     struct unpack_result res;
     int r = unpack_path(fixture(name), media, NULL, target, &res, &err);
@@ -479,9 +478,8 @@ static void test_bad_arguments(void **state) {
 
     assert_int_equal(unpack_media_type_compression(NULL, &comp, &err), 0);
     assert_int_equal(comp, UNPACK_COMPRESSION_AUTO);
-    assert_int_equal(unpack_media_type_compression("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                                                   &comp, &err),
-                     0);
+    assert_int_equal(
+        unpack_media_type_compression("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", &comp, &err), 0);
     assert_int_equal(comp, UNPACK_COMPRESSION_GZIP);
     assert_string_equal(unpack_compression_name(UNPACK_COMPRESSION_ZSTD), "zstd");
     assert_false(exists_at(c.target, "etc"));
@@ -524,8 +522,7 @@ static void test_empty_blob(void **state) {
     struct cleat_error *err = NULL;
     write_all_file(fixture("empty"), "", 0);
     case_init(&c, "empty");
-    unpack_ok("empty", NULL, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", c.target,
-              &res);
+    unpack_ok("empty", NULL, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", c.target, &res);
     assert_int_equal(res.entries, 0);
     int r = unpack_path(fixture("empty"), OCI_GZIP, NULL, c.target, &res, &err);
     expect_error(r, &err, CLEAT_STATUS_INVALID_ARGUMENT, "says gzip, but the layer is empty");

@@ -38,9 +38,13 @@ static char base_dir[64];
 static char target[PATH_MAX];
 
 /* The shipped defaults (config/cleat.yaml.in). */
-static const struct unpack_limits defaults = {
-    .max_bytes = 64 * GiB, .max_bytes_name = "BYTES", .max_ratio = 100, .ratio_min_bytes = 256 * MiB,
-    .max_ratio_name = "RATIO", .min_free_bytes = 1 * GiB, .min_free_name = "FREE"};
+static const struct unpack_limits defaults = {.max_bytes = 64 * GiB,
+                                              .max_bytes_name = "BYTES",
+                                              .max_ratio = 100,
+                                              .ratio_min_bytes = 256 * MiB,
+                                              .max_ratio_name = "RATIO",
+                                              .min_free_bytes = 1 * GiB,
+                                              .min_free_name = "FREE"};
 
 static const char *fixture(const char *name) {
     static char buf[PATH_MAX];
@@ -168,8 +172,8 @@ static void test_size_limit(void **state) {
 
 /* ---- enforced while unpacking ---- */
 
-static const struct unpack_limits bomb_limits = {.max_ratio = 100, .ratio_min_bytes = 1 * MiB,
-                                                 .max_ratio_name = "RATIO"};
+static const struct unpack_limits bomb_limits = {
+    .max_ratio = 100, .ratio_min_bytes = 1 * MiB, .max_ratio_name = "RATIO"};
 
 static void test_bombs_stopped_early(void **state) {
     const char *names[] = {"zeros.tar.gz", "zeros.tar.zst"}, *media[] = {OCI_GZIP, OCI_ZSTD};

@@ -46,11 +46,11 @@ struct cleat_network_pod {
     const char *cgroup_parent;
     const struct cleat_port_mapping *port_mappings;
     uint64_t n_port_mappings;
-    const char *const *dns_servers;  /* NULL-terminated, may be NULL */
+    const char *const *dns_servers; /* NULL-terminated, may be NULL */
     const char *const *dns_searches;
     const char *const *dns_options;
-    const char *const *labels;       /* key, value, ..., NULL */
-    const char *const *annotations;  /* key, value, ..., NULL */
+    const char *const *labels;      /* key, value, ..., NULL */
+    const char *const *annotations; /* key, value, ..., NULL */
 };
 
 /*

@@ -107,9 +107,9 @@ struct cleat_host {
     /* --- errors (see error.h) ------------------------------------------ */
 
     /* A new error with a status (CLEAT_STATUS_*), an errno (0 if none) and a message. */
-    struct cleat_error *(*error_new)(int32_t status, int32_t errnum, const char *fmt, ...) CLEAT_PRINTF(3, 4);
+    struct cleat_error *(*error_new)(int32_t status, int32_t errnum, const char *fmt, ...)CLEAT_PRINTF(3, 4);
     /* Prefix `err`'s message with context ("<context>: <message>"); returns err.  NULL-safe. */
-    struct cleat_error *(*error_wrap)(struct cleat_error *err, const char *fmt, ...) CLEAT_PRINTF(2, 3);
+    struct cleat_error *(*error_wrap)(struct cleat_error *err, const char *fmt, ...)CLEAT_PRINTF(2, 3);
     /* Free an error; NULL-safe. */
     void (*error_free)(struct cleat_error *err);
     /* Read an error's status, errno and message (borrowed, valid until freed or wrapped). */
@@ -138,18 +138,17 @@ struct cleat_host {
      * map or has a key not in the NULL-terminated `allowed` list.  Unknown keys
      * are errors in cleat, never silently ignored.
      */
-    int (*config_check_keys)(const struct cleat_config *node, const char *const *allowed,
-                             struct cleat_error **reterr);
+    int (*config_check_keys)(const struct cleat_config *node, const char *const *allowed, struct cleat_error **reterr);
     /*
      * Typed getters for the value of `key` in map `node`.  An absent key (or
      * explicit null) yields the default; a value of the wrong type or out of
      * range fails with INVALID_ARGUMENT naming file:line:column.  Strings are
      * borrowed from the tree.  Booleans accept true/false/yes/no/on/off.
      */
-    int (*config_get_string)(const struct cleat_config *node, const char *key, const char *def,
-                             const char **ret, struct cleat_error **reterr);
-    int (*config_get_int)(const struct cleat_config *node, const char *key, int64_t def, int64_t min,
-                          int64_t max, int64_t *ret, struct cleat_error **reterr);
+    int (*config_get_string)(const struct cleat_config *node, const char *key, const char *def, const char **ret,
+                             struct cleat_error **reterr);
+    int (*config_get_int)(const struct cleat_config *node, const char *key, int64_t def, int64_t min, int64_t max,
+                          int64_t *ret, struct cleat_error **reterr);
     int (*config_get_bool)(const struct cleat_config *node, const char *key, int32_t def, int32_t *ret,
                            struct cleat_error **reterr);
 
@@ -181,14 +180,13 @@ struct cleat_host {
      * A runtime reports that a container's init process (exec_id NULL) or an
      * exec'd process exited.  May be called from any thread of the plugin.
      */
-    void (*runtime_exit)(const struct cleat_host *host, const char *container_id, const char *exec_id,
-                         uint32_t pid, int32_t exit_status, int64_t exited_at_ns);
+    void (*runtime_exit)(const struct cleat_host *host, const char *container_id, const char *exec_id, uint32_t pid,
+                         int32_t exit_status, int64_t exited_at_ns);
 
     /* --- errors, continued --------------------------------------------- */
 
     /* error_new() with a va_list, for a plugin's own printf-like helpers (see cleat_error_set). */
-    struct cleat_error *(*error_vnew)(int32_t status, int32_t errnum, const char *fmt, va_list ap)
-        CLEAT_PRINTF(3, 0);
+    struct cleat_error *(*error_vnew)(int32_t status, int32_t errnum, const char *fmt, va_list ap)CLEAT_PRINTF(3, 0);
 };
 
 /*
@@ -249,20 +247,20 @@ CLEAT_STATIC_ASSERT(offsetof(struct cleat_host, log) == 16);
  * Define the exported descriptor.  Positional, so that it compiles as C and
  * as C++.  `ops_` is the name of a static ops table of the concern's type.
  */
-#define CLEAT_PLUGIN_DEFINE(concern_, name_, version_, description_, validate_, init_, fini_, ops_)              \
-    CLEAT_PLUGIN_EXPORT extern const struct cleat_plugin cleat_plugin;                                            \
-    const struct cleat_plugin cleat_plugin = {CLEAT_PLUGIN_MAGIC,                                                 \
-                                              CLEAT_ABI_MAJOR,                                                    \
-                                              CLEAT_ABI_MINOR,                                                    \
-                                              (uint32_t)sizeof(struct cleat_plugin),                              \
-                                              (concern_),                                                         \
-                                              (name_),                                                            \
-                                              (version_),                                                         \
-                                              (description_),                                                     \
-                                              (validate_),                                                        \
-                                              (init_),                                                            \
-                                              (fini_),                                                            \
-                                              &(ops_),                                                            \
+#define CLEAT_PLUGIN_DEFINE(concern_, name_, version_, description_, validate_, init_, fini_, ops_)                    \
+    CLEAT_PLUGIN_EXPORT extern const struct cleat_plugin cleat_plugin;                                                 \
+    const struct cleat_plugin cleat_plugin = {CLEAT_PLUGIN_MAGIC,                                                      \
+                                              CLEAT_ABI_MAJOR,                                                         \
+                                              CLEAT_ABI_MINOR,                                                         \
+                                              (uint32_t)sizeof(struct cleat_plugin),                                   \
+                                              (concern_),                                                              \
+                                              (name_),                                                                 \
+                                              (version_),                                                              \
+                                              (description_),                                                          \
+                                              (validate_),                                                             \
+                                              (init_),                                                                 \
+                                              (fini_),                                                                 \
+                                              &(ops_),                                                                 \
                                               (uint64_t)sizeof(ops_)}
 
 /* Convenience: log through the host table. */

@@ -46,13 +46,13 @@ struct cleat_runtime_sandbox {
     const char *kube_namespace; /* CRI metadata namespace */
     const char *uid;            /* CRI metadata uid */
     uint32_t attempt;
-    uint32_t flags;            /* CLEAT_SANDBOX_* */
-    const char *state_dir;     /* the sandbox's directory under the state dir */
-    const char *netns_path;    /* pinned namespaces; NULL means the host's */
+    uint32_t flags;         /* CLEAT_SANDBOX_* */
+    const char *state_dir;  /* the sandbox's directory under the state dir */
+    const char *netns_path; /* pinned namespaces; NULL means the host's */
     const char *ipcns_path;
     const char *utsns_path;
-    const char *cgroup_parent; /* as resolved by the core for the active cgroup driver */
-    const char *spec_json;     /* OCI spec of a sandbox process (pause, VM), or NULL */
+    const char *cgroup_parent;      /* as resolved by the core for the active cgroup driver */
+    const char *spec_json;          /* OCI spec of a sandbox process (pause, VM), or NULL */
     const char *const *annotations; /* key, value, key, value, ..., NULL */
 };
 
@@ -66,13 +66,13 @@ struct cleat_runtime_container {
     uint64_t struct_size;
     const char *id;
     const char *sandbox_id;
-    const char *bundle_dir;          /* holds config.json, written by the core */
+    const char *bundle_dir;           /* holds config.json, written by the core */
     const struct cleat_mount *rootfs; /* root filesystem mounts from the snapshotter */
     uint64_t n_rootfs;
-    const char *log_path;            /* CRI log file (absolute), or NULL */
-    uint32_t flags;                  /* CLEAT_CONTAINER_* */
+    const char *log_path; /* CRI log file (absolute), or NULL */
+    uint32_t flags;       /* CLEAT_CONTAINER_* */
     uint32_t reserved;
-    const char *const *annotations;  /* key, value, ..., NULL */
+    const char *const *annotations; /* key, value, ..., NULL */
 };
 
 /* Task statuses. */

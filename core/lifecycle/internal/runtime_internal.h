@@ -49,7 +49,6 @@ struct runtime_service {
 #define CSTATE_EXITED 2
 #define CSTATE_UNKNOWN 3
 
-
 /* Replace a protobuf-c string field of an unpacked record (the old value is freed unless it is the shared ""). */
 int record_set_string(char **field, const char *value, struct cleat_error **reterr);
 
@@ -133,8 +132,9 @@ void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_insta
 int pod_files_create(const char *dir, const Runtime__V1__PodSandboxConfig *config, const char *hostname,
                      int host_network, int host_ipc, struct cleat_error **reterr);
 /* The OCI spec of the pause process for a pod sharing one PID namespace (rootfs made under dir/pause). */
-int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir, const Runtime__V1__PodSandboxConfig *config,
-                   uint32_t pinned, char **ret_json, struct cleat_error **reterr);
+int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir,
+                   const Runtime__V1__PodSandboxConfig *config, uint32_t pinned, char **ret_json,
+                   struct cleat_error **reterr);
 
 /* --- the pod's network (runtime_pod_net.c) ----------------------------- */
 
