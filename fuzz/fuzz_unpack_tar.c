@@ -36,7 +36,7 @@
 #include "error.h"
 #include "fuzz.h"
 #include "unpack.h"
-#include "unpack_internal.h"
+#include "unpack_extract.h"
 
 static char scratch[PATH_MAX], root[PATH_MAX + 8], canary[PATH_MAX + 8];
 static struct stat canary_st;

@@ -18,33 +18,9 @@
 #include "digest.h"
 #include "error.h"
 #include "unpack.h"
-#include "unpack_internal.h"
-
-int unpack_errno_status(int errnum) {
-    switch (errnum) {
-    case ENOSPC:
-    case EDQUOT:
-    case ENOMEM:
-    case EMFILE:
-    case ENFILE:
-        return CLEAT_STATUS_RESOURCE_EXHAUSTED;
-    /* What a malformed or hostile layer provokes. */
-    case ELOOP:
-    case ENOTDIR:
-    case EISDIR:
-    case ENAMETOOLONG:
-    case ENOENT:
-    case EEXIST:
-    case ENOTEMPTY:
-    case EXDEV:
-    case EMLINK:
-    case EFBIG:
-    case EINVAL:
-        return CLEAT_STATUS_INVALID_ARGUMENT;
-    default:
-        return CLEAT_STATUS_INTERNAL;
-    }
-}
+#include "unpack_decompress.h"
+#include "unpack_extract.h"
+#include "unpack_limits.h"
 
 static const struct {
     const char *media_type;
@@ -75,19 +51,6 @@ int unpack_media_type_compression(const char *media_type, int32_t *ret, struct c
         }
     return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unsupported layer media type '%.200s'",
                      media_type);
-}
-
-const char *unpack_compression_name(int32_t compression) {
-    switch (compression) {
-    case UNPACK_COMPRESSION_NONE:
-        return "none";
-    case UNPACK_COMPRESSION_GZIP:
-        return "gzip";
-    case UNPACK_COMPRESSION_ZSTD:
-        return "zstd";
-    default:
-        return "auto";
-    }
 }
 
 /*

@@ -63,55 +63,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "unpack_limits.h"
+#include "unpack_types.h"
+
 struct cleat_error;
-
-/* How the blob is compressed.  AUTO sniffs the magic: gzip 1f 8b, zstd 28 b5 2f fd, else a plain tar. */
-#define UNPACK_COMPRESSION_AUTO 0
-#define UNPACK_COMPRESSION_NONE 1
-#define UNPACK_COMPRESSION_GZIP 2
-#define UNPACK_COMPRESSION_ZSTD 3
-
-/* "sha256:" + 64 hex + NUL. */
-#define UNPACK_DIFF_ID_SIZE 72
-
-struct unpack_result {
-    char diff_id[UNPACK_DIFF_ID_SIZE]; /* "sha256:<hex>" of the uncompressed stream, trailing bytes included */
-    uint64_t compressed_bytes;         /* read from fd */
-    uint64_t uncompressed_bytes;       /* hashed: the tar and anything after its end marker */
-    uint64_t entries;                  /* tar entries seen, whiteouts and skipped ones included */
-    uint64_t file_bytes;               /* regular-file payload written */
-    uint64_t whiteouts;                /* .wh. entries turned into whiteouts or opaque markers */
-    int32_t compression;               /* what the content was: UNPACK_COMPRESSION_NONE/GZIP/ZSTD */
-};
-
-/*
- * What one unpack may do; zero fields are no limit.  The *_name strings say
- * in messages which setting the limit is (e.g. "images.max_layer_bytes
- * (68719476736 bytes)"); NULL: a generic name.
- */
-struct unpack_limits {
-    uint64_t max_bytes; /* uncompressed bytes (the tar and what follows it) */
-    const char *max_bytes_name;
-    /*
-     * The ratio guard: once more than ratio_min_bytes came out, at most
-     * max_ratio uncompressed bytes per compressed byte consumed so far.
-     * Small layers may compress extremely well; a big one that does is a bomb.
-     */
-    uint32_t max_ratio;
-    uint64_t ratio_min_bytes;
-    const char *max_ratio_name;
-    /* Free bytes the target's filesystem keeps (statvfs f_bavail): checked at the start and every 8 MiB. */
-    uint64_t min_free_bytes;
-    const char *min_free_name;
-};
-
-/*
- * The size and ratio checks, after `uncompressed` bytes came out of
- * `compressed` consumed ones: 0, or RESOURCE_EXHAUSTED naming the limit.
- * limits may be NULL (no limits).  What unpack_layer applies after each block.
- */
-int unpack_check_limits(const struct unpack_limits *limits, uint64_t compressed, uint64_t uncompressed,
-                        struct cleat_error **reterr);
 
 /*
  * The compression a layer media type names, into *ret: the OCI
@@ -121,9 +76,6 @@ int unpack_check_limits(const struct unpack_limits *limits, uint64_t compressed,
  * (encrypted layers, non-layer types).
  */
 int unpack_media_type_compression(const char *media_type, int32_t *ret, struct cleat_error **reterr);
-
-/* "none", "gzip", "zstd", "auto". */
-const char *unpack_compression_name(int32_t compression);
 
 /*
  * Read the layer blob from fd to its end (a file or a pipe, blocking or

@@ -18,7 +18,8 @@
 
 #include "digest.h"
 #include "error.h"
-#include "unpack_internal.h"
+#include "unpack_decompress.h"
+#include "unpack_limits.h"
 
 /* Big blocks: fewer syscalls, and the tar reader gets whole files at once. */
 #define IN_SIZE (1u << 20)
@@ -383,4 +384,17 @@ void ustream_stats(const struct ustream *s, uint64_t *compressed, uint64_t *unco
     *compressed = s->compressed;
     *uncompressed = s->uncompressed;
     *compression = s->compression;
+}
+
+const char *unpack_compression_name(int32_t compression) {
+    switch (compression) {
+    case UNPACK_COMPRESSION_NONE:
+        return "none";
+    case UNPACK_COMPRESSION_GZIP:
+        return "gzip";
+    case UNPACK_COMPRESSION_ZSTD:
+        return "zstd";
+    default:
+        return "auto";
+    }
 }

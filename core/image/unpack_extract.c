@@ -36,7 +36,8 @@
 #include <archive_entry.h>
 
 #include "error.h"
-#include "unpack_internal.h"
+#include "unpack_extract.h"
+#include "unpack_limits.h"
 
 #define WHITEOUT_PREFIX ".wh."
 #define WHITEOUT_META_PREFIX ".wh..wh."

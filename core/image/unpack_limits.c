@@ -11,8 +11,7 @@
 #include <sys/statvfs.h>
 
 #include "error.h"
-#include "unpack.h"
-#include "unpack_internal.h"
+#include "unpack_limits.h"
 
 #define NAME(n, fallback) ((n) ? (n) : (fallback))
 
@@ -63,4 +62,30 @@ int unpack_check_free_space_fd(int fd, const char *where, uint64_t done, const s
     else
         snprintf(when, sizeof(when), "cannot start unpacking");
     return free_space_verdict(&st, where, l, when, reterr);
+}
+
+int unpack_errno_status(int errnum) {
+    switch (errnum) {
+    case ENOSPC:
+    case EDQUOT:
+    case ENOMEM:
+    case EMFILE:
+    case ENFILE:
+        return CLEAT_STATUS_RESOURCE_EXHAUSTED;
+    /* What a malformed or hostile layer provokes. */
+    case ELOOP:
+    case ENOTDIR:
+    case EISDIR:
+    case ENAMETOOLONG:
+    case ENOENT:
+    case EEXIST:
+    case ENOTEMPTY:
+    case EXDEV:
+    case EMLINK:
+    case EFBIG:
+    case EINVAL:
+        return CLEAT_STATUS_INVALID_ARGUMENT;
+    default:
+        return CLEAT_STATUS_INTERNAL;
+    }
 }

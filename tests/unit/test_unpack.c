@@ -35,6 +35,7 @@
 
 #include "error.h"
 #include "unpack.h"
+#include "unpack_decompress.h"
 
 #define MTIME 1600000000
 #define GEN CLEAT_TEST_DATA_DIR "/unpack/gen_fixtures.py"
