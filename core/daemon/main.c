@@ -121,18 +121,20 @@ static int serve(struct daemon *d, const sigset_t *signals) {
                                     .socket_mode = 0660,
                                     .workers = d->cfg->grpc_workers,
                                     .max_message_bytes = d->cfg->grpc_max_message_bytes};
+    /* Metrics listen before the CRI socket appears: clients take the socket as "cleatd is up". */
+    struct metrics_server *metrics = NULL;
+    if (r >= 0 && *d->cfg->metrics_address)
+        r = metrics_server_start(d, d->cfg->metrics_address, &metrics, &err);
     if (r >= 0)
         r = cri_methods_new(&d->cri, &methods, &n_methods, &err);
     if (r >= 0)
         r = rpc_server_new(&so, methods, n_methods, &server, &err);
     if (r >= 0)
         r = rpc_server_start(server, &err);
-    struct metrics_server *metrics = NULL;
-    if (r >= 0 && *d->cfg->metrics_address)
-        r = metrics_server_start(d, d->cfg->metrics_address, &metrics, &err);
     if (r < 0) {
         log_error("%s", err ? error_message(err) : strerror(-r));
         error_free(err);
+        metrics_server_stop(metrics);
         rpc_server_free(server);
         cri_methods_free(methods, n_methods);
         return EXIT_FAILURE;
