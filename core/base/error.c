@@ -60,11 +60,12 @@ struct cleat_error *error_wrap(struct cleat_error *err, const char *fmt, ...) {
     return err;
 }
 
-void error_free(struct cleat_error *err) {
-    if (!err || err == &oom_error)
-        return;
-    free(err->message);
-    free(err);
+struct cleat_error *error_free(struct cleat_error *err) {
+    if (err && err != &oom_error) {
+        free(err->message);
+        free(err);
+    }
+    return NULL;
 }
 
 int32_t error_status(const struct cleat_error *err) {

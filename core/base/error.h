@@ -24,7 +24,7 @@ struct cleat_error *error_vnew(int32_t status, int32_t errnum, const char *fmt, 
 /* Prefix err's message with "<context>: "; returns err.  NULL-safe. */
 struct cleat_error *error_wrap(struct cleat_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* NULL-safe; returns NULL so that `e = error_free(e)` reads naturally. */
-void error_free(struct cleat_error *err);
+struct cleat_error *error_free(struct cleat_error *err);
 int32_t error_status(const struct cleat_error *err);
 int32_t error_errno(const struct cleat_error *err);
 const char *error_message(const struct cleat_error *err);

@@ -22,6 +22,11 @@ __attribute__((format(printf, 3, 4))) static void host_log(const struct cleat_ho
     va_end(ap);
 }
 
+/* The SDK's error_free returns nothing; the core's returns NULL. */
+static void host_error_free(struct cleat_error *err) {
+    error_free(err);
+}
+
 static int32_t host_log_enabled(const struct cleat_host *host, int32_t level) {
     return log_enabled(level);
 }
@@ -59,7 +64,7 @@ void plugin_host_init(struct cleat_host *host, struct plugin_instance *pi, struc
         .log_enabled = host_log_enabled,
         .error_new = error_new,
         .error_wrap = error_wrap,
-        .error_free = error_free,
+        .error_free = host_error_free,
         .error_status = error_status,
         .error_errno = error_errno,
         .error_message = error_message,
