@@ -76,6 +76,11 @@ def test_half_made_objects_are_removed_at_restart(tmp_path, cri, test_layout):
         wait_for(lambda: len(os.listdir(pods_dir)) == 2, 10, "the second pod's dir")
         wait_for(lambda: len(mounts_under(base)) > len(good_mounts) + 1, 10, "the second pod's pins")
         half_pod = [p for p in os.listdir(pods_dir) if p != good][0]
+        # Kill in the middle of the network set-up (the test plugin notes its start, then takes 5 s): the
+        # pins come before it, and a pod killed before its set-up began has no network to tear down.
+        net_state = os.path.join(env.d.state_dir, "plugins", "network", "testnet")
+        wait_for(lambda: os.path.exists(os.path.join(net_state, "setup-" + half_pod)), 10,
+                 "the second pod's network set-up to begin")
         env.d.proc.send_signal(signal.SIGKILL)
         env.d.proc.wait()
         env.d.log.close()
@@ -85,8 +90,7 @@ def test_half_made_objects_are_removed_at_restart(tmp_path, cri, test_layout):
 
         env.d.start()
         env.connect()
-        # the half-made pod's network was set up (or being set up): it is torn down, not leaked
-        net_state = os.path.join(env.d.state_dir, "plugins", "network", "testnet")
+        # the half-made pod's network was being set up: it is torn down, not leaked
         assert os.path.exists(os.path.join(net_state, "teardown-" + half_pod))
         assert [p.id for p in env.list_pods()] == [good]
         assert env.pod_status(good).status.state == env.pb2.SANDBOX_READY
