@@ -16,7 +16,11 @@ import time
 
 import pytest
 
-from test_shim import LINE, SHIM, pid_alive, read_frames, wait_for
+from pod_fixture import fd_table
+from shimv2_client import Shim, ShimError, message
+from test_shim import LINE, RUNC, SHIM, Ctr, pid_alive, read_frames, wait_for
+
+SHIMV2 = "/usr/bin/containerd-shim-runc-v2"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (the shim detaches like cleatd's)")
 
@@ -25,7 +29,7 @@ class Relay:
     def __init__(self, tmp):
         self.dir = tmp
         self.bundle = os.path.join(tmp, "bundle")
-        os.makedirs(self.bundle)
+        os.makedirs(self.bundle, exist_ok=True)
         self.log = os.path.join(tmp, "ctr.log")
         self.pid = None
 
@@ -95,8 +99,8 @@ class Relay:
 def relay():
     made = []
 
-    def _make():
-        r = Relay(tempfile.mkdtemp(prefix="relay-"))
+    def _make(tmp=None):
+        r = Relay(tmp or tempfile.mkdtemp(prefix="relay-"))
         made.append(r)
         return r
     yield _make
@@ -301,3 +305,57 @@ def test_bad_invocations(relay):
     r.start()
     assert r.command("bogus\n").startswith("error")
     assert r.command("attach stdin\n").startswith("error")  # no --stdin
+
+
+@pytest.mark.skipif(not os.path.exists(SHIMV2) or not os.path.exists(RUNC), reason="needs containerd-shim-runc-v2")
+def test_with_containerd_shim_runc_v2(relay):
+    """The real writer: a task of containerd's runc shim with the relay's FIFOs as its stdio."""
+    tmp = tempfile.mkdtemp(prefix="relay-")
+    c = Ctr(tmp, ["sh", "-c", "read x; echo got-$x; echo e >&2; cat; exit 3"])
+    r = relay(tmp).start(stdin=True)
+    sandbox = os.path.join(tmp, "sandbox")
+    os.makedirs(sandbox)
+    shutil.copy(os.path.join(c.bundle, "config.json"), sandbox)  # start reads it (grouping annotations)
+    tid = "relay-" + os.path.basename(tmp)
+    shim = Shim(SHIMV2, sandbox, tid)
+    shim_pid = shim.pid()
+    try:
+        created = shim.call("Create", message((1, tid), (2, c.bundle), (5, r.path("stdin")),
+                                              (6, r.path("stdout")), (7, r.path("stderr"))))
+        assert created[1][0] > 0
+        held = set(fd_table(shim_pid).values())  # Create returned: the shim has opened the FIFOs
+        assert {r.path("stdin"), r.path("stdout"), r.path("stderr")} <= held, held
+        assert r.command("release\n") == "ok\n"
+        s = r.attach("attach stdin")
+        shim.call("Start", message((1, tid)))
+        s.sendall(b"abc\nmore\n")
+        wait_for(lambda: ("stdout", "F", "more") in r.records())
+        assert not os.path.exists(r.path("drained"))
+        # The runc shim holds a writer of its own on the stdin FIFO until CloseIO: both are needed for
+        # the reader's EOF (containerd's CRI, too, sends CloseIO when a stdin-once attach ends).
+        assert r.command("close-stdin\n") == "ok\n"
+        time.sleep(0.3)
+        assert pid_alive(created[1][0])
+        shim.call("CloseIO", message((1, tid), (3, True)))
+        assert shim.call("Wait", message((1, tid)))[1][0] == 3
+        r.wait_drained()
+        frames = read_frames(s, until_exit=False)
+        s.close()
+        assert b"".join(d for sid, d in frames if sid == 1) == b"got-abc\nmore\n"
+        assert b"".join(d for sid, d in frames if sid == 2) == b"e\n"
+        recs = r.records()
+        assert [m for sid, _, m in recs if sid == "stdout"] == ["got-abc", "more"]
+        assert [m for sid, _, m in recs if sid == "stderr"] == ["e"]
+        shim.call("Delete", message((1, tid)))
+        try:
+            shim.call("Shutdown", message((1, tid), (2, True)))
+        except (ShimError, OSError):
+            pass  # it may exit before it answers
+    except Exception:
+        print("containerd-shim-runc-v2's log:", shim.log_text())
+        raise
+    finally:
+        shim.close()
+        if pid_alive(shim_pid):
+            os.kill(shim_pid, signal.SIGKILL)
+        subprocess.run([RUNC, "--root", "/run/containerd/runc/" + shim.ns, "delete", "-f", tid], capture_output=True)
