@@ -420,19 +420,21 @@ int server_listen(const char *path, char *errbuf, size_t size)
 }
 
 /* Relay: the log is complete; no exit status is known here (the shim v2
- * runtime has it), so clients get no exit frame, only the end of the stream. */
-static void finish_relay(const struct shim_opts *o)
+ * runtime has it), so clients get no exit frame, only the end of the stream.
+ * -errno if `drained` could not be written (the relay then exits 1). */
+static int finish_relay(const struct shim_opts *o)
 {
   char path[PATH_MAX + 16], json[64];
   snprintf(path, sizeof path, "%s/drained", o->bundle);
   int n =
     snprintf(json, sizeof json, "{\"drained_at_ns\":%lld}\n", (long long)now_ns(CLOCK_REALTIME));
-  shim_write_file_atomic(path, json, (size_t)n);
+  int r = shim_write_file_atomic(path, json, (size_t)n);
   for (int i = 0; i < MAX_CLIENTS; i++) {
     if (S.c[i].fd >= 0 && S.c[i].attached)
       client_flush(i); /* what the socket takes now; a slow client may lose the tail */
     client_drop(i);
   }
+  return r;
 }
 
 static void finish(const struct shim_opts *o)
@@ -512,11 +514,12 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
     crilog_flush_partial(&S.ls[0], SHIM_STDOUT);
   if (S.err >= 0)
     crilog_flush_partial(&S.ls[1], SHIM_STDERR);
+  int r = 0;
   if (S.relay)
-    finish_relay(o);
+    r = finish_relay(o);
   else
     finish(o);
   close_stdin();
   crilog_close();
-  return 0;
+  return r;
 }
