@@ -239,6 +239,33 @@ def test_tty(relay):
     assert r.records() == [("stdout", "F", "tty\r")]
 
 
+def test_long_bundle_path(relay):
+    """A bundle path longer than sun_path: attach.sock is bound (and reached) through /proc/self/fd."""
+    r = relay()
+    r.bundle = os.path.join(r.dir, "b" * 120, "bundle")
+    os.makedirs(r.bundle)
+    r.start()
+    assert len(r.path("attach.sock")) > 108
+    dfd = os.open(r.bundle, os.O_PATH)
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(f"/proc/self/fd/{dfd}/attach.sock")
+        s.sendall(b"attach\n")
+        assert s.recv(3) == b"ok\n"
+        r.write("echo long")
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(f"/proc/self/fd/{dfd}/attach.sock")
+        c.sendall(b"release\n")
+        assert c.recv(10) == b"ok\n"
+        c.close()
+    finally:
+        os.close(dfd)
+    assert read_frames(s, until_exit=False) == [(1, b"long\n")]
+    s.close()
+    r.wait_drained()
+    assert r.records() == [("stdout", "F", "long")]
+
+
 def test_full_pipe_never_blocks_the_writer(relay):
     """4 MiB through the FIFO with an attach client that never reads: the client is dropped, the
     writer finishes, the log has every byte."""
