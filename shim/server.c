@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The shim's event loop: one epoll, no threads. Container output goes to the
  * CRI log (never dropped) and to attached clients (a client whose buffer is
- * full is dropped). Protocol: see README.md. */
+ * full is dropped). Protocol: see README.md.  The same loop serves --relay,
+ * where the output comes from FIFOs a shim v2 runtime writes and there is no
+ * container process of ours to wait for: the end is EOF after `release`. */
 #include "shim.h"
 
 #include <errno.h>
@@ -38,6 +40,9 @@ struct client {
 
 static struct {
   int ep, sfd, listen_fd, out, err, in, tty_fd;
+  /* --relay: fds of the FIFOs held until release (by stream id): our own
+   * writers on stdout/stderr, and stdin once closed before release. */
+  int relay, released, hold[3];
   pid_t init_pid;
   int exited, exit_status;
   int64_t exited_at_ns;
@@ -137,8 +142,14 @@ static void client_frame(int i, int stream, const char *data, size_t n)
 
 static void close_stdin(void)
 {
-  if (S.in >= 0)
+  if (S.in >= 0 && S.relay && !S.released) {
+    /* The runtime may open the FIFO later: a blocking open for reading
+     * would wait for a writer forever.  It gets its EOF at release. */
+    epoll_ctl(S.ep, EPOLL_CTL_DEL, S.in, NULL);
+    S.hold[SHIM_STDIN] = S.in;
+  } else if (S.in >= 0) {
     close(S.in); /* the pipe, or our dup of the pty master; leaves the epoll set */
+  }
   S.in = -1;
   S.stdin_len = 0;
 }
@@ -176,6 +187,20 @@ static void stdin_push(int i, const char *p, size_t n)
   stdin_flush();
 }
 
+/* Relay: the runtime has opened the FIFOs.  Our writers go, so EOF from now
+ * on means every writer of the container is done; a stdin closed earlier gets
+ * its EOF to the reader now. */
+static const char *release(void)
+{
+  for (int k = 0; k < 3; k++) {
+    if (S.hold[k] >= 0)
+      close(S.hold[k]);
+    S.hold[k] = -1;
+  }
+  S.released = 1;
+  return "ok\n";
+}
+
 static void do_command(int i, char *line, char *rest, size_t restlen)
 {
   struct client *c = &S.c[i];
@@ -200,9 +225,13 @@ static void do_command(int i, char *line, char *rest, size_t restlen)
                                                             : sizeof S.stdin_buf - S.stdin_len);
     if (c->fd >= 0)
       client_update(i);
+  } else if (strcmp(line, "release") == 0) {
+    client_reply(i, S.relay ? release() : "error not a relay\n", 1);
   } else if (sscanf(line, "resize %u %u", &w, &h) == 2) {
     struct winsize ws = { .ws_col = (unsigned short)w, .ws_row = (unsigned short)h };
-    if (S.tty_fd < 0)
+    if (S.relay)
+      client_reply(i, "error the terminal belongs to the shim v2 runtime\n", 1);
+    else if (S.tty_fd < 0)
       client_reply(i, "error not a tty container\n", 1);
     else if (ioctl(S.tty_fd, TIOCSWINSZ, &ws) < 0)
       client_reply(i, "error resize failed\n", 1);
@@ -390,6 +419,24 @@ int server_listen(const char *path, char *errbuf, size_t size)
   return fd;
 }
 
+/* Relay: the log is complete; no exit status is known here (the shim v2
+ * runtime has it), so clients get no exit frame, only the end of the stream.
+ * -errno if `drained` could not be written (the relay then exits 1). */
+static int finish_relay(const struct shim_opts *o)
+{
+  char path[PATH_MAX + 16], json[64];
+  snprintf(path, sizeof path, "%s/drained", o->bundle);
+  int n =
+    snprintf(json, sizeof json, "{\"drained_at_ns\":%lld}\n", (long long)now_ns(CLOCK_REALTIME));
+  int r = shim_write_file_atomic(path, json, (size_t)n);
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (S.c[i].fd >= 0 && S.c[i].attached)
+      client_flush(i); /* what the socket takes now; a slow client may lose the tail */
+    client_drop(i);
+  }
+  return r;
+}
+
 static void finish(const struct shim_opts *o)
 {
   char status[16];
@@ -416,7 +463,11 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
   S.listen_fd = listen_fd;
   S.out = io->out;
   S.err = io->err;
-  S.tty_fd = io->err < 0 ? io->out : -1;
+  S.relay = o->relay;
+  S.hold[SHIM_STDIN] = -1;
+  S.hold[SHIM_STDOUT] = io->hold_out;
+  S.hold[SHIM_STDERR] = io->hold_err;
+  S.tty_fd = !S.relay && io->err < 0 ? io->out : -1;
   S.in = io->in;
   S.stdin_owner = -1;
   for (int i = 0; i < MAX_CLIENTS; i++)
@@ -442,7 +493,7 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
   reap(); /* a SIGCHLD from before the signalfd existed */
 
   int64_t deadline = 0;
-  while (S.out >= 0 || S.err >= 0 || !S.exited) {
+  while (S.out >= 0 || S.err >= 0 || (S.relay ? !S.released : !S.exited)) {
     if (S.exited && !deadline)
       deadline = now_ns(CLOCK_MONOTONIC) + (int64_t)DRAIN_MS * 1000000;
     int timeout = -1;
@@ -463,8 +514,12 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
     crilog_flush_partial(&S.ls[0], SHIM_STDOUT);
   if (S.err >= 0)
     crilog_flush_partial(&S.ls[1], SHIM_STDERR);
-  finish(o);
+  int r = 0;
+  if (S.relay)
+    r = finish_relay(o);
+  else
+    finish(o);
   close_stdin();
   crilog_close();
-  return 0;
+  return r;
 }
