@@ -17,6 +17,7 @@ test_deps=(
     libcmocka-dev clang libclang-rt-14-dev clang-format
     docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
+    containerd
 )
 
 # Building the .debs (debian/) and installing them into a debootstrapped root.
