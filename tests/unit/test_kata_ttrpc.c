@@ -75,10 +75,17 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* Run a call that sets `err` (in scope) and fail with its message: the call is made before err is read. */
+#define OK(call)                                                                                                       \
+    do {                                                                                                               \
+        int r_ = (call);                                                                                               \
+        check(r_, err);                                                                                                \
+    } while (0)
+
 /* Connect the client and accept its connection as the test's server end. */
 static void connect_client(struct fx *f) {
     struct cleat_error *err = NULL;
-    check(ttrpc_connect(f->host, f->path, 1000, &f->c, &err), err);
+    OK(ttrpc_connect(f->host, f->path, 1000, &f->c, &err));
     f->srv = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     assert_true(f->srv >= 0);
 }
@@ -500,7 +507,7 @@ static void test_connect_errors(void **state) {
     assert_int_equal(
         bind(l, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name))), 0);
     assert_int_equal(listen(l, 1), 0);
-    check(ttrpc_connect(f->host, addr, 100, &c, &err), err);
+    OK(ttrpc_connect(f->host, addr, 100, &c, &err));
     assert_string_equal(ttrpc_address(c), addr);
     int a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
     assert_true(a >= 0);
@@ -657,14 +664,14 @@ static void test_events_forward(void **state) {
     struct cleat_error *err = NULL;
     char path[400];
     snprintf(path, sizeof(path), "%s/events.sock", f->dir);
-    check(ttrpc_events_serve(f->host, path, on_event, &s, &srv, &err), err);
+    OK(ttrpc_events_serve(f->host, path, on_event, &s, &srv, &err));
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    check(ttrpc_connect(f->host, path, 1000, &c, &err), err);
+    OK(ttrpc_connect(f->host, path, 1000, &c, &err));
     uint8_t req[512], *resp = NULL;
     size_t len = forward_request("c1", 9, req), rlen = 0;
-    check(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", req, len, 2000, &resp, &rlen, &err), err);
+    OK(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", req, len, 2000, &resp, &rlen, &err));
     assert_int_equal(rlen, 0); /* Empty */
     free(resp);
     assert_int_equal(s.n, 1);
@@ -697,7 +704,7 @@ static void test_events_raw(void **state) {
     struct cleat_error *err = NULL;
     char path[400];
     snprintf(path, sizeof(path), "%s/events.sock", f->dir);
-    check(ttrpc_events_serve(f->host, path, on_event, &s, &srv, &err), err);
+    OK(ttrpc_events_serve(f->host, path, on_event, &s, &srv, &err));
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa;
     socklen_t sa_len;
@@ -749,10 +756,10 @@ static void test_events_raw(void **state) {
     assert_int_equal(read(fd, &byte, 1), 0);
     close(fd);
     struct ttrpc_client *c = NULL;
-    check(ttrpc_connect(f->host, path, 1000, &c, &err), err);
+    OK(ttrpc_connect(f->host, path, 1000, &c, &err));
     uint8_t *r = NULL;
     size_t rlen;
-    check(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", payload, rq.payload.len, 2000, &r, &rlen, &err), err);
+    OK(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", payload, rq.payload.len, 2000, &r, &rlen, &err));
     free(r);
     assert_int_equal(s.n, 4);
     ttrpc_close(c);
@@ -765,7 +772,7 @@ static void test_events_socket_path(void **state) {
     struct seen s = {0};
     struct ttrpc_server *srv = NULL;
     struct cleat_error *err = NULL;
-    check(ttrpc_events_serve(f->host, f->path, on_event, &s, &srv, &err), err); /* the fixture's bound socket */
+    OK(ttrpc_events_serve(f->host, f->path, on_event, &s, &srv, &err)); /* the fixture's bound socket */
     ttrpc_server_stop(srv);
     srv = NULL;
     write_text(f->dir, "file", "x\n");
