@@ -766,6 +766,48 @@ static void test_events_raw(void **state) {
     ttrpc_server_stop(srv);
 }
 
+/*
+ * A peer that sends many calls and closes its side before reading gets every answer, even those that did not fit
+ * the socket's buffer when it closed (they were dropped once).
+ */
+static void test_events_half_close(void **state) {
+    struct fx *f = *state;
+    struct seen s = {0};
+    struct ttrpc_server *srv = NULL;
+    struct cleat_error *err = NULL;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/events.sock", f->dir);
+    OK(ttrpc_events_serve(f->host, path, on_event, &s, &srv, &err));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa;
+    socklen_t sa_len;
+    assert_int_equal(ttrpc_address_parse(path, &sa, &sa_len), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sa_len), 0);
+    enum { CALLS = 4000 }; /* their UNIMPLEMENTED answers: ~400 KB, more than a unix socket holds */
+    Ttrpc__Request rq = TTRPC__REQUEST__INIT;
+    rq.service = SHIM_EVENTS_SERVICE;
+    rq.method = "Subscribe";
+    uint8_t frame[256];
+    size_t n = ttrpc__request__pack(&rq, frame + TTRPC_HEADER_LEN);
+    for (uint32_t i = 0; i < CALLS; i++) {
+        struct ttrpc_header h = {.length = (uint32_t)n, .stream_id = 2 * i + 1, .type = TTRPC_TYPE_REQUEST};
+        ttrpc_header_encode(&h, frame);
+        write_all(fd, frame, TTRPC_HEADER_LEN + n);
+    }
+    shutdown(fd, SHUT_WR);
+    usleep(100000); /* the server has seen the end before anything is read */
+    for (uint32_t i = 0; i < CALLS; i++) {
+        uint8_t *data;
+        struct ttrpc_header h = read_frame(fd, &data);
+        free(data);
+        assert_int_equal(h.stream_id, 2 * i + 1);
+    }
+    char byte;
+    assert_int_equal(read(fd, &byte, 1), 0); /* then it closes */
+    close(fd);
+    ttrpc_server_stop(srv);
+}
+
 /* A socket left by an earlier run is replaced; anything else at the path, or a path too long, is refused. */
 static void test_events_socket_path(void **state) {
     struct fx *f = *state;
@@ -809,6 +851,7 @@ int main(void) {
         cmocka_unit_test(test_shim_names),
         cmocka_unit_test_setup_teardown(test_events_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_half_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_socket_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
