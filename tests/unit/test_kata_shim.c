@@ -31,6 +31,7 @@
 #include "testutil.h"
 
 #include "shim_call.h"
+#include "shim_stats.h"
 #include "shimv2.pb-c.h"
 #include "ttrpc.h"
 #include "ttrpc_server.h"
@@ -48,11 +49,13 @@
         check(r_, err);                                                                                                \
     } while (0)
 
+/* shim_call with a request struct and the response type's prefix (shimv2__state_response); fails the test on error. */
 #define CALL(f, method, req, resp_type, ret)                                                                           \
     do {                                                                                                               \
-        struct cleat_error *err = NULL;                                                                                \
-        OK(shim_call((f)->c, method, &(req).base, &resp_type##__descriptor, CALL_TIMEOUT_MS,                           \
-                     (ProtobufCMessage **)(ret), &err));                                                               \
+        struct cleat_error *call_err_ = NULL;                                                                          \
+        int call_r_ = shim_call((f)->c, method, &(req).base, &resp_type##__descriptor, CALL_TIMEOUT_MS,                \
+                                (ProtobufCMessage **)(ret), &call_err_);                                               \
+        check(call_r_, call_err_);                                                                                     \
     } while (0)
 
 struct fx {
@@ -494,6 +497,16 @@ static void test_stats_wait_kill(void **state) {
         assert_true(m->cpu->usage_usec > 0);
         shimv2__cgroups_v2_metrics__free_unpacked(m, NULL);
     }
+    /* And as the CRI will report it. */
+    struct shim_stats cri;
+    struct cleat_error *err = NULL;
+    OK(shim_stats_decode(f->host, stats->stats, &cri, &err));
+    assert_int_equal(cri.have, SHIM_STATS_HAVE_CPU | SHIM_STATS_HAVE_MEMORY | SHIM_STATS_HAVE_PIDS);
+    assert_int_equal(cri.pids, 1);
+    assert_true(cri.cpu_usage_ns > 0);
+    assert_true(cri.memory_usage_bytes > 0);
+    assert_true(cri.memory_working_set_bytes > 0 && cri.memory_working_set_bytes <= cri.memory_usage_bytes);
+    assert_true(cri.memory_page_faults > 0);
     protobuf_c_message_free_unpacked(&stats->base, NULL);
 
     Shimv2__KillRequest kr = SHIMV2__KILL_REQUEST__INIT;

@@ -28,6 +28,7 @@
 #include "testutil.h"
 
 #include "shim_call.h"
+#include "shim_stats.h"
 #include "shimv2.pb-c.h"
 #include "ttrpc.h"
 #include "ttrpc.pb-c.h"
@@ -598,6 +599,90 @@ static void test_shim_names(void **state) {
     assert_int_equal(shim_timestamp_ns(NULL), 0);
 }
 
+/* shim_stats_decode: the CRI's figures from v1 and v2 metrics, as containerd's CRI and cleat's own cgroup reader take them. */
+static void test_shim_stats(void **state) {
+    struct fx *f = *state;
+    struct cleat_error *err = NULL;
+    struct shim_stats st;
+    uint8_t buf[1024];
+    Shimv2__Any any = SHIMV2__ANY__INIT;
+    any.value.data = buf;
+
+    Shimv2__CgroupsV1CpuUsage cu = SHIMV2__CGROUPS_V1_CPU_USAGE__INIT;
+    Shimv2__CgroupsV1CpuStat cpu = SHIMV2__CGROUPS_V1_CPU_STAT__INIT;
+    Shimv2__CgroupsV1MemoryEntry usage = SHIMV2__CGROUPS_V1_MEMORY_ENTRY__INIT;
+    Shimv2__CgroupsV1MemoryStat mem = SHIMV2__CGROUPS_V1_MEMORY_STAT__INIT;
+    Shimv2__CgroupsV1PidsStat pids = SHIMV2__CGROUPS_V1_PIDS_STAT__INIT;
+    Shimv2__CgroupsV1Metrics v1 = SHIMV2__CGROUPS_V1_METRICS__INIT;
+    cu.total = 123456789;
+    cpu.usage = &cu;
+    usage.usage = 10000;
+    mem.usage = &usage;
+    mem.total_inactive_file = 4000;
+    mem.inactive_file = 1; /* the cgroup's own counters are not the ones (total_* include its children) */
+    mem.total_rss = 5000;
+    mem.rss = 1;
+    mem.total_pg_fault = 77;
+    mem.total_pg_maj_fault = 3;
+    pids.current = 2;
+    v1.cpu = &cpu;
+    v1.memory = &mem;
+    v1.pids = &pids;
+    any.type_url = "io.containerd.cgroups.v1.Metrics";
+    any.value.len = shimv2__cgroups_v1_metrics__pack(&v1, buf);
+    OK(shim_stats_decode(f->host, &any, &st, &err));
+    assert_int_equal(st.have, SHIM_STATS_HAVE_CPU | SHIM_STATS_HAVE_MEMORY | SHIM_STATS_HAVE_PIDS);
+    assert_int_equal(st.cpu_usage_ns, 123456789);
+    assert_int_equal(st.memory_usage_bytes, 10000);
+    assert_int_equal(st.memory_working_set_bytes, 6000);
+    assert_int_equal(st.memory_rss_bytes, 5000);
+    assert_int_equal(st.memory_page_faults, 77);
+    assert_int_equal(st.memory_major_page_faults, 3);
+    assert_int_equal(st.pids, 2);
+    mem.total_inactive_file = 20000; /* more inactive than used: the working set is 0, not a wrapped number */
+    v1.cpu = NULL;
+    v1.pids = NULL;
+    any.value.len = shimv2__cgroups_v1_metrics__pack(&v1, buf);
+    OK(shim_stats_decode(f->host, &any, &st, &err));
+    assert_int_equal(st.have, SHIM_STATS_HAVE_MEMORY);
+    assert_int_equal(st.memory_working_set_bytes, 0);
+    assert_int_equal(st.cpu_usage_ns, 0);
+
+    Shimv2__CgroupsV2CpuStat cpu2 = SHIMV2__CGROUPS_V2_CPU_STAT__INIT;
+    Shimv2__CgroupsV2MemoryStat mem2 = SHIMV2__CGROUPS_V2_MEMORY_STAT__INIT;
+    Shimv2__CgroupsV2PidsStat pids2 = SHIMV2__CGROUPS_V2_PIDS_STAT__INIT;
+    Shimv2__CgroupsV2Metrics v2 = SHIMV2__CGROUPS_V2_METRICS__INIT;
+    cpu2.usage_usec = 5000;
+    mem2.usage = 9000;
+    mem2.inactive_file = 1000;
+    mem2.anon = 7000;
+    mem2.pgfault = 11;
+    mem2.pgmajfault = 1;
+    pids2.current = 4;
+    v2.cpu = &cpu2;
+    v2.memory = &mem2;
+    v2.pids = &pids2;
+    any.type_url = "type.googleapis.com/io.containerd.cgroups.v2.Metrics";
+    any.value.len = shimv2__cgroups_v2_metrics__pack(&v2, buf);
+    OK(shim_stats_decode(f->host, &any, &st, &err));
+    assert_int_equal(st.cpu_usage_ns, 5000000);
+    assert_int_equal(st.memory_usage_bytes, 9000);
+    assert_int_equal(st.memory_working_set_bytes, 8000);
+    assert_int_equal(st.memory_rss_bytes, 7000);
+    assert_int_equal(st.memory_page_faults, 11);
+    assert_int_equal(st.memory_major_page_faults, 1);
+    assert_int_equal(st.pids, 4);
+
+    any.type_url = "io.containerd.cgroups.v3.Metrics";
+    expect_error(shim_stats_decode(f->host, &any, &st, &err), &err, CLEAT_STATUS_UNIMPLEMENTED,
+                 "'io.containerd.cgroups.v3.Metrics'");
+    any.type_url = "io.containerd.cgroups.v1.Metrics";
+    any.value.data = (uint8_t *)"\x1a\x50x";
+    any.value.len = 3;
+    expect_error(shim_stats_decode(f->host, &any, &st, &err), &err, CLEAT_STATUS_INTERNAL, "does not parse");
+    expect_error(shim_stats_decode(f->host, NULL, &st, &err), &err, CLEAT_STATUS_INTERNAL, "no metrics");
+}
+
 /* --- the events server -------------------------------------------------------------------------------------------- */
 
 struct seen {
@@ -849,6 +934,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shim_call, setup, teardown),
         cmocka_unit_test(test_shim_names),
+        cmocka_unit_test_setup_teardown(test_shim_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_half_close, setup, teardown),
