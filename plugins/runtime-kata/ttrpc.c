@@ -46,7 +46,7 @@ struct ttrpc_client {
     uint32_t next_stream;
     struct call *calls;
     int dead;      /* no call can succeed any more */
-    char why[160]; /* how it died: "closed the connection", ... */
+    char why[160]; /* how it died, after "shim at ADDRESS": "closed the connection", ... */
     int callers;   /* threads inside ttrpc_call() */
     pthread_mutex_t write_lock;
 };
@@ -133,7 +133,7 @@ static int read_frame(struct ttrpc_client *c, char *why, size_t size) {
     if (r == -EPIPE || r == -ECONNRESET)
         snprintf(why, size, "closed the connection");
     else if (r < 0)
-        snprintf(why, size, "connection failed: %s", strerror(-r));
+        snprintf(why, size, "could not be read from: %s", strerror(-r));
     return r;
 }
 
@@ -234,7 +234,7 @@ const struct cleat_host *ttrpc_host(const struct ttrpc_client *c) {
 void ttrpc_close(struct ttrpc_client *c) {
     if (!c)
         return;
-    die(c, "connection closed by cleat");
+    die(c, "was disconnected by cleat");
     shutdown(c->fd, SHUT_RDWR); /* wakes the reader */
     pthread_join(c->reader, NULL);
     pthread_mutex_lock(&c->lock);
@@ -310,7 +310,7 @@ static int call_begin(struct ttrpc_client *c, struct call *k, char *why, size_t 
         snprintf(why, size, "%s", c->why);
         r = -ENOTCONN;
     } else if (c->next_stream > UINT32_MAX - 2) { /* ids only grow: after 2^31 calls, a new connection */
-        snprintf(why, size, "used up its stream ids");
+        snprintf(why, size, "has no stream ids left on this connection");
         r = -ERANGE;
     } else {
         k->stream_id = c->next_stream;
@@ -354,7 +354,7 @@ static int send_request(struct ttrpc_client *c, uint32_t stream_id, const uint8_
         if (r == -EPIPE || r == -ECONNRESET)
             snprintf(why, sizeof(why), "closed the connection");
         else
-            snprintf(why, sizeof(why), "connection broke while sending: %s", strerror(-r));
+            snprintf(why, sizeof(why), "could not be sent to: %s", strerror(-r));
         die(c, why);
         shutdown(c->fd, SHUT_RDWR);
         return r == -ETIMEDOUT ? -EPIPE : r;

@@ -484,7 +484,7 @@ static void test_close_fails_pending(void **state) {
     ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL); /* the call is in flight */
     ttrpc_close(f->c);
     f->c = NULL;
-    expect_failure(&k, CLEAT_STATUS_UNAVAILABLE, "closed by cleat");
+    expect_failure(&k, CLEAT_STATUS_UNAVAILABLE, "was disconnected by cleat");
     ttrpc_close(NULL);
 }
 
