@@ -323,14 +323,20 @@ static int call_begin(struct ttrpc_client *c, struct call *k, char *why, size_t 
     return r;
 }
 
-/* Unlink a call, once it has an outcome or its caller gave up; wakes ttrpc_close() when it was the last. */
-static void call_end(struct ttrpc_client *c, struct call *k) {
+/* Unlink a call once it has an outcome or its caller gave up: from then on the reader leaves it alone. */
+static void call_unlink(struct ttrpc_client *c, struct call *k) {
     pthread_mutex_lock(&c->lock);
     for (struct call **p = &c->calls; *p; p = &(*p)->next)
         if (*p == k) {
             *p = k->next;
             break;
         }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The caller is done with the client: wakes ttrpc_close() when it was the last, which may then free `c`. */
+static void call_leave(struct ttrpc_client *c) {
+    pthread_mutex_lock(&c->lock);
     if (--c->callers == 0)
         pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
@@ -445,11 +451,12 @@ int ttrpc_call(struct ttrpc_client *c, const char *service, const char *method, 
     enum outcome o = WAITING;
     if (r == 0 || r != -ETIMEDOUT)
         o = wait_outcome(c, &k, r == 0 ? deadline : 0, why, sizeof(why)); /* after a failed send: its verdict */
-    call_end(c, &k);
+    call_unlink(c, &k);
     if (o == ANSWERED)
         r = unpack_response(c, method, k.frame, k.len, ret_resp, ret_len, reterr);
     else
         r = call_failed(c, method, o, k.len, timeout_ms, why, reterr);
     free(k.frame);
+    call_leave(c); /* last: the error above names c->address, which ttrpc_close() frees */
     return r;
 }
