@@ -12,6 +12,7 @@ they were (checked alongside).
 - SANDBOX_TASK: every pod's sandbox gets the pause spec; the pod's
   resources and overhead reach sandbox_create as OCI JSON, and
   UpdatePodSandboxResources reaches sandbox_update.
+- stats: ContainerStats and PodSandboxStats come from the runtime's op.
 """
 
 import json
@@ -173,3 +174,37 @@ def test_a_runtime_that_refuses_the_update_fails_it(env):
     # Only the overhead: nothing for the runtime to resize, so it is not asked.
     env.rt.UpdatePodSandboxResources(env.pb2.UpdatePodSandboxResourcesRequest(pod_sandbox_id=pod, overhead=new),
                                      timeout=30)
+
+
+# --------------------------------------------------------------------------
+# stats
+
+
+def test_container_and_pod_stats_come_from_the_runtime(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 3600"])
+    st = env.rt.ContainerStats(env.pb2.ContainerStatsRequest(container_id=cid), timeout=30).stats
+    said = note(env, "stats", cid)
+    assert st.cpu.usage_core_nano_seconds.value == said["cpu_usage_ns"]
+    assert st.cpu.timestamp == said["timestamp_ns"]
+    assert st.memory.usage_bytes.value == said["memory_usage_bytes"] > 0
+    assert st.memory.working_set_bytes.value == said["memory_working_set_bytes"]
+    assert st.memory.rss_bytes.value == said["memory_rss_bytes"]
+    assert st.memory.page_faults.value == said["memory_page_faults"]
+    assert st.memory.major_page_faults.value == said["memory_major_page_faults"]
+    ps = env.rt.PodSandboxStats(env.pb2.PodSandboxStatsRequest(pod_sandbox_id=pod), timeout=30).stats.linux
+    said = note(env, "stats", pod)  # the pod's own figures: its sandbox task's
+    assert ps.cpu.usage_core_nano_seconds.value == said["cpu_usage_ns"]
+    assert ps.memory.working_set_bytes.value == said["memory_working_set_bytes"]
+    assert ps.process.process_count.value == said["pids"] == 1
+    assert [c.attributes.id for c in ps.containers] == [cid]
+
+
+def test_stats_of_a_stopped_container_ask_nothing(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["true"])
+    env.wait_exited(cid)
+    st = env.rt.ContainerStats(env.pb2.ContainerStatsRequest(container_id=cid), timeout=30).stats
+    assert not st.HasField("cpu") and not st.HasField("memory")
+    with pytest.raises(FileNotFoundError):
+        note(env, "stats", cid)
