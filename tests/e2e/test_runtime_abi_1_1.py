@@ -13,6 +13,7 @@ they were (checked alongside).
   resources and overhead reach sandbox_create as OCI JSON, and
   UpdatePodSandboxResources reaches sandbox_update.
 - stats: ContainerStats and PodSandboxStats come from the runtime's op.
+- OOM: an OOM kill the runtime reports through state() is OOMKilled.
 """
 
 import json
@@ -22,7 +23,7 @@ import signal
 import grpc
 import pytest
 
-from pod_fixture import RUNC, RUNTIME_RUNC_DIR, SHIM, make_env, mounts_naming, mounts_under, pid_alive
+from pod_fixture import RUNC, RUNTIME_RUNC_DIR, SHIM, make_env, mounts_naming, mounts_under, pid_alive, wait_for
 from conftest import Cleatd, _pod_env_teardown, pods_removed_after
 
 HANDLER = "wrapped"
@@ -208,3 +209,34 @@ def test_stats_of_a_stopped_container_ask_nothing(env):
     assert not st.HasField("cpu") and not st.HasField("memory")
     with pytest.raises(FileNotFoundError):
         note(env, "stats", cid)
+
+
+# --------------------------------------------------------------------------
+# OOM
+
+
+def test_oom_kill_reported_by_the_runtime_is_oomkilled(env):
+    pod = env.run_pod(handler=HANDLER)
+    oom = env.run(pod, command=["sleep", "3600"], annotations={"cleat.test/vm-oom": "true"})
+    plain = env.run(pod, command=["sleep", "3600"])
+    for cid in (oom, plain):
+        env.stop(cid, timeout=0)  # SIGKILL: what an OOM kill looks like from outside
+    st = env.wait_exited(oom)
+    assert (st.exit_code, st.reason) == (137, "OOMKilled")
+    st = env.wait_exited(plain)
+    assert (st.exit_code, st.reason) == (137, "Error")
+
+
+def test_oom_kill_while_cleatd_was_down_is_oomkilled(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["sleep", "3600"], annotations={"cleat.test/vm-oom": "true"})
+    pid = env.pid(cid)
+    env.d.proc.send_signal(signal.SIGKILL)
+    env.d.proc.wait()
+    env.d.log.close()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), 20, "the container's init to die")
+    env.d.start()
+    env.connect()
+    st = env.wait_exited(cid)
+    assert (st.exit_code, st.reason) == (137, "OOMKilled")
