@@ -14,6 +14,7 @@ they were (checked alongside).
   UpdatePodSandboxResources reaches sandbox_update.
 - stats: ContainerStats and PodSandboxStats come from the runtime's op.
 - OOM: an OOM kill the runtime reports through state() is OOMKilled.
+- Attach: resizing the terminal goes through the runtime's resize_pty.
 """
 
 import json
@@ -23,6 +24,7 @@ import signal
 import grpc
 import pytest
 
+import stream_clients as sc
 from pod_fixture import RUNC, RUNTIME_RUNC_DIR, SHIM, make_env, mounts_naming, mounts_under, pid_alive, wait_for
 from conftest import Cleatd, _pod_env_teardown, pods_removed_after
 
@@ -240,3 +242,22 @@ def test_oom_kill_while_cleatd_was_down_is_oomkilled(env):
     env.connect()
     st = env.wait_exited(cid)
     assert (st.exit_code, st.reason) == (137, "OOMKilled")
+
+
+# --------------------------------------------------------------------------
+# attach
+
+
+def test_attach_resize_goes_through_the_runtime(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["sh", "-c", "while true; do read x; stty size; done"], stdin=True, tty=True)
+    url = env.rt.Attach(env.pb2.AttachRequest(container_id=cid, stdin=True, tty=True, stdout=True),
+                        timeout=30).url
+    s = sc.open_session("spdy", url, protocol=sc.V4, stdin=True, tty=True)
+    s.resize(91, 17)
+    wait_for(lambda: os.path.exists(os.path.join(env.d.state_dir, "plugins", "runtime", HANDLER, "wrap",
+                                                 f"resize-{cid}.log")), 20, "the resize to reach the runtime")
+    s.write_stdin(b"\n")
+    s.read_until("stdout", b"17 91", timeout=20)
+    s.finish()
+    assert note(env, "resize", cid, "log").splitlines()[-1] == "- 91 17"
