@@ -54,13 +54,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* Run a call that sets `err` (in scope) and fail with its message: the call is made before err is read. */
-#define OK(call)                                                                                                       \
-    do {                                                                                                               \
-        int r_ = (call);                                                                                               \
-        check(r_, err);                                                                                                \
-    } while (0)
-
 /* A socket bound (and listening) at `path`. */
 static int bind_unix(const char *path) {
     struct sockaddr_un sa;

@@ -42,13 +42,6 @@
 #define CALL_TIMEOUT_MS 10000
 #define EVENT_TIMEOUT_MS 10000
 
-/* Run a call that sets `err` (in scope) and fail with its message: the call is made before err is read. */
-#define OK(call)                                                                                                       \
-    do {                                                                                                               \
-        int r_ = (call);                                                                                               \
-        check(r_, err);                                                                                                \
-    } while (0)
-
 /* shim_call with a request struct and the response type's prefix (shimv2__state_response); fails the test on error. */
 #define CALL(f, method, req, resp_type, ret)                                                                           \
     do {                                                                                                               \

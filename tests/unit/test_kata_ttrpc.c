@@ -75,13 +75,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* Run a call that sets `err` (in scope) and fail with its message: the call is made before err is read. */
-#define OK(call)                                                                                                       \
-    do {                                                                                                               \
-        int r_ = (call);                                                                                               \
-        check(r_, err);                                                                                                \
-    } while (0)
-
 /* Connect the client and accept its connection as the test's server end. */
 static void connect_client(struct fx *f) {
     struct cleat_error *err = NULL;

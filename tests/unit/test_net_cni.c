@@ -51,12 +51,6 @@ struct fx {
     void *inst;
 };
 
-#define OK(call)                                                                                                       \
-    do {                                                                                                               \
-        int r_ = (call);                                                                                               \
-        check(r_, err);                                                                                                \
-    } while (0)
-
 static void run(const char *fmt, ...) CLEAT_PRINTF(1, 2);
 static void run(const char *fmt, ...) {
     char cmd[8192];

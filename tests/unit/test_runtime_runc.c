@@ -50,13 +50,6 @@ struct fx {
     int nids;
 };
 
-/* Run an op that sets `err` (in scope), and fail with its message: the call is made before err is read. */
-#define OK(call)                                                                                                       \
-    do {                                                                                                               \
-        int r_ = (call);                                                                                               \
-        check(r_, err);                                                                                                \
-    } while (0)
-
 /* --- exit events (plugins->on_exit) ----------------------------------------- */
 
 struct event {

@@ -15,6 +15,12 @@ void rm_rf(const char *path);
 void expect_error(int r, struct cleat_error **err, int32_t status, const char *needle);
 /* Fail the test with the error's message if r < 0. */
 void check(int r, struct cleat_error *err);
+/* OK(call): run a call that sets `err` (in scope) and fail with its message: the call is made before err is read. */
+#define OK(call)                                                                                                       \
+    do {                                                                                                               \
+        int r_ = (call);                                                                                               \
+        check(r_, err);                                                                                                \
+    } while (0)
 
 /* Write `text` to dir/name (created or truncated). */
 void write_text(const char *dir, const char *name, const char *text);
