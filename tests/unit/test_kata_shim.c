@@ -439,6 +439,28 @@ static void test_lifecycle_and_events(void **state) {
     shutdown_shim(f);
 }
 
+/*
+ * Wait until the container's process runs `comm` (up to 10 s): Start returns once runc has told its init to
+ * exec, and until it has, runc's own init (several threads) is what the cgroup counts.
+ */
+static void wait_for_exec(uint32_t pid, const char *comm) {
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+    for (int i = 0; i < 1000; i++) {
+        FILE *fp = fopen(path, "re");
+        if (fp) {
+            if (!fgets(buf, sizeof(buf), fp))
+                buf[0] = '\0';
+            fclose(fp);
+        }
+        buf[strcspn(buf, "\n")] = '\0';
+        if (strcmp(buf, comm) == 0)
+            return;
+        usleep(10000);
+    }
+    fail_msg("process %u runs '%s', not '%s', 10 s after Start", pid, buf, comm);
+}
+
 /* A running task: Stats (cgroup metrics), State while a Wait is pending, Pids, Kill, and Wait's 137. */
 static void test_stats_wait_kill(void **state) {
     struct fx *f = *state;
@@ -447,6 +469,7 @@ static void test_stats_wait_kill(void **state) {
     connect_shim(f);
     uint32_t pid = create_task(f);
     start_task(f, pid);
+    wait_for_exec(pid, "sleep");
     struct waiter w = {.f = f};
     pthread_create(&w.thread, NULL, wait_main, &w);
 
