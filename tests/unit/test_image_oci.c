@@ -52,18 +52,6 @@ struct world {
 
 /* --- helpers -------------------------------------------------------------- */
 
-static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void run(const char *fmt, ...) {
-    char *cmd = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    assert_true(vasprintf(&cmd, fmt, ap) > 0);
-    va_end(ap);
-    if (system(cmd) != 0)
-        fail_msg("command failed: %s", cmd);
-    free(cmd);
-}
-
 static int have(const char *tool) {
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
@@ -123,7 +111,7 @@ static char *text(const char *fmt, ...) {
 static void layout_make(struct world *w, char *out, size_t size, const char *name, const char *marker,
                         const char *index) {
     snprintf(out, size, "%s/%s", w->dir, name);
-    run("mkdir -p '%s/blobs/sha256'", out);
+    run_cmd("mkdir -p '%s/blobs/sha256'", out);
     char path[256];
     if (marker) {
         snprintf(path, sizeof(path), "%s/oci-layout", out);
@@ -189,9 +177,9 @@ static void make_layouts(struct world *w) {
     snprintf(w->tar, sizeof(w->tar), "%s/two.tar", w->dir);
     snprintf(w->pax, sizeof(w->pax), "%s/two-pax.tar", w->dir);
     snprintf(w->tgz, sizeof(w->tgz), "%s/two.tar.gz", w->dir);
-    run("tar -C '%s' -cf '%s' oci-layout index.json blobs", w->two, w->tar);
-    run("tar --format=pax --pax-option=cleat.test:=x -C '%s' -cf '%s' .", w->two, w->pax);
-    run("tar -C '%s' -czf '%s' blobs oci-layout index.json", w->two, w->tgz);
+    run_cmd("tar -C '%s' -cf '%s' oci-layout index.json blobs", w->two, w->tar);
+    run_cmd("tar --format=pax --pax-option=cleat.test:=x -C '%s' -cf '%s' .", w->two, w->pax);
+    run_cmd("tar -C '%s' -czf '%s' blobs oci-layout index.json", w->two, w->tgz);
 }
 
 static struct config *make_config(struct world *w, const char *sub, const char *options) {
@@ -226,7 +214,7 @@ static int world_teardown(void **state) {
     struct world *w = *state;
     plugins_free(w->plugins);
     config_free(w->cfg);
-    run("rm -rf '%s'", w->dir);
+    run_cmd("rm -rf '%s'", w->dir);
     free(w->config.data), free(w->layer.data), free(w->m1.data), free(w->m2.data);
     free(w);
     return 0;
@@ -556,7 +544,7 @@ static void test_archive_not_an_archive(void **state) {
     snprintf(ref, sizeof(ref), "oci-archive:%s", path);
     expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "not a valid tar archive", NULL);
     snprintf(path, sizeof(path), "%s/no-marker.tar", w->dir);
-    run("tar -C '%s/no-marker' -cf '%s' .", w->dir, path);
+    run_cmd("tar -C '%s/no-marker' -cf '%s' .", w->dir, path);
     snprintf(ref, sizeof(ref), "oci-archive:%s", path);
     expect_resolve_error(w, ref, CLEAT_STATUS_FAILED_PRECONDITION, "not an oci-archive", "no oci-layout file", NULL);
 }
@@ -581,7 +569,7 @@ static void test_archive_fetch(void **state) {
         expect_fetch_error(w, ref, &w->m1, 3, CLEAT_STATUS_FAILED_PRECONDITION, "its descriptor says");
         /* A copy never resolved: fetch walks the tar. */
         snprintf(copy, sizeof(copy), "%s.copy", tars[i]);
-        run("cp '%s' '%s'", tars[i], copy);
+        run_cmd("cp '%s' '%s'", tars[i], copy);
         snprintf(ref, sizeof(ref), "oci-archive:%s", copy);
         expect_fetches(w, ref, &w->layer, 0);
         expect_fetches(w, ref, &w->config, 3);
@@ -596,17 +584,17 @@ static void test_archive_replaced_after_resolve(void **state) {
     char path[256], ref[512], other[256];
     snprintf(path, sizeof(path), "%s/replaced.tar", w->dir);
     snprintf(other, sizeof(other), "%s/shifted.tar", w->dir);
-    run("cp '%s' '%s'", w->tar, path);
+    run_cmd("cp '%s' '%s'", w->tar, path);
     snprintf(ref, sizeof(ref), "oci-archive:%s:1.0", path);
     struct resolved r;
     struct cleat_error *err = NULL;
     assert_int_equal(resolve(w, ref, &r, &err), 0);
     resolved_done(&r);
     /* Same members, shifted by a 10 KiB file first and in another order. */
-    run("head -c 10240 /dev/zero > '%s/padding' && tar -cf '%s' -C '%s' padding -C '%s' index.json oci-layout "
-        "blobs/sha256/%s blobs/sha256/%s blobs/sha256/%s blobs/sha256/%s && mv '%s' '%s'",
-        w->dir, other, w->dir, w->two, w->m2.digest + 7, w->config.digest + 7, w->layer.digest + 7, w->m1.digest + 7,
-        other, path);
+    run_cmd("head -c 10240 /dev/zero > '%s/padding' && tar -cf '%s' -C '%s' padding -C '%s' index.json oci-layout "
+            "blobs/sha256/%s blobs/sha256/%s blobs/sha256/%s blobs/sha256/%s && mv '%s' '%s'",
+            w->dir, other, w->dir, w->two, w->m2.digest + 7, w->config.digest + 7, w->layer.digest + 7,
+            w->m1.digest + 7, other, path);
     expect_fetches(w, ref, &w->layer, 0);
     expect_fetches(w, ref, &w->config, 0);
 }
@@ -715,7 +703,7 @@ static void test_umoci_layout(void **state) {
         skip();
     char dir[128], ref[512];
     snprintf(dir, sizeof(dir), "%s/umoci", w->dir);
-    run("umoci init --layout '%s' && umoci new --image '%s:t1'", dir, dir);
+    run_cmd("umoci init --layout '%s' && umoci new --image '%s:t1'", dir, dir);
     snprintf(ref, sizeof(ref), "oci:%s:t1", dir);
     struct resolved r;
     struct cleat_error *err = NULL;
@@ -728,7 +716,7 @@ static void test_umoci_layout(void **state) {
     if (!have("skopeo"))
         return;
     /* Packed by skopeo as an oci-archive. */
-    run("skopeo --insecure-policy copy -q 'oci:%s:t1' 'oci-archive:%s.tar:t1'", dir, dir);
+    run_cmd("skopeo --insecure-policy copy -q 'oci:%s:t1' 'oci-archive:%s.tar:t1'", dir, dir);
     snprintf(ref, sizeof(ref), "oci-archive:%s.tar:t1", dir);
     if (resolve(w, ref, &r, &err) < 0)
         fail_msg("%s", error_message(err));

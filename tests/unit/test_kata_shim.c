@@ -118,31 +118,6 @@ static void wait_event(const char *topic, struct event *ret) {
 
 /* --- fixture ------------------------------------------------------------------------------------------------------ */
 
-static void run(const char *fmt, ...) CLEAT_PRINTF(1, 2);
-static void run(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0)
-        fail_msg("failed: %s", cmd);
-}
-
-/* 1 while `pid` runs (a zombie does not count: PID 1 here does not reap the shim). */
-static int alive(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "re");
-    if (!fp)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *s = strrchr(buf, ')');
-    return s && s[1] == ' ' && s[2] != 'Z';
-}
-
 /* The bundle's config.json: `args` (a JSON array) in the busybox rootfs, in the cgroup /cleat-kt-<id>. */
 static void write_spec(struct fx *f, const char *args) {
     char *spec = NULL;
@@ -205,7 +180,7 @@ static void connect_shim(struct fx *f) {
                  (ProtobufCMessage **)&resp, &err));
     assert_true(resp->shim_pid > 1);
     f->shim_pid = (pid_t)resp->shim_pid;
-    assert_true(alive(f->shim_pid));
+    assert_true(pid_alive(f->shim_pid));
     protobuf_c_message_free_unpacked(&resp->base, NULL);
 }
 
@@ -226,9 +201,9 @@ static int setup(void **state) {
     snprintf(f->rootfs, sizeof(f->rootfs), "%s/rootfs", f->dir);
     snprintf(f->runc_root, sizeof(f->runc_root), "%s/runc", f->dir);
     snprintf(f->events, sizeof(f->events), "%s/events.sock", f->dir);
-    run("mkdir -p %s %s/bin %s/proc %s/dev && cp /bin/busybox %s/bin/ && for t in sh sleep; do ln -s busybox "
-        "%s/bin/$t; done",
-        f->bundle, f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs);
+    run_cmd("mkdir -p %s %s/bin %s/proc %s/dev && cp /bin/busybox %s/bin/ && for t in sh sleep; do ln -s busybox "
+            "%s/bin/$t; done",
+            f->bundle, f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs);
     /* The shim writes its log to the bundle's FIFO "log" and will not start without a reader there. */
     char log[192];
     snprintf(log, sizeof(log), "%s/log", f->bundle);
@@ -255,7 +230,7 @@ static int teardown(void **state) {
              ">/dev/null 2>&1",
              f->runc_root, f->id);
     (void)!system(cmd);
-    if (f->shim_pid > 0 && alive(f->shim_pid))
+    if (f->shim_pid > 0 && pid_alive(f->shim_pid))
         kill(f->shim_pid, SIGKILL);
     if (strncmp(f->address, "unix://", 7) == 0)
         unlink(f->address + 7);
@@ -329,9 +304,9 @@ static void shutdown_shim(struct fx *f) {
     int r = shim_call(f->c, "Shutdown", &req.base, &shimv2__empty__descriptor, CALL_TIMEOUT_MS, NULL, &err);
     if (r < 0)
         expect_error(r, &err, CLEAT_STATUS_UNAVAILABLE, "closed the connection");
-    for (int i = 0; i < 250 && alive(f->shim_pid); i++)
+    for (int i = 0; i < 250 && pid_alive(f->shim_pid); i++)
         usleep(20000);
-    assert_false(alive(f->shim_pid));
+    assert_false(pid_alive(f->shim_pid));
     for (int i = 0; i < 250 && ttrpc_alive(f->c); i++)
         usleep(20000);
     assert_int_equal(ttrpc_alive(f->c), 0);

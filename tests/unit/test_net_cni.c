@@ -51,17 +51,6 @@ struct fx {
     void *inst;
 };
 
-static void run(const char *fmt, ...) CLEAT_PRINTF(1, 2);
-static void run(const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0)
-        fail_msg("failed: %s", cmd);
-}
-
 /* The first line of a command's output as an integer. */
 static int count_of(const char *cmd) {
     FILE *fp = popen(cmd, "r");
@@ -168,7 +157,7 @@ static int setup(void **state) {
     snprintf(f->bin, sizeof(f->bin), "%s/bin", f->dir);
     snprintf(f->rec, sizeof(f->rec), "%s/rec", f->dir);
     snprintf(f->ipam, sizeof(f->ipam), "%s/ipam", f->dir);
-    run("mkdir -p %s %s %s %s %s/ns", f->conf, f->bin, f->rec, f->ipam, f->dir);
+    run_cmd("mkdir -p %s %s %s %s %s/ns", f->conf, f->bin, f->rec, f->ipam, f->dir);
     *state = f;
     return 0;
 }
@@ -241,7 +230,7 @@ static struct cleat_network_pod make_pod(struct fx *f, int i, char *id, size_t i
         char path[sizeof(f->netns[i])];
         snprintf(path, sizeof(path), "%s/ns/pod%d", f->dir, i);
         memcpy(f->netns[i], path, sizeof(path));
-        run("touch %s && unshare --net=%s true", f->netns[i], f->netns[i]);
+        run_cmd("touch %s && unshare --net=%s true", f->netns[i], f->netns[i]);
     }
     return (struct cleat_network_pod){.struct_size = sizeof(struct cleat_network_pod),
                                       .sandbox_id = id,
@@ -307,7 +296,7 @@ static void test_status_follows_conf_dir(void **state) {
     write_text(f->conf, "01-first.conflist",
                "{\"cniVersion\":\"1.0.0\",\"name\":\"first\",\"plugins\":[{\"type\":\"nosuch\"}]}");
     expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "plugin nosuch not found");
-    run("rm %s/01-first.conflist %s/10-net.conflist", f->conf, f->conf);
+    run_cmd("rm %s/01-first.conflist %s/10-net.conflist", f->conf, f->conf);
     expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "no valid network config");
 }
 
@@ -332,7 +321,7 @@ static void test_conf_selection(void **state) {
     expect_contains(in, "\"name\":\"bnet\"");
     free(in);
     del_pod(f, &pod);
-    run("rm -f %s/*", f->rec);
+    run_cmd("rm -f %s/*", f->rec);
     write_text(f->rec, "result.json", "{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.1.2.4/24\"}]}");
 
     /* network_name picks another file; a single-plugin .conf is wrapped into a list. */
@@ -365,7 +354,7 @@ static void add_del_two_pods(struct fx *f, const char *version) {
     assert_string_not_equal(ip0, ip1);
     assert_int_equal(reserved(f, "testnet"), 2);
     assert_int_equal(veths(), 2);
-    run("nsenter --net=%s ip -o addr show eth0 | grep -q 'inet %s/24'", f->netns[0], ip0);
+    run_cmd("nsenter --net=%s ip -o addr show eth0 | grep -q 'inet %s/24'", f->netns[0], ip0);
     OK(f->ops->check(f->inst, &p0, &err));
     del_pod(f, &p0);
     assert_int_equal(reserved(f, "testnet"), 1);
@@ -419,14 +408,14 @@ static void test_del_uses_cache(void **state) {
     struct cleat_network_pod pod = make_pod(f, 0, id, sizeof(id));
     add_pod(f, &pod, ip, sizeof(ip));
     assert_int_equal(reserved(f, "testnet"), 1);
-    run("rm %s/10-net.conflist", f->conf);
+    run_cmd("rm %s/10-net.conflist", f->conf);
     write_text(f->conf, "10-other.conflist",
                "{\"cniVersion\":\"1.0.0\",\"name\":\"other\",\"plugins\":[{\"type\":\"nosuch\"}]}");
     load(f, ""); /* and a restart of cleatd */
     del_pod(f, &pod);
     assert_int_equal(reserved(f, "testnet"), 0);
     assert_int_equal(veths(), 0);
-    run("rm %s/10-other.conflist", f->conf);
+    run_cmd("rm %s/10-other.conflist", f->conf);
     del_pod(f, &pod); /* no cache, no conf: nothing to do */
 }
 

@@ -120,17 +120,6 @@ static int count_events(const char *id) {
 
 /* --- fixture ---------------------------------------------------------------- */
 
-static void run(const char *fmt, ...) CLEAT_PRINTF(1, 2);
-static void run(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    if (system(cmd) != 0)
-        fail_msg("failed: %s", cmd);
-}
-
 static void find_binaries(struct fx *f) {
     const char *env = getenv("CLEAT_SHIM");
     if (!realpath(env && env[0] ? env : CLEAT_TEST_PLUGIN_DIR "/../../shim/cleat-shim", f->shim))
@@ -149,27 +138,14 @@ static int setup(void **state) {
     temp_dir(f->dir, sizeof(f->dir), "cleat-rr");
     find_binaries(f);
     snprintf(f->rootfs, sizeof(f->rootfs), "%s/rootfs", f->dir);
-    run("mkdir -p %s/bin %s/proc %s/dev %s/sys %s/tmp && cp /bin/busybox %s/bin/ && "
-        "for t in sh sleep echo cat true; do ln -s busybox %s/bin/$t; done",
-        f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs);
+    run_cmd("mkdir -p %s/bin %s/proc %s/dev %s/sys %s/tmp && cp /bin/busybox %s/bin/ && "
+            "for t in sh sleep echo cat true; do ln -s busybox %s/bin/$t; done",
+            f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs, f->rootfs);
     pthread_mutex_lock(&events.lock);
     events.n = 0;
     pthread_mutex_unlock(&events.lock);
     *state = f;
     return 0;
-}
-
-static int alive(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "re");
-    if (!fp)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *s = strrchr(buf, ')');
-    return s && s[1] == ' ' && s[2] != 'Z';
 }
 
 /* The pid of a live shim of `id`, or 0. */
@@ -323,7 +299,7 @@ static const char *make_ctr(struct fx *f, const char *name, const char *args, in
     snprintf(bundle, size, "%s/b/%s%s", f->dir,
              long_path ? "a-directory-name-long-enough/to-push-the-path-of-the-attach-socket-past-108-bytes/" : "",
              name);
-    run("mkdir -p %s", bundle);
+    run_cmd("mkdir -p %s", bundle);
     char *spec = spec_text(id, f->rootfs, args, flags, pidns_path);
     write_text(bundle, "config.json", spec);
     free(spec);
@@ -411,7 +387,7 @@ static void test_lifecycle(void **state_) {
     st = state(f, id, NULL);
     assert_int_equal(st.status, CLEAT_TASK_RUNNING);
     assert_int_equal(st.pid, pid);
-    assert_true(alive((pid_t)pid));
+    assert_true(pid_alive((pid_t)pid));
     OK(f->ops->attach_address(f->inst, id, addr, sizeof(addr), &err));
     snprintf(path, sizeof(path), "%s/attach.sock", bundle);
     assert_string_equal(addr, path);
@@ -501,9 +477,9 @@ static void test_exit_status_and_odd_ends(void **state_) {
     assert_int_equal(st.exit_status, 255);
     assert_int_equal(st.pid, pid3);
     remove_ctr(f, id3, NULL);
-    for (int i = 0; i < 100 && alive((pid_t)pid3); i++)
+    for (int i = 0; i < 100 && pid_alive((pid_t)pid3); i++)
         usleep(20000);
-    assert_false(alive((pid_t)pid3));
+    assert_false(pid_alive((pid_t)pid3));
     expect_clean(f);
 }
 
@@ -881,7 +857,7 @@ static char *pause_sandbox(struct fx *f, const char *name, struct cleat_runtime_
     sb->id = new_id(f, name);
     snprintf(sbdir, size, "%s/%s", f->dir, name);
     assert_true(snprintf(rootfs, sizeof(rootfs), "%s/pause/rootfs", sbdir) < (int)sizeof(rootfs));
-    run("mkdir -p %s && cp %s %s/pause", rootfs, f->pause, rootfs);
+    run_cmd("mkdir -p %s && cp %s %s/pause", rootfs, f->pause, rootfs);
     sb->state_dir = sbdir;
     return spec_text(sb->id, rootfs, "[\"/pause\"]", NS_PID, NULL);
 }
@@ -926,7 +902,7 @@ static void test_sandbox(void **state_) {
     OK(f->ops->sandbox_create(f->inst, &sb, &err));
     struct cleat_runtime_state st = state(f, sb.id, NULL);
     assert_int_equal(st.status, CLEAT_TASK_RUNNING);
-    assert_true(alive((pid_t)st.pid));
+    assert_true(pid_alive((pid_t)st.pid));
 
     /* it reaps what is orphaned in its PID namespace */
     snprintf(nspath, sizeof(nspath), "/proc/%u/ns/pid", st.pid);

@@ -136,3 +136,27 @@ void spec_refused(const struct spec_input *in, int32_t status, const char *needl
     expect_error(r, &err, status, needle);
     assert_null(s);
 }
+
+void run_cmd(const char *fmt, ...) {
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    assert_true(vasprintf(&cmd, fmt, ap) > 0);
+    va_end(ap);
+    if (system(cmd) != 0)
+        fail_msg("command failed: %s", cmd);
+    free(cmd);
+}
+
+int pid_alive(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *s = strrchr(buf, ')');
+    return s && s[1] == ' ' && s[2] != 'Z';
+}

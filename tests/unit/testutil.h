@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "error.h"
 
 /* Remove a directory tree (not following symlinks); an absent path is fine, anything else fails the test. */
@@ -21,6 +23,11 @@ void check(int r, struct cleat_error *err);
         int r_ = (call);                                                                                               \
         check(r_, err);                                                                                                \
     } while (0)
+
+/* Run a shell command made from fmt; fail the test, naming it, if it does not exit 0. */
+void run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 while `pid` runs; a zombie does not count (PID 1 here does not reap orphans). */
+int pid_alive(pid_t pid);
 
 /* Write `text` to dir/name (created or truncated). */
 void write_text(const char *dir, const char *name, const char *text);
