@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cleat-shim: argument parsing, detaching, and the create handshake.
  * The invoking process waits until the shim reports "ok SHIM_PID INIT_PID"
- * or "error TEXT" (on --sync-fd, and as its own exit status and stderr). */
+ * or "error TEXT" (on --sync-fd, and as its own exit status and stderr).
+ * With --relay there is no OCI runtime to run: the shim makes the stdio FIFOs
+ * for a shim v2 runtime and reports "ok SHIM_PID 0". */
 #include "shim.h"
 
 #include <errno.h>
@@ -21,18 +23,27 @@
 static const char usage[] =
   "usage: cleat-shim --id ID --bundle DIR --runtime PATH [--runtime-root DIR]\n"
   "                  [--log-path FILE] [--exit-file FILE] [--stdin] [--tty]\n"
-  "                  [--sync-fd N] [--runtime-arg ARG]...\n";
+  "                  [--sync-fd N] [--runtime-arg ARG]...\n"
+  "       cleat-shim --relay --id ID --bundle DIR [--log-path FILE] [--stdin] [--tty]\n"
+  "                  [--sync-fd N]\n";
 
 static int parse_args(int argc, char **argv, struct shim_opts *o)
 {
   static const char *rargs[MAX_RUNTIME_ARGS];
   static const struct option lo[] = {
-    { "id", required_argument, NULL, 'i' },       { "bundle", required_argument, NULL, 'b' },
-    { "runtime", required_argument, NULL, 'r' },  { "runtime-root", required_argument, NULL, 'R' },
-    { "log-path", required_argument, NULL, 'l' }, { "exit-file", required_argument, NULL, 'e' },
-    { "stdin", no_argument, NULL, 's' },          { "tty", no_argument, NULL, 't' },
-    { "sync-fd", required_argument, NULL, 'S' },  { "runtime-arg", required_argument, NULL, 'a' },
-    { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+    { "id", required_argument, NULL, 'i' },
+    { "bundle", required_argument, NULL, 'b' },
+    { "runtime", required_argument, NULL, 'r' },
+    { "runtime-root", required_argument, NULL, 'R' },
+    { "log-path", required_argument, NULL, 'l' },
+    { "exit-file", required_argument, NULL, 'e' },
+    { "stdin", no_argument, NULL, 's' },
+    { "tty", no_argument, NULL, 't' },
+    { "sync-fd", required_argument, NULL, 'S' },
+    { "runtime-arg", required_argument, NULL, 'a' },
+    { "relay", no_argument, NULL, 'y' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
   };
   o->sync_fd = -1;
   o->runtime_args = rargs;
@@ -47,6 +58,7 @@ static int parse_args(int argc, char **argv, struct shim_opts *o)
     case 'e': o->exit_file = optarg; break;
     case 's': o->stdin_open = 1; break;
     case 't': o->tty = 1; break;
+    case 'y': o->relay = 1; break;
     case 'S': {
       char *end;
       long v = strtol(optarg, &end, 10);
@@ -68,8 +80,14 @@ static int parse_args(int argc, char **argv, struct shim_opts *o)
     default: fputs(usage, stderr); return -1;
     }
   }
-  if (optind != argc || !o->id || !o->bundle || !o->runtime || !o->id[0]) {
+  if (optind != argc || !o->id || !o->bundle || !o->id[0] || (!o->relay && !o->runtime)) {
     fputs(usage, stderr);
+    return -1;
+  }
+  if (o->relay && (o->runtime || o->runtime_root || o->exit_file || o->n_runtime_args)) {
+    fputs("cleat-shim: --relay runs no OCI runtime: --runtime, --runtime-root, --runtime-arg and "
+          "--exit-file do not apply\n",
+          stderr);
     return -1;
   }
   return 0;
@@ -120,7 +138,7 @@ static void detach_stdio(void)
 static int run_shim(struct shim_opts *o, int vfd)
 {
   char err[2048] = "", msg[2200], path[PATH_MAX + 32];
-  struct shim_stdio io = { -1, -1, -1 };
+  struct shim_stdio io = { .in = -1, .out = -1, .err = -1, .hold_out = -1, .hold_err = -1 };
   pid_t init_pid = 0;
   int lfd = -1;
   if (o->log_path && crilog_open(o->log_path, err, sizeof err) < 0)
@@ -128,7 +146,8 @@ static int run_shim(struct shim_opts *o, int vfd)
   snprintf(path, sizeof path, "%s/attach.sock", o->bundle);
   if ((lfd = server_listen(path, err, sizeof err)) < 0)
     goto fail;
-  if (runtime_create(o, &io, &init_pid, err, sizeof err) < 0) {
+  if (o->relay ? relay_open(o, &io, err, sizeof err) < 0
+               : runtime_create(o, &io, &init_pid, err, sizeof err) < 0) {
     unlink(path);
     goto fail;
   }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The shim's event loop: one epoll, no threads. Container output goes to the
  * CRI log (never dropped) and to attached clients (a client whose buffer is
- * full is dropped). Protocol: see README.md. */
+ * full is dropped). Protocol: see README.md.  The same loop serves --relay,
+ * where the output comes from FIFOs a shim v2 runtime writes and there is no
+ * container process of ours to wait for: the end is EOF after `release`. */
 #include "shim.h"
 
 #include <errno.h>
@@ -38,6 +40,7 @@ struct client {
 
 static struct {
   int ep, sfd, listen_fd, out, err, in, tty_fd;
+  int relay, released, hold[2]; /* --relay: our own writers on stdout/stderr until release */
   pid_t init_pid;
   int exited, exit_status;
   int64_t exited_at_ns;
@@ -200,9 +203,23 @@ static void do_command(int i, char *line, char *rest, size_t restlen)
                                                             : sizeof S.stdin_buf - S.stdin_len);
     if (c->fd >= 0)
       client_update(i);
+  } else if (strcmp(line, "release") == 0) {
+    if (!S.relay) {
+      client_reply(i, "error not a relay\n", 1);
+      return;
+    }
+    for (int k = 0; k < 2; k++) {
+      if (S.hold[k] >= 0)
+        close(S.hold[k]); /* from now on EOF means every writer is done */
+      S.hold[k] = -1;
+    }
+    S.released = 1;
+    client_reply(i, "ok\n", 1);
   } else if (sscanf(line, "resize %u %u", &w, &h) == 2) {
     struct winsize ws = { .ws_col = (unsigned short)w, .ws_row = (unsigned short)h };
-    if (S.tty_fd < 0)
+    if (S.relay)
+      client_reply(i, "error the terminal belongs to the shim v2 runtime\n", 1);
+    else if (S.tty_fd < 0)
       client_reply(i, "error not a tty container\n", 1);
     else if (ioctl(S.tty_fd, TIOCSWINSZ, &ws) < 0)
       client_reply(i, "error resize failed\n", 1);
@@ -390,6 +407,22 @@ int server_listen(const char *path, char *errbuf, size_t size)
   return fd;
 }
 
+/* Relay: the log is complete; no exit status is known here (the shim v2
+ * runtime has it), so clients get no exit frame, only the end of the stream. */
+static void finish_relay(const struct shim_opts *o)
+{
+  char path[PATH_MAX + 16], json[64];
+  snprintf(path, sizeof path, "%s/drained", o->bundle);
+  int n =
+    snprintf(json, sizeof json, "{\"drained_at_ns\":%lld}\n", (long long)now_ns(CLOCK_REALTIME));
+  shim_write_file_atomic(path, json, (size_t)n);
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    if (S.c[i].fd >= 0 && S.c[i].attached)
+      client_flush(i); /* what the socket takes now; a slow client may lose the tail */
+    client_drop(i);
+  }
+}
+
 static void finish(const struct shim_opts *o)
 {
   char status[16];
@@ -416,7 +449,10 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
   S.listen_fd = listen_fd;
   S.out = io->out;
   S.err = io->err;
-  S.tty_fd = io->err < 0 ? io->out : -1;
+  S.relay = o->relay;
+  S.hold[0] = io->hold_out;
+  S.hold[1] = io->hold_err;
+  S.tty_fd = !S.relay && io->err < 0 ? io->out : -1;
   S.in = io->in;
   S.stdin_owner = -1;
   for (int i = 0; i < MAX_CLIENTS; i++)
@@ -442,7 +478,7 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
   reap(); /* a SIGCHLD from before the signalfd existed */
 
   int64_t deadline = 0;
-  while (S.out >= 0 || S.err >= 0 || !S.exited) {
+  while (S.out >= 0 || S.err >= 0 || (S.relay ? !S.released : !S.exited)) {
     if (S.exited && !deadline)
       deadline = now_ns(CLOCK_MONOTONIC) + (int64_t)DRAIN_MS * 1000000;
     int timeout = -1;
@@ -463,7 +499,10 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
     crilog_flush_partial(&S.ls[0], SHIM_STDOUT);
   if (S.err >= 0)
     crilog_flush_partial(&S.ls[1], SHIM_STDERR);
-  finish(o);
+  if (S.relay)
+    finish_relay(o);
+  else
+    finish(o);
   close_stdin();
   crilog_close();
   return 0;

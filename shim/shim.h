@@ -27,6 +27,7 @@ struct shim_opts {
   int stdin_open;
   int tty;
   int sync_fd; /* -1 if none */
+  int relay;   /* --relay: FIFOs for a shim v2 runtime's stdio, no OCI runtime (relay.c) */
 };
 
 /* crilog.c: the CRI log format writer. */
@@ -52,9 +53,21 @@ struct shim_stdio {
   int in;  /* write end of the container's stdin pipe or the pty master, or -1 */
   int out; /* read end of stdout, or the pty master */
   int err; /* read end of stderr, or -1 for TTY */
+  /* Relay only (else -1): writers of the relay's own on the stdout/stderr
+   * FIFOs, held until `release` so that no EOF is read before the shim v2
+   * runtime has opened them. */
+  int hold_out, hold_err;
 };
 int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init_pid, char *errbuf,
                    size_t errsize);
+
+/* relay.c: BUNDLE/stdin (with --stdin), BUNDLE/stdout and BUNDLE/stderr (not
+ * with --tty) made as FIFOs 0600 and opened: io->in read-write (the runtime's
+ * open for reading never blocks, and closing it is the reader's EOF), io->out
+ * and io->err for reading, io->hold_* for writing.  A FIFO already there is an
+ * error (two relays must never share one).  On failure the FIFOs it made are
+ * removed, the reason is in errbuf, and -1 is returned. */
+int relay_open(const struct shim_opts *o, struct shim_stdio *io, char *errbuf, size_t errsize);
 
 /* server.c: the event loop (container output, attach socket, signals). */
 int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid, int listen_fd);
@@ -67,6 +80,8 @@ int server_listen(const char *path, char *errbuf, size_t errsize);
  * container's lifetime.  -errno when the sync fd is not open. */
 int shim_close_unexpected_fds(int *sync_fd);
 ssize_t shim_write_all(int fd, const void *buf, size_t n);
+/* tmp + fsync + rename + fsync(dir); 0 or -errno. */
+int shim_write_file_atomic(const char *path, const char *data, size_t n);
 int shim_write_exit_file(const char *path, int status, int64_t at_ns, pid_t pid);
 
 #endif

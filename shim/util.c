@@ -45,18 +45,15 @@ ssize_t shim_write_all(int fd, const void *buf, size_t n)
 }
 
 /* tmp + fsync + rename + fsync(dir): cleatd, restarted after a crash, finds
- * either no exit file or a complete one. */
-int shim_write_exit_file(const char *path, int status, int64_t at_ns, pid_t pid)
+ * either no file or a complete one. */
+int shim_write_file_atomic(const char *path, const char *data, size_t n)
 {
-  char tmp[4200], json[128], dir[4200];
+  char tmp[4200], dir[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int n =
-    snprintf(json, sizeof json, "{\"exit_status\":%d,\"exited_at_ns\":%" PRId64 ",\"pid\":%d}\n",
-             status, at_ns, (int)pid);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     return -errno;
-  if (shim_write_all(fd, json, (size_t)n) < 0 || fsync(fd) < 0) {
+  if (shim_write_all(fd, data, n) < 0 || fsync(fd) < 0) {
     int e = errno;
     close(fd);
     unlink(tmp);
@@ -75,4 +72,13 @@ int shim_write_exit_file(const char *path, int status, int64_t at_ns, pid_t pid)
     close(dfd);
   }
   return 0;
+}
+
+int shim_write_exit_file(const char *path, int status, int64_t at_ns, pid_t pid)
+{
+  char json[128];
+  int n =
+    snprintf(json, sizeof json, "{\"exit_status\":%d,\"exited_at_ns\":%" PRId64 ",\"pid\":%d}\n",
+             status, at_ns, (int)pid);
+  return shim_write_file_atomic(path, json, (size_t)n);
 }
