@@ -119,6 +119,20 @@ int plugin_runtime_attach_address(struct plugin_instance *pi, const char *contai
     return pi->ops.runtime.attach_address(pi->instance, container_id, buf, size, reterr);
 }
 
+int plugin_runtime_stats(struct plugin_instance *pi, const char *container_id, struct cleat_runtime_stats *ret,
+                         struct cleat_error **reterr) {
+    if (!pi->ops.runtime.stats)
+        return missing(pi, "stats", reterr);
+    return pi->ops.runtime.stats(pi->instance, container_id, ret, reterr);
+}
+
+int plugin_runtime_sandbox_update(struct plugin_instance *pi, const char *sandbox_id, const char *resources_json,
+                                  struct cleat_error **reterr) {
+    if (!pi->ops.runtime.sandbox_update)
+        return missing(pi, "sandbox_update", reterr);
+    return pi->ops.runtime.sandbox_update(pi->instance, sandbox_id, resources_json, reterr);
+}
+
 int plugin_network_status(struct plugin_instance *pi, struct cleat_error **reterr) {
     if (!pi->ops.network.status)
         return missing(pi, "status", reterr);
@@ -239,6 +253,10 @@ int plugin_has_op(const struct plugin_instance *pi, const char *name) {
         return pi->ops.runtime.reopen_log != NULL;
     if (pi->concern == CLEAT_CONCERN_RUNTIME && strcmp(name, "attach_address") == 0)
         return pi->ops.runtime.attach_address != NULL;
+    if (pi->concern == CLEAT_CONCERN_RUNTIME && strcmp(name, "stats") == 0)
+        return pi->ops.runtime.stats != NULL;
+    if (pi->concern == CLEAT_CONCERN_RUNTIME && strcmp(name, "sandbox_update") == 0)
+        return pi->ops.runtime.sandbox_update != NULL;
     if (pi->concern == CLEAT_CONCERN_NETWORK && strcmp(name, "status") == 0)
         return pi->ops.network.status != NULL;
     if (pi->concern == CLEAT_CONCERN_NETWORK && strcmp(name, "setup") == 0)

@@ -55,6 +55,11 @@ int plugin_runtime_update(struct plugin_instance *pi, const char *container_id, 
 int plugin_runtime_reopen_log(struct plugin_instance *pi, const char *container_id, struct cleat_error **reterr);
 int plugin_runtime_attach_address(struct plugin_instance *pi, const char *container_id, char *buf, uint64_t size,
                                   struct cleat_error **reterr);
+/* ABI 1.1: a plugin built for 1.0 lacks these (UNIMPLEMENTED; callers test plugin_has_op first). */
+int plugin_runtime_stats(struct plugin_instance *pi, const char *container_id, struct cleat_runtime_stats *ret,
+                         struct cleat_error **reterr);
+int plugin_runtime_sandbox_update(struct plugin_instance *pi, const char *sandbox_id, const char *resources_json,
+                                  struct cleat_error **reterr);
 /* --- network (cleat/network.h) --- */
 int plugin_network_status(struct plugin_instance *pi, struct cleat_error **reterr);
 int plugin_network_setup(struct plugin_instance *pi, const struct cleat_network_pod *pod,

@@ -149,6 +149,32 @@ __attribute__((unused)) static const struct cleat_snapshotter_ops tp_ops = {.pre
 #elif defined(TP_TRANSPORT)
 __attribute__((unused)) static const struct cleat_transport_ops tp_ops = {.resolve = NULL};
 #define TP_CONCERN CLEAT_CONCERN_TRANSPORT
+#elif defined(TP_ABI_1_0)
+/*
+ * Built as if against ABI 1.0: its descriptor says 1.0 and its table ends
+ * where 1.1 appended stats.  What lies past that end in its memory (here:
+ * functions that fail the test if called) must never be read by the host.
+ */
+static int tp_past_the_end(void *instance) {
+    (void)instance;
+    abort();
+}
+TP_OP int tp_never_stats(void *instance, const char *id, struct cleat_runtime_stats *ret, struct cleat_error **reterr) {
+    (void)id;
+    (void)ret;
+    (void)reterr;
+    return tp_past_the_end(instance);
+}
+TP_OP int tp_never_update(void *instance, const char *id, const char *json, struct cleat_error **reterr) {
+    (void)id;
+    (void)json;
+    (void)reterr;
+    return tp_past_the_end(instance);
+}
+__attribute__((unused)) static const struct cleat_runtime_ops tp_ops = {
+    .status = tp_status, .features = tp_features, .stats = tp_never_stats, .sandbox_update = tp_never_update};
+#define TP_CONCERN CLEAT_CONCERN_RUNTIME
+#define TP_OPS_SIZE offsetof(struct cleat_runtime_ops, stats)
 #else
 __attribute__((unused)) static const struct cleat_runtime_ops tp_ops = {.status = tp_status, .features = tp_features};
 #define TP_CONCERN CLEAT_CONCERN_RUNTIME
@@ -175,6 +201,8 @@ const struct cleat_plugin cleat_plugin = {
 #endif
 #ifdef TP_NEWER_MINOR
     CLEAT_ABI_MINOR + 1,
+#elif defined(TP_ABI_1_0)
+    0,
 #else
     CLEAT_ABI_MINOR,
 #endif
@@ -194,6 +222,8 @@ const struct cleat_plugin cleat_plugin = {
 #ifdef TP_SHORT_OPS
     /* As if built against an older minor that only knew status and features. */
     offsetof(struct cleat_runtime_ops, sandbox_create),
+#elif defined(TP_OPS_SIZE)
+    TP_OPS_SIZE,
 #else
     sizeof(tp_ops),
 #endif

@@ -20,6 +20,7 @@
 #include "builders.h"
 #include "config.h"
 #include "config_tree.h"
+#include "plugin_calls.h"
 #include "plugin_loader.h"
 
 struct fixture {
@@ -189,6 +190,37 @@ static void test_short_ops_table_reads_null(void **state) {
     plugins_free(p);
 }
 
+static void test_abi_1_0_plugin_loads_without_the_1_1_ops(void **state) {
+    struct fixture *f = *state;
+    char *body = handler_config("test-abi-1-0");
+    struct config *cfg = make_config(f, body);
+    free(body);
+    struct plugins *p = NULL;
+    struct cleat_error *err = NULL;
+    if (plugins_load(cfg, PLUGINS_INIT, &p, &err) < 0)
+        fail_msg("a plugin built for ABI 1.0 must still load: %s", error_message(err));
+    struct plugin_instance *pi = plugins_first(p, CLEAT_CONCERN_RUNTIME);
+    assert_int_equal(pi->desc->abi_minor, 0);
+    assert_non_null(pi->ops.runtime.status);
+    assert_non_null(pi->ops.runtime.features);
+    /* Appended in 1.1, past its table: NULL, though the plugin's memory there holds functions. */
+    assert_null(pi->ops.runtime.stats);
+    assert_null(pi->ops.runtime.sandbox_update);
+    assert_false(plugin_has_op(pi, "stats"));
+    assert_false(plugin_has_op(pi, "sandbox_update"));
+    struct cleat_runtime_stats st = {.struct_size = sizeof(st)};
+    assert_true(plugin_runtime_stats(pi, "c1", &st, &err) < 0);
+    assert_true(plugin_call_unimplemented(err));
+    assert_non_null(strstr(error_message(err), "cannot stats"));
+    error_free(err);
+    err = NULL;
+    assert_true(plugin_runtime_sandbox_update(pi, "p1", "{}", &err) < 0);
+    assert_true(plugin_call_unimplemented(err));
+    assert_non_null(strstr(error_message(err), "cannot sandbox_update"));
+    error_free(err);
+    plugins_free(p);
+}
+
 static void test_duplicate_instance_names(void **state) {
     struct fixture *f = *state;
     struct config *cfg = make_config(f, "runtime:\n  default_handler: a\n  handlers:\n"
@@ -282,6 +314,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unknown_option_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_instances_of_one_plugin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_ops_table_reads_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abi_1_0_plugin_loads_without_the_1_1_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_instance_names, setup, teardown),
         cmocka_unit_test(test_descriptor_versions),
         cmocka_unit_test(test_builders),

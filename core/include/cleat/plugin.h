@@ -26,6 +26,11 @@
  * loaded once, at start-up, and never unloaded.
  *
  * Changelog of the ABI (newest first):
+ *   1.1  2026-12-06  runtime: feature bits ROOTFS_MOUNTS and SANDBOX_TASK,
+ *                    struct cleat_runtime_sandbox gains resources_json and
+ *                    overhead_json, struct cleat_runtime_ops gains stats
+ *                    (with struct cleat_runtime_stats) and sandbox_update:
+ *                    what a containerd shim v2 runtime (a VM) needs.
  *   1.0  2026-11-22  first version: descriptor, host table (error_vnew
  *                    appended before release), runtime, snapshotter,
  *                    transport and network ops.
@@ -48,7 +53,7 @@ extern "C" {
 
 #define CLEAT_PLUGIN_MAGIC 0x434c4541u /* "CLEA" */
 #define CLEAT_ABI_MAJOR 1
-#define CLEAT_ABI_MINOR 0
+#define CLEAT_ABI_MINOR 1
 
 /* The name of the one symbol a plugin exports. */
 #define CLEAT_PLUGIN_SYMBOL "cleat_plugin"
@@ -78,6 +83,8 @@ extern "C" {
 #define CLEAT_STATIC_ASSERT_(cond, line) typedef char cleat_static_assert_##line[(cond) ? 1 : -1]
 #define CLEAT_STATIC_ASSERT__(cond, line) CLEAT_STATIC_ASSERT_(cond, line)
 #define CLEAT_STATIC_ASSERT(cond) CLEAT_STATIC_ASSERT__(cond, __LINE__)
+/* The same with a name of its own, for the other SDK headers: their line numbers may meet plugin.h's. */
+#define CLEAT_STATIC_ASSERT_NAMED(cond, name) typedef char cleat_static_assert_##name[(cond) ? 1 : -1]
 
 /* Host-owned builders that plugins append to; see the concern headers. */
 struct cleat_mount_list;

@@ -5,7 +5,8 @@
  * A runtime instance is what a CRI `runtime_handler` (a RuntimeClass) names.
  * It runs pod sandboxes and containers; the core has already built the OCI
  * runtime spec (config.json in the bundle), pinned the pod's namespaces and
- * prepared the root filesystem mounts.  The shape follows the containerd
+ * prepared the root filesystem (mounted it, or, for a runtime that mounts
+ * it itself, handed over the snapshotter's mounts).  The shape follows the containerd
  * shim v2 task API (create/start/kill/delete/state/exec/resize/close-io/
  * update/pause/resume) plus its sandbox API, so that both an OCI CLI runtime
  * driven through cleat-shim and a VM runtime speaking shim v2 fit.
@@ -20,6 +21,7 @@
 #ifndef CLEAT_RUNTIME_H
 #define CLEAT_RUNTIME_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cleat/plugin.h>
@@ -28,9 +30,33 @@
 extern "C" {
 #endif
 
-/* Feature bits answered by features(); reported in the CRI Status. */
+/*
+ * Feature bits answered by features().  The first two are reported per
+ * handler in the CRI Status; the others tell the core how to drive the
+ * runtime.
+ */
 #define CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS (UINT64_C(1) << 0)
 #define CLEAT_RUNTIME_FEATURE_USER_NAMESPACES (UINT64_C(1) << 1)
+/*
+ * ABI 1.1.  The runtime mounts the container's root filesystem itself (a VM
+ * runtime shares the snapshot into its guest; a shim v2 mounts it in the
+ * Create request).  The core then never leaves it mounted: `bundle_dir`/rootfs
+ * is an empty directory, config.json's root.path is "rootfs" (relative to
+ * the bundle), and create() gets the snapshotter's mounts in
+ * container->rootfs / n_rootfs.  The runtime unmounts what it mounted by
+ * the time remove() returns; the core does not unmount `bundle_dir`/rootfs
+ * on remove() nor after a restart.  (The core may mount the snapshot for a
+ * moment while it builds config.json, to read /etc/passwd and /etc/group;
+ * it is unmounted again before create() is called.)
+ */
+#define CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS (UINT64_C(1) << 2)
+/*
+ * ABI 1.1.  The runtime runs a sandbox task for every pod (the pod's VM, or
+ * a shim v2 sandbox container): sandbox_create() gets `spec_json`, the
+ * cleat-pause spec with its rootfs directory, for every pod, not only for a
+ * pod that shares one PID namespace.
+ */
+#define CLEAT_RUNTIME_FEATURE_SANDBOX_TASK (UINT64_C(1) << 3)
 
 /* Sandbox flags. */
 #define CLEAT_SANDBOX_HOST_NETWORK (1u << 0)
@@ -54,7 +80,24 @@ struct cleat_runtime_sandbox {
     const char *cgroup_parent;      /* as resolved by the core for the active cgroup driver */
     const char *spec_json;          /* OCI spec of a sandbox process (pause, VM), or NULL */
     const char *const *annotations; /* key, value, key, value, ..., NULL */
+
+    /* --- ABI 1.1: read only when struct_size says they are there ------- */
+
+    /*
+     * The pod's resources (LinuxPodSandboxConfig.resources, which kubelet
+     * sets to what the pod's containers ask for together) as an OCI
+     * runtime-spec `linux.resources` JSON object, the same form update()
+     * gets, for a runtime that sizes the sandbox (a VM); NULL when the pod
+     * has none.
+     */
+    const char *resources_json;
+    /* The pod's overhead (LinuxPodSandboxConfig.overhead, from its RuntimeClass) in the same form; NULL when none. */
+    const char *overhead_json;
 };
+
+CLEAT_STATIC_ASSERT_NAMED(offsetof(struct cleat_runtime_sandbox, annotations) == 96, sandbox_annotations);
+CLEAT_STATIC_ASSERT_NAMED(offsetof(struct cleat_runtime_sandbox, resources_json) == 104, sandbox_resources_json);
+CLEAT_STATIC_ASSERT_NAMED(offsetof(struct cleat_runtime_sandbox, overhead_json) == 112, sandbox_overhead_json);
 
 /* Container flags. */
 #define CLEAT_CONTAINER_STDIN (1u << 0)
@@ -66,8 +109,9 @@ struct cleat_runtime_container {
     uint64_t struct_size;
     const char *id;
     const char *sandbox_id;
-    const char *bundle_dir;           /* holds config.json, written by the core */
-    const struct cleat_mount *rootfs; /* root filesystem mounts from the snapshotter */
+    const char *bundle_dir; /* holds config.json, written by the core */
+    /* The snapshotter's mounts for the root filesystem (CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS), else none. */
+    const struct cleat_mount *rootfs;
     uint64_t n_rootfs;
     const char *log_path; /* CRI log file (absolute), or NULL */
     uint32_t flags;       /* CLEAT_CONTAINER_* */
@@ -87,10 +131,48 @@ struct cleat_runtime_state {
     uint32_t status; /* CLEAT_TASK_* */
     uint32_t pid;
     int32_t exit_status; /* valid when STOPPED: exit code, or 128 + signal */
-    uint32_t oom_killed; /* non-zero when the OOM killer ended it */
+    /*
+     * Non-zero when the OOM killer ended it.  The core gives such an exit the
+     * reason OOMKilled, as it does when the container's host memory cgroup
+     * counted an OOM kill (which an OOM inside a VM never reaches).
+     */
+    uint32_t oom_killed;
     int64_t started_at_ns;
     int64_t exited_at_ns;
 };
+
+/*
+ * ABI 1.1: the usage of a container or of a pod, filled in by stats().  The
+ * core sets struct_size and zeroes the rest before the call.  Each figure
+ * goes to the CRI as it is (a 0 is reported as 0), so fill every one:
+ *   timestamp_ns              when it was measured (CLOCK_REALTIME); 0: the
+ *                             core takes the time of the call
+ *   cpu_usage_ns              cumulative CPU time (CpuUsage
+ *                             usage_core_nano_seconds; the core derives
+ *                             usage_nano_cores from two samples)
+ *   memory_usage_bytes        MemoryUsage usage_bytes (cgroup v1
+ *                             memory.usage_in_bytes, v2 memory.current)
+ *   memory_working_set_bytes  usage less the inactive file pages: what
+ *                             kubelet evicts by
+ *   memory_rss_bytes          anonymous memory (v1 total_rss, v2 anon)
+ *   memory_page_faults, memory_major_page_faults
+ *                             cumulative (v1 total_pgfault/total_pgmajfault,
+ *                             v2 pgfault/pgmajfault)
+ *   pids                      processes now (a pod's ProcessUsage)
+ */
+struct cleat_runtime_stats {
+    uint64_t struct_size;
+    int64_t timestamp_ns;
+    uint64_t cpu_usage_ns;
+    uint64_t memory_usage_bytes;
+    uint64_t memory_working_set_bytes;
+    uint64_t memory_rss_bytes;
+    uint64_t memory_page_faults;
+    uint64_t memory_major_page_faults;
+    uint64_t pids;
+};
+
+CLEAT_STATIC_ASSERT_NAMED(sizeof(struct cleat_runtime_stats) == 72, runtime_stats_size);
 
 /* A process to start inside a running container. */
 struct cleat_runtime_exec {
@@ -147,10 +229,12 @@ struct cleat_runtime_ops {
 
     /*
      * Make the sandbox of a pod whose namespaces the core has already
-     * pinned.  When `spec_json` is set (the pod shares one PID namespace)
-     * run that process (cleat-pause) so that state(sandbox->id) gives its
-     * pid and its exit is reported with the sandbox id; when it is NULL
-     * there may be nothing to do.  The core calls it once per new sandbox
+     * pinned.  When `spec_json` is set (the pod shares one PID namespace,
+     * or for every pod with CLEAT_RUNTIME_FEATURE_SANDBOX_TASK) run that
+     * process (cleat-pause) so that state(sandbox->id) gives its pid and
+     * its exit is reported with the sandbox id; when it is NULL there may
+     * be nothing to do.  `resources_json` and `overhead_json` say how big
+     * the pod is, for a runtime that sizes its sandbox.  The core calls it once per new sandbox
      * id, never twice for one; when there is a process to run, an id in use
      * answers ALREADY_EXISTS.  On failure leave nothing behind: the core
      * does not call sandbox_remove() for a sandbox whose create failed.
@@ -175,7 +259,10 @@ struct cleat_runtime_ops {
      * Create the container (runtime `create`); it does not run user code
      * yet, start() does.  The core has written config.json into
      * `bundle_dir` and already mounted the root filesystem at its
-     * root.path; `rootfs` may then be empty (n_rootfs 0).  An id that
+     * root.path, and `rootfs` is empty (n_rootfs 0); with
+     * CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS the runtime mounts `rootfs` at
+     * `bundle_dir`/rootfs itself (see there), and on failure unmounts it
+     * again.  An id that
      * exists already answers ALREADY_EXISTS and changes nothing.  On failure
      * leave nothing behind: the core calls no remove() after a failed
      * create.  The bundle dir is the core's; the runtime may write files in
@@ -205,7 +292,8 @@ struct cleat_runtime_ops {
                 struct cleat_error **reterr);
     /*
      * Remove a stopped process and its runtime state: the container (exec_id
-     * NULL: everything the runtime holds for it; a container still CREATED
+     * NULL: everything the runtime holds for it, with the rootfs it mounted
+     * under CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS; a container still CREATED
      * is killed first) or one exec'd process.  A running or paused one is
      * FAILED_PRECONDITION.  After this no exit is reported for it.  Missing,
      * or removed already, is NOT_FOUND, which the core takes as done, so a
@@ -235,8 +323,8 @@ struct cleat_runtime_ops {
      */
     int (*exec)(void *instance, const struct cleat_runtime_exec *exec, uint32_t *ret_pid, struct cleat_error **reterr);
     /*
-     * Set the window size of the terminal of the container (exec_id NULL) or
-     * of a TTY exec.  The last call wins; calling it again is fine.  No
+     * Set the window size of the terminal of the container (exec_id NULL;
+     * the core also calls it for a CRI Attach with a TTY) or of a TTY exec.  The last call wins; calling it again is fine.  No
      * terminal, or one already closed, is FAILED_PRECONDITION.  Missing:
      * NOT_FOUND.  The container's works after a restart.
      */
@@ -274,14 +362,50 @@ struct cleat_runtime_ops {
      */
     int (*reopen_log)(void *instance, const char *container_id, struct cleat_error **reterr);
     /*
-     * Write into buf the unix socket path that serves attach (and resize)
-     * for a container, speaking the cleat-shim control protocol
-     * (shim/README.md).  The same answer every time, also after a restart; a
+     * Write into buf the unix socket path that serves attach for a
+     * container, speaking the cleat-shim control protocol (shim/README.md).
+     * The core resizes an attached terminal with resize_pty(), not through
+     * this socket.  The same answer every time, also after a restart; a
      * path longer than `size` is OUT_OF_RANGE.  Missing: NOT_FOUND.
      */
     int (*attach_address)(void *instance, const char *container_id, char *buf, uint64_t size,
                           struct cleat_error **reterr);
+
+    /* --- ABI 1.1: NULL in a plugin built for 1.0 ----------------------- */
+
+    /*
+     * Fill *ret (struct cleat_runtime_stats) with the usage the runtime
+     * measures itself, for a runtime whose containers are not in a host
+     * cgroup the core can read (a VM).  NULL: the core reads the host
+     * cgroups.  When set, ContainerStats comes from it, and so do the pod's
+     * stats: the core asks with the sandbox id for the whole pod (its VM),
+     * and when that answers NOT_FOUND it sums the pod's containers.  Called
+     * for created and running containers, from several threads at once,
+     * often (kubelet's summary every few seconds): cheap and without side
+     * effects, so calling it again is fine.  A container that stopped
+     * meanwhile, or a missing id: NOT_FOUND (the core then reports no CPU
+     * and memory figures for it).  Works after a restart.
+     */
+    int (*stats)(void *instance, const char *container_id, struct cleat_runtime_stats *ret,
+                 struct cleat_error **reterr);
+    /*
+     * Apply a pod's new resources (UpdatePodSandboxResources: kubelet
+     * resized the pod in place), an OCI runtime-spec `linux.resources`
+     * object as JSON, to its sandbox (a VM's size).  NULL: the core only
+     * records them, as kubelet has resized the host's pod cgroup itself.
+     * On failure the RPC fails and the core records nothing.  The same
+     * resources twice is a success; a sandbox the runtime runs nothing for
+     * may succeed doing nothing.  A stopped sandbox: FAILED_PRECONDITION;
+     * missing: NOT_FOUND.  Works after a restart.
+     */
+    int (*sandbox_update)(void *instance, const char *sandbox_id, const char *resources_json,
+                          struct cleat_error **reterr);
 };
+
+/* Appended only: an ABI 1.0 table ends where stats begins. */
+CLEAT_STATIC_ASSERT_NAMED(offsetof(struct cleat_runtime_ops, stats) == 18 * sizeof(void *), runtime_ops_stats);
+CLEAT_STATIC_ASSERT_NAMED(offsetof(struct cleat_runtime_ops, sandbox_update) == 19 * sizeof(void *),
+                          runtime_ops_sandbox_update);
 
 #ifdef __cplusplus
 }
