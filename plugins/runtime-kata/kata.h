@@ -200,6 +200,10 @@ void kata_any_free(Shimv2__Any *any);
 /* Whether an annotation key is passed to the shim (pod_annotations). */
 int kata_annotation_passes(const struct kata *k, const char *key);
 
+/* --- stats.c ------------------------------------------------------------- */
+
+int kata_stats(void *instance, const char *id, struct cleat_runtime_stats *ret, struct cleat_error **reterr);
+
 extern const struct cleat_runtime_ops kata_ops;
 
 #endif

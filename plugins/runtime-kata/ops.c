@@ -27,9 +27,13 @@ static int kata_status_op(void *instance, struct cleat_error **reterr) {
     return r < 0 ? r : check_executable(k, "cleat-shim (the log relay)", k->relay, reterr);
 }
 
+/*
+ * The shim mounts the rootfs from the snapshotter's mounts (a VM shares them into its guest), and every pod is a
+ * sandbox task in its shim.
+ */
 static uint64_t kata_features(void *instance) {
     (void)instance;
-    return 0;
+    return CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS | CLEAT_RUNTIME_FEATURE_SANDBOX_TASK;
 }
 
 static int kata_start(void *instance, const char *id, uint32_t *ret_pid, struct cleat_error **reterr) {
@@ -285,4 +289,6 @@ const struct cleat_runtime_ops kata_ops = {
     .resume = kata_resume,
     .reopen_log = kata_reopen_log,
     .attach_address = kata_attach_address,
+    .stats = kata_stats,
+    .sandbox_update = kata_sandbox_update,
 };
