@@ -121,13 +121,22 @@ int container_stop(struct runtime_service *rs, const char *id_or_prefix, int64_t
 void container_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt,
                        const char *snapshotter) {
     struct cleat_error *err = NULL;
-    if (rt && plugin_has_op(rt, "remove") && plugin_runtime_remove(rt, id, NULL, &err) < 0 &&
-        error_status(err) != CLEAT_STATUS_NOT_FOUND)
-        log_warning("container %s: runtime: %s", id, error_message(err));
+    int removed = 0;
+    if (rt && plugin_has_op(rt, "remove")) {
+        removed = plugin_runtime_remove(rt, id, NULL, &err) >= 0 || error_status(err) == CLEAT_STATUS_NOT_FOUND;
+        if (!removed)
+            log_warning("container %s: runtime: %s", id, error_message(err));
+    }
     error_free(err);
     err = NULL;
     char *dir = container_dir(rs, id);
-    if (dir) {
+    /*
+     * A runtime that mounts the rootfs itself has unmounted it in remove().  The core unmounts what is there
+     * only for other runtimes, for a leftover whose runtime is not known (the core's own mount for the spec
+     * may be there), and as a last resort when the runtime's remove failed.
+     */
+    int runtime_mounts = removed && (plugin_runtime_features(rt) & CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS);
+    if (dir && !runtime_mounts) {
         char rootfs[4096];
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
         if (unmount_tree(rootfs, &err) < 0) {

@@ -4,6 +4,12 @@
  * <bundle>/rootfs, the OCI spec is built and written, the runtime creates
  * the container (through cleat-shim for runc), and last the record commits
  * it.  Any failure undoes what was done, in reverse.
+ *
+ * A runtime that mounts the rootfs itself (CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS,
+ * a shim v2 or VM runtime) gets the snapshotter's mounts instead: the core
+ * mounts them only while it builds the spec (which reads the image's
+ * /etc/passwd and /etc/group), writes root.path "rootfs", and hands over an
+ * empty <bundle>/rootfs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +39,8 @@ struct create {
     image_record *image;
     struct image_config *image_config;
     struct plugin_instance *rt, *sn;
+    struct cleat_mount_list *mounts; /* the snapshot's, from the snapshotter */
+    int runtime_mounts;              /* the runtime mounts the rootfs (CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS) */
     char id[ID_HEX_LEN + 1];
     char *dir, *name_key, *log_path, *cgroups_path, *spec;
     char pidns[64];
@@ -152,22 +160,30 @@ static int pid_namespace(struct create *c, struct cleat_error **reterr) {
     return 0;
 }
 
+/* Prepare the snapshot and mount it at rootfs (for good, or only for build_spec: see mount_for_runtime). */
 static int snapshot(struct create *c, char *rootfs, struct cleat_error **reterr) {
     if (!c->sn)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "no snapshotter is configured");
-    struct cleat_mount_list *ml = mount_list_new();
-    if (!ml)
+    c->mounts = mount_list_new();
+    if (!c->mounts)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     const char *parent = c->image->n_chain_ids ? c->image->chain_ids[c->image->n_chain_ids - 1] : NULL;
-    int r = plugin_snapshotter_prepare(c->sn, c->id, parent, NULL, ml, reterr);
+    int r = plugin_snapshotter_prepare(c->sn, c->id, parent, NULL, c->mounts, reterr);
     if (r < 0)
         metrics_plugin_error("snapshotter", c->sn->name, "prepare");
     if (r >= 0) {
         c->snapshot_made = 1;
-        r = mount_all(ml->items, ml->n, rootfs, reterr);
+        r = mount_all(c->mounts->items, c->mounts->n, rootfs, reterr);
     }
-    mount_list_free(ml);
     return r;
+}
+
+/* For a runtime that mounts the rootfs itself: the spec is built, so the core's mount goes, leaving the dir empty. */
+static int mount_for_runtime(struct create *c, const char *rootfs, struct cleat_error **reterr) {
+    if (!c->runtime_mounts)
+        return 0;
+    int r = unmount_tree(rootfs, reterr);
+    return r < 0 ? error_prefix(r, reterr, "container %s: the runtime mounts its rootfs itself", c->id) : 0;
 }
 
 static int build_spec(struct create *c, const char *rootfs, struct cleat_error **reterr) {
@@ -191,6 +207,7 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
         .container_id = c->id,
         .sandbox_id = c->pod->id,
         .rootfs = rootfs,
+        .root_path = c->runtime_mounts ? "rootfs" : NULL,
         .netns_path = pinned & POD_NS_NET ? net : NULL,
         .ipcns_path = pinned & POD_NS_IPC ? ipc : NULL,
         .utsns_path = pinned & POD_NS_UTS ? uts : NULL,
@@ -220,6 +237,8 @@ static int runtime_create(struct create *c, struct cleat_error **reterr) {
         .id = c->id,
         .sandbox_id = c->pod->id,
         .bundle_dir = c->dir,
+        .rootfs = c->runtime_mounts ? c->mounts->items : NULL,
+        .n_rootfs = c->runtime_mounts ? c->mounts->n : 0,
         .log_path = c->log_path,
         .flags = (c->config->stdin ? CLEAT_CONTAINER_STDIN : 0) |
                  (c->config->stdin_once ? CLEAT_CONTAINER_STDIN_ONCE : 0) | (c->config->tty ? CLEAT_CONTAINER_TTY : 0),
@@ -318,6 +337,7 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
     if (!c->rt)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS,
                          "the runtime handler \"%s\" is not configured", c->pod->runtime_handler);
+    c->runtime_mounts = (plugin_runtime_features(c->rt) & CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS) != 0;
     c->sn = c->image->snapshotter && *c->image->snapshotter
                 ? plugins_find(rs->deps.plugins, CLEAT_CONCERN_SNAPSHOTTER, c->image->snapshotter)
                 : image_service_snapshotter(rs->deps.images);
@@ -350,6 +370,8 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
         r = snapshot(c, rootfs, reterr);
     if (r >= 0)
         r = build_spec(c, rootfs, reterr);
+    if (r >= 0)
+        r = mount_for_runtime(c, rootfs, reterr);
     if (r >= 0)
         r = runtime_create(c, reterr);
     if (r >= 0)
@@ -392,6 +414,7 @@ int container_create(struct runtime_service *rs, const char *pod_id_or_prefix,
     sandbox_record_free(c.pod);
     image_record_free(c.image);
     image_config_free(c.image_config);
+    mount_list_free(c.mounts);
     free(c.dir);
     free(c.name_key);
     free(c.log_path);

@@ -45,6 +45,13 @@ struct spec_input {
     const char *container_id, *sandbox_id;         /* required */
     const char *rootfs;                            /* absolute path of the mounted root filesystem; required */
     /*
+     * root.path as written into config.json; NULL: `rootfs`.  A runtime that
+     * mounts the rootfs itself gets "rootfs" (relative to the bundle), while
+     * `rootfs` is where the core has the snapshot mounted for the moment, to
+     * read the image's /etc/passwd and /etc/group.
+     */
+    const char *root_path;
+    /*
      * Pinned namespaces to join.  Which namespaces are shared comes from the
      * container's NamespaceOption (else the pod's): NODE → the host's (no
      * entry), POD → join the path given here (NULL: a new one), CONTAINER →

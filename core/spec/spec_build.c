@@ -201,7 +201,8 @@ static int build(const struct spec_input *in, json_t *root, struct cleat_error *
     const Runtime__V1__LinuxContainerSecurityContext *sc = spec_secctx(in);
     const Runtime__V1__NamespaceOption *ns = spec_nsopts(in);
     SPEC_SET(root, "ociVersion", json_string("1.0.2"), reterr);
-    SPEC_SET(root, "root", json_pack("{s:s,s:b}", "path", in->rootfs, "readonly", sc && sc->readonly_rootfs), reterr);
+    const char *path = in->root_path ? in->root_path : in->rootfs;
+    SPEC_SET(root, "root", json_pack("{s:s,s:b}", "path", path, "readonly", sc && sc->readonly_rootfs), reterr);
     /* Only a container with its own UTS namespace may set a hostname; host network means host UTS. */
     const char *host = in->sandbox->hostname;
     if (host && *host && !(ns && ns->network == RUNTIME__V1__NAMESPACE_MODE__NODE))

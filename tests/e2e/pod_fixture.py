@@ -681,8 +681,13 @@ class PodEnv:
         self.cgroup_parents = set()
 
 
-def make_env(cleatd_cls, base, cri, layout, config_extra="", default_handler="runc"):
-    """Start cleatd with the runtime config in `base`, pull the test images; returns the PodEnv."""
-    d = cleatd_cls(base, runtime_config(default_handler) + config_extra).start()
+def make_env(cleatd_cls, base, cri, layout, config_extra="", dropins=None, default_handler="runc"):
+    """Start cleatd with the runtime config in `base` (and `dropins`, {file name: YAML text}, in its
+    drop-in dir: more runtime handlers, say), pull the test images; returns the PodEnv."""
+    d = cleatd_cls(base, runtime_config(default_handler) + config_extra)
+    for name, text in (dropins or {}).items():
+        with open(os.path.join(d.dropin_dir, name), "w") as f:
+            f.write(text)
+    d.start()
     ids, refs = pull_test_images(d, cri[0], cri[1], layout)
     return PodEnv(d, cri, ids, refs, base)

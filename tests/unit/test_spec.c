@@ -227,6 +227,20 @@ static void test_user_default_root(void **state) {
     json_decref(j);
 }
 
+/* A runtime that mounts the rootfs itself: root.path is what it is told, the users still come from `rootfs`. */
+static void test_root_path_apart_from_the_rootfs_read(void **state) {
+    struct fx *fx = *state;
+    json_t *j = build_ok(fx);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "root"), "path")), fx->root);
+    json_decref(j);
+    fx->in.root_path = "rootfs";
+    fx->img.user = "alice";
+    j = build_ok(fx);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "root"), "path")), "rootfs");
+    assert_int_equal(user_id(j, "uid"), 1000);
+    json_decref(j);
+}
+
 static char *gids(json_t *j) {
     static char buf[256];
     json_t *a = json_object_get(json_object_get(json_object_get(j, "process"), "user"), "additionalGids");
@@ -879,6 +893,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_env_cwd_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_default_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_default_root_gids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_path_apart_from_the_rootfs_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_forms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_security_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_symlink_escape, setup, teardown),

@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Plugin ABI 1.1: what the core does for a runtime that works like a
+containerd shim v2 (a VM runtime such as Kata).  The runtime here is
+tests/plugins/test_wrap_runtime.c: real runc through runtime-runc, behind
+the 1.1 behaviours of a shim v2, noting what the core hands it in JSON files
+that these tests read.  The same things under the plain runc handler stay as
+they were (checked alongside).
+
+- ROOTFS_MOUNTS: the core does not leave the rootfs mounted; it passes the
+  snapshotter's mounts, an empty <bundle>/rootfs and root.path "rootfs", and
+  leaves unmounting to the runtime (also after a restart).
+"""
+
+import json
+import os
+import signal
+
+import pytest
+
+from pod_fixture import RUNC, RUNTIME_RUNC_DIR, SHIM, make_env, mounts_naming, mounts_under, pid_alive
+from conftest import Cleatd, _pod_env_teardown, pods_removed_after
+
+HANDLER = "wrapped"
+
+
+def wrapped_handler():
+    """A drop-in adding the `wrapped` handler: test-wrap-runtime around runtime-runc."""
+    return f"""runtime:
+  handlers:
+    {HANDLER}:
+      plugin: test-wrap-runtime
+      options:
+        plugin: {os.path.join(RUNTIME_RUNC_DIR, "runtime-runc.so")}
+        options: {{binary: {RUNC}, shim: {SHIM}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def wrap_env(tmp_path_factory, cri, test_layout):
+    env = make_env(Cleatd, str(tmp_path_factory.mktemp("abi11")), cri, test_layout,
+                   dropins={"50-wrapped.yaml": wrapped_handler()})
+    yield env
+    _pod_env_teardown(env)
+
+
+@pytest.fixture
+def env(wrap_env):
+    with pods_removed_after(wrap_env):
+        yield wrap_env
+
+
+def note(env, what, ident, ext="json"):
+    """A note test-wrap-runtime wrote (parsed JSON, or the text of a .log)."""
+    path = os.path.join(env.d.state_dir, "plugins", "runtime", HANDLER, "wrap", f"{what}-{ident}.{ext}")
+    with open(path) as f:
+        return json.load(f) if ext == "json" else f.read()
+
+
+def spec_of(env, cid):
+    with open(os.path.join(env.container_dir(cid), "config.json")) as f:
+        return json.load(f)
+
+
+# --------------------------------------------------------------------------
+# ROOTFS_MOUNTS
+
+
+def test_runtime_mounts_the_rootfs_from_the_snapshotters_mounts(env):
+    pod = env.run_pod(handler=HANDLER)
+    # A user by name: the core still reads the image's /etc/passwd, though it leaves nothing mounted.
+    cid = env.create(pod, command=["sleep", "3600"], run_as_username="app")
+    handed = note(env, "create", cid)
+    assert handed["mounts"], handed
+    assert handed["mounts"][0]["type"] in ("overlay", "bind"), handed
+    assert handed["rootfs_empty"] and not handed["rootfs_mounted"], handed
+    assert handed["root_path"] == "rootfs" == spec_of(env, cid)["root"]["path"]
+    assert spec_of(env, cid)["process"]["user"]["uid"] == 1000
+    env.start(cid)
+    rootfs = os.path.join(env.container_dir(cid), "rootfs")
+    assert mounts_under(rootfs) == [os.path.realpath(rootfs)]  # the runtime's mount
+    assert env.sh(cid, "id -u; head -1 /etc/passwd") == "1000\nroot:x:0:0:root:/root:/bin/sh\n"
+    env.stop(cid)
+    env.remove(cid)
+    assert mounts_naming(cid) == []
+    assert not os.path.exists(env.container_dir(cid))
+
+
+def test_plain_runc_still_gets_a_mounted_rootfs(env):
+    pod = env.run_pod()
+    cid = env.create(pod, command=["sleep", "3600"])
+    rootfs = os.path.join(env.container_dir(cid), "rootfs")
+    assert spec_of(env, cid)["root"]["path"] == rootfs
+    assert mounts_under(rootfs) == [os.path.realpath(rootfs)]
+    env.remove(cid)
+    assert mounts_naming(cid) == []
+
+
+def test_runtime_unmounts_the_rootfs_after_a_restart(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["sleep", "3600"])
+    pid = env.pid(cid)
+    env.d.proc.send_signal(signal.SIGKILL)
+    env.d.proc.wait()
+    env.d.log.close()
+    env.d.start()
+    env.connect()
+    assert env.status(cid).status.state == env.pb2.CONTAINER_RUNNING
+    assert pid_alive(pid)
+    env.stop(cid)
+    env.remove(cid)
+    assert mounts_naming(cid) == []
+    assert not os.path.exists(env.container_dir(cid))
