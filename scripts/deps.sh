@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what cleat needs to build on Debian 12; with --test, also what its
-# tests need; with --package, also what building the Debian package and
-# installing it into a fresh root (scripts/package-test.sh) need.
+# tests need (containerd only for its containerd-shim-runc-v2, the shim v2
+# runtime-kata's tests drive; containerd itself never runs); with --package,
+# also what building the Debian package and installing it into a fresh root
+# (scripts/package-test.sh) need.
 #
 #   scripts/deps.sh [--test] [--package]
 set -euo pipefail
@@ -17,6 +19,7 @@ test_deps=(
     libcmocka-dev clang libclang-rt-14-dev clang-format
     docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
+    containerd
 )
 
 # Building the .debs (debian/) and installing them into a debootstrapped root.
