@@ -189,7 +189,12 @@ static int remove_orphan(struct kata *k, const char *id, struct cleat_error **re
     _cleanup_json_ json_t *rec = kata_valid_id(id) ? kata_record_read(k->tasks_dir, name) : NULL;
     if (!rec)
         return cleat_error_set(k->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' not found", id);
+    const char *bundle = json_string_value(json_object_get(rec, "bundle"));
+    if (bundle)
+        kata_shim_delete(k, id, bundle, 1);
     int fd = kata_relay_pidfd((pid_t)json_integer_value(json_object_get(rec, "relay_pid")), id);
+    if (fd < 0 && bundle)
+        fd = kata_relay_pidfd_in(bundle, id);
     if (fd >= 0) {
         plugin_pidfd_signal(fd, SIGKILL);
         close(fd);
@@ -244,7 +249,7 @@ int kata_remove(void *instance, const char *id, const char *exec_id, struct clea
     if (!t)
         return remove_orphan(k, id, reterr);
     pthread_mutex_lock(&k->lock);
-    int lost = t->pod->lost, exited = t->exited;
+    int lost = t->pod->lost, exited = t->exited, shim_unknown = 0;
     pthread_mutex_unlock(&k->lock);
     int r = 0;
     if (!lost && !exited) {
@@ -254,12 +259,18 @@ int kata_remove(void *instance, const char *id, const char *exec_id, struct clea
         struct cleat_error *err = NULL;
         r = kata_call(k, t, "State", &sreq.base, &shimv2__state_response__descriptor, (ProtobufCMessage **)&st, &err);
         uint32_t status = r == 0 ? kata_status(st->status) : CLEAT_TASK_UNKNOWN;
+        cleat_log(k->host, CLEAT_LOG_DEBUG, "container '%s': remove: its task is %s", id,
+                  r == 0 ? (status == CLEAT_TASK_CREATED   ? "created"
+                            : status == CLEAT_TASK_STOPPED ? "stopped"
+                                                           : "busy")
+                         : k->host->error_message(err));
         if (st)
             protobuf_c_message_free_unpacked(&st->base, NULL);
         if (r < 0 && k->host->error_status(err) != CLEAT_STATUS_NOT_FOUND) {
             kata_task_put(k, t);
             return plugin_pass_error(k->host, reterr, err, r);
         }
+        shim_unknown = r < 0;
         k->host->error_free(err);
         r = 0;
         if (status == CLEAT_TASK_RUNNING || status == CLEAT_TASK_PAUSED) {
@@ -277,6 +288,8 @@ int kata_remove(void *instance, const char *id, const char *exec_id, struct clea
         del.id = t->id;
         struct cleat_error *err = NULL;
         r = kata_call(k, t, "Delete", &del.base, &shimv2__delete_response__descriptor, NULL, &err);
+        if (r < 0)
+            cleat_log(k->host, CLEAT_LOG_DEBUG, "container '%s': remove: %s", id, k->host->error_message(err));
         if (r < 0 && k->host->error_status(err) != CLEAT_STATUS_NOT_FOUND) {
             pthread_mutex_lock(&k->lock);
             t->removed = 0;
@@ -287,6 +300,12 @@ int kata_remove(void *instance, const char *id, const char *exec_id, struct clea
         k->host->error_free(err);
         r = 0;
     }
+    /*
+     * A task the shim does not know, though we made it: cleatd was killed while the shim created it, and the
+     * shim gave up half-way (its request was cancelled with the connection).  Its own cleanup ends what runs.
+     */
+    if (!lost && shim_unknown && t->bundle)
+        kata_shim_delete(k, t->id, t->bundle, 1);
     /* The relay ends by itself once the output ended; one still there (a created task) is ended here. */
     pthread_mutex_lock(&k->lock);
     int fd = t->relay_pidfd;
@@ -327,6 +346,8 @@ int kata_container_recover(struct kata *k, const char *id) {
     t->bundle = strdup(bundle);
     t->relay_pid = (pid_t)json_integer_value(json_object_get(rec, "relay_pid"));
     t->relay_pidfd = kata_relay_pidfd(t->relay_pid, id);
+    if (t->relay_pidfd < 0) /* killed before its pid was recorded: the relay wrote it in the bundle */
+        t->relay_pidfd = kata_relay_pidfd_in(bundle, id);
     if (t->relay_pidfd < 0)
         t->relay_pidfd = -1;
     snprintf(name, sizeof(name), "%s.oom", id);

@@ -13,7 +13,8 @@
  * What is where (under the instance's state dir, lost on reboot like the
  * shims):
  *
- *   events.sock        the ttrpc events service the shims forward to
+ *   events.sock        the ttrpc events service the shims forward to (under
+ *                      KATA_EVENTS_FALLBACK_DIR when that path is too long)
  *   pods/<id>.json     {"bundle", "address", "shim_pid"}: a pod's shim
  *   tasks/<id>.json    {"sandbox", "bundle", "relay_pid"}: a container
  *   tasks/<id>.lost    {"exit_status", "exited_at_ns"}: its shim died
@@ -44,9 +45,11 @@
 /* The containerd namespace the shims are started in (what Kata and the CRI plugin of containerd use). */
 #define KATA_NAMESPACE "k8s.io"
 /* Bounds on waits, so that a hung shim cannot hang a worker forever. */
-#define KATA_CALL_TIMEOUT_MS 60000     /* one task API call, or the shim's start command */
-#define KATA_DRAIN_TIMEOUT_MS 5000     /* the relay's end (log complete) after the task exited */
-#define KATA_SHIM_EXIT_TIMEOUT_MS 5000 /* the shim's own exit after Shutdown */
+#define KATA_CALL_TIMEOUT_MS 60000 /* one task API call, or the shim's start command */
+#define KATA_DRAIN_TIMEOUT_MS 5000 /* the relay's end (log complete) after the task exited */
+#define KATA_SHIM_EXIT_TIMEOUT_MS 5000
+/* The events socket when STATE/events.sock is too long for sun_path. */
+#define KATA_EVENTS_FALLBACK_DIR "/run/cleat-kata" /* the shim's own exit after Shutdown */
 
 struct kata_pod;
 struct kata_task;
@@ -127,8 +130,12 @@ int kata_pod_recover(struct kata *k, const char *sandbox_id);
 int kata_pod_mark_lost(struct kata *k, struct kata_pod *p);
 /* 1 when the pod's shim process has ended (or cannot be watched), after waiting at most timeout_ms. */
 int kata_pod_shim_gone(struct kata_pod *p, int timeout_ms);
-/* Run `SHIM ... -id ID -bundle BUNDLE delete` in BUNDLE: the shim's own cleanup of a task whose shim died. */
-void kata_shim_delete(struct kata *k, const char *id, const char *bundle);
+/*
+ * Run `SHIM ... -id ID -bundle BUNDLE delete` in BUNDLE: the shim's own cleanup of a task it can no longer delete
+ * (its shim died, or the shim never finished creating it).  Failure is only logged (at debug level when
+ * expect_nothing: there may well be nothing to clean up).
+ */
+void kata_shim_delete(struct kata *k, const char *id, const char *bundle, int expect_nothing);
 /* Close everything of every pod (fini). */
 void kata_pods_free(struct kata *k);
 
@@ -178,6 +185,8 @@ int kata_relay_start(struct kata *k, const struct cleat_runtime_container *c, pi
                      struct cleat_error **reterr);
 /* A pidfd of the relay of `id` when process `pid` still is that relay, else -ESRCH. */
 int kata_relay_pidfd(pid_t pid, const char *id);
+/* The same for a relay whose pid was not recorded: the one BUNDLE/shim.pid names, if it is still that relay. */
+int kata_relay_pidfd_in(const char *bundle, const char *id);
 /* One command on the relay's control socket BUNDLE/attach.sock ("release\n", "reopen\n", ...). */
 int kata_relay_command(struct kata *k, const char *id, const char *bundle, const char *what, const char *line,
                        struct cleat_error **reterr);

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "kata.h"
@@ -117,6 +118,27 @@ static char *dup_or_null(const char *s) {
     return s ? strdup(s) : NULL;
 }
 
+/*
+ * Where the shims forward their events: STATE/events.sock, unless that is too long for a unix socket's address
+ * (a shim dials it by path, it cannot go through a directory descriptor as cleatd can).  Then a short name under
+ * KATA_EVENTS_FALLBACK_DIR made from a hash of the state dir, so that each instance still has its own.
+ */
+static int events_socket_path(const char *state, char **ret) {
+    struct sockaddr_un sa;
+    if (asprintf(ret, "%s/events.sock", state) < 0)
+        return -ENOMEM;
+    if (strlen(*ret) < sizeof(sa.sun_path))
+        return 0;
+    free(*ret);
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (const char *c = state; *c; c++)
+        h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+    int r = plugin_mkdir_p(KATA_EVENTS_FALLBACK_DIR, 0700);
+    if (r < 0)
+        return r;
+    return asprintf(ret, "%s/%016llx.sock", KATA_EVENTS_FALLBACK_DIR, (unsigned long long)h) < 0 ? -ENOMEM : 0;
+}
+
 static int set_options(struct kata *k, const struct options *o, struct cleat_error **reterr) {
     const char *state = k->host->state_dir(k->host);
     uint64_t n = o->annotations ? k->host->config_count(o->annotations) : 0;
@@ -134,7 +156,7 @@ static int set_options(struct kata *k, const struct options *o, struct cleat_err
         k->pods_dir = NULL;
     if (asprintf(&k->tasks_dir, "%s/tasks", state) < 0)
         k->tasks_dir = NULL;
-    if (asprintf(&k->events_path, "%s/events.sock", state) < 0)
+    if (events_socket_path(state, &k->events_path) < 0)
         k->events_path = NULL;
     if (!k->annotation_prefixes || !k->shim || !k->relay || (o->binary_name && !k->binary_name) ||
         (o->root && !k->root) || (o->config_path && !k->config_path) || !k->pods_dir || !k->tasks_dir ||

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * runtime-kata: pods.  One shim per pod sandbox, started with the shim's
- * `start` command in the sandbox bundle (<sandbox state dir>/pause, the
- * cleat-pause spec the core gives with the CRI annotations a VM runtime
- * reads added); the sandbox is the shim's first task.  The shim writes its
+ * `start` command in the sandbox bundle (<sandbox state dir>/<sandbox id>,
+ * with the cleat-pause spec the core gives and the CRI annotations a VM
+ * runtime reads added); the sandbox is the shim's first task.  A bundle is
+ * named after its task as in containerd's layout: a shim's `delete` finds
+ * the bundle as <its working directory>/../<id>.  The shim writes its
  * own log to the FIFO BUNDLE/log, which a thread of ours drains into
  * cleatd's log (a shim whose log nobody reads would block).
  */
@@ -242,7 +244,7 @@ static int run_shim(struct kata *k, const char *id, const char *cwd, const char 
     return plugin_run(&run, -1, o);
 }
 
-void kata_shim_delete(struct kata *k, const char *id, const char *bundle) {
+void kata_shim_delete(struct kata *k, const char *id, const char *bundle, int expect_nothing) {
     struct plugin_output o;
     int r = run_shim(k, id, bundle, "delete", 1, &o);
     if (r < 0) {
@@ -250,8 +252,8 @@ void kata_shim_delete(struct kata *k, const char *id, const char *bundle) {
         return;
     }
     if (o.exit_status != 0)
-        cleat_log(k->host, CLEAT_LOG_WARNING, "task '%s': %s delete exited with %d: %s", id, k->shim, o.exit_status,
-                  o.err);
+        cleat_log(k->host, expect_nothing ? CLEAT_LOG_DEBUG : CLEAT_LOG_WARNING,
+                  "task '%s': %s delete exited with %d: %s", id, k->shim, o.exit_status, o.err);
     plugin_output_done(&o);
 }
 
@@ -479,7 +481,7 @@ static void undo_create(struct kata *k, struct kata_pod *p) {
     if (p->shim_pidfd >= 0 && plugin_pidfd_wait(p->shim_pidfd, KATA_SHIM_EXIT_TIMEOUT_MS) == 0)
         plugin_pidfd_signal(p->shim_pidfd, SIGKILL);
     if (!p->client)
-        kata_shim_delete(k, p->id, p->bundle);
+        kata_shim_delete(k, p->id, p->bundle, 1);
     const char *file = p->address ? socket_file(p->address) : NULL;
     if (file)
         unlink(file);
@@ -502,7 +504,7 @@ int kata_sandbox_create(void *instance, const struct cleat_runtime_sandbox *sb, 
                                "sandbox '%s': runtime-kata needs the sandbox's spec from the core (SANDBOX_TASK)",
                                sb->id);
     if (!sb->state_dir || sb->state_dir[0] != '/' ||
-        snprintf(bundle, sizeof(bundle), "%s/pause", sb->state_dir) >= (int)sizeof(bundle))
+        snprintf(bundle, sizeof(bundle), "%s/%s", sb->state_dir, sb->id) >= (int)sizeof(bundle))
         return cleat_error_set(k->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                                "sandbox '%s': the state dir must be an absolute path of a sane length", sb->id);
     _cleanup_free_ char *spec = sandbox_spec(k, sb);

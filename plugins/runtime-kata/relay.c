@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -45,6 +46,15 @@ int kata_relay_pidfd(pid_t pid, const char *id) {
         return -ESRCH;
     }
     return fd;
+}
+
+int kata_relay_pidfd_in(const char *bundle, const char *id) {
+    char path[PATH_MAX];
+    _cleanup_free_ char *text = NULL;
+    if (snprintf(path, sizeof(path), "%s/shim.pid", bundle) >= (int)sizeof(path) ||
+        plugin_read_file(path, 64, &text, NULL) < 0)
+        return -ESRCH;
+    return kata_relay_pidfd((pid_t)atoi(text), id);
 }
 
 int kata_relay_start(struct kata *k, const struct cleat_runtime_container *c, pid_t *ret_pid, int *ret_pidfd,

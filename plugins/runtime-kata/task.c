@@ -168,7 +168,7 @@ static void task_lost(struct kata *k, struct kata_task *t, int64_t now) {
     }
     /* The shim's own cleanup for a task it can no longer delete: for runc, `runc delete --force`. */
     if (bundle)
-        kata_shim_delete(k, t->id, bundle);
+        kata_shim_delete(k, t->id, bundle, 0);
     /* Its output ends with the container: let the relay finish the log, then make sure it is gone. */
     pthread_mutex_lock(&k->lock);
     int fd = t->relay_pidfd;
