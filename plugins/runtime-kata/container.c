@@ -6,6 +6,7 @@
  * releases the relay (the shim holds the FIFOs now) and starts the waiter.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -182,6 +183,32 @@ int kata_create(void *instance, const struct cleat_runtime_container *c, struct 
     return r;
 }
 
+/*
+ * After a `runtime create` killed half-way (the shim cancels its Create when cleatd's connection drops), the
+ * container's cgroup may exist with no runtime state naming it, so no delete removes it.  Remove it where it is
+ * empty, in every hierarchy: rmdir(2) refuses a cgroup that still has processes or children.  Only a cgroupfs
+ * path ("/parent/name"); a systemd driver's "slice:prefix:name" is a transient unit systemd removes itself.
+ */
+static void remove_empty_cgroup(const char *bundle) {
+    char path[PATH_MAX];
+    _cleanup_free_ char *text = NULL;
+    snprintf(path, sizeof(path), "%s/config.json", bundle);
+    if (plugin_read_file(path, 16 * 1024 * 1024, &text, NULL) < 0)
+        return;
+    _cleanup_json_ json_t *spec = json_loads(text, 0, NULL);
+    const char *cg = json_string_value(json_object_get(json_object_get(spec, "linux"), "cgroupsPath"));
+    if (!cg || cg[0] != '/' || strstr(cg, "/../") || strstr(cg, "/./"))
+        return;
+    _cleanup_strv_ char **hierarchies = NULL;
+    if (plugin_list_dir(AT_FDCWD, "/sys/fs/cgroup", &hierarchies) < 0)
+        return;
+    snprintf(path, sizeof(path), "/sys/fs/cgroup%s", cg);
+    rmdir(path); /* cgroup v2 alone */
+    for (char **h = hierarchies; *h; h++)
+        if (snprintf(path, sizeof(path), "/sys/fs/cgroup/%s%s", *h, cg) < (int)sizeof(path))
+            rmdir(path);
+}
+
 /* Remove a record whose pod is not known (its shim record was lost): end its relay, drop the files. */
 static int remove_orphan(struct kata *k, const char *id, struct cleat_error **reterr) {
     char name[160];
@@ -190,8 +217,10 @@ static int remove_orphan(struct kata *k, const char *id, struct cleat_error **re
     if (!rec)
         return cleat_error_set(k->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "container '%s' not found", id);
     const char *bundle = json_string_value(json_object_get(rec, "bundle"));
-    if (bundle)
+    if (bundle) {
         kata_shim_delete(k, id, bundle, 1);
+        remove_empty_cgroup(bundle);
+    }
     int fd = kata_relay_pidfd((pid_t)json_integer_value(json_object_get(rec, "relay_pid")), id);
     if (fd < 0 && bundle)
         fd = kata_relay_pidfd_in(bundle, id);
@@ -304,8 +333,10 @@ int kata_remove(void *instance, const char *id, const char *exec_id, struct clea
      * A task the shim does not know, though we made it: cleatd was killed while the shim created it, and the
      * shim gave up half-way (its request was cancelled with the connection).  Its own cleanup ends what runs.
      */
-    if (!lost && shim_unknown && t->bundle)
+    if (!lost && shim_unknown && t->bundle) {
         kata_shim_delete(k, t->id, t->bundle, 1);
+        remove_empty_cgroup(t->bundle);
+    }
     /* The relay ends by itself once the output ended; one still there (a created task) is ended here. */
     pthread_mutex_lock(&k->lock);
     int fd = t->relay_pidfd;

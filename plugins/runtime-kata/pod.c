@@ -656,8 +656,8 @@ int kata_sandbox_remove(void *instance, const char *sandbox_id, struct cleat_err
         plugin_pidfd_wait(p->shim_pidfd, 1000);
     }
     const char *file = p->address ? socket_file(p->address) : NULL;
-    if (file)
-        unlink(file);
+    if (file && unlink(file) == 0)
+        cleat_log(k->host, CLEAT_LOG_DEBUG, "pod '%s': removed its shim's socket %s", p->id, file);
     char name[160];
     snprintf(name, sizeof(name), "%s.json", p->id);
     kata_record_remove(k->pods_dir, name);
@@ -665,6 +665,7 @@ int kata_sandbox_remove(void *instance, const char *sandbox_id, struct cleat_err
     unlink_pod_locked(k, p);
     pthread_mutex_unlock(&k->lock);
     kata_pod_put(k, p);
+    cleat_log(k->host, CLEAT_LOG_DEBUG, "pod '%s': its shim is gone", sandbox_id);
     return 0;
 }
 
