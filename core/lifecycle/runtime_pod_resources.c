@@ -2,16 +2,20 @@
 /*
  * UpdatePodSandboxResources: kubelet's notice that it resized the pod's
  * cgroup (in-place pod resize).  kubelet owns the pod-level cgroup and has
- * already written it; cleat makes no cgroup of its own for a pod, so there
- * is nothing to apply.  The new overhead and resources are validated (as
- * UpdateContainerResources would) and recorded in the pod's stored config,
- * so that PodSandboxStatus and later decisions see what is in force.
+ * already written it; cleat makes no cgroup of its own for a pod, so for
+ * most runtimes there is nothing to apply.  A runtime that sizes a sandbox
+ * of its own (a VM) gets the new resources through its sandbox_update op.
+ * The new overhead and resources are validated (as UpdateContainerResources
+ * would) and recorded in the pod's stored config, so that PodSandboxStatus
+ * and later decisions see what is in force.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "plugin_calls.h"
 #include "runtime_internal.h"
 #include "spec.h"
 
@@ -53,6 +57,20 @@ static int record_resources(sandbox_record *rec, const Runtime__V1__LinuxContain
     return 0;
 }
 
+/* Tell a runtime that sizes the pod's sandbox itself (it has sandbox_update); others have nothing to do. */
+static int runtime_update(struct runtime_service *rs, const sandbox_record *rec,
+                          const Runtime__V1__LinuxContainerResources *resources, struct cleat_error **reterr) {
+    struct plugin_instance *rt = runtime_instance(rs, rec->runtime_handler);
+    if (!rt || !plugin_has_op(rt, "sandbox_update"))
+        return 0;
+    char *json = NULL;
+    int r = spec_resources_json(resources, &json, reterr);
+    if (r >= 0 && (r = plugin_runtime_sandbox_update(rt, rec->id, json, reterr)) < 0)
+        metrics_plugin_error("runtime", rt->name, "sandbox_update");
+    free(json);
+    return r < 0 ? error_prefix(r, reterr, "pod %s: runtime '%s'", rec->id, rt->name) : 0;
+}
+
 int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
                          const Runtime__V1__LinuxContainerResources *overhead,
                          const Runtime__V1__LinuxContainerResources *resources, struct cleat_error **reterr) {
@@ -71,6 +89,8 @@ int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
     r = sandbox_record_load(rs, id, &rec, reterr);
     if (r >= 0 && rec->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
         r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL, "pod sandbox %s is not ready", id);
+    if (r >= 0 && resources)
+        r = runtime_update(rs, rec, resources, reterr);
     if (r >= 0)
         r = record_resources(rec, overhead, resources, reterr);
     if (r >= 0)

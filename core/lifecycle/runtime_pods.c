@@ -3,7 +3,9 @@
  * Pod sandboxes without a pause image: the pod's network, IPC and UTS
  * namespaces are pinned by bind mounts (pod_ns.h), so nothing runs for an
  * idle pod.  Only a pod that shares one PID namespace gets a process, the
- * tiny cleat-pause, as that namespace's init.
+ * tiny cleat-pause, as that namespace's init; and every pod does with a
+ * runtime that runs a sandbox task per pod (CLEAT_RUNTIME_FEATURE_SANDBOX_TASK:
+ * a shim v2 runtime, or a VM).
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include "pod_ns.h"
 #include "registry.h"
 #include "runtime_internal.h"
+#include "spec.h"
 #include "stats.h"
 
 static const Runtime__V1__NamespaceOption *pod_nsopts(const Runtime__V1__PodSandboxConfig *c) {
@@ -123,15 +126,33 @@ struct pod_build {
     size_t n_ips;
 };
 
+/* A runtime that runs a sandbox task gets one for every pod, else only a pod sharing one PID namespace does. */
+static int has_sandbox_task(const struct plugin_instance *rt, int shared_pid) {
+    return shared_pid || (plugin_runtime_features(rt) & CLEAT_RUNTIME_FEATURE_SANDBOX_TASK);
+}
+
+/* The pod's resources and overhead as OCI linux.resources JSON (NULL where the pod has none). */
+static int pod_resources_json(const Runtime__V1__PodSandboxConfig *c, char **ret_resources, char **ret_overhead,
+                              struct cleat_error **reterr) {
+    const Runtime__V1__LinuxPodSandboxConfig *l = c->linux;
+    int r = l && l->resources ? spec_resources_json(l->resources, ret_resources, reterr) : 0;
+    if (r >= 0 && l && l->overhead)
+        r = spec_resources_json(l->overhead, ret_overhead, reterr);
+    return r < 0 ? error_prefix(r, reterr, "the pod's resources") : 0;
+}
+
 static int pod_create_runtime(struct runtime_service *rs, struct plugin_instance *rt, const struct pod_build *b,
                               struct cleat_error **reterr) {
     if (!plugin_has_op(rt, "sandbox_create"))
         return 0;
-    char *spec = NULL;
-    if (b->shared_pid) {
-        int r = pod_pause_spec(rs, b->id, b->dir, b->config, b->pinned, &spec, reterr);
-        if (r < 0)
-            return r;
+    char *spec = NULL, *resources = NULL, *overhead = NULL;
+    int r = pod_resources_json(b->config, &resources, &overhead, reterr);
+    if (r >= 0 && has_sandbox_task(rt, b->shared_pid))
+        r = pod_pause_spec(rs, b->id, b->dir, b->config, b->pinned, &spec, reterr);
+    if (r < 0) {
+        free(resources);
+        free(overhead);
+        return r;
     }
     char net[4096], ipc[4096], uts[4096];
     snprintf(net, sizeof(net), "%s/ns/net", b->dir);
@@ -155,11 +176,15 @@ static int pod_create_runtime(struct runtime_service *rs, struct plugin_instance
         .cgroup_parent = b->config->linux ? b->config->linux->cgroup_parent : NULL,
         .spec_json = spec,
         .annotations = annotations,
+        .resources_json = resources,
+        .overhead_json = overhead,
     };
-    int r = annotations ? plugin_runtime_sandbox_create(rt, &sb, reterr)
-                        : error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    r = annotations ? plugin_runtime_sandbox_create(rt, &sb, reterr)
+                    : error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     free(annotations);
     free(spec);
+    free(resources);
+    free(overhead);
     return r;
 }
 
@@ -426,11 +451,11 @@ int pod_list(struct runtime_service *rs, sandbox_record ***ret, size_t *ret_n, s
 }
 
 uint32_t pod_pause_pid(struct runtime_service *rs, const sandbox_record *rec) {
-    struct plugin_instance *rt = rec->shared_pid ? runtime_instance(rs, rec->runtime_handler) : NULL;
+    struct plugin_instance *rt = runtime_instance(rs, rec->runtime_handler);
     struct cleat_runtime_state st = {0};
     struct cleat_error *err = NULL;
-    if (rt && plugin_has_op(rt, "state") && plugin_runtime_state(rt, rec->id, NULL, &st, &err) >= 0 &&
-        st.status == CLEAT_TASK_RUNNING) {
+    if (rt && has_sandbox_task(rt, rec->shared_pid) && plugin_has_op(rt, "state") &&
+        plugin_runtime_state(rt, rec->id, NULL, &st, &err) >= 0 && st.status == CLEAT_TASK_RUNNING) {
         return st.pid;
     }
     error_free(err);

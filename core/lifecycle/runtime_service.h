@@ -114,12 +114,16 @@ int pod_list(struct runtime_service *rs, sandbox_record ***ret, size_t *ret_n, s
 /*
  * UpdatePodSandboxResources: validate the pod's new overhead and resources
  * (either may be NULL) and record them in its stored config.  kubelet owns
- * and has already resized the pod cgroup; nothing is applied here.
+ * and has already resized the pod cgroup.  A runtime with the sandbox_update
+ * op (a VM sized by its pod) gets the new resources first (not a change of
+ * the overhead alone); when it fails, so does this, and nothing is
+ * recorded.  Calling it again with the same values does the same again.
  */
 int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
                          const Runtime__V1__LinuxContainerResources *overhead,
                          const Runtime__V1__LinuxContainerResources *resources, struct cleat_error **reterr);
-/* The pid of the pod's pause process while it runs (a pod sharing one PID namespace), else 0. */
+/* The pid of the pod's pause process while it runs (a pod sharing one PID namespace, or any pod of a runtime
+ * with CLEAT_RUNTIME_FEATURE_SANDBOX_TASK), else 0. */
 uint32_t pod_pause_pid(struct runtime_service *rs, const sandbox_record *rec);
 /*
  * Copies of the records of a pod's containers (full pod ID), each with any

@@ -9,18 +9,23 @@ they were (checked alongside).
 - ROOTFS_MOUNTS: the core does not leave the rootfs mounted; it passes the
   snapshotter's mounts, an empty <bundle>/rootfs and root.path "rootfs", and
   leaves unmounting to the runtime (also after a restart).
+- SANDBOX_TASK: every pod's sandbox gets the pause spec; the pod's
+  resources and overhead reach sandbox_create as OCI JSON, and
+  UpdatePodSandboxResources reaches sandbox_update.
 """
 
 import json
 import os
 import signal
 
+import grpc
 import pytest
 
 from pod_fixture import RUNC, RUNTIME_RUNC_DIR, SHIM, make_env, mounts_naming, mounts_under, pid_alive
 from conftest import Cleatd, _pod_env_teardown, pods_removed_after
 
 HANDLER = "wrapped"
+MiB = 1024 * 1024
 
 
 def wrapped_handler():
@@ -49,11 +54,18 @@ def env(wrap_env):
         yield wrap_env
 
 
+def note_path(env, what, ident, ext="json"):
+    return os.path.join(env.d.state_dir, "plugins", "runtime", HANDLER, "wrap", f"{what}-{ident}.{ext}")
+
+
 def note(env, what, ident, ext="json"):
     """A note test-wrap-runtime wrote (parsed JSON, or the text of a .log)."""
-    path = os.path.join(env.d.state_dir, "plugins", "runtime", HANDLER, "wrap", f"{what}-{ident}.{ext}")
-    with open(path) as f:
+    with open(note_path(env, what, ident, ext)) as f:
         return json.load(f) if ext == "json" else f.read()
+
+
+def pause_pid(env, pod):
+    return int(json.loads(env.pod_status(pod, verbose=True).info["info"])["pid"])
 
 
 def spec_of(env, cid):
@@ -110,3 +122,54 @@ def test_runtime_unmounts_the_rootfs_after_a_restart(env):
     env.remove(cid)
     assert mounts_naming(cid) == []
     assert not os.path.exists(env.container_dir(cid))
+
+
+# --------------------------------------------------------------------------
+# SANDBOX_TASK, pod resources
+
+
+def pod_with_resources(env):
+    cfg = env.pod_config()
+    cfg.linux.resources.CopyFrom(env.pb2.LinuxContainerResources(cpu_shares=512, memory_limit_in_bytes=256 * MiB))
+    cfg.linux.overhead.CopyFrom(env.pb2.LinuxContainerResources(cpu_shares=128))
+    return cfg
+
+
+def test_every_pod_gets_a_sandbox_task_with_its_resources(env):
+    pod = env.run_pod(config=pod_with_resources(env), handler=HANDLER)  # its own PID namespace per container
+    made = note(env, "sandbox", pod)
+    assert made["spec"] is True
+    assert made["resources"] == {"cpu": {"shares": 512}, "memory": {"limit": 256 * MiB}}
+    assert made["overhead"] == {"cpu": {"shares": 128}, "memory": {}}
+    assert pid_alive(pause_pid(env, pod))
+    # runc's handler: no pause for such a pod, as before.
+    plain = env.run_pod(config=pod_with_resources(env))
+    assert pause_pid(env, plain) == 0
+
+
+def test_a_pod_without_resources_gets_none(env):
+    pod = env.run_pod(handler=HANDLER)
+    made = note(env, "sandbox", pod)
+    assert made["resources"] is None and made["overhead"] is None
+
+
+def test_update_pod_sandbox_resources_reaches_the_runtime(env):
+    pod = env.run_pod(config=pod_with_resources(env), handler=HANDLER)
+    new = env.pb2.LinuxContainerResources(cpu_shares=1024, memory_limit_in_bytes=512 * MiB)
+    env.rt.UpdatePodSandboxResources(env.pb2.UpdatePodSandboxResourcesRequest(pod_sandbox_id=pod, resources=new),
+                                     timeout=30)
+    assert note(env, "sandbox-update", pod)["resources"] == {"cpu": {"shares": 1024}, "memory": {"limit": 512 * MiB}}
+
+
+def test_a_runtime_that_refuses_the_update_fails_it(env):
+    pod = env.run_pod(handler=HANDLER)
+    os.unlink(note_path(env, "sandbox", pod))  # test-wrap-runtime now answers NOT_FOUND for the pod
+    new = env.pb2.LinuxContainerResources(cpu_shares=1024)
+    with pytest.raises(grpc.RpcError) as e:
+        env.rt.UpdatePodSandboxResources(env.pb2.UpdatePodSandboxResourcesRequest(pod_sandbox_id=pod, resources=new),
+                                         timeout=30)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert f"runtime '{HANDLER}'" in e.value.details() and pod in e.value.details()
+    # Only the overhead: nothing for the runtime to resize, so it is not asked.
+    env.rt.UpdatePodSandboxResources(env.pb2.UpdatePodSandboxResourcesRequest(pod_sandbox_id=pod, overhead=new),
+                                     timeout=30)
