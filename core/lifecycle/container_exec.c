@@ -194,6 +194,16 @@ void container_exec_end(struct container_exec *x) {
     free(x);
 }
 
+int container_attach_resize(struct runtime_service *rs, const char *id_or_prefix, uint32_t width, uint32_t height,
+                            struct cleat_error **reterr) {
+    char id[65];
+    container_record *rec = NULL;
+    struct plugin_instance *rt = NULL;
+    int r = live_container(rs, id_or_prefix, 1, id, &rec, &rt, reterr);
+    container_record_free(rec);
+    return r < 0 ? r : plugin_runtime_resize_pty(rt, id, NULL, width, height, reterr);
+}
+
 int container_attach_address(struct runtime_service *rs, const char *id_or_prefix, char ret_id[65], char *addr,
                              size_t addr_size, struct cleat_error **reterr) {
     container_record *rec = NULL;

@@ -75,4 +75,15 @@ void container_exec_end(struct container_exec *x);
 int container_attach_address(struct runtime_service *rs, const char *id_or_prefix, char ret_id[65], char *addr,
                              size_t addr_size, struct cleat_error **reterr);
 
+/*
+ * Resize the terminal of a RUNNING container (ID or unique prefix), for an
+ * attached client: through the runtime's resize_pty, which every runtime
+ * answers (a shim v2's terminal is not behind the attach socket).  The last
+ * call wins.  NOT_FOUND for an unknown container, FAILED_PRECONDITION for
+ * one not running or without a terminal, UNIMPLEMENTED when its runtime
+ * cannot resize.
+ */
+int container_attach_resize(struct runtime_service *rs, const char *id_or_prefix, uint32_t width, uint32_t height,
+                            struct cleat_error **reterr);
+
 #endif

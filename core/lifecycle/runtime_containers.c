@@ -50,7 +50,7 @@ static int kill_and_wait(struct runtime_service *rs, struct plugin_instance *rt,
     if (r < 0 && error_status(*reterr) == CLEAT_STATUS_NOT_FOUND) {
         error_free(*reterr);
         *reterr = NULL;
-        exit_record(rs, id, NULL, 0, 255, now_ns());
+        exit_record(rs, id, NULL, 0, 255, 0, now_ns());
         return 0;
     }
     if (r < 0)

@@ -160,7 +160,7 @@ static int pid_namespace(struct create *c, struct cleat_error **reterr) {
     return 0;
 }
 
-/* Prepare the snapshot and mount it at rootfs (for good, or only for build_spec: see mount_for_runtime). */
+/* Prepare the snapshot and mount it at rootfs (for good, or only for build_spec: see hand_over_rootfs). */
 static int snapshot(struct create *c, char *rootfs, struct cleat_error **reterr) {
     if (!c->sn)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS, "no snapshotter is configured");
@@ -179,7 +179,7 @@ static int snapshot(struct create *c, char *rootfs, struct cleat_error **reterr)
 }
 
 /* For a runtime that mounts the rootfs itself: the spec is built, so the core's mount goes, leaving the dir empty. */
-static int mount_for_runtime(struct create *c, const char *rootfs, struct cleat_error **reterr) {
+static int hand_over_rootfs(struct create *c, const char *rootfs, struct cleat_error **reterr) {
     if (!c->runtime_mounts)
         return 0;
     int r = unmount_tree(rootfs, reterr);
@@ -371,7 +371,7 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
     if (r >= 0)
         r = build_spec(c, rootfs, reterr);
     if (r >= 0)
-        r = mount_for_runtime(c, rootfs, reterr);
+        r = hand_over_rootfs(c, rootfs, reterr);
     if (r >= 0)
         r = runtime_create(c, reterr);
     if (r >= 0)

@@ -3,8 +3,9 @@
  * Exits reported by runtimes.  They arrive on a plugin's own thread, at any
  * time, possibly while a worker holds the container's lock and waits for
  * exactly this exit; so they are only noted here (with whether the OOM
- * killer struck, read while the container's cgroup still exists) and
- * readers apply them to the record they show.
+ * killer struck: read while the container's cgroup still exists, or, for an
+ * OOM no host cgroup sees, such as one inside a VM, as the runtime's state()
+ * says) and readers apply them to the record they show.
  */
 #include <errno.h>
 #include <signal.h>
@@ -77,8 +78,18 @@ static void add_exit(struct runtime_service *rs, const char *container_id, const
 }
 
 void exit_record(struct runtime_service *rs, const char *container_id, const char *exec_id, uint32_t pid,
-                 int32_t status, int64_t exited_at_ns) {
-    add_exit(rs, container_id, exec_id, pid, status, 0, exited_at_ns);
+                 int32_t status, int oom_killed, int64_t exited_at_ns) {
+    add_exit(rs, container_id, exec_id, pid, status, oom_killed, exited_at_ns);
+}
+
+/* The runtime's own word on an OOM kill of a stopped container's init (a VM's OOM killer is not in a host cgroup). */
+static int runtime_says_oom(struct runtime_service *rs, const container_record *rec) {
+    struct plugin_instance *rt = container_runtime(rs, rec);
+    struct cleat_runtime_state st = {0};
+    struct cleat_error *err = NULL;
+    int r = rt && plugin_has_op(rt, "state") ? plugin_runtime_state(rt, rec->id, NULL, &st, &err) : -1;
+    error_free(err);
+    return r >= 0 && st.status == CLEAT_TASK_STOPPED && st.oom_killed;
 }
 
 void runtime_on_exit(void *ctx, const struct plugin_instance *pi, const char *container_id, const char *exec_id,
@@ -87,16 +98,14 @@ void runtime_on_exit(void *ctx, const struct plugin_instance *pi, const char *co
     struct runtime_service *rs = ctx;
     if (!container_id)
         return;
-    /* A SIGKILL with the cgroup's OOM counter up: the OOM killer did it. */
+    /* A SIGKILL with the cgroup's OOM counter up, or the runtime saying so: the OOM killer did it. */
     int oom = 0;
-    if (!exec_id && exit_status == 128 + SIGKILL) {
-        container_record *rec = NULL;
-        struct cleat_error *err = NULL;
-        if (container_record_load(rs, container_id, &rec, &err) >= 0)
-            oom = oom_killed(rs, rec->cgroups_path);
-        container_record_free(rec);
-        error_free(err);
-    }
+    container_record *rec = NULL;
+    struct cleat_error *err = NULL;
+    if (!exec_id && container_record_load(rs, container_id, &rec, &err) >= 0) /* not for a pod's pause */
+        oom = (exit_status == 128 + SIGKILL && oom_killed(rs, rec->cgroups_path)) || runtime_says_oom(rs, rec);
+    container_record_free(rec);
+    error_free(err);
     add_exit(rs, container_id, exec_id, pid, exit_status, oom, exited_at_ns);
 }
 
@@ -178,7 +187,7 @@ int exit_await(struct runtime_service *rs, struct plugin_instance *rt, const cha
         int gone = !exec_id && r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND;
         error_free(err);
         if ((r >= 0 && st.status == CLEAT_TASK_STOPPED) || gone) {
-            exit_record(rs, container_id, exec_id, st.pid, gone ? 255 : st.exit_status,
+            exit_record(rs, container_id, exec_id, st.pid, gone ? 255 : st.exit_status, !gone && st.oom_killed,
                         gone || !st.exited_at_ns ? now_ns() : st.exited_at_ns);
             return exit_lookup(rs, container_id, exec_id, ret);
         }

@@ -54,11 +54,12 @@ static void recover_container(struct runtime_service *rs, const char *id) {
     struct cleat_runtime_state st = {0};
     int r = rt && plugin_has_op(rt, "state") ? plugin_runtime_state(rt, id, NULL, &st, &err) : -1;
     if (r >= 0 && st.status == CLEAT_TASK_STOPPED) {
-        exit_record(rs, id, NULL, st.pid, st.exit_status, st.exited_at_ns ? st.exited_at_ns : now_ns());
+        exit_record(rs, id, NULL, st.pid, st.exit_status, st.oom_killed != 0,
+                    st.exited_at_ns ? st.exited_at_ns : now_ns());
     } else if (r < 0) {
         log_warning("container %s: its runtime does not know it (%s); it is gone", id,
                     err ? error_message(err) : "runtime not configured");
-        exit_record(rs, id, NULL, 0, 255, now_ns());
+        exit_record(rs, id, NULL, 0, 255, 0, now_ns());
     }
     if (container_apply_exit(rs, rec)) {
         if (r < 0)

@@ -191,13 +191,56 @@ static int read_cgroup(struct runtime_service *rs, const char *id, const char *p
     return 0;
 }
 
+/*
+ * Figures the runtime measures itself (its stats op, ABI 1.1: a VM's), and the CPU rate kept under `id`.
+ * 0 with none when the runtime does not know `id` (a stopped container, a pod without a sandbox task).
+ */
+static int read_runtime(struct runtime_service *rs, struct plugin_instance *rt, const char *id, struct object_stats *st,
+                        struct cleat_error **reterr) {
+    struct cleat_runtime_stats s = {.struct_size = sizeof(s)};
+    struct cleat_error *err = NULL;
+    if (plugin_runtime_stats(rt, id, &s, &err) < 0) {
+        if (error_status(err) == CLEAT_STATUS_NOT_FOUND) {
+            error_free(err);
+            return 0;
+        }
+        metrics_plugin_error("runtime", rt->name, "stats");
+        *reterr = error_wrap(err, "runtime '%s'", rt->name);
+        return -1;
+    }
+    if (s.timestamp_ns > 0)
+        st->timestamp_ns = s.timestamp_ns;
+    st->cg = (struct cgroup_stats){
+        .have = CGS_CPU | CGS_MEMORY | CGS_MEMORY_STAT | CGS_PIDS,
+        .cpu_usage_ns = s.cpu_usage_ns,
+        .memory_usage = s.memory_usage_bytes,
+        .memory_working_set = s.memory_working_set_bytes,
+        .memory_rss = s.memory_rss_bytes,
+        .page_faults = s.memory_page_faults,
+        .major_page_faults = s.memory_major_page_faults,
+        .pids = s.pids,
+    };
+    st->has_nano_cores = stats_cache_cpu_rate(rs->stats, id, st->timestamp_ns, s.cpu_usage_ns, &st->nano_cores);
+    return 0;
+}
+
+/* The runtime instance when it measures usage itself (has the stats op), else NULL: the host cgroups are read. */
+static struct plugin_instance *measuring_runtime(struct plugin_instance *rt) {
+    return rt && plugin_has_op(rt, "stats") ? rt : NULL;
+}
+
 int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
                     struct cleat_error **reterr) {
     struct object_stats st = {.timestamp_ns = now_ns()};
     char *path = NULL;
     int r = 0;
-    /* An exited container's cgroup is gone or holds nothing of it any more. */
-    if ((rec->state == CSTATE_RUNNING || rec->state == CSTATE_CREATED) && rec->cgroups_path && *rec->cgroups_path) {
+    int live = rec->state == CSTATE_RUNNING || rec->state == CSTATE_CREATED;
+    struct plugin_instance *rt = live ? measuring_runtime(container_runtime(rs, rec)) : NULL;
+    if (rt) {
+        if (read_runtime(rs, rt, rec->id, &st, reterr) < 0)
+            return error_prefix(-1, reterr, "stats of container %s", rec->id);
+    } else if (live && rec->cgroups_path && *rec->cgroups_path) {
+        /* An exited container's cgroup is gone or holds nothing of it any more. */
         r = cgroup_dir_of(rec->cgroups_path, &path, reterr);
         if (r >= 0)
             r = read_cgroup(rs, rec->id, path, &st, reterr);
@@ -231,14 +274,21 @@ static int pod_cgroup(struct runtime_service *rs, const char *parent, char **ret
 int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
               struct cleat_error **reterr) {
     struct object_stats st = {.timestamp_ns = now_ns()};
+    int ready = rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+    struct plugin_instance *rt = ready ? measuring_runtime(runtime_instance(rs, rec->runtime_handler)) : NULL;
+    if (rt) { /* the whole pod's, by its sandbox id; else the caller sums the containers' */
+        if (read_runtime(rs, rt, rec->id, &st, reterr) < 0)
+            return error_prefix(-1, reterr, "stats of pod %s", rec->id);
+        *ret = st;
+        return 0;
+    }
     Runtime__V1__PodSandboxConfig *cfg =
         runtime__v1__pod_sandbox_config__unpack(NULL, rec->cri_config.len, rec->cri_config.data);
     const char *parent = cfg && cfg->linux && cfg->linux->cgroup_parent ? cfg->linux->cgroup_parent : "";
     char *dir = NULL;
     int r = 0;
     /* Without a parent of its own the pod's containers sit in the root cgroup: that is not the pod's. */
-    if (*parent && rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY &&
-        (r = pod_cgroup(rs, parent, &dir, reterr)) >= 0 && strcmp(dir, "/") != 0)
+    if (*parent && ready && (r = pod_cgroup(rs, parent, &dir, reterr)) >= 0 && strcmp(dir, "/") != 0)
         r = read_cgroup(rs, rec->id, dir, &st, reterr);
     free(dir);
     if (cfg)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Container and pod usage, below the CRI messages (cri_stats.c builds those):
- * cgroup figures (cgroup_stats.h), a CPU rate in nano-cores, the writable
- * layer's disk use, and a pod's network counters.
+ * cgroup figures (cgroup_stats.h), or the runtime's own when it has the
+ * stats op (a VM's usage is not in a host cgroup), a CPU rate in nano-cores,
+ * the writable layer's disk use, and a pod's network counters.
  *
  * The CPU rate is the usage difference over the interval since the previous
  * sample of the same object, so the cache keeps one sample per container and
@@ -14,7 +15,7 @@
  * walks the layer; a measurement is reused until it is older than the
  * configured maximum age (stats.writable_layer_max_age_seconds).
  *
- * Thread-safe; no lock is held across a snapshotter call or a cgroup read.
+ * Thread-safe; no lock is held across a plugin call or a cgroup read.
  */
 #ifndef CLEAT_CORE_STATS_H
 #define CLEAT_CORE_STATS_H
@@ -55,13 +56,19 @@ struct object_stats {
     const char *layer_mountpoint; /* the snapshotter's root dir (borrowed; lives as long as the daemon) */
 };
 
-/* A container's figures; cgroup ones only while it has a cgroup. */
+/*
+ * A container's figures; CPU, memory and process ones only while it is
+ * created or running: from its runtime when that measures usage itself (the
+ * stats op of ABI 1.1, e.g. a VM), else from its host cgroup.
+ */
 int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
                     struct cleat_error **reterr);
 /*
- * A pod's cgroup figures: its cgroup parent's when the pod has one of its own
- * (a non-empty parent), else *ret is left without cgroup figures (the caller
- * sums its containers').
+ * A ready pod's figures: from its runtime when that measures usage itself
+ * (asked with the pod's sandbox id), else its cgroup parent's when the pod
+ * has one of its own (a non-empty parent).  When neither gives any (the
+ * runtime answers NOT_FOUND, or no parent), *ret is left without them and
+ * the caller sums its containers'.
  */
 int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
               struct cleat_error **reterr);

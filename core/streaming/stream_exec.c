@@ -267,17 +267,10 @@ static void apply_resize(struct rc *c, uint32_t w, uint32_t h) {
         error_free(e);
         return;
     }
-    char id[65], addr[4096], line[64];
-    if (container_attach_address(c->rs, c->req->id, id, addr, sizeof(addr), &e) < 0) {
-        error_free(e);
-        return;
-    }
-    int fd = -1;
-    snprintf(line, sizeof(line), "resize %u %u\n", w, h);
-    if (shim_command(addr, line, &fd, NULL) < 0)
-        log_debug("container %s: attach resize %ux%u failed", c->req->id, w, h);
-    if (fd >= 0)
-        close(fd);
+    /* The runtime's resize_pty, not the attach socket: a shim v2's terminal is the runtime's, not its relay's. */
+    if (container_attach_resize(c->rs, c->req->id, w, h, &e) < 0)
+        log_debug("container %s: attach resize %ux%u: %s", c->req->id, w, h, error_message(e));
+    error_free(e);
 }
 
 static int exec_start(struct rc *c, struct cleat_error **reterr) {

@@ -12,6 +12,9 @@ they were (checked alongside).
 - SANDBOX_TASK: every pod's sandbox gets the pause spec; the pod's
   resources and overhead reach sandbox_create as OCI JSON, and
   UpdatePodSandboxResources reaches sandbox_update.
+- stats: ContainerStats and PodSandboxStats come from the runtime's op.
+- OOM: an OOM kill the runtime reports through state() is OOMKilled.
+- Attach: resizing the terminal goes through the runtime's resize_pty.
 """
 
 import json
@@ -21,7 +24,8 @@ import signal
 import grpc
 import pytest
 
-from pod_fixture import RUNC, RUNTIME_RUNC_DIR, SHIM, make_env, mounts_naming, mounts_under, pid_alive
+import stream_clients as sc
+from pod_fixture import RUNC, RUNTIME_RUNC_DIR, SHIM, make_env, mounts_naming, mounts_under, pid_alive, wait_for
 from conftest import Cleatd, _pod_env_teardown, pods_removed_after
 
 HANDLER = "wrapped"
@@ -173,3 +177,87 @@ def test_a_runtime_that_refuses_the_update_fails_it(env):
     # Only the overhead: nothing for the runtime to resize, so it is not asked.
     env.rt.UpdatePodSandboxResources(env.pb2.UpdatePodSandboxResourcesRequest(pod_sandbox_id=pod, overhead=new),
                                      timeout=30)
+
+
+# --------------------------------------------------------------------------
+# stats
+
+
+def test_container_and_pod_stats_come_from_the_runtime(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 3600"])
+    st = env.rt.ContainerStats(env.pb2.ContainerStatsRequest(container_id=cid), timeout=30).stats
+    said = note(env, "stats", cid)
+    assert st.cpu.usage_core_nano_seconds.value == said["cpu_usage_ns"]
+    assert st.cpu.timestamp == said["timestamp_ns"]
+    assert st.memory.usage_bytes.value == said["memory_usage_bytes"] > 0
+    assert st.memory.working_set_bytes.value == said["memory_working_set_bytes"]
+    assert st.memory.rss_bytes.value == said["memory_rss_bytes"]
+    assert st.memory.page_faults.value == said["memory_page_faults"]
+    assert st.memory.major_page_faults.value == said["memory_major_page_faults"]
+    ps = env.rt.PodSandboxStats(env.pb2.PodSandboxStatsRequest(pod_sandbox_id=pod), timeout=30).stats.linux
+    said = note(env, "stats", pod)  # the pod's own figures: its sandbox task's
+    assert ps.cpu.usage_core_nano_seconds.value == said["cpu_usage_ns"]
+    assert ps.memory.working_set_bytes.value == said["memory_working_set_bytes"]
+    assert ps.process.process_count.value == said["pids"] == 1
+    assert [c.attributes.id for c in ps.containers] == [cid]
+
+
+def test_stats_of_a_stopped_container_ask_nothing(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["true"])
+    env.wait_exited(cid)
+    st = env.rt.ContainerStats(env.pb2.ContainerStatsRequest(container_id=cid), timeout=30).stats
+    assert not st.HasField("cpu") and not st.HasField("memory")
+    with pytest.raises(FileNotFoundError):
+        note(env, "stats", cid)
+
+
+# --------------------------------------------------------------------------
+# OOM
+
+
+def test_oom_kill_reported_by_the_runtime_is_oomkilled(env):
+    pod = env.run_pod(handler=HANDLER)
+    oom = env.run(pod, command=["sleep", "3600"], annotations={"cleat.test/vm-oom": "true"})
+    plain = env.run(pod, command=["sleep", "3600"])
+    for cid in (oom, plain):
+        env.stop(cid, timeout=0)  # SIGKILL: what an OOM kill looks like from outside
+    st = env.wait_exited(oom)
+    assert (st.exit_code, st.reason) == (137, "OOMKilled")
+    st = env.wait_exited(plain)
+    assert (st.exit_code, st.reason) == (137, "Error")
+
+
+def test_oom_kill_while_cleatd_was_down_is_oomkilled(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["sleep", "3600"], annotations={"cleat.test/vm-oom": "true"})
+    pid = env.pid(cid)
+    env.d.proc.send_signal(signal.SIGKILL)
+    env.d.proc.wait()
+    env.d.log.close()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), 20, "the container's init to die")
+    env.d.start()
+    env.connect()
+    st = env.wait_exited(cid)
+    assert (st.exit_code, st.reason) == (137, "OOMKilled")
+
+
+# --------------------------------------------------------------------------
+# attach
+
+
+def test_attach_resize_goes_through_the_runtime(env):
+    pod = env.run_pod(handler=HANDLER)
+    cid = env.run(pod, command=["sh", "-c", "while true; do read x; stty size; done"], stdin=True, tty=True)
+    url = env.rt.Attach(env.pb2.AttachRequest(container_id=cid, stdin=True, tty=True, stdout=True),
+                        timeout=30).url
+    s = sc.open_session("spdy", url, protocol=sc.V4, stdin=True, tty=True)
+    s.resize(91, 17)
+    wait_for(lambda: os.path.exists(os.path.join(env.d.state_dir, "plugins", "runtime", HANDLER, "wrap",
+                                                 f"resize-{cid}.log")), 20, "the resize to reach the runtime")
+    s.write_stdin(b"\n")
+    s.read_until("stdout", b"17 91", timeout=20)
+    s.finish()
+    assert note(env, "resize", cid, "log").splitlines()[-1] == "- 91 17"

@@ -23,7 +23,7 @@ struct exit_entry {
     char *exec_id;
     uint32_t pid;
     int32_t status;
-    int oom_killed; /* the memory cgroup's OOM killer ended it */
+    int oom_killed; /* the OOM killer ended it (the memory cgroup's count, or the runtime's state) */
     int64_t exited_at_ns;
 };
 
@@ -88,9 +88,12 @@ int exit_wait(struct runtime_service *rs, const char *container_id, const char *
               struct exit_entry *ret);
 /* Drop every recorded exit of a container (exec_id NULL) or one exec's. */
 void exit_forget(struct runtime_service *rs, const char *container_id, const char *exec_id);
-/* Record an exit found another way (runtime state at start-up, a runtime that forgot the container). */
+/*
+ * Record an exit found another way (runtime state at start-up, a runtime that forgot the container);
+ * oom_killed as the runtime's state said.  A second exit of the same process is ignored: the first stands.
+ */
 void exit_record(struct runtime_service *rs, const char *container_id, const char *exec_id, uint32_t pid,
-                 int32_t status, int64_t exited_at_ns);
+                 int32_t status, int oom_killed, int64_t exited_at_ns);
 /*
  * Wait for the exit of a container's init (exec_id NULL) or of an exec until
  * deadline_ns (CLOCK_REALTIME; 0: none).  Exits normally arrive through the
