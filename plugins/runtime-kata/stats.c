@@ -52,6 +52,15 @@ int kata_stats(void *instance, const char *id, struct cleat_runtime_stats *ret, 
     pthread_mutex_lock(&k->lock);
     int stopped = t->exited || t->pod->lost;
     pthread_mutex_unlock(&k->lock);
+    if (strcmp(t->id, t->pod->id) == 0) {
+        /*
+         * The sandbox task is the pod's pause (or its VM's agent side), not the whole pod: the pod's usage is its
+         * containers' sum, which the core makes when the sandbox answers NOT_FOUND.
+         */
+        kata_task_put(k, t);
+        return cleat_error_set(k->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT,
+                               "pod '%s': its usage is the sum of its containers'", id);
+    }
     if (stopped) {
         kata_task_put(k, t);
         return cleat_error_set(k->host, reterr, CLEAT_STATUS_NOT_FOUND, ESRCH, "container '%s' has stopped", id);
