@@ -21,6 +21,9 @@ import httpupgrade
 import stream_clients as sc
 from pod_fixture import pid_alive, wait_for
 
+# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
+ALSO_SHIMV2 = True
+
 MiB = 1024 * 1024
 
 # (transport, subprotocol, extra client options)
