@@ -4,7 +4,8 @@
  *
  * Options (README.md says more):
  *   shim: /usr/bin/containerd-shim-kata-v2   the shim v2 binary; absolute
- *   relay: <libexec>/cleat/cleat-shim       cleat-shim, run with --relay for each container's stdio
+ *   relay: <libexec>/cleat/cleat-shim       cleat-shim, run with --relay for each container's stdio (from a
+ *                                           build tree, that tree's when none is installed)
  *   binary_name, root, systemd_cgroup       containerd-shim-runc-v2's options (the OCI runtime, its
  *                                           --root, the systemd cgroup driver)
  *   config_path: /etc/kata/configuration.toml   containerd-shim-kata-v2's configuration file
@@ -13,6 +14,7 @@
  * A missing binary does not fail init: status() reports it.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,12 +42,39 @@ struct options {
     const struct cleat_config *annotations; /* a sequence, or NULL */
 };
 
+/*
+ * cleat-shim where it is installed; when it is not there and this plugin runs from a build tree
+ * (BUILD/plugins/runtime-kata/runtime-kata.so), that tree's BUILD/shim/cleat-shim: so that the one-line handler
+ * config (`shim:` alone) works from either.
+ */
+static const char *default_relay(void) {
+    static char built[PATH_MAX];
+    const char *installed = CLEAT_LIBEXEC_DIR "/cleat-shim";
+    Dl_info info;
+    if (access(installed, X_OK) == 0 || !dladdr((void *)default_relay, &info) || !info.dli_fname)
+        return installed;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", info.dli_fname);
+    char *slash = strrchr(dir, '/');
+    if (!slash ||
+        snprintf(built, sizeof(built), "%.*s/../../shim/cleat-shim", (int)(slash - dir), dir) >= (int)sizeof(built))
+        return installed;
+    char *real = realpath(built, NULL);
+    if (!real || access(real, X_OK) < 0 || strlen(real) >= sizeof(built)) {
+        free(real);
+        return installed;
+    }
+    snprintf(built, sizeof(built), "%s", real);
+    free(real);
+    return built;
+}
+
 static int read_options(const struct cleat_host *host, const struct cleat_config *options, struct options *o,
                         struct cleat_error **reterr) {
     int r;
     if ((r = host->config_check_keys(options, kata_keys, reterr)) < 0 ||
         (r = plugin_config_path(host, options, "shim", "/usr/bin/containerd-shim-kata-v2", &o->shim, reterr)) < 0 ||
-        (r = plugin_config_path(host, options, "relay", CLEAT_LIBEXEC_DIR "/cleat-shim", &o->relay, reterr)) < 0 ||
+        (r = plugin_config_path(host, options, "relay", default_relay(), &o->relay, reterr)) < 0 ||
         (r = host->config_get_string(options, "binary_name", NULL, &o->binary_name, reterr)) < 0 ||
         (r = plugin_config_path(host, options, "root", NULL, &o->root, reterr)) < 0 ||
         (r = plugin_config_path(host, options, "config_path", NULL, &o->config_path, reterr)) < 0 ||
