@@ -124,6 +124,66 @@ static int create_task(struct kata *k, struct kata_task *t, const struct cleat_r
     return r;
 }
 
+struct closer {
+    struct kata *k;
+    struct kata_task *t; /* a reference of the closer's */
+};
+
+static void *closer_main(void *arg) {
+    struct closer *cl = arg;
+    struct kata *k = cl->k;
+    struct kata_task *t = cl->t;
+    free(cl);
+    struct cleat_error *err = NULL;
+    struct ttrpc_client *c = kata_pod_client(k, t->pod, &err);
+    Shimv2__CloseIORequest req = SHIMV2__CLOSE_IOREQUEST__INIT;
+    req.id = t->id;
+    req.stdin = 1;
+    if (c && shim_call(c, "CloseIO", &req.base, NULL, 0, NULL, &err) < 0)
+        cleat_log(k->host, CLEAT_LOG_DEBUG, "container '%s': CloseIO: %s", t->id, k->host->error_message(err));
+    k->host->error_free(err);
+    pthread_mutex_lock(&k->lock);
+    k->waiters--;
+    pthread_cond_broadcast(&k->changed);
+    pthread_mutex_unlock(&k->lock);
+    kata_task_put(k, t);
+    return NULL;
+}
+
+/*
+ * A shim v2 holds a writer of the container's stdin FIFO of its own until CloseIO, as containerd's clients call it
+ * when their input ends; here the relay is the client, and its writer is held from the start until the container's
+ * input ends (stdin_once, close_stdin).  So CloseIO is asked for at once: the shim gives up its own writer
+ * (runc-v2), or closes the process's input once everything the relay wrote is through (Kata waits for that), and
+ * the relay's end is the container's end of input.  It may wait long: a thread of its own.
+ */
+static int stdin_closer_start(struct kata *k, struct kata_task *t) {
+    struct closer *cl = malloc(sizeof(*cl));
+    if (!cl)
+        return -ENOMEM;
+    *cl = (struct closer){k, t};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 128 * 1024);
+    pthread_mutex_lock(&k->lock);
+    t->refs++;
+    k->waiters++;
+    pthread_mutex_unlock(&k->lock);
+    pthread_t th;
+    int r = pthread_create(&th, &attr, closer_main, cl);
+    pthread_attr_destroy(&attr);
+    if (r != 0) {
+        free(cl);
+        pthread_mutex_lock(&k->lock);
+        t->refs--;
+        k->waiters--;
+        pthread_mutex_unlock(&k->lock);
+        return -r;
+    }
+    return 0;
+}
+
 int kata_create(void *instance, const struct cleat_runtime_container *c, struct cleat_error **reterr) {
     struct kata *k = instance;
     if (!kata_valid_id(c->id))
@@ -165,6 +225,9 @@ int kata_create(void *instance, const struct cleat_runtime_container *c, struct 
     if (r == 0)
         r = kata_relay_command(k, c->id, c->bundle_dir, "release the log relay", "release\n", reterr);
     if (r == 0 && (r = kata_waiter_start(k, t)) < 0)
+        r = cleat_error_set(k->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "container '%s': no thread: %s",
+                            c->id, strerror(-r));
+    if (r == 0 && (c->flags & CLEAT_CONTAINER_STDIN) && (r = stdin_closer_start(k, t)) < 0)
         r = cleat_error_set(k->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "container '%s': no thread: %s",
                             c->id, strerror(-r));
     if (r < 0 && t) {
