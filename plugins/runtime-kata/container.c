@@ -18,16 +18,13 @@
 #include "plugin_json.h"
 #include "plugin_pidfd.h"
 
-static int task_record(struct kata *k, const char *id, const char *sandbox_id, const char *bundle, pid_t relay,
-                       int excl) {
+static int task_record(struct kata *k, const char *id, const char *sandbox_id, const char *bundle) {
     json_t *j = json_pack("{s:s,s:s}", "sandbox", sandbox_id, "bundle", bundle);
-    if (j && relay > 0)
-        json_object_set_new(j, "relay_pid", json_integer(relay));
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     char name[160];
     snprintf(name, sizeof(name), "%s.json", id);
-    int r = text ? kata_record_write(k->tasks_dir, name, text, excl) : -ENOMEM;
+    int r = text ? kata_record_write(k->tasks_dir, name, text, 1) : -ENOMEM;
     free(text);
     return r;
 }
@@ -197,7 +194,7 @@ int kata_create(void *instance, const struct cleat_runtime_container *c, struct 
         return cleat_error_set(k->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT,
                                "container '%s': its sandbox '%s' has no shim here", c->id,
                                c->sandbox_id ? c->sandbox_id : "(null)");
-    int r = task_record(k, c->id, c->sandbox_id, c->bundle_dir, 0, 1);
+    int r = task_record(k, c->id, c->sandbox_id, c->bundle_dir);
     if (r < 0) {
         kata_pod_put(k, p);
         return cleat_error_set(k->host, reterr, r == -EEXIST ? CLEAT_STATUS_ALREADY_EXISTS : CLEAT_STATUS_INTERNAL, -r,
@@ -215,10 +212,7 @@ int kata_create(void *instance, const struct cleat_runtime_container *c, struct 
         r = pass_annotations(k, c, reterr);
     if (r == 0)
         r = kata_relay_start(k, c, &t->relay_pid, &t->relay_pidfd, reterr);
-    /* The relay's pid is recorded before the task exists: a cleatd killed in between finds it to end it. */
-    if (r == 0 && (r = task_record(k, c->id, c->sandbox_id, c->bundle_dir, t->relay_pid, 0)) < 0)
-        r = cleat_error_set(k->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot record it: %s", c->id,
-                            strerror(-r));
+    /* The relay's pid needs no record of ours: it wrote BUNDLE/shim.pid before it answered. */
     if (r == 0)
         r = create_task(k, t, c, reterr);
     /* The shim has opened the FIFOs: from now on their end means the container's output ended. */
@@ -284,9 +278,7 @@ static int remove_orphan(struct kata *k, const char *id, struct cleat_error **re
         kata_shim_delete(k, id, bundle, 1);
         remove_empty_cgroup(bundle);
     }
-    int fd = kata_relay_pidfd((pid_t)json_integer_value(json_object_get(rec, "relay_pid")), id);
-    if (fd < 0 && bundle)
-        fd = kata_relay_pidfd_in(bundle, id);
+    int fd = bundle ? kata_relay_pidfd_in(bundle, id) : -ESRCH;
     if (fd >= 0) {
         plugin_pidfd_signal(fd, SIGKILL);
         close(fd);
@@ -438,10 +430,7 @@ int kata_container_recover(struct kata *k, const char *id) {
     if (!t)
         return -ENOMEM;
     t->bundle = strdup(bundle);
-    t->relay_pid = (pid_t)json_integer_value(json_object_get(rec, "relay_pid"));
-    t->relay_pidfd = kata_relay_pidfd(t->relay_pid, id);
-    if (t->relay_pidfd < 0) /* killed before its pid was recorded: the relay wrote it in the bundle */
-        t->relay_pidfd = kata_relay_pidfd_in(bundle, id);
+    t->relay_pidfd = kata_relay_pidfd_in(bundle, id);
     if (t->relay_pidfd < 0)
         t->relay_pidfd = -1;
     snprintf(name, sizeof(name), "%s.oom", id);

@@ -16,7 +16,8 @@
  *   events.sock        the ttrpc events service the shims forward to (under
  *                      KATA_EVENTS_FALLBACK_DIR when that path is too long)
  *   pods/<id>.json     {"bundle", "address", "shim_pid"}: a pod's shim
- *   tasks/<id>.json    {"sandbox", "bundle", "relay_pid"}: a container
+ *   tasks/<id>.json    {"sandbox", "bundle"}: a container (its relay's pid
+ *                      is in BUNDLE/shim.pid, written by the relay itself)
  *   tasks/<id>.lost    {"exit_status", "exited_at_ns"}: its shim died
  *   tasks/<id>.oom     present once the shim reported an OOM kill
  *
