@@ -5,6 +5,7 @@ started on a temporary socket with its own root and state dirs."""
 import contextlib
 import importlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -141,6 +142,13 @@ def runtime_stub(cri):
     def make(daemon):
         return cri[1].RuntimeServiceStub(daemon.channel())
     return make
+
+
+def sdk_abi():
+    """(major, minor) of the plugin ABI in the SDK headers: what every plugin built in this tree says."""
+    with open(os.path.join(SOURCE_DIR, "core", "include", "cleat", "plugin.h")) as f:
+        text = f.read()
+    return tuple(int(re.search(rf"#define CLEAT_ABI_{part} (\d+)", text).group(1)) for part in ("MAJOR", "MINOR"))
 
 
 def run_cleatd(args, timeout=60):

@@ -6,7 +6,7 @@ import os
 
 import yaml
 
-from conftest import PLUGIN_DIR, PLUGIN_DIRS, run_cleatd
+from conftest import PLUGIN_DIR, PLUGIN_DIRS, run_cleatd, sdk_abi
 
 
 def write(path, text):
@@ -60,7 +60,8 @@ runtime:
     r = run_cleatd(["--config", cfg, "--dropin-dir", str(tmp_path / "none"), "--check-config"])
     assert r.returncode != 0
     assert os.path.join(PLUGIN_DIR, "test-other-major.so") in r.stderr
-    assert "ABI 2.0" in r.stderr and "ABI 1.0" in r.stderr
+    major, minor = sdk_abi()
+    assert f"ABI {major + 1}.{minor}" in r.stderr and f"ABI {major}.{minor}" in r.stderr
     assert f"{cfg}:5:" in r.stderr  # where the instance was configured
 
 

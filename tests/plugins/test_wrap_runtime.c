@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,16 @@ struct wrap {
 };
 
 static const char *const wrap_keys[] = {"plugin", "options", NULL};
+
+/* A path made with printf; -ENAMETOOLONG rather than a cut one. */
+static int path_of(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int path_of(char *buf, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
 
 /* Open runtime-runc.so and check its descriptor as the host would. */
 static int load_inner(struct wrap *w, const struct cleat_config *options, struct cleat_error **reterr) {
@@ -98,8 +109,9 @@ static int wrap_init(const struct cleat_host *host, const struct cleat_config *o
     if (!w)
         return plugin_oom(host, reterr);
     w->host = host;
-    snprintf(w->dir, sizeof(w->dir), "%s/wrap", host->state_dir(host));
-    int r = wrap_validate(host, options, reterr);
+    int r = path_of(w->dir, sizeof(w->dir), "%s/wrap", host->state_dir(host));
+    r = r < 0 ? cleat_error_set(host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, -r, "state dir too long")
+              : wrap_validate(host, options, reterr);
     if (r >= 0)
         r = load_inner(w, options, reterr);
     const struct cleat_config *inner_options = r >= 0 ? host->config_get0(options, "options") : NULL;
@@ -119,17 +131,18 @@ static int wrap_init(const struct cleat_host *host, const struct cleat_config *o
 
 /* --- notes --------------------------------------------------------------- */
 
-static void note_path(const struct wrap *w, const char *what, const char *id, const char *ext, char *buf, size_t size) {
-    snprintf(buf, size, "%s/%s-%s.%s", w->dir, what, id, ext);
+static int note_path(const struct wrap *w, const char *what, const char *id, const char *ext, char *buf, size_t size) {
+    return path_of(buf, size, "%s/%s-%s.%s", w->dir, what, id, ext);
 }
 
 /* Write a note (steals `j`); a note that cannot be written fails the op, so no test passes without it. */
 static int note(struct wrap *w, const char *what, const char *id, json_t *j, struct cleat_error **reterr) {
     char path[PATH_MAX];
-    note_path(w, what, id, "json", path, sizeof(path));
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    int r = note_path(w, what, id, "json", path, sizeof(path));
+    char *text = j && r >= 0 ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    int r = text ? plugin_write_file(path, text) : -ENOMEM;
+    if (r >= 0)
+        r = text ? plugin_write_file(path, text) : -ENOMEM;
     free(text);
     return r < 0
                ? cleat_error_set(w->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot write %s: %s", path, strerror(-r))
@@ -145,8 +158,8 @@ static json_t *json_or_null(const char *text) {
 static int is_mount_point(const char *path) {
     struct stat a, b;
     char parent[PATH_MAX];
-    snprintf(parent, sizeof(parent), "%s/..", path);
-    return stat(path, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+    return path_of(parent, sizeof(parent), "%s/..", path) == 0 && stat(path, &a) == 0 && stat(parent, &b) == 0 &&
+           a.st_dev != b.st_dev;
 }
 
 static int is_empty_dir(const char *path) {
@@ -189,7 +202,8 @@ static int mount_one(const struct cleat_mount *m, const char *target) {
 
 static void unmount_rootfs(const char *bundle) {
     char rootfs[PATH_MAX];
-    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
+    if (path_of(rootfs, sizeof(rootfs), "%s/rootfs", bundle) < 0)
+        return;
     while (umount2(rootfs, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
         ;
 }
@@ -198,8 +212,8 @@ static void unmount_rootfs(const char *bundle) {
 static int note_create(struct wrap *w, const struct cleat_runtime_container *c, const char *rootfs,
                        struct cleat_error **reterr) {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/config.json", c->bundle_dir);
-    _cleanup_json_ json_t *spec = json_load_file(path, 0, NULL);
+    _cleanup_json_ json_t *spec =
+        path_of(path, sizeof(path), "%s/config.json", c->bundle_dir) == 0 ? json_load_file(path, 0, NULL) : NULL;
     json_t *mounts = json_array();
     for (uint64_t i = 0; i < c->n_rootfs; i++) {
         json_t *opts = json_array();
@@ -218,8 +232,10 @@ static int note_create(struct wrap *w, const struct cleat_runtime_container *c, 
 static int wrap_create(void *instance, const struct cleat_runtime_container *c, struct cleat_error **reterr) {
     struct wrap *w = instance;
     char rootfs[PATH_MAX];
-    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", c->bundle_dir);
-    int r = note_create(w, c, rootfs, reterr);
+    int r = path_of(rootfs, sizeof(rootfs), "%s/rootfs", c->bundle_dir);
+    if (r < 0)
+        return cleat_error_set(w->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, -r, "bundle dir too long");
+    r = note_create(w, c, rootfs, reterr);
     if (r < 0)
         return r;
     if (c->n_rootfs == 0)
@@ -232,8 +248,8 @@ static int wrap_create(void *instance, const struct cleat_runtime_container *c, 
     for (const char *const *a = c->annotations; r >= 0 && a && a[0] && a[1]; a += 2)
         if (strcmp(a[0], VM_OOM_ANNOTATION) == 0 && strcmp(a[1], "true") == 0) {
             char path[PATH_MAX];
-            note_path(w, "vm-oom", c->id, "flag", path, sizeof(path));
-            if ((r = plugin_write_file(path, "")) < 0)
+            if ((r = note_path(w, "vm-oom", c->id, "flag", path, sizeof(path))) < 0 ||
+                (r = plugin_write_file(path, "")) < 0)
                 r = cleat_error_set(w->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot write %s", path);
         }
     if (r >= 0)
@@ -246,7 +262,8 @@ static int wrap_create(void *instance, const struct cleat_runtime_container *c, 
 /* The bundle of a container, from runtime-runc's record (so that remove() finds it after a restart too). */
 static int bundle_of(struct wrap *w, const char *id, char *buf, size_t size) {
     char link[PATH_MAX];
-    snprintf(link, sizeof(link), "%s/containers/%s", w->host->state_dir(w->host), id);
+    if (path_of(link, sizeof(link), "%s/containers/%s", w->host->state_dir(w->host), id) < 0)
+        return -ENAMETOOLONG;
     ssize_t n = readlink(link, buf, size - 1);
     if (n < 0)
         return -errno;
@@ -271,9 +288,8 @@ static int wrap_state(void *instance, const char *id, const char *exec_id, struc
     struct wrap *w = instance;
     int r = w->ops.state(w->instance, id, exec_id, ret, reterr);
     char flag[PATH_MAX];
-    note_path(w, "vm-oom", id, "flag", flag, sizeof(flag));
-    if (r >= 0 && !exec_id && ret->status == CLEAT_TASK_STOPPED && ret->exit_status == 128 + SIGKILL &&
-        access(flag, F_OK) == 0)
+    if (r >= 0 && note_path(w, "vm-oom", id, "flag", flag, sizeof(flag)) == 0 && !exec_id &&
+        ret->status == CLEAT_TASK_STOPPED && ret->exit_status == 128 + SIGKILL && access(flag, F_OK) == 0)
         ret->oom_killed = 1;
     return r;
 }
@@ -341,8 +357,7 @@ static int wrap_sandbox_update(void *instance, const char *id, const char *resou
                                struct cleat_error **reterr) {
     struct wrap *w = instance;
     char path[PATH_MAX];
-    note_path(w, "sandbox", id, "json", path, sizeof(path));
-    if (access(path, F_OK) < 0)
+    if (note_path(w, "sandbox", id, "json", path, sizeof(path)) < 0 || access(path, F_OK) < 0)
         return cleat_error_set(w->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "sandbox '%s' does not exist", id);
     return note(w, "sandbox-update", id, json_pack("{s:o}", "resources", json_or_null(resources_json)), reterr);
 }
@@ -351,8 +366,7 @@ static int wrap_sandbox_remove(void *instance, const char *id, struct cleat_erro
     struct wrap *w = instance;
     int r = w->ops.sandbox_remove(w->instance, id, reterr);
     char path[PATH_MAX];
-    note_path(w, "sandbox", id, "json", path, sizeof(path));
-    if (r >= 0)
+    if (r >= 0 && note_path(w, "sandbox", id, "json", path, sizeof(path)) == 0)
         unlink(path);
     return r;
 }
@@ -361,8 +375,9 @@ static int wrap_resize_pty(void *instance, const char *id, const char *exec_id, 
                            struct cleat_error **reterr) {
     struct wrap *w = instance;
     char path[PATH_MAX], line[128];
-    note_path(w, "resize", id, "log", path, sizeof(path));
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int fd = note_path(w, "resize", id, "log", path, sizeof(path)) == 0
+                 ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
+                 : -1;
     int n = snprintf(line, sizeof(line), "%s %u %u\n", exec_id ? exec_id : "-", width, height);
     if (fd < 0 || plugin_write_all(fd, line, (size_t)n) < 0) {
         if (fd >= 0)

@@ -6,10 +6,11 @@
  * It runs pod sandboxes and containers; the core has already built the OCI
  * runtime spec (config.json in the bundle), pinned the pod's namespaces and
  * prepared the root filesystem (mounted it, or, for a runtime that mounts
- * it itself, handed over the snapshotter's mounts).  The shape follows the containerd
- * shim v2 task API (create/start/kill/delete/state/exec/resize/close-io/
- * update/pause/resume) plus its sandbox API, so that both an OCI CLI runtime
- * driven through cleat-shim and a VM runtime speaking shim v2 fit.
+ * it itself, handed over the snapshotter's mounts).  The shape follows the
+ * containerd shim v2 task API (create/start/kill/delete/state/exec/resize/
+ * close-io/update/pause/resume/stats) plus its sandbox API, so that both an
+ * OCI CLI runtime driven through cleat-shim and a VM runtime speaking shim
+ * v2 fit.
  *
  * Exits are reported back with cleat_host.runtime_exit().
  *
@@ -234,9 +235,9 @@ struct cleat_runtime_ops {
      * process (cleat-pause) so that state(sandbox->id) gives its pid and
      * its exit is reported with the sandbox id; when it is NULL there may
      * be nothing to do.  `resources_json` and `overhead_json` say how big
-     * the pod is, for a runtime that sizes its sandbox.  The core calls it once per new sandbox
-     * id, never twice for one; when there is a process to run, an id in use
-     * answers ALREADY_EXISTS.  On failure leave nothing behind: the core
+     * the pod is, for a runtime that sizes its sandbox.  The core calls it
+     * once per new sandbox id, never twice for one; when there is a process
+     * to run, an id in use answers ALREADY_EXISTS.  On failure leave nothing behind: the core
      * does not call sandbox_remove() for a sandbox whose create failed.
      */
     int (*sandbox_create)(void *instance, const struct cleat_runtime_sandbox *sandbox, struct cleat_error **reterr);
@@ -262,10 +263,9 @@ struct cleat_runtime_ops {
      * root.path, and `rootfs` is empty (n_rootfs 0); with
      * CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS the runtime mounts `rootfs` at
      * `bundle_dir`/rootfs itself (see there), and on failure unmounts it
-     * again.  An id that
-     * exists already answers ALREADY_EXISTS and changes nothing.  On failure
-     * leave nothing behind: the core calls no remove() after a failed
-     * create.  The bundle dir is the core's; the runtime may write files in
+     * again.  An id that exists already answers ALREADY_EXISTS and changes
+     * nothing.  On failure leave nothing behind: the core calls no remove()
+     * after a failed create.  The bundle dir is the core's; the runtime may write files in
      * it but never removes it.  What create() records must let every other
      * op find the container after a restart.
      */
@@ -324,9 +324,10 @@ struct cleat_runtime_ops {
     int (*exec)(void *instance, const struct cleat_runtime_exec *exec, uint32_t *ret_pid, struct cleat_error **reterr);
     /*
      * Set the window size of the terminal of the container (exec_id NULL;
-     * the core also calls it for a CRI Attach with a TTY) or of a TTY exec.  The last call wins; calling it again is fine.  No
-     * terminal, or one already closed, is FAILED_PRECONDITION.  Missing:
-     * NOT_FOUND.  The container's works after a restart.
+     * the core also calls it for a CRI Attach with a TTY) or of a TTY exec.
+     * The last call wins; calling it again is fine.  No terminal, or one
+     * already closed, is FAILED_PRECONDITION.  Missing: NOT_FOUND.  The
+     * container's works after a restart.
      */
     int (*resize_pty)(void *instance, const char *container_id, const char *exec_id, uint32_t width, uint32_t height,
                       struct cleat_error **reterr);
