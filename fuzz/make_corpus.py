@@ -231,6 +231,43 @@ def tar_seeds():
     return trimmed
 
 
+def pb_varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def pb_bytes(num, data):
+    return pb_varint(num << 3 | 2) + pb_varint(len(data)) + data
+
+
+def pb_uint(num, value):
+    return pb_varint(num << 3) + pb_varint(value)
+
+
+def ttrpc_frame(stream, ftype, data, flags=0):
+    return struct.pack(">IIBB", len(data), stream, ftype, flags) + data
+
+
+def ttrpc_seeds():
+    """Events/Forward calls as a shim makes them (plugins/runtime-kata/proto/*.proto), and their variants."""
+    ts = pb_uint(1, 1700000000) + pb_uint(2, 5)
+    exit_ev = pb_bytes(1, b"c1") + pb_bytes(2, b"c1") + pb_uint(3, 77) + pb_uint(4, 137) + pb_bytes(5, ts)
+    event = pb_bytes(1, b"containerd.events.TaskExit") + pb_bytes(2, exit_ev)
+    env = pb_bytes(1, ts) + pb_bytes(2, b"k8s.io") + pb_bytes(3, b"/tasks/exit") + pb_bytes(4, event)
+    service = pb_bytes(1, b"containerd.services.events.ttrpc.v1.Events")
+    forward = service + pb_bytes(2, b"Forward") + pb_bytes(3, pb_bytes(1, env)) + pb_uint(4, 5000000000)
+    other = service + pb_bytes(2, b"Subscribe")
+    one = ttrpc_frame(1, 1, forward)
+    yield one
+    yield one + ttrpc_frame(3, 1, other) + ttrpc_frame(5, 3, b"data", 1) + ttrpc_frame(4, 1, forward)
+    yield one + ttrpc_frame(3, 1, pb_bytes(3, b"\xff")) + ttrpc_frame(5, 1, b"\x0a\x50x") + one[:15]
+    yield one + struct.pack(">IIBB", (4 << 20) + 1, 3, 1, 0) + one
+
+
 def seeds():
     tests = ROOT / "tests" / "unit"
     lits = {name: c_literals(tests / f"test_{name}.c") for name in ("image_ref", "config", "net_cni", "image_oci",
@@ -248,6 +285,7 @@ def seeds():
     yaml.append((ROOT / "config" / "cleat.yaml.in").read_bytes())
     yield "config_yaml", yaml + [s for s in lits["config"] if b":" in s and b"\n" in s and b"%" not in s]
     yield "unpack_tar", tar_seeds()
+    yield "ttrpc_events", ttrpc_seeds()
 
 
 def main():

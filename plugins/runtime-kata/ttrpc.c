@@ -46,7 +46,7 @@ struct ttrpc_client {
     uint32_t next_stream;
     struct call *calls;
     int dead;      /* no call can succeed any more */
-    char why[160]; /* how it died: "closed the connection", ... */
+    char why[160]; /* how it died, after "shim at ADDRESS": "closed the connection", ... */
     int callers;   /* threads inside ttrpc_call() */
     pthread_mutex_t write_lock;
 };
@@ -133,7 +133,7 @@ static int read_frame(struct ttrpc_client *c, char *why, size_t size) {
     if (r == -EPIPE || r == -ECONNRESET)
         snprintf(why, size, "closed the connection");
     else if (r < 0)
-        snprintf(why, size, "connection failed: %s", strerror(-r));
+        snprintf(why, size, "could not be read from: %s", strerror(-r));
     return r;
 }
 
@@ -234,7 +234,7 @@ const struct cleat_host *ttrpc_host(const struct ttrpc_client *c) {
 void ttrpc_close(struct ttrpc_client *c) {
     if (!c)
         return;
-    die(c, "connection closed by cleat");
+    die(c, "was disconnected by cleat");
     shutdown(c->fd, SHUT_RDWR); /* wakes the reader */
     pthread_join(c->reader, NULL);
     pthread_mutex_lock(&c->lock);
@@ -310,7 +310,7 @@ static int call_begin(struct ttrpc_client *c, struct call *k, char *why, size_t 
         snprintf(why, size, "%s", c->why);
         r = -ENOTCONN;
     } else if (c->next_stream > UINT32_MAX - 2) { /* ids only grow: after 2^31 calls, a new connection */
-        snprintf(why, size, "used up its stream ids");
+        snprintf(why, size, "has no stream ids left on this connection");
         r = -ERANGE;
     } else {
         k->stream_id = c->next_stream;
@@ -323,14 +323,20 @@ static int call_begin(struct ttrpc_client *c, struct call *k, char *why, size_t 
     return r;
 }
 
-/* Unlink a call, once it has an outcome or its caller gave up; wakes ttrpc_close() when it was the last. */
-static void call_end(struct ttrpc_client *c, struct call *k) {
+/* Unlink a call once it has an outcome or its caller gave up: from then on the reader leaves it alone. */
+static void call_unlink(struct ttrpc_client *c, struct call *k) {
     pthread_mutex_lock(&c->lock);
     for (struct call **p = &c->calls; *p; p = &(*p)->next)
         if (*p == k) {
             *p = k->next;
             break;
         }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The caller is done with the client: wakes ttrpc_close() when it was the last, which may then free `c`. */
+static void call_leave(struct ttrpc_client *c) {
+    pthread_mutex_lock(&c->lock);
     if (--c->callers == 0)
         pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
@@ -354,7 +360,7 @@ static int send_request(struct ttrpc_client *c, uint32_t stream_id, const uint8_
         if (r == -EPIPE || r == -ECONNRESET)
             snprintf(why, sizeof(why), "closed the connection");
         else
-            snprintf(why, sizeof(why), "connection broke while sending: %s", strerror(-r));
+            snprintf(why, sizeof(why), "could not be sent to: %s", strerror(-r));
         die(c, why);
         shutdown(c->fd, SHUT_RDWR);
         return r == -ETIMEDOUT ? -EPIPE : r;
@@ -445,11 +451,12 @@ int ttrpc_call(struct ttrpc_client *c, const char *service, const char *method, 
     enum outcome o = WAITING;
     if (r == 0 || r != -ETIMEDOUT)
         o = wait_outcome(c, &k, r == 0 ? deadline : 0, why, sizeof(why)); /* after a failed send: its verdict */
-    call_end(c, &k);
+    call_unlink(c, &k);
     if (o == ANSWERED)
         r = unpack_response(c, method, k.frame, k.len, ret_resp, ret_len, reterr);
     else
         r = call_failed(c, method, o, k.len, timeout_ms, why, reterr);
     free(k.frame);
+    call_leave(c); /* last: the error above names c->address, which ttrpc_close() frees */
     return r;
 }

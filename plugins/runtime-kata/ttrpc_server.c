@@ -38,6 +38,7 @@ struct conn {
     size_t body_got;
     uint8_t *out; /* answers not yet sent */
     size_t out_len, out_off;
+    int eof; /* the peer sent all it will: answer what it asked, then close */
 };
 
 struct ttrpc_server {
@@ -225,7 +226,9 @@ static void *server_main(void *arg) {
         /* At the connection limit the listener rests: new peers wait in the backlog. */
         p[1] = (struct pollfd){.fd = n < MAX_CONNS ? s->listen_fd : -1, .events = POLLIN};
         for (size_t i = 0; i < n; i++)
-            p[i + 2] = (struct pollfd){.fd = s->conns[i]->fd, .events = POLLIN | (s->conns[i]->out_len ? POLLOUT : 0)};
+            p[i + 2] =
+                (struct pollfd){.fd = s->conns[i]->fd,
+                                .events = (s->conns[i]->eof ? 0 : POLLIN) | (s->conns[i]->out_len ? POLLOUT : 0)};
         if (poll(p, n + 2, -1) < 0) {
             if (errno != EINTR)
                 plugin_sleep_ms(10);
@@ -237,11 +240,16 @@ static void *server_main(void *arg) {
         for (size_t i = n; i-- > 0;) {
             struct conn *k = s->conns[i];
             int r = 0;
-            if (p[i + 2].revents & (POLLIN | POLLHUP | POLLERR))
+            if (!k->eof && (p[i + 2].revents & (POLLIN | POLLHUP | POLLERR)))
                 r = conn_read(s, k);
-            if (r == 0 || r == -EPIPE) /* a peer that closed its side may still read the answers sent so far */
-                r = conn_flush(k) < 0 ? -EPIPE : r;
-            if (r < 0)
+            if (r == -EPIPE) { /* it closed its side: it may still read the answers */
+                k->eof = 1;
+                r = 0;
+            }
+            int f = conn_flush(k); /* also before a drop, so that what it asked before is answered */
+            if (r == 0 && f == 0 && k->eof && k->out_len == 0)
+                r = -EPIPE; /* all answered */
+            if (r < 0 || f < 0)
                 drop_conn(s, i);
         }
         if (p[1].revents & POLLIN)

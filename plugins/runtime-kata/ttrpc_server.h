@@ -46,6 +46,7 @@ int ttrpc_events_serve(const struct cleat_host *host, const char *socket_path, t
 /*
  * Stop serving: the thread is joined (no callback runs after this returns),
  * every connection is closed and the socket file is removed.  NULL-safe.
+ * Not from the callback itself (the thread would wait for itself).
  */
 void ttrpc_server_stop(struct ttrpc_server *s);
 

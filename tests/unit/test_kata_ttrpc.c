@@ -2,12 +2,11 @@
 /*
  * runtime-kata's ttrpc layer (plugins/runtime-kata, the cleat-kata-ttrpc
  * library): the frame, the client against a server played byte by byte by
- * the test on a real unix socket, the events server against the client and
- * against raw bytes, and shim_call's encoding.  The real
- * containerd-shim-runc-v2 is test_kata_shim.c's.
+ * the test on a real unix socket (kata_peer.h), shim_call's encoding and
+ * shim_stats_decode.  The events server is test_kata_events.c's, the real
+ * containerd-shim-runc-v2 test_kata_shim.c's.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,15 +22,16 @@
 
 #include <cmocka.h>
 
-#include "plugin_fs.h"
 #include "plugin_loader.h"
 #include "testutil.h"
 
+#include "kata_peer.h"
+
 #include "shim_call.h"
+#include "shim_stats.h"
 #include "shimv2.pb-c.h"
 #include "ttrpc.h"
 #include "ttrpc.pb-c.h"
-#include "ttrpc_server.h"
 #include "ttrpc_wire.h"
 
 /* --- fixture: a host table, a temp dir, a listening socket the test serves by hand ------------------------------- */
@@ -75,76 +75,19 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* Run a call that sets `err` (in scope) and fail with its message: the call is made before err is read. */
+#define OK(call)                                                                                                       \
+    do {                                                                                                               \
+        int r_ = (call);                                                                                               \
+        check(r_, err);                                                                                                \
+    } while (0)
+
 /* Connect the client and accept its connection as the test's server end. */
 static void connect_client(struct fx *f) {
     struct cleat_error *err = NULL;
-    check(ttrpc_connect(f->host, f->path, 1000, &f->c, &err), err);
+    OK(ttrpc_connect(f->host, f->path, 1000, &f->c, &err));
     f->srv = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     assert_true(f->srv >= 0);
-}
-
-/* --- the test's server side: raw frames -------------------------------------------------------------------------- */
-
-static void write_all(int fd, const void *p, size_t n) {
-    assert_int_equal(plugin_write_all(fd, p, n), 0);
-}
-
-/* Read one frame; its data malloc'd into *ret (free it). */
-static struct ttrpc_header read_frame(int fd, uint8_t **ret) {
-    uint8_t head[TTRPC_HEADER_LEN];
-    struct ttrpc_header h;
-    assert_int_equal(ttrpc_read_full(fd, head, sizeof(head)), 0);
-    ttrpc_header_decode(head, &h);
-    assert_true(h.length <= TTRPC_MESSAGE_MAX);
-    *ret = malloc(h.length + 1);
-    assert_int_equal(ttrpc_read_full(fd, *ret, h.length), 0);
-    return h;
-}
-
-/* Read a Request frame: its stream id, and the request unpacked (free with ttrpc__request__free_unpacked). */
-static Ttrpc__Request *read_request(int fd, uint32_t *ret_stream) {
-    uint8_t *data = NULL;
-    struct ttrpc_header h = read_frame(fd, &data);
-    assert_int_equal(h.type, TTRPC_TYPE_REQUEST);
-    assert_int_equal(h.flags, 0);
-    Ttrpc__Request *req = ttrpc__request__unpack(NULL, h.length, data);
-    assert_non_null(req);
-    free(data);
-    *ret_stream = h.stream_id;
-    return req;
-}
-
-/* A Response frame, serialized into *ret (malloc'd); returns its length. */
-static size_t response_frame(uint32_t stream, int32_t code, const char *msg, const void *payload, size_t len,
-                             uint8_t **ret) {
-    Ttrpc__Status st = TTRPC__STATUS__INIT;
-    Ttrpc__Response resp = TTRPC__RESPONSE__INIT;
-    st.code = code;
-    st.message = (char *)msg;
-    resp.status = &st;
-    resp.payload.data = (uint8_t *)payload;
-    resp.payload.len = len;
-    size_t n = ttrpc__response__get_packed_size(&resp);
-    uint8_t *buf = malloc(TTRPC_HEADER_LEN + n);
-    struct ttrpc_header h = {.length = (uint32_t)n, .stream_id = stream, .type = TTRPC_TYPE_RESPONSE};
-    ttrpc_header_encode(&h, buf);
-    ttrpc__response__pack(&resp, buf + TTRPC_HEADER_LEN);
-    *ret = buf;
-    return TTRPC_HEADER_LEN + n;
-}
-
-static void send_response(int fd, uint32_t stream, int32_t code, const char *msg, const char *payload) {
-    uint8_t *buf;
-    size_t n = response_frame(stream, code, msg, payload, payload ? strlen(payload) : 0, &buf);
-    write_all(fd, buf, n);
-    free(buf);
-}
-
-static void send_header(int fd, uint32_t length, uint32_t stream, uint8_t type) {
-    uint8_t head[TTRPC_HEADER_LEN];
-    struct ttrpc_header h = {.length = length, .stream_id = stream, .type = type};
-    ttrpc_header_encode(&h, head);
-    write_all(fd, head, sizeof(head));
 }
 
 /* --- calls on threads of their own ------------------------------------------------------------------------------- */
@@ -289,17 +232,17 @@ static void test_call_frames(void **state) {
     assert_int_equal(req->timeout_nano, 1500000000LL);
     ttrpc__request__free_unpacked(req, NULL);
     free(data);
-    send_response(f->srv, 1, 0, "", "xyz");
+    peer_send_response(f->srv, 1, 0, "", "xyz");
     expect_answer(&k, "xyz");
 
     call_start(&k, f->c, "Start", NULL, 0); /* the next stream: odd, increasing; no deadline sent */
     uint32_t stream;
-    req = read_request(f->srv, &stream);
+    req = peer_read_request(f->srv, &stream);
     assert_int_equal(stream, 3);
     assert_int_equal(req->timeout_nano, 0);
     assert_int_equal(req->payload.len, 0);
     ttrpc__request__free_unpacked(req, NULL);
-    send_response(f->srv, 3, 0, "", NULL); /* an empty answer (google.protobuf.Empty) */
+    peer_send_response(f->srv, 3, 0, "", NULL); /* an empty answer (google.protobuf.Empty) */
     expect_answer(&k, "");
     assert_int_equal(ttrpc_alive(f->c), 1);
 }
@@ -311,11 +254,11 @@ static void test_partial_reads(void **state) {
     struct call k;
     call_start(&k, f->c, "State", "q", 0);
     uint32_t stream;
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
     uint8_t *buf;
-    size_t n = response_frame(stream, 0, "", "split anyhow", 12, &buf);
+    size_t n = peer_response_frame(stream, 0, "", "split anyhow", 12, &buf);
     for (size_t i = 0; i < n; i++) {
-        write_all(f->srv, buf + i, 1);
+        peer_write_all(f->srv, buf + i, 1);
         usleep(500);
         if (i + 1 < n)
             assert_false(call_done(&k));
@@ -331,14 +274,14 @@ static void test_out_of_order(void **state) {
     struct call wait, st;
     uint32_t s1, s2;
     call_start(&wait, f->c, "Wait", "w", 0);
-    ttrpc__request__free_unpacked(read_request(f->srv, &s1), NULL);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &s1), NULL);
     call_start(&st, f->c, "State", "s", 0);
-    ttrpc__request__free_unpacked(read_request(f->srv, &s2), NULL);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &s2), NULL);
     assert_int_not_equal(s1, s2);
-    send_response(f->srv, s2, 0, "", "state answer");
+    peer_send_response(f->srv, s2, 0, "", "state answer");
     expect_answer(&st, "state answer");
     assert_false(call_done(&wait));
-    send_response(f->srv, s1, 0, "", "wait answer");
+    peer_send_response(f->srv, s1, 0, "", "wait answer");
     expect_answer(&wait, "wait answer");
 }
 
@@ -349,11 +292,11 @@ static void test_unknown_stream(void **state) {
     struct call k;
     call_start(&k, f->c, "State", NULL, 0);
     uint32_t stream;
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
-    send_response(f->srv, 99, 0, "", "not yours");
-    send_header(f->srv, 4, stream, TTRPC_TYPE_DATA);
-    write_all(f->srv, "data", 4);
-    send_response(f->srv, stream, 0, "", "yours");
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
+    peer_send_response(f->srv, 99, 0, "", "not yours");
+    peer_send_header(f->srv, 4, stream, TTRPC_TYPE_DATA);
+    peer_write_all(f->srv, "data", 4);
+    peer_send_response(f->srv, stream, 0, "", "yours");
     expect_answer(&k, "yours");
     assert_int_equal(ttrpc_alive(f->c), 1);
 }
@@ -365,11 +308,11 @@ static void test_oversized(void **state) {
     struct call k;
     call_start(&k, f->c, "Stats", NULL, 0);
     uint32_t stream;
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
     size_t big = TTRPC_MESSAGE_MAX + 1;
     uint8_t *zeros = calloc(1, big);
-    send_header(f->srv, (uint32_t)big, stream, TTRPC_TYPE_RESPONSE);
-    write_all(f->srv, zeros, big);
+    peer_send_header(f->srv, (uint32_t)big, stream, TTRPC_TYPE_RESPONSE);
+    peer_write_all(f->srv, zeros, big);
     expect_failure(&k, CLEAT_STATUS_RESOURCE_EXHAUSTED, "more than the ttrpc limit");
     assert_int_equal(ttrpc_alive(f->c), 1);
 
@@ -383,8 +326,8 @@ static void test_oversized(void **state) {
     assert_int_equal(poll(&p, 1, 50), 0); /* nothing was sent */
 
     call_start(&k, f->c, "State", NULL, 0);
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
-    send_response(f->srv, stream, 0, "", "still here");
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
+    peer_send_response(f->srv, stream, 0, "", "still here");
     expect_answer(&k, "still here");
 }
 
@@ -395,8 +338,8 @@ static void test_not_ttrpc(void **state) {
     struct call k;
     call_start(&k, f->c, "State", NULL, 0);
     uint32_t stream;
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
-    write_all(f->srv, "HTTP/1.1 400 Bad Request\r\n", 26);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
+    peer_write_all(f->srv, "HTTP/1.1 400 Bad Request\r\n", 26);
     expect_failure(&k, CLEAT_STATUS_UNAVAILABLE, "not ttrpc");
     assert_int_equal(ttrpc_alive(f->c), 0);
 }
@@ -408,10 +351,10 @@ static void test_peer_closes(void **state) {
     struct call k;
     call_start(&k, f->c, "Wait", NULL, 0);
     uint32_t stream;
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
     uint8_t *buf;
-    size_t n = response_frame(stream, 0, "", "cut short", 9, &buf);
-    write_all(f->srv, buf, n - 3); /* most of the answer */
+    size_t n = peer_response_frame(stream, 0, "", "cut short", 9, &buf);
+    peer_write_all(f->srv, buf, n - 3); /* most of the answer */
     free(buf);
     usleep(20000);
     assert_false(call_done(&k));
@@ -431,16 +374,16 @@ static void test_deadline(void **state) {
     struct call k;
     call_start(&k, f->c, "Delete", NULL, 200);
     uint32_t late;
-    Ttrpc__Request *req = read_request(f->srv, &late);
+    Ttrpc__Request *req = peer_read_request(f->srv, &late);
     assert_int_equal(req->timeout_nano, 200000000LL); /* the shim is told the deadline */
     ttrpc__request__free_unpacked(req, NULL);
     expect_failure(&k, CLEAT_STATUS_DEADLINE_EXCEEDED, "did not answer within 200 ms");
     assert_int_equal(ttrpc_alive(f->c), 1);
     call_start(&k, f->c, "State", NULL, 2000);
     uint32_t stream;
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
-    send_response(f->srv, late, 0, "", "too late");
-    send_response(f->srv, stream, 0, "", "on time");
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
+    peer_send_response(f->srv, late, 0, "", "too late");
+    peer_send_response(f->srv, stream, 0, "", "on time");
     expect_answer(&k, "on time");
 }
 
@@ -451,17 +394,17 @@ static void test_status(void **state) {
     struct call k;
     uint32_t stream;
     call_start(&k, f->c, "State", NULL, 0);
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
-    send_response(f->srv, stream, CLEAT_STATUS_NOT_FOUND, "container x: not found", NULL);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
+    peer_send_response(f->srv, stream, CLEAT_STATUS_NOT_FOUND, "container x: not found", NULL);
     expect_failure(&k, CLEAT_STATUS_NOT_FOUND, "State: container x: not found");
     call_start(&k, f->c, "Kill", NULL, 0);
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
-    send_response(f->srv, stream, 4242, "odd", NULL);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
+    peer_send_response(f->srv, stream, 4242, "odd", NULL);
     expect_failure(&k, CLEAT_STATUS_UNKNOWN, "Kill: odd");
     call_start(&k, f->c, "Pids", NULL, 0);
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
-    send_header(f->srv, 3, stream, TTRPC_TYPE_RESPONSE);
-    write_all(f->srv, "\xff\xff\xff", 3);
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
+    peer_send_header(f->srv, 3, stream, TTRPC_TYPE_RESPONSE);
+    peer_write_all(f->srv, "\xff\xff\xff", 3);
     expect_failure(&k, CLEAT_STATUS_INTERNAL, "not a ttrpc response");
     assert_int_equal(ttrpc_alive(f->c), 1);
 }
@@ -473,10 +416,10 @@ static void test_close_fails_pending(void **state) {
     struct call k;
     call_start(&k, f->c, "Wait", NULL, 0);
     uint32_t stream;
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL); /* the call is in flight */
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL); /* the call is in flight */
     ttrpc_close(f->c);
     f->c = NULL;
-    expect_failure(&k, CLEAT_STATUS_UNAVAILABLE, "closed by cleat");
+    expect_failure(&k, CLEAT_STATUS_UNAVAILABLE, "was disconnected by cleat");
     ttrpc_close(NULL);
 }
 
@@ -500,7 +443,7 @@ static void test_connect_errors(void **state) {
     assert_int_equal(
         bind(l, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name))), 0);
     assert_int_equal(listen(l, 1), 0);
-    check(ttrpc_connect(f->host, addr, 100, &c, &err), err);
+    OK(ttrpc_connect(f->host, addr, 100, &c, &err));
     assert_string_equal(ttrpc_address(c), addr);
     int a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
     assert_true(a >= 0);
@@ -537,7 +480,7 @@ static void test_shim_call(void **state) {
     pthread_t th;
     pthread_create(&th, NULL, typed_main, &t);
     uint32_t stream;
-    Ttrpc__Request *req = read_request(f->srv, &stream);
+    Ttrpc__Request *req = peer_read_request(f->srv, &stream);
     assert_string_equal(req->service, "containerd.task.v2.Task");
     assert_string_equal(req->method, "State");
     Shimv2__StateRequest *got = shimv2__state_request__unpack(NULL, req->payload.len, req->payload.data);
@@ -557,8 +500,8 @@ static void test_shim_call(void **state) {
     uint8_t payload[256];
     size_t n = shimv2__state_response__pack(&st, payload);
     uint8_t *buf;
-    size_t len = response_frame(stream, 0, "", payload, n, &buf);
-    write_all(f->srv, buf, len);
+    size_t len = peer_response_frame(stream, 0, "", payload, n, &buf);
+    peer_write_all(f->srv, buf, len);
     free(buf);
     pthread_join(th, NULL);
     check(t.r, t.err);
@@ -572,8 +515,8 @@ static void test_shim_call(void **state) {
     /* An answer that is not the response type: INTERNAL naming it. */
     t.resp = NULL;
     pthread_create(&th, NULL, typed_main, &t);
-    ttrpc__request__free_unpacked(read_request(f->srv, &stream), NULL);
-    send_response(f->srv, stream, 0, "", "\x0a\x50garbage"); /* field 1, a length past the end */
+    ttrpc__request__free_unpacked(peer_read_request(f->srv, &stream), NULL);
+    peer_send_response(f->srv, stream, 0, "", "\x0a\x50garbage"); /* field 1, a length past the end */
     pthread_join(th, NULL);
     expect_error(t.r, &t.err, CLEAT_STATUS_INTERNAL, "not a shimv2.StateResponse");
     assert_null(t.resp);
@@ -591,196 +534,88 @@ static void test_shim_names(void **state) {
     assert_int_equal(shim_timestamp_ns(NULL), 0);
 }
 
-/* --- the events server -------------------------------------------------------------------------------------------- */
-
-struct seen {
-    int n;
-    char topic[64], ns[64], type_url[128];
-    uint8_t value[256];
-    size_t len;
-};
-
-static void on_event(void *ctx, const char *topic, const char *ns, const char *type_url, const uint8_t *value,
-                     size_t len) {
-    struct seen *s = ctx;
-    pthread_mutex_lock(&lock);
-    s->n++;
-    snprintf(s->topic, sizeof(s->topic), "%s", topic);
-    snprintf(s->ns, sizeof(s->ns), "%s", ns);
-    snprintf(s->type_url, sizeof(s->type_url), "%s", type_url);
-    s->len = len < sizeof(s->value) ? len : sizeof(s->value);
-    if (len)
-        memcpy(s->value, value, s->len);
-    pthread_mutex_unlock(&lock);
-}
-
-/* A serialized ForwardRequest of a TaskExit for `ctr` with `code`. */
-static size_t forward_request(const char *ctr, uint32_t code, uint8_t *out) {
-    Shimv2__TaskExit ex = SHIMV2__TASK_EXIT__INIT;
-    ex.container_id = (char *)ctr;
-    ex.id = (char *)ctr;
-    ex.pid = 77;
-    ex.exit_status = code;
-    uint8_t exbuf[128];
+/* shim_stats_decode: the CRI's figures from v1 and v2 metrics, as containerd's CRI and cleat's own cgroup reader take them. */
+static void test_shim_stats(void **state) {
+    struct fx *f = *state;
+    struct cleat_error *err = NULL;
+    struct shim_stats st;
+    uint8_t buf[1024];
     Shimv2__Any any = SHIMV2__ANY__INIT;
-    any.type_url = SHIM_TYPE_TASK_EXIT;
-    any.value.data = exbuf;
-    any.value.len = shimv2__task_exit__pack(&ex, exbuf);
-    Shimv2__Envelope env = SHIMV2__ENVELOPE__INIT;
-    env.namespace_ = "k8s.io";
-    env.topic = SHIM_TOPIC_TASK_EXIT;
-    env.event = &any;
-    Shimv2__ForwardRequest fw = SHIMV2__FORWARD_REQUEST__INIT;
-    fw.envelope = &env;
-    return shimv2__forward_request__pack(&fw, out);
-}
+    any.value.data = buf;
 
-static void expect_exit_event(struct seen *s, const char *ctr, uint32_t code) {
-    pthread_mutex_lock(&lock);
-    assert_string_equal(s->topic, "/tasks/exit");
-    assert_string_equal(s->ns, "k8s.io");
-    assert_string_equal(s->type_url, "containerd.events.TaskExit");
-    Shimv2__TaskExit *ex = shimv2__task_exit__unpack(NULL, s->len, s->value);
-    pthread_mutex_unlock(&lock);
-    assert_non_null(ex);
-    assert_string_equal(ex->container_id, ctr);
-    assert_int_equal(ex->exit_status, code);
-    assert_int_equal(ex->pid, 77);
-    shimv2__task_exit__free_unpacked(ex, NULL);
-}
+    Shimv2__CgroupsV1CpuUsage cu = SHIMV2__CGROUPS_V1_CPU_USAGE__INIT;
+    Shimv2__CgroupsV1CpuStat cpu = SHIMV2__CGROUPS_V1_CPU_STAT__INIT;
+    Shimv2__CgroupsV1MemoryEntry usage = SHIMV2__CGROUPS_V1_MEMORY_ENTRY__INIT;
+    Shimv2__CgroupsV1MemoryStat mem = SHIMV2__CGROUPS_V1_MEMORY_STAT__INIT;
+    Shimv2__CgroupsV1PidsStat pids = SHIMV2__CGROUPS_V1_PIDS_STAT__INIT;
+    Shimv2__CgroupsV1Metrics v1 = SHIMV2__CGROUPS_V1_METRICS__INIT;
+    cu.total = 123456789;
+    cpu.usage = &cu;
+    usage.usage = 10000;
+    mem.usage = &usage;
+    mem.total_inactive_file = 4000;
+    mem.inactive_file = 1; /* the cgroup's own counters are not the ones (total_* include its children) */
+    mem.total_rss = 5000;
+    mem.rss = 1;
+    mem.total_pg_fault = 77;
+    mem.total_pg_maj_fault = 3;
+    pids.current = 2;
+    v1.cpu = &cpu;
+    v1.memory = &mem;
+    v1.pids = &pids;
+    any.type_url = "io.containerd.cgroups.v1.Metrics";
+    any.value.len = shimv2__cgroups_v1_metrics__pack(&v1, buf);
+    OK(shim_stats_decode(f->host, &any, &st, &err));
+    assert_int_equal(st.have, SHIM_STATS_HAVE_CPU | SHIM_STATS_HAVE_MEMORY | SHIM_STATS_HAVE_PIDS);
+    assert_int_equal(st.cpu_usage_ns, 123456789);
+    assert_int_equal(st.memory_usage_bytes, 10000);
+    assert_int_equal(st.memory_working_set_bytes, 6000);
+    assert_int_equal(st.memory_rss_bytes, 5000);
+    assert_int_equal(st.memory_page_faults, 77);
+    assert_int_equal(st.memory_major_page_faults, 3);
+    assert_int_equal(st.pids, 2);
+    mem.total_inactive_file = 20000; /* more inactive than used: the working set is 0, not a wrapped number */
+    v1.cpu = NULL;
+    v1.pids = NULL;
+    any.value.len = shimv2__cgroups_v1_metrics__pack(&v1, buf);
+    OK(shim_stats_decode(f->host, &any, &st, &err));
+    assert_int_equal(st.have, SHIM_STATS_HAVE_MEMORY);
+    assert_int_equal(st.memory_working_set_bytes, 0);
+    assert_int_equal(st.cpu_usage_ns, 0);
 
-static void test_events_forward(void **state) {
-    struct fx *f = *state;
-    struct seen s = {0};
-    struct ttrpc_server *srv = NULL;
-    struct ttrpc_client *c = NULL;
-    struct cleat_error *err = NULL;
-    char path[400];
-    snprintf(path, sizeof(path), "%s/events.sock", f->dir);
-    check(ttrpc_events_serve(f->host, path, on_event, &s, &srv, &err), err);
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);
-    check(ttrpc_connect(f->host, path, 1000, &c, &err), err);
-    uint8_t req[512], *resp = NULL;
-    size_t len = forward_request("c1", 9, req), rlen = 0;
-    check(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", req, len, 2000, &resp, &rlen, &err), err);
-    assert_int_equal(rlen, 0); /* Empty */
-    free(resp);
-    assert_int_equal(s.n, 1);
-    expect_exit_event(&s, "c1", 9);
-    /* Anything else is refused, and the connection goes on. */
-    expect_error(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Subscribe", req, len, 2000, &resp, &rlen, &err), &err,
-                 CLEAT_STATUS_UNIMPLEMENTED, "Subscribe");
-    expect_error(ttrpc_call(c, SHIM_TASK_SERVICE, "Forward", req, len, 2000, &resp, &rlen, &err), &err,
-                 CLEAT_STATUS_UNIMPLEMENTED, "containerd.task.v2.Task/Forward");
-    expect_error(
-        ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", (const uint8_t *)"\x0a\x50x", 3, 2000, &resp, &rlen, &err), &err,
-        CLEAT_STATUS_INVALID_ARGUMENT, "not a ForwardRequest");
-    expect_error(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", NULL, 0, 2000, &resp, &rlen, &err), &err,
-                 CLEAT_STATUS_INVALID_ARGUMENT, "no envelope");
-    assert_int_equal(s.n, 1);
-    ttrpc_server_stop(srv);
-    /* Stopped: the socket is gone and the connection closed. */
-    assert_int_equal(access(path, F_OK), -1);
-    expect_error(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", req, len, 2000, &resp, &rlen, &err), &err,
-                 CLEAT_STATUS_UNAVAILABLE, "closed the connection");
-    ttrpc_close(c);
-    ttrpc_server_stop(NULL);
-}
+    Shimv2__CgroupsV2CpuStat cpu2 = SHIMV2__CGROUPS_V2_CPU_STAT__INIT;
+    Shimv2__CgroupsV2MemoryStat mem2 = SHIMV2__CGROUPS_V2_MEMORY_STAT__INIT;
+    Shimv2__CgroupsV2PidsStat pids2 = SHIMV2__CGROUPS_V2_PIDS_STAT__INIT;
+    Shimv2__CgroupsV2Metrics v2 = SHIMV2__CGROUPS_V2_METRICS__INIT;
+    cpu2.usage_usec = 5000;
+    mem2.usage = 9000;
+    mem2.inactive_file = 1000;
+    mem2.anon = 7000;
+    mem2.pgfault = 11;
+    mem2.pgmajfault = 1;
+    pids2.current = 4;
+    v2.cpu = &cpu2;
+    v2.memory = &mem2;
+    v2.pids = &pids2;
+    any.type_url = "type.googleapis.com/io.containerd.cgroups.v2.Metrics";
+    any.value.len = shimv2__cgroups_v2_metrics__pack(&v2, buf);
+    OK(shim_stats_decode(f->host, &any, &st, &err));
+    assert_int_equal(st.cpu_usage_ns, 5000000);
+    assert_int_equal(st.memory_usage_bytes, 9000);
+    assert_int_equal(st.memory_working_set_bytes, 8000);
+    assert_int_equal(st.memory_rss_bytes, 7000);
+    assert_int_equal(st.memory_page_faults, 11);
+    assert_int_equal(st.memory_major_page_faults, 1);
+    assert_int_equal(st.pids, 4);
 
-/* A raw peer: a request written a byte at a time, two in one write, then a frame above 4 MiB. */
-static void test_events_raw(void **state) {
-    struct fx *f = *state;
-    struct seen s = {0};
-    struct ttrpc_server *srv = NULL;
-    struct cleat_error *err = NULL;
-    char path[400];
-    snprintf(path, sizeof(path), "%s/events.sock", f->dir);
-    check(ttrpc_events_serve(f->host, path, on_event, &s, &srv, &err), err);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa;
-    socklen_t sa_len;
-    assert_int_equal(ttrpc_address_parse(path, &sa, &sa_len), 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sa_len), 0);
-
-    uint8_t payload[512], frame[1024];
-    Ttrpc__Request rq = TTRPC__REQUEST__INIT;
-    rq.service = SHIM_EVENTS_SERVICE;
-    rq.method = "Forward";
-    rq.payload.data = payload;
-    rq.payload.len = forward_request("c2", 1, payload);
-    size_t n = ttrpc__request__pack(&rq, frame + TTRPC_HEADER_LEN);
-    struct ttrpc_header h = {.length = (uint32_t)n, .stream_id = 1, .type = TTRPC_TYPE_REQUEST};
-    ttrpc_header_encode(&h, frame);
-    for (size_t i = 0; i < n + TTRPC_HEADER_LEN; i++) {
-        write_all(fd, frame + i, 1);
-        usleep(200);
-    }
-    uint8_t *data;
-    struct ttrpc_header got = read_frame(fd, &data);
-    assert_int_equal(got.type, TTRPC_TYPE_RESPONSE);
-    assert_int_equal(got.stream_id, 1);
-    Ttrpc__Response *resp = ttrpc__response__unpack(NULL, got.length, data);
-    assert_non_null(resp);
-    assert_int_equal(resp->status ? resp->status->code : 0, 0);
-    ttrpc__response__free_unpacked(resp, NULL);
-    free(data);
-    expect_exit_event(&s, "c2", 1);
-
-    /* Two frames in one write: streams 3 and 5 are both answered, in order. */
-    uint8_t two[2048];
-    memcpy(two, frame, n + TTRPC_HEADER_LEN);
-    memcpy(two + n + TTRPC_HEADER_LEN, frame, n + TTRPC_HEADER_LEN);
-    h.stream_id = 3;
-    ttrpc_header_encode(&h, two);
-    h.stream_id = 5;
-    ttrpc_header_encode(&h, two + n + TTRPC_HEADER_LEN);
-    write_all(fd, two, 2 * (n + TTRPC_HEADER_LEN));
-    assert_int_equal(read_frame(fd, &data).stream_id, 3);
-    free(data);
-    assert_int_equal(read_frame(fd, &data).stream_id, 5);
-    free(data);
-    assert_int_equal(s.n, 3);
-
-    /* Above the limit: disconnected, and the server still serves others. */
-    send_header(fd, TTRPC_MESSAGE_MAX + 1, 7, TTRPC_TYPE_REQUEST);
-    char byte;
-    assert_int_equal(read(fd, &byte, 1), 0);
-    close(fd);
-    struct ttrpc_client *c = NULL;
-    check(ttrpc_connect(f->host, path, 1000, &c, &err), err);
-    uint8_t *r = NULL;
-    size_t rlen;
-    check(ttrpc_call(c, SHIM_EVENTS_SERVICE, "Forward", payload, rq.payload.len, 2000, &r, &rlen, &err), err);
-    free(r);
-    assert_int_equal(s.n, 4);
-    ttrpc_close(c);
-    ttrpc_server_stop(srv);
-}
-
-/* A socket left by an earlier run is replaced; anything else at the path, or a path too long, is refused. */
-static void test_events_socket_path(void **state) {
-    struct fx *f = *state;
-    struct seen s = {0};
-    struct ttrpc_server *srv = NULL;
-    struct cleat_error *err = NULL;
-    check(ttrpc_events_serve(f->host, f->path, on_event, &s, &srv, &err), err); /* the fixture's bound socket */
-    ttrpc_server_stop(srv);
-    srv = NULL;
-    write_text(f->dir, "file", "x\n");
-    char path[400];
-    snprintf(path, sizeof(path), "%s/file", f->dir);
-    expect_error(ttrpc_events_serve(f->host, path, on_event, &s, &srv, &err), &err, CLEAT_STATUS_ALREADY_EXISTS,
-                 "not a socket");
-    assert_int_equal(access(path, F_OK), 0); /* left alone */
-    char lng[512];
-    snprintf(lng, sizeof(lng), "%s/%0200d", f->dir, 0);
-    expect_error(ttrpc_events_serve(f->host, lng, on_event, &s, &srv, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT,
-                 "too long");
-    expect_error(ttrpc_events_serve(f->host, "relative.sock", on_event, &s, &srv, &err), &err,
-                 CLEAT_STATUS_INVALID_ARGUMENT, "not an absolute path");
-    assert_null(srv);
+    any.type_url = "io.containerd.cgroups.v3.Metrics";
+    expect_error(shim_stats_decode(f->host, &any, &st, &err), &err, CLEAT_STATUS_UNIMPLEMENTED,
+                 "'io.containerd.cgroups.v3.Metrics'");
+    any.type_url = "io.containerd.cgroups.v1.Metrics";
+    any.value.data = (uint8_t *)"\x1a\x50x";
+    any.value.len = 3;
+    expect_error(shim_stats_decode(f->host, &any, &st, &err), &err, CLEAT_STATUS_INTERNAL, "does not parse");
+    expect_error(shim_stats_decode(f->host, NULL, &st, &err), &err, CLEAT_STATUS_INTERNAL, "no metrics");
 }
 
 int main(void) {
@@ -800,9 +635,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shim_call, setup, teardown),
         cmocka_unit_test(test_shim_names),
-        cmocka_unit_test_setup_teardown(test_events_forward, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events_raw, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events_socket_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shim_stats, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
