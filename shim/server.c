@@ -40,7 +40,9 @@ struct client {
 
 static struct {
   int ep, sfd, listen_fd, out, err, in, tty_fd;
-  int relay, released, hold[2]; /* --relay: our own writers on stdout/stderr until release */
+  /* --relay: fds of the FIFOs held until release (by stream id): our own
+   * writers on stdout/stderr, and stdin once closed before release. */
+  int relay, released, hold[3];
   pid_t init_pid;
   int exited, exit_status;
   int64_t exited_at_ns;
@@ -140,8 +142,14 @@ static void client_frame(int i, int stream, const char *data, size_t n)
 
 static void close_stdin(void)
 {
-  if (S.in >= 0)
+  if (S.in >= 0 && S.relay && !S.released) {
+    /* The runtime may open the FIFO later: a blocking open for reading
+     * would wait for a writer forever.  It gets its EOF at release. */
+    epoll_ctl(S.ep, EPOLL_CTL_DEL, S.in, NULL);
+    S.hold[SHIM_STDIN] = S.in;
+  } else if (S.in >= 0) {
     close(S.in); /* the pipe, or our dup of the pty master; leaves the epoll set */
+  }
   S.in = -1;
   S.stdin_len = 0;
 }
@@ -179,6 +187,20 @@ static void stdin_push(int i, const char *p, size_t n)
   stdin_flush();
 }
 
+/* Relay: the runtime has opened the FIFOs.  Our writers go, so EOF from now
+ * on means every writer of the container is done; a stdin closed earlier gets
+ * its EOF to the reader now. */
+static const char *release(void)
+{
+  for (int k = 0; k < 3; k++) {
+    if (S.hold[k] >= 0)
+      close(S.hold[k]);
+    S.hold[k] = -1;
+  }
+  S.released = 1;
+  return "ok\n";
+}
+
 static void do_command(int i, char *line, char *rest, size_t restlen)
 {
   struct client *c = &S.c[i];
@@ -204,17 +226,7 @@ static void do_command(int i, char *line, char *rest, size_t restlen)
     if (c->fd >= 0)
       client_update(i);
   } else if (strcmp(line, "release") == 0) {
-    if (!S.relay) {
-      client_reply(i, "error not a relay\n", 1);
-      return;
-    }
-    for (int k = 0; k < 2; k++) {
-      if (S.hold[k] >= 0)
-        close(S.hold[k]); /* from now on EOF means every writer is done */
-      S.hold[k] = -1;
-    }
-    S.released = 1;
-    client_reply(i, "ok\n", 1);
+    client_reply(i, S.relay ? release() : "error not a relay\n", 1);
   } else if (sscanf(line, "resize %u %u", &w, &h) == 2) {
     struct winsize ws = { .ws_col = (unsigned short)w, .ws_row = (unsigned short)h };
     if (S.relay)
@@ -408,19 +420,21 @@ int server_listen(const char *path, char *errbuf, size_t size)
 }
 
 /* Relay: the log is complete; no exit status is known here (the shim v2
- * runtime has it), so clients get no exit frame, only the end of the stream. */
-static void finish_relay(const struct shim_opts *o)
+ * runtime has it), so clients get no exit frame, only the end of the stream.
+ * -errno if `drained` could not be written (the relay then exits 1). */
+static int finish_relay(const struct shim_opts *o)
 {
   char path[PATH_MAX + 16], json[64];
   snprintf(path, sizeof path, "%s/drained", o->bundle);
   int n =
     snprintf(json, sizeof json, "{\"drained_at_ns\":%lld}\n", (long long)now_ns(CLOCK_REALTIME));
-  shim_write_file_atomic(path, json, (size_t)n);
+  int r = shim_write_file_atomic(path, json, (size_t)n);
   for (int i = 0; i < MAX_CLIENTS; i++) {
     if (S.c[i].fd >= 0 && S.c[i].attached)
       client_flush(i); /* what the socket takes now; a slow client may lose the tail */
     client_drop(i);
   }
+  return r;
 }
 
 static void finish(const struct shim_opts *o)
@@ -450,8 +464,9 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
   S.out = io->out;
   S.err = io->err;
   S.relay = o->relay;
-  S.hold[0] = io->hold_out;
-  S.hold[1] = io->hold_err;
+  S.hold[SHIM_STDIN] = -1;
+  S.hold[SHIM_STDOUT] = io->hold_out;
+  S.hold[SHIM_STDERR] = io->hold_err;
   S.tty_fd = !S.relay && io->err < 0 ? io->out : -1;
   S.in = io->in;
   S.stdin_owner = -1;
@@ -499,11 +514,12 @@ int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid,
     crilog_flush_partial(&S.ls[0], SHIM_STDOUT);
   if (S.err >= 0)
     crilog_flush_partial(&S.ls[1], SHIM_STDERR);
+  int r = 0;
   if (S.relay)
-    finish_relay(o);
+    r = finish_relay(o);
   else
     finish(o);
   close_stdin();
   crilog_close();
-  return 0;
+  return r;
 }

@@ -70,6 +70,8 @@ int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init
 int relay_open(const struct shim_opts *o, struct shim_stdio *io, char *errbuf, size_t errsize);
 
 /* server.c: the event loop (container output, attach socket, signals). */
+/* Returns when the container is done (exit file written) or, relay, after
+ * release and EOF on every output (drained written); -1 on failure. */
 int server_run(const struct shim_opts *o, struct shim_stdio *io, pid_t init_pid, int listen_fd);
 int server_listen(const char *path, char *errbuf, size_t errsize);
 

@@ -321,6 +321,7 @@ def test_bad_command(make):
     assert c.attach_cmd("bogus\n").startswith("error")
     assert c.attach_cmd("resize 1 2\n").startswith("error")  # not a tty
     assert c.attach_cmd("attach stdin\n").startswith("error")  # no --stdin
+    assert c.attach_cmd("release\n").startswith("error")  # not a --relay
 
 
 def test_survives_parent_exit(make):
