@@ -7,7 +7,11 @@ the same run: the same container (same rootfs content, a prepared bundle
 whose config.json is the one cleat wrote, its pod paths replaced) started
 with bare `runc create` + `runc start`, and with `runc run -d`.
 
-    /usr/bin/python3 bench/pods.py [--build-dir DIR] [--cleatd PATH] [-n 20] [--floor-only] [--cni]
+    /usr/bin/python3 bench/pods.py [--build-dir DIR] [--cleatd PATH] [-n 20] [--floor-only] [--cni] [--no-shimv2]
+
+Each is measured twice: with runtime-runc (cleat-shim), and with the shimv2
+handler (runtime-kata driving containerd-shim-runc-v2, one shim per pod, a
+relay per container) when that shim is installed.
 
 With --cni the pods are on the pod network instead: cleatd runs in a
 network namespace of the benchmark's own (standing for the node) with
@@ -18,9 +22,11 @@ StopPodSandbox the DEL.
 (as root; --build-dir defaults to ./build; cleatd, cleat-shim, cleat-pause and
 the plugins are taken from it).  Prints median and p95 latency of
 RunPodSandbox, CreateContainer, StartContainer, the three together,
-StopPodSandbox and RemovePodSandbox; cleatd's VmRSS and RssAnon with all N
-running; one shim's Rss and Pss (smaps_rollup) and the median over all
-shims; the floor medians; and the ratio (cleat run+create+start median /
+StopPodSandbox and RemovePodSandbox; the container lifecycle (Create, Start,
+Stop, Remove of one container in a running pod, N times); cleatd's VmRSS and
+RssAnon with all N running; one shim's Rss and Pss (smaps_rollup) and the
+median over all shims (for shimv2 the pod's shim v2, and the container's
+relay); the floor medians; and the ratios (cleat run+create+start median /
 runc create+start median).  Everything it made is removed at the end
 (cleatd by pid, containers, mounts, cgroups, temporary directories).
 """
@@ -50,6 +56,9 @@ import registry_fixture as rf  # noqa: E402
 import grpc  # noqa: E402
 
 RUNC = "/usr/bin/runc"
+SHIMV2 = "/usr/bin/containerd-shim-runc-v2"
+HANDLERS = {"runc": "runtime-runc, cleat-shim per container",
+            "shimv2": "runtime-kata, containerd-shim-runc-v2 per pod + relay per container"}
 
 
 def pct(values, p):
@@ -108,9 +117,10 @@ def mounts_under(prefix):
 # cleat
 
 class Cleat:
-    def __init__(self, args, tmp, pb2, pb2_grpc):
+    def __init__(self, args, tmp, pb2, pb2_grpc, handler="runc"):
         self.args, self.pb2, self.pb2_grpc = args, pb2, pb2_grpc
-        self.base = os.path.join(tmp, "cleat")
+        self.handler = handler
+        self.base = os.path.join(tmp, f"cleat-{handler}")
         self.state = os.path.join(self.base, "run")
         self.logs = os.path.join(self.base, "logs")
         os.makedirs(self.logs)
@@ -118,7 +128,8 @@ class Cleat:
         b = args.build_dir
         cfg = os.path.join(self.base, "cleat.yaml")
         plugins = ", ".join(os.path.join(b, "plugins", p)
-                            for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc", "net-cni"))
+                            for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc", "runtime-kata",
+                                      "net-cni"))
         prefix, network = [], "network: null\n"
         self.netns = None
         if args.cni:
@@ -141,11 +152,13 @@ class Cleat:
             f.write(network)
             f.write(f"socket: {self.state}/cleat.sock\nroot_dir: {self.base}/root\nstate_dir: {self.state}\n"
                     f"log_level: notice\nplugin_dirs: [{plugins}]\n"
-                    f"runtime:\n  default_handler: runc\n"
+                    f"runtime:\n  default_handler: {handler}\n"
                     f"  seccomp_default_profile: {os.path.join(SOURCE, 'config', 'seccomp-default.json')}\n"
                     f"  pause_binary: {os.path.join(b, 'shim', 'cleat-pause')}\n"
                     f"  handlers:\n    runc:\n      plugin: runtime-runc\n"
-                    f"      options: {{binary: {args.runc}, shim: {os.path.join(b, 'shim', 'cleat-shim')}}}\n")
+                    f"      options: {{binary: {args.runc}, shim: {os.path.join(b, 'shim', 'cleat-shim')}}}\n"
+                    f"    shimv2:\n      plugin: runtime-kata\n"
+                    f"      options: {{shim: {SHIMV2}, relay: {os.path.join(b, 'shim', 'cleat-shim')}}}\n")
         self.log = open(os.path.join(self.base, "cleatd.log"), "wb")
         self.proc = subprocess.Popen(prefix + [args.cleatd, "--config", cfg, "--dropin-dir", os.path.join(self.base, "none")],
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -202,14 +215,41 @@ class Cleat:
             t["all"].append(t3 - t0)
         return t
 
+    def lifecycle(self, n, image):
+        """Create, Start, Stop (timeout 0) and Remove of one container in a running pod, n times, each timed whole."""
+        pb2 = self.pb2
+        cfg = self.pod_config(n)
+        pod = self.rt.RunPodSandbox(pb2.RunPodSandboxRequest(config=cfg), timeout=120).pod_sandbox_id
+        self.pods.append((pod, None))
+        times = []
+        for _ in range(n):
+            t0 = time.monotonic()
+            cid = self.rt.CreateContainer(pb2.CreateContainerRequest(
+                pod_sandbox_id=pod, config=self.container_config(cfg, image), sandbox_config=cfg),
+                timeout=120).container_id
+            self.rt.StartContainer(pb2.StartContainerRequest(container_id=cid), timeout=120)
+            self.rt.StopContainer(pb2.StopContainerRequest(container_id=cid, timeout=0), timeout=120)
+            self.rt.RemoveContainer(pb2.RemoveContainerRequest(container_id=cid), timeout=120)
+            times.append(time.monotonic() - t0)
+        self.rt.StopPodSandbox(pb2.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+        self.rt.RemovePodSandbox(pb2.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+        self.pods.remove((pod, None))
+        return times
+
     def memory(self):
+        """cleatd's status, and [(pid, smaps_rollup)] of the shims: cleat-shims, or (shimv2) shim v2s and relays."""
         st = kb_fields(f"/proc/{self.proc.pid}/status")
-        shims = []
-        for _, cid in self.pods:
+        shims, relays = [], []
+        for pod, cid in self.pods:
             with open(os.path.join(self.state, "containers", cid, "shim.pid")) as f:
                 pid = int(f.read())
-            shims.append((pid, kb_fields(f"/proc/{pid}/smaps_rollup")))
-        return st, shims
+            (relays if self.handler == "shimv2" else shims).append((pid, kb_fields(f"/proc/{pid}/smaps_rollup")))
+            if self.handler == "shimv2":
+                path = os.path.join(self.state, "plugins", "runtime", "shimv2", "pods", pod + ".json")
+                with open(path) as f:
+                    pid = json.load(f)["shim_pid"]
+                shims.append((pid, kb_fields(f"/proc/{pid}/smaps_rollup")))
+        return st, shims, relays
 
     def container_spec(self):
         """The config.json cleat wrote for the first container."""
@@ -410,6 +450,7 @@ def main():
     ap.add_argument("-n", type=int, default=20, help="pods (default 20)")
     ap.add_argument("--floor-only", action="store_true", help="only the bare runc floor (a `runc spec` config)")
     ap.add_argument("--cni", action="store_true", help="pods on the pod network: net-cni with the shipped conflist")
+    ap.add_argument("--no-shimv2", action="store_true", help="runtime-runc only (no shimv2 column)")
     args = ap.parse_args()
     args.build_dir = os.path.abspath(args.build_dir)
     args.cleatd = args.cleatd or os.path.join(args.build_dir, "core", "cleatd")
@@ -426,33 +467,44 @@ def main():
         with open(layer_tar, "wb") as f:
             f.write(gzip.decompress(image["layer"]))
         spec = None
-        if not args.floor_only:
-            pb2, pb2_grpc = cri_modules(tmp)
-            cleat = Cleat(args, tmp, pb2, pb2_grpc)
+        results = {}
+        handlers = [] if args.floor_only else ["runc"] + ([] if args.no_shimv2 or not os.path.exists(SHIMV2)
+                                                         else ["shimv2"])
+        for handler in handlers:
+            pb2, pb2_grpc = cri_modules(tmp) if handler == handlers[0] else (pb2, pb2_grpc)
+            cleat = Cleat(args, tmp, pb2, pb2_grpc, handler)
             image_id = cleat.pull(f"oci:{layout}:bench")
             net = "pod network (CNI bridge + host-local + portmap)" if args.cni else "host network"
-            print(f"cleat: {args.n} pods, one `sleep 3600` container each, {net}, image present", flush=True)
+            print(f"cleat, {handler} ({HANDLERS[handler]}): {args.n} pods, one `sleep 3600` container each, {net}, "
+                  f"image present", flush=True)
             t = cleat.run_all(args.n, image_id)
-            status, shims = cleat.memory()
-            spec = cleat.container_spec()
-            args.state_prefix = cleat.state + "/"
+            status, shims, relays = cleat.memory()
+            if handler == "runc":
+                spec = cleat.container_spec()
+                args.state_prefix = cleat.state + "/"
             u = cleat.stop_remove_all()
+            life = cleat.lifecycle(args.n, image_id)
             cni = cni_floor(cleat.netns, cleat.conf_path, args.n) if args.cni else None
             cleat.close()
             cleat = None
+            results[handler] = t
             print(f"  RunPodSandbox                      {ms(t['run'])}")
             print(f"  CreateContainer                    {ms(t['create'])}")
             print(f"  StartContainer                     {ms(t['start'])}")
             print(f"  Run+Create+Start                   {ms(t['all'])}")
             print(f"  StopPodSandbox                     {ms(u['stop'])}")
             print(f"  RemovePodSandbox                   {ms(u['remove'])}")
+            print(f"  container lifecycle (C+S+Stop+Rm)  {ms(life)}")
             print(f"  cleatd with {args.n} running: VmRSS {status['VmRSS']} kB, RssAnon {status['RssAnon']} kB")
             if cni:
                 print(f"  floor: the conflist's plugins by hand (ADD, fresh netns) {ms(cni)}")
-            pid, roll = shims[0]
-            print(f"  one shim (pid {pid}): Rss {roll['Rss']} kB, Pss {roll['Pss']} kB; over all {len(shims)}: "
-                  f"median Rss {statistics.median(r['Rss'] for _, r in shims)} kB, "
-                  f"median Pss {statistics.median(r['Pss'] for _, r in shims)} kB", flush=True)
+            for what, procs in (("shim v2" if handler == "shimv2" else "shim", shims), ("relay", relays)):
+                if not procs:
+                    continue
+                pid, roll = procs[0]
+                print(f"  one {what} (pid {pid}): Rss {roll['Rss']} kB, Pss {roll['Pss']} kB; over all {len(procs)}: "
+                      f"median Rss {statistics.median(r['Rss'] for _, r in procs)} kB, "
+                      f"median Pss {statistics.median(r['Pss'] for _, r in procs)} kB", flush=True)
         floor = Floor(args, tmp, layer_tar, spec or runc_spec(tmp))
         print(f"floor: bare {args.runc}, prepared bundles ({'cleat' if spec else '`runc spec`'}'s config.json), "
               f"same rootfs content", flush=True)
@@ -460,12 +512,14 @@ def main():
         rd = floor.run_detached(args.n)
         print(f"  runc create + runc start           {ms(cs)}")
         print(f"  runc run -d                        {ms(rd)}")
-        if spec and cni:
-            ratio = statistics.median(t["all"]) / (statistics.median(cs) + statistics.median(cni))
-            print(f"ratio: cleat Run+Create+Start median / (runc create+start + CNI ADD medians) = {ratio:.2f}")
-        elif spec:
-            ratio = statistics.median(t["all"]) / statistics.median(cs)
-            print(f"ratio: cleat Run+Create+Start median / runc create+start median = {ratio:.2f}")
+        for handler, t in results.items():
+            if cni:
+                ratio = statistics.median(t["all"]) / (statistics.median(cs) + statistics.median(cni))
+                print(f"ratio ({handler}): cleat Run+Create+Start median / (runc create+start + CNI ADD medians) "
+                      f"= {ratio:.2f}")
+            else:
+                ratio = statistics.median(t["all"]) / statistics.median(cs)
+                print(f"ratio ({handler}): cleat Run+Create+Start median / runc create+start median = {ratio:.2f}")
     finally:
         if cleat:
             cleat.close()

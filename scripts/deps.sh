@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what cleat needs to build on Debian 12; with --test, also what its
-# tests need; with --package, also what building the Debian package and
-# installing it into a fresh root (scripts/package-test.sh) need.
+# tests need (containerd only for its containerd-shim-runc-v2, the shim v2
+# runtime-kata's tests drive; containerd itself never runs); with --package,
+# also what building the Debian package and installing it into a fresh root
+# (scripts/package-test.sh) need.
 #
 #   scripts/deps.sh [--test] [--package]
 set -euo pipefail

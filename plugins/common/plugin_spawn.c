@@ -33,7 +33,8 @@ static int child_fd(int fd, int *devnull, int *copy) {
     return *copy;
 }
 
-static int spawn_with(const char *const *argv, char *const *envp, const int src[3], unsigned flags, pid_t *ret_pid) {
+static int spawn_with(const char *const *argv, char *const *envp, const int src[3], unsigned flags, const char *cwd,
+                      pid_t *ret_pid) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
@@ -51,6 +52,8 @@ static int spawn_with(const char *const *argv, char *const *envp, const int src[
         r = posix_spawn_file_actions_adddup2(&fa, src[i], i);
     if (r == 0) /* after the dup2s, which read the sources above 2 */
         r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (r == 0 && cwd)
+        r = posix_spawn_file_actions_addchdir_np(&fa, cwd);
     if (r == 0)
         r = posix_spawnattr_setsigmask(&attr, &none);
     if (r == 0)
@@ -68,19 +71,25 @@ static int spawn_with(const char *const *argv, char *const *envp, const int src[
     return -r;
 }
 
-int plugin_spawn(const char *const *argv, char *const *envp, const int stdio[3], unsigned flags, pid_t *ret_pid) {
+/* plugin_spawn() with a working directory for the child (NULL: ours). */
+static int spawn_in(const char *const *argv, char *const *envp, const int stdio[3], unsigned flags, const char *cwd,
+                    pid_t *ret_pid) {
     int devnull = -1, copies[3] = {-1, -1, -1}, src[3], r = 0;
     for (int i = 0; i < 3 && r == 0; i++)
         if ((src[i] = child_fd(stdio[i], &devnull, &copies[i])) < 0)
             r = src[i];
     if (r == 0)
-        r = spawn_with(argv, envp, src, flags, ret_pid);
+        r = spawn_with(argv, envp, src, flags, cwd, ret_pid);
     for (int i = 0; i < 3; i++)
         if (copies[i] >= 0)
             close(copies[i]);
     if (devnull >= 0)
         close(devnull);
     return r;
+}
+
+int plugin_spawn(const char *const *argv, char *const *envp, const int stdio[3], unsigned flags, pid_t *ret_pid) {
+    return spawn_in(argv, envp, stdio, flags, NULL, ret_pid);
 }
 
 /* One output stream of the child, read from a pipe. */
@@ -218,7 +227,7 @@ int plugin_run(const struct plugin_run *run, int stdin_fd, struct plugin_output 
     memset(ret, 0, sizeof(*ret));
     int r = open_pipes(run, s, wr);
     if (r == 0)
-        r = plugin_spawn(run->argv, run->envp, (const int[3]){stdin_fd, wr[0], wr[1]}, run->flags, &pid);
+        r = spawn_in(run->argv, run->envp, (const int[3]){stdin_fd, wr[0], wr[1]}, run->flags, run->cwd, &pid);
     for (int i = 0; i < 2; i++) /* only the child holds the write ends now: EOF means it is done with them */
         if (wr[i] >= 0)
             close(wr[i]);

@@ -39,6 +39,7 @@ struct plugin_run {
     int64_t timeout_ms; /* the child is killed (SIGKILL) when it has not exited by then */
     size_t stdout_max;  /* 0: stdout is /dev/null; else keep this many bytes (the rest is read and dropped) */
     size_t stderr_max;  /* the same for stderr */
+    const char *cwd;    /* the child's working directory; NULL: the daemon's (a missing one: -ENOENT) */
 };
 
 /* How it ended. */

@@ -21,7 +21,8 @@ PLUGIN_DIR = os.environ.get("CLEAT_TEST_PLUGIN_DIR", "")
 BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
 # The plugins cleat ships (the embedded defaults name them), as built, then the test plugins.
 SHIPPED_PLUGIN_DIRS = [os.path.join(BUILD_DIR, "plugins", p)
-                       for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc", "net-cni")]
+                       for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc", "runtime-kata",
+                                 "net-cni")]
 PLUGIN_DIRS = SHIPPED_PLUGIN_DIRS + [PLUGIN_DIR]
 
 
@@ -171,9 +172,29 @@ def test_layout(tmp_path_factory):
     return layout
 
 
-def _pod_env(base, cri, layout):
+def pytest_generate_tests(metafunc):
+    """`default_handler`: "runc" (runtime-runc), and also "shimv2" (runtime-kata driving containerd-shim-runc-v2)
+    in the modules that set ALSO_SHIMV2 = True: their tests run once per handler, each with its own cleatd.
+    A module may name its handlers itself instead: HANDLERS = ("shimv2",)."""
+    if "default_handler" in metafunc.fixturenames:
+        handlers = getattr(metafunc.module, "HANDLERS", None) or \
+            ["runc"] + (["shimv2"] if getattr(metafunc.module, "ALSO_SHIMV2", False) else [])
+        metafunc.parametrize("default_handler", handlers, scope="module")
+
+
+def skip_under_shimv2(env, why):
+    """Skip a test whose behaviour genuinely differs when the default handler is a shim v2 (say why)."""
+    if env.default_handler == "shimv2":
+        pytest.skip(f"shimv2: {why}")
+
+
+def _pod_env(base, cri, layout, default_handler="runc"):
     import pod_fixture
-    return pod_fixture.make_env(Cleatd, str(base), cri, layout)
+    if default_handler == "shimv2" and not os.path.exists(pod_fixture.SHIMV2):
+        pytest.skip(f"no {pod_fixture.SHIMV2} (Debian package containerd)")
+    env = pod_fixture.make_env(Cleatd, str(base), cri, layout, default_handler=default_handler)
+    env.default_handler = default_handler
+    return env
 
 
 def _pod_env_teardown(env):
@@ -187,9 +208,9 @@ def _pod_env_teardown(env):
 
 
 @pytest.fixture(scope="module")
-def pod_env(tmp_path_factory, cri, test_layout):
+def pod_env(tmp_path_factory, cri, test_layout, default_handler):
     """One cleatd with the runc runtime handlers and the test images pulled, shared by a module."""
-    env = _pod_env(tmp_path_factory.mktemp("pods"), cri, test_layout)
+    env = _pod_env(tmp_path_factory.mktemp("pods"), cri, test_layout, default_handler)
     yield env
     _pod_env_teardown(env)
 
@@ -216,8 +237,8 @@ def env(pod_env):
 
 
 @pytest.fixture
-def own_pod_env(tmp_path, cri, test_layout):
+def own_pod_env(tmp_path, cri, test_layout, default_handler):
     """A PodEnv with a cleatd of its own, for tests that kill or restart it."""
-    env = _pod_env(tmp_path, cri, test_layout)
+    env = _pod_env(tmp_path, cri, test_layout, default_handler)
     yield env
     _pod_env_teardown(env)

@@ -78,10 +78,20 @@ IMAGE_TAGS = {
 }
 
 
-def runtime_config():
-    """The config body for pods: runc through runtime-runc, two handlers, RuntimeDefault, the pause binary."""
+# The shim v2 the `shimv2` handler drives (runtime-kata): Debian's containerd-shim-runc-v2 stands in for Kata's.
+SHIMV2 = "/usr/bin/containerd-shim-runc-v2"
+RUNTIME_KATA_DIR = os.path.join(BUILD_DIR, "plugins", "runtime-kata")
+
+
+def runtime_config(default_handler="runc"):
+    """The config body for pods: runc through runtime-runc, two handlers, RuntimeDefault, the pause binary.
+    With default_handler "shimv2", a third handler (runtime-kata driving containerd-shim-runc-v2) is the default."""
+    shimv2 = "" if default_handler != "shimv2" else f"""    shimv2:
+      plugin: runtime-kata
+      options: {{shim: {SHIMV2}, relay: {SHIM}}}
+"""
     return f"""runtime:
-  default_handler: runc
+  default_handler: {default_handler}
   seccomp_default_profile: {SECCOMP_DEFAULT}
   pause_binary: {PAUSE}
   handlers:
@@ -91,7 +101,7 @@ def runtime_config():
     runc-debug:
       plugin: runtime-runc
       options: {{binary: {RUNC}, shim: {SHIM}, runtime_args: ["--debug"]}}
-"""
+{shimv2}"""
 
 
 def missing_prerequisites():
@@ -416,6 +426,7 @@ class PodEnv:
         self.cgroup_parents = set()
         self.pod_ids = []
         self.configs = {}  # pod id -> PodSandboxConfig
+        self.default_handler = "runc"  # the handler pods run with when a test names none (conftest sets it)
         self.connect()
 
     def connect(self):
@@ -670,10 +681,10 @@ class PodEnv:
         self.cgroup_parents = set()
 
 
-def make_env(cleatd_cls, base, cri, layout, config_extra="", dropins=None):
+def make_env(cleatd_cls, base, cri, layout, config_extra="", dropins=None, default_handler="runc"):
     """Start cleatd with the runtime config in `base` (and `dropins`, {file name: YAML text}, in its
     drop-in dir: more runtime handlers, say), pull the test images; returns the PodEnv."""
-    d = cleatd_cls(base, runtime_config() + config_extra)
+    d = cleatd_cls(base, runtime_config(default_handler) + config_extra)
     for name, text in (dropins or {}).items():
         with open(os.path.join(d.dropin_dir, name), "w") as f:
             f.write(text)

@@ -14,6 +14,9 @@ import pytest
 
 from pod_fixture import mounts_under
 
+# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
+ALSO_SHIMV2 = True
+
 UNKNOWN = "0123456789abcdef" * 4
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 INVALID = grpc.StatusCode.INVALID_ARGUMENT

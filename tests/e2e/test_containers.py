@@ -17,6 +17,9 @@ import pytest
 
 from pod_fixture import (cgroup_hierarchies, log_messages, mounts_naming, parse_cri_log, pid_alive, wait_for)
 
+# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
+ALSO_SHIMV2 = True
+
 MiB = 1024 * 1024
 
 

@@ -12,6 +12,9 @@ import time
 
 from pod_fixture import log_messages, mountinfo, mounts_under, pid_alive, wait_for
 
+# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
+ALSO_SHIMV2 = True
+
 
 def test_kill_9_and_restart(own_pod_env):
     env = own_pod_env

@@ -21,6 +21,9 @@ import httpupgrade
 import stream_clients as sc
 from pod_fixture import pid_alive, wait_for
 
+# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
+ALSO_SHIMV2 = True
+
 MiB = 1024 * 1024
 
 # (transport, subprotocol, extra client options)
@@ -151,6 +154,20 @@ def test_exec_tty_resize(env, ctr, name):
 
 # --------------------------------------------------------------------------
 # attach
+
+def test_attach_stdin_once_ends_input(env, streaming):
+    """stdin_once: the attached client's end of input is the container's, so `cat` ends (critest's attach spec).
+    Under a shim v2 the shim holds a stdin writer of its own until CloseIO: the plugin must give it up."""
+    pod = env.run_pod()
+    cid = env.run(pod, command=["sh", "-c", "cat; echo cat-ended"], stdin=True, stdin_once=True)
+    s = sc.open_session("spdy", attach_url(env, cid, stdin=True), stdin=True)
+    s.write_stdin(b"hello\n")
+    s.read_until("stdout", b"hello\n", timeout=20)
+    s.close_stdin()
+    s.read_until("stdout", b"cat-ended\n", timeout=20)
+    st = env.wait_exited(cid)
+    assert st.exit_code == 0, st
+
 
 @pytest.mark.parametrize("name", ["spdy-v4", "spdy-v5", "ws-v4", "ws-v5-fragmented"])
 def test_attach_counter(env, streaming, name):

@@ -120,6 +120,20 @@ static void test_spawn_low_fds_cross(void **state) {
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* A containerd shim v2's `start` reads config.json from its working directory: run->cwd must reach the child. */
+static void test_run_in_cwd(void **state) {
+    (void)state;
+    const char *const argv[] = {"/bin/sh", "-c", "pwd", NULL};
+    struct plugin_run run = {.argv = argv, .timeout_ms = 10000, .stdout_max = 100, .stderr_max = 100, .cwd = "/proc"};
+    struct plugin_output o;
+    assert_int_equal(plugin_run(&run, -1, &o), 0);
+    assert_int_equal(o.exit_status, 0);
+    assert_string_equal(o.out, "/proc\n");
+    plugin_output_done(&o);
+    run.cwd = "/nonexistent-cleat-dir";
+    assert_int_equal(plugin_run(&run, -1, &o), -ENOENT);
+}
+
 static void test_run_captures_both_streams(void **state) {
     (void)state;
     const char *const argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; exit 3", NULL};
@@ -513,6 +527,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_child_sees_only_stdio),
         cmocka_unit_test(test_spawn_low_fds_cross),
         cmocka_unit_test(test_run_captures_both_streams),
+        cmocka_unit_test(test_run_in_cwd),
         cmocka_unit_test(test_run_uncaptured_and_silent),
         cmocka_unit_test(test_run_output_capped),
         cmocka_unit_test(test_run_stdin),

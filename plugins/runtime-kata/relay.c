@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * runtime-kata: a container's stdio.  `cleat-shim --relay` makes the FIFOs
+ * BUNDLE/stdin, stdout, stderr that the shim v2 opens, writes the CRI log,
+ * and serves attach and log reopening on BUNDLE/attach.sock
+ * (shim/README.md).  It outlives cleatd, like the shim v2 itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kata.h"
+#include "plugin_fs.h"
+#include "plugin_pidfd.h"
+#include "plugin_spawn.h"
+#include "plugin_strv.h"
+
+#define RELAY_ERR_MAX 4096
+#define CONTROL_TIMEOUT_S 10
+
+int kata_relay_pidfd(pid_t pid, const char *id) {
+    char path[64], *cmd = NULL;
+    size_t len = 0;
+    if (pid <= 0)
+        return -ESRCH;
+    int fd = plugin_pidfd_open(pid);
+    if (fd < 0)
+        return fd;
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    int ok = 0, relay = 0;
+    if (plugin_read_file(path, 64 * 1024, &cmd, &len) == 0)
+        for (size_t i = 0; i < len; i += strlen(cmd + i) + 1) {
+            relay |= strcmp(cmd + i, "--relay") == 0;
+            ok |= strcmp(cmd + i, "--id") == 0 && i + 5 < len && strcmp(cmd + i + 5, id) == 0;
+        }
+    free(cmd);
+    if (!ok || !relay || plugin_pidfd_signal(fd, 0) < 0) { /* checked after the open: the pidfd is that process */
+        close(fd);
+        return -ESRCH;
+    }
+    return fd;
+}
+
+int kata_relay_pidfd_in(const char *bundle, const char *id) {
+    char path[PATH_MAX];
+    _cleanup_free_ char *text = NULL;
+    if (snprintf(path, sizeof(path), "%s/shim.pid", bundle) >= (int)sizeof(path) ||
+        plugin_read_file(path, 64, &text, NULL) < 0)
+        return -ESRCH;
+    return kata_relay_pidfd((pid_t)atoi(text), id);
+}
+
+int kata_relay_start(struct kata *k, const struct cleat_runtime_container *c, pid_t *ret_pid, int *ret_pidfd,
+                     struct cleat_error **reterr) {
+    char **argv = calloc(12, sizeof(char *));
+    if (!argv)
+        return plugin_oom(k->host, reterr);
+    size_t n = 0;
+    const char *fixed[] = {k->relay, "--relay", "--id", c->id, "--bundle", c->bundle_dir};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        argv[n++] = strdup(fixed[i]);
+    if (c->log_path) {
+        argv[n++] = strdup("--log-path");
+        argv[n++] = strdup(c->log_path);
+    }
+    if (c->flags & CLEAT_CONTAINER_STDIN)
+        argv[n++] = strdup("--stdin");
+    if (c->flags & CLEAT_CONTAINER_TTY)
+        argv[n++] = strdup("--tty");
+    _cleanup_strv_ char **args = plugin_strv_checked(argv, n);
+    if (!args)
+        return plugin_oom(k->host, reterr);
+    struct plugin_run run = {.argv = (const char *const *)args,
+                             .timeout_ms = KATA_CALL_TIMEOUT_MS,
+                             .stdout_max = 256,
+                             .stderr_max = RELAY_ERR_MAX};
+    struct plugin_output o;
+    int r = plugin_run(&run, -1, &o);
+    if (r < 0)
+        return cleat_error_set(k->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': cannot run %s: %s", c->id,
+                               k->relay, strerror(-r));
+    int pid = 0, unused = 0;
+    if (o.timed_out || o.exit_status != 0) {
+        o.err[strcspn(o.err, "\n")] = '\0';
+        r = cleat_error_set(k->host, reterr, CLEAT_STATUS_INTERNAL, EIO, "container '%s': the log relay failed: %s",
+                            c->id,
+                            o.err[0]      ? o.err
+                            : o.timed_out ? "no answer"
+                                          : "no message");
+    } else if (sscanf(o.out, "%d %d", &pid, &unused) != 2 || pid <= 0) {
+        r = cleat_error_set(k->host, reterr, CLEAT_STATUS_INTERNAL, EPROTO,
+                            "container '%s': %s reported '%.100s', not 'PID 0'", c->id, k->relay, o.out);
+    }
+    plugin_output_done(&o);
+    if (r < 0)
+        return r;
+    *ret_pid = pid;
+    *ret_pidfd = kata_relay_pidfd(pid, c->id);
+    return 0;
+}
+
+/* Connect to BUNDLE/attach.sock; a path too long for sun_path goes through /proc/self/fd/DIRFD. */
+static int control_connect(const char *bundle) {
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int dirfd = -1;
+    if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/attach.sock", bundle) >= (int)sizeof(sa.sun_path)) {
+        if ((dirfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+            return -errno;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach.sock", dirfd);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int r = fd < 0 ? -errno : 0;
+    struct timeval tv = {.tv_sec = CONTROL_TIMEOUT_S};
+    if (r == 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+                   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0))
+        r = -errno;
+    while (r == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        if (errno != EINTR)
+            r = -errno;
+    if (dirfd >= 0)
+        close(dirfd);
+    if (r < 0 && fd >= 0)
+        close(fd);
+    return r < 0 ? r : fd;
+}
+
+/* Send one command line and read the one-line answer. */
+static int control_exchange(int fd, const char *line, char *reply, size_t size) {
+    if (plugin_write_all(fd, line, strlen(line)) < 0)
+        return -errno;
+    size_t got = 0;
+    reply[0] = '\0';
+    while (got + 1 < size && !memchr(reply, '\n', got)) {
+        ssize_t n = recv(fd, reply + got, size - 1 - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -ECONNRESET;
+        got += (size_t)n;
+        reply[got] = '\0';
+    }
+    reply[strcspn(reply, "\n")] = '\0';
+    return 0;
+}
+
+int kata_relay_command(struct kata *k, const char *id, const char *bundle, const char *what, const char *line,
+                       struct cleat_error **reterr) {
+    char reply[1024];
+    int fd = control_connect(bundle);
+    if (fd < 0)
+        return cleat_error_set(k->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, -fd,
+                               "container '%s': %s: its log relay is not running (%s)", id, what, strerror(-fd));
+    int r = control_exchange(fd, line, reply, sizeof(reply));
+    close(fd);
+    if (r < 0)
+        return cleat_error_set(k->host, reterr, CLEAT_STATUS_UNAVAILABLE, -r,
+                               "container '%s': %s: no answer from its log relay: %s", id, what, strerror(-r));
+    if (strcmp(reply, "ok") == 0)
+        return 0;
+    return cleat_error_set(k->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EIO, "container '%s': %s: %s", id, what,
+                           strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+}
