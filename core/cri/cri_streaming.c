@@ -140,6 +140,10 @@ int cri_port_forward(void *ctx, struct rpc_call *call, const ProtobufCMessage *m
         sandbox_record_free(pod);
         return r;
     }
+    if ((r = pod_port_forward_check(rs, pod, reterr)) < 0) {
+        sandbox_record_free(pod);
+        return r;
+    }
     struct stream_request *req = request_new(STREAM_PORTFORWARD, pod->id, reterr);
     char *dir = req && (pod->pinned_namespaces & POD_NS_NET) ? pod_dir(rs, pod->id) : NULL;
     sandbox_record_free(pod);

@@ -450,6 +450,20 @@ int pod_list(struct runtime_service *rs, sandbox_record ***ret, size_t *ret_n, s
     return 0;
 }
 
+int pod_port_forward_check(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr) {
+    struct plugin_instance *rt = runtime_instance(rs, rec->runtime_handler);
+    const char *handler = rec->runtime_handler && rec->runtime_handler[0] ? rec->runtime_handler : "(default)";
+    if (!rt)
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOENT,
+                         "pod sandbox %s: runtime handler %s is not configured", rec->id, handler);
+    if (plugin_runtime_features(rt) & CLEAT_RUNTIME_FEATURE_GUEST_NETWORK)
+        return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS,
+                         "pod sandbox %s: runtime handler %s keeps the pod's network in a guest, which port "
+                         "forwarding cannot reach",
+                         rec->id, handler);
+    return 0;
+}
+
 uint32_t pod_pause_pid(struct runtime_service *rs, const sandbox_record *rec) {
     struct plugin_instance *rt = runtime_instance(rs, rec->runtime_handler);
     struct cleat_runtime_state st = {0};

@@ -126,6 +126,14 @@ int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
  * with CLEAT_RUNTIME_FEATURE_SANDBOX_TASK), else 0. */
 uint32_t pod_pause_pid(struct runtime_service *rs, const sandbox_record *rec);
 /*
+ * Whether PortForward can reach the pod's processes from the host side of
+ * its network: 0 if so, UNIMPLEMENTED naming the handler when the pod's
+ * runtime keeps its network in a guest (CLEAT_RUNTIME_FEATURE_GUEST_NETWORK),
+ * FAILED_PRECONDITION when the pod's handler is no longer configured.  Asks
+ * nothing of the runtime but its feature bits; the same answer every time.
+ */
+int pod_port_forward_check(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr);
+/*
  * Copies of the records of a pod's containers (full pod ID), each with any
  * exit the runtime reported applied; free with container_records_free().
  * A pod without containers, or an unknown pod, gives none.

@@ -62,6 +62,7 @@ struct kata {
     char *binary_name; /* runc shim options: the OCI runtime (NULL: the shim's default) */
     char *root;        /* its --root (NULL: the shim's default) */
     int systemd_cgroup;
+    int guest_network;          /* the pods' network is in a guest: PortForward refused (port_forward: none) */
     char *config_path;          /* Kata's configuration file (NULL: its default) */
     char **annotation_prefixes; /* annotations passed to the shim: a trailing '*' matches any rest */
     char *pods_dir, *tasks_dir, *events_path;

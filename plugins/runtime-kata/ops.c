@@ -29,11 +29,12 @@ static int kata_status_op(void *instance, struct cleat_error **reterr) {
 
 /*
  * The shim mounts the rootfs from the snapshotter's mounts (a VM shares them into its guest), and every pod is a
- * sandbox task in its shim.
+ * sandbox task in its shim.  A shim whose pods' network is in a guest says so: the core refuses PortForward.
  */
 static uint64_t kata_features(void *instance) {
-    (void)instance;
-    return CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS | CLEAT_RUNTIME_FEATURE_SANDBOX_TASK;
+    const struct kata *k = instance;
+    return CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS | CLEAT_RUNTIME_FEATURE_SANDBOX_TASK |
+           (k->guest_network ? CLEAT_RUNTIME_FEATURE_GUEST_NETWORK : 0);
 }
 
 static int kata_start(void *instance, const char *id, uint32_t *ret_pid, struct cleat_error **reterr) {

@@ -10,6 +10,10 @@
  *                                           --root, the systemd cgroup driver)
  *   config_path: /etc/kata/configuration.toml   containerd-shim-kata-v2's configuration file
  *   pod_annotations: [io.katacontainers.*]  annotations passed on to the shim (a trailing * is a prefix)
+ *   port_forward: netns | none              netns: PortForward connects inside the pod's network namespace on
+ *                                           the host (right for containerd-shim-runc-*, the default for them);
+ *                                           none: the pod's network is in a guest, PortForward is refused (the
+ *                                           default for every other shim: Kata, gVisor)
  *
  * A missing binary does not fail init: status() reports it.
  */
@@ -33,11 +37,11 @@
 #error "CLEAT_LIBEXEC_DIR must name the directory cleat-shim is installed in"
 #endif
 
-static const char *const kata_keys[] = {"shim",           "relay",       "binary_name",     "root",
-                                        "systemd_cgroup", "config_path", "pod_annotations", NULL};
+static const char *const kata_keys[] = {"shim",        "relay",           "binary_name",  "root", "systemd_cgroup",
+                                        "config_path", "pod_annotations", "port_forward", NULL};
 
 struct options {
-    const char *shim, *relay, *binary_name, *root, *config_path;
+    const char *shim, *relay, *binary_name, *root, *config_path, *port_forward;
     int32_t systemd_cgroup;
     const struct cleat_config *annotations; /* a sequence, or NULL */
 };
@@ -78,8 +82,12 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
         (r = host->config_get_string(options, "binary_name", NULL, &o->binary_name, reterr)) < 0 ||
         (r = plugin_config_path(host, options, "root", NULL, &o->root, reterr)) < 0 ||
         (r = plugin_config_path(host, options, "config_path", NULL, &o->config_path, reterr)) < 0 ||
-        (r = host->config_get_bool(options, "systemd_cgroup", 0, &o->systemd_cgroup, reterr)) < 0)
+        (r = host->config_get_bool(options, "systemd_cgroup", 0, &o->systemd_cgroup, reterr)) < 0 ||
+        (r = host->config_get_string(options, "port_forward", NULL, &o->port_forward, reterr)) < 0)
         return r;
+    if (o->port_forward && strcmp(o->port_forward, "netns") != 0 && strcmp(o->port_forward, "none") != 0)
+        return cleat_config_error(host, host->config_get0(options, "port_forward"), reterr,
+                                  "'port_forward' must be netns or none");
     if (o->binary_name && !o->binary_name[0])
         return cleat_config_error(host, host->config_get0(options, "binary_name"), reterr,
                                   "'binary_name' must not be empty");
@@ -168,6 +176,19 @@ static int events_socket_path(const char *state, char **ret) {
     return asprintf(ret, "%s/%016llx.sock", KATA_EVENTS_FALLBACK_DIR, (unsigned long long)h) < 0 ? -ENOMEM : 0;
 }
 
+/*
+ * Whether the pods' network is out of the host's reach (PortForward refused).  containerd-shim-runc-v1/v2 run
+ * the pod's processes in its network namespace on the host, so connecting there reaches them; a VM shim (Kata)
+ * or a user-space network stack (gVisor) does not, and neither carries port forwarding in its API.
+ */
+static int guest_network(const struct options *o) {
+    if (o->port_forward)
+        return strcmp(o->port_forward, "none") == 0;
+    const char *base = strrchr(o->shim, '/');
+    base = base ? base + 1 : o->shim;
+    return strncmp(base, "containerd-shim-runc-", strlen("containerd-shim-runc-")) != 0;
+}
+
 static int set_options(struct kata *k, const struct options *o, struct cleat_error **reterr) {
     const char *state = k->host->state_dir(k->host);
     uint64_t n = o->annotations ? k->host->config_count(o->annotations) : 0;
@@ -181,6 +202,7 @@ static int set_options(struct kata *k, const struct options *o, struct cleat_err
     k->root = dup_or_null(o->root);
     k->config_path = dup_or_null(o->config_path);
     k->systemd_cgroup = o->systemd_cgroup;
+    k->guest_network = guest_network(o);
     if (asprintf(&k->pods_dir, "%s/pods", state) < 0)
         k->pods_dir = NULL;
     if (asprintf(&k->tasks_dir, "%s/tasks", state) < 0)

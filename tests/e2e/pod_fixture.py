@@ -85,10 +85,14 @@ RUNTIME_KATA_DIR = os.path.join(BUILD_DIR, "plugins", "runtime-kata")
 
 def runtime_config(default_handler="runc"):
     """The config body for pods: runc through runtime-runc, two handlers, RuntimeDefault, the pause binary.
-    With default_handler "shimv2", a third handler (runtime-kata driving containerd-shim-runc-v2) is the default."""
+    With default_handler "shimv2", a third handler (runtime-kata driving containerd-shim-runc-v2) is the default,
+    and "shimv2-guest" is the same shim set up as for a VM (port_forward: none)."""
     shimv2 = "" if default_handler != "shimv2" else f"""    shimv2:
       plugin: runtime-kata
       options: {{shim: {SHIMV2}, relay: {SHIM}}}
+    shimv2-guest:
+      plugin: runtime-kata
+      options: {{shim: {SHIMV2}, relay: {SHIM}, port_forward: none}}
 """
     return f"""runtime:
   default_handler: {default_handler}

@@ -65,6 +65,24 @@ runtime:
     assert f"{cfg}:5:" in r.stderr  # where the instance was configured
 
 
+def test_check_config_runtime_kata_options(tmp_path):
+    """runtime-kata's options are checked at --check-config, each refusal at the key's line."""
+    cases = (("port_forward: tunnel", "'port_forward' must be netns or none"),
+             ("config_path: /etc/kata.toml, root: /run/r", "a shim takes one kind"),
+             ("pod_annotations: [a*b]", "a '*' only at the end"))
+    for options, why in cases:
+        cfg = write(tmp_path / "cleat.yaml", f"""plugin_dirs: [{', '.join(PLUGIN_DIRS)}]
+runtime:
+  default_handler: vm
+  handlers:
+    vm:
+      plugin: runtime-kata
+      options: {{shim: /usr/bin/containerd-shim-kata-v2, {options}}}
+""")
+        r = run_cleatd(["--config", cfg, "--dropin-dir", str(tmp_path / "none"), "--check-config"])
+        assert r.returncode != 0 and why in r.stderr and f"{cfg}:7:" in r.stderr, (options, r.stderr)
+
+
 def test_print_config_merges_dropins_in_lexical_order(tmp_path):
     cfg = write(tmp_path / "cleat.yaml", "log_level: warning\ngrpc: {workers: 2}\n")
     dropins = tmp_path / "cleat.d"

@@ -14,6 +14,7 @@ import threading
 import time
 
 import grpc
+import pytest
 
 from pod_fixture import log_messages, mounts_under, pid_alive, wait_for
 
@@ -207,3 +208,18 @@ def test_cleatd_killed_mid_create(own_pod_env):
     assert mounts_under(env.base) == baseline_mounts
     assert relays_under(env.d.state_dir) == []
     assert runc_containers(env.d.state_dir) == set()
+
+
+def test_port_forward_into_a_guest_refused(own_pod_env):
+    """A handler whose pods' network is in a guest (port_forward: none, the default for every shim but
+    containerd-shim-runc-*) answers PortForward with UNIMPLEMENTED naming it, instead of connecting into the host
+    side of the pod's network where a VM's processes are not; the same shim with netns forwards."""
+    env = own_pod_env
+    guest = env.run_pod(handler="shimv2-guest")
+    with pytest.raises(grpc.RpcError) as e:
+        env.rt.PortForward(env.pb2.PortForwardRequest(pod_sandbox_id=guest, port=[8080]), timeout=30)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value
+    assert "shimv2-guest" in e.value.details() and guest in e.value.details(), e.value.details()
+    host = env.run_pod()
+    url = env.rt.PortForward(env.pb2.PortForwardRequest(pod_sandbox_id=host, port=[8080]), timeout=30).url
+    assert "/portforward/" in url

@@ -58,6 +58,15 @@ extern "C" {
  * pod that shares one PID namespace.
  */
 #define CLEAT_RUNTIME_FEATURE_SANDBOX_TASK (UINT64_C(1) << 3)
+/*
+ * ABI 1.1.  The pod's processes do not use the pod's network namespace on
+ * the host directly (a VM guest with its own network stack, a user-space
+ * network stack): a connection made inside that namespace would not reach
+ * them.  The core then answers PortForward for the runtime's pods with
+ * UNIMPLEMENTED, naming the handler, instead of forwarding into the host
+ * side of the pod's network.
+ */
+#define CLEAT_RUNTIME_FEATURE_GUEST_NETWORK (UINT64_C(1) << 4)
 
 /* Sandbox flags. */
 #define CLEAT_SANDBOX_HOST_NETWORK (1u << 0)
