@@ -220,6 +220,10 @@ static int read_runtime(struct runtime_service *rs, struct plugin_instance *rt, 
         .major_page_faults = s.memory_major_page_faults,
         .pids = s.pids,
     };
+    if (s.memory_limit_bytes) {
+        st->cg.memory_limit = s.memory_limit_bytes;
+        st->cg.have |= CGS_MEMORY_LIMIT;
+    }
     st->has_nano_cores = stats_cache_cpu_rate(rs->stats, id, st->timestamp_ns, s.cpu_usage_ns, &st->nano_cores);
     return 0;
 }

@@ -9,6 +9,14 @@ static uint64_t less(uint64_t a, uint64_t b) {
     return a > b ? a - b : 0;
 }
 
+/*
+ * A limit as the metrics carry it: "no limit" is a huge number (cgroup v1's PAGE_COUNTER_MAX pages, v2's "max" read
+ * as the largest integer), or 0 when the field is missing; both mean none.
+ */
+static uint64_t limit_or_none(uint64_t v) {
+    return v >= (UINT64_C(1) << 62) ? 0 : v;
+}
+
 static void from_v1(const Shimv2__CgroupsV1Metrics *m, struct shim_stats *s) {
     if (m->cpu && m->cpu->usage) {
         s->cpu_usage_ns = m->cpu->usage->total;
@@ -21,6 +29,7 @@ static void from_v1(const Shimv2__CgroupsV1Metrics *m, struct shim_stats *s) {
         s->memory_rss_bytes = mem->total_rss;
         s->memory_page_faults = mem->total_pg_fault;
         s->memory_major_page_faults = mem->total_pg_maj_fault;
+        s->memory_limit_bytes = limit_or_none(mem->usage->limit);
         s->have |= SHIM_STATS_HAVE_MEMORY;
     }
     if (m->pids) {
@@ -41,6 +50,7 @@ static void from_v2(const Shimv2__CgroupsV2Metrics *m, struct shim_stats *s) {
         s->memory_rss_bytes = mem->anon;
         s->memory_page_faults = mem->pgfault;
         s->memory_major_page_faults = mem->pgmajfault;
+        s->memory_limit_bytes = limit_or_none(mem->usage_limit);
         s->have |= SHIM_STATS_HAVE_MEMORY;
     }
     if (m->pids) {

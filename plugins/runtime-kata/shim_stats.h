@@ -32,6 +32,7 @@ struct shim_stats {
     uint64_t memory_usage_bytes, memory_working_set_bytes, memory_rss_bytes;
     uint64_t memory_page_faults, memory_major_page_faults;
     uint64_t pids;
+    uint64_t memory_limit_bytes; /* 0: no limit */
 };
 
 /*

@@ -5,6 +5,7 @@
  * place the figures are: its processes are not in a host cgroup.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kata.h"
@@ -51,6 +52,8 @@ int kata_stats(void *instance, const char *id, struct cleat_runtime_stats *ret, 
         ret->memory_page_faults = m.memory_page_faults;
         ret->memory_major_page_faults = m.memory_major_page_faults;
         ret->pids = m.pids;
+        if (ret->struct_size >= offsetof(struct cleat_runtime_stats, memory_limit_bytes) + sizeof(uint64_t))
+            ret->memory_limit_bytes = m.memory_limit_bytes;
     }
     protobuf_c_message_free_unpacked(&resp->base, NULL);
     return r;

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 import pod_fixture
-from conftest import Cleatd, pods_removed_after, skip_under_shimv2
+from conftest import Cleatd, pods_removed_after
 
 # Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
 ALSO_SHIMV2 = True
@@ -105,8 +105,6 @@ def test_memory_working_set(senv):
 
 
 def test_memory_available_under_limit(senv):
-    skip_under_shimv2(senv, "a shim v2's stats carry no memory limit (runtime stats, ABI 1.1), so the core "
-                            "reports no available_bytes")
     pb2 = senv.pb2
     pod = senv.run_pod()
     res = pb2.LinuxContainerResources(memory_limit_in_bytes=256 * MIB)

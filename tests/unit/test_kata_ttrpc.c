@@ -545,6 +545,7 @@ static void test_shim_stats(void **state) {
     cu.total = 123456789;
     cpu.usage = &cu;
     usage.usage = 10000;
+    usage.limit = UINT64_C(9223372036854771712); /* PAGE_COUNTER_MAX pages: no limit */
     mem.usage = &usage;
     mem.total_inactive_file = 4000;
     mem.inactive_file = 1; /* the cgroup's own counters are not the ones (total_* include its children) */
@@ -567,6 +568,11 @@ static void test_shim_stats(void **state) {
     assert_int_equal(st.memory_page_faults, 77);
     assert_int_equal(st.memory_major_page_faults, 3);
     assert_int_equal(st.pids, 2);
+    assert_int_equal(st.memory_limit_bytes, 0);
+    usage.limit = 256 << 20;
+    any.value.len = shimv2__cgroups_v1_metrics__pack(&v1, buf);
+    OK(shim_stats_decode(f->host, &any, &st, &err));
+    assert_int_equal(st.memory_limit_bytes, 256 << 20);
     mem.total_inactive_file = 20000; /* more inactive than used: the working set is 0, not a wrapped number */
     v1.cpu = NULL;
     v1.pids = NULL;
@@ -586,6 +592,7 @@ static void test_shim_stats(void **state) {
     mem2.anon = 7000;
     mem2.pgfault = 11;
     mem2.pgmajfault = 1;
+    mem2.usage_limit = 64 << 20;
     pids2.current = 4;
     v2.cpu = &cpu2;
     v2.memory = &mem2;
@@ -598,6 +605,7 @@ static void test_shim_stats(void **state) {
     assert_int_equal(st.memory_working_set_bytes, 8000);
     assert_int_equal(st.memory_rss_bytes, 7000);
     assert_int_equal(st.memory_page_faults, 11);
+    assert_int_equal(st.memory_limit_bytes, 64 << 20);
     assert_int_equal(st.memory_major_page_faults, 1);
     assert_int_equal(st.pids, 4);
 

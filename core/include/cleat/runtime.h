@@ -169,6 +169,9 @@ struct cleat_runtime_state {
  *                             cumulative (v1 total_pgfault/total_pgmajfault,
  *                             v2 pgfault/pgmajfault)
  *   pids                      processes now (a pod's ProcessUsage)
+ *   memory_limit_bytes        the memory limit in force; 0 when there is
+ *                             none (the core then reports no
+ *                             available_bytes, as cAdvisor does)
  */
 struct cleat_runtime_stats {
     uint64_t struct_size;
@@ -180,9 +183,10 @@ struct cleat_runtime_stats {
     uint64_t memory_page_faults;
     uint64_t memory_major_page_faults;
     uint64_t pids;
+    uint64_t memory_limit_bytes;
 };
 
-CLEAT_STATIC_ASSERT_NAMED(sizeof(struct cleat_runtime_stats) == 72, runtime_stats_size);
+CLEAT_STATIC_ASSERT_NAMED(sizeof(struct cleat_runtime_stats) == 80, runtime_stats_size);
 
 /* A process to start inside a running container. */
 struct cleat_runtime_exec {
