@@ -121,16 +121,7 @@ static int create_task(struct kata *k, struct kata_task *t, const struct cleat_r
     return r;
 }
 
-struct closer {
-    struct kata *k;
-    struct kata_task *t; /* a reference of the closer's */
-};
-
-static void *closer_main(void *arg) {
-    struct closer *cl = arg;
-    struct kata *k = cl->k;
-    struct kata_task *t = cl->t;
-    free(cl);
+static void closer_main(struct kata *k, struct kata_task *t) {
     struct cleat_error *err = NULL;
     struct ttrpc_client *c = kata_pod_client(k, t->pod, &err);
     Shimv2__CloseIORequest req = SHIMV2__CLOSE_IOREQUEST__INIT;
@@ -139,12 +130,6 @@ static void *closer_main(void *arg) {
     if (c && shim_call(c, "CloseIO", &req.base, NULL, 0, NULL, &err) < 0)
         cleat_log(k->host, CLEAT_LOG_DEBUG, "container '%s': CloseIO: %s", t->id, k->host->error_message(err));
     k->host->error_free(err);
-    pthread_mutex_lock(&k->lock);
-    k->waiters--;
-    pthread_cond_broadcast(&k->changed);
-    pthread_mutex_unlock(&k->lock);
-    kata_task_put(k, t);
-    return NULL;
 }
 
 /*
@@ -155,30 +140,7 @@ static void *closer_main(void *arg) {
  * the relay's end is the container's end of input.  It may wait long: a thread of its own.
  */
 static int stdin_closer_start(struct kata *k, struct kata_task *t) {
-    struct closer *cl = malloc(sizeof(*cl));
-    if (!cl)
-        return -ENOMEM;
-    *cl = (struct closer){k, t};
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 128 * 1024);
-    pthread_mutex_lock(&k->lock);
-    t->refs++;
-    k->waiters++;
-    pthread_mutex_unlock(&k->lock);
-    pthread_t th;
-    int r = pthread_create(&th, &attr, closer_main, cl);
-    pthread_attr_destroy(&attr);
-    if (r != 0) {
-        free(cl);
-        pthread_mutex_lock(&k->lock);
-        t->refs--;
-        k->waiters--;
-        pthread_mutex_unlock(&k->lock);
-        return -r;
-    }
-    return 0;
+    return kata_task_thread_start(k, t, closer_main, 128 * 1024);
 }
 
 int kata_create(void *instance, const struct cleat_runtime_container *c, struct cleat_error **reterr) {

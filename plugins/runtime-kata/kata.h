@@ -159,6 +159,13 @@ void kata_task_unlink_locked(struct kata *k, struct kata_task *t);
 /* NOT_FOUND for an unknown task. */
 int kata_task_lookup(struct kata *k, const char *id, const char *exec_id, struct kata_task **ret,
                      struct cleat_error **reterr);
+/*
+ * Run body(k, t) in a detached thread holding a reference to the task and counted in k->waiters (fini leaves the
+ * instance alone while any runs); when body returns, the count drops and `changed` is broadcast.  0 or -errno
+ * (then nothing was taken).
+ */
+int kata_task_thread_start(struct kata *k, struct kata_task *t, void (*body)(struct kata *k, struct kata_task *t),
+                           size_t stack_size);
 /* Start the thread that waits for the task's exit and reports it. */
 int kata_waiter_start(struct kata *k, struct kata_task *t);
 /* Wait until the task has exited (reported by its waiter), at most timeout_ms: 1 when it has. */

@@ -11,19 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "kata.h"
 #include "plugin_fs.h"
 #include "plugin_pidfd.h"
+#include "plugin_shim_control.h"
 #include "plugin_spawn.h"
 #include "plugin_strv.h"
 
 #define RELAY_ERR_MAX 4096
-#define CONTROL_TIMEOUT_S 10
 
 int kata_relay_pidfd(pid_t pid, const char *id) {
     char path[64], *cmd = NULL;
@@ -106,58 +103,14 @@ int kata_relay_start(struct kata *k, const struct cleat_runtime_container *c, pi
     return 0;
 }
 
-/* Connect to BUNDLE/attach.sock; a path too long for sun_path goes through /proc/self/fd/DIRFD. */
-static int control_connect(const char *bundle) {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int dirfd = -1;
-    if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/attach.sock", bundle) >= (int)sizeof(sa.sun_path)) {
-        if ((dirfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-            return -errno;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach.sock", dirfd);
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int r = fd < 0 ? -errno : 0;
-    struct timeval tv = {.tv_sec = CONTROL_TIMEOUT_S};
-    if (r == 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-                   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0))
-        r = -errno;
-    while (r == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        if (errno != EINTR)
-            r = -errno;
-    if (dirfd >= 0)
-        close(dirfd);
-    if (r < 0 && fd >= 0)
-        close(fd);
-    return r < 0 ? r : fd;
-}
-
-/* Send one command line and read the one-line answer. */
-static int control_exchange(int fd, const char *line, char *reply, size_t size) {
-    if (plugin_write_all(fd, line, strlen(line)) < 0)
-        return -errno;
-    size_t got = 0;
-    reply[0] = '\0';
-    while (got + 1 < size && !memchr(reply, '\n', got)) {
-        ssize_t n = recv(fd, reply + got, size - 1 - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -ECONNRESET;
-        got += (size_t)n;
-        reply[got] = '\0';
-    }
-    reply[strcspn(reply, "\n")] = '\0';
-    return 0;
-}
-
 int kata_relay_command(struct kata *k, const char *id, const char *bundle, const char *what, const char *line,
                        struct cleat_error **reterr) {
     char reply[1024];
-    int fd = control_connect(bundle);
+    int fd = plugin_shim_control_connect(bundle);
     if (fd < 0)
         return cleat_error_set(k->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, -fd,
                                "container '%s': %s: its log relay is not running (%s)", id, what, strerror(-fd));
-    int r = control_exchange(fd, line, reply, sizeof(reply));
+    int r = plugin_shim_control_exchange(fd, line, reply, sizeof(reply));
     close(fd);
     if (r < 0)
         return cleat_error_set(k->host, reterr, CLEAT_STATUS_UNAVAILABLE, -r,

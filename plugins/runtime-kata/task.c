@@ -178,11 +178,6 @@ static void task_lost(struct kata *k, struct kata_task *t, int64_t now) {
     kata_relay_kill(k, t);
 }
 
-struct waiter {
-    struct kata *k;
-    struct kata_task *t;
-};
-
 /* Wait for the exit; 1 with its status, 0 when nothing is to be reported, -1 when the shim is lost. */
 static int wait_exit(struct kata *k, struct kata_task *t, int32_t *status, int64_t *at) {
     Shimv2__WaitRequest req = SHIMV2__WAIT_REQUEST__INIT;
@@ -224,11 +219,7 @@ static int wait_exit(struct kata *k, struct kata_task *t, int32_t *status, int64
     }
 }
 
-static void *waiter_main(void *arg) {
-    struct waiter *w = arg;
-    struct kata *k = w->k;
-    struct kata_task *t = w->t;
-    free(w);
+static void waiter_main(struct kata *k, struct kata_task *t) {
     int32_t status = 255;
     int64_t at = 0;
     int r = wait_exit(k, t, &status, &at);
@@ -257,32 +248,45 @@ static void *waiter_main(void *arg) {
     pthread_mutex_unlock(&k->lock);
     if (report)
         k->host->runtime_exit(k->host, t->id, t->exec_id, t->pid, status, at);
-    pthread_mutex_lock(&k->lock);
-    k->waiters--;
-    pthread_cond_broadcast(&k->changed);
-    pthread_mutex_unlock(&k->lock);
-    kata_task_put(k, t);
+}
+
+struct task_thread {
+    struct kata *k;
+    struct kata_task *t; /* a reference of the thread's */
+    void (*body)(struct kata *k, struct kata_task *t);
+};
+
+static void *task_thread_main(void *arg) {
+    struct task_thread tt = *(struct task_thread *)arg;
+    free(arg);
+    tt.body(tt.k, tt.t);
+    pthread_mutex_lock(&tt.k->lock);
+    tt.k->waiters--;
+    pthread_cond_broadcast(&tt.k->changed);
+    pthread_mutex_unlock(&tt.k->lock);
+    kata_task_put(tt.k, tt.t);
     return NULL;
 }
 
-int kata_waiter_start(struct kata *k, struct kata_task *t) {
-    struct waiter *w = malloc(sizeof(*w));
-    if (!w)
+int kata_task_thread_start(struct kata *k, struct kata_task *t, void (*body)(struct kata *k, struct kata_task *t),
+                           size_t stack_size) {
+    struct task_thread *tt = malloc(sizeof(*tt));
+    if (!tt)
         return -ENOMEM;
-    *w = (struct waiter){k, t};
+    *tt = (struct task_thread){k, t, body};
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_setstacksize(&attr, stack_size);
     pthread_t th;
     pthread_mutex_lock(&k->lock);
     t->refs++;
     k->waiters++;
     pthread_mutex_unlock(&k->lock);
-    int r = pthread_create(&th, &attr, waiter_main, w);
+    int r = pthread_create(&th, &attr, task_thread_main, tt);
     pthread_attr_destroy(&attr);
     if (r != 0) {
-        free(w);
+        free(tt);
         pthread_mutex_lock(&k->lock);
         t->refs--;
         k->waiters--;
@@ -290,6 +294,10 @@ int kata_waiter_start(struct kata *k, struct kata_task *t) {
         return -r;
     }
     return 0;
+}
+
+int kata_waiter_start(struct kata *k, struct kata_task *t) {
+    return kata_task_thread_start(k, t, waiter_main, 256 * 1024);
 }
 
 void kata_tasks_free(struct kata *k) {

@@ -2,7 +2,8 @@
 /*
  * The plugins' shared helpers (plugins/common): children that see only the
  * fds they are given, output capture and timeouts, pidfds, mkdir -p and
- * small-file reading at their edges, atomic replacement, errors and options.
+ * small-file reading at their edges, atomic replacement, errors and options,
+ * and the client of cleat-shim's control socket.
  *
  * A child's fds are listed by this very binary, run again as
  * `test_plugin_common list-fds`: it prints every fd it has open, so the list
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +35,7 @@
 #include "plugin_error.h"
 #include "plugin_fs.h"
 #include "plugin_pidfd.h"
+#include "plugin_shim_control.h"
 #include "plugin_spawn.h"
 #include "plugin_strv.h"
 
@@ -516,6 +520,80 @@ static void test_config(void **state) {
     config_tree_free(t);
 }
 
+/* --- cleat-shim's control socket ------------------------------------------ */
+
+/*
+ * A one-shot control socket in a bundle whose path is too long for a socket address (so both the server here and
+ * the client go through /proc/self/fd): a forked child accepts one connection, reads one line and answers `reply`
+ * (as given: with or without a newline), then exits.
+ */
+static pid_t serve_once(const char *bundle, const char *reply) {
+    int dirfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dirfd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach.sock", dirfd);
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    close(dirfd);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int c = accept(lfd, NULL, NULL);
+        char line[256];
+        size_t got = 0;
+        ssize_t n;
+        while (c >= 0 && got < sizeof(line) && (n = read(c, line + got, sizeof(line) - got)) > 0)
+            if (memchr(line + got, '\n', (size_t)n) || (got += (size_t)n) == sizeof(line))
+                break;
+        if (c >= 0 && write(c, reply, strlen(reply)) < 0)
+            _exit(1);
+        _exit(c >= 0 ? 0 : 1);
+    }
+    close(lfd);
+    return pid;
+}
+
+static void reap(pid_t pid) {
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_shim_control(void **state) {
+    struct dir *d = *state;
+    char bundle[4096], reply[64];
+    in_dir(d, "a-bundle-directory-whose-name-is-long-enough-that-its-socket-path-cannot-fit-in-sun-path-0123456789",
+           bundle, sizeof(bundle));
+    assert_int_equal(plugin_mkdir_p(bundle, 0700), 0);
+    /* Nobody listens: the shim has ended. */
+    assert_int_equal(plugin_shim_control_connect(bundle), -ENOENT);
+
+    pid_t pid = serve_once(bundle, "ok\n");
+    int fd = plugin_shim_control_connect(bundle);
+    assert_true(fd >= 0);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(plugin_shim_control_exchange(fd, "resize 80 24\n", reply, sizeof(reply)), 0);
+    assert_string_equal(reply, "ok");
+    close(fd);
+    reap(pid);
+
+    /* The shim closes before a whole line: a reset, not a truncated answer. */
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/attach.sock", bundle);
+    unlink(path);
+    pid = serve_once(bundle, "error half");
+    fd = plugin_shim_control_connect(bundle);
+    assert_true(fd >= 0);
+    assert_int_equal(plugin_shim_control_exchange(fd, "reopen\n", reply, sizeof(reply)), -ECONNRESET);
+    close(fd);
+    reap(pid);
+
+    /* A socket file nobody listens on any more: refused. */
+    assert_int_equal(plugin_shim_control_connect(bundle), -ECONNREFUSED);
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "list-fds") == 0)
         return list_fds();
@@ -547,6 +625,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_config),
+        cmocka_unit_test_setup_teardown(test_shim_control, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
