@@ -47,7 +47,7 @@ def signed(tmp_path_factory):
     os.makedirs(work)
     pki = rf.Pki(str(base / "pki"))
     reg = rf.Registry(str(base / "registry"), str(base / "storage"), pki=pki).start()
-    gpg = None
+    gpg = stranger = None
     try:
         layout = str(base / "layout")
         info = rf.build_busybox_layout(layout, tag="t")
@@ -79,11 +79,32 @@ def signed(tmp_path_factory):
         tf.sign_cosign(reg, "test/exact", d, ec, f"{host}/test/exact:1", work)
         tf.sign_cosign(reg, "test/index-sig-of-index", index_digest, ec, f"{host}/test/index-sig-of-index", work)
         tf.sign_cosign(reg, "test/index-sig-of-manifest", d, ec, f"{host}/test/index-sig-of-manifest", work)
+        # GPG simple signing: skopeo --sign-by writes into the lookaside registries.d names.
+        gpg = tf.Gpg(work)
+        lookaside = str(base / "lookaside")
+        registries_d = str(base / "registries.d")
+        os.makedirs(registries_d)
+        with open(os.path.join(registries_d, "test.yaml"), "w") as f:
+            f.write(f"docker:\n  {host}/test:\n    lookaside: file://{lookaside}\n")
+        tf.skopeo_push_signed(reg, layout, "t", "test/gpg", "1", gpg, registries_d)
+        reg.push(layout, "t", "test/gpg-unsigned", dest_tag="1")
+        # A signature claiming another repository, made with skopeo standalone-sign, where the lookaside keeps it.
+        reg.push(layout, "t", "test/gpg-identity", dest_tag="1")
+        sig_dir = os.path.join(lookaside, "test", f"gpg-identity@sha256={d[7:]}")
+        os.makedirs(sig_dir)
+        manifest_file = os.path.join(work, "manifest.json")
+        with open(manifest_file, "wb") as f:
+            f.write(info["manifest"])
+        subprocess.run(["skopeo", "standalone-sign", "-o", os.path.join(sig_dir, "signature-1"), manifest_file,
+                        f"{host}/test/somebody-else:1", gpg.fingerprint], check=True, env=gpg.env, timeout=60)
+        stranger = tf.Gpg(os.path.join(work, "stranger"), "cleat stranger")
         yield {"registry": reg, "pki": pki, "keys": keys, "digest": d, "index_digest": index_digest, "info": info,
-               "layout": layout, "base": base, "work": work}
+               "layout": layout, "base": base, "work": work, "gpg": gpg, "stranger_gpg": stranger,
+               "registries_d": registries_d, "lookaside": lookaside}
     finally:
-        if gpg:
-            gpg.stop()
+        for g in (gpg, stranger):
+            if g:
+                g.stop()
         reg.stop()
 
 
@@ -104,6 +125,9 @@ def policy_for(signed, path, extra_scopes=None):
                                 "signedIdentity": {"type": "exactRepository",
                                                    "dockerRepository": f"{host}/test/ec384"}}],
     }
+    gpg = {"type": "signedBy", "keyType": "GPGKeys", "keyPath": signed["gpg"].public}
+    for repo in ("gpg", "gpg-unsigned", "gpg-identity"):
+        scopes[f"{host}/test/{repo}"] = [gpg]
     scopes.update(extra_scopes or {})
     with open(path, "w") as f:
         json.dump({"default": [{"type": "reject"}], "transports": {"docker": scopes}}, f, indent=2)
@@ -136,7 +160,7 @@ def daemon(cleatd_factory, signed, cri, tmp_path):
         d = cleatd_factory(daemon_config(signed), base=base)
         policy = policy or policy_for(signed, tmp_path / "policy.json")
         with open(os.path.join(d.dropin_dir, "50-trust.yaml"), "w") as f:
-            f.write(f"images: {{signature_policy: {policy}}}\n{extra}")
+            f.write(f"images: {{signature_policy: {policy}, registries_d: {signed['registries_d']}}}\n{extra}")
         d.start()
         pb2, pb2_grpc = cri
         d.images = pb2_grpc.ImageServiceStub(d.channel())
@@ -309,3 +333,55 @@ def test_empty_setting_turns_the_policy_off(daemon, signed, cri, tmp_path):
     pb2, pb2_grpc = cri
     d.images = pb2_grpc.ImageServiceStub(d.channel())
     assert pull(d, pb2, f"{signed['registry'].hostport}/test/unsigned:1") == signed["info"]["config_digest"]
+
+
+def test_gpg_signed_image_is_pulled(daemon, signed, cri):
+    """skopeo --sign-by's signature, read from the file lookaside registries.d names."""
+    pb2, _ = cri
+    d = daemon()
+    assert pull(d, pb2, f"{signed['registry'].hostport}/test/gpg:1") == signed["info"]["config_digest"]
+
+
+def test_gpg_leaves_no_gnupg_home_behind(daemon, signed, cri, tmp_path):
+    pb2, _ = cri
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    d = daemon()
+    d.stop()
+    d.env = lambda log: {"TMPDIR": str(tmp)}
+    d.start()
+    pb2, pb2_grpc = cri
+    d.images = pb2_grpc.ImageServiceStub(d.channel())
+    assert pull(d, pb2, f"{signed['registry'].hostport}/test/gpg:1") == signed["info"]["config_digest"]
+    assert os.listdir(tmp) == []
+
+
+def test_gpg_unsigned_image_is_refused(daemon, signed, cri):
+    pb2, _ = cri
+    host = signed["registry"].hostport
+    assert_refused(daemon(), pb2, f"{host}/test/gpg-unsigned:1", "(signedBy)", "no GPG (lookaside) signature")
+
+
+def test_gpg_identity_mismatch_is_refused(daemon, signed, cri):
+    pb2, _ = cri
+    host = signed["registry"].hostport
+    assert_refused(daemon(), pb2, f"{host}/test/gpg-identity:1", f"claims '{host}/test/somebody-else:1'",
+                   "matchRepoDigestOrExact")
+
+
+def test_gpg_signature_by_another_key_is_refused(daemon, signed, cri, tmp_path):
+    pb2, _ = cri
+    host = signed["registry"].hostport
+    policy = policy_for(signed, tmp_path / "stranger.json", {f"{host}/test/gpg": [
+        {"type": "signedBy", "keyType": "GPGKeys", "keyPath": signed["stranger_gpg"].public}]})
+    assert_refused(daemon(policy), pb2, f"{host}/test/gpg:1", "(signedBy)", "not one of the requirement's keys")
+
+
+def test_gpg_keyring_that_is_no_keyring_is_a_config_error(cleatd_factory, signed, tmp_path):
+    junk = tmp_path / "junk.gpg"
+    junk.write_bytes(b"not a keyring\n")
+    path = write_policy(tmp_path / "bad.json", {"default": [
+        {"type": "signedBy", "keyType": "GPGKeys", "keyPath": str(junk)}]})
+    d = cleatd_factory(daemon_config(signed) + f"images: {{signature_policy: {path}}}\n")
+    r = check_config(d)
+    assert r.returncode != 0 and "no OpenPGP public key" in r.stderr and str(junk) in r.stderr, r.stderr
