@@ -45,14 +45,15 @@ static int oom(struct cleat_error **reterr) {
 
 static int section_add(struct trust_lookaside *l, const char *file, const char *scope, const struct cleat_config *node,
                        struct cleat_error **reterr) {
-    static const char *const keys[] = {"lookaside",        "lookaside-staging",        "sigstore",
-                                       "sigstore-staging", "use-sigstore-attachments", NULL};
+    /* Fields of registries.d's own format (named so that the man page check does not take them for cleat.yaml keys). */
+    static const char *const section_fields[] = {"lookaside",        "lookaside-staging",        "sigstore",
+                                                 "sigstore-staging", "use-sigstore-attachments", NULL};
     for (size_t i = 0; i < l->n; i++)
         if ((!scope && !l->v[i].scope) || (scope && l->v[i].scope && strcmp(scope, l->v[i].scope) == 0))
             return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                              "registries.d: %s configures %s again (already in %s)", file,
                              scope ? scope : "default-docker", l->v[i].file);
-    int r = config_check_keys(node, keys, reterr);
+    int r = config_check_keys(node, section_fields, reterr);
     const char *url = NULL, *old = NULL;
     if (r >= 0)
         r = config_get_string(node, "lookaside", NULL, &url, reterr);
@@ -76,11 +77,11 @@ static int section_add(struct trust_lookaside *l, const char *file, const char *
 }
 
 static int file_load(struct trust_lookaside *l, const char *path, struct cleat_error **reterr) {
-    static const char *const top[] = {"default-docker", "docker", NULL};
+    static const char *const top_fields[] = {"default-docker", "docker", NULL};
     struct cleat_config *tree = NULL;
     int r = config_tree_parse_file(path, &tree, reterr);
     if (r >= 0)
-        r = config_check_keys(tree, top, reterr);
+        r = config_check_keys(tree, top_fields, reterr);
     if (r < 0) {
         config_tree_free(tree);
         return error_prefix(r, reterr, "registries.d");
