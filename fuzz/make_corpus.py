@@ -231,6 +231,22 @@ def tar_seeds():
     return trimmed
 
 
+# Signature policies, payloads and cosign signature manifests as the tools write them.
+TRUST = [
+    b'{"default": [{"type": "insecureAcceptAnything"}]}',
+    b'{"default": [{"type": "reject"}], "transports": {"docker": {"reg.example:5000/team": [{"type": '
+    b'"signedBy", "keyType": "GPGKeys", "keyPath": "/nonexistent.gpg", "signedIdentity": {"type": '
+    b'"remapIdentity", "prefix": "reg.example:5000/team", "signedPrefix": "vendor.example"}}], '
+    b'"*.example.com": [{"type": "insecureAcceptAnything"}]}, "oci": {"/srv": [{"type": "reject"}]}}}',
+    b'{"critical":{"identity":{"docker-reference":"reg.example/app"},"image":{"docker-manifest-digest":'
+    b'"sha256:' + b"a" * 64 + b'"},"type":"cosign container image signature"},"optional":null}',
+    b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":'
+    b'"application/vnd.oci.image.config.v1+json","digest":"sha256:' + b"b" * 64 + b'","size":2},"layers":'
+    b'[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"sha256:' + b"c" * 64 +
+    b'","size":200,"annotations":{"dev.cosignproject.cosign/signature":"MEUCIQ=="}}]}',
+]
+
+
 def pb_varint(n):
     out = b""
     while True:
@@ -271,7 +287,7 @@ def ttrpc_seeds():
 def seeds():
     tests = ROOT / "tests" / "unit"
     lits = {name: c_literals(tests / f"test_{name}.c") for name in ("image_ref", "config", "net_cni", "image_oci",
-                                                                    "stream")}
+                                                                    "stream", "trust_policy")}
     yield "http_request", HTTP + [s for s in lits["stream"] if s.endswith(b"\r\n\r\n")]
     yield "spdy_frames", spdy_seeds()
     yield "ws_frames", ws_seeds()
@@ -286,6 +302,7 @@ def seeds():
     yield "config_yaml", yaml + [s for s in lits["config"] if b":" in s and b"\n" in s and b"%" not in s]
     yield "unpack_tar", tar_seeds()
     yield "ttrpc_events", ttrpc_seeds()
+    yield "trust_policy", TRUST + [s for s in lits["trust_policy"] if s.startswith(b"{") and b"%" not in s]
 
 
 def main():

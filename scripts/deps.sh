@@ -13,11 +13,12 @@ build_deps=(
     libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
     libltdl-dev libyaml-dev liblmdb-dev libsystemd-dev
     libjansson-dev libarchive-dev libisal-dev libzstd-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libseccomp-dev
+    libgpgme-dev
     runc containernetworking-plugins iptables ca-certificates
 )
 test_deps=(
     libcmocka-dev clang libclang-rt-14-dev clang-format
-    docker-registry skopeo umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
+    docker-registry skopeo gpg gpgconf umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
     containerd
 )

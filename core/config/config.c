@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cleat/plugin.h>
 
@@ -50,6 +51,8 @@ static const char *const images_keys[] = {"max_parallel_downloads",
                                           "max_compression_ratio",
                                           "compression_ratio_min_bytes",
                                           "min_free_bytes",
+                                          "signature_policy",
+                                          "registries_d",
                                           NULL};
 static const char *const streaming_keys[] = {"address",
                                              "port",
@@ -481,6 +484,23 @@ static void check_unpack_limits(struct checker *k, const struct cleat_config *im
     c->images_min_free_bytes = (uint64_t)read_int(k, images, "min_free_bytes", INT64_C(1) << 30, 0, max);
 }
 
+/*
+ * images.signature_policy: a containers-policy.json file.  Unset (or null):
+ * CONFIG_DEFAULT_SIGNATURE_POLICY when that file exists, else none, so a
+ * node with podman's or skopeo's policy gets it and one without accepts
+ * every image as before.  "" says no policy even when that file exists.
+ */
+static void check_signature_policy(struct checker *k, const struct cleat_config *images) {
+    struct config *c = k->config;
+    const char *s = read_string(k, images, "signature_policy");
+    if (s && *s)
+        c->images_signature_policy = read_path(k, images, "signature_policy", NULL);
+    else if (!s && config_kind(config_get0(images, "signature_policy")) <= CLEAT_CONFIG_NULL &&
+             access(CONFIG_DEFAULT_SIGNATURE_POLICY, F_OK) == 0)
+        c->images_signature_policy = dup_str(k, CONFIG_DEFAULT_SIGNATURE_POLICY);
+    c->images_registries_d = read_path(k, images, "registries_d", CONFIG_DEFAULT_REGISTRIES_D);
+}
+
 static void check_settings(struct checker *k, const struct cleat_config *tree) {
     struct config *c = k->config;
 
@@ -514,6 +534,7 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
     check_keys(k, images, images_keys);
     c->images_max_parallel_downloads = (uint32_t)read_int(k, images, "max_parallel_downloads", 3, 1, 64);
     check_unpack_limits(k, images);
+    check_signature_policy(k, images);
     check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
     check_streaming(k, config_get0(tree, "streaming"));
     check_observability(k, tree);
@@ -573,6 +594,8 @@ void config_free(struct config *c) {
     free(c->streaming_tls_cert_file);
     free(c->streaming_tls_key_file);
     free(c->metrics_address);
+    free(c->images_signature_policy);
+    free(c->images_registries_d);
     strv_free(c->plugin_dirs);
     strv_free(c->sources);
     config_tree_free(c->tree);

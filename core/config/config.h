@@ -22,6 +22,9 @@
 
 #define CONFIG_MAIN_PATH "/etc/cleat/cleat.yaml"
 #define CONFIG_DROPIN_DIR "/etc/cleat/cleat.d"
+/* Where podman, skopeo and cri-o read their signature policy and registries.d: used when the config names none. */
+#define CONFIG_DEFAULT_SIGNATURE_POLICY "/etc/containers/policy.json"
+#define CONFIG_DEFAULT_REGISTRIES_D "/etc/containers/registries.d"
 /* The file name of the embedded defaults in locations ("<built-in defaults>:12:3: ..."). */
 #define CONFIG_DEFAULTS_NAME "<built-in defaults>"
 
@@ -52,11 +55,13 @@ struct config {
     uint64_t grpc_max_message_bytes;        /* 4 KiB..1 GiB */
     uint32_t images_max_parallel_downloads; /* layers fetched at once by one pull, 1..64 */
     /* Unpacking limits (0: none): against decompression bombs and full disks. */
-    uint64_t images_max_layer_bytes;               /* one layer's uncompressed tar */
-    uint64_t images_max_image_bytes;               /* the layers one pull unpacks, together */
-    uint32_t images_max_compression_ratio;         /* uncompressed / compressed bytes of a layer, 0..1000000 */
-    uint64_t images_compression_ratio_min_bytes;   /* ... checked once a layer has unpacked this much */
-    uint64_t images_min_free_bytes;                /* free space the snapshot filesystem keeps */
+    uint64_t images_max_layer_bytes;             /* one layer's uncompressed tar */
+    uint64_t images_max_image_bytes;             /* the layers one pull unpacks, together */
+    uint32_t images_max_compression_ratio;       /* uncompressed / compressed bytes of a layer, 0..1000000 */
+    uint64_t images_compression_ratio_min_bytes; /* ... checked once a layer has unpacked this much */
+    uint64_t images_min_free_bytes;              /* free space the snapshot filesystem keeps */
+    char *images_signature_policy; /* the containers-policy.json pulls are checked against, or NULL for none */
+    char *images_registries_d;     /* containers-registries.d: where GPG signatures are looked up */
     uint32_t stats_writable_layer_max_age_seconds; /* a writable layer's usage is measured again after this, 0..3600 */
     uint32_t events_queue_size;    /* events a GetContainerEvents subscriber may lag behind before it is dropped */
     char *metrics_address;         /* the Prometheus endpoint's HOST:PORT, "" for none */

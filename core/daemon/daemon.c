@@ -102,7 +102,9 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
                        .max_image_bytes = cfg->images_max_image_bytes,
                        .max_compression_ratio = cfg->images_max_compression_ratio,
                        .compression_ratio_min_bytes = cfg->images_compression_ratio_min_bytes,
-                       .min_free_bytes = cfg->images_min_free_bytes}};
+                       .min_free_bytes = cfg->images_min_free_bytes},
+            .signature_policy = cfg->images_signature_policy,
+            .registries_d = cfg->images_registries_d};
         r = image_service_open(&io, d->plugins, d->registry, d->store, &d->images, reterr);
     }
     if (r >= 0 && !(d->events = event_hub_new(cfg->events_queue_size)))

@@ -16,6 +16,7 @@
 #include "cri.h"
 #include "daemon.h"
 #include "fsutil.h"
+#include "image_service.h"
 #include "log.h"
 #include "metrics_http.h"
 
@@ -102,8 +103,18 @@ static int check_config(struct config *cfg) {
         error_free(err);
         return EXIT_FAILURE;
     }
-    printf("configuration OK (%zu plugin instance%s)\n", p->n, p->n == 1 ? "" : "s");
+    size_t n = p->n;
     plugins_free(p);
+    struct image_service_options io = {.signature_policy = cfg->images_signature_policy,
+                                       .registries_d = cfg->images_registries_d};
+    if (image_service_check_trust(&io, &err) < 0) {
+        fprintf(stderr, "%s\n", error_message(err));
+        error_free(err);
+        return EXIT_FAILURE;
+    }
+    printf("configuration OK (%zu plugin instance%s)\n", n, n == 1 ? "" : "s");
+    if (cfg->images_signature_policy)
+        printf("image signature policy %s OK\n", cfg->images_signature_policy);
     return EXIT_SUCCESS;
 }
 

@@ -7,6 +7,8 @@
 
 #include "image_manifest.h"
 #include "image_service.h"
+#include "trust_lookaside.h"
+#include "trust_policy.h"
 
 struct inflight;
 
@@ -20,6 +22,8 @@ struct image_service {
     struct platform platform; /* what indexes are resolved for */
     uint32_t max_parallel;
     struct image_unpack_limits limits;
+    struct trust_policy *policy;       /* NULL: every image is accepted */
+    struct trust_lookaside *lookaside; /* where GPG signatures are read (with a policy only) */
     /*
      * Pulls hold this shared for their whole run; garbage collection takes it
      * exclusively, so it never removes what a pull has fetched but not yet
@@ -55,6 +59,15 @@ int pull_layers(struct pull *p, struct cleat_error **reterr);
 /* Write the image record with its references. */
 int pull_record(struct pull *p, struct cleat_error **reterr);
 void pull_clear(struct pull *p);
+
+/*
+ * The signature policy (image_trust.c).  pull_trust_early(), before
+ * anything is fetched, refuses what a reject requirement covers;
+ * pull_trust_check(), once the manifest (and index) are read and before the
+ * config and layers are, runs the whole check.  Both answer 0 without a policy.
+ */
+int pull_trust_early(struct pull *p, struct cleat_error **reterr);
+int pull_trust_check(struct pull *p, struct cleat_error **reterr);
 
 /* Non-zero if the snapshotter has a snapshot named `key`. */
 int image_snapshot_exists(struct plugin_instance *sn, const char *key);

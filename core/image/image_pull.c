@@ -163,6 +163,9 @@ static int run_pull(struct pull *p, char ret_id[DIGEST_MAX], struct cleat_error 
     if (!plugin_has_op(t, "resolve") || !plugin_has_op(t, "fetch"))
         return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "transport '%s' cannot pull", t->name);
     p->req = req;
+    r = pull_trust_early(p, reterr);
+    if (r < 0)
+        return r;
     r = plugin_transport_resolve(t, &p->req, on_resolved, p, reterr);
     if (r < 0)
         metrics_plugin_error("transport", t->name, "resolve");
@@ -170,6 +173,8 @@ static int run_pull(struct pull *p, char ret_id[DIGEST_MAX], struct cleat_error 
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, EPROTO, "transport '%s' resolved nothing", t->name);
     if (r >= 0)
         r = load_manifest(p, reterr);
+    if (r >= 0)
+        r = pull_trust_check(p, reterr); /* before the config and any layer */
     if (r >= 0)
         r = load_config(p, reterr);
     if (r >= 0)

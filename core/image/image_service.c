@@ -15,6 +15,32 @@
 #include "image_internal.h"
 #include "log.h"
 
+/* The signature policy and lookaside configuration, when a policy is set. */
+static int trust_open(const struct image_service_options *o, struct trust_policy **ret_policy,
+                      struct trust_lookaside **ret_lookaside, struct cleat_error **reterr) {
+    *ret_policy = NULL;
+    *ret_lookaside = NULL;
+    if (!o->signature_policy)
+        return 0;
+    int r = trust_policy_load(o->signature_policy, ret_policy, reterr);
+    if (r >= 0 && o->registries_d)
+        r = trust_lookaside_load(o->registries_d, ret_lookaside, reterr);
+    if (r < 0) {
+        trust_policy_free(*ret_policy);
+        *ret_policy = NULL;
+    }
+    return r;
+}
+
+int image_service_check_trust(const struct image_service_options *o, struct cleat_error **reterr) {
+    struct trust_policy *p = NULL;
+    struct trust_lookaside *l = NULL;
+    int r = trust_open(o, &p, &l, reterr);
+    trust_policy_free(p);
+    trust_lookaside_free(l);
+    return r;
+}
+
 int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
                        struct store *store, struct image_service **ret, struct cleat_error **reterr) {
     struct image_service *svc = calloc(1, sizeof(*svc));
@@ -37,7 +63,9 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&svc->inflight_lock, NULL);
     pthread_cond_init(&svc->inflight_done, NULL);
-    int r = content_store_open(o->root_dir, &svc->content, reterr);
+    int r = trust_open(o, &svc->policy, &svc->lookaside, reterr);
+    if (r >= 0)
+        r = content_store_open(o->root_dir, &svc->content, reterr);
     if (r >= 0)
         r = image_store_open(reg, store, &svc->images, reterr);
     if (r < 0) {
@@ -46,6 +74,8 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     }
     /* Partial downloads older than a day will not be resumed. */
     content_cleanup_ingest(svc->content, 24 * 3600);
+    if (svc->policy)
+        log_info("image signature policy: %s", svc->policy->path);
     *ret = svc;
     return 0;
 }
@@ -55,6 +85,8 @@ void image_service_free(struct image_service *svc) {
         return;
     image_store_free(svc->images);
     content_store_close(svc->content);
+    trust_policy_free(svc->policy);
+    trust_lookaside_free(svc->lookaside);
     platform_clear(&svc->platform);
     pthread_rwlock_destroy(&svc->gc_lock);
     pthread_mutex_destroy(&svc->inflight_lock);

@@ -43,11 +43,22 @@ struct image_service_options {
     const char *root_dir;
     uint32_t max_parallel_downloads; /* layers fetched at once per pull */
     struct image_unpack_limits limits;
+    /*
+     * The containers-policy.json(5) file every pull is checked against
+     * (trust_policy.h), or NULL to accept every image; a file that is
+     * missing or invalid fails image_service_open.  registries_d: the
+     * containers-registries.d(5) directory saying where GPG signatures are
+     * (read only with a policy; may be absent).
+     */
+    const char *signature_policy;
+    const char *registries_d;
 };
 
 int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
                        struct store *store, struct image_service **ret, struct cleat_error **reterr);
 void image_service_free(struct image_service *svc);
+/* Load and drop the signature policy and registries.d of `o`, as image_service_open would: for --check-config. */
+int image_service_check_trust(const struct image_service_options *o, struct cleat_error **reterr);
 
 /* Pull `ref` and return the image ID ("sha256:<hex>", the config digest). */
 int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth, char ret_id[DIGEST_MAX],

@@ -2,8 +2,8 @@
 /*
  * WebSocket (RFC 6455) framing for the streaming server: frame parsing with
  * unmasking, fragmented messages reassembled with control frames allowed in
- * between, frame writing, the handshake's accept key, and base64 for the
- * base64.channel.k8s.io subprotocols.
+ * between, frame writing and the handshake's accept key (base64, for the
+ * base64.channel.k8s.io subprotocols too, is in base/base64.h).
  */
 #ifndef CLEAT_CORE_STREAM_WS_H
 #define CLEAT_CORE_STREAM_WS_H
@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base64.h"
 #include "stream_buf.h"
 
 #define WS_CONT 0x0
@@ -62,10 +63,5 @@ int ws_put_close(struct sbuf *out, uint16_t code, const char *reason);
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)), 28 chars + NUL. */
 int ws_accept_key(const char *key, char ret[29]);
-
-/* Standard base64 with padding.  encode: returns the length written (out needs 4*ceil(n/3)+1). */
-size_t b64_encode(const uint8_t *in, size_t n, char *out);
-/* decode: the length written (out needs 3*(n/4)), or -1 if `in` is not valid padded base64. */
-ssize_t b64_decode(const char *in, size_t n, uint8_t *out);
 
 #endif
