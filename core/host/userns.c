@@ -21,8 +21,7 @@ static int overlaps(uint32_t a, uint32_t alen, uint32_t b, uint32_t blen) {
     return (uint64_t)a < end_of(b, blen) && (uint64_t)b < end_of(a, alen);
 }
 
-static int bad(struct cleat_error **reterr, const char *what, size_t i, const struct userns_range *r,
-               const char *why) {
+static int bad(struct cleat_error **reterr, const char *what, size_t i, const struct userns_range *r, const char *why) {
     return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                      "%s[%zu] (container_id %u, host_id %u, length %u): %s", what, i, r->inside, r->outside, r->length,
                      why);
@@ -91,8 +90,7 @@ char *userns_map_text(const struct userns_range *r, size_t n) {
 }
 
 /* The map file must get the whole map in one write(2). */
-static int write_map(pid_t pid, const char *file, const struct userns_range *r, size_t n,
-                     struct cleat_error **reterr) {
+static int write_map(pid_t pid, const char *file, const struct userns_range *r, size_t n, struct cleat_error **reterr) {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
     _cleanup_free_ char *text = userns_map_text(r, n);

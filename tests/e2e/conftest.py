@@ -207,6 +207,27 @@ def _pod_env_teardown(env):
     assert rc == 0, f"cleatd exited with {rc} on SIGTERM:\n{env.d.read_log()}"
 
 
+@contextlib.contextmanager
+def open_pod_env(cri, layout, prefix, default_handler="runc"):
+    """A PodEnv under a base dir others may traverse (0755, in /tmp), outside pytest's 0700 tmp dirs, as
+    /run and /var/lib are on a node: what a host user, or the root of a pod with its own user namespace,
+    may reach there is then what it could reach on a node."""
+    import shutil
+    from pod_fixture import mounts_under
+    base = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(base, 0o755)
+    env = _pod_env(base, cri, layout, default_handler)
+    try:
+        yield env
+    finally:
+        try:
+            _pod_env_teardown(env)
+        finally:
+            # Never rm -rf through a mount that is still there (a test that failed half-way).
+            if not mounts_under(base):
+                shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def pod_env(tmp_path_factory, cri, test_layout, default_handler):
     """One cleatd with the runc runtime handlers and the test images pulled, shared by a module."""

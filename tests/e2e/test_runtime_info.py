@@ -67,9 +67,21 @@ def test_status_embedded_defaults_are_honest(cleatd_factory, runtime_stub, cri):
     assert len(resp.info) == 0  # only with verbose
 
 
-def test_status_reports_plugins(cleatd_factory, runtime_stub, cri):
+@pytest.fixture
+def open_base():
+    """A base dir others may traverse (0755, in /tmp), as /run is: pods with a user namespace of their own
+    can reach their files under it."""
+    import shutil
+    import tempfile
+    base = tempfile.mkdtemp(prefix="cleat-runtime-info-")
+    os.chmod(base, 0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_status_reports_plugins(cleatd_factory, runtime_stub, cri, open_base):
     pb2, _ = cri
-    d = cleatd_factory(PLUGINS).start()
+    d = cleatd_factory(PLUGINS, base=open_base).start()
     resp = runtime_stub(d).Status(pb2.StatusRequest())
     c = conditions(resp)
     assert c["RuntimeReady"].status, c["RuntimeReady"]
@@ -79,6 +91,18 @@ def test_status_reports_plugins(cleatd_factory, runtime_stub, cri):
     assert handlers[""].recursive_read_only_mounts and not handlers[""].user_namespaces
     assert handlers["fast"].recursive_read_only_mounts
     assert handlers["sleepy"].user_namespaces and not handlers["sleepy"].recursive_read_only_mounts
+    assert not resp.features.user_namespaces_host_network
+
+
+def test_user_namespaces_only_where_they_work(cleatd_factory, runtime_stub, cri, tmp_path):
+    """Under pytest's 0700 tmp dir no pod's root could reach its rootfs: a runtime's user_namespaces is not
+    passed on, and the log says why."""
+    pb2, _ = cri
+    d = cleatd_factory(PLUGINS).start()
+    resp = runtime_stub(d).Status(pb2.StatusRequest())
+    assert not {h.name: h.features for h in resp.runtime_handlers}["sleepy"].user_namespaces
+    assert "user namespaces: pods cannot have their own: the directory" in d.read_log(), d.read_log()
+    assert "keeps the pods' users from reaching" in d.read_log()
 
 
 def test_status_runtime_not_ready_says_why(cleatd_factory, runtime_stub, cri):

@@ -35,7 +35,8 @@
 #define NS_GET_USERNS 0xb701
 #endif
 
-#define R(in, out, len) {.inside = (in), .outside = (out), .length = (len)}
+#define R(in, out, len)                                                                                                \
+    { .inside = (in), .outside = (out), .length = (len) }
 
 /* --- the maps' checks -------------------------------------------------------------- */
 
@@ -58,8 +59,9 @@ static void test_good_maps(void **state) {
 
 static void test_bad_maps(void **state) {
     refused(NULL, 0, "no mapping given");
-    refused((struct userns_range[]){R(0, 100000, 0)}, 1, "uids[0] (container_id 0, host_id 100000, length 0): "
-                                                         "the length is 0");
+    refused((struct userns_range[]){R(0, 100000, 0)}, 1,
+            "uids[0] (container_id 0, host_id 100000, length 0): "
+            "the length is 0");
     refused((struct userns_range[]){R(1, 100000, 65536)}, 1, "container id 0 is not mapped");
     refused((struct userns_range[]){R(0, 100000, 65536), R(1000, 300000, 10)}, 2,
             "uids[1] (container_id 1000, host_id 300000, length 10): its container ids overlap");
@@ -272,8 +274,7 @@ static void test_not_idmappable(void **state) {
                  "/proc/sys cannot be idmapped");
     run_cmd("grep -q ' %s ' /proc/self/mountinfo && exit 1; exit 0", dst);
     struct mount_idmap none = {.userns_fd = -1};
-    expect_error(mount_apply_idmapped(&m, dst, &none, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT,
-                 "no user namespace");
+    expect_error(mount_apply_idmapped(&m, dst, &none, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "no user namespace");
 }
 
 int main(void) {
