@@ -433,6 +433,7 @@ class PodEnv:
         self.pod_ids = []
         self.configs = {}  # pod id -> PodSandboxConfig
         self.default_handler = "runc"  # the handler pods run with when a test names none (conftest sets it)
+        self.userns = None  # ranges every pod gets a user namespace with, unless a test says otherwise (conftest)
         self.connect()
 
     def connect(self):
@@ -460,6 +461,8 @@ class PodEnv:
             self.cgroup_parents.add(cgroup_parent)
         ns = pb2.NamespaceOption(network=pb2.NODE if host_network else pb2.POD,
                                  pid=getattr(pb2, pid), ipc=getattr(pb2, ipc))
+        if userns is None and self.userns and not host_network and pid != "NODE" and ipc != "NODE":
+            userns = self.userns
         if userns is not None:
             ns.userns_options.CopyFrom(userns if isinstance(userns, pb2.UserNamespace) else user_namespace(pb2, userns))
         sc = pb2.LinuxSandboxSecurityContext(namespace_options=ns, privileged=privileged)
