@@ -75,8 +75,9 @@ int create_userns_volumes(const Runtime__V1__ContainerConfig *config, struct cre
         if (r >= 0)
             r = mount_apply_idmapped(&bind, u->volumes[i], &u->idmap, reterr);
         if (r < 0)
-            return error_prefix(r, reterr, "mounts[%zu] (%s): the pod has its own user namespace, so the volume %s "
-                                           "must be idmapped",
+            return error_prefix(r, reterr,
+                                "mounts[%zu] (%s): the pod has its own user namespace, so the volume %s "
+                                "must be idmapped",
                                 i, m->container_path, m->host_path);
     }
     return 0;

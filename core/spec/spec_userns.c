@@ -89,8 +89,7 @@ int spec_check_userns_pod(const char *field, const Runtime__V1__NamespaceOption 
     return 0;
 }
 
-int spec_check_userns_container(const char *field, const Runtime__V1__NamespaceOption *o,
-                                struct cleat_error **reterr) {
+int spec_check_userns_container(const char *field, const Runtime__V1__NamespaceOption *o, struct cleat_error **reterr) {
     return check_option(field, o ? o->userns_options : NULL, reterr);
 }
 
@@ -129,9 +128,9 @@ static int check_container_matches_pod(const struct spec_input *in, const Runtim
 static json_t *maps_json(Runtime__V1__IDMapping *const *v, size_t n) {
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
-        if (json_array_append_new(arr, json_pack("{s:I,s:I,s:I}", "containerID", (json_int_t)v[i]->container_id,
-                                                 "hostID", (json_int_t)v[i]->host_id, "size",
-                                                 (json_int_t)v[i]->length)) < 0) {
+        if (json_array_append_new(arr,
+                                  json_pack("{s:I,s:I,s:I}", "containerID", (json_int_t)v[i]->container_id, "hostID",
+                                            (json_int_t)v[i]->host_id, "size", (json_int_t)v[i]->length)) < 0) {
             json_decref(arr);
             return NULL;
         }
