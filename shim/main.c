@@ -23,7 +23,7 @@
 static const char usage[] =
   "usage: cleat-shim --id ID --bundle DIR --runtime PATH [--runtime-root DIR]\n"
   "                  [--log-path FILE] [--exit-file FILE] [--stdin] [--tty]\n"
-  "                  [--sync-fd N] [--runtime-arg ARG]...\n"
+  "                  [--io-owner UID:GID] [--sync-fd N] [--runtime-arg ARG]...\n"
   "       cleat-shim --relay --id ID --bundle DIR [--log-path FILE] [--stdin] [--tty]\n"
   "                  [--sync-fd N]\n";
 
@@ -31,19 +31,13 @@ static int parse_args(int argc, char **argv, struct shim_opts *o)
 {
   static const char *rargs[MAX_RUNTIME_ARGS];
   static const struct option lo[] = {
-    { "id", required_argument, NULL, 'i' },
-    { "bundle", required_argument, NULL, 'b' },
-    { "runtime", required_argument, NULL, 'r' },
-    { "runtime-root", required_argument, NULL, 'R' },
-    { "log-path", required_argument, NULL, 'l' },
-    { "exit-file", required_argument, NULL, 'e' },
-    { "stdin", no_argument, NULL, 's' },
-    { "tty", no_argument, NULL, 't' },
-    { "sync-fd", required_argument, NULL, 'S' },
-    { "runtime-arg", required_argument, NULL, 'a' },
-    { "relay", no_argument, NULL, 'y' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    { "id", required_argument, NULL, 'i' },       { "bundle", required_argument, NULL, 'b' },
+    { "runtime", required_argument, NULL, 'r' },  { "runtime-root", required_argument, NULL, 'R' },
+    { "log-path", required_argument, NULL, 'l' }, { "exit-file", required_argument, NULL, 'e' },
+    { "stdin", no_argument, NULL, 's' },          { "tty", no_argument, NULL, 't' },
+    { "sync-fd", required_argument, NULL, 'S' },  { "runtime-arg", required_argument, NULL, 'a' },
+    { "relay", no_argument, NULL, 'y' },          { "io-owner", required_argument, NULL, 'o' },
+    { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
   };
   o->sync_fd = -1;
   o->runtime_args = rargs;
@@ -59,6 +53,24 @@ static int parse_args(int argc, char **argv, struct shim_opts *o)
     case 's': o->stdin_open = 1; break;
     case 't': o->tty = 1; break;
     case 'y': o->relay = 1; break;
+    case 'o': {
+      char *end;
+      unsigned long u = strtoul(optarg, &end, 10), g = 0;
+      int ok = end != optarg && *end == ':' && u < 0xffffffffUL;
+      if (ok) {
+        const char *gs = end + 1;
+        g = strtoul(gs, &end, 10);
+        ok = end != gs && *end == 0 && g < 0xffffffffUL;
+      }
+      if (!ok) {
+        fprintf(stderr, "cleat-shim: --io-owner: not UID:GID: %s\n", optarg);
+        return -1;
+      }
+      o->io_owned = 1;
+      o->io_uid = (unsigned int)u;
+      o->io_gid = (unsigned int)g;
+      break;
+    }
     case 'S': {
       char *end;
       long v = strtol(optarg, &end, 10);

@@ -182,6 +182,13 @@ int runtime_create(const struct shim_opts *o, struct shim_stdio *io, pid_t *init
     set_err(errbuf, size, "pipe", errno);
     goto out;
   }
+  /* A pipe is one inode for both ends: giving the read end away gives the container's end too. */
+  int owned[] = { perr[0], pout[0], pin[0] };
+  for (size_t i = 0; o->io_owned && i < sizeof owned / sizeof owned[0]; i++)
+    if (owned[i] >= 0 && fchown(owned[i], o->io_uid, o->io_gid) < 0) {
+      set_err(errbuf, size, "giving the stdio pipes to the container's root", errno);
+      goto out;
+    }
   if (o->tty && (csock = console_listen(console, sizeof console, tmpdir, errbuf, size)) < 0)
     goto out;
   unlink(pid_file);

@@ -28,6 +28,10 @@ struct shim_opts {
   int tty;
   int sync_fd; /* -1 if none */
   int relay;   /* --relay: FIFOs for a shim v2 runtime's stdio, no OCI runtime (relay.c) */
+  /* --io-owner UID:GID: the container's stdio pipes go to its root's host ids (a pod with its own user
+   * namespace), so that it can reopen them (/dev/stdout); io_owned 0: left as they are. */
+  int io_owned;
+  unsigned int io_uid, io_gid;
 };
 
 /* crilog.c: the CRI log format writer. */

@@ -76,14 +76,16 @@ static Runtime__V1__RuntimeCondition *network_condition(struct cri_context *d, s
     return condition(a, "NetworkReady", 1, NULL, NULL);
 }
 
-static Runtime__V1__RuntimeHandler *handler_entry(struct arena *a, const char *name, struct plugin_instance *pi) {
+static Runtime__V1__RuntimeHandler *handler_entry(struct cri_context *d, struct arena *a, const char *name,
+                                                  struct plugin_instance *pi) {
     Runtime__V1__RuntimeHandler *h = ARENA_NEW(a, Runtime__V1__RuntimeHandler);
     Runtime__V1__RuntimeHandlerFeatures *f = ARENA_NEW(a, Runtime__V1__RuntimeHandlerFeatures);
     runtime__v1__runtime_handler__init(h);
     runtime__v1__runtime_handler_features__init(f);
     uint64_t bits = plugin_runtime_features(pi);
     f->recursive_read_only_mounts = (bits & CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS) != 0;
-    f->user_namespaces = (bits & CLEAT_RUNTIME_FEATURE_USER_NAMESPACES) != 0;
+    /* The runtime's word is not enough: this kernel and state dir must allow it too (probed at start-up). */
+    f->user_namespaces = runtime_userns_supported(d->runtime, pi, NULL) == 0;
     h->name = (char *)name;
     h->features = f;
     return h;
@@ -97,11 +99,11 @@ static void list_handlers(struct cri_context *d, struct arena *a, Runtime__V1__S
     resp->runtime_handlers = arena_array(a, d->plugins->n + 1, sizeof(*resp->runtime_handlers));
     struct plugin_instance *def = plugins_find(d->plugins, CLEAT_CONCERN_RUNTIME, d->cfg->default_runtime_handler);
     if (def)
-        resp->runtime_handlers[resp->n_runtime_handlers++] = handler_entry(a, "", def);
+        resp->runtime_handlers[resp->n_runtime_handlers++] = handler_entry(d, a, "", def);
     for (size_t i = 0; i < d->plugins->n; i++)
         if (d->plugins->items[i]->concern == CLEAT_CONCERN_RUNTIME)
             resp->runtime_handlers[resp->n_runtime_handlers++] =
-                handler_entry(a, d->plugins->items[i]->name, d->plugins->items[i]);
+                handler_entry(d, a, d->plugins->items[i]->name, d->plugins->items[i]);
 }
 
 static char *plugins_json(struct cri_context *d, struct arena *a) {
@@ -160,7 +162,10 @@ int cri_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, Pr
     st->conditions[st->n_conditions++] = network_condition(d, a);
     resp->status = st;
     list_handlers(d, a, resp);
-    /* Not claimed until the spec builder honours SupplementalGroupsPolicy / userns with host network. */
+    /*
+     * Not claimed: the spec builder does not honour SupplementalGroupsPolicy, and a pod with its own user
+     * namespace on the host's network is refused (spec_check_pod), so user_namespaces_host_network is false.
+     */
     resp->features = features;
     if (in->verbose)
         verbose_info(d, a, resp);

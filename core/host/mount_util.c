@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -40,8 +42,18 @@
 #ifndef MS_NOSYMFOLLOW
 #define MS_NOSYMFOLLOW 256
 #endif
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
 #define MU_FSCONFIG_SET_FLAG 0
 #define MU_FSCONFIG_SET_STRING 1
+#define MU_FSCONFIG_SET_FD 5
 #define MU_FSCONFIG_CMD_CREATE 6
 /* fsconfig copies a string value with strndup_user(value, 256). */
 #define MU_FSCONFIG_MAX_VALUE 255
@@ -76,6 +88,29 @@ static int mu_fsmount(int fd, unsigned int flags, unsigned int attrs) {
 static int mu_move_mount(int from_fd, const char *from, int to_fd, const char *to, unsigned int flags) {
 #ifdef SYS_move_mount
     return (int)syscall(SYS_move_mount, from_fd, from, to_fd, to, flags);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static int mu_open_tree(int dfd, const char *path, unsigned int flags) {
+#ifdef SYS_open_tree
+    return (int)syscall(SYS_open_tree, dfd, path, flags);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* struct mount_attr of <linux/mount.h>, which is not included (see above). */
+struct mu_mount_attr {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+static int mu_mount_setattr(int dfd, const char *path, unsigned int flags, struct mu_mount_attr *attr) {
+#ifdef SYS_mount_setattr
+    return (int)syscall(SYS_mount_setattr, dfd, path, flags, attr, sizeof(*attr));
 #else
     errno = ENOSYS;
     return -1;
@@ -144,7 +179,11 @@ struct mopts {
     unsigned long propagation;
     const char **data; /* NULL-terminated */
     size_t ndata;
-    size_t datalen; /* of the ','-joined data, without its NUL */
+    size_t datalen;                  /* of the ','-joined data, without its NUL */
+    const struct mount_idmap *idmap; /* NULL: not idmapped */
+    /* The idmapped copies of an overlay's layers: kept open until the overlay is made (closing one unmounts it). */
+    int *layers;
+    size_t nlayers;
 };
 
 static int32_t status_of(int e) {
@@ -340,12 +379,14 @@ static int fs_set(int fd, const struct mopts *mo, const char *key, const char *v
     return 0;
 }
 
+static int fs_set_layer(int fd, struct mopts *mo, const char *key, const char *dir, struct cleat_error **reterr);
+
 /*
  * lowerdir=a:b::c as lowerdir+ a, lowerdir+ b, datadir+ c (top-most first).
  * The classic option escapes ':' and '\' with '\'; the "+" forms take paths
  * as they are, so the escapes are undone here.
  */
-static int fs_set_lowerdirs(int fd, const struct mopts *mo, const char *value, struct cleat_error **reterr) {
+static int fs_set_lowerdirs(int fd, struct mopts *mo, const char *value, struct cleat_error **reterr) {
     char *dir = malloc(strlen(value) + 1);
     if (!dir)
         return out_of_memory(reterr);
@@ -362,6 +403,8 @@ static int fs_set_lowerdirs(int fd, const struct mopts *mo, const char *value, s
         if (n == 0)
             r = error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                           "%s mount on %s: option lowerdir= names an empty layer", mo->type, mo->target);
+        else if (mo->idmap)
+            r = fs_set_layer(fd, mo, key, dir, reterr);
         else
             r = fs_set(fd, mo, key, dir, reterr);
         if (r < 0 || !*s++)
@@ -392,8 +435,10 @@ static int fs_set_sb_flags(int fd, const struct mopts *mo, struct cleat_error **
     return r;
 }
 
+static int give_upper_to_root(int fd, const struct mopts *mo, const char *dir, struct cleat_error **reterr);
+
 /* source, superblock flags, then the data options in their order. */
-static int fs_configure(int fd, const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+static int fs_configure(int fd, const struct cleat_mount *m, struct mopts *mo, struct cleat_error **reterr) {
     int r = m->source ? fs_set(fd, mo, "source", m->source, reterr) : 0;
     if (r == 0)
         r = fs_set_sb_flags(fd, mo, reterr);
@@ -408,6 +453,8 @@ static int fs_configure(int fd, const struct cleat_mount *m, const struct mopts 
             return out_of_memory(reterr);
         if (strcmp(key, "lowerdir") == 0)
             r = fs_set_lowerdirs(fd, mo, eq + 1, reterr);
+        else if (strcmp(key, "upperdir") == 0 && mo->idmap)
+            r = give_upper_to_root(fd, mo, eq + 1, reterr);
         else
             r = fs_set(fd, mo, key, eq + 1, reterr);
         free(key);
@@ -431,7 +478,10 @@ static unsigned int mount_attrs(unsigned long flags) {
     return a;
 }
 
-static int apply_fsapi(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+static int set_idmap(int fd, const struct mopts *mo, const char *what, unsigned int attrs, int recursive,
+                     struct cleat_error **reterr);
+
+static int apply_fsapi(const struct cleat_mount *m, struct mopts *mo, struct cleat_error **reterr) {
     int fd = mu_fsopen(m->type, FSOPEN_CLOEXEC);
     if (fd < 0) {
         int e = errno;
@@ -448,6 +498,9 @@ static int apply_fsapi(const struct cleat_mount *m, const struct mopts *mo, stru
     int mfd = -1;
     if (r == 0 && (mfd = mu_fsmount(fd, FSMOUNT_CLOEXEC, mount_attrs(mo->flags))) < 0)
         r = fs_fail(fd, mo, "fsmount", NULL, NULL, reterr);
+    /* An overlay is not idmapped itself (the kernel refuses): its lower layers are (fs_set_layer). */
+    if (r == 0 && mo->idmap && strcmp(m->type, "overlay") != 0)
+        r = set_idmap(mfd, mo, "the new mount", 0, 0, reterr);
     /* A mount not yet moved into place is detached: closing mfd frees it. */
     if (r == 0 && mu_move_mount(mfd, "", AT_FDCWD, mo->target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
         int e = errno;
@@ -456,12 +509,110 @@ static int apply_fsapi(const struct cleat_mount *m, const struct mopts *mo, stru
     if (mfd >= 0)
         close(mfd);
     close(fd);
+    for (size_t i = 0; i < mo->nlayers; i++) /* the overlay holds private copies of them now */
+        close(mo->layers[i]);
+    free(mo->layers);
+    mo->layers = NULL;
+    mo->nlayers = 0;
+    return r;
+}
+
+/* --- idmapped mounts ------------------------------------------------------- */
+
+/*
+ * Give the detached mount `fd` (with `recursive`, every mount below it too)
+ * the idmap of mo->idmap, then `attrs` (MOUNT_ATTR_*) to the top mount only,
+ * as a bind's ro applies to the bind itself.
+ */
+static int set_idmap(int fd, const struct mopts *mo, const char *what, unsigned int attrs, int recursive,
+                     struct cleat_error **reterr) {
+    struct mu_mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)mo->idmap->userns_fd};
+    int r = mu_mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a);
+    if (r == 0 && attrs) {
+        struct mu_mount_attr b = {.attr_set = attrs};
+        r = mu_mount_setattr(fd, "", AT_EMPTY_PATH, &b);
+        if (r < 0)
+            return error_set(reterr, status_of(errno), errno, "%s mount on %s: setting the flags of %s: %s", mo->type,
+                             mo->target, what, strerror(errno));
+    }
+    if (r == 0)
+        return 0;
+    int e = errno;
+    return error_set(reterr, e == EINVAL || e == ENOSYS ? CLEAT_STATUS_FAILED_PRECONDITION : status_of(e), e,
+                     "%s mount on %s: %s cannot be idmapped: %s%s", mo->type, mo->target, what, strerror(e),
+                     e == EINVAL   ? " (its file system, or one mounted below it, does not support idmapped mounts)"
+                     : e == ENOSYS ? " (this kernel has no idmapped mounts)"
+                                   : "");
+}
+
+/* A detached, idmapped copy of the mount (tree, with `recursive`) at `path`: its descriptor, or -1. */
+static int idmapped_clone(const char *path, const struct mopts *mo, unsigned int attrs, int recursive,
+                          struct cleat_error **reterr) {
+    int fd = mu_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (fd < 0) {
+        int e = errno;
+        return error_set(reterr, status_of(e), e, "%s mount on %s: cannot open %s: %s", mo->type, mo->target, path,
+                         strerror(e));
+    }
+    if (set_idmap(fd, mo, path, attrs, recursive, reterr) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One overlay layer as an idmapped copy of its directory, handed over by descriptor (Linux 6.13). */
+static int fs_set_layer(int fd, struct mopts *mo, const char *key, const char *dir, struct cleat_error **reterr) {
+    int *layers = realloc(mo->layers, (mo->nlayers + 1) * sizeof(int));
+    if (!layers)
+        return out_of_memory(reterr);
+    mo->layers = layers;
+    int layer = idmapped_clone(dir, mo, 0, 0, reterr);
+    if (layer < 0)
+        return -1;
+    mo->layers[mo->nlayers++] = layer;
+    return mu_fsconfig(fd, MU_FSCONFIG_SET_FD, key, NULL, layer) < 0 ? fs_fail(fd, mo, "layer", key, dir, reterr) : 0;
+}
+
+/*
+ * The upper layer is not idmapped: what the pod writes lands with its host
+ * ids, as without idmapping.  Its top directory is the root directory the
+ * pod sees, so it goes to the pod's root (one chown, nothing below it).
+ */
+static int give_upper_to_root(int fd, const struct mopts *mo, const char *dir, struct cleat_error **reterr) {
+    if (lchown(dir, mo->idmap->root_uid, mo->idmap->root_gid) < 0)
+        return error_set(reterr, status_of(errno), errno, "%s mount on %s: giving the upper dir %s to %u:%u: %s",
+                         mo->type, mo->target, dir, mo->idmap->root_uid, mo->idmap->root_gid, strerror(errno));
+    return fs_set(fd, mo, "upperdir", dir, reterr);
+}
+
+static int apply_bind_idmapped(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+    if (!m->source)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "bind mount on %s: no source", mo->target);
+    if (mo->ndata > 0)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                         "bind mount of %s on %s: option '%s' is not a mount flag, and a bind takes no others",
+                         m->source, mo->target, mo->data[0]);
+    /* The copy keeps the source's nosuid, nodev and noexec; only what was asked is added. */
+    int fd =
+        idmapped_clone(m->source, mo, mount_attrs(mo->flags & BIND_REMOUNT_FLAGS), (mo->flags & MS_REC) != 0, reterr);
+    if (fd < 0)
+        return -1;
+    int r = 0;
+    if (mu_move_mount(fd, "", AT_FDCWD, mo->target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+        int e = errno;
+        r = error_set(reterr, status_of(e), e, "bind mount of %s on %s: move_mount: %s", m->source, mo->target,
+                      strerror(e));
+    }
+    close(fd);
     return r;
 }
 
 /* --- the API --------------------------------------------------------------- */
 
-static int apply_fs(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+static int apply_fs(const struct cleat_mount *m, struct mopts *mo, struct cleat_error **reterr) {
+    if (mo->idmap) /* only the new API can idmap */
+        return apply_fsapi(m, mo, reterr);
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0)
         page = 4096;
@@ -474,7 +625,8 @@ static int apply_fs(const struct cleat_mount *m, const struct mopts *mo, struct 
                      m->type, mo->target, mo->datalen, page);
 }
 
-int mount_apply(const struct cleat_mount *m, const char *target, struct cleat_error **reterr) {
+static int apply(const struct cleat_mount *m, const char *target, const struct mount_idmap *idmap,
+                 struct cleat_error **reterr) {
     if (!m || !m->type || !m->type[0])
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "mount on %s: no filesystem type",
                          target ? target : "(null)");
@@ -485,7 +637,10 @@ int mount_apply(const struct cleat_mount *m, const char *target, struct cleat_er
     int r = parse_options(m, target, &mo, reterr);
     if (r < 0)
         return r;
-    if (strcmp(m->type, "bind") == 0 || (mo.flags & MS_BIND))
+    mo.idmap = idmap;
+    if ((strcmp(m->type, "bind") == 0 || (mo.flags & MS_BIND)) && idmap)
+        r = apply_bind_idmapped(m, &mo, reterr);
+    else if (strcmp(m->type, "bind") == 0 || (mo.flags & MS_BIND))
         r = apply_bind(m, &mo, reterr);
     else
         r = apply_fs(m, &mo, reterr);
@@ -497,6 +652,18 @@ int mount_apply(const struct cleat_mount *m, const char *target, struct cleat_er
     }
     free(mo.data);
     return r;
+}
+
+int mount_apply(const struct cleat_mount *m, const char *target, struct cleat_error **reterr) {
+    return apply(m, target, NULL, reterr);
+}
+
+int mount_apply_idmapped(const struct cleat_mount *m, const char *target, const struct mount_idmap *idmap,
+                         struct cleat_error **reterr) {
+    if (!idmap || idmap->userns_fd < 0)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "mount on %s: no user namespace to idmap to",
+                         target ? target : "(null)");
+    return apply(m, target, idmap, reterr);
 }
 
 /* target/rel, or target itself for an empty rel; ".." is refused. */
@@ -521,7 +688,8 @@ static int join_target(const char *target, const char *rel, char **ret, struct c
     return 0;
 }
 
-int mount_all(const struct cleat_mount *m, size_t n, const char *target, struct cleat_error **reterr) {
+static int mount_all_with(const struct cleat_mount *m, size_t n, const char *target, const struct mount_idmap *idmap,
+                          struct cleat_error **reterr) {
     char **done = calloc(n + 1, sizeof(char *));
     if (!done)
         return out_of_memory(reterr);
@@ -529,7 +697,8 @@ int mount_all(const struct cleat_mount *m, size_t n, const char *target, struct 
     for (size_t i = 0; i < n && r == 0; i++) {
         char *path = NULL;
         r = join_target(target, m[i].target, &path, reterr);
-        if (r == 0 && (r = mount_apply(&m[i], path, reterr)) == 0)
+        if (r == 0 &&
+            (r = (idmap ? mount_apply_idmapped(&m[i], path, idmap, reterr) : mount_apply(&m[i], path, reterr))) == 0)
             done[i] = path;
         else
             free(path);
@@ -542,6 +711,15 @@ int mount_all(const struct cleat_mount *m, size_t n, const char *target, struct 
     }
     free(done);
     return r;
+}
+
+int mount_all(const struct cleat_mount *m, size_t n, const char *target, struct cleat_error **reterr) {
+    return mount_all_with(m, n, target, NULL, reterr);
+}
+
+int mount_all_idmapped(const struct cleat_mount *m, size_t n, const char *target, const struct mount_idmap *idmap,
+                       struct cleat_error **reterr) {
+    return mount_all_with(m, n, target, idmap, reterr);
 }
 
 int unmount_tree(const char *target, struct cleat_error **reterr) {

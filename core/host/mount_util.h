@@ -33,6 +33,7 @@
 #define CLEAT_CORE_MOUNT_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cleat/mount.h>
 
@@ -42,12 +43,47 @@
 int mount_apply(const struct cleat_mount *m, const char *target, struct cleat_error **reterr);
 
 /*
+ * How a mount is idmapped for a pod with its own user namespace: the ids
+ * of the files are seen through that namespace's maps (a file the host's
+ * root owns is owned by the pod's root), so that the pod needs no chown of
+ * its image.  `userns_fd` is an open user namespace (borrowed); root_uid
+ * and root_gid are the host ids of its root.
+ */
+struct mount_idmap {
+    int userns_fd;
+    uint32_t root_uid, root_gid;
+};
+
+/*
+ * mount_apply, idmapped (Linux >= 6.13 for an overlay):
+ *   bind: a copy of the source (with rbind, of every mount below it too:
+ *     open_tree), idmapped (mount_setattr MOUNT_ATTR_IDMAP), then ro and the
+ *     like on the copy itself, attached at `target`;
+ *   overlay: the kernel cannot idmap an overlay itself, so each lower layer
+ *     is an idmapped copy of its directory handed to the new mount API by
+ *     descriptor; the upper layer is not idmapped (what the pod writes lands
+ *     with its host ids) and its top directory, the pod's "/", is given to
+ *     root_uid:root_gid (one chown, nothing below it);
+ *   anything else: made with the new mount API, idmapped before it is
+ *     attached.
+ * A file system that cannot be idmapped (or a mount below an rbind's source
+ * that cannot) is FAILED_PRECONDITION naming the path; nothing stays
+ * mounted on failure.  The idmapped mount is an ordinary mount to remove:
+ * unmount_tree.
+ */
+int mount_apply_idmapped(const struct cleat_mount *m, const char *target, const struct mount_idmap *idmap,
+                         struct cleat_error **reterr);
+
+/*
  * Mount m[0..n) in order below `target`: each at target/m[i].target, or at
  * target itself when m[i].target is NULL, "" or "/".  Targets may not hold
  * ".." components and must exist.  On failure, the mounts made so far are
  * detached again.
  */
 int mount_all(const struct cleat_mount *m, size_t n, const char *target, struct cleat_error **reterr);
+/* The same with every mount idmapped (mount_apply_idmapped). */
+int mount_all_idmapped(const struct cleat_mount *m, size_t n, const char *target, const struct mount_idmap *idmap,
+                       struct cleat_error **reterr);
 
 /*
  * Detach (umount2 MNT_DETACH) everything mounted at `target`, including mounts

@@ -8,6 +8,7 @@
 #include <linux/magic.h>
 #include <net/if.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const struct {
@@ -27,6 +29,7 @@ static const struct {
     {POD_NS_NET, CLONE_NEWNET, "net"},
     {POD_NS_IPC, CLONE_NEWIPC, "ipc"},
     {POD_NS_UTS, CLONE_NEWUTS, "uts"},
+    {POD_NS_USER, CLONE_NEWUSER, "user"}, /* last: only pod_ns_create_userns makes it, first of all */
 };
 #define N_KINDS (sizeof(pod_ns_kinds) / sizeof(pod_ns_kinds[0]))
 
@@ -117,12 +120,12 @@ struct create_job {
     struct cleat_error *err;
 };
 
-/* Bring "lo" up in the calling thread's network namespace. */
-static int loopback_up(struct cleat_error **reterr) {
+/* Bring "lo" up in the calling thread's network namespace: 0 or -errno, only system calls (a forked child uses it). */
+static int loopback_up_raw(void) {
     struct ifreq ifr;
     int r = 0, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "loopback: socket: %s", strerror(errno));
+        return -errno;
     memset(&ifr, 0, sizeof(ifr));
     memcpy(ifr.ifr_name, "lo", 3);
     if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
@@ -133,13 +136,18 @@ static int loopback_up(struct cleat_error **reterr) {
             r = -errno;
     }
     close(fd);
+    return r;
+}
+
+static int loopback_up(struct cleat_error **reterr) {
+    int r = loopback_up_raw();
     if (r < 0)
         return error_set(reterr, CLEAT_STATUS_INTERNAL, -r, "loopback: set 'lo' up: %s", strerror(-r));
     return 0;
 }
 
-/* Pin this thread's namespace `name` at dir/name. */
-static int pin_one(const char *dir, const char *name, struct cleat_error **reterr) {
+/* Pin the namespace `name` of `proc` ("thread-self", or a pid) at dir/name. */
+static int pin_one(const char *dir, const char *proc, const char *name, struct cleat_error **reterr) {
     char path[PATH_MAX], src[64];
     int r = pin_path(path, sizeof(path), dir, name, reterr);
     if (r < 0)
@@ -149,7 +157,7 @@ static int pin_one(const char *dir, const char *name, struct cleat_error **reter
         return error_set(reterr, errno == EEXIST ? CLEAT_STATUS_ALREADY_EXISTS : CLEAT_STATUS_INTERNAL, errno,
                          "namespace pin '%s': create: %s", path, strerror(errno));
     close(fd);
-    snprintf(src, sizeof(src), "/proc/thread-self/ns/%s", name);
+    snprintf(src, sizeof(src), "/proc/%s/ns/%s", proc, name);
     if (mount(src, path, NULL, MS_BIND, NULL) < 0) {
         int e = errno;
         unlink(path);
@@ -178,7 +186,7 @@ static void *create_thread(void *arg) {
         return NULL;
     for (; pinned < N_KINDS; pinned++)
         if ((job->which & pod_ns_kinds[pinned].bit) &&
-            (job->ret = pin_one(job->dir, pod_ns_kinds[pinned].name, &job->err)) < 0)
+            (job->ret = pin_one(job->dir, "thread-self", pod_ns_kinds[pinned].name, &job->err)) < 0)
             break;
     if (job->ret < 0) /* undo the pins made before the failing one */
         for (size_t i = 0; i < pinned; i++)
@@ -227,6 +235,151 @@ int pod_ns_create(const char *dir, uint32_t which, const char *hostname, struct 
     else
         error_free(job.err);
     return job.ret;
+}
+
+/* --- creating inside a new user namespace: a child process ------------------- */
+
+/*
+ * A multi-threaded process cannot unshare(CLONE_NEWUSER), so a forked child
+ * makes the namespaces: the user namespace first (the parent writes its
+ * maps), then the others inside it, which makes them its.  The child uses
+ * system calls only (it was forked from a threaded daemon) and reports each
+ * step as an errno (0: done) on `up`; it waits on `down` for the parent to
+ * go on and exits when `down` closes.  The parent pins /proc/<child>/ns/.
+ */
+struct userns_child {
+    int up[2], down[2];
+    pid_t pid;
+};
+
+static void child_report(int fd, int e) {
+    while (write(fd, &e, sizeof(e)) < 0 && errno == EINTR)
+        ;
+}
+
+static int child_wait(int fd) {
+    char c;
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    return n == 1 ? 0 : -1;
+}
+
+static _Noreturn void child_run(struct userns_child *c, int flags, const char *hostname) {
+    close(c->up[0]);
+    close(c->down[1]);
+    int e = unshare(CLONE_NEWUSER) < 0 ? errno : 0;
+    child_report(c->up[1], e);
+    if (e || child_wait(c->down[0]) < 0)
+        _exit(1);
+    e = unshare(flags) < 0 ? errno : 0;
+    if (!e && hostname && sethostname(hostname, strlen(hostname)) < 0)
+        e = errno;
+    if (!e && (flags & CLONE_NEWNET))
+        e = -loopback_up_raw();
+    child_report(c->up[1], e);
+    child_wait(c->down[0]); /* EOF: the parent has pinned what it needs */
+    _exit(0);
+}
+
+/* The child's report of its next step: 0 when it went well. */
+static int child_step(struct userns_child *c, const char *what, struct cleat_error **reterr) {
+    int e = 0;
+    ssize_t n;
+    while ((n = read(c->up[0], &e, sizeof(e))) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof(e))
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EPIPE, "%s: the helper process died", what);
+    if (e)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, e, "%s: %s", what, strerror(e));
+    return 0;
+}
+
+static void child_end(struct userns_child *c, int kill_it) {
+    int fds[] = {c->up[0], c->up[1], c->down[0], c->down[1]};
+    for (size_t i = 0; i < 4; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (c->pid > 0) {
+        if (kill_it)
+            kill(c->pid, SIGKILL);
+        while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+static int child_start(struct userns_child *c, int flags, const char *hostname, struct cleat_error **reterr) {
+    c->up[0] = c->up[1] = c->down[0] = c->down[1] = -1;
+    c->pid = -1;
+    if (pipe2(c->up, O_CLOEXEC) < 0 || pipe2(c->down, O_CLOEXEC) < 0)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "pipe: %s", strerror(errno));
+    c->pid = fork();
+    if (c->pid < 0)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "fork: %s", strerror(errno));
+    if (c->pid == 0)
+        child_run(c, flags, hostname);
+    close(c->up[1]);
+    close(c->down[0]);
+    c->up[1] = c->down[0] = -1;
+    return 0;
+}
+
+static int go_on(struct userns_child *c, struct cleat_error **reterr) {
+    if (write(c->down[1], "g", 1) != 1)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "the helper process died: %s", strerror(errno));
+    return 0;
+}
+
+/* Pin the child's user namespace, then the others of `which`; on failure the pins made here are undone. */
+static int pin_child(const char *dir, pid_t pid, uint32_t which, struct cleat_error **reterr) {
+    char proc[32], path[PATH_MAX];
+    const char *done[N_KINDS];
+    size_t n = 0;
+    int r = 0;
+    snprintf(proc, sizeof(proc), "%d", (int)pid);
+    for (size_t k = N_KINDS; r >= 0 && k-- > 0;) /* "user" is last in the table: pinned first */
+        if ((which | POD_NS_USER) & pod_ns_kinds[k].bit) {
+            r = pin_one(dir, proc, pod_ns_kinds[k].name, reterr);
+            if (r >= 0)
+                done[n++] = pod_ns_kinds[k].name;
+        }
+    for (size_t i = 0; r < 0 && i < n; i++)
+        if (pin_path(path, sizeof(path), dir, done[i], NULL) == 0)
+            unpin(path, NULL);
+    return r;
+}
+
+int pod_ns_create_userns(const char *dir, uint32_t which, const char *hostname, const struct userns_maps *maps,
+                         struct cleat_error **reterr) {
+    int flags = 0, bound = 0;
+    int r = check_create_args(dir, which, hostname, reterr);
+    if (r >= 0 && !maps)
+        r = error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "pod namespace dir '%s': no id maps given", dir);
+    if (r >= 0)
+        r = userns_check_maps("user namespace", maps, reterr);
+    if (r < 0 || (r = make_private(dir, &bound, reterr)) < 0)
+        return r;
+    for (size_t i = 0; i < N_KINDS; i++)
+        if ((which & pod_ns_kinds[i].bit) && pod_ns_kinds[i].bit != POD_NS_USER)
+            flags |= pod_ns_kinds[i].clone_flag;
+    struct userns_child c;
+    r = child_start(&c, flags, which & POD_NS_UTS ? hostname : NULL, reterr);
+    if (r >= 0)
+        r = child_step(&c, "new user namespace", reterr);
+    if (r >= 0)
+        r = userns_write_maps(c.pid, maps, reterr);
+    if (r >= 0)
+        r = go_on(&c, reterr);
+    if (r >= 0)
+        r = child_step(&c, "namespaces inside the user namespace", reterr);
+    if (r >= 0)
+        r = pin_child(dir, c.pid, which, reterr);
+    child_end(&c, r < 0);
+    if (r >= 0)
+        return 0;
+    if (bound)
+        umount2(dir, MNT_DETACH);
+    return error_prefix(r, reterr, "pod namespace dir '%s'", dir);
 }
 
 /* --- removing, opening --------------------------------------------------------- */

@@ -23,11 +23,14 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "userns.h"
 
 #define POD_NS_NET 1u /* pinned at <dir>/net */
 #define POD_NS_IPC 2u /* pinned at <dir>/ipc */
 #define POD_NS_UTS 4u /* pinned at <dir>/uts */
 #define POD_NS_ALL (POD_NS_NET | POD_NS_IPC | POD_NS_UTS)
+/* Pinned at <dir>/user by pod_ns_create_userns only; never part of `which`. */
+#define POD_NS_USER 8u
 
 /*
  * Create the namespaces in `which` (a non-empty subset of POD_NS_ALL) and pin
@@ -42,6 +45,19 @@
 int pod_ns_create(const char *dir, uint32_t which, const char *hostname, struct cleat_error **reterr);
 
 /*
+ * As pod_ns_create, but first a new user namespace with `maps` (checked as
+ * userns_check_maps says), pinned at <dir>/user; the namespaces in `which`
+ * are then created inside it, so that it owns them: capabilities of the
+ * pod's root (an unprivileged user on the host) apply to its own network,
+ * IPC and hostname.  A forked helper process makes them (a threaded
+ * process cannot enter a new user namespace) and is gone on return.
+ * Errors as pod_ns_create's, INVALID_ARGUMENT for bad maps; on failure
+ * nothing is left behind.  pod_ns_remove removes the user pin too.
+ */
+int pod_ns_create_userns(const char *dir, uint32_t which, const char *hostname, const struct userns_maps *maps,
+                         struct cleat_error **reterr);
+
+/*
  * Detach (MNT_DETACH) and unlink every pin in <dir>, then drop the private
  * self-bind of <dir> that pod_ns_create made (a mount at <dir> of another
  * file system, such as a tmpfs the caller mounted there, is left alone).
@@ -51,7 +67,7 @@ int pod_ns_create(const char *dir, uint32_t which, const char *hostname, struct 
 int pod_ns_remove(const char *dir, struct cleat_error **reterr);
 
 /*
- * Open the namespace pinned at <dir>/<name> ("net", "ipc", "uts") with
+ * Open the namespace pinned at <dir>/<name> ("net", "ipc", "uts", "user") with
  * O_RDONLY|O_CLOEXEC, for setns(2) or to hand to a runtime.  NOT_FOUND when
  * there is no pin (no file, or a file with no namespace mounted on it).
  */

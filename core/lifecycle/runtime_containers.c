@@ -145,6 +145,7 @@ void container_cleanup(struct runtime_service *rs, const char *id, struct plugin
             err = NULL;
         }
     }
+    userns_dir_remove(rs, id); /* idmapped rootfs and volumes (a pod with its own user namespace) */
     struct plugin_instance *sn =
         snapshotter && *snapshotter ? plugins_find(rs->deps.plugins, CLEAT_CONCERN_SNAPSHOTTER, snapshotter) : NULL;
     if (!sn)

@@ -45,6 +45,8 @@ struct create {
     char *dir, *name_key, *log_path, *cgroups_path, *spec;
     char pidns[64];
     int snapshot_made, runtime_made;
+    /* A pod with its own user namespace (POD_NS_USER): runtime_create_userns.c */
+    struct create_userns userns;
 };
 
 static const Runtime__V1__NamespaceOption *nsopts_of(const struct create *c) {
@@ -173,7 +175,10 @@ static int snapshot(struct create *c, char *rootfs, struct cleat_error **reterr)
         metrics_plugin_error("snapshotter", c->sn->name, "prepare");
     if (r >= 0) {
         c->snapshot_made = 1;
-        r = mount_all(c->mounts->items, c->mounts->n, rootfs, reterr);
+        /* A runtime that mounts the rootfs itself idmaps it itself; the core's mount is only for build_spec. */
+        r = c->userns.on && !c->runtime_mounts
+                ? mount_all_idmapped(c->mounts->items, c->mounts->n, rootfs, &c->userns.idmap, reterr)
+                : mount_all(c->mounts->items, c->mounts->n, rootfs, reterr);
     }
     return r;
 }
@@ -190,8 +195,9 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
     char *pdir = pod_dir(c->rs, c->pod->id);
     if (!pdir)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    char net[4200], ipc[4200], uts[4200], hostname[4200], resolv[4200], hosts[4200], shm[4200];
+    char net[4200], ipc[4200], uts[4200], user[4200], hostname[4200], resolv[4200], hosts[4200], shm[4200];
     snprintf(net, sizeof(net), "%s/ns/net", pdir);
+    snprintf(user, sizeof(user), "%s/ns/user", pdir);
     snprintf(ipc, sizeof(ipc), "%s/ns/ipc", pdir);
     snprintf(uts, sizeof(uts), "%s/ns/uts", pdir);
     snprintf(hostname, sizeof(hostname), "%s/hostname", pdir);
@@ -212,6 +218,8 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
         .ipcns_path = pinned & POD_NS_IPC ? ipc : NULL,
         .utsns_path = pinned & POD_NS_UTS ? uts : NULL,
         .pidns_path = c->pidns[0] ? c->pidns : NULL,
+        .userns_path = pinned & POD_NS_USER ? user : NULL,
+        .mount_sources = (const char *const *)c->userns.volumes,
         .cgroups_path = c->cgroups_path,
         .hostname_file = hostname,
         .resolv_conf = resolv,
@@ -243,6 +251,8 @@ static int runtime_create(struct create *c, struct cleat_error **reterr) {
         .flags = (c->config->stdin ? CLEAT_CONTAINER_STDIN : 0) |
                  (c->config->stdin_once ? CLEAT_CONTAINER_STDIN_ONCE : 0) | (c->config->tty ? CLEAT_CONTAINER_TTY : 0),
         .annotations = annotations,
+        .io_uid = c->userns.on ? c->userns.idmap.root_uid : CLEAT_RUNTIME_NO_ID,
+        .io_gid = c->userns.on ? c->userns.idmap.root_gid : CLEAT_RUNTIME_NO_ID,
     };
     int r = plugin_runtime_create(c->rt, &rc, reterr);
     free(annotations);
@@ -338,6 +348,7 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS,
                          "the runtime handler \"%s\" is not configured", c->pod->runtime_handler);
     c->runtime_mounts = (plugin_runtime_features(c->rt) & CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS) != 0;
+    c->userns.on = (c->pod->pinned_namespaces & POD_NS_USER) != 0;
     c->sn = c->image->snapshotter && *c->image->snapshotter
                 ? plugins_find(rs->deps.plugins, CLEAT_CONCERN_SNAPSHOTTER, c->image->snapshotter)
                 : image_service_snapshotter(rs->deps.images);
@@ -366,8 +377,15 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
     r = mkdir_p(c->dir, 0700, reterr);
     if (r >= 0 && mkdir(rootfs, 0755) < 0)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s: %s", rootfs, strerror(errno));
+    /* The pod's root reaches its rootfs from inside its user namespace: under <state>/userns/<id>, idmapped. */
+    if (r >= 0 && c->userns.on)
+        r = create_userns_prepare(c->rs, c->id, c->pod, c->pod_config, &c->userns, reterr);
+    if (r >= 0 && c->userns.on && !c->runtime_mounts)
+        snprintf(rootfs, sizeof(rootfs), "%s", c->userns.rootfs);
     if (r >= 0)
         r = snapshot(c, rootfs, reterr);
+    if (r >= 0 && c->userns.on)
+        r = create_userns_volumes(c->config, &c->userns, reterr);
     if (r >= 0)
         r = build_spec(c, rootfs, reterr);
     if (r >= 0)
@@ -384,7 +402,7 @@ int container_create(struct runtime_service *rs, const char *pod_id_or_prefix,
     int r = validate(config, reterr);
     if (r < 0)
         return r;
-    struct create c = {.rs = rs, .config = config};
+    struct create c = {.rs = rs, .config = config, .userns = CREATE_USERNS_INIT};
     r = pod_get(rs, pod_id_or_prefix, &c.pod, reterr);
     if (r < 0)
         return r;
@@ -415,6 +433,7 @@ int container_create(struct runtime_service *rs, const char *pod_id_or_prefix,
     image_record_free(c.image);
     image_config_free(c.image_config);
     mount_list_free(c.mounts);
+    create_userns_done(&c.userns);
     free(c.dir);
     free(c.name_key);
     free(c.log_path);

@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "pod_ns.h"
 #include "runtime_internal.h"
+#include "spec.h"
 #include "strbuf.h"
 
 /* What a pod on its own network sees as /etc/hosts (kubelet mounts its own file over it in most pods). */
@@ -31,6 +32,19 @@ static int write_in(const char *dir, const char *name, const char *text, size_t 
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     return write_file_atomic(path, text, len, 0644, reterr);
+}
+
+/* Give the pod's files to its root (a pod with its own user namespace): root inside may write them, as elsewhere. */
+static int give_to_root(const char *dir, const struct pod_files_owner *owner, struct cleat_error **reterr) {
+    static const char *const names[] = {"hostname", "hosts", "resolv.conf"};
+    for (size_t i = 0; owner && owner->set && i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (lchown(path, owner->uid, owner->gid) < 0)
+            return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot give %s to %u:%u: %s", path, owner->uid,
+                             owner->gid, strerror(errno));
+    }
+    return 0;
 }
 
 /* A copy of a host file, or "" when the host has none. */
@@ -72,7 +86,7 @@ static int resolv_conf(const char *dir, const Runtime__V1__DNSConfig *dns, struc
 }
 
 int pod_files_create(const char *dir, const Runtime__V1__PodSandboxConfig *config, const char *hostname,
-                     int host_network, int host_ipc, struct cleat_error **reterr) {
+                     int host_network, int host_ipc, const struct pod_files_owner *owner, struct cleat_error **reterr) {
     char line[300];
     int n = snprintf(line, sizeof(line), "%s\n", hostname);
     int r = write_in(dir, "hostname", line, (size_t)n, reterr);
@@ -81,14 +95,21 @@ int pod_files_create(const char *dir, const Runtime__V1__PodSandboxConfig *confi
                          : write_in(dir, "hosts", default_hosts, sizeof(default_hosts) - 1, reterr);
     if (r >= 0)
         r = resolv_conf(dir, config->dns_config, reterr);
+    if (r >= 0)
+        r = give_to_root(dir, owner, reterr);
     if (r < 0 || host_ipc)
         return r;
     char shm[4096];
     snprintf(shm, sizeof(shm), "%s/shm", dir);
     if (mkdir(shm, 0755) < 0 && errno != EEXIST)
         return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s: %s", shm, strerror(errno));
-    /* 64 MiB, as docker and containerd give a pod. */
-    if (mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") < 0)
+    /* 64 MiB, as docker and containerd give a pod; owned by the pod's root, as /dev/shm is by root elsewhere. */
+    char opts[128];
+    if (owner && owner->set)
+        snprintf(opts, sizeof(opts), "mode=1777,size=65536k,uid=%u,gid=%u", owner->uid, owner->gid);
+    else
+        snprintf(opts, sizeof(opts), "mode=1777,size=65536k");
+    if (mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
         return error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot mount the pod's /dev/shm at %s: %s", shm,
                          strerror(errno));
     return 0;
@@ -102,12 +123,50 @@ static json_t *ns_entry(const char *type, const char *dir, const char *name) {
     return json_pack("{s:s,s:s}", "type", type, "path", path);
 }
 
+/*
+ * The pause's rootfs: under the pod's dir, or, for a pod with its own user
+ * namespace, under <state>/userns/<id>/, which the pause reaches from inside.
+ */
+static int pause_rootfs(struct runtime_service *rs, const char *id, const char *dir, uint32_t pinned, uint32_t root_gid,
+                        char *rootfs, size_t size, struct cleat_error **reterr) {
+    if (!(pinned & POD_NS_USER)) {
+        snprintf(rootfs, size, "%s/pause/rootfs", dir);
+        return mkdir_p(rootfs, 0755, reterr);
+    }
+    char *udir = NULL, bundle[4200];
+    snprintf(bundle, sizeof(bundle), "%s/pause", dir); /* the runtime's bundle (config.json) stays cleatd's */
+    int r = mkdir_p(bundle, 0700, reterr);
+    if (r >= 0)
+        r = userns_dir_create(rs, id, root_gid, &udir, reterr);
+    if (r < 0)
+        return r;
+    snprintf(rootfs, size, "%s/pause", udir);
+    free(udir);
+    return mkdir_p(rootfs, 0755, reterr);
+}
+
+/* The pause joins the pod's user namespace, with its maps (as the pod's containers do: spec_add_userns). */
+static int pause_userns(const char *dir, const Runtime__V1__PodSandboxConfig *config, json_t *ns, json_t *linux) {
+    const Runtime__V1__UserNamespace *u = spec_pod_userns(config);
+    json_t *maps[2] = {json_array(), json_array()};
+    Runtime__V1__IDMapping **v[2] = {u->uids, u->gids};
+    size_t n[2] = {u->n_uids, u->n_gids};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; maps[k] && i < n[k]; i++)
+            json_array_append_new(maps[k],
+                                  json_pack("{s:I,s:I,s:I}", "containerID", (json_int_t)v[k][i]->container_id, "hostID",
+                                            (json_int_t)v[k][i]->host_id, "size", (json_int_t)v[k][i]->length));
+    int r = json_array_append_new(ns, ns_entry("user", dir, "user"));
+    r |= json_object_set_new(linux, "uidMappings", maps[0]);
+    r |= json_object_set_new(linux, "gidMappings", maps[1]);
+    return r ? -ENOMEM : 0;
+}
+
 int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir,
-                   const Runtime__V1__PodSandboxConfig *config, uint32_t pinned, char **ret_json,
+                   const Runtime__V1__PodSandboxConfig *config, uint32_t pinned, uint32_t root_gid, char **ret_json,
                    struct cleat_error **reterr) {
     char rootfs[4096], file[4200];
-    snprintf(rootfs, sizeof(rootfs), "%s/pause/rootfs", dir);
-    int r = mkdir_p(rootfs, 0755, reterr);
+    int r = pause_rootfs(rs, id, dir, pinned, root_gid, rootfs, sizeof(rootfs), reterr);
     if (r < 0)
         return r;
     for (const char *const *sub = (const char *const[]){"proc", "dev", NULL}; *sub; sub++) {
@@ -147,6 +206,10 @@ int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir,
         "destination", "/pause", "type", "bind", "source", rs->pause_binary, "options", "rbind", "ro", "nosuid",
         "linux", "namespaces", ns, "cgroupsPath", cgpath, "resources", "devices", "allow", 0, "access", "rwm");
     free(cgpath);
+    if (spec && (pinned & POD_NS_USER) && pause_userns(dir, config, ns, json_object_get(spec, "linux")) < 0) {
+        json_decref(spec);
+        spec = NULL;
+    }
     char *text = spec ? json_dumps(spec, JSON_COMPACT) : NULL;
     json_decref(spec);
     if (!text)

@@ -56,6 +56,7 @@ void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_insta
     error_free(err);
     err = NULL;
     exit_forget(rs, id, NULL); /* the pause's */
+    userns_dir_remove(rs, id); /* the pause's rootfs, for a pod with its own user namespace */
     char *dir = pod_dir(rs, id);
     if (!dir)
         return;
@@ -120,7 +121,8 @@ static int hostname_of(const Runtime__V1__PodSandboxConfig *c, char *buf, size_t
 struct pod_build {
     const Runtime__V1__PodSandboxConfig *config;
     const char *id, *dir, *hostname;
-    uint32_t pinned;
+    uint32_t pinned;             /* POD_NS_*, with POD_NS_USER for a pod with its own user namespace */
+    uint32_t root_uid, root_gid; /* with POD_NS_USER: the host ids of the pod's root */
     int host_net, host_ipc, host_pid, shared_pid;
     char **ips; /* from the network plugin, primary first */
     size_t n_ips;
@@ -148,13 +150,13 @@ static int pod_create_runtime(struct runtime_service *rs, struct plugin_instance
     char *spec = NULL, *resources = NULL, *overhead = NULL;
     int r = pod_resources_json(b->config, &resources, &overhead, reterr);
     if (r >= 0 && has_sandbox_task(rt, b->shared_pid))
-        r = pod_pause_spec(rs, b->id, b->dir, b->config, b->pinned, &spec, reterr);
+        r = pod_pause_spec(rs, b->id, b->dir, b->config, b->pinned, b->root_gid, &spec, reterr);
     if (r < 0) {
         free(resources);
         free(overhead);
         return r;
     }
-    char net[4096], ipc[4096], uts[4096];
+    char net[4096], ipc[4096], uts[4096]; /* the user namespace is in spec_json, for the pause alone */
     snprintf(net, sizeof(net), "%s/ns/net", b->dir);
     snprintf(ipc, sizeof(ipc), "%s/ns/ipc", b->dir);
     snprintf(uts, sizeof(uts), "%s/ns/uts", b->dir);
@@ -186,6 +188,35 @@ static int pod_create_runtime(struct runtime_service *rs, struct plugin_instance
     free(resources);
     free(overhead);
     return r;
+}
+
+/* Pin the pod's namespaces: inside a new user namespace of its own when it asked for one. */
+static int pod_namespaces(const struct pod_build *b, const char *nsdir, struct cleat_error **reterr) {
+    uint32_t which = b->pinned & POD_NS_ALL;
+    const char *hostname = b->pinned & POD_NS_UTS ? b->hostname : NULL;
+    if (!(b->pinned & POD_NS_USER))
+        return which ? pod_ns_create(nsdir, which, hostname, reterr) : 0;
+    struct userns_maps maps = {0};
+    int r = spec_userns_maps(spec_pod_userns(b->config), &maps, reterr);
+    if (r >= 0)
+        r = pod_ns_create_userns(nsdir, which, hostname, &maps, reterr);
+    spec_userns_maps_free(&maps);
+    return r;
+}
+
+/* A pod with its own user namespace: the handler must run such pods, and its root's host ids are needed. */
+static int pod_userns(struct runtime_service *rs, struct plugin_instance *rt, struct pod_build *b,
+                      struct cleat_error **reterr) {
+    if (!spec_pod_userns(b->config))
+        return 0;
+    int r = runtime_userns_supported(rs, rt, reterr);
+    if (r < 0)
+        return r;
+    if (runtime_userns_root(b->config, &b->root_uid, &b->root_gid) < 0) /* spec_check_pod has checked the maps */
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                         "linux.security_context.namespace_options.userns_options: container id 0 is not mapped");
+    b->pinned |= POD_NS_USER;
+    return 0;
 }
 
 static int pod_save_new(struct runtime_service *rs, const struct pod_build *b, const char *handler,
@@ -269,16 +300,23 @@ int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *con
         .shared_pid = !o || o->pid == RUNTIME__V1__NAMESPACE_MODE__POD,
     };
     b.pinned = (b.host_net ? 0 : POD_NS_NET | POD_NS_UTS) | (b.host_ipc ? 0 : POD_NS_IPC);
+    r = pod_userns(rs, rt, &b, reterr);
+    if (r < 0) { /* nothing made yet */
+        free(name_key);
+        free(dir);
+        return r;
+    }
     char nsdir[4096];
     snprintf(nsdir, sizeof(nsdir), "%s/ns", dir);
     if (hostname_of(config, hostname, sizeof(hostname)) < 0)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot read the host name: %s", strerror(errno));
     if (r >= 0)
         r = mkdir_p(nsdir, 0700, reterr); /* the pod's dir too: its shm and pinned namespaces are for runc only */
-    if (r >= 0 && b.pinned)
-        r = pod_ns_create(nsdir, b.pinned, b.pinned & POD_NS_UTS ? hostname : NULL, reterr);
     if (r >= 0)
-        r = pod_files_create(dir, config, hostname, b.host_net, b.host_ipc, reterr);
+        r = pod_namespaces(&b, nsdir, reterr);
+    struct pod_files_owner owner = {.set = (b.pinned & POD_NS_USER) != 0, .uid = b.root_uid, .gid = b.root_gid};
+    if (r >= 0)
+        r = pod_files_create(dir, config, hostname, b.host_net, b.host_ipc, &owner, reterr);
     int runtime_made = 0, network_made = 0;
     if (r >= 0 && (b.pinned & POD_NS_NET))
         r = pod_network_setup(rs, id, config, &b.ips, &b.n_ips, reterr);

@@ -258,6 +258,7 @@ int runtime_service_open(const struct runtime_deps *deps, struct runtime_service
     int r = 0;
     if (!rs->locks || !rs->stats || asprintf(&rs->pods_dir, "%s/pods", cfg->state_dir) < 0 ||
         asprintf(&rs->containers_dir, "%s/containers", cfg->state_dir) < 0 ||
+        asprintf(&rs->userns_dir, "%s/userns", cfg->state_dir) < 0 ||
         !(rs->seccomp_profile = strdup(cfg->seccomp_default_profile)) ||
         !(rs->pause_binary = strdup(cfg->pause_binary)))
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
@@ -265,6 +266,9 @@ int runtime_service_open(const struct runtime_deps *deps, struct runtime_service
         r = private_dirs(rs->pods_dir, reterr);
     if (r >= 0)
         r = private_dirs(rs->containers_dir, reterr);
+    /* Others may only traverse it: each entry is 0710, of its pod's root group (runtime_userns.c). */
+    if (r >= 0)
+        r = fsutil_private_dir(rs->userns_dir, 0711, NULL, reterr);
     if (r < 0) {
         runtime_service_free(rs);
         return r;
@@ -280,7 +284,9 @@ int runtime_service_open(const struct runtime_deps *deps, struct runtime_service
     registry_foreach_id(deps->registry, STORE_SANDBOX, each_pod, rs);
     sweep(rs, rs->containers_dir, STORE_CONTAINER);
     sweep(rs, rs->pods_dir, STORE_SANDBOX);
+    userns_sweep(rs);
     sweep_snapshots(rs);
+    runtime_userns_probe(rs);
     r = pod_cidr_load(rs, reterr);
     if (r < 0) {
         deps->plugins->on_exit = NULL;
@@ -309,6 +315,8 @@ void runtime_service_free(struct runtime_service *rs) {
     cgroup_layout_free(rs->cgroups);
     free(rs->pods_dir);
     free(rs->containers_dir);
+    free(rs->userns_dir);
+    free(rs->userns_reason);
     free(rs->seccomp_profile);
     free(rs->pause_binary);
     free(rs);

@@ -40,6 +40,7 @@
 struct config;
 struct image_service;
 struct plugins;
+struct plugin_instance;
 struct registry;
 struct runtime_service;
 struct store;
@@ -144,6 +145,15 @@ int pod_containers(struct runtime_service *rs, const char *pod_id, container_rec
 char *pod_dir(struct runtime_service *rs, const char *id);
 void sandbox_record_free(sandbox_record *rec);
 void sandbox_records_free(sandbox_record **recs, size_t n);
+
+/*
+ * Whether the runtime handler `rt` can run pods with their own user
+ * namespace (kubelet's hostUsers: false): the runtime says so
+ * (CLEAT_RUNTIME_FEATURE_USER_NAMESPACES) and the start-up probe found that
+ * this kernel and the state dir allow it.  0, or FAILED_PRECONDITION saying
+ * why not.  No side effects; the answer stays the same until a restart.
+ */
+int runtime_userns_supported(struct runtime_service *rs, struct plugin_instance *rt, struct cleat_error **reterr);
 
 /* The pod CIDR kubelet last gave (UpdateRuntimeConfig), malloc'd ("" if none), or NULL on OOM. */
 char *runtime_pod_cidr(struct runtime_service *rs);

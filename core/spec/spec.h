@@ -60,6 +60,18 @@ struct spec_input {
      * mode (host network means host UTS, as in containerd).
      */
     const char *netns_path, *ipcns_path, *utsns_path, *pidns_path;
+    /*
+     * The pod's pinned user namespace, required when the pod has its own
+     * (userns_options mode POD): the container joins it, with the pod's maps
+     * as uidMappings/gidMappings.  Ignored for other pods.
+     */
+    const char *userns_path;
+    /*
+     * Where each CRI mount (container->mounts[i]) is bind-mounted from, when
+     * not its host_path: an idmapped copy of it the caller made (see
+     * mount_apply_idmapped); NULL, or a NULL entry: the host_path.
+     */
+    const char *const *mount_sources;
     const char *cgroups_path; /* linux.cgroupsPath, resolved by the caller; NULL to omit */
     /* Pod files bind-mounted into the container (unless a CRI mount targets the same path); NULL to skip. */
     const char *hostname_file, *resolv_conf, *hosts_file, *shm_path;
@@ -112,9 +124,12 @@ struct spec_input {
  *   spec_build loads with `apparmor_parser -Kr` the first time a container
  *   needs it in this process (the one side effect on the host; a failed
  *   load is FAILED_PRECONDITION and is tried again by the next container).
+ * - a pod with its own user namespace (userns_options mode POD): the
+ *   container joins userns_path with the pod's maps (spec_input); a
+ *   container whose own userns_options disagree with the pod's (another
+ *   mode, other maps) is INVALID_ARGUMENT.
  * Not handled yet, and refused by spec_check_container (which spec_build
- * calls first): SELinux labels, user namespaces, CDI devices, idmapped
- * mounts.  Image volumes are refused by CreateContainer.  rlimits beyond
+ * calls first): SELinux labels, CDI devices, per-mount uid/gid mappings.  Image volumes are refused by CreateContainer.  rlimits beyond
  * containerd's RLIMIT_NOFILE 1024 are not set.
  */
 int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error **reterr);
@@ -126,8 +141,9 @@ int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error 
  *   set, with or without SELinux); mounts' selinux_relabel → accepted where
  *   the host has no SELinux (nothing to relabel; kubelet sets it on ordinary
  *   volumes), FAILED_PRECONDITION where it has;
- * - namespace_options.userns_options mode POD → FAILED_PRECONDITION; NODE
- *   with mappings, or another mode → INVALID_ARGUMENT; NODE or unset → fine;
+ * - namespace_options.userns_options: unset, NODE, or POD with sound maps
+ *   (userns_check_maps: the reason in the message) → fine; NODE with
+ *   mappings, CONTAINER or TARGET, or bad maps → INVALID_ARGUMENT;
  * - CDI_devices, or an annotation "cdi.k8s.io/..." → FAILED_PRECONDITION;
  * - mounts with uidMappings/gidMappings → FAILED_PRECONDITION;
  * - apparmor (or the deprecated apparmor_profile "runtime/default",
@@ -140,9 +156,23 @@ int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error 
 int spec_check_container(const Runtime__V1__ContainerConfig *config, const struct spec_host *host,
                          struct cleat_error **reterr);
 
-/* The same for a pod sandbox's linux.security_context: selinux_options, userns_options and apparmor. */
+/*
+ * The same for a pod sandbox's linux.security_context: selinux_options,
+ * userns_options (as above; mode POD with the node's network, pid or ipc
+ * namespace is INVALID_ARGUMENT too) and apparmor.  Whether the pod's
+ * runtime handler can run a user namespace is the caller's to check.
+ */
 int spec_check_pod(const Runtime__V1__PodSandboxConfig *config, const struct spec_host *host,
                    struct cleat_error **reterr);
+
+struct userns_maps;
+
+/* The pod's own user namespace (userns_options with mode POD), or NULL when it uses the node's. */
+const Runtime__V1__UserNamespace *spec_pod_userns(const Runtime__V1__PodSandboxConfig *pod);
+/* Its maps as userns.h takes them (not checked: spec_check_pod does that); free with spec_userns_maps_free. */
+int spec_userns_maps(const Runtime__V1__UserNamespace *u, struct userns_maps *ret, struct cleat_error **reterr);
+/* NULL-safe; the maps are empty afterwards, so a second call does nothing. */
+void spec_userns_maps_free(struct userns_maps *m);
 
 /* The OCI linux.resources object for UpdateContainerResources (cpu, memory, hugepages, unified); malloc'd JSON. */
 int spec_resources_json(const Runtime__V1__LinuxContainerResources *res, char **ret_json, struct cleat_error **reterr);

@@ -39,6 +39,20 @@ int spec_add_seccomp(const struct spec_input *in, json_t *caps, json_t *lx, stru
 uint32_t spec_seccomp_arch(const char *name);
 /* "net_admin", "NET_ADMIN", "CAP_NET_ADMIN" → the capability's number, or -1. */
 int spec_cap_index(const char *name);
+/*
+ * userns_options of a pod (mode POD: maps checked with userns_check_maps,
+ * and no namespace of the node's) or of a container (the same, without the
+ * node's namespaces); `field` prefixes messages.  No side effects.
+ */
+int spec_check_userns_pod(const char *field, const Runtime__V1__NamespaceOption *o, struct cleat_error **reterr);
+int spec_check_userns_container(const char *field, const Runtime__V1__NamespaceOption *o, struct cleat_error **reterr);
+/*
+ * For a pod with its own user namespace: a "user" entry joining
+ * in->userns_path in `namespaces` and the pod's maps as linux.uidMappings
+ * and gidMappings; a container's own userns_options must agree with the
+ * pod's (INVALID_ARGUMENT otherwise).  Nothing for other pods.
+ */
+int spec_add_userns(const struct spec_input *in, json_t *lx, json_t *namespaces, struct cleat_error **reterr);
 /* The "mounts" array. */
 int spec_add_mounts(const struct spec_input *in, json_t *root, struct cleat_error **reterr);
 

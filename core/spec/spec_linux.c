@@ -43,6 +43,8 @@ static int add_namespaces(const struct spec_input *in, json_t *lx, struct cleat_
         r = ns_add(ns, "uts", in->utsns_path, reterr);
     if (r >= 0 && ipc != RUNTIME__V1__NAMESPACE_MODE__NODE)
         r = ns_add(ns, "ipc", ipc == RUNTIME__V1__NAMESPACE_MODE__POD ? in->ipcns_path : NULL, reterr);
+    if (r >= 0)
+        r = spec_add_userns(in, lx, ns, reterr);
     if (r < 0)
         return r;
     switch (pid) {

@@ -115,7 +115,8 @@ static int add_pod_files(const struct spec_input *in, struct mnts *m, struct cle
 }
 
 /* One CRI mount; *prop_level: 1 when a mount needs rslave rootfs propagation, 2 for rshared. */
-static int add_cri_mount(const Runtime__V1__Mount *mt, struct mnts *m, int *prop_level, struct cleat_error **reterr) {
+static int add_cri_mount(const Runtime__V1__Mount *mt, const char *source, struct mnts *m, int *prop_level,
+                         struct cleat_error **reterr) {
     const char *dest = mt->container_path, *src = mt->host_path;
     if (!dest || dest[0] != '/')
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "mount container path \"%s\" is not absolute",
@@ -139,7 +140,7 @@ static int add_cri_mount(const Runtime__V1__Mount *mt, struct mnts *m, int *prop
                          "mount at %s: recursive read-only needs readonly and private propagation", dest);
     /* selinux_relabel: refused where SELinux runs, a no-op elsewhere (spec_check_container). */
     const char *ro = mt->recursive_read_only ? "rro" : mt->readonly ? "ro" : "rw";
-    return mnts_add(m, dest, bind(dest, src, prop, ro), reterr);
+    return mnts_add(m, dest, bind(dest, source ? source : src, prop, ro), reterr);
 }
 
 static size_t depth(const char *p) {
@@ -167,7 +168,8 @@ int spec_add_mounts(const struct spec_input *in, json_t *root, struct cleat_erro
     if (r >= 0)
         r = add_pod_files(in, &m, reterr);
     for (size_t i = 0; r >= 0 && i < in->container->n_mounts; i++)
-        r = add_cri_mount(in->container->mounts[i], &m, &prop_level, reterr);
+        r = add_cri_mount(in->container->mounts[i], in->mount_sources ? in->mount_sources[i] : NULL, &m, &prop_level,
+                          reterr);
     json_t *arr = r >= 0 ? json_array() : NULL;
     if (r >= 0 && (!arr || json_object_set_new(root, "mounts", arr) < 0))
         r = spec_oom(reterr);

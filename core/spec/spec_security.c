@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * CRI fields cleat cannot apply yet, refused instead of dropped: a pod or
- * container that asked for an SELinux label, a user namespace, a CDI
- * device or an idmapped mount would otherwise run without it and nobody
- * would know.  Each refusal names the field.  What a kubelet sends on
- * every pod stays accepted: empty SELinux options, user namespace mode
- * NODE, selinux_relabel on a host without SELinux.
+ * container that asked for an SELinux label, a CDI device or a per-mount
+ * idmap would otherwise run without it and nobody would know.  Each
+ * refusal names the field.  What a kubelet sends on every pod stays
+ * accepted: empty SELinux options, selinux_relabel on a host without
+ * SELinux.  User namespace options are checked here too (spec_userns.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -29,21 +29,6 @@ static int check_selinux(const char *field, const Runtime__V1__SELinuxOption *o,
                                                                : "this host has no SELinux");
 }
 
-/* User namespaces are not built yet: mode POD would run the pod as the host's root. */
-static int check_userns(const char *field, const Runtime__V1__NamespaceOption *ns, struct cleat_error **reterr) {
-    const Runtime__V1__UserNamespace *u = ns ? ns->userns_options : NULL;
-    if (!u || (u->mode == RUNTIME__V1__NAMESPACE_MODE__NODE && !u->n_uids && !u->n_gids))
-        return 0;
-    if (u->mode == RUNTIME__V1__NAMESPACE_MODE__POD)
-        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
-                         "%s.userns_options: user namespaces (mode POD) are not supported yet", field);
-    if (u->mode == RUNTIME__V1__NAMESPACE_MODE__NODE)
-        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "%s.userns_options: uid/gid mappings need mode POD, not NODE", field);
-    return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "%s.userns_options: mode must be NODE or POD",
-                     field);
-}
-
 int spec_check_pod(const Runtime__V1__PodSandboxConfig *cfg, const struct spec_host *host,
                    struct cleat_error **reterr) {
     const Runtime__V1__LinuxSandboxSecurityContext *sc = cfg && cfg->linux ? cfg->linux->security_context : NULL;
@@ -51,7 +36,7 @@ int spec_check_pod(const Runtime__V1__PodSandboxConfig *cfg, const struct spec_h
         return 0;
     int r = check_selinux("linux.security_context.selinux_options", sc->selinux_options, host, reterr);
     if (r >= 0)
-        r = check_userns("linux.security_context.namespace_options", sc->namespace_options, reterr);
+        r = spec_check_userns_pod("linux.security_context.namespace_options", sc->namespace_options, reterr);
     /* The same AppArmor decision as for the pod's containers (which kubelet gives the pod's profile). */
     const char *name;
     if (r >= 0)
@@ -106,7 +91,7 @@ int spec_check_container(const Runtime__V1__ContainerConfig *c, const struct spe
     if (r >= 0 && sc)
         r = check_selinux("linux.security_context.selinux_options", sc->selinux_options, host, reterr);
     if (r >= 0 && sc)
-        r = check_userns("linux.security_context.namespace_options", sc->namespace_options, reterr);
+        r = spec_check_userns_container("linux.security_context.namespace_options", sc->namespace_options, reterr);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
     const char *legacy = sc ? sc->apparmor_profile : NULL;

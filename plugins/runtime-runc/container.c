@@ -15,9 +15,11 @@
 #include "plugin_strv.h"
 #include "runc.h"
 
-/* `SHIM --id ID --bundle B --runtime BIN --runtime-root R [--log-path L] [--stdin] [--tty] [--runtime-arg=A]...` */
-static char **shim_argv(const struct rr *rr, const char *id, const char *bundle, const char *log_path, uint32_t flags) {
-    char **argv = calloc(16 + rr->nglobal, sizeof(char *));
+/* `SHIM --id ID --bundle B --runtime BIN --runtime-root R [--log-path L] [--stdin] [--tty] [--io-owner U:G]
+ *  [--runtime-arg=A]...` */
+static char **shim_argv(const struct rr *rr, const char *id, const char *bundle, const char *log_path, uint32_t flags,
+                        const struct rr_io_owner *io) {
+    char **argv = calloc(18 + rr->nglobal, sizeof(char *));
     if (!argv)
         return NULL;
     size_t n = 0;
@@ -33,6 +35,11 @@ static char **shim_argv(const struct rr *rr, const char *id, const char *bundle,
         argv[n++] = strdup("--stdin");
     if (flags & CLEAT_CONTAINER_TTY)
         argv[n++] = strdup("--tty");
+    if (io && io->uid != CLEAT_RUNTIME_NO_ID) {
+        argv[n++] = strdup("--io-owner");
+        if (asprintf(&argv[n++], "%u:%u", io->uid, io->gid) < 0)
+            argv[n - 1] = NULL;
+    }
     /* global[0..1] is "--root R", which the shim takes as --runtime-root.  The
      * "=" form: an argument that starts with "--" must not look like an option. */
     for (size_t i = 2; i < rr->nglobal; i++)
@@ -81,8 +88,8 @@ static int shim_failed(struct rr *rr, const char *id, const struct plugin_output
 
 /* Run the shim until it reports; on success its pid is in *ret_shim. */
 static int run_shim(struct rr *rr, const char *id, const char *bundle, const char *log_path, uint32_t flags,
-                    pid_t *ret_shim, struct cleat_error **reterr) {
-    char **argv = shim_argv(rr, id, bundle, log_path, flags);
+                    const struct rr_io_owner *io, pid_t *ret_shim, struct cleat_error **reterr) {
+    char **argv = shim_argv(rr, id, bundle, log_path, flags, io);
     if (!argv)
         return plugin_oom(rr->host, reterr);
     struct plugin_output o;
@@ -103,7 +110,7 @@ static int run_shim(struct rr *rr, const char *id, const char *bundle, const cha
 }
 
 int rr_create(struct rr *rr, const char *id, const char *bundle, const char *log_path, uint32_t flags,
-              struct cleat_error **reterr) {
+              const struct rr_io_owner *io, struct cleat_error **reterr) {
     char link[PATH_MAX], path[PATH_MAX];
     if (!rr_valid_id(id))
         return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "invalid container id '%s'",
@@ -119,7 +126,7 @@ int rr_create(struct rr *rr, const char *id, const char *bundle, const char *log
                                errno, "container '%s': %s", id, errno == EEXIST ? "already exists" : strerror(errno));
     unlink(path); /* a stale exit file would make the new container look finished */
     pid_t shim_pid = 0;
-    int r = run_shim(rr, id, bundle, log_path, flags, &shim_pid, reterr);
+    int r = run_shim(rr, id, bundle, log_path, flags, io, &shim_pid, reterr);
     if (r < 0) {
         undo_create(rr, id, bundle, link);
         return r;

@@ -31,13 +31,17 @@ static int rr_status(void *instance, struct cleat_error **reterr) {
     return r < 0 ? r : check_executable(rr, "cleat-shim", rr->shim, reterr);
 }
 
+/* runc and crun join a user namespace by path with the maps config.json gives (the core idmaps the mounts). */
 static uint64_t rr_features(void *instance) {
-    return 0;
+    return CLEAT_RUNTIME_FEATURE_USER_NAMESPACES;
 }
 
 static int rr_create_op(void *instance, const struct cleat_runtime_container *c, struct cleat_error **reterr) {
     /* The rootfs is already mounted at root.path of config.json: the runtime needs no mounts from us. */
-    return rr_create(instance, c->id, c->bundle_dir, c->log_path, c->flags, reterr);
+    struct rr_io_owner io = {CLEAT_RUNTIME_NO_ID, CLEAT_RUNTIME_NO_ID};
+    if (c->struct_size >= offsetof(struct cleat_runtime_container, io_gid) + sizeof(c->io_gid))
+        io = (struct rr_io_owner){c->io_uid, c->io_gid};
+    return rr_create(instance, c->id, c->bundle_dir, c->log_path, c->flags, &io, reterr);
 }
 
 /* FAILED_PRECONDITION unless the container's shim runs (and so its init has not been reaped). */

@@ -190,9 +190,13 @@ void rr_tty_stop_all(struct rr *rr);
 
 /* --- container.c ----------------------------------------------------------- */
 
-/* Create a container through the shim and record it (create and sandbox_create). */
+/* Who the container's stdio pipes go to (cleat_runtime_container io_uid / io_gid); CLEAT_RUNTIME_NO_ID: left as is. */
+struct rr_io_owner {
+    uint32_t uid, gid;
+};
+/* Create a container through the shim and record it (create and sandbox_create; io NULL: no owner). */
 int rr_create(struct rr *rr, const char *id, const char *bundle, const char *log_path, uint32_t flags,
-              struct cleat_error **reterr);
+              const struct rr_io_owner *io, struct cleat_error **reterr);
 /* Delete a container that is not running, wait for its shim, forget it (remove and sandbox_remove). */
 int rr_remove(struct rr *rr, const char *id, struct cleat_error **reterr);
 int rr_init_state(struct rr *rr, const char *id, struct cleat_runtime_state *ret, struct cleat_error **reterr);

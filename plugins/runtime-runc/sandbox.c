@@ -31,7 +31,7 @@ int rr_sandbox_create(void *instance, const struct cleat_runtime_sandbox *sandbo
     if (r < 0)
         return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "sandbox '%s': cannot write %s: %s",
                                sandbox->id, config, strerror(-r));
-    if ((r = rr_create(rr, sandbox->id, bundle, NULL, 0, reterr)) < 0)
+    if ((r = rr_create(rr, sandbox->id, bundle, NULL, 0, NULL, reterr)) < 0)
         return r;
     const char *words[] = {"start", sandbox->id, NULL};
     if ((r = rr_runc(rr, words, "start", sandbox->id, reterr)) < 0) {

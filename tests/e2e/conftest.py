@@ -172,13 +172,19 @@ def test_layout(tmp_path_factory):
     return layout
 
 
+# The pods' ids in the "runc+userns" variant: kubelet's first range.
+USERNS_RANGES = [(0, 100000, 65536)]
+
+
 def pytest_generate_tests(metafunc):
     """`default_handler`: "runc" (runtime-runc), and also "shimv2" (runtime-kata driving containerd-shim-runc-v2)
-    in the modules that set ALSO_SHIMV2 = True: their tests run once per handler, each with its own cleatd.
-    A module may name its handlers itself instead: HANDLERS = ("shimv2",)."""
+    in the modules that set ALSO_SHIMV2 = True, and "runc+userns" (runc, every pod with a user namespace of its
+    own: hostUsers false) in those that set ALSO_USERNS = True: their tests run once per variant, each with its
+    own cleatd.  A module may name its handlers itself instead: HANDLERS = ("shimv2",)."""
     if "default_handler" in metafunc.fixturenames:
         handlers = getattr(metafunc.module, "HANDLERS", None) or \
-            ["runc"] + (["shimv2"] if getattr(metafunc.module, "ALSO_SHIMV2", False) else [])
+            ["runc"] + (["shimv2"] if getattr(metafunc.module, "ALSO_SHIMV2", False) else []) + \
+            (["runc+userns"] if getattr(metafunc.module, "ALSO_USERNS", False) else [])
         metafunc.parametrize("default_handler", handlers, scope="module")
 
 
@@ -188,13 +194,27 @@ def skip_under_shimv2(env, why):
         pytest.skip(f"shimv2: {why}")
 
 
-def _pod_env(base, cri, layout, default_handler="runc"):
+def skip_under_userns(env, why):
+    """Skip a test that needs what a pod with its own user namespace cannot have (the node's network...)."""
+    if env.userns:
+        pytest.skip(f"userns: {why}")
+
+
+def _pod_env(base, cri, layout, default_handler="runc", **kw):
+    """A PodEnv for a `default_handler` variant: a handler name, or "HANDLER+userns" (pods with their own user
+    namespace, which need a base dir others may traverse: open_pod_env)."""
     import pod_fixture
-    if default_handler == "shimv2" and not os.path.exists(pod_fixture.SHIMV2):
+    handler, _, variant = default_handler.partition("+")
+    if handler == "shimv2" and not os.path.exists(pod_fixture.SHIMV2):
         pytest.skip(f"no {pod_fixture.SHIMV2} (Debian package containerd)")
-    env = pod_fixture.make_env(Cleatd, str(base), cri, layout, default_handler=default_handler)
-    env.default_handler = default_handler
+    env = pod_fixture.make_env(Cleatd, str(base), cri, layout, default_handler=handler, **kw)
+    env.default_handler = handler
+    env.userns = USERNS_RANGES if variant == "userns" else None
     return env
+
+
+def userns_variant(default_handler):
+    return default_handler.endswith("+userns")
 
 
 def _pod_env_teardown(env):
@@ -207,12 +227,47 @@ def _pod_env_teardown(env):
     assert rc == 0, f"cleatd exited with {rc} on SIGTERM:\n{env.d.read_log()}"
 
 
+@contextlib.contextmanager
+def open_pod_env(cri, layout, prefix, default_handler="runc", **kw):
+    """A PodEnv under a base dir others may traverse (0755, in /tmp), outside pytest's 0700 tmp dirs, as
+    /run and /var/lib are on a node: what a host user, or the root of a pod with its own user namespace,
+    may reach there is then what it could reach on a node."""
+    import shutil
+    from pod_fixture import mounts_under
+    base = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(base, 0o755)
+    env = _pod_env(base, cri, layout, default_handler, **kw)
+    try:
+        yield env
+    finally:
+        try:
+            _pod_env_teardown(env)
+        finally:
+            # Never rm -rf through a mount that is still there (a test that failed half-way).
+            if not mounts_under(base):
+                shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def module_pod_env(tmp_path_factory, cri, layout, default_handler, name="pods", **kw):
+    """The PodEnv of a module's `default_handler` variant, under a tmp dir `name` (an open one for userns:
+    open_pod_env), torn down after; `kw` goes to make_env (config_extra...)."""
+    if userns_variant(default_handler):
+        with open_pod_env(cri, layout, f"cleat-{name}-userns-", default_handler, **kw) as env:
+            yield env
+        return
+    env = _pod_env(tmp_path_factory.mktemp(name), cri, layout, default_handler, **kw)
+    try:
+        yield env
+    finally:
+        _pod_env_teardown(env)
+
+
 @pytest.fixture(scope="module")
 def pod_env(tmp_path_factory, cri, test_layout, default_handler):
     """One cleatd with the runc runtime handlers and the test images pulled, shared by a module."""
-    env = _pod_env(tmp_path_factory.mktemp("pods"), cri, test_layout, default_handler)
-    yield env
-    _pod_env_teardown(env)
+    with module_pod_env(tmp_path_factory, cri, test_layout, default_handler) as env:
+        yield env
 
 
 @contextlib.contextmanager
@@ -239,6 +294,10 @@ def env(pod_env):
 @pytest.fixture
 def own_pod_env(tmp_path, cri, test_layout, default_handler):
     """A PodEnv with a cleatd of its own, for tests that kill or restart it."""
+    if userns_variant(default_handler):
+        with open_pod_env(cri, test_layout, "cleat-e2e-userns-", default_handler) as env:
+            yield env
+        return
     env = _pod_env(tmp_path, cri, test_layout, default_handler)
     yield env
     _pod_env_teardown(env)

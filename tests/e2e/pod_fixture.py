@@ -416,6 +416,12 @@ def key_value(pb2, key, value):
     return pb2.KeyValue(key=key, value=value.encode() if field.type == field.TYPE_BYTES else value)
 
 
+def user_namespace(pb2, ranges, mode="POD"):
+    """A UserNamespace with the same (container_id, host_id, length) ranges for uids and gids."""
+    maps = [pb2.IDMapping(container_id=c, host_id=h, length=n) for c, h, n in ranges]
+    return pb2.UserNamespace(mode=getattr(pb2, mode), uids=maps, gids=maps)
+
+
 class PodEnv:
     """One cleatd, its stubs and the pulled test images; remembers every pod it made."""
 
@@ -431,6 +437,7 @@ class PodEnv:
         self.pod_ids = []
         self.configs = {}  # pod id -> PodSandboxConfig
         self.default_handler = "runc"  # the handler pods run with when a test names none (conftest sets it)
+        self.userns = None  # ranges every pod gets a user namespace with, unless a test says otherwise (conftest)
         self.connect()
 
     def connect(self):
@@ -442,8 +449,10 @@ class PodEnv:
 
     def pod_config(self, name=None, namespace="cleat-e2e", uid=None, attempt=0, hostname=None, host_network=False,
                    pid="CONTAINER", ipc="POD", dns=None, sysctls=None, labels=None, annotations=None,
-                   privileged=False, seccomp=None, cgroup_parent=None, log_directory=None):
-        """A PodSandboxConfig as kubelet builds it (pid namespace CONTAINER unless asked)."""
+                   privileged=False, seccomp=None, cgroup_parent=None, log_directory=None, userns=None):
+        """A PodSandboxConfig as kubelet builds it (pid namespace CONTAINER unless asked).  `userns`: a pod with
+        its own user namespace (hostUsers: false), as kubelet asks for one: mode POD with the same maps for uids
+        and gids, [(container_id, host_id, length), ...], or a pb2.UserNamespace as it is."""
         pb2 = self.pb2
         name = name or f"pod-{uuid.uuid4().hex[:8]}"
         uid = uid or str(uuid.uuid4())
@@ -456,6 +465,10 @@ class PodEnv:
             self.cgroup_parents.add(cgroup_parent)
         ns = pb2.NamespaceOption(network=pb2.NODE if host_network else pb2.POD,
                                  pid=getattr(pb2, pid), ipc=getattr(pb2, ipc))
+        if userns is None and self.userns and not host_network and pid != "NODE" and ipc != "NODE":
+            userns = self.userns
+        if userns is not None:
+            ns.userns_options.CopyFrom(userns if isinstance(userns, pb2.UserNamespace) else user_namespace(pb2, userns))
         sc = pb2.LinuxSandboxSecurityContext(namespace_options=ns, privileged=privileged)
         if seccomp:
             sc.seccomp.CopyFrom(pb2.SecurityProfile(profile_type=getattr(pb2.SecurityProfile.ProfileType, seccomp)))

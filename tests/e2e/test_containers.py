@@ -19,6 +19,7 @@ from pod_fixture import (cgroup_hierarchies, log_messages, mounts_naming, parse_
 
 # Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
 ALSO_SHIMV2 = True
+ALSO_USERNS = True
 
 MiB = 1024 * 1024
 

@@ -5,6 +5,9 @@ OOM counter read while the container's cgroup still exists."""
 
 import pytest
 
+# Also with every pod in a user namespace of its own (conftest.py): the OOM killer is told apart there too.
+ALSO_USERNS = True
+
 
 def test_oom_killed(env):
     pb2 = env.pb2

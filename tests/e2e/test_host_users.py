@@ -12,16 +12,14 @@ cleatd starts."""
 
 import glob
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
 
 import pytest
 
 import pod_fixture
-from conftest import Cleatd, _pod_env_teardown, pods_removed_after
-from pod_fixture import mounts_under, wait_for
+from conftest import open_pod_env, pods_removed_after
+from pod_fixture import wait_for
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 SUID_TAG = "suid"
@@ -54,19 +52,11 @@ def suid_layout(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def open_env(cri, test_layout, suid_layout):
-    """A PodEnv under a base dir others may traverse (0755), outside pytest's 0700 tmp dirs."""
-    base = tempfile.mkdtemp(prefix="cleat-host-users-")
-    os.chmod(base, 0o755)
-    env = pod_fixture.make_env(Cleatd, base, cri, test_layout)
-    ids, refs = pod_fixture.pull_test_images(env.d, env.pb2, env.pb2_grpc, suid_layout, tags=[SUID_TAG])
-    env.image_ids.update(ids)
-    yield env
-    try:
-        _pod_env_teardown(env)
-    finally:
-        # Never rm -rf through a mount that is still there (a test that failed half-way).
-        if not mounts_under(base):
-            shutil.rmtree(base, ignore_errors=True)
+    """A PodEnv under a base dir others may traverse (conftest.open_pod_env), with the suid image."""
+    with open_pod_env(cri, test_layout, "cleat-host-users-") as env:
+        ids, refs = pod_fixture.pull_test_images(env.d, env.pb2, env.pb2_grpc, suid_layout, tags=[SUID_TAG])
+        env.image_ids.update(ids)
+        yield env
 
 
 @pytest.fixture

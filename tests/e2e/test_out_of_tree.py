@@ -74,5 +74,5 @@ runtime:
     ready = {c.type: c.status for c in resp.status.conditions}
     assert ready["RuntimeReady"]
     handlers = {h.name: h.features for h in resp.runtime_handlers}
-    assert handlers["hello"].user_namespaces
+    assert handlers["hello"].recursive_read_only_mounts
     assert "bonjour from an out-of-tree plugin" in d.read_log()

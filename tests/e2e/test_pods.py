@@ -21,6 +21,7 @@ from pod_fixture import host_interfaces, interfaces_of, mountinfo, pid_alive
 
 # Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
 ALSO_SHIMV2 = True
+ALSO_USERNS = True
 
 
 def ns_links(env, cid, names=("net", "ipc", "uts", "pid")):

@@ -4,14 +4,18 @@ of a CreateContainer (while the runtime's `create` runs) and of a
 RunPodSandbox (while the network plugin sets up), then started again.  The
 half-made container and pod have files, mounts, pinned namespaces and a
 snapshot but no record: start-up removes all of it, and the finished pod
-is untouched.  Its own cleatd."""
+is untouched.  Its own cleatd; once with pods on the host's user namespace and
+once with pods that have their own (idmapped rootfs, a pinned user namespace)."""
 
 import os
+import shutil
 import signal
 import stat
+import tempfile
 import threading
 
 import grpc
+import pytest
 
 import pod_fixture
 from conftest import Cleatd
@@ -49,8 +53,23 @@ def call_ignoring_errors(fn):
     return t
 
 
-def test_half_made_objects_are_removed_at_restart(tmp_path, cri, test_layout):
-    base = str(tmp_path)
+@pytest.fixture(params=["host-users", "userns"])
+def userns(request, tmp_path):
+    """(base dir, the pods' userns option): pods on the host's user namespace under pytest's tmp dir, or
+    pods with their own (hostUsers: false; their rootfs is idmapped under <state>/userns) under a dir others
+    may traverse, as /run is."""
+    if request.param == "host-users":
+        yield str(tmp_path), None
+        return
+    base = tempfile.mkdtemp(prefix="cleat-recovery-userns-")
+    os.chmod(base, 0o755)
+    yield base, [(0, 100000, 65536)]
+    if not mounts_under(base):
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_half_made_objects_are_removed_at_restart(userns, cri, test_layout):
+    base, ranges = userns
     wrapper = os.path.join(base, "slow-runc")
     with open(wrapper, "w") as f:
         f.write(SLOW_RUNC)
@@ -64,15 +83,16 @@ def test_half_made_objects_are_removed_at_restart(tmp_path, cri, test_layout):
     try:
         pods_dir = os.path.join(env.d.state_dir, "pods")
         ctrs_dir = os.path.join(env.d.state_dir, "containers")
+        rootfs_dir = os.path.join(env.d.state_dir, "userns" if ranges else "containers")
         snaps_dir = os.path.join(env.d.root_dir, "plugins", "snapshotter", "overlayfs", "snapshots")
         snapshots_before = sorted(os.listdir(snaps_dir))
-        good = env.run_pod(handler="slow")
+        good = env.run_pod(handler="slow", userns=ranges)
         good_mounts = mounts_under(base)
 
         creating = call_ignoring_errors(lambda: env.create(good, command=["sleep", "3600"]))
-        wait_for(lambda: len(os.listdir(ctrs_dir)) == 1 and any(p.startswith(ctrs_dir) for p in mounts_under(base)),
+        wait_for(lambda: len(os.listdir(ctrs_dir)) == 1 and any(p.startswith(rootfs_dir) for p in mounts_under(base)),
                  10, "the container's rootfs to be mounted")
-        running = call_ignoring_errors(lambda: env.run_pod(name="slow-net"))
+        running = call_ignoring_errors(lambda: env.run_pod(name="slow-net", userns=ranges))
         wait_for(lambda: len(os.listdir(pods_dir)) == 2, 10, "the second pod's dir")
         wait_for(lambda: len(mounts_under(base)) > len(good_mounts) + 1, 10, "the second pod's pins")
         half_pod = [p for p in os.listdir(pods_dir) if p != good][0]
@@ -97,13 +117,17 @@ def test_half_made_objects_are_removed_at_restart(tmp_path, cri, test_layout):
         assert list(env.list_containers()) == []
         assert os.listdir(ctrs_dir) == []
         assert os.listdir(pods_dir) == [good]
-        assert mounts_under(base) == good_mounts
+        assert mounts_under(base) == good_mounts  # the rootfs (idmapped or not), the pins (a user namespace's too)
         assert sorted(os.listdir(snaps_dir)) == snapshots_before
+        if ranges:  # nothing of the half-made container is left where its idmapped rootfs was
+            assert [e for e in os.listdir(rootfs_dir) if not e.startswith(".")] == []
         # the shim of the interrupted create finds its bundle gone once runc gets to it, and ends
         wait_for(lambda: shims_under(ctrs_dir) == [], 15, "the interrupted create's shim to end")
         # the good pod still works
         cid = env.run(good, command=["sleep", "3600"])
         assert env.sh(cid, "echo alive").strip() == "alive"
+        if ranges:
+            assert env.sh(cid, "cat /proc/self/uid_map").split() == ["0", "100000", "65536"]
     finally:
         pod_fixture_teardown(env)
 

@@ -15,6 +15,7 @@ import os
 
 import pytest
 
+import pod_fixture
 from test_bad_input import INVALID, PRECONDITION, refused
 
 HAS_APPARMOR = os.path.isdir("/sys/kernel/security/apparmor")
@@ -48,12 +49,13 @@ def test_pod_selinux_label_refused(env):
     assert "linux.security_context.selinux_options" in msg and "spc_t" in msg, msg
 
 
-def test_pod_user_namespace_refused(env):
+def test_pod_user_namespace_without_maps_refused(env):
+    """Mode POD is built (test_userns.py); without the maps kubelet always sends it is a bad request."""
     pb2 = env.pb2
     ns = pb2.NamespaceOption(network=pb2.POD, pid=pb2.CONTAINER, ipc=pb2.POD,
                              userns_options=pb2.UserNamespace(mode=pb2.POD))
-    msg = refused(env, PRECONDITION, env.run_pod, pod_with(env, namespace_options=ns))
-    assert "userns_options" in msg and "mode POD" in msg, msg
+    msg = refused(env, INVALID, env.run_pod, pod_with(env, namespace_options=ns))
+    assert "userns_options.uids: no mapping given" in msg, msg
 
 
 def test_kubelet_defaults_accepted(env):
@@ -79,14 +81,15 @@ def test_container_selinux_label_refused(env, pod):
 
 
 def test_container_user_namespace_refused(env, pod):
+    """A container of a pod on the node's user namespace cannot ask for the pod's, nor for one of its own."""
     pb2 = env.pb2
     ns = pb2.NamespaceOption(network=pb2.POD, pid=pb2.CONTAINER, ipc=pb2.POD,
-                             userns_options=pb2.UserNamespace(mode=pb2.POD))
-    msg = refused(env, PRECONDITION, env.create, pod, config=ctr_with(env, pod, namespace_options=ns))
-    assert "namespace_options.userns_options" in msg, msg
+                             userns_options=pod_fixture.user_namespace(pb2, [(0, 100000, 65536)]))
+    msg = refused(env, INVALID, env.create, pod, config=ctr_with(env, pod, namespace_options=ns))
+    assert "namespace_options.userns_options" in msg and "without a user namespace of its own" in msg, msg
     ns.userns_options.mode = pb2.CONTAINER
     msg = refused(env, INVALID, env.create, pod, config=ctr_with(env, pod, namespace_options=ns))
-    assert "mode must be NODE or POD" in msg, msg
+    assert "mode CONTAINER" in msg, msg
 
 
 def test_cdi_devices_refused(env, pod):

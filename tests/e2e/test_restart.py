@@ -14,6 +14,7 @@ from pod_fixture import log_messages, mountinfo, mounts_under, pid_alive, wait_f
 
 # Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
 ALSO_SHIMV2 = True
+ALSO_USERNS = True  # and with pods in user namespaces of their own (conftest.py)
 
 
 def test_kill_9_and_restart(own_pod_env):

@@ -4,14 +4,17 @@ every other RPC, over cleatd's real socket, with grpcio as the client."""
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import threading
 
 import grpc
 import pytest
 
+import pod_fixture
 from conftest import CLEATD, run_cleatd, sdk_abi
 
 PLUGINS = """
@@ -67,9 +70,19 @@ def test_status_embedded_defaults_are_honest(cleatd_factory, runtime_stub, cri):
     assert len(resp.info) == 0  # only with verbose
 
 
-def test_status_reports_plugins(cleatd_factory, runtime_stub, cri):
+@pytest.fixture
+def open_base():
+    """A base dir others may traverse (0755, in /tmp), as /run is: pods with a user namespace of their own
+    can reach their files under it."""
+    base = tempfile.mkdtemp(prefix="cleat-runtime-info-")
+    os.chmod(base, 0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_status_reports_plugins(cleatd_factory, runtime_stub, cri, open_base):
     pb2, _ = cri
-    d = cleatd_factory(PLUGINS).start()
+    d = cleatd_factory(PLUGINS, base=open_base).start()
     resp = runtime_stub(d).Status(pb2.StatusRequest())
     c = conditions(resp)
     assert c["RuntimeReady"].status, c["RuntimeReady"]
@@ -79,6 +92,18 @@ def test_status_reports_plugins(cleatd_factory, runtime_stub, cri):
     assert handlers[""].recursive_read_only_mounts and not handlers[""].user_namespaces
     assert handlers["fast"].recursive_read_only_mounts
     assert handlers["sleepy"].user_namespaces and not handlers["sleepy"].recursive_read_only_mounts
+    assert not resp.features.user_namespaces_host_network
+
+
+def test_user_namespaces_only_where_they_work(cleatd_factory, runtime_stub, cri, tmp_path):
+    """Under pytest's 0700 tmp dir no pod's root could reach its rootfs: a runtime's user_namespaces is not
+    passed on, and the log says why."""
+    pb2, _ = cri
+    d = cleatd_factory(PLUGINS).start()
+    resp = runtime_stub(d).Status(pb2.StatusRequest())
+    assert not {h.name: h.features for h in resp.runtime_handlers}["sleepy"].user_namespaces
+    assert "user namespaces: pods cannot have their own: the directory" in d.read_log(), d.read_log()
+    assert "keeps the pods' users from reaching" in d.read_log()
 
 
 def test_status_runtime_not_ready_says_why(cleatd_factory, runtime_stub, cri):
@@ -289,3 +314,19 @@ def test_journald_log_format(cleatd_factory, tmp_path):
     lines = [l for l in d.read_log().splitlines() if l]
     assert lines and all(l.startswith("<") and l[1].isdigit() and l[2] == ">" for l in lines), lines[:5]
     assert any(l.startswith("<6>") and "serving CRI" in l for l in lines)
+
+
+def test_user_namespace_pod_refused_by_a_handler_without_them(cleatd_factory, runtime_stub, cri, open_base):
+    """A handler whose runtime does not run user namespaces (as runtime-kata) refuses such a pod, naming itself."""
+    pb2, _ = cri
+    d = cleatd_factory(PLUGINS, base=open_base).start()
+    ns = pb2.NamespaceOption(network=pb2.POD, pid=pb2.CONTAINER, ipc=pb2.POD,
+                             userns_options=pod_fixture.user_namespace(pb2, [(0, 100000, 65536)]))
+    cfg = pb2.PodSandboxConfig(metadata=pb2.PodSandboxMetadata(name="p", namespace="n", uid="u"),
+                               linux=pb2.LinuxPodSandboxConfig(security_context=pb2.LinuxSandboxSecurityContext(
+                                   namespace_options=ns)))
+    with pytest.raises(grpc.RpcError) as e:
+        runtime_stub(d).RunPodSandbox(pb2.RunPodSandboxRequest(config=cfg, runtime_handler="fast"), timeout=30)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION, e.value
+    assert 'handler "fast" cannot run pods with their own user namespace' in e.value.details(), e.value.details()
+    assert os.listdir(os.path.join(d.state_dir, "pods")) == []

@@ -16,10 +16,12 @@ import grpc
 import pytest
 
 import pod_fixture
-from conftest import Cleatd, pods_removed_after
+from conftest import module_pod_env, pods_removed_after
 
-# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
+# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py), and once
+# with every pod in a user namespace of its own (runc+userns).
 ALSO_SHIMV2 = True
+ALSO_USERNS = True
 
 MIB = 1 << 20
 
@@ -38,17 +40,9 @@ def stats_env(tmp_path_factory, cri, test_layout, default_handler):
     extra = (f"stats: {{writable_layer_max_age_seconds: 0}}\n"
              f"events: {{queue_size: 64}}\n"
              f"metrics: {{address: \"127.0.0.1:{port}\"}}\n")
-    env = pod_fixture.make_env(Cleatd, str(tmp_path_factory.mktemp("stats")), cri, test_layout, config_extra=extra,
-                               default_handler=default_handler)
-    env.default_handler = default_handler
-    env.metrics_url = f"http://127.0.0.1:{port}/metrics"
-    yield env
-    try:
-        env.remove_all()
-    finally:
-        rc = env.d.stop()
-        env.remove_cgroups()
-    assert rc == 0, f"cleatd exited with {rc} on SIGTERM:\n{env.d.read_log()}"
+    with module_pod_env(tmp_path_factory, cri, test_layout, default_handler, "stats", config_extra=extra) as env:
+        env.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        yield env
 
 
 @pytest.fixture

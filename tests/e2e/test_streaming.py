@@ -21,8 +21,10 @@ import httpupgrade
 import stream_clients as sc
 from pod_fixture import pid_alive, wait_for
 
-# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py).
+# Run once with runtime-runc and once with runtime-kata (shimv2) as the default handler (conftest.py), and once
+# with every pod in a user namespace of its own (runc+userns).
 ALSO_SHIMV2 = True
+ALSO_USERNS = True
 
 MiB = 1024 * 1024
 

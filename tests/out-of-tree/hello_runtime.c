@@ -48,9 +48,10 @@ static int hello_status(void *instance, struct cleat_error **reterr) {
     return 0;
 }
 
+/* A feature the core reports as the runtime says (user namespaces also need the host to allow them). */
 static uint64_t hello_features(void *instance) {
     (void)instance;
-    return CLEAT_RUNTIME_FEATURE_USER_NAMESPACES;
+    return CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS;
 }
 
 static const struct cleat_runtime_ops hello_ops = {.status = hello_status, .features = hello_features};

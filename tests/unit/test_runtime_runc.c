@@ -306,15 +306,23 @@ static const char *make_ctr(struct fx *f, const char *name, const char *args, in
     return id;
 }
 
-static void create_with(struct fx *f, const char *id, const char *bundle, const char *log_path, uint32_t flags) {
+static void create_owned(struct fx *f, const char *id, const char *bundle, const char *log_path, uint32_t flags,
+                         uint32_t io_uid, uint32_t io_gid) {
     struct cleat_runtime_container c = {.struct_size = sizeof(c),
                                         .id = id,
                                         .sandbox_id = "sb",
                                         .bundle_dir = bundle,
                                         .log_path = log_path,
-                                        .flags = flags};
+                                        .flags = flags,
+                                        .io_uid = io_uid,
+                                        .io_gid = io_gid};
     struct cleat_error *err = NULL;
     OK(f->ops->create(f->inst, &c, &err));
+}
+
+/* As the core creates a container whose pod uses the host's user namespace. */
+static void create_with(struct fx *f, const char *id, const char *bundle, const char *log_path, uint32_t flags) {
+    create_owned(f, id, bundle, log_path, flags, CLEAT_RUNTIME_NO_ID, CLEAT_RUNTIME_NO_ID);
 }
 
 static void create(struct fx *f, const char *id, const char *bundle, const char *log_path) {
@@ -362,6 +370,40 @@ static void kill_and_remove(struct fx *f, const char *id) {
 
 /* --- tests ------------------------------------------------------------------ */
 
+/* The group of the container init's stdio fd `n` (a pipe of the shim's). */
+static void expect_stdio_group(uint32_t pid, int n, gid_t gid) {
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof(path), "/proc/%u/fd/%d", pid, n);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    if (st.st_gid != gid)
+        fail_msg("%s has group %u, not %u", path, (unsigned)st.st_gid, (unsigned)gid);
+}
+
+/*
+ * io_uid/io_gid (ABI 1.2): the stdio pipes go to the container's root's host ids, so that it can reopen them.
+ * Without a user namespace runc's init then gives their owner to the process's user itself (and keeps the
+ * group), so the group is what shows the shim's chown here; test_userns.py sees the whole of it.
+ */
+static void test_stdio_owner(void **state_) {
+    struct fx *f = *state_;
+    char bundle[PATH_MAX], other[PATH_MAX];
+    load(f, "");
+    const char *id = make_ctr(f, "owned", "[\"sleep\",\"100\"]", 0, NULL, bundle, sizeof(bundle), 0);
+    create_owned(f, id, bundle, NULL, CLEAT_CONTAINER_STDIN, 100000, 100001);
+    uint32_t pid = start(f, id);
+    for (int n = 0; n < 3; n++)
+        expect_stdio_group(pid, n, 100001);
+    kill_and_remove(f, id);
+    /* CLEAT_RUNTIME_NO_ID: left as they are, the host root's. */
+    id = make_ctr(f, "unowned", "[\"sleep\",\"100\"]", 0, NULL, other, sizeof(other), 0);
+    create_with(f, id, other, NULL, 0);
+    pid = start(f, id);
+    expect_stdio_group(pid, 1, 0);
+    kill_and_remove(f, id);
+}
+
 static void test_lifecycle(void **state_) {
     struct fx *f = *state_;
     char bundle[PATH_MAX], log[PATH_MAX + 16], path[PATH_MAX + 64], addr[PATH_MAX + 64];
@@ -369,7 +411,7 @@ static void test_lifecycle(void **state_) {
     uint32_t pid2;
     load(f, "");
     OK(f->ops->status(f->inst, &err));
-    assert_int_equal(f->ops->features(f->inst), 0);
+    assert_int_equal(f->ops->features(f->inst), CLEAT_RUNTIME_FEATURE_USER_NAMESPACES);
     /* No PID namespace: SIGTERM kills `sleep`, as it would not kill a namespace's init. */
     const char *id =
         make_ctr(f, "life", "[\"sh\",\"-c\",\"echo hello; exec sleep 100\"]", 0, NULL, bundle, sizeof(bundle), 0);
@@ -1195,6 +1237,7 @@ static void test_options(void **state_) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stdio_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tty_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status_and_odd_ends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec, setup, teardown),

@@ -147,6 +147,12 @@ static void test_selinux_relabel(void **state) {
     container_refused(fx, CLEAT_STATUS_FAILED_PRECONDITION, "mounts[0] (/data): selinux_relabel");
 }
 
+static void container_ok(struct fx *fx) {
+    struct cleat_error *err = NULL;
+    int r = spec_check_container(&fx->c, &fx->host, &err);
+    check(r, err);
+}
+
 static void test_userns(void **state) {
     struct fx *fx = *state;
     fx->ns.userns_options = &fx->userns;
@@ -155,16 +161,36 @@ static void test_userns(void **state) {
     fx->psc.namespace_options = &fx->ns;
     assert_string_equal(apparmor_of(fx), "");
     pod_ok(fx);
+    /* Mode POD needs maps, and sound ones: the reason is in the message. */
     fx->userns.mode = RUNTIME__V1__NAMESPACE_MODE__POD;
-    container_refused(fx, CLEAT_STATUS_FAILED_PRECONDITION,
-                      "linux.security_context.namespace_options.userns_options: user namespaces (mode POD)");
-    pod_refused(fx, CLEAT_STATUS_FAILED_PRECONDITION, "userns_options");
-    fx->userns.mode = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
-    container_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "mode must be NODE or POD");
+    container_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT,
+                      "linux.security_context.namespace_options.userns_options.uids: no mapping given");
+    pod_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "userns_options.uids: no mapping given");
     Runtime__V1__IDMapping map = RUNTIME__V1__IDMAPPING__INIT, *maps[] = {&map};
+    map.container_id = 0;
+    map.host_id = 100000;
+    map.length = 65536;
+    fx->userns.uids = fx->userns.gids = maps;
+    fx->userns.n_uids = fx->userns.n_gids = 1;
+    pod_ok(fx);
+    container_ok(fx);
+    map.container_id = 1;
+    pod_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "userns_options.uids: container id 0 is not mapped");
+    map.container_id = 0;
+    /* The pod's own user namespace with the node's network, pid or ipc namespace. */
+    fx->ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    pod_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "cannot use the node's network namespace");
+    fx->ns.network = RUNTIME__V1__NAMESPACE_MODE__POD;
+    fx->ns.ipc = RUNTIME__V1__NAMESPACE_MODE__NODE;
+    pod_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "node's ipc namespace");
+    fx->ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
+    /* A user namespace is never a container's own. */
+    fx->userns.mode = RUNTIME__V1__NAMESPACE_MODE__CONTAINER;
+    container_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "mode CONTAINER");
+    pod_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "mode CONTAINER");
+    fx->userns.mode = RUNTIME__V1__NAMESPACE_MODE__TARGET;
+    pod_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "mode TARGET");
     fx->userns.mode = RUNTIME__V1__NAMESPACE_MODE__NODE;
-    fx->userns.uids = maps;
-    fx->userns.n_uids = 1;
     container_refused(fx, CLEAT_STATUS_INVALID_ARGUMENT, "mappings need mode POD");
 }
 

@@ -26,6 +26,10 @@
  * loaded once, at start-up, and never unloaded.
  *
  * Changelog of the ABI (newest first):
+ *   1.2  2026-12-07  runtime: struct cleat_runtime_container gains io_uid
+ *                    and io_gid (the host ids of the root of a pod with its
+ *                    own user namespace); CLEAT_RUNTIME_FEATURE_USER_NAMESPACES
+ *                    says what a runtime that sets it is given.
  *   1.1  2026-12-06  runtime: feature bits ROOTFS_MOUNTS and SANDBOX_TASK,
  *                    struct cleat_runtime_sandbox gains resources_json and
  *                    overhead_json, struct cleat_runtime_ops gains stats
@@ -53,7 +57,7 @@ extern "C" {
 
 #define CLEAT_PLUGIN_MAGIC 0x434c4541u /* "CLEA" */
 #define CLEAT_ABI_MAJOR 1
-#define CLEAT_ABI_MINOR 1
+#define CLEAT_ABI_MINOR 2
 
 /* The name of the one symbol a plugin exports. */
 #define CLEAT_PLUGIN_SYMBOL "cleat_plugin"

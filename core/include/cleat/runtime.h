@@ -37,6 +37,19 @@ extern "C" {
  * runtime.
  */
 #define CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS (UINT64_C(1) << 0)
+/*
+ * The runtime can run pods with a user namespace of their own.  The core
+ * pins the pod's user namespace (with kubelet's maps) and creates the pod's
+ * network, IPC and UTS namespaces inside it; config.json (and a pause's
+ * spec_json) joins it by path and carries the maps as uidMappings /
+ * gidMappings; the core mounts the rootfs and the volumes idmapped where
+ * config.json says (a runtime with CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS must
+ * idmap the rootfs mounts it gets itself); struct cleat_runtime_container
+ * io_uid / io_gid (ABI 1.2) name the container's root.  The CRI Status
+ * reports the feature only where the core found at start-up that the
+ * kernel can idmap an overlay's layers, and RunPodSandbox refuses such
+ * pods for a handler without it.
+ */
 #define CLEAT_RUNTIME_FEATURE_USER_NAMESPACES (UINT64_C(1) << 1)
 /*
  * ABI 1.1.  The runtime mounts the container's root filesystem itself (a VM
@@ -127,7 +140,32 @@ struct cleat_runtime_container {
     uint32_t flags;       /* CLEAT_CONTAINER_* */
     uint32_t reserved;
     const char *const *annotations; /* key, value, ..., NULL */
+
+    /* --- ABI 1.2: read only when struct_size says they are there ------- */
+
+    /*
+     * The host uid and gid of the container's root when its pod has a user
+     * namespace of its own (kubelet's hostUsers: false; config.json then
+     * joins it: linux.namespaces "user" with a path, and uidMappings /
+     * gidMappings); CLEAT_RUNTIME_NO_ID both for other containers.  A
+     * runtime that hands the container pipes or files of its own as stdio
+     * gives them to these ids, so that the container's root can open them
+     * again (/dev/stdout is /proc/self/fd/1), as it can without a user
+     * namespace; nothing else changes.  Only a runtime that advertises
+     * CLEAT_RUNTIME_FEATURE_USER_NAMESPACES is given such containers.
+     * create() being called twice for an id, a missing id and restarts are
+     * as create() says: these fields change nothing there.
+     */
+    uint32_t io_uid;
+    uint32_t io_gid;
 };
+
+/* io_uid / io_gid of a container whose pod uses the host's user namespace. */
+#define CLEAT_RUNTIME_NO_ID UINT32_C(0xffffffff)
+
+CLEAT_STATIC_ASSERT_NAMED(offsetof(struct cleat_runtime_container, annotations) == 64, container_annotations);
+CLEAT_STATIC_ASSERT_NAMED(offsetof(struct cleat_runtime_container, io_uid) == 72, container_io_uid);
+CLEAT_STATIC_ASSERT_NAMED(sizeof(struct cleat_runtime_container) == 80, container_size);
 
 /* Task statuses. */
 #define CLEAT_TASK_UNKNOWN 0

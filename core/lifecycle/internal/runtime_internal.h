@@ -9,6 +9,7 @@
 #include "cgroups.h"
 #include "clocks.h"
 #include "keyed_lock.h"
+#include "mount_util.h"
 #include "proto_maps.h"
 #include "plugin_loader.h"
 #include "runtime_service.h"
@@ -32,6 +33,9 @@ struct runtime_service {
     pthread_mutex_t cidr_mu; /* guards pod_cidr */
     char *pod_cidr;
     char *pods_dir, *containers_dir;
+    char *userns_dir;    /* <state>/userns: what pods with their own user namespace reach (runtime_userns.c) */
+    int userns_ok;       /* runtime_userns_probe found that they work here */
+    char *userns_reason; /* else why not */
     char *seccomp_profile, *pause_binary;
     struct cgroup_layout *cgroups; /* NULL when the host's layout could not be read */
     int systemd_cgroup;
@@ -129,14 +133,75 @@ void container_cleanup(struct runtime_service *rs, const char *id, struct plugin
 /* Undo a pod's namespaces, mounts, files and runtime state. */
 void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt);
 
+/* --- user namespaces (runtime_userns.c, runtime_userns_probe.c) -------- */
+
+/* <state>/userns/<id>, malloc'd (NULL on ENOMEM). */
+char *userns_dir(struct runtime_service *rs, const char *id);
+/* Find out at start-up whether pods can have their own user namespace here (sets userns_ok / userns_reason). */
+void runtime_userns_probe(struct runtime_service *rs);
+/* The host uid and gid of the pod's root, for a pod with its own user namespace; -ENOENT for other pods. */
+int runtime_userns_root(const Runtime__V1__PodSandboxConfig *config, uint32_t *ret_uid, uint32_t *ret_gid);
+/*
+ * Create <state>/userns/<id> (0710, group root_gid) and return its path;
+ * ALREADY_EXISTS when it is there.  Remove it with userns_dir_remove.
+ */
+int userns_dir_create(struct runtime_service *rs, const char *id, uint32_t root_gid, char **ret,
+                      struct cleat_error **reterr);
+/* Unmount what is mounted in <state>/userns/<id> (rootfs, volumes/N) and remove it; absent is fine. */
+void userns_dir_remove(struct runtime_service *rs, const char *id);
+/* At start-up: remove the entries of <state>/userns whose pod or container has no record. */
+void userns_sweep(struct runtime_service *rs);
+
+/* --- CreateContainer in a pod with its own user namespace (runtime_create_userns.c) --- */
+
+struct create_userns {
+    int on;                   /* the pod has its own user namespace (POD_NS_USER) */
+    struct mount_idmap idmap; /* its pinned namespace, open, and its root's host ids */
+    char *dir;                /* <state>/userns/<container id> */
+    char *rootfs;             /* <dir>/rootfs, where the rootfs is mounted idmapped */
+    char **volumes;           /* per CRI mount, its idmapped copy <dir>/volumes/<i> (spec_input.mount_sources) */
+    size_t n_volumes;
+};
+#define CREATE_USERNS_INIT                                                                                             \
+    {                                                                                                                  \
+        .idmap = {.userns_fd = -1 }                                                                                    \
+    }
+
+/* Open the pod's user namespace and make the container's <state>/userns/<id> (rootfs mount point in it). */
+int create_userns_prepare(struct runtime_service *rs, const char *id, const sandbox_record *pod,
+                          const Runtime__V1__PodSandboxConfig *pod_config, struct create_userns *u,
+                          struct cleat_error **reterr);
+/*
+ * An idmapped copy of each CRI mount's host path, for the container to
+ * bind-mount instead; a file system that cannot be idmapped is
+ * FAILED_PRECONDITION naming the mount.  What was mounted stays for
+ * userns_dir_remove to undo (container_cleanup).
+ */
+int create_userns_volumes(const Runtime__V1__ContainerConfig *config, struct create_userns *u,
+                          struct cleat_error **reterr);
+/* Free what u holds (the mounts stay); a second call does nothing. */
+void create_userns_done(struct create_userns *u);
+
 /* --- the pod's files (runtime_pod_files.c) ----------------------------- */
 
-/* hostname, hosts, resolv.conf into dir; shm tmpfs at dir/shm unless the pod uses the host's IPC. */
+/* Who owns the pod's files: with `set`, the host ids of the root of a pod with its own user namespace. */
+struct pod_files_owner {
+    int set;
+    uint32_t uid, gid;
+};
+/*
+ * hostname, hosts, resolv.conf into dir; shm tmpfs at dir/shm unless the pod uses the host's IPC.  With
+ * owner->set they are the pod's root's, so that it sees them as its own (the pod dir stays cleatd's).
+ */
 int pod_files_create(const char *dir, const Runtime__V1__PodSandboxConfig *config, const char *hostname,
-                     int host_network, int host_ipc, struct cleat_error **reterr);
-/* The OCI spec of the pause process for a pod sharing one PID namespace (rootfs made under dir/pause). */
+                     int host_network, int host_ipc, const struct pod_files_owner *owner, struct cleat_error **reterr);
+/*
+ * The OCI spec of the pause process for a pod sharing one PID namespace (rootfs made under dir/pause; with
+ * POD_NS_USER in `pinned`, under <state>/userns/<id>/ of group root_gid, and the pause joins the pod's user
+ * namespace).
+ */
 int pod_pause_spec(struct runtime_service *rs, const char *id, const char *dir,
-                   const Runtime__V1__PodSandboxConfig *config, uint32_t pinned, char **ret_json,
+                   const Runtime__V1__PodSandboxConfig *config, uint32_t pinned, uint32_t root_gid, char **ret_json,
                    struct cleat_error **reterr);
 
 /* --- the pod's network (runtime_pod_net.c) ----------------------------- */
