@@ -72,7 +72,7 @@ extern "C" {
  */
 #define CLEAT_RUNTIME_FEATURE_SANDBOX_TASK (UINT64_C(1) << 3)
 /*
- * ABI 1.1.  The pod's processes do not use the pod's network namespace on
+ * ABI 1.2.  The pod's processes do not use the pod's network namespace on
  * the host directly (a VM guest with its own network stack, a user-space
  * network stack): a connection made inside that namespace would not reach
  * them.  The core then answers PortForward for the runtime's pods with
@@ -207,8 +207,9 @@ struct cleat_runtime_state {
  *                             cumulative (v1 total_pgfault/total_pgmajfault,
  *                             v2 pgfault/pgmajfault)
  *   pids                      processes now (a pod's ProcessUsage)
- *   memory_limit_bytes        the memory limit in force; 0 when there is
- *                             none (the core then reports no
+ *   memory_limit_bytes        (ABI 1.2: write it only when struct_size
+ *                             covers it) the memory limit in force; 0 when
+ *                             there is none (the core then reports no
  *                             available_bytes, as cAdvisor does)
  */
 struct cleat_runtime_stats {
