@@ -102,15 +102,21 @@ static void probe_clear(const char *base) {
 
 void runtime_userns_probe(struct runtime_service *rs) {
     struct cleat_error *err = NULL;
-    char base[PATH_MAX];
-    snprintf(base, sizeof(base), "%s/.probe", rs->userns_dir);
-    probe_clear(base);
-    int r = parents_open(rs->userns_dir, &err);
-    if (r >= 0)
-        r = mkdirs(base, &err);
-    if (r >= 0)
-        r = try_overlay(base, &err);
-    probe_clear(base);
+    /* Room under PATH_MAX for the probe's own names below it ("/lower/f", "lowerdir=..."). */
+    char base[PATH_MAX - 64];
+    int r;
+    if (snprintf(base, sizeof(base), "%s/.probe", rs->userns_dir) >= (int)sizeof(base)) {
+        r = error_set(&err, CLEAT_STATUS_FAILED_PRECONDITION, ENAMETOOLONG, "the state dir's path %s is too long",
+                      rs->userns_dir);
+    } else {
+        probe_clear(base);
+        r = parents_open(rs->userns_dir, &err);
+        if (r >= 0)
+            r = mkdirs(base, &err);
+        if (r >= 0)
+            r = try_overlay(base, &err);
+        probe_clear(base);
+    }
     rs->userns_ok = r >= 0;
     if (r >= 0) {
         log_info("user namespaces: pods may have their own (idmapped overlay layers work)");

@@ -563,7 +563,7 @@ static void reap(pid_t pid) {
 
 static void test_shim_control(void **state) {
     struct dir *d = *state;
-    char bundle[4096], reply[64];
+    char bundle[sizeof(d->path) + 128], reply[64];
     in_dir(d, "a-bundle-directory-whose-name-is-long-enough-that-its-socket-path-cannot-fit-in-sun-path-0123456789",
            bundle, sizeof(bundle));
     assert_int_equal(plugin_mkdir_p(bundle, 0700), 0);
@@ -580,7 +580,7 @@ static void test_shim_control(void **state) {
     reap(pid);
 
     /* The shim closes before a whole line: a reset, not a truncated answer. */
-    char path[4200];
+    char path[sizeof(bundle) + 16];
     snprintf(path, sizeof(path), "%s/attach.sock", bundle);
     unlink(path);
     pid = serve_once(bundle, "error half");
