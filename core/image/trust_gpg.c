@@ -16,6 +16,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "trust_why.h"
 #include "fsutil.h"
 
 static pthread_once_t gpgme_once = PTHREAD_ONCE_INIT;
@@ -95,31 +96,21 @@ int trust_gpg_keys_check(const void *data, size_t len, const char *what, struct 
     return 0;
 }
 
-/* Say why into *ret_why (NULL if memory ran out); returns 0. */
-__attribute__((format(printf, 2, 3))) static int why_set(char **ret_why, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(ret_why, fmt, ap) < 0)
-        *ret_why = NULL;
-    va_end(ap);
-    return 0;
-}
-
 /* The single signature's verdict: 1 good, 0 not (with why). */
 static int judge(gpgme_verify_result_t res, char **ret_why) {
     gpgme_signature_t sig = res ? res->signatures : NULL;
     if (!sig)
-        return why_set(ret_why, "the blob is not an OpenPGP signed message");
+        return trust_why(ret_why, 0, "the blob is not an OpenPGP signed message");
     if (sig->next)
-        return why_set(ret_why, "the blob holds more than one signature");
+        return trust_why(ret_why, 0, "the blob holds more than one signature");
     switch (gpgme_err_code(sig->status)) {
     case GPG_ERR_NO_ERROR:
         return 1;
     case GPG_ERR_NO_PUBKEY:
-        return why_set(ret_why, "signed by key %s, which is not one of the requirement's keys",
-                       sig->fpr ? sig->fpr : "(unknown)");
+        return trust_why(ret_why, 0, "signed by key %s, which is not one of the requirement's keys",
+                         sig->fpr ? sig->fpr : "(unknown)");
     default:
-        return why_set(ret_why, "the signature does not verify: %s", gpgme_strerror(sig->status));
+        return trust_why(ret_why, 0, "the signature does not verify: %s", gpgme_strerror(sig->status));
     }
 }
 
@@ -135,7 +126,7 @@ static int verify_in(struct ephemeral *g, const void *blob, size_t len, char **r
     int r;
     if (e) {
         /* Bytes that are no OpenPGP at all come back as errors of the data, not of GnuPG. */
-        r = why_set(ret_why, "the blob is not an OpenPGP signed message: %s", gpgme_strerror(e));
+        r = trust_why(ret_why, 0, "the blob is not an OpenPGP signed message: %s", gpgme_strerror(e));
     } else if ((r = judge(gpgme_op_verify_result(g->ctx), ret_why)) == 1) {
         size_t n = 0;
         char *text = gpgme_data_release_and_get_mem(plain, &n);

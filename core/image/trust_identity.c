@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "trust_why.h"
 #include "image_ref.h"
 
 static void image_ref_freep(struct image_ref **r) {
@@ -70,40 +71,32 @@ static int prefix_valid(const char *s) {
     return name && strcmp(name, s) == 0 && !has_tag_or_digest(s);
 }
 
-/* Say why into *ret_why (NULL if memory ran out); returns -EINVAL. */
-__attribute__((format(printf, 2, 3))) static int why_set(char **ret_why, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(ret_why, fmt, ap) < 0)
-        *ret_why = NULL;
-    va_end(ap);
-    return -EINVAL;
-}
-
 int trust_identity_validate(const struct trust_identity *id, char **ret_why) {
     *ret_why = NULL;
     switch (id->type) {
     case TRUST_ID_EXACT_REFERENCE: {
         _cleanup_ref_ struct image_ref *r = parse_quiet(id->reference);
         if (!r || !has_tag_or_digest(id->reference))
-            return why_set(ret_why, "dockerReference '%s' is not a reference with a tag or digest", id->reference);
+            return trust_why(ret_why, -EINVAL, "dockerReference '%s' is not a reference with a tag or digest",
+                             id->reference);
         return 0;
     }
     case TRUST_ID_EXACT_REPOSITORY: {
         _cleanup_ref_ struct image_ref *r = parse_quiet(id->reference);
         if (!r || has_tag_or_digest(id->reference))
-            return why_set(ret_why, "dockerRepository '%s' is not a repository name (without tag or digest)",
-                           id->reference);
+            return trust_why(ret_why, -EINVAL, "dockerRepository '%s' is not a repository name (without tag or digest)",
+                             id->reference);
         return 0;
     }
     case TRUST_ID_REMAP:
         if (!prefix_valid(id->prefix))
-            return why_set(ret_why, "prefix '%s' is not a host[:port], namespace or repository in fully expanded form",
-                           id->prefix);
+            return trust_why(ret_why, -EINVAL,
+                             "prefix '%s' is not a host[:port], namespace or repository in fully expanded form",
+                             id->prefix);
         if (!prefix_valid(id->signed_prefix))
-            return why_set(ret_why,
-                           "signedPrefix '%s' is not a host[:port], namespace or repository in fully expanded form",
-                           id->signed_prefix);
+            return trust_why(ret_why, -EINVAL,
+                             "signedPrefix '%s' is not a host[:port], namespace or repository in fully expanded form",
+                             id->signed_prefix);
         return 0;
     default:
         return 0;
@@ -197,17 +190,18 @@ int trust_identity_match(const struct trust_identity *id, const char *image, con
     _cleanup_ref_ struct image_ref *img = parse_quiet(image);
     _cleanup_ref_ struct image_ref *sig = parse_quiet(claimed);
     if (!img) {
-        why_set(ret_why, "the image reference '%s' is not a docker reference", image);
+        trust_why(ret_why, -EINVAL, "the image reference '%s' is not a docker reference", image);
         return 0;
     }
     if (!sig) {
-        why_set(ret_why, "the signature claims '%s', which is not a docker reference", claimed);
+        trust_why(ret_why, -EINVAL, "the signature claims '%s', which is not a docker reference", claimed);
         return 0;
     }
     int r = match_parsed(id, img, sig);
     if (r == 0) {
         _cleanup_free_ char *ident = identity_string(img);
-        why_set(ret_why, "the signature claims '%s', which does not fit image '%s'", claimed, ident ? ident : image);
+        trust_why(ret_why, -EINVAL, "the signature claims '%s', which does not fit image '%s'", claimed,
+                  ident ? ident : image);
         if (*ret_why) {
             _cleanup_free_ char *base = *ret_why;
             if (asprintf(ret_why, "%s under signedIdentity %s", base, trust_identity_name(id->type)) < 0)

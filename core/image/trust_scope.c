@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "error.h"
+#include "trust_why.h"
 #include "image_ref.h"
 
 #define MAX_SCOPES 64
@@ -44,16 +45,6 @@ static void push(struct list *l, char *s) {
 
 static int is_oci(const char *transport) {
     return strcmp(transport, "oci") == 0 || strcmp(transport, "oci-archive") == 0;
-}
-
-/* Say why into *ret_why (NULL if memory ran out); returns -EINVAL. */
-__attribute__((format(printf, 2, 3))) static int why_set(char **ret_why, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(ret_why, fmt, ap) < 0)
-        *ret_why = NULL;
-    va_end(ap);
-    return -EINVAL;
 }
 
 /* "reg:5000", "reg:5000/ns", "reg:5000/ns/app", "...:tag", "...@sha256:...", "*.example.com". */
@@ -86,17 +77,17 @@ int trust_scope_validate(const char *transport, const char *scope, char **ret_wh
     *ret_why = NULL;
     if (strcmp(transport, "docker") == 0) {
         if (!docker_scope_valid(scope))
-            return why_set(ret_why,
-                           "'%s' is not a docker scope: a registry host[:port], a namespace, a repository or an "
-                           "image in fully expanded form (docker.io/library/busybox, not busybox), or *.DOMAIN",
-                           scope);
+            return trust_why(ret_why, -EINVAL,
+                             "'%s' is not a docker scope: a registry host[:port], a namespace, a repository or an "
+                             "image in fully expanded form (docker.io/library/busybox, not busybox), or *.DOMAIN",
+                             scope);
         return 0;
     }
     if (is_oci(transport)) {
         if (scope[0] != '/')
-            return why_set(ret_why, "'%s' is not an absolute path", scope);
+            return trust_why(ret_why, -EINVAL, "'%s' is not an absolute path", scope);
         if (strcmp(scope, "/") == 0)
-            return why_set(ret_why, "'%s' is not allowed: use the transport's default scope \"\"", scope);
+            return trust_why(ret_why, -EINVAL, "'%s' is not allowed: use the transport's default scope \"\"", scope);
         return 0;
     }
     return 0;

@@ -24,4 +24,17 @@ int plugin_pidfd_wait(int pidfd, int timeout_ms);
  */
 int plugin_pidfd_reap(int pidfd, int nohang, int *status);
 
+/*
+ * Whether the process `pidfd` (opened for `pid`) is still the one we
+ * started: its command line holds the argument `flag` right before the
+ * argument `value` (e.g. "--id" ID) and, when `also` is not NULL, the
+ * argument `also` anywhere (e.g. "--relay").  The command line is read after
+ * the pidfd was opened and the process is checked to be still there after
+ * that, so a match is about the very process the pidfd names, never one that
+ * took over its pid.  1 or 0 (a zombie's empty command line matches nothing).
+ */
+int plugin_pidfd_is_command(int pidfd, pid_t pid, const char *flag, const char *value, const char *also);
+/* plugin_pidfd_open(pid) when plugin_pidfd_is_command holds for it, else -ESRCH (or -errno of the open). */
+int plugin_pidfd_open_command(pid_t pid, const char *flag, const char *value, const char *also);
+
 #endif

@@ -288,24 +288,7 @@ static const char *socket_file(const char *address) {
 
 /* A pidfd of `pid` when it is still the shim of sandbox `id` (its command line has "-id ID"), else -ESRCH. */
 static int shim_pidfd(pid_t pid, const char *id) {
-    char path[64], *cmd = NULL;
-    size_t len = 0;
-    if (pid <= 0)
-        return -ESRCH;
-    int fd = plugin_pidfd_open(pid);
-    if (fd < 0)
-        return fd;
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    int ok = 0;
-    if (plugin_read_file(path, 64 * 1024, &cmd, &len) == 0)
-        for (size_t i = 0; i + 1 < len && !ok; i += strlen(cmd + i) + 1)
-            ok = strcmp(cmd + i, "-id") == 0 && i + 4 < len && strcmp(cmd + i + 4, id) == 0;
-    free(cmd);
-    if (!ok || plugin_pidfd_signal(fd, 0) < 0) { /* read after the open: the pidfd names that very process */
-        close(fd);
-        return -ESRCH;
-    }
-    return fd;
+    return plugin_pidfd_open_command(pid, "-id", id, NULL);
 }
 
 /* Connect, and learn the shim's pid with Connect. */

@@ -23,26 +23,7 @@
 #define RELAY_ERR_MAX 4096
 
 int kata_relay_pidfd(pid_t pid, const char *id) {
-    char path[64], *cmd = NULL;
-    size_t len = 0;
-    if (pid <= 0)
-        return -ESRCH;
-    int fd = plugin_pidfd_open(pid);
-    if (fd < 0)
-        return fd;
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    int ok = 0, relay = 0;
-    if (plugin_read_file(path, 64 * 1024, &cmd, &len) == 0)
-        for (size_t i = 0; i < len; i += strlen(cmd + i) + 1) {
-            relay |= strcmp(cmd + i, "--relay") == 0;
-            ok |= strcmp(cmd + i, "--id") == 0 && i + 5 < len && strcmp(cmd + i + 5, id) == 0;
-        }
-    free(cmd);
-    if (!ok || !relay || plugin_pidfd_signal(fd, 0) < 0) { /* checked after the open: the pidfd is that process */
-        close(fd);
-        return -ESRCH;
-    }
-    return fd;
+    return plugin_pidfd_open_command(pid, "--id", id, "--relay");
 }
 
 int kata_relay_pidfd_in(const char *bundle, const char *id) {

@@ -111,24 +111,7 @@ void rr_exit_or_lost(const char *bundle, struct rr_exit *ret) {
 }
 
 int rr_is_shim_of(int pidfd, pid_t pid, const char *id) {
-    char path[64], buf[8192];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof(buf) && ((n = read(fd, buf + len, sizeof(buf) - len)) > 0 || (n < 0 && errno == EINTR)))
-        if (n > 0)
-            len += (size_t)n;
-    close(fd);
-    /* "--id\0ID\0": the shim's arguments (a zombie's command line is empty). */
-    char want[1100];
-    int wlen = snprintf(want, sizeof(want), "--id%c%s%c", 0, id, 0);
-    if (wlen < 0 || (size_t)wlen >= sizeof(want) || !memmem(buf, len, want, (size_t)wlen))
-        return 0;
-    /* Read after opening the pidfd: if the pid is still that process now, the pidfd is it. */
-    return plugin_pidfd_signal(pidfd, 0) == 0;
+    return plugin_pidfd_is_command(pidfd, pid, "--id", id, NULL);
 }
 
 int rr_shim_pidfd(const char *bundle, const char *id, pid_t *ret_pid) {

@@ -594,9 +594,57 @@ static void test_shim_control(void **state) {
     assert_int_equal(plugin_shim_control_connect(bundle), -ECONNREFUSED);
 }
 
+/* A child that waits, with the arguments the command-line checks look for. */
+static pid_t start_sleeper(const char *const *args) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *argv[8] = {self, "sleep"};
+        for (size_t i = 0; args[i] && i < 5; i++)
+            argv[i + 2] = args[i];
+        execv(self, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_sleeper(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void test_pidfd_command(void **state) {
+    (void)state;
+    pid_t pid = start_sleeper((const char *const[]){"--id", "abc", "--relay", NULL});
+    /* Until the exec is done the child's command line is this binary's own: wait for it. */
+    int fd = -1;
+    for (int i = 0; i < 500 && fd < 0; i++) {
+        fd = plugin_pidfd_open_command(pid, "--id", "abc", "--relay");
+        if (fd < 0)
+            usleep(10000);
+    }
+    assert_true(fd >= 0);
+    assert_int_equal(plugin_pidfd_is_command(fd, pid, "--id", "abc", NULL), 1);
+    assert_int_equal(plugin_pidfd_is_command(fd, pid, "--id", "ab", NULL), 0);   /* a prefix is not the id */
+    assert_int_equal(plugin_pidfd_is_command(fd, pid, "--id", "abcd", NULL), 0); /* nor a longer one */
+    assert_int_equal(plugin_pidfd_is_command(fd, pid, "abc", "--relay", NULL), 1);
+    assert_int_equal(plugin_pidfd_is_command(fd, pid, "--relay", "x", NULL), 0); /* the last argument has none */
+    assert_int_equal(plugin_pidfd_is_command(fd, pid, "--id", "abc", "--attach"), 0);
+    assert_int_equal(plugin_pidfd_open_command(pid, "-id", "abc", NULL), -ESRCH);
+    stop_sleeper(pid);
+    /* Gone (reaped): the pidfd no longer names a live process, whatever takes the pid next. */
+    assert_int_equal(plugin_pidfd_is_command(fd, pid, "--id", "abc", NULL), 0);
+    close(fd);
+    assert_int_equal(plugin_pidfd_open_command(0, "--id", "abc", NULL), -ESRCH);
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "list-fds") == 0)
         return list_fds();
+    if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
+        sleep(60);
+        return 0;
+    }
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0)
         return 1;
@@ -614,6 +662,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_run_returns_when_child_exits),
         cmocka_unit_test(test_run_missing_program),
         cmocka_unit_test(test_pidfd_reap),
+        cmocka_unit_test(test_pidfd_command),
         cmocka_unit_test_setup_teardown(test_mkdir_p_creates_and_repeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p_refuses_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p_symlinks, setup, teardown),
