@@ -249,16 +249,26 @@ static int remove_orphan(struct kata *k, const char *id, struct cleat_error **re
     return 0;
 }
 
+/*
+ * The container's execs go with it.  Each is held across its unlink and put after: the table's reference may be
+ * the last one (its waiter and stdin pump are done), and then the put frees it.
+ */
 static void forget_execs(struct kata *k, const char *id) {
-    pthread_mutex_lock(&k->lock);
-    for (struct kata_task *t = k->tasks, *next; t; t = next) {
-        next = t->next;
-        if (t->exec_id && strcmp(t->id, id) == 0) {
+    for (;;) {
+        pthread_mutex_lock(&k->lock);
+        struct kata_task *t = k->tasks;
+        while (t && !(t->exec_id && strcmp(t->id, id) == 0))
+            t = t->next;
+        if (t) {
             t->removed = 1;
+            t->refs++;
             kata_task_unlink_locked(k, t);
         }
+        pthread_mutex_unlock(&k->lock);
+        if (!t)
+            return;
+        kata_task_put(k, t);
     }
-    pthread_mutex_unlock(&k->lock);
 }
 
 static int remove_exec(struct kata *k, const char *id, const char *exec_id, struct cleat_error **reterr) {
