@@ -276,13 +276,21 @@ static void flag_names(unsigned long flags, char *buf, size_t size) {
     }
 }
 
-static int apply_bind(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+/* A bind needs a source and takes no options but mount flags. */
+static int check_bind(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
     if (!m->source)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "bind mount on %s: no source", mo->target);
     if (mo->ndata > 0)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "bind mount of %s on %s: option '%s' is not a mount flag, and a bind takes no others",
                          m->source, mo->target, mo->data[0]);
+    return 0;
+}
+
+static int apply_bind(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
+    int r = check_bind(m, mo, reterr);
+    if (r < 0)
+        return r;
     if (mount(m->source, mo->target, NULL, MS_BIND | (mo->flags & MS_REC), NULL) < 0) {
         int e = errno;
         return error_set(reterr, status_of(e), e, "bind mount of %s on %s: %s", m->source, mo->target, strerror(e));
@@ -587,18 +595,14 @@ static int give_upper_to_root(int fd, const struct mopts *mo, const char *dir, s
 }
 
 static int apply_bind_idmapped(const struct cleat_mount *m, const struct mopts *mo, struct cleat_error **reterr) {
-    if (!m->source)
-        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "bind mount on %s: no source", mo->target);
-    if (mo->ndata > 0)
-        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "bind mount of %s on %s: option '%s' is not a mount flag, and a bind takes no others",
-                         m->source, mo->target, mo->data[0]);
+    int r = check_bind(m, mo, reterr);
+    if (r < 0)
+        return r;
     /* The copy keeps the source's nosuid, nodev and noexec; only what was asked is added. */
     int fd =
         idmapped_clone(m->source, mo, mount_attrs(mo->flags & BIND_REMOUNT_FLAGS), (mo->flags & MS_REC) != 0, reterr);
     if (fd < 0)
         return -1;
-    int r = 0;
     if (mu_move_mount(fd, "", AT_FDCWD, mo->target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
         int e = errno;
         r = error_set(reterr, status_of(e), e, "bind mount of %s on %s: move_mount: %s", m->source, mo->target,

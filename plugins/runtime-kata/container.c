@@ -365,12 +365,7 @@ int kata_remove(void *instance, const char *id, const char *exec_id, struct clea
         remove_empty_cgroup(t->bundle);
     }
     /* The relay ends by itself once the output ended; one still there (a created task) is ended here. */
-    pthread_mutex_lock(&k->lock);
-    int fd = t->relay_pidfd;
-    pthread_mutex_unlock(&k->lock);
-    if (fd >= 0)
-        plugin_pidfd_wait(fd, KATA_DRAIN_TIMEOUT_MS);
-    kata_relay_kill(k, t);
+    kata_relay_finish(k, t);
     forget_execs(k, id);
     pthread_mutex_lock(&k->lock);
     kata_task_unlink_locked(k, t);

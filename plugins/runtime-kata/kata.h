@@ -172,6 +172,8 @@ int kata_waiter_start(struct kata *k, struct kata_task *t);
 int kata_task_wait_exited(struct kata *k, struct kata_task *t, int timeout_ms);
 /* The relay is gone or killed (SIGKILL, waited for briefly); the relay's pidfd closed. */
 void kata_relay_kill(struct kata *k, struct kata_task *t);
+/* Let the relay finish the log (at most KATA_DRAIN_TIMEOUT_MS), then kata_relay_kill. */
+void kata_relay_finish(struct kata *k, struct kata_task *t);
 /* Map a shim's task status to CLEAT_TASK_*. */
 uint32_t kata_status(int shim_status);
 /* A task API call on the task's pod; errors name the container and what was asked. */

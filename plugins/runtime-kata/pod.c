@@ -450,6 +450,19 @@ static int sandbox_task(struct kata *k, struct kata_pod *p, struct cleat_error *
     return r;
 }
 
+/* The shim is gone: its socket file, the pod's record and its place in the table go too. */
+static void forget_pod(struct kata *k, struct kata_pod *p) {
+    const char *file = p->address ? socket_file(p->address) : NULL;
+    if (file && unlink(file) == 0)
+        cleat_log(k->host, CLEAT_LOG_DEBUG, "pod '%s': removed its shim's socket %s", p->id, file);
+    char name[160];
+    snprintf(name, sizeof(name), "%s.json", p->id);
+    kata_record_remove(k->pods_dir, name);
+    pthread_mutex_lock(&k->lock);
+    unlink_pod_locked(k, p);
+    pthread_mutex_unlock(&k->lock);
+}
+
 /* Undo a sandbox_create that got as far as it got: no shim, socket or record stays. */
 static void undo_create(struct kata *k, struct kata_pod *p) {
     if (p->client) {
@@ -465,15 +478,7 @@ static void undo_create(struct kata *k, struct kata_pod *p) {
         plugin_pidfd_signal(p->shim_pidfd, SIGKILL);
     if (!p->client)
         kata_shim_delete(k, p->id, p->bundle, 1);
-    const char *file = p->address ? socket_file(p->address) : NULL;
-    if (file)
-        unlink(file);
-    char name[160];
-    snprintf(name, sizeof(name), "%s.json", p->id);
-    kata_record_remove(k->pods_dir, name);
-    pthread_mutex_lock(&k->lock);
-    unlink_pod_locked(k, p);
-    pthread_mutex_unlock(&k->lock);
+    forget_pod(k, p);
 }
 
 int kata_sandbox_create(void *instance, const struct cleat_runtime_sandbox *sb, struct cleat_error **reterr) {
@@ -638,15 +643,7 @@ int kata_sandbox_remove(void *instance, const char *sandbox_id, struct cleat_err
         plugin_pidfd_signal(p->shim_pidfd, SIGKILL);
         plugin_pidfd_wait(p->shim_pidfd, 1000);
     }
-    const char *file = p->address ? socket_file(p->address) : NULL;
-    if (file && unlink(file) == 0)
-        cleat_log(k->host, CLEAT_LOG_DEBUG, "pod '%s': removed its shim's socket %s", p->id, file);
-    char name[160];
-    snprintf(name, sizeof(name), "%s.json", p->id);
-    kata_record_remove(k->pods_dir, name);
-    pthread_mutex_lock(&k->lock);
-    unlink_pod_locked(k, p);
-    pthread_mutex_unlock(&k->lock);
+    forget_pod(k, p);
     kata_pod_put(k, p);
     cleat_log(k->host, CLEAT_LOG_DEBUG, "pod '%s': its shim is gone", sandbox_id);
     return 0;

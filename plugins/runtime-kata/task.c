@@ -137,6 +137,15 @@ void kata_relay_kill(struct kata *k, struct kata_task *t) {
     close(fd);
 }
 
+void kata_relay_finish(struct kata *k, struct kata_task *t) {
+    pthread_mutex_lock(&k->lock);
+    int fd = t->relay_pidfd;
+    pthread_mutex_unlock(&k->lock);
+    if (fd >= 0)
+        plugin_pidfd_wait(fd, KATA_DRAIN_TIMEOUT_MS);
+    kata_relay_kill(k, t);
+}
+
 int kata_task_wait_exited(struct kata *k, struct kata_task *t, int timeout_ms) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -170,12 +179,7 @@ static void task_lost(struct kata *k, struct kata_task *t, int64_t now) {
     if (bundle)
         kata_shim_delete(k, t->id, bundle, 0);
     /* Its output ends with the container: let the relay finish the log, then make sure it is gone. */
-    pthread_mutex_lock(&k->lock);
-    int fd = t->relay_pidfd;
-    pthread_mutex_unlock(&k->lock);
-    if (fd >= 0)
-        plugin_pidfd_wait(fd, KATA_DRAIN_TIMEOUT_MS);
-    kata_relay_kill(k, t);
+    kata_relay_finish(k, t);
 }
 
 /* Wait for the exit; 1 with its status, 0 when nothing is to be reported, -1 when the shim is lost. */
