@@ -104,7 +104,8 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
                        .compression_ratio_min_bytes = cfg->images_compression_ratio_min_bytes,
                        .min_free_bytes = cfg->images_min_free_bytes},
             .signature_policy = cfg->images_signature_policy,
-            .registries_d = cfg->images_registries_d};
+            .registries_d = cfg->images_registries_d,
+            .pinned = (const char *const *)cfg->images_pinned};
         r = image_service_open(&io, d->plugins, d->registry, d->store, &d->images, reterr);
     }
     if (r >= 0 && !(d->events = event_hub_new(cfg->events_queue_size)))

@@ -24,6 +24,7 @@ struct image_service {
     struct image_unpack_limits limits;
     struct trust_policy *policy;       /* NULL: every image is accepted */
     struct trust_lookaside *lookaside; /* where GPG signatures are read (with a policy only) */
+    char **pinned;                     /* images.pinned, checked (image_pins.c); NULL-terminated */
     /*
      * Pulls hold this shared for their whole run; garbage collection takes it
      * exclusively, so it never removes what a pull has fetched but not yet
@@ -68,6 +69,9 @@ void pull_clear(struct pull *p);
  */
 int pull_trust_early(struct pull *p, struct cleat_error **reterr);
 int pull_trust_check(struct pull *p, struct cleat_error **reterr);
+
+/* Check and copy images.pinned into svc->pinned (image_pins.c); INVALID_ARGUMENT naming a bad entry. */
+int image_pins_set(struct image_service *svc, const char *const *pinned, struct cleat_error **reterr);
 
 /* Non-zero if the snapshotter has a snapshot named `key`. */
 int image_snapshot_exists(struct plugin_instance *sn, const char *key);

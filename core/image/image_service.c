@@ -63,7 +63,9 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&svc->inflight_lock, NULL);
     pthread_cond_init(&svc->inflight_done, NULL);
-    int r = trust_open(o, &svc->policy, &svc->lookaside, reterr);
+    int r = image_pins_set(svc, o->pinned, reterr);
+    if (r >= 0)
+        r = trust_open(o, &svc->policy, &svc->lookaside, reterr);
     if (r >= 0)
         r = content_store_open(o->root_dir, &svc->content, reterr);
     if (r >= 0)
@@ -87,6 +89,7 @@ void image_service_free(struct image_service *svc) {
     content_store_close(svc->content);
     trust_policy_free(svc->policy);
     trust_lookaside_free(svc->lookaside);
+    strv_free(svc->pinned);
     platform_clear(&svc->platform);
     pthread_rwlock_destroy(&svc->gc_lock);
     pthread_mutex_destroy(&svc->inflight_lock);
@@ -266,9 +269,22 @@ void image_gc(struct image_service *svc) {
     pthread_rwlock_unlock(&svc->gc_lock);
 }
 
+/* Whether `ref` names a pinned image now (for the log line of its removal). */
+static int names_pinned(struct image_service *svc, const char *ref) {
+    char id[ID_HEX_LEN + 1];
+    if (!svc->pinned[0] || image_store_resolve(svc->images, ref, id, NULL) < 0)
+        return 0;
+    char **ids = image_service_pinned_ids(svc);
+    int pinned = image_ids_contain(ids, id);
+    strv_free(ids);
+    return pinned;
+}
+
 int image_remove(struct image_service *svc, const char *ref, struct cleat_error **reterr) {
     char removed[ID_HEX_LEN + 1];
     struct cleat_error *err = NULL;
+    /* A pinned image goes too when asked, as in containerd: pinning tells kubelet's GC, which never asks. */
+    int pinned = names_pinned(svc, ref);
     int r = image_store_remove(svc->images, ref, removed, &err);
     if (r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND) {
         error_free(err); /* removing what is gone is not an error (kubelet retries) */
@@ -279,7 +295,7 @@ int image_remove(struct image_service *svc, const char *ref, struct cleat_error 
         return r;
     }
     if (*removed) {
-        log_info("removed image sha256:%s", removed);
+        log_info("removed image sha256:%s%s", removed, pinned ? " (pinned in images.pinned, removed on request)" : "");
         image_gc(svc);
     }
     return 0;

@@ -52,6 +52,12 @@ struct image_service_options {
      */
     const char *signature_policy;
     const char *registries_d;
+    /*
+     * images.pinned: references (any form PullImage takes, or "sha256:"
+     * IDs) of images reported as pinned; NULL-terminated, may be NULL.  A
+     * malformed one fails image_service_open with INVALID_ARGUMENT.
+     */
+    const char *const *pinned;
 };
 
 int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
@@ -59,6 +65,24 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
 void image_service_free(struct image_service *svc);
 /* Load and drop the signature policy and registries.d of `o`, as image_service_open would: for --check-config. */
 int image_service_check_trust(const struct image_service_options *o, struct cleat_error **reterr);
+
+/* Check images.pinned as image_service_open would: for --check-config. */
+int image_service_check_pins(const char *const *pinned, struct cleat_error **reterr);
+
+/*
+ * The IDs (64 hex, NULL-terminated, free with strv_free) of the images the
+ * pins name right now: a pin names the image its reference resolves to at
+ * the time of the call (a tag that moved takes its pin along), and nothing
+ * while no such image is on the node.  NULL only when memory ran out.
+ *
+ * Pinning is a report to kubelet, whose image garbage collection keeps
+ * pinned images; RemoveImage of a pinned image still removes it, as in
+ * containerd (kubelet never asks to): an operator who asks for a removal
+ * gets it.
+ */
+char **image_service_pinned_ids(struct image_service *svc);
+/* Non-zero when `id` (64 hex) is in `ids` (as image_service_pinned_ids returns; NULL: none). */
+int image_ids_contain(char *const *ids, const char *id);
 
 /* Pull `ref` and return the image ID ("sha256:<hex>", the config digest). */
 int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth, char ret_id[DIGEST_MAX],

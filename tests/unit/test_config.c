@@ -774,6 +774,28 @@ static void test_unpack_limits(void **state) {
                       "%1$s:6:19: 'min_free_bytes' must be an integer, not a list");
 }
 
+static void test_pinned(void **state) {
+    struct config *c = config_over_defaults("");
+    assert_non_null(c->images_pinned);
+    assert_null(c->images_pinned[0]);
+    config_free(c);
+    c = config_over_defaults("images:\n  pinned: [busybox, 'sha256:ab', 'oci:/srv/x:1']\n");
+    assert_string_equal(c->images_pinned[0], "busybox");
+    assert_string_equal(c->images_pinned[1], "sha256:ab");
+    assert_string_equal(c->images_pinned[2], "oci:/srv/x:1");
+    assert_null(c->images_pinned[3]);
+    config_free(c);
+    /* Deleted with null: the embedded default (none) again. */
+    c = config_over_defaults("images:\n  pinned: ~\n");
+    assert_null(c->images_pinned[0]);
+    config_free(c);
+    assert_load_error(*state, "images:\n  pinned: [ok, '', [x]]\n",
+                      "%1$s:2:16: a pinned image must be a non-empty reference, not ''\n"
+                      "%1$s:2:20: a pinned image must be a non-empty reference, not a list");
+    assert_load_error(*state, "images: {pinned: busybox}\n",
+                      "%1$s:1:18: 'pinned' must be a list of image references, not a scalar value");
+}
+
 static void test_instance_errors(void **state) {
     assert_load_error(*state,
                       "runtime:\n  default_handler: Bad\n  handlers:\n    Bad:\n      plugin: runtime_runc!\n"
@@ -914,6 +936,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_observability, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_streaming_limits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unpack_limits, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_pinned, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_instance_errors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_default_handler, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_duplicate_scheme, setup_dir, teardown_dir),
