@@ -4,6 +4,7 @@
 #define CLEAT_CORE_IMAGE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "image_manifest.h"
 #include "image_service.h"
@@ -31,6 +32,7 @@ struct image_service {
      * recorded.  Writers are preferred so a stream of pulls cannot starve GC.
      */
     pthread_rwlock_t gc_lock;
+    atomic_int gc_wanted; /* image_gc_soon() found a pull running: a pull collects once it is done */
     pthread_mutex_t inflight_lock;
     pthread_cond_t inflight_done;
     struct inflight *inflight;

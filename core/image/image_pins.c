@@ -16,10 +16,10 @@
 /* A pin must be something PullImage or an image lookup would take: an ID, a transport reference, or a docker one. */
 static int check_pin(const char *pin, struct cleat_error **reterr) {
     if (strncmp(pin, "sha256:", 7) == 0)
-        return id_is_valid(pin + 7) ? 0
-                                    : error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                                                "images.pinned: '%s' is not an image ID (sha256: and 64 hex digits)",
-                                                pin);
+        return id_is_valid(pin + 7)
+                   ? 0
+                   : error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
+                               "images.pinned: '%s' is not an image ID (sha256: and 64 hex digits)", pin);
     char *scheme = NULL;
     const char *rest = NULL;
     if (image_ref_split_scheme(pin, &scheme, &rest) < 0)

@@ -294,7 +294,10 @@ int image_pull(struct image_service *svc, const char *ref, const struct cleat_au
     if (r < 0) {
         error_prefix(r, reterr, "pulling image '%s'", ref);
         image_gc(svc); /* what only this pull had fetched or unpacked goes */
-    } else {
+    } else if (atomic_load(&svc->gc_wanted)) {
+        image_gc_soon(svc); /* asked for while this pull ran (image_gc_soon); another pull may take it over */
+    }
+    if (r >= 0) {
         log_info("pulled %s as %s (%zu layers, %.2f s)", p.reference, ret_id, p.manifest->n_layers,
                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     }

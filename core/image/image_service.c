@@ -258,14 +258,32 @@ static void gc_snapshots(struct image_service *svc) {
     free(l.keys);
 }
 
-void image_gc(struct image_service *svc) {
+/* Collect with gc_lock held exclusively. */
+static void gc_locked(struct image_service *svc) {
     struct cleat_error *err = NULL;
-    pthread_rwlock_wrlock(&svc->gc_lock);
+    atomic_store(&svc->gc_wanted, 0);
     gc_snapshots(svc);
     if (content_walk(svc->content, gc_blob, svc, &err) < 0) {
         log_warning("gc: listing blobs: %s", error_message(err));
         error_free(err);
     }
+}
+
+void image_gc(struct image_service *svc) {
+    pthread_rwlock_wrlock(&svc->gc_lock);
+    gc_locked(svc);
+    pthread_rwlock_unlock(&svc->gc_lock);
+    /* Asked for (image_gc_soon) while this one ran, maybe after it had walked: once more. */
+    if (atomic_load(&svc->gc_wanted))
+        image_gc_soon(svc);
+}
+
+void image_gc_soon(struct image_service *svc) {
+    /* Set first: a pull that ends between a failed trylock and this store would miss it. */
+    atomic_store(&svc->gc_wanted, 1);
+    if (pthread_rwlock_trywrlock(&svc->gc_lock) != 0)
+        return; /* a pull holds it: image_pull collects when it is done */
+    gc_locked(svc);
     pthread_rwlock_unlock(&svc->gc_lock);
 }
 

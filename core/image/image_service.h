@@ -93,6 +93,13 @@ int image_remove(struct image_service *svc, const char *ref, struct cleat_error 
 
 /* Remove blobs and committed chain snapshots that no image needs. */
 void image_gc(struct image_service *svc);
+/*
+ * image_gc without waiting: now if no pull runs, else when the running
+ * pulls are done (the last one collects).  For callers that must not wait
+ * for a download, such as the removal of a container whose image volume
+ * kept the layers of a removed image.
+ */
+void image_gc_soon(struct image_service *svc);
 
 struct image_fs_usage {
     char mountpoint[4096];
