@@ -52,8 +52,7 @@ static int check_sub_path(size_t i, const Runtime__V1__Mount *m, struct cleat_er
         size_t len = strcspn(c, "/");
         if (len == 2 && c[0] == '.' && c[1] == '.')
             return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                             "mounts[%zu] (%s): image_sub_path \"%s\" may not contain \"..\"", i, m->container_path,
-                             p);
+                             "mounts[%zu] (%s): image_sub_path \"%s\" may not contain \"..\"", i, m->container_path, p);
         c += len + (c[len] == '/');
     }
     return 0;
@@ -79,8 +78,7 @@ int image_volumes_validate(const Runtime__V1__ContainerConfig *config, struct cl
                              "mounts[%zu] (%s): a mount has a host path or an image, not both", i, m->container_path);
         if (m->propagation != RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_PRIVATE)
             return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                             "mounts[%zu] (%s): an image volume takes private propagation only", i,
-                             m->container_path);
+                             "mounts[%zu] (%s): an image volume takes private propagation only", i, m->container_path);
         int r = check_sub_path(i, m, reterr);
         if (r < 0)
             return r;
@@ -88,8 +86,8 @@ int image_volumes_validate(const Runtime__V1__ContainerConfig *config, struct cl
     return 0;
 }
 
-int image_volumes_find(struct runtime_service *rs, const Runtime__V1__ContainerConfig *config,
-                       struct image_volumes *iv, struct cleat_error **reterr) {
+int image_volumes_find(struct runtime_service *rs, const Runtime__V1__ContainerConfig *config, struct image_volumes *iv,
+                       struct cleat_error **reterr) {
     iv->n = config->n_mounts;
     if (!iv->n)
         return 0;
@@ -126,13 +124,13 @@ static struct plugin_instance *snapshotter_of(struct runtime_service *rs, const 
 }
 
 /* The view of image volume i, mounted at dir (idmapped when idmap is not NULL). */
-static int mount_view(struct runtime_service *rs, const char *id, size_t i, const image_record *img,
-                      const char *dir, const struct mount_idmap *idmap, struct cleat_error **reterr) {
+static int mount_view(struct runtime_service *rs, const char *id, size_t i, const image_record *img, const char *dir,
+                      const struct mount_idmap *idmap, struct cleat_error **reterr) {
     struct plugin_instance *sn = snapshotter_of(rs, img);
     if (!sn || !plugin_has_op(sn, "view"))
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS,
-                         "image volumes need a snapshotter that makes views%s%s%s", sn ? " ('" : "",
-                         sn ? sn->name : "", sn ? "' does not)" : "");
+                         "image volumes need a snapshotter that makes views%s%s%s", sn ? " ('" : "", sn ? sn->name : "",
+                         sn ? "' does not)" : "");
     char key[sizeof(VOLUME_KEY_PREFIX) + ID_HEX_LEN + 24];
     snprintf(key, sizeof(key), VOLUME_KEY_PREFIX "%s-%zu", id, i);
     const char *parent = img->n_chain_ids ? img->chain_ids[img->n_chain_ids - 1] : NULL;
