@@ -54,6 +54,8 @@ static const char *const images_keys[] = {"max_parallel_downloads",
                                           "signature_policy",
                                           "registries_d",
                                           "pinned",
+                                          "pull_progress_timeout_seconds",
+                                          "pull_progress_log_interval_seconds",
                                           NULL};
 static const char *const streaming_keys[] = {"address",
                                              "port",
@@ -526,6 +528,15 @@ static void check_pinned(struct checker *k, const struct cleat_config *images) {
     }
 }
 
+/* How long pulls may go without progress, and how often they say how far they are (0: never). */
+static void check_pull_progress(struct checker *k, const struct cleat_config *images) {
+    struct config *c = k->config;
+    c->images_pull_progress_timeout_seconds =
+        (uint32_t)read_int(k, images, "pull_progress_timeout_seconds", 300, 0, 86400);
+    c->images_pull_progress_log_interval_seconds =
+        (uint32_t)read_int(k, images, "pull_progress_log_interval_seconds", 30, 0, 86400);
+}
+
 static void check_settings(struct checker *k, const struct cleat_config *tree) {
     struct config *c = k->config;
 
@@ -561,6 +572,7 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
     check_unpack_limits(k, images);
     check_signature_policy(k, images);
     check_pinned(k, images);
+    check_pull_progress(k, images);
     check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
     check_streaming(k, config_get0(tree, "streaming"));
     check_observability(k, tree);

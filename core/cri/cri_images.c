@@ -63,6 +63,11 @@ static struct cleat_auth *auth_of(struct arena *a, const Runtime__V1__AuthConfig
     return auth;
 }
 
+/* The pull's monitor asks whether kubelet (or crictl) still waits for the answer. */
+static int client_gone(void *ctx) {
+    return rpc_call_cancelled(ctx);
+}
+
 int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                    struct cleat_error **reterr) {
     struct cri_context *d = ctx;
@@ -71,7 +76,8 @@ int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req
     char id[DIGEST_MAX];
     if (!*ref)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "PullImage needs an image reference");
-    int r = image_pull(d->images, ref, auth_of(call->arena, in->auth), id, reterr);
+    struct image_pull_client client = {.gone = client_gone, .ctx = call};
+    int r = image_pull(d->images, ref, auth_of(call->arena, in->auth), &client, id, reterr);
     /*
      * Unpacking a layer needs a few MiB of buffers on a worker's own malloc
      * arena; glibc keeps freed arena memory mapped, so an idle daemon would

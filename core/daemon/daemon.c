@@ -98,6 +98,8 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
         struct image_service_options io = {
             .root_dir = cfg->root_dir,
             .max_parallel_downloads = cfg->images_max_parallel_downloads,
+            .pull_progress_timeout_seconds = cfg->images_pull_progress_timeout_seconds,
+            .pull_progress_log_interval_seconds = cfg->images_pull_progress_log_interval_seconds,
             .limits = {.max_layer_bytes = cfg->images_max_layer_bytes,
                        .max_image_bytes = cfg->images_max_image_bytes,
                        .max_compression_ratio = cfg->images_max_compression_ratio,

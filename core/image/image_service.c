@@ -51,6 +51,8 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     svc->store = store;
     svc->snapshotter = plugins_first(plugins, CLEAT_CONCERN_SNAPSHOTTER);
     svc->max_parallel = o->max_parallel_downloads ? o->max_parallel_downloads : 3;
+    svc->progress_timeout_s = o->pull_progress_timeout_seconds;
+    svc->progress_log_interval_s = o->pull_progress_log_interval_seconds;
     svc->limits = o->limits;
     if (platform_host(&svc->platform) < 0) {
         free(svc);

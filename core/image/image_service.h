@@ -42,6 +42,14 @@ struct image_unpack_limits {
 struct image_service_options {
     const char *root_dir;
     uint32_t max_parallel_downloads; /* layers fetched at once per pull */
+    /*
+     * images.pull_progress_timeout_seconds: a pull that receives no byte
+     * (and unpacks nothing) for this long is cancelled, DEADLINE_EXCEEDED
+     * naming the setting; images.pull_progress_log_interval_seconds: how
+     * often a running pull logs its progress.  0: never.
+     */
+    uint32_t pull_progress_timeout_seconds;
+    uint32_t pull_progress_log_interval_seconds;
     struct image_unpack_limits limits;
     /*
      * The containers-policy.json(5) file every pull is checked against
@@ -84,9 +92,22 @@ char **image_service_pinned_ids(struct image_service *svc);
 /* Non-zero when `id` (64 hex) is in `ids` (as image_service_pinned_ids returns; NULL: none). */
 int image_ids_contain(char *const *ids, const char *id);
 
-/* Pull `ref` and return the image ID ("sha256:<hex>", the config digest). */
-int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth, char ret_id[DIGEST_MAX],
-               struct cleat_error **reterr);
+/* Who waits for a pull: gone() says non-zero once that caller's client has left (NULL: it never leaves). */
+struct image_pull_client {
+    int (*gone)(void *ctx); /* called from the pull's monitor thread, about once a second */
+    void *ctx;
+};
+
+/*
+ * Pull `ref` and return the image ID ("sha256:<hex>", the config digest).
+ * Callers pulling the same reference with the same credentials share one
+ * pull; it is cancelled (CANCELLED, nothing left behind: partial downloads
+ * and snapshots go, as after any failure) once every one of them has a
+ * client that went away, and (DEADLINE_EXCEEDED) when it makes no progress
+ * for pull_progress_timeout_seconds.  `client` may be NULL.
+ */
+int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth,
+               const struct image_pull_client *client, char ret_id[DIGEST_MAX], struct cleat_error **reterr);
 
 /* Remove what `ref` names (see image_store_remove), then collect garbage.  Absent → 0 (idempotent). */
 int image_remove(struct image_service *svc, const char *ref, struct cleat_error **reterr);
