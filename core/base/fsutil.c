@@ -6,6 +6,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -128,6 +129,40 @@ int fsutil_open_regular_in_root(int rootfd, const char *rel, struct stat *ret_st
     if (r < 0 && fd >= 0)
         close(fd);
     return r < 0 ? r : fd;
+}
+
+int fsutil_resolve_in_root(const char *root, const char *rel, char **ret_path, struct stat *ret_st) {
+    int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0)
+        return -errno;
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+    int fd = (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));
+    int r = fd < 0 ? -errno : 0;
+    char proc[64], at[PATH_MAX], real_root[PATH_MAX];
+    ssize_t n = -1, m = -1;
+    if (r == 0) {
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        n = readlink(proc, at, sizeof(at) - 1);
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", rootfd);
+        m = readlink(proc, real_root, sizeof(real_root) - 1);
+        r = n < 0 || m < 0 ? -errno : n >= (ssize_t)sizeof(at) - 1 ? -ENAMETOOLONG : 0;
+    }
+    if (r == 0) {
+        at[n] = real_root[m] = '\0';
+        size_t len = (size_t)m;
+        /* What the kernel resolved must be the root or below it: anything else is a bug to refuse, not follow. */
+        if (strncmp(at, real_root, len) != 0 || (at[len] != '\0' && at[len] != '/' && len > 1))
+            r = -EXDEV;
+    }
+    if (r == 0 && ret_st && fstat(fd, ret_st) < 0)
+        r = -errno;
+    if (r == 0 && !(*ret_path = strdup(at)))
+        r = -ENOMEM;
+    if (fd >= 0)
+        close(fd);
+    close(rootfd);
+    return r;
 }
 
 const char *fsutil_type_name(mode_t mode) {

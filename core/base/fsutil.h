@@ -52,6 +52,19 @@ int fsutil_tighten_dir_at(int dirfd, const char *name, mode_t mode, mode_t *ret_
  */
 int fsutil_open_regular_in_root(int rootfd, const char *rel, struct stat *ret_st);
 
+/*
+ * The path of `rel` inside the directory `root`, resolved the way an image
+ * path must be: as if `root` were "/" (openat2 RESOLVE_IN_ROOT | NO_MAGICLINKS
+ * | NO_XDEV: absolute and ".." symlinks stay inside, no other mount is
+ * entered), then named by the kernel (/proc/self/fd) and checked to lie at or
+ * below `root`.  Only sound when nothing can change the tree meanwhile (a
+ * read-only view of an image): the path is resolved once, not held.
+ * `rel` "" or "." is `root` itself.  *ret_path is malloc'd; *ret_st (may be
+ * NULL) gets its stat.  Returns 0 or -errno: -ENOENT, -ENOTDIR, -ELOOP,
+ * -EXDEV when `rel` cannot be reached inside the root.
+ */
+int fsutil_resolve_in_root(const char *root, const char *rel, char **ret_path, struct stat *ret_st);
+
 /* "a directory", "a character device", "a FIFO", ... for messages about a file of type `mode`. */
 const char *fsutil_type_name(mode_t mode);
 

@@ -53,6 +53,9 @@ static const char *const images_keys[] = {"max_parallel_downloads",
                                           "min_free_bytes",
                                           "signature_policy",
                                           "registries_d",
+                                          "pinned",
+                                          "pull_progress_timeout_seconds",
+                                          "pull_progress_log_interval_seconds",
                                           NULL};
 static const char *const streaming_keys[] = {"address",
                                              "port",
@@ -501,6 +504,39 @@ static void check_signature_policy(struct checker *k, const struct cleat_config 
     c->images_registries_d = read_path(k, images, "registries_d", CONFIG_DEFAULT_REGISTRIES_D);
 }
 
+/*
+ * images.pinned: the references (or "sha256:" IDs) of images reported as
+ * pinned, a list of non-empty strings.  Whether each is a well-formed
+ * reference is the image service's to say (it knows the syntax).
+ */
+static void check_pinned(struct checker *k, const struct cleat_config *images) {
+    const struct cleat_config *list = config_get0(images, "pinned");
+    uint32_t kind = config_kind(list);
+    if (strv_push(&k->config->images_pinned, NULL) < 0)
+        config_diag_add(&k->diag, NULL); /* out of memory */
+    if (kind != CLEAT_CONFIG_SEQ && kind != CLEAT_CONFIG_NULL && kind != CLEAT_CONFIG_ABSENT)
+        config_diag_add_at(&k->diag, list, "'pinned' must be a list of image references, not %s",
+                           config_tree_kind_name(kind));
+    for (uint64_t i = 0; i < config_count(list) && kind == CLEAT_CONFIG_SEQ; i++) {
+        const struct cleat_config *item = config_at0(list, i);
+        const char *s = config_scalar0(item);
+        if (!s || !*s)
+            config_diag_add_at(&k->diag, item, "a pinned image must be a non-empty reference, not %s",
+                               s ? "''" : config_tree_kind_name(config_kind(item)));
+        else if (strv_push(&k->config->images_pinned, s) < 0)
+            config_diag_add(&k->diag, NULL); /* out of memory */
+    }
+}
+
+/* How long pulls may go without progress, and how often they say how far they are (0: never). */
+static void check_pull_progress(struct checker *k, const struct cleat_config *images) {
+    struct config *c = k->config;
+    c->images_pull_progress_timeout_seconds =
+        (uint32_t)read_int(k, images, "pull_progress_timeout_seconds", 300, 0, 86400);
+    c->images_pull_progress_log_interval_seconds =
+        (uint32_t)read_int(k, images, "pull_progress_log_interval_seconds", 30, 0, 86400);
+}
+
 static void check_settings(struct checker *k, const struct cleat_config *tree) {
     struct config *c = k->config;
 
@@ -535,6 +571,8 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
     c->images_max_parallel_downloads = (uint32_t)read_int(k, images, "max_parallel_downloads", 3, 1, 64);
     check_unpack_limits(k, images);
     check_signature_policy(k, images);
+    check_pinned(k, images);
+    check_pull_progress(k, images);
     check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
     check_streaming(k, config_get0(tree, "streaming"));
     check_observability(k, tree);
@@ -596,6 +634,7 @@ void config_free(struct config *c) {
     free(c->metrics_address);
     free(c->images_signature_policy);
     free(c->images_registries_d);
+    strv_free(c->images_pinned);
     strv_free(c->plugin_dirs);
     strv_free(c->sources);
     config_tree_free(c->tree);

@@ -62,6 +62,9 @@ struct config {
     uint64_t images_min_free_bytes;              /* free space the snapshot filesystem keeps */
     char *images_signature_policy; /* the containers-policy.json pulls are checked against, or NULL for none */
     char *images_registries_d;     /* containers-registries.d: where GPG signatures are looked up */
+    char **images_pinned;          /* NULL-terminated: references (or IDs) of images reported as pinned */
+    uint32_t images_pull_progress_timeout_seconds;      /* a pull with no new byte for this long fails; 0: never */
+    uint32_t images_pull_progress_log_interval_seconds; /* a running pull logs its progress this often; 0: never */
     uint32_t stats_writable_layer_max_age_seconds; /* a writable layer's usage is measured again after this, 0..3600 */
     uint32_t events_queue_size;    /* events a GetContainerEvents subscriber may lag behind before it is dropped */
     char *metrics_address;         /* the Prometheus endpoint's HOST:PORT, "" for none */

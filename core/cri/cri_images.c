@@ -19,7 +19,8 @@ static const char *image_of(const Runtime__V1__ImageSpec *spec) {
     return spec && spec->image ? spec->image : "";
 }
 
-static Runtime__V1__Image *image_message(struct arena *a, const image_record *rec) {
+/* `pinned`: the IDs images.pinned names now (image_service_pinned_ids). */
+static Runtime__V1__Image *image_message(struct arena *a, const image_record *rec, char *const *pinned) {
     Runtime__V1__Image *img = ARENA_NEW(a, Runtime__V1__Image);
     Runtime__V1__ImageSpec *spec = ARENA_NEW(a, Runtime__V1__ImageSpec);
     runtime__v1__image__init(img);
@@ -42,6 +43,7 @@ static Runtime__V1__Image *image_message(struct arena *a, const image_record *re
     img->username = arena_strdup(a, rec->username ? rec->username : "");
     spec->image = img->id;
     img->spec = spec;
+    img->pinned = image_ids_contain(pinned, rec->id);
     return img;
 }
 
@@ -61,6 +63,11 @@ static struct cleat_auth *auth_of(struct arena *a, const Runtime__V1__AuthConfig
     return auth;
 }
 
+/* The pull's monitor asks whether kubelet (or crictl) still waits for the answer. */
+static int client_gone(void *ctx) {
+    return rpc_call_cancelled(ctx);
+}
+
 int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                    struct cleat_error **reterr) {
     struct cri_context *d = ctx;
@@ -69,7 +76,8 @@ int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req
     char id[DIGEST_MAX];
     if (!*ref)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "PullImage needs an image reference");
-    int r = image_pull(d->images, ref, auth_of(call->arena, in->auth), id, reterr);
+    struct image_pull_client client = {.gone = client_gone, .ctx = call};
+    int r = image_pull(d->images, ref, auth_of(call->arena, in->auth), &client, id, reterr);
     /*
      * Unpacking a layer needs a few MiB of buffers on a worker's own malloc
      * arena; glibc keeps freed arena memory mapped, so an idle daemon would
@@ -116,12 +124,18 @@ int cri_list_images(void *ctx, struct rpc_call *call, const ProtobufCMessage *re
     } else if ((r = image_store_list(image_service_store(d->images), &recs, &n, reterr)) < 0) {
         return r;
     }
+    char **pinned = image_service_pinned_ids(d->images);
+    if (!pinned) {
+        image_records_free(recs, n);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
     Runtime__V1__ListImagesResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListImagesResponse);
     runtime__v1__list_images_response__init(resp);
     resp->images = arena_array(call->arena, n + 1, sizeof(*resp->images));
     for (size_t i = 0; i < n; i++)
-        resp->images[resp->n_images++] = image_message(call->arena, recs[i]);
+        resp->images[resp->n_images++] = image_message(call->arena, recs[i], pinned);
     image_records_free(recs, n);
+    strv_free(pinned);
     *ret = &resp->base;
     return 0;
 }
@@ -167,7 +181,13 @@ int cri_image_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *r
     struct cleat_error *err = NULL;
     /* An absent image is an empty answer, not an error: kubelet asks to decide whether to pull. */
     if (image_store_lookup(image_service_store(d->images), ref, &rec, &err) == 0) {
-        resp->image = image_message(call->arena, rec);
+        char **pinned = image_service_pinned_ids(d->images);
+        if (!pinned) {
+            image_record_free(rec);
+            return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        }
+        resp->image = image_message(call->arena, rec, pinned);
+        strv_free(pinned);
         if (in->verbose) {
             resp->info = arena_array(call->arena, 1, sizeof(*resp->info));
             Runtime__V1__ImageStatusResponse__InfoEntry *e =

@@ -135,7 +135,7 @@ static void add_info(struct arena *a, Runtime__V1__StatusResponse *resp, const c
 
 /* `verbose` info: every value is JSON, as crictl info expects. */
 static void verbose_info(struct cri_context *d, struct arena *a, Runtime__V1__StatusResponse *resp) {
-    resp->info = arena_array(a, 4, sizeof(*resp->info));
+    resp->info = arena_array(a, 5, sizeof(*resp->info));
     add_info(a, resp, "config", arena_adopt(a, config_tree_to_json(d->cfg->tree), "{}"));
     add_info(a, resp, "plugins", plugins_json(d, a));
     char *cidr = runtime_pod_cidr(d->runtime);
@@ -144,6 +144,9 @@ static void verbose_info(struct cri_context *d, struct arena *a, Runtime__V1__St
     add_info(a, resp, "podCIDR", arena_adopt(a, strbuf_steal(&b), "\"\""));
     free(cidr);
     add_info(a, resp, "version", arena_printf(a, "\"%s\"", CLEAT_VERSION));
+    /* What the CRI's feature fields cannot say (api.proto has no image volume flag). */
+    add_info(a, resp, "features",
+             arena_printf(a, "{\"imageVolumes\":%s}", runtime_image_volumes_supported(d->runtime) ? "true" : "false"));
 }
 
 int cri_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,

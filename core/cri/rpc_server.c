@@ -60,6 +60,17 @@ struct rpc_stream {
     int client_cancelled;
 };
 
+/* Whether the client of a unary call is still there (rpc_call_cancelled); lives on the worker's stack. */
+struct rpc_watch {
+    struct rpc_server *server;
+    grpc_call *call;
+    grpc_completion_queue *cq;
+    pthread_mutex_t lock;
+    int armed;     /* a RECV_CLOSE_ON_SERVER batch is started (tag_close) */
+    int closed;    /* ... and has completed: the call is over for the client */
+    int cancelled; /* what grpc says about it */
+};
+
 /* Wait for `tag` on a queue where this thread is the only consumer; 1 if the batch succeeded. */
 static int wait_tag(grpc_completion_queue *cq, void *tag) {
     for (;;) {
@@ -129,9 +140,50 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg, struct arena 
     return bb;
 }
 
+int rpc_call_cancelled(struct rpc_call *rc) {
+    struct rpc_watch *w = rc->watch;
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->lock);
+    if (!w->armed) {
+        grpc_op op = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER, .data.recv_close_on_server.cancelled = &w->cancelled};
+        w->armed = grpc_call_start_batch(w->call, &op, 1, &tag_close, NULL) == GRPC_CALL_OK;
+    }
+    /*
+     * While the handler runs, tag_close is the only event this queue can hold.  The wait is short but not
+     * nothing: polling the queue is what lets grpc read the call's socket, and so learn of a cancel.
+     */
+    if (w->armed && !w->closed) {
+        gpr_timespec soon = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(20, GPR_TIMESPAN));
+        grpc_event ev = grpc_completion_queue_next(w->cq, soon, NULL);
+        w->closed = ev.type == GRPC_OP_COMPLETE && ev.tag == &tag_close;
+    }
+    int gone = w->closed || atomic_load(&w->server->stopping);
+    pthread_mutex_unlock(&w->lock);
+    return gone;
+}
+
+/*
+ * Wait for the reply batch and, when rpc_call_cancelled started watching the
+ * call, for that watch to complete too (it does once the status is sent), so
+ * that no event of this call is left on the worker's queue for the next one.
+ */
+static void wait_reply(grpc_completion_queue *cq, struct rpc_watch *w) {
+    int replied = 0, closed = !w || !w->armed || w->closed;
+    while (!replied || !closed) {
+        grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            return;
+        if (ev.type == GRPC_OP_COMPLETE && ev.tag == &tag_reply)
+            replied = 1;
+        else if (ev.type == GRPC_OP_COMPLETE && ev.tag == &tag_close)
+            closed = 1;
+    }
+}
+
 /* Send the reply (message if any), the status, and wait for the call to close. */
-static void finish_call(grpc_call *call, grpc_completion_queue *cq, int send_initial, grpc_byte_buffer *reply,
-                        int32_t status, const char *message) {
+static void finish_call(grpc_call *call, grpc_completion_queue *cq, struct rpc_watch *w, int send_initial,
+                        grpc_byte_buffer *reply, int32_t status, const char *message) {
     grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
     int cancelled = 0;
     grpc_op ops[4];
@@ -146,10 +198,12 @@ static void finish_call(grpc_call *call, grpc_completion_queue *cq, int send_ini
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = (grpc_status_code)status;
     ops[n++].data.send_status_from_server.status_details = &details;
-    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[n++].data.recv_close_on_server.cancelled = &cancelled;
+    if (!w || !w->armed) { /* else the watch's batch receives the close */
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n++].data.recv_close_on_server.cancelled = &cancelled;
+    }
     if (grpc_call_start_batch(call, ops, n, &tag_reply, NULL) == GRPC_CALL_OK)
-        wait_tag(cq, &tag_reply);
+        wait_reply(cq, w);
     grpc_slice_unref(details);
 }
 
@@ -206,7 +260,10 @@ static void handle_call(struct rpc_worker *w, grpc_call *call, grpc_call_details
     grpc_byte_buffer *reply = NULL;
     char *path = grpc_slice_to_c_string(details->method);
     const struct rpc_method *m = find_method(s, details->method);
-    struct rpc_call rc = {.arena = arena, .method = path, .deadline_ns = deadline_ns(details->deadline)};
+    struct rpc_watch watch = {.server = s, .call = call, .cq = w->call_cq};
+    pthread_mutex_init(&watch.lock, NULL);
+    struct rpc_call rc = {
+        .arena = arena, .method = path, .deadline_ns = deadline_ns(details->deadline), .watch = &watch};
 
     if (!m)
         error_set(&err, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "unknown method %s", path);
@@ -215,8 +272,11 @@ static void handle_call(struct rpc_worker *w, grpc_call *call, grpc_call_details
     else if (recv_request(call, w->call_cq, m, arena, &req, &err) < 0)
         ;
     else if (m->stream) {
-        if (start_stream(w, call, m, arena, req, &rc, &err) == 0)
+        rc.watch = NULL; /* streams watch their client themselves (rpc_stream_closed) */
+        if (start_stream(w, call, m, arena, req, &rc, &err) == 0) {
+            pthread_mutex_destroy(&watch.lock);
             return; /* the stream thread owns call, queue, arena and path now */
+        }
     } else if (m->unary(m->ctx, &rc, req, &resp, &err) >= 0) {
         if (resp)
             reply = pack_message(resp, arena);
@@ -226,7 +286,9 @@ static void handle_call(struct rpc_worker *w, grpc_call *call, grpc_call_details
         error_set(&err, CLEAT_STATUS_INTERNAL, EIO, "%s failed without saying why", path);
     }
     log_call(path, m != NULL, started, err);
-    finish_call(call, w->call_cq, 1, reply, err ? error_status(err) : CLEAT_STATUS_OK, err ? error_message(err) : "");
+    finish_call(call, w->call_cq, &watch, 1, reply, err ? error_status(err) : CLEAT_STATUS_OK,
+                err ? error_message(err) : "");
+    pthread_mutex_destroy(&watch.lock);
     if (reply)
         grpc_byte_buffer_destroy(reply);
     grpc_call_unref(call);

@@ -22,13 +22,25 @@
 
 struct rpc_server;
 struct rpc_stream;
+struct rpc_watch;
 
 /* What a handler gets about its call. */
 struct rpc_call {
-    struct arena *arena; /* for the response and anything it points to */
-    const char *method;  /* "/runtime.v1.RuntimeService/Version" */
-    int64_t deadline_ns; /* CLOCK_REALTIME, or INT64_MAX for none */
+    struct arena *arena;     /* for the response and anything it points to */
+    const char *method;      /* "/runtime.v1.RuntimeService/Version" */
+    int64_t deadline_ns;     /* CLOCK_REALTIME, or INT64_MAX for none */
+    struct rpc_watch *watch; /* the server's own, for rpc_call_cancelled (NULL: never cancelled) */
 };
+
+/*
+ * Non-zero once the client of a unary call has gone away (it cancelled, its
+ * deadline passed, its connection closed) or the server is stopping: a long
+ * handler (PullImage) may stop and return any error, which nobody reads.
+ * Waits up to 20 ms (polling the call is what lets grpc see a cancel).  May be called from any thread while the handler runs
+ * (only until it returns), as often as wanted; the first call starts
+ * watching the call, so handlers that never ask cost nothing.
+ */
+int rpc_call_cancelled(struct rpc_call *call);
 
 /* A unary handler: on success *ret_resp is a message of the method's output type. */
 typedef int (*rpc_unary_fn)(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret_resp,

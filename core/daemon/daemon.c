@@ -98,13 +98,16 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
         struct image_service_options io = {
             .root_dir = cfg->root_dir,
             .max_parallel_downloads = cfg->images_max_parallel_downloads,
+            .pull_progress_timeout_seconds = cfg->images_pull_progress_timeout_seconds,
+            .pull_progress_log_interval_seconds = cfg->images_pull_progress_log_interval_seconds,
             .limits = {.max_layer_bytes = cfg->images_max_layer_bytes,
                        .max_image_bytes = cfg->images_max_image_bytes,
                        .max_compression_ratio = cfg->images_max_compression_ratio,
                        .compression_ratio_min_bytes = cfg->images_compression_ratio_min_bytes,
                        .min_free_bytes = cfg->images_min_free_bytes},
             .signature_policy = cfg->images_signature_policy,
-            .registries_d = cfg->images_registries_d};
+            .registries_d = cfg->images_registries_d,
+            .pinned = (const char *const *)cfg->images_pinned};
         r = image_service_open(&io, d->plugins, d->registry, d->store, &d->images, reterr);
     }
     if (r >= 0 && !(d->events = event_hub_new(cfg->events_queue_size)))

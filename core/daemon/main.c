@@ -107,7 +107,8 @@ static int check_config(struct config *cfg) {
     plugins_free(p);
     struct image_service_options io = {.signature_policy = cfg->images_signature_policy,
                                        .registries_d = cfg->images_registries_d};
-    if (image_service_check_trust(&io, &err) < 0) {
+    if (image_service_check_trust(&io, &err) < 0 ||
+        image_service_check_pins((const char *const *)cfg->images_pinned, &err) < 0) {
         fprintf(stderr, "%s\n", error_message(err));
         error_free(err);
         return EXIT_FAILURE;

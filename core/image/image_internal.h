@@ -4,6 +4,7 @@
 #define CLEAT_CORE_IMAGE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "image_manifest.h"
 #include "image_service.h"
@@ -21,19 +22,33 @@ struct image_service {
     struct plugin_instance *snapshotter;
     struct platform platform; /* what indexes are resolved for */
     uint32_t max_parallel;
+    uint32_t progress_timeout_s, progress_log_interval_s; /* images.pull_progress_*_seconds (0: off) */
     struct image_unpack_limits limits;
     struct trust_policy *policy;       /* NULL: every image is accepted */
     struct trust_lookaside *lookaside; /* where GPG signatures are read (with a policy only) */
+    char **pinned;                     /* images.pinned, checked (image_pins.c); NULL-terminated */
     /*
      * Pulls hold this shared for their whole run; garbage collection takes it
      * exclusively, so it never removes what a pull has fetched but not yet
      * recorded.  Writers are preferred so a stream of pulls cannot starve GC.
      */
     pthread_rwlock_t gc_lock;
+    atomic_int gc_wanted; /* image_gc_soon() found a pull running: a pull collects once it is done */
     pthread_mutex_t inflight_lock;
     pthread_cond_t inflight_done;
     struct inflight *inflight;
 };
+
+/* How far one pull is, read by its monitor (image_pull_watch.c) while the pull's threads update it. */
+struct pull_progress {
+    atomic_uint_least64_t bytes;       /* blob bytes this pull received */
+    atomic_uint_least64_t total_bytes; /* of the layers it fetches, once the manifest is read */
+    atomic_uint layers_total, layers_done;
+    atomic_int unpacking; /* a layer is being unpacked: no byte arrives, yet the pull moves */
+    atomic_int cancel;    /* PULL_CANCEL_*: stop (blob writers refuse bytes, transports are told) */
+};
+
+enum { PULL_CANCEL_NONE, PULL_CANCEL_STALLED, PULL_CANCEL_CLIENT_GONE };
 
 /* One pull in progress. */
 struct pull {
@@ -50,7 +65,35 @@ struct pull {
     struct image_config *config;
     char **chain_ids;
     uint64_t unpacked_bytes; /* by this pull so far: against limits.max_image_bytes */
+    struct pull_progress progress;
 };
+
+/* CANCELLED when the pull has been cancelled (its monitor's reason replaces this error later), else 0. */
+int pull_check_cancel(struct pull *p, struct cleat_error **reterr);
+
+/*
+ * The monitor of one pull (image_pull_watch.c), a thread that wakes every
+ * second while the pull runs: it logs the progress every
+ * progress_log_interval_s, and cancels the pull (progress.cancel) when no
+ * byte arrived and no layer was unpacked for progress_timeout_s, or when
+ * clients_gone() says that every caller waiting for the pull has left.
+ */
+struct pull_watch {
+    struct pull *p;
+    const char *reference;
+    int (*clients_gone)(void *ctx); /* may be NULL */
+    void *ctx;
+    pthread_t thread;
+    int started, stop;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+};
+/* Start the monitor (nothing to watch: no thread); a failure to start a thread only loses the watching. */
+void pull_watch_start(struct pull_watch *w);
+/* Stop and join it; after this nobody calls clients_gone any more.  A second call does nothing. */
+void pull_watch_stop(struct pull_watch *w);
+/* The error of a pull its monitor cancelled (replacing what the step it interrupted said), or 0. */
+int pull_cancel_error(struct pull *p, struct cleat_error **reterr);
 
 /* Fetch one blob into the content store unless it is there already. */
 int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_error **reterr);
@@ -68,6 +111,9 @@ void pull_clear(struct pull *p);
  */
 int pull_trust_early(struct pull *p, struct cleat_error **reterr);
 int pull_trust_check(struct pull *p, struct cleat_error **reterr);
+
+/* Check and copy images.pinned into svc->pinned (image_pins.c); INVALID_ARGUMENT naming a bad entry. */
+int image_pins_set(struct image_service *svc, const char *const *pinned, struct cleat_error **reterr);
 
 /* Non-zero if the snapshotter has a snapshot named `key`. */
 int image_snapshot_exists(struct plugin_instance *sn, const char *key);

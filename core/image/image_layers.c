@@ -34,8 +34,17 @@ struct layers {
     int cancelled;
 };
 
+struct sink {
+    struct content_writer *w;
+    struct pull_progress *progress;
+};
+
 static int content_sink(void *ctx, const void *data, uint64_t len, struct cleat_error **reterr) {
-    return content_writer_write(ctx, data, (size_t)len, reterr);
+    struct sink *s = ctx;
+    int r = content_writer_write(s->w, data, (size_t)len, reterr);
+    if (r >= 0)
+        atomic_fetch_add(&s->progress->bytes, len);
+    return r;
 }
 
 int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_error **reterr) {
@@ -43,10 +52,14 @@ int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_err
     int exists = 0;
     if (content_exists(p->svc->content, d->digest, NULL) == 1)
         return 0;
-    int r = content_writer_open(p->svc->content, d->digest, d->size, &w, &exists, reterr);
+    int r = pull_check_cancel(p, reterr);
+    if (r >= 0)
+        r = content_writer_open(p->svc->content, d->digest, d->size, &w, &exists, reterr);
     if (r < 0 || exists)
         return r;
-    struct cleat_blob_writer bw = {.sink = content_sink, .ctx = w, .offset = content_writer_offset(w)};
+    struct sink s = {.w = w, .progress = &p->progress};
+    struct cleat_blob_writer bw = {
+        .sink = content_sink, .ctx = &s, .offset = content_writer_offset(w), .cancel = &p->progress.cancel};
     struct cleat_descriptor cd = {
         .media_type = d->media_type, .digest = d->digest, .size = d->size, .urls = (const char *const *)d->urls};
     int64_t resumed_at = bw.offset;
@@ -55,9 +68,10 @@ int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_err
         metrics_plugin_error("transport", p->transport->name, "fetch");
         /*
          * Keep what arrived so that the next pull resumes, unless the source
-         * cannot resume (ESPIPE: it ignores ranges): resuming would fail forever.
+         * cannot resume (ESPIPE: it ignores ranges): resuming would fail
+         * forever; or the pull was cancelled, which leaves nothing behind.
          */
-        int keep = !(reterr && *reterr && error_errno(*reterr) == ESPIPE);
+        int keep = !(reterr && *reterr && error_errno(*reterr) == ESPIPE) && !atomic_load(&p->progress.cancel);
         content_writer_abort(w, keep);
         return error_prefix(r, reterr, "fetching %s", d->digest);
     }
@@ -187,8 +201,10 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
                       sn->name);
     if (r >= 0)
         r = content_open_blob(p->svc->content, layer->digest, &fd, reterr);
+    atomic_store(&p->progress.unpacking, 1);
     if (r >= 0)
         r = unpack_layer(fd, layer->media_type, p->config->diff_ids[i], dir, &limits, &res, reterr);
+    atomic_store(&p->progress.unpacking, 0);
     if (fd >= 0)
         close(fd);
     mount_list_free(ml);
@@ -244,7 +260,11 @@ static int run_layers(struct layers *ls, pthread_t *threads, size_t n_threads, s
             continue;
         r = wait_fetched(ls, i, reterr);
         if (r >= 0)
+            r = pull_check_cancel(ls->p, reterr);
+        if (r >= 0)
             r = unpack_one(ls->p, i, reterr);
+        if (r >= 0)
+            atomic_fetch_add(&ls->p->progress.layers_done, 1);
     }
     pthread_mutex_lock(&ls->lock);
     ls->cancelled = 1;
@@ -297,10 +317,14 @@ int pull_layers(struct pull *p, struct cleat_error **reterr) {
     size_t have = n;
     while (have > 0 && !image_snapshot_exists(sn, p->chain_ids[have - 1]))
         have--;
+    uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         ls.state[i] = i < have ? LAYER_SKIP : LAYER_PENDING;
         missing += i >= have;
+        total += i >= have && p->manifest->layers[i].size > 0 ? (uint64_t)p->manifest->layers[i].size : 0;
     }
+    atomic_store(&p->progress.total_bytes, total);
+    atomic_store(&p->progress.layers_total, (unsigned)missing);
     pthread_mutex_init(&ls.lock, NULL);
     pthread_cond_init(&ls.changed, NULL);
     size_t n_threads = missing < p->svc->max_parallel ? missing : p->svc->max_parallel;

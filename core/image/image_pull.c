@@ -167,6 +167,8 @@ static int run_pull(struct pull *p, char ret_id[DIGEST_MAX], struct cleat_error 
     if (r < 0)
         return r;
     r = plugin_transport_resolve(t, &p->req, on_resolved, p, reterr);
+    if (r >= 0)
+        r = pull_check_cancel(p, reterr); /* a resolve cannot be interrupted: stop right after it */
     if (r < 0)
         metrics_plugin_error("transport", t->name, "resolve");
     if (r >= 0 && !p->target.media_type)
@@ -180,6 +182,8 @@ static int run_pull(struct pull *p, char ret_id[DIGEST_MAX], struct cleat_error 
     if (r >= 0)
         r = pull_layers(p, reterr);
     if (r >= 0)
+        r = pull_check_cancel(p, reterr);
+    if (r >= 0)
         r = pull_record(p, reterr);
     if (r >= 0)
         snprintf(ret_id, DIGEST_MAX, "%s", p->manifest->config.digest);
@@ -188,9 +192,16 @@ static int run_pull(struct pull *p, char ret_id[DIGEST_MAX], struct cleat_error 
 
 /* --- sharing one pull between concurrent callers --------------------------------- */
 
+/* A caller waiting for a pull (on its own stack, linked while it waits). */
+struct waiter {
+    struct waiter *next;
+    const struct image_pull_client *client;
+};
+
 struct inflight {
     struct inflight *next;
-    char *reference; /* the sharing key (see inflight_key) */
+    struct waiter *waiting; /* the callers, the one running it first (guarded by inflight_lock) */
+    char *reference;        /* the sharing key (see inflight_key) */
     int done, waiters;
     int result;
     int32_t status;
@@ -234,9 +245,27 @@ static void inflight_release(struct inflight *f) {
     free(f);
 }
 
-/* Wait for the pull another caller runs; take its outcome. */
-static int join_pull(struct image_service *svc, struct inflight *f, char ret_id[DIGEST_MAX],
+/* The pull's monitor: non-zero once every caller waiting for it has a client that left. */
+struct gone_ctx {
+    struct image_service *svc;
+    struct inflight *f;
+};
+
+static int all_clients_gone(void *ctx) {
+    struct gone_ctx *g = ctx;
+    int gone = 1;
+    pthread_mutex_lock(&g->svc->inflight_lock);
+    for (struct waiter *w = g->f->waiting; gone && w; w = w->next)
+        gone = w->client && w->client->gone && w->client->gone(w->client->ctx);
+    pthread_mutex_unlock(&g->svc->inflight_lock);
+    return gone;
+}
+
+/* Wait for the pull another caller runs; take its outcome.  Its monitor stops before `done`: `me` may go then. */
+static int join_pull(struct image_service *svc, struct inflight *f, struct waiter *me, char ret_id[DIGEST_MAX],
                      struct cleat_error **reterr) {
+    me->next = f->waiting;
+    f->waiting = me;
     f->waiters++;
     while (!f->done)
         pthread_cond_wait(&svc->inflight_done, &svc->inflight_lock);
@@ -251,9 +280,10 @@ static int join_pull(struct image_service *svc, struct inflight *f, char ret_id[
     return r;
 }
 
-int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth, char ret_id[DIGEST_MAX],
-               struct cleat_error **reterr) {
+int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth,
+               const struct image_pull_client *client, char ret_id[DIGEST_MAX], struct cleat_error **reterr) {
     struct pull p = {.svc = svc, .auth = auth};
+    struct waiter me = {.client = client};
     int r = prepare_pull(svc, ref, &p, reterr);
     if (r < 0) {
         pull_clear(&p);
@@ -269,7 +299,7 @@ int image_pull(struct image_service *svc, const char *ref, const struct cleat_au
     if (f) {
         free(key);
         pull_clear(&p);
-        return join_pull(svc, f, ret_id, reterr); /* unlocks */
+        return join_pull(svc, f, &me, ret_id, reterr); /* unlocks */
     }
     f = calloc(1, sizeof(*f));
     if (!f) {
@@ -280,21 +310,31 @@ int image_pull(struct image_service *svc, const char *ref, const struct cleat_au
     }
     f->reference = key; /* the sharing key: reference and credentials */
     f->waiters = 1;
+    f->waiting = &me;
     f->next = svc->inflight;
     svc->inflight = f;
     pthread_mutex_unlock(&svc->inflight_lock);
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct gone_ctx gone = {.svc = svc, .f = f};
+    struct pull_watch watch = {.p = &p, .reference = p.reference, .clients_gone = all_clients_gone, .ctx = &gone};
     pthread_rwlock_rdlock(&svc->gc_lock);
+    pull_watch_start(&watch);
     r = run_pull(&p, ret_id, reterr);
+    pull_watch_stop(&watch);
     pthread_rwlock_unlock(&svc->gc_lock);
+    if (r < 0 && atomic_load(&p.progress.cancel))
+        r = pull_cancel_error(&p, reterr); /* the reason, not what the interrupted step said */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     metrics_pull_done(r >= 0);
     if (r < 0) {
         error_prefix(r, reterr, "pulling image '%s'", ref);
         image_gc(svc); /* what only this pull had fetched or unpacked goes */
-    } else {
+    } else if (atomic_load(&svc->gc_wanted)) {
+        image_gc_soon(svc); /* asked for while this pull ran (image_gc_soon); another pull may take it over */
+    }
+    if (r >= 0) {
         log_info("pulled %s as %s (%zu layers, %.2f s)", p.reference, ret_id, p.manifest->n_layers,
                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     }

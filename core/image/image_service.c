@@ -51,6 +51,8 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     svc->store = store;
     svc->snapshotter = plugins_first(plugins, CLEAT_CONCERN_SNAPSHOTTER);
     svc->max_parallel = o->max_parallel_downloads ? o->max_parallel_downloads : 3;
+    svc->progress_timeout_s = o->pull_progress_timeout_seconds;
+    svc->progress_log_interval_s = o->pull_progress_log_interval_seconds;
     svc->limits = o->limits;
     if (platform_host(&svc->platform) < 0) {
         free(svc);
@@ -63,7 +65,9 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&svc->inflight_lock, NULL);
     pthread_cond_init(&svc->inflight_done, NULL);
-    int r = trust_open(o, &svc->policy, &svc->lookaside, reterr);
+    int r = image_pins_set(svc, o->pinned, reterr);
+    if (r >= 0)
+        r = trust_open(o, &svc->policy, &svc->lookaside, reterr);
     if (r >= 0)
         r = content_store_open(o->root_dir, &svc->content, reterr);
     if (r >= 0)
@@ -87,6 +91,7 @@ void image_service_free(struct image_service *svc) {
     content_store_close(svc->content);
     trust_policy_free(svc->policy);
     trust_lookaside_free(svc->lookaside);
+    strv_free(svc->pinned);
     platform_clear(&svc->platform);
     pthread_rwlock_destroy(&svc->gc_lock);
     pthread_mutex_destroy(&svc->inflight_lock);
@@ -255,20 +260,51 @@ static void gc_snapshots(struct image_service *svc) {
     free(l.keys);
 }
 
-void image_gc(struct image_service *svc) {
+/* Collect with gc_lock held exclusively. */
+static void gc_locked(struct image_service *svc) {
     struct cleat_error *err = NULL;
-    pthread_rwlock_wrlock(&svc->gc_lock);
+    atomic_store(&svc->gc_wanted, 0);
     gc_snapshots(svc);
     if (content_walk(svc->content, gc_blob, svc, &err) < 0) {
         log_warning("gc: listing blobs: %s", error_message(err));
         error_free(err);
     }
+}
+
+void image_gc(struct image_service *svc) {
+    pthread_rwlock_wrlock(&svc->gc_lock);
+    gc_locked(svc);
     pthread_rwlock_unlock(&svc->gc_lock);
+    /* Asked for (image_gc_soon) while this one ran, maybe after it had walked: once more. */
+    if (atomic_load(&svc->gc_wanted))
+        image_gc_soon(svc);
+}
+
+void image_gc_soon(struct image_service *svc) {
+    /* Set first: a pull that ends between a failed trylock and this store would miss it. */
+    atomic_store(&svc->gc_wanted, 1);
+    if (pthread_rwlock_trywrlock(&svc->gc_lock) != 0)
+        return; /* a pull holds it: image_pull collects when it is done */
+    gc_locked(svc);
+    pthread_rwlock_unlock(&svc->gc_lock);
+}
+
+/* Whether `ref` names a pinned image now (for the log line of its removal). */
+static int names_pinned(struct image_service *svc, const char *ref) {
+    char id[ID_HEX_LEN + 1];
+    if (!svc->pinned[0] || image_store_resolve(svc->images, ref, id, NULL) < 0)
+        return 0;
+    char **ids = image_service_pinned_ids(svc);
+    int pinned = image_ids_contain(ids, id);
+    strv_free(ids);
+    return pinned;
 }
 
 int image_remove(struct image_service *svc, const char *ref, struct cleat_error **reterr) {
     char removed[ID_HEX_LEN + 1];
     struct cleat_error *err = NULL;
+    /* A pinned image goes too when asked, as in containerd: pinning tells kubelet's GC, which never asks. */
+    int pinned = names_pinned(svc, ref);
     int r = image_store_remove(svc->images, ref, removed, &err);
     if (r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND) {
         error_free(err); /* removing what is gone is not an error (kubelet retries) */
@@ -279,7 +315,7 @@ int image_remove(struct image_service *svc, const char *ref, struct cleat_error 
         return r;
     }
     if (*removed) {
-        log_info("removed image sha256:%s", removed);
+        log_info("removed image sha256:%s%s", removed, pinned ? " (pinned in images.pinned, removed on request)" : "");
         image_gc(svc);
     }
     return 0;

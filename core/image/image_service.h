@@ -42,6 +42,14 @@ struct image_unpack_limits {
 struct image_service_options {
     const char *root_dir;
     uint32_t max_parallel_downloads; /* layers fetched at once per pull */
+    /*
+     * images.pull_progress_timeout_seconds: a pull that receives no byte
+     * (and unpacks nothing) for this long is cancelled, DEADLINE_EXCEEDED
+     * naming the setting; images.pull_progress_log_interval_seconds: how
+     * often a running pull logs its progress.  0: never.
+     */
+    uint32_t pull_progress_timeout_seconds;
+    uint32_t pull_progress_log_interval_seconds;
     struct image_unpack_limits limits;
     /*
      * The containers-policy.json(5) file every pull is checked against
@@ -52,6 +60,12 @@ struct image_service_options {
      */
     const char *signature_policy;
     const char *registries_d;
+    /*
+     * images.pinned: references (any form PullImage takes, or "sha256:"
+     * IDs) of images reported as pinned; NULL-terminated, may be NULL.  A
+     * malformed one fails image_service_open with INVALID_ARGUMENT.
+     */
+    const char *const *pinned;
 };
 
 int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
@@ -60,15 +74,53 @@ void image_service_free(struct image_service *svc);
 /* Load and drop the signature policy and registries.d of `o`, as image_service_open would: for --check-config. */
 int image_service_check_trust(const struct image_service_options *o, struct cleat_error **reterr);
 
-/* Pull `ref` and return the image ID ("sha256:<hex>", the config digest). */
-int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth, char ret_id[DIGEST_MAX],
-               struct cleat_error **reterr);
+/* Check images.pinned as image_service_open would: for --check-config. */
+int image_service_check_pins(const char *const *pinned, struct cleat_error **reterr);
+
+/*
+ * The IDs (64 hex, NULL-terminated, free with strv_free) of the images the
+ * pins name right now: a pin names the image its reference resolves to at
+ * the time of the call (a tag that moved takes its pin along), and nothing
+ * while no such image is on the node.  NULL only when memory ran out.
+ *
+ * Pinning is a report to kubelet, whose image garbage collection keeps
+ * pinned images; RemoveImage of a pinned image still removes it, as in
+ * containerd (kubelet never asks to): an operator who asks for a removal
+ * gets it.
+ */
+char **image_service_pinned_ids(struct image_service *svc);
+/* Non-zero when `id` (64 hex) is in `ids` (as image_service_pinned_ids returns; NULL: none). */
+int image_ids_contain(char *const *ids, const char *id);
+
+/* Who waits for a pull: gone() says non-zero once that caller's client has left (NULL: it never leaves). */
+struct image_pull_client {
+    int (*gone)(void *ctx); /* called from the pull's monitor thread, about once a second */
+    void *ctx;
+};
+
+/*
+ * Pull `ref` and return the image ID ("sha256:<hex>", the config digest).
+ * Callers pulling the same reference with the same credentials share one
+ * pull; it is cancelled (CANCELLED, nothing left behind: partial downloads
+ * and snapshots go, as after any failure) once every one of them has a
+ * client that went away, and (DEADLINE_EXCEEDED) when it makes no progress
+ * for pull_progress_timeout_seconds.  `client` may be NULL.
+ */
+int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth,
+               const struct image_pull_client *client, char ret_id[DIGEST_MAX], struct cleat_error **reterr);
 
 /* Remove what `ref` names (see image_store_remove), then collect garbage.  Absent → 0 (idempotent). */
 int image_remove(struct image_service *svc, const char *ref, struct cleat_error **reterr);
 
 /* Remove blobs and committed chain snapshots that no image needs. */
 void image_gc(struct image_service *svc);
+/*
+ * image_gc without waiting: now if no pull runs, else when the running
+ * pulls are done (the last one collects).  For callers that must not wait
+ * for a download, such as the removal of a container whose image volume
+ * kept the layers of a removed image.
+ */
+void image_gc_soon(struct image_service *svc);
 
 struct image_fs_usage {
     char mountpoint[4096];

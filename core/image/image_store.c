@@ -291,6 +291,23 @@ int image_store_lookup(struct image_store *is, const char *ref, image_record **r
     return 0;
 }
 
+int image_store_resolve(struct image_store *is, const char *ref, char ret_id[ID_HEX_LEN + 1],
+                        struct cleat_error **reterr) {
+    struct cleat_error *err = NULL;
+    pthread_mutex_lock(&is->lock);
+    ssize_t at = find_ref(is, ref, &err);
+    if (at >= 0)
+        snprintf(ret_id, ID_HEX_LEN + 1, "%s", is->images[at]->id);
+    pthread_mutex_unlock(&is->lock);
+    if (at >= 0)
+        return 0;
+    if (reterr)
+        *reterr = err;
+    else
+        error_free(err);
+    return -ENOENT;
+}
+
 static int by_id(const void *a, const void *b) {
     return strcmp((*(image_record *const *)a)->id, (*(image_record *const *)b)->id);
 }

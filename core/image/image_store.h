@@ -39,6 +39,13 @@ int image_store_put(struct image_store *is, const image_record *rec, const char 
  */
 int image_store_lookup(struct image_store *is, const char *ref, image_record **ret, struct cleat_error **reterr);
 
+/*
+ * The ID (64 hex) of the image `ref` names, as image_store_lookup finds it,
+ * without copying the record.  NOT_FOUND (or the reference's own error) if none.
+ */
+int image_store_resolve(struct image_store *is, const char *ref, char ret_id[ID_HEX_LEN + 1],
+                        struct cleat_error **reterr);
+
 /* Copies of every record, sorted by ID; free with image_records_free(). */
 int image_store_list(struct image_store *is, image_record ***ret, size_t *ret_n, struct cleat_error **reterr);
 

@@ -145,7 +145,8 @@ void container_cleanup(struct runtime_service *rs, const char *id, struct plugin
             err = NULL;
         }
     }
-    userns_dir_remove(rs, id); /* idmapped rootfs and volumes (a pod with its own user namespace) */
+    userns_dir_remove(rs, id);         /* idmapped rootfs and volumes (a pod with its own user namespace) */
+    image_volumes_remove(rs, id, dir); /* before rm_tree: it unmounts them */
     struct plugin_instance *sn =
         snapshotter && *snapshotter ? plugins_find(rs->deps.plugins, CLEAT_CONCERN_SNAPSHOTTER, snapshotter) : NULL;
     if (!sn)

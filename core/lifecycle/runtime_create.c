@@ -47,6 +47,7 @@ struct create {
     int snapshot_made, runtime_made;
     /* A pod with its own user namespace (POD_NS_USER): runtime_create_userns.c */
     struct create_userns userns;
+    struct image_volumes volumes; /* the CRI mounts that are images (runtime_image_volumes.c) */
 };
 
 static const Runtime__V1__NamespaceOption *nsopts_of(const struct create *c) {
@@ -72,15 +73,14 @@ static int validate(const Runtime__V1__ContainerConfig *config, struct cleat_err
             return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                              "mount %zu: the container path \"%s\" is not absolute", i,
                              m->container_path ? m->container_path : "");
-        if (m->image && m->image->image && *m->image->image)
-            return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "mount %s: image volumes are not supported",
-                             m->container_path);
+        if (image_volume_is(m))
+            continue; /* image_volumes_validate */
         if (!m->host_path || m->host_path[0] != '/')
             return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                              "mount %s: the host path \"%s\" is not absolute", m->container_path,
                              m->host_path ? m->host_path : "");
     }
-    return 0;
+    return image_volumes_validate(config, reterr);
 }
 
 /* Missing host paths become directories, as docker and containerd do; a read-only one is surely a mistake. */
@@ -88,7 +88,7 @@ static int host_paths(const Runtime__V1__ContainerConfig *config, struct cleat_e
     for (size_t i = 0; i < config->n_mounts; i++) {
         const Runtime__V1__Mount *m = config->mounts[i];
         struct stat st;
-        if (stat(m->host_path, &st) == 0)
+        if (image_volume_is(m) || stat(m->host_path, &st) == 0)
             continue;
         if (errno != ENOENT)
             return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, errno, "mount %s: host path %s: %s",
@@ -206,6 +206,14 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
     snprintf(shm, sizeof(shm), "%s/shm", pdir);
     free(pdir);
     uint32_t pinned = c->pod->pinned_namespaces;
+    /* Each mount's source: an image volume's view, an idmapped copy of a host path, or (NULL) the host path. */
+    const char **sources = calloc(c->config->n_mounts + 1, sizeof(*sources));
+    if (!sources)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->config->n_mounts; i++)
+        sources[i] = c->volumes.sources && c->volumes.sources[i] ? c->volumes.sources[i]
+                     : c->userns.volumes                         ? c->userns.volumes[i]
+                                                                 : NULL;
     struct spec_input in = {
         .container = c->config,
         .sandbox = c->pod_config,
@@ -219,7 +227,7 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
         .utsns_path = pinned & POD_NS_UTS ? uts : NULL,
         .pidns_path = c->pidns[0] ? c->pidns : NULL,
         .userns_path = pinned & POD_NS_USER ? user : NULL,
-        .mount_sources = (const char *const *)c->userns.volumes,
+        .mount_sources = sources,
         .cgroups_path = c->cgroups_path,
         .hostname_file = hostname,
         .resolv_conf = resolv,
@@ -229,6 +237,7 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
         .min_oom_score_adj = c->rs->min_oom_score_adj,
     };
     int r = spec_build(&in, &c->spec, reterr);
+    free(sources);
     if (r < 0)
         return r;
     char path[4200];
@@ -341,6 +350,8 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
                          c->config->image->image);
     }
     int r = image_service_config(rs->deps.images, c->image, &c->image_config, reterr);
+    if (r >= 0)
+        r = image_volumes_find(rs, c->config, &c->volumes, reterr);
     if (r < 0)
         return r;
     c->rt = runtime_instance(rs, c->pod->runtime_handler);
@@ -384,6 +395,9 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
         snprintf(rootfs, sizeof(rootfs), "%s", c->userns.rootfs);
     if (r >= 0)
         r = snapshot(c, rootfs, reterr);
+    if (r >= 0)
+        r = image_volumes_mount(rs, c->id, c->dir, c->config, &c->volumes, c->userns.on ? &c->userns.idmap : NULL,
+                                reterr);
     if (r >= 0 && c->userns.on)
         r = create_userns_volumes(c->config, &c->userns, reterr);
     if (r >= 0)
@@ -434,6 +448,7 @@ int container_create(struct runtime_service *rs, const char *pod_id_or_prefix,
     image_config_free(c.image_config);
     mount_list_free(c.mounts);
     create_userns_done(&c.userns);
+    image_volumes_done(&c.volumes);
     free(c.dir);
     free(c.name_key);
     free(c.log_path);

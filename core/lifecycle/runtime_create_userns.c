@@ -65,6 +65,8 @@ int create_userns_volumes(const Runtime__V1__ContainerConfig *config, struct cre
     u->n_volumes = config->n_mounts;
     for (size_t i = 0; i < config->n_mounts; i++) {
         const Runtime__V1__Mount *m = config->mounts[i];
+        if (image_volume_is(m))
+            continue; /* mounted idmapped from its view already (image_volumes_mount) */
         if (asprintf(&u->volumes[i], "%s/%zu", vols, i) < 0) {
             u->volumes[i] = NULL;
             return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");

@@ -286,6 +286,7 @@ int runtime_service_open(const struct runtime_deps *deps, struct runtime_service
     sweep(rs, rs->pods_dir, STORE_SANDBOX);
     userns_sweep(rs);
     sweep_snapshots(rs);
+    image_volumes_sweep(rs);
     runtime_userns_probe(rs);
     r = pod_cidr_load(rs, reterr);
     if (r < 0) {

@@ -155,6 +155,14 @@ void sandbox_records_free(sandbox_record **recs, size_t n);
  */
 int runtime_userns_supported(struct runtime_service *rs, struct plugin_instance *rt, struct cleat_error **reterr);
 
+/*
+ * Whether containers can mount images (CRI Mount.image): the snapshotter
+ * images are unpacked with makes views and can list and remove them.  The
+ * CRI has no Status field for it (api.proto's RuntimeFeatures has none), so
+ * the verbose Status info reports it.  No side effects.
+ */
+int runtime_image_volumes_supported(struct runtime_service *rs);
+
 /* The pod CIDR kubelet last gave (UpdateRuntimeConfig), malloc'd ("" if none), or NULL on OOM. */
 char *runtime_pod_cidr(struct runtime_service *rs);
 /*

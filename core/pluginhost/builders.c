@@ -85,6 +85,8 @@ int mount_list_add(struct cleat_mount_list *l, const char *type, const char *sou
 int blob_writer_write(struct cleat_blob_writer *w, const void *data, uint64_t len, struct cleat_error **reterr) {
     if (!w || !w->sink)
         return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "blob writer has no destination");
+    if (blob_writer_cancelled(w))
+        return error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "the pull was cancelled");
     int r = w->sink(w->ctx, data, len, reterr);
     if (r < 0)
         return r;
@@ -94,6 +96,10 @@ int blob_writer_write(struct cleat_blob_writer *w, const void *data, uint64_t le
 
 uint64_t blob_writer_offset(const struct cleat_blob_writer *w) {
     return w ? w->offset : 0;
+}
+
+int32_t blob_writer_cancelled(const struct cleat_blob_writer *w) {
+    return w && w->cancel && atomic_load(w->cancel) != 0;
 }
 
 struct cleat_net_result *net_result_new(void) {

@@ -8,6 +8,7 @@
 #ifndef CLEAT_CORE_BUILDERS_H
 #define CLEAT_CORE_BUILDERS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,12 +33,14 @@ typedef int (*blob_sink_fn)(void *ctx, const void *data, uint64_t len, struct cl
 struct cleat_blob_writer {
     blob_sink_fn sink;
     void *ctx;
-    uint64_t offset; /* bytes accepted so far, including any resumed prefix */
+    uint64_t offset;          /* bytes accepted so far, including any resumed prefix */
+    const atomic_int *cancel; /* non-zero: the bytes are not wanted any more (NULL: never) */
 };
 
-/* Backs cleat_host.blob_write / blob_offset. */
+/* Backs cleat_host.blob_write / blob_offset / blob_cancelled; a cancelled writer refuses bytes (CANCELLED). */
 int blob_writer_write(struct cleat_blob_writer *w, const void *data, uint64_t len, struct cleat_error **reterr);
 uint64_t blob_writer_offset(const struct cleat_blob_writer *w);
+int32_t blob_writer_cancelled(const struct cleat_blob_writer *w);
 
 struct net_ip {
     char *ifname, *address, *gateway;

@@ -88,5 +88,6 @@ void plugin_host_init(struct cleat_host *host, struct plugin_instance *pi, struc
         .net_result_add_ip = net_result_add_ip,
         .runtime_exit = host_runtime_exit,
         .error_vnew = error_vnew,
+        .blob_cancelled = blob_writer_cancelled,
     };
 }

@@ -69,7 +69,9 @@ struct spec_input {
     /*
      * Where each CRI mount (container->mounts[i]) is bind-mounted from, when
      * not its host_path: an idmapped copy of it the caller made (see
-     * mount_apply_idmapped); NULL, or a NULL entry: the host_path.
+     * mount_apply_idmapped), or for an image volume (Mount.image) the
+     * read-only view of the image the caller mounted (required for those);
+     * NULL, or a NULL entry: the host_path.
      */
     const char *const *mount_sources;
     const char *cgroups_path; /* linux.cgroupsPath, resolved by the caller; NULL to omit */
@@ -129,7 +131,8 @@ struct spec_input {
  *   container whose own userns_options disagree with the pod's (another
  *   mode, other maps) is INVALID_ARGUMENT.
  * Not handled yet, and refused by spec_check_container (which spec_build
- * calls first): SELinux labels, CDI devices, per-mount uid/gid mappings.  Image volumes are refused by CreateContainer.  rlimits beyond
+ * calls first): SELinux labels, CDI devices, per-mount uid/gid mappings.  Image volumes are bind mounts of
+ * their mount_sources entry, always read-only.  rlimits beyond
  * containerd's RLIMIT_NOFILE 1024 are not set.
  */
 int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error **reterr);

@@ -118,13 +118,17 @@ static int add_pod_files(const struct spec_input *in, struct mnts *m, struct cle
 static int add_cri_mount(const Runtime__V1__Mount *mt, const char *source, struct mnts *m, int *prop_level,
                          struct cleat_error **reterr) {
     const char *dest = mt->container_path, *src = mt->host_path;
+    int image = mt->image && mt->image->image && *mt->image->image;
     if (!dest || dest[0] != '/')
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "mount container path \"%s\" is not absolute",
                          dest ? dest : "");
-    if (!src || src[0] != '/')
+    /* An image volume is bind-mounted from the view the caller made of the image (spec_input.mount_sources). */
+    if (image && !source)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
-                         "mount at %s: host path \"%s\" is not absolute (image volumes are not supported)", dest,
-                         src ? src : "");
+                         "mount at %s: image volume %s has no view to mount (mount_sources)", dest, mt->image->image);
+    if (!image && (!src || src[0] != '/'))
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "mount at %s: host path \"%s\" is not absolute",
+                         dest, src ? src : "");
     const char *prop = "rprivate";
     if (mt->propagation == RUNTIME__V1__MOUNT_PROPAGATION__PROPAGATION_HOST_TO_CONTAINER) {
         prop = "rslave";
@@ -139,7 +143,8 @@ static int add_cri_mount(const Runtime__V1__Mount *mt, const char *source, struc
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "mount at %s: recursive read-only needs readonly and private propagation", dest);
     /* selinux_relabel: refused where SELinux runs, a no-op elsewhere (spec_check_container). */
-    const char *ro = mt->recursive_read_only ? "rro" : mt->readonly ? "ro" : "rw";
+    /* An image volume is read-only whatever the mount says: its view cannot be written anyway. */
+    const char *ro = mt->recursive_read_only ? "rro" : mt->readonly || image ? "ro" : "rw";
     return mnts_add(m, dest, bind(dest, source ? source : src, prop, ro), reterr);
 }
 

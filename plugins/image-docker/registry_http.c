@@ -12,6 +12,7 @@
  * off): a registry's token never reaches S3.  Nothing here logs header values.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -299,6 +300,23 @@ static curl_socket_t open_socket(void *userp, curlsocktype purpose, struct curl_
     return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
+/*
+ * Called by libcurl about once a second even while no byte arrives: a blob
+ * the core no longer wants (its pull was cancelled, ABI 1.3) stops the
+ * transfer now rather than at stall_timeout_seconds.
+ */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    struct exchange *x = userp;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return x->h->host->blob_cancelled(x->req->writer) ? 1 : 0; /* non-zero: CURLE_ABORTED_BY_CALLBACK */
+}
+
+/* The host table has blob_cancelled (a host of ABI 1.3 or later). */
+static int host_can_cancel(const struct cleat_host *host) {
+    return host->struct_size >= offsetof(struct cleat_host, blob_cancelled) + sizeof(host->blob_cancelled) &&
+           host->blob_cancelled;
+}
+
 static void setup_common(struct exchange *x, char *errbuf) {
     CURL *c = x->curl;
     const struct dk_config *cfg = x->h->cfg;
@@ -319,6 +337,11 @@ static void setup_common(struct exchange *x, char *errbuf) {
     curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    if (x->req->writer && host_can_cancel(x->h->host)) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
 }
 
 int dk_http_do(struct dk_http *h, const struct dk_http_req *req, struct dk_http_resp *resp,

@@ -774,6 +774,46 @@ static void test_unpack_limits(void **state) {
                       "%1$s:6:19: 'min_free_bytes' must be an integer, not a list");
 }
 
+static void test_pinned(void **state) {
+    struct config *c = config_over_defaults("");
+    assert_non_null(c->images_pinned);
+    assert_null(c->images_pinned[0]);
+    config_free(c);
+    c = config_over_defaults("images:\n  pinned: [busybox, 'sha256:ab', 'oci:/srv/x:1']\n");
+    assert_string_equal(c->images_pinned[0], "busybox");
+    assert_string_equal(c->images_pinned[1], "sha256:ab");
+    assert_string_equal(c->images_pinned[2], "oci:/srv/x:1");
+    assert_null(c->images_pinned[3]);
+    config_free(c);
+    /* Deleted with null: the embedded default (none) again. */
+    c = config_over_defaults("images:\n  pinned: ~\n");
+    assert_null(c->images_pinned[0]);
+    config_free(c);
+    assert_load_error(*state, "images:\n  pinned: [ok, '', [x]]\n",
+                      "%1$s:2:16: a pinned image must be a non-empty reference, not ''\n"
+                      "%1$s:2:20: a pinned image must be a non-empty reference, not a list");
+    assert_load_error(*state, "images: {pinned: busybox}\n",
+                      "%1$s:1:18: 'pinned' must be a list of image references, not a scalar value");
+}
+
+static void test_pull_progress(void **state) {
+    struct config *c = config_over_defaults("");
+    assert_int_equal(c->images_pull_progress_timeout_seconds, 300);
+    assert_int_equal(c->images_pull_progress_log_interval_seconds, 30);
+    config_free(c);
+    c = config_over_defaults("images: {pull_progress_timeout_seconds: 0, pull_progress_log_interval_seconds: 5}\n");
+    assert_int_equal(c->images_pull_progress_timeout_seconds, 0);
+    assert_int_equal(c->images_pull_progress_log_interval_seconds, 5);
+    config_free(c);
+    c = config_over_defaults("images:\n  pull_progress_timeout_seconds:\n");
+    assert_int_equal(c->images_pull_progress_timeout_seconds, 300);
+    config_free(c);
+    assert_load_error(*state,
+                      "images:\n  pull_progress_timeout_seconds: -1\n  pull_progress_log_interval_seconds: 86401\n",
+                      "%1$s:2:34: 'pull_progress_timeout_seconds' must be between 0 and 86400, got -1\n"
+                      "%1$s:3:39: 'pull_progress_log_interval_seconds' must be between 0 and 86400, got 86401");
+}
+
 static void test_instance_errors(void **state) {
     assert_load_error(*state,
                       "runtime:\n  default_handler: Bad\n  handlers:\n    Bad:\n      plugin: runtime_runc!\n"
@@ -914,6 +954,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_observability, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_streaming_limits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unpack_limits, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_pinned, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_pull_progress, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_instance_errors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_default_handler, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_duplicate_scheme, setup_dir, teardown_dir),

@@ -86,6 +86,38 @@ static void test_symlink_stays_in_root(void **state) {
     assert_int_equal(fsutil_open_regular_in_root(r->fd, "../../../../etc/nothing-here", &st), -ENOENT);
 }
 
+/* An image path is resolved inside its root: symlinks, absolute or "..", cannot lead out of it. */
+static void test_resolve_in_root(void **state) {
+    struct root *r = *state;
+    char link[4200], *path = NULL, want[4200];
+    struct stat st;
+    write_text(r->dir, "etc/data", "x\n");
+    path_in(r, "etc/up", link, sizeof(link));
+    assert_int_equal(symlink("../../../../..", link), 0);
+    path_in(r, "etc/abs", link, sizeof(link));
+    assert_int_equal(symlink("/etc/data", link), 0);
+    assert_int_equal(fsutil_resolve_in_root(r->dir, "etc/abs", &path, &st), 0);
+    path_in(r, "etc/data", want, sizeof(want));
+    assert_string_equal(path, want);
+    assert_true(S_ISREG(st.st_mode));
+    free(path);
+    /* Up from the root is the root itself. */
+    assert_int_equal(fsutil_resolve_in_root(r->dir, "etc/up", &path, &st), 0);
+    assert_string_equal(path, r->dir);
+    assert_true(S_ISDIR(st.st_mode));
+    free(path);
+    assert_int_equal(fsutil_resolve_in_root(r->dir, "etc/up/etc/data", &path, NULL), 0);
+    assert_string_equal(path, want);
+    free(path);
+    assert_int_equal(fsutil_resolve_in_root(r->dir, "", &path, NULL), 0);
+    assert_string_equal(path, r->dir);
+    free(path);
+    path = NULL;
+    assert_int_equal(fsutil_resolve_in_root(r->dir, "etc/missing", &path, NULL), -ENOENT);
+    assert_int_equal(fsutil_resolve_in_root(r->dir, "etc/data/below", &path, NULL), -ENOTDIR);
+    assert_null(path);
+}
+
 static void expect_refused_unopened(struct root *r, const char *rel, mode_t type) {
     char path[4200];
     path_in(r, rel, path, sizeof(path));
@@ -197,6 +229,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_regular_file_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_stays_in_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_in_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_is_not_opened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_is_not_opened, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_is_refused, setup, teardown),

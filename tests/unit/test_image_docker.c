@@ -335,7 +335,7 @@ static int fetch(struct loaded *l, const char *ref, const struct cleat_auth *aut
                  const char *digest, int64_t size, struct sink *s, uint64_t offset, struct cleat_error **reterr) {
     struct cleat_transport_request req = {sizeof(req), ref, auth ? auth : &no_auth};
     struct cleat_descriptor desc = {media_type, digest, size, NULL};
-    struct cleat_blob_writer w = {sink_write, s, offset};
+    struct cleat_blob_writer w = {.sink = sink_write, .ctx = s, .offset = offset};
     return l->pi->ops.transport.fetch(l->pi->instance, &req, &desc, &w, reterr);
 }
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,6 +30,8 @@
 
 static sem_t slow_may_finish;
 static sem_t stream_saw_cancel;
+static sem_t watch_started, watch_saw_cancel;
+static int watch_polls_before_cancel;
 
 /* Echo: runtime_name = the request's version. */
 static int echo(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
@@ -51,6 +54,31 @@ static int slow(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, P
                 struct cleat_error **reterr) {
     sem_wait(&slow_may_finish);
     return echo(ctx, call, req, ret, reterr);
+}
+
+/* Polls rpc_call_cancelled, as the pull's monitor does: from another thread. */
+static void *watch_thread(void *arg) {
+    struct rpc_call *call = arg;
+    sem_post(&watch_started);
+    for (int i = 0; i < 2000; i++) {
+        if (rpc_call_cancelled(call)) {
+            watch_polls_before_cancel = i;
+            sem_post(&watch_saw_cancel);
+            return NULL;
+        }
+        usleep(10000);
+    }
+    return NULL;
+}
+
+/* Unary, until its client goes away (or 20 s): the answer says whether it noticed. */
+static int watch(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                 struct cleat_error **reterr) {
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, watch_thread, call), 0);
+    pthread_join(t, NULL);
+    return rpc_call_cancelled(call) ? error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "client left")
+                                    : echo(ctx, call, req, ret, reterr);
 }
 
 /* Sends `version` (a number) messages, or forever when it is "forever", until the client leaves. */
@@ -85,6 +113,8 @@ static struct rpc_method methods[] = {
      NULL},
     {"/t.S/Count", &runtime__v1__version_request__descriptor, &runtime__v1__version_response__descriptor, NULL, count,
      NULL},
+    {"/t.S/Watch", &runtime__v1__version_request__descriptor, &runtime__v1__version_response__descriptor, watch, NULL,
+     NULL},
     {"/t.S/Later", &runtime__v1__version_request__descriptor, &runtime__v1__version_response__descriptor, NULL, NULL,
      NULL},
 };
@@ -113,6 +143,8 @@ static int setup(void **state) {
     grpc_channel_credentials_release(creds);
     sem_init(&slow_may_finish, 0, 0);
     sem_init(&stream_saw_cancel, 0, 0);
+    sem_init(&watch_started, 0, 0);
+    sem_init(&watch_saw_cancel, 0, 0);
     *state = f;
     return 0;
 }
@@ -141,8 +173,12 @@ static void *pluck(grpc_completion_queue *cq, void *tag) {
     return ev.tag;
 }
 
-/* Start a call and send its one request. */
-static void call_start(struct fixture *f, struct client_call *c, const char *method, const char *version) {
+/*
+ * Start a call and send its one request; with `initial`, also wait for the server's initial metadata (which
+ * a unary handler sends only with its answer: call_start_unanswered does not wait for it).
+ */
+static void call_start_ops(struct fixture *f, struct client_call *c, const char *method, const char *version,
+                           int initial) {
     static char tag_send;
     memset(c, 0, sizeof(*c));
     c->cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -167,9 +203,13 @@ static void call_start(struct fixture *f, struct client_call *c, const char *met
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
     ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->initial;
-    assert_int_equal(grpc_call_start_batch(c->call, ops, 4, &tag_send, NULL), GRPC_CALL_OK);
+    assert_int_equal(grpc_call_start_batch(c->call, ops, initial ? 4 : 3, &tag_send, NULL), GRPC_CALL_OK);
     pluck(c->cq, &tag_send);
     grpc_byte_buffer_destroy(bb);
+}
+
+static void call_start(struct fixture *f, struct client_call *c, const char *method, const char *version) {
+    call_start_ops(f, c, method, version, 1);
 }
 
 /* The next message's runtime_name (malloc'd), or NULL at the end of the stream. */
@@ -273,6 +313,26 @@ static void test_stream_cancelled_by_client(void **state) {
     assert_int_equal(call_finish(&c, NULL), GRPC_STATUS_CANCELLED);
 }
 
+/* A unary handler learns that its client cancelled; the worker then serves later calls as usual. */
+static void test_unary_cancelled_by_client(void **state) {
+    struct client_call c;
+    call_start_ops(*state, &c, "/t.S/Watch", "x", 0);
+    sem_wait(&watch_started);
+    usleep(200000); /* a few polls (each up to 30 ms) that must say "still there" */
+    grpc_call_cancel(c.call, NULL);
+    /* The client's side is over at once; polling it lets grpc send the cancel (RST_STREAM). */
+    assert_int_equal(call_finish(&c, NULL), GRPC_STATUS_CANCELLED);
+    /* The server learns of it long before the call's deadline (20 s). */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    assert_int_equal(sem_timedwait(&watch_saw_cancel, &until), 0);
+    assert_true(watch_polls_before_cancel >= 3);
+    /* Both workers (2) serve again, with nothing of the cancelled call left on their queues. */
+    for (int i = 0; i < 6; i++)
+        test_unary(state);
+}
+
 struct slow_arg {
     struct fixture *f;
     grpc_status_code status;
@@ -320,6 +380,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unimplemented, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_cancelled_by_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unary_cancelled_by_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_call_does_not_block_fast_ones, setup, teardown),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -641,6 +641,33 @@ static void test_mounts(void **state) {
     build_fails(fx, "host path \"relative\" is not absolute");
 }
 
+/* An image volume is a read-only bind of the view the caller mounted; without one it cannot be built. */
+static void test_image_volume_mounts(void **state) {
+    struct fx *fx = *state;
+    Runtime__V1__Mount m[2] = {RUNTIME__V1__MOUNT__INIT, RUNTIME__V1__MOUNT__INIT};
+    Runtime__V1__Mount *ms[] = {&m[0], &m[1]};
+    Runtime__V1__ImageSpec img = RUNTIME__V1__IMAGE_SPEC__INIT;
+    img.image = "registry.example/data:1";
+    m[0].container_path = "/vol";
+    m[0].image = &img;
+    m[0].image_sub_path = "data";
+    m[1].container_path = "/host";
+    m[1].host_path = "/srv/host";
+    const char *sources[] = {"/run/cleat/containers/x/volumes/0/data", NULL};
+    fx->in.mount_sources = sources;
+    fx->c.mounts = ms;
+    fx->c.n_mounts = 2;
+    json_t *j = build_ok(fx);
+    /* Read-only even when the mount does not say so. */
+    assert_string_equal(mount_opts(j, "/vol"), "rbind rprivate ro");
+    assert_string_equal(json_string_value(json_object_get(mount_at(j, "/vol", NULL), "source")),
+                        "/run/cleat/containers/x/volumes/0/data");
+    assert_string_equal(json_string_value(json_object_get(mount_at(j, "/host", NULL), "source")), "/srv/host");
+    json_decref(j);
+    fx->in.mount_sources = NULL;
+    build_fails(fx, "image volume registry.example/data:1 has no view to mount");
+}
+
 static const char *ns_path(json_t *j, const char *type) {
     size_t i;
     json_t *n;
@@ -901,6 +928,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_privileged_readonly_nnp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oom_and_resources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mounts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_volume_mounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sysctls_and_cgroups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_devices, setup, teardown),

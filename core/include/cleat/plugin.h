@@ -26,10 +26,15 @@
  * loaded once, at start-up, and never unloaded.
  *
  * Changelog of the ABI (newest first):
+ *   1.3  2026-12-07  host table: blob_cancelled, so that a transport
+ *                    blocked on a stalled download stops when the core
+ *                    cancels the pull (no progress, or its client left).
  *   1.2  2026-12-07  runtime: struct cleat_runtime_container gains io_uid
  *                    and io_gid (the host ids of the root of a pod with its
  *                    own user namespace); CLEAT_RUNTIME_FEATURE_USER_NAMESPACES
- *                    says what a runtime that sets it is given.
+ *                    says what a runtime that sets it is given;
+ *                    CLEAT_RUNTIME_FEATURE_GUEST_NETWORK, and struct
+ *                    cleat_runtime_stats gains memory_limit_bytes.
  *   1.1  2026-12-06  runtime: feature bits ROOTFS_MOUNTS and SANDBOX_TASK,
  *                    struct cleat_runtime_sandbox gains resources_json and
  *                    overhead_json, struct cleat_runtime_ops gains stats
@@ -57,7 +62,7 @@ extern "C" {
 
 #define CLEAT_PLUGIN_MAGIC 0x434c4541u /* "CLEA" */
 #define CLEAT_ABI_MAJOR 1
-#define CLEAT_ABI_MINOR 2
+#define CLEAT_ABI_MINOR 3
 
 /* The name of the one symbol a plugin exports. */
 #define CLEAT_PLUGIN_SYMBOL "cleat_plugin"
@@ -198,6 +203,18 @@ struct cleat_host {
 
     /* error_new() with a va_list, for a plugin's own printf-like helpers (see cleat_error_set). */
     struct cleat_error *(*error_vnew)(int32_t status, int32_t errnum, const char *fmt, va_list ap)CLEAT_PRINTF(3, 0);
+
+    /* --- builders, continued (ABI 1.3) --------------------------------- */
+
+    /*
+     * Non-zero once the host no longer wants the blob `writer` fetches: the
+     * pull was cancelled (no progress for too long, or its client went
+     * away).  blob_write() then fails too, but a transport waiting for bytes
+     * that do not come should poll this (about once a second) and return at
+     * once, with any error: the core reports its own reason.  Cheap, safe
+     * from any thread.
+     */
+    int32_t (*blob_cancelled)(const struct cleat_blob_writer *writer);
 };
 
 /*

@@ -61,7 +61,8 @@ typedef int (*cleat_snapshot_fn)(void *ctx, const struct cleat_snapshot_info *in
 /*
  * Keys the core uses: "sha256:<chain id>" for a committed image layer,
  * "extract-<16 hex>" for the active snapshot a layer is unpacked into before
- * its commit, and the container's 64-hex id for its writable layer.
+ * its commit, the container's 64-hex id for its writable layer, and
+ * "volume-<container id>-<n>" for the views of its image volumes.
  *
  * Restart: snapshots are persistent (keep them under cleat_host.root_dir()
  * or the instance's own root) and must all be there, unchanged, after cleatd
@@ -84,7 +85,10 @@ struct cleat_snapshotter_ops {
     /*
      * Like prepare, read-only: the mounts must not let anything be written.
      * Same answers for a key in use, a missing or uncommitted parent.  The
-     * core does not call it yet.
+     * core makes one per image volume (a container's Mount.image), keyed
+     * "volume-<container id>-<mount index>" on the image's top layer, and
+     * removes it with the container (or, after a crash, when it finds no
+     * container record for it).
      */
     int (*view)(void *instance, const char *key, const char *parent, const char *const *labels,
                 struct cleat_mount_list *ret_mounts, struct cleat_error **reterr);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "cgroups.h"
+#include "image_store.h"
 #include "clocks.h"
 #include "keyed_lock.h"
 #include "mount_util.h"
@@ -181,6 +182,46 @@ int create_userns_volumes(const Runtime__V1__ContainerConfig *config, struct cre
                           struct cleat_error **reterr);
 /* Free what u holds (the mounts stay); a second call does nothing. */
 void create_userns_done(struct create_userns *u);
+
+/* --- image volumes (runtime_image_volumes.c) -------------------------- */
+
+struct image_volumes {
+    size_t n;              /* the container's CRI mounts */
+    int any;               /* at least one of them is an image volume */
+    image_record **images; /* per mount: the image it mounts, NULL for other mounts */
+    char **sources;        /* per mount: the path bind-mounted into the container (image_volumes_mount), or NULL */
+};
+
+/* Non-zero when a CRI mount is an image volume (Mount.image names an image). */
+int image_volume_is(const Runtime__V1__Mount *m);
+/*
+ * The image volumes' fields, before anything is made: image_sub_path
+ * relative and without "..", no host path as well, private propagation,
+ * and no image_sub_path on other mounts.  INVALID_ARGUMENT naming the mount.
+ */
+int image_volumes_validate(const Runtime__V1__ContainerConfig *config, struct cleat_error **reterr);
+/* Look up the images the mounts name (NOT_FOUND naming the mount and image: nothing is made). */
+int image_volumes_find(struct runtime_service *rs, const Runtime__V1__ContainerConfig *config, struct image_volumes *iv,
+                       struct cleat_error **reterr);
+/*
+ * Make and mount each volume's view at <container_dir>/volumes/<i> (through
+ * idmap when not NULL) and resolve its image_sub_path inside it into
+ * iv->sources[i]; a sub path that cannot be reached is INVALID_ARGUMENT.
+ * On failure what was made stays for image_volumes_remove (container_cleanup).
+ */
+int image_volumes_mount(struct runtime_service *rs, const char *id, const char *container_dir,
+                        const Runtime__V1__ContainerConfig *config, struct image_volumes *iv,
+                        const struct mount_idmap *idmap, struct cleat_error **reterr);
+/* Free what iv holds (the mounts and views stay); a second call does nothing. */
+void image_volumes_done(struct image_volumes *iv);
+/*
+ * Unmount <container_dir>/volumes (when container_dir is not NULL) and remove
+ * every view of container `id` from every snapshotter; absent is fine, so
+ * it may run twice.  Layers that only the views kept go (image_gc_soon).
+ */
+void image_volumes_remove(struct runtime_service *rs, const char *id, const char *container_dir);
+/* At start-up: remove the views of containers that have no record (a crash mid-create or mid-remove). */
+void image_volumes_sweep(struct runtime_service *rs);
 
 /* --- the pod's files (runtime_pod_files.c) ----------------------------- */
 
