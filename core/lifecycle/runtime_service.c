@@ -287,6 +287,7 @@ int runtime_service_open(const struct runtime_deps *deps, struct runtime_service
     userns_sweep(rs);
     sweep_snapshots(rs);
     runtime_userns_probe(rs);
+    runtime_rro_probe(rs);
     r = pod_cidr_load(rs, reterr);
     if (r < 0) {
         deps->plugins->on_exit = NULL;
@@ -317,6 +318,7 @@ void runtime_service_free(struct runtime_service *rs) {
     free(rs->containers_dir);
     free(rs->userns_dir);
     free(rs->userns_reason);
+    free(rs->rro_reason);
     free(rs->seccomp_profile);
     free(rs->pause_binary);
     free(rs);

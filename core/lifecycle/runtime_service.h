@@ -155,6 +155,16 @@ void sandbox_records_free(sandbox_record **recs, size_t n);
  */
 int runtime_userns_supported(struct runtime_service *rs, struct plugin_instance *rt, struct cleat_error **reterr);
 
+/*
+ * Whether the runtime handler `rt` makes recursive read-only mounts (CRI
+ * Mount.recursive_read_only): the runtime says so
+ * (CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS) and the start-up probe
+ * found that this kernel can (mount_setattr AT_RECURSIVE).  0, or
+ * FAILED_PRECONDITION saying why not.  No side effects; the kernel's part
+ * stays the same until a restart.
+ */
+int runtime_rro_supported(struct runtime_service *rs, struct plugin_instance *rt, struct cleat_error **reterr);
+
 /* The pod CIDR kubelet last gave (UpdateRuntimeConfig), malloc'd ("" if none), or NULL on OOM. */
 char *runtime_pod_cidr(struct runtime_service *rs);
 /*

@@ -36,6 +36,8 @@ struct runtime_service {
     char *userns_dir;    /* <state>/userns: what pods with their own user namespace reach (runtime_userns.c) */
     int userns_ok;       /* runtime_userns_probe found that they work here */
     char *userns_reason; /* else why not */
+    int rro_ok;          /* runtime_rro_probe found that this kernel makes recursive read-only mounts */
+    char *rro_reason;    /* else why not */
     char *seccomp_profile, *pause_binary;
     struct cgroup_layout *cgroups; /* NULL when the host's layout could not be read */
     int systemd_cgroup;
@@ -132,6 +134,14 @@ int container_remove_id(struct runtime_service *rs, const char *id, struct cleat
 void container_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt, const char *snapshotter);
 /* Undo a pod's namespaces, mounts, files and runtime state. */
 void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt);
+
+/* --- recursive read-only mounts (runtime_rro.c) ------------------------ */
+
+/* Find out at start-up whether this kernel makes recursive read-only mounts (sets rro_ok / rro_reason). */
+void runtime_rro_probe(struct runtime_service *rs);
+/* CreateContainer: FAILED_PRECONDITION naming the mount when one asks for recursive_read_only where it cannot be. */
+int create_check_rro(struct runtime_service *rs, struct plugin_instance *rt, const Runtime__V1__ContainerConfig *config,
+                     struct cleat_error **reterr);
 
 /* --- user namespaces (runtime_userns.c, runtime_userns_probe.c) -------- */
 
