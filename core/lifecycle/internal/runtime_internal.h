@@ -246,4 +246,25 @@ int signal_parse(const char *s);
 int runtime_cgroups_path(struct runtime_service *rs, const char *parent, const char *id, char **ret,
                          struct cleat_error **reterr);
 
+/* --- the pod's own cgroup (runtime_pod_cgroup.c) ------------------------ */
+
+/* INVALID_ARGUMENT naming linux.resources or linux.overhead when one cannot be applied (runtime_pod_resources.c). */
+int pod_resources_check(const Runtime__V1__PodSandboxConfig *c, struct cleat_error **reterr);
+
+/* The pod's own cgroup, hierarchy-relative: the directory its containers' cgroups go in ("/" without a parent). */
+int pod_cgroup_path(struct runtime_service *rs, const char *parent, char **ret, struct cleat_error **reterr);
+/*
+ * RunPodSandbox: when the pod asks for resources (or has an overhead) and
+ * its cgroup does not exist (cgroupfs driver), make it and write resources
+ * + overhead into it: *ret_owned = 1, and the pod owns it from now on.  A
+ * cgroup that exists, or no resources, is left alone (*ret_owned = 0).  On
+ * failure nothing is left made.
+ */
+int pod_cgroup_claim(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *c, int *ret_owned,
+                     struct cleat_error **reterr);
+/* Write the resources + overhead of `c` into the pod's own cgroup again (an owned one: after an update). */
+int pod_cgroup_resize(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *c, struct cleat_error **reterr);
+/* Remove an owned pod cgroup from every hierarchy; one still in use stays, with a warning.  Absent is fine. */
+void pod_cgroup_release(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *c);
+
 #endif
