@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import oci_schema
 import pod_fixture
 from conftest import module_pod_env
 
@@ -168,6 +169,7 @@ def make_images(env, tmp_path, n):
     manifests = [pod_fixture._write_image(layout, f"many-{i}", [layer], {"Labels": {"n": str(i)}})[0]
                  for i in range(n)]
     pod_fixture._write_index(layout, manifests)
+    oci_schema.check_image_layout(layout)
     refs = [f"oci:{layout}:many-{i}" for i in range(n)]
     pull = lambda ref: env.img.PullImage(env.pb2.PullImageRequest(image=env.pb2.ImageSpec(image=ref)), timeout=120)
     with ThreadPoolExecutor(4) as pool:
