@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what cleat needs to build on Debian 12; with --test, also what its
 # tests need (containerd only for its containerd-shim-runc-v2, the shim v2
-# runtime-kata's tests drive; containerd itself never runs); with --package,
+# runtime-kata's tests drive; containerd itself never runs; the OCI specs'
+# Go packages only for the JSON schemas they ship, which the e2e suites check
+# every config.json and image document against); with --package,
 # also what building the Debian package and installing it into a fresh root
 # (scripts/package-test.sh) need.
 #
@@ -21,6 +23,7 @@ test_deps=(
     docker-registry skopeo gpg gpgconf umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
     containerd
+    golang-github-opencontainers-specs-dev golang-github-opencontainers-image-spec-dev python3-jsonschema
 )
 
 # Building the .debs (debian/) and installing them into a debootstrapped root.

@@ -46,7 +46,10 @@ struct lifecycle_observer cri_events_observer(struct event_hub *hub);
 int cri_methods_new(struct cri_context *ctx, struct rpc_method **ret, size_t *ret_n, struct cleat_error **reterr);
 void cri_methods_free(struct rpc_method *methods, size_t n);
 
-/* Handlers, one file per group of RPCs. */
+/*
+ * Handlers, one file per group of RPCs.  Each Stream* RPC answers what its
+ * List* twin answers, in pages (cri_items.h).
+ */
 int cri_version(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                 struct cleat_error **reterr);
 int cri_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
@@ -60,6 +63,8 @@ int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req
                    struct cleat_error **reterr);
 int cri_list_images(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                     struct cleat_error **reterr);
+int cri_stream_images(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                      struct cleat_error **reterr);
 int cri_image_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                      struct cleat_error **reterr);
 int cri_remove_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
@@ -78,6 +83,8 @@ int cri_pod_sandbox_status(void *ctx, struct rpc_call *call, const ProtobufCMess
                            struct cleat_error **reterr);
 int cri_list_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                          struct cleat_error **reterr);
+int cri_stream_pod_sandboxes(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                             struct cleat_error **reterr);
 int cri_create_container(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                          struct cleat_error **reterr);
 int cri_start_container(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
@@ -88,6 +95,8 @@ int cri_remove_container(void *ctx, struct rpc_call *call, const ProtobufCMessag
                          struct cleat_error **reterr);
 int cri_list_containers(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                         struct cleat_error **reterr);
+int cri_stream_containers(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                          struct cleat_error **reterr);
 int cri_container_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                          struct cleat_error **reterr);
 int cri_update_container_resources(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
@@ -117,14 +126,20 @@ int cri_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage
                         struct cleat_error **reterr);
 int cri_list_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                              struct cleat_error **reterr);
+int cri_stream_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                               struct cleat_error **reterr);
 int cri_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                           struct cleat_error **reterr);
 int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                                struct cleat_error **reterr);
+int cri_stream_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                                 struct rpc_stream *stream, struct cleat_error **reterr);
 int cri_list_metric_descriptors(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                                 struct cleat_error **reterr);
 int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
                                  struct cleat_error **reterr);
+int cri_stream_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                                   struct rpc_stream *stream, struct cleat_error **reterr);
 int cri_update_pod_sandbox_resources(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
                                      ProtobufCMessage **ret, struct cleat_error **reterr);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The CRI container RPCs: CreateContainer, StartContainer, StopContainer,
- * RemoveContainer, ListContainers, ContainerStatus,
+ * RemoveContainer, ListContainers, StreamContainers, ContainerStatus,
  * UpdateContainerResources, ReopenContainerLog, ExecSync.
  */
 #include <jansson.h>
@@ -12,6 +12,7 @@
 #include "api.pb-c.h"
 #include "cri.h"
 #include "cri_convert.h"
+#include "cri_items.h"
 #include "runtime_service.h"
 #include "spec.h"
 
@@ -246,39 +247,56 @@ static int container_matches(const Runtime__V1__ContainerFilter *f, const contai
                             rec->n_labels);
 }
 
-int cri_list_containers(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
-                        struct cleat_error **reterr) {
-    const Runtime__V1__ListContainersRequest *in = (const void *)req;
-    struct arena *a = call->arena;
+static Runtime__V1__Container *container_message(struct arena *a, const container_record *rec) {
+    Runtime__V1__Container *c = ARENA_NEW(a, Runtime__V1__Container);
+    runtime__v1__container__init(c);
+    c->id = arena_strdup(a, rec->id);
+    c->pod_sandbox_id = arena_strdup(a, rec->sandbox_id);
+    c->metadata = metadata(a, rec);
+    c->image = image_spec(a, rec, NULL);
+    c->image_ref = arena_strdup(a, rec->image_ref);
+    c->image_id = arena_strdup(a, rec->image_id);
+    c->state = rec->state;
+    c->created_at = rec->created_at_ns;
+    c->labels = cri_map_copy(a, &runtime__v1__container__labels_entry__descriptor, (void *const *)rec->labels,
+                             rec->n_labels, &c->n_labels);
+    c->annotations = cri_map_copy(a, &runtime__v1__container__annotations_entry__descriptor,
+                                  (void *const *)rec->annotations, rec->n_annotations, &c->n_annotations);
+    return c;
+}
+
+/* The containers ListContainers and StreamContainers answer, into `out`. */
+static int containers_to(void *ctx, const Runtime__V1__ContainerFilter *filter, struct cri_items *out,
+                         struct cleat_error **reterr) {
     container_record **recs = NULL;
     size_t n = 0;
     int r = container_list(RS(ctx), &recs, &n, reterr);
-    if (r < 0)
-        return r;
-    Runtime__V1__ListContainersResponse *resp = ARENA_NEW(a, Runtime__V1__ListContainersResponse);
-    runtime__v1__list_containers_response__init(resp);
-    resp->containers = arena_array(a, n + 1, sizeof(*resp->containers));
-    for (size_t i = 0; i < n; i++) {
-        const container_record *rec = recs[i];
-        if (!container_matches(in->filter, rec))
-            continue;
-        Runtime__V1__Container *c = ARENA_NEW(a, Runtime__V1__Container);
-        runtime__v1__container__init(c);
-        c->id = arena_strdup(a, rec->id);
-        c->pod_sandbox_id = arena_strdup(a, rec->sandbox_id);
-        c->metadata = metadata(a, rec);
-        c->image = image_spec(a, rec, NULL);
-        c->image_ref = arena_strdup(a, rec->image_ref);
-        c->image_id = arena_strdup(a, rec->image_id);
-        c->state = rec->state;
-        c->created_at = rec->created_at_ns;
-        c->labels = cri_map_copy(a, &runtime__v1__container__labels_entry__descriptor, (void *const *)rec->labels,
-                                 rec->n_labels, &c->n_labels);
-        c->annotations = cri_map_copy(a, &runtime__v1__container__annotations_entry__descriptor,
-                                      (void *const *)rec->annotations, rec->n_annotations, &c->n_annotations);
-        resp->containers[resp->n_containers++] = c;
-    }
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        if (container_matches(filter, recs[i]))
+            r = cri_items_add(out, &container_message(out->arena, recs[i])->base, reterr);
     container_records_free(recs, n);
-    *ret = &resp->base;
-    return 0;
+    return r;
+}
+
+int cri_list_containers(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                        struct cleat_error **reterr) {
+    const Runtime__V1__ListContainersRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_list(&it, call->arena);
+    int r = containers_to(ctx, in->filter, &it, reterr);
+    Runtime__V1__ListContainersResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListContainersResponse);
+    runtime__v1__list_containers_response__init(resp);
+    if (r >= 0)
+        cri_items_into(&it, &resp->base);
+    if ((r = cri_items_end(&it, r, reterr)) >= 0)
+        *ret = &resp->base;
+    return r;
+}
+
+int cri_stream_containers(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                          struct cleat_error **reterr) {
+    const Runtime__V1__StreamContainersRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_stream(&it, stream, &runtime__v1__stream_containers_response__descriptor);
+    return cri_items_end(&it, containers_to(ctx, in->filter, &it, reterr), reterr);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The CRI ImageService: PullImage, ListImages, ImageStatus, RemoveImage,
+ * The CRI ImageService: PullImage, ListImages, StreamImages, ImageStatus, RemoveImage,
  * ImageFsInfo, on top of the image service.
  */
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include "clocks.h"
 #include "api.pb-c.h"
 #include "cri.h"
+#include "cri_items.h"
 #include "image_service.h"
 #include "strbuf.h"
 
@@ -99,45 +100,55 @@ int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req
     return 0;
 }
 
-int cri_list_images(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
-                    struct cleat_error **reterr) {
-    struct cri_context *d = ctx;
-    const Runtime__V1__ListImagesRequest *in = (const Runtime__V1__ListImagesRequest *)req;
-    const char *filter = in->filter ? image_of(in->filter->image) : "";
+/* The images ListImages and StreamImages answer, into `out`: one when the filter names one, else all. */
+static int images_to(struct cri_context *d, const Runtime__V1__ImageFilter *filter, struct cri_items *out,
+                     struct cleat_error **reterr) {
+    const char *name = filter ? image_of(filter->image) : "";
+    char **pinned = image_service_pinned_ids(d->images);
+    if (!pinned)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     image_record **recs = NULL;
     size_t n = 0;
-    int r;
-    if (*filter) {
+    int r = 0;
+    if (*name) {
         /* A filter names one image (any reference form); none matching is an empty list. */
         image_record *one = NULL;
         struct cleat_error *err = NULL;
-        if (image_store_lookup(image_service_store(d->images), filter, &one, &err) == 0) {
-            recs = calloc(1, sizeof(*recs));
-            if (recs) {
-                recs[n++] = one;
-            } else {
-                image_record_free(one);
-                return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-            }
+        if (image_store_lookup(image_service_store(d->images), name, &one, &err) == 0) {
+            r = cri_items_add(out, &image_message(out->arena, one, pinned)->base, reterr);
+            image_record_free(one);
         }
         error_free(err);
-    } else if ((r = image_store_list(image_service_store(d->images), &recs, &n, reterr)) < 0) {
-        return r;
-    }
-    char **pinned = image_service_pinned_ids(d->images);
-    if (!pinned) {
+    } else if ((r = image_store_list(image_service_store(d->images), &recs, &n, reterr)) >= 0) {
+        for (size_t i = 0; r >= 0 && i < n; i++)
+            r = cri_items_add(out, &image_message(out->arena, recs[i], pinned)->base, reterr);
         image_records_free(recs, n);
-        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     }
+    strv_free(pinned);
+    return r;
+}
+
+int cri_list_images(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                    struct cleat_error **reterr) {
+    const Runtime__V1__ListImagesRequest *in = (const Runtime__V1__ListImagesRequest *)req;
+    struct cri_items it;
+    cri_items_for_list(&it, call->arena);
+    int r = images_to(ctx, in->filter, &it, reterr);
     Runtime__V1__ListImagesResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListImagesResponse);
     runtime__v1__list_images_response__init(resp);
-    resp->images = arena_array(call->arena, n + 1, sizeof(*resp->images));
-    for (size_t i = 0; i < n; i++)
-        resp->images[resp->n_images++] = image_message(call->arena, recs[i], pinned);
-    image_records_free(recs, n);
-    strv_free(pinned);
-    *ret = &resp->base;
-    return 0;
+    if (r >= 0)
+        cri_items_into(&it, &resp->base);
+    if ((r = cri_items_end(&it, r, reterr)) >= 0)
+        *ret = &resp->base;
+    return r;
+}
+
+int cri_stream_images(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                      struct cleat_error **reterr) {
+    const Runtime__V1__StreamImagesRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_stream(&it, stream, &runtime__v1__stream_images_response__descriptor);
+    return cri_items_end(&it, images_to(ctx, in->filter, &it, reterr), reterr);
 }
 
 static char *verbose_info(struct arena *a, const image_record *rec) {

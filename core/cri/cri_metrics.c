@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ListMetricDescriptors and ListPodSandboxMetrics: the cAdvisor metrics
+ * ListMetricDescriptors, ListPodSandboxMetrics and StreamPodSandboxMetrics: the cAdvisor metrics
  * kubelet serves at /metrics/cadvisor when PodAndContainerStatsFromCRI is on,
  * here for what cleat measures (the same figures as the stats RPCs); and
  * UpdatePodSandboxResources.
@@ -18,6 +18,7 @@
 #include "api.pb-c.h"
 #include "cri.h"
 #include "cri_convert.h"
+#include "cri_items.h"
 #include "cri_stats.h"
 #include "log.h"
 #include "runtime_service.h"
@@ -185,34 +186,50 @@ static Runtime__V1__PodSandboxMetrics *pod_metrics(struct arena *a, const sandbo
     return pm;
 }
 
-int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
-                                 struct cleat_error **reterr) {
+/* The pods' metrics ListPodSandboxMetrics and StreamPodSandboxMetrics answer (of the pods that run), into `out`. */
+static int pod_metrics_to(void *ctx, struct cri_items *out, struct cleat_error **reterr) {
     sandbox_record **pods = NULL;
     container_record **all = NULL;
     size_t n_pods = 0, n = 0;
     int r = pod_list(RS(ctx), &pods, &n_pods, reterr);
     if (r >= 0)
         r = container_list(RS(ctx), &all, &n, reterr);
-    Runtime__V1__ListPodSandboxMetricsResponse *resp =
-        ARENA_NEW(call->arena, Runtime__V1__ListPodSandboxMetricsResponse);
-    runtime__v1__list_pod_sandbox_metrics_response__init(resp);
-    resp->pod_metrics = arena_array(call->arena, n_pods + 1, sizeof(*resp->pod_metrics));
     for (size_t i = 0; r >= 0 && i < n_pods; i++) {
         if (pods[i]->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
             continue;
         Runtime__V1__PodSandboxStats *ps = NULL;
         struct cleat_error *err = NULL;
-        if (cri_pod_stats_msg(call->arena, RS(ctx), pods[i], all, n, &ps, &err) >= 0)
-            resp->pod_metrics[resp->n_pod_metrics++] = pod_metrics(call->arena, pods[i], ps, all, n);
+        if (cri_pod_stats_msg(out->arena, RS(ctx), pods[i], all, n, &ps, &err) >= 0)
+            r = cri_items_add(out, &pod_metrics(out->arena, pods[i], ps, all, n)->base, reterr);
         else
             log_warning("%s; left out of the pod metrics", error_message(err));
         error_free(err);
     }
     container_records_free(all, n);
     sandbox_records_free(pods, n_pods);
+    return r;
+}
+
+int cri_list_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                                 struct cleat_error **reterr) {
+    struct cri_items it;
+    cri_items_for_list(&it, call->arena);
+    int r = pod_metrics_to(ctx, &it, reterr);
+    Runtime__V1__ListPodSandboxMetricsResponse *resp =
+        ARENA_NEW(call->arena, Runtime__V1__ListPodSandboxMetricsResponse);
+    runtime__v1__list_pod_sandbox_metrics_response__init(resp);
     if (r >= 0)
+        cri_items_into(&it, &resp->base);
+    if ((r = cri_items_end(&it, r, reterr)) >= 0)
         *ret = &resp->base;
     return r;
+}
+
+int cri_stream_pod_sandbox_metrics(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                                   struct rpc_stream *stream, struct cleat_error **reterr) {
+    struct cri_items it;
+    cri_items_for_stream(&it, stream, &runtime__v1__stream_pod_sandbox_metrics_response__descriptor);
+    return cri_items_end(&it, pod_metrics_to(ctx, &it, reterr), reterr);
 }
 
 int cri_update_pod_sandbox_resources(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The CRI pod sandbox RPCs: RunPodSandbox, StopPodSandbox,
- * RemovePodSandbox, PodSandboxStatus, ListPodSandbox.
+ * RemovePodSandbox, PodSandboxStatus, ListPodSandbox and StreamPodSandboxes.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "api.pb-c.h"
 #include "cri.h"
 #include "cri_convert.h"
+#include "cri_items.h"
 #include "pod_ns.h"
 #include "runtime_service.h"
 #include "spec.h"
@@ -166,36 +167,53 @@ static int pod_matches(const Runtime__V1__PodSandboxFilter *f, const sandbox_rec
                             rec->n_labels);
 }
 
-int cri_list_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
-                         struct cleat_error **reterr) {
-    const Runtime__V1__ListPodSandboxRequest *in = (const void *)req;
-    struct arena *a = call->arena;
+static Runtime__V1__PodSandbox *pod_message(struct arena *a, const sandbox_record *rec) {
+    Runtime__V1__PodSandbox *p = ARENA_NEW(a, Runtime__V1__PodSandbox);
+    runtime__v1__pod_sandbox__init(p);
+    p->id = arena_strdup(a, rec->id);
+    p->metadata = metadata(a, rec);
+    p->state = rec->state;
+    p->created_at = rec->created_at_ns;
+    p->runtime_handler = arena_strdup(a, rec->runtime_handler);
+    p->labels = cri_map_copy(a, &runtime__v1__pod_sandbox__labels_entry__descriptor, (void *const *)rec->labels,
+                             rec->n_labels, &p->n_labels);
+    p->annotations = cri_map_copy(a, &runtime__v1__pod_sandbox__annotations_entry__descriptor,
+                                  (void *const *)rec->annotations, rec->n_annotations, &p->n_annotations);
+    return p;
+}
+
+/* The pods ListPodSandbox and StreamPodSandboxes answer, into `out`. */
+static int pods_to(void *ctx, const Runtime__V1__PodSandboxFilter *filter, struct cri_items *out,
+                   struct cleat_error **reterr) {
     sandbox_record **recs = NULL;
     size_t n = 0;
     int r = pod_list(RS(ctx), &recs, &n, reterr);
-    if (r < 0)
-        return r;
-    Runtime__V1__ListPodSandboxResponse *resp = ARENA_NEW(a, Runtime__V1__ListPodSandboxResponse);
-    runtime__v1__list_pod_sandbox_response__init(resp);
-    resp->items = arena_array(a, n + 1, sizeof(*resp->items));
-    for (size_t i = 0; i < n; i++) {
-        const sandbox_record *rec = recs[i];
-        if (!pod_matches(in->filter, rec))
-            continue;
-        Runtime__V1__PodSandbox *p = ARENA_NEW(a, Runtime__V1__PodSandbox);
-        runtime__v1__pod_sandbox__init(p);
-        p->id = arena_strdup(a, rec->id);
-        p->metadata = metadata(a, rec);
-        p->state = rec->state;
-        p->created_at = rec->created_at_ns;
-        p->runtime_handler = arena_strdup(a, rec->runtime_handler);
-        p->labels = cri_map_copy(a, &runtime__v1__pod_sandbox__labels_entry__descriptor, (void *const *)rec->labels,
-                                 rec->n_labels, &p->n_labels);
-        p->annotations = cri_map_copy(a, &runtime__v1__pod_sandbox__annotations_entry__descriptor,
-                                      (void *const *)rec->annotations, rec->n_annotations, &p->n_annotations);
-        resp->items[resp->n_items++] = p;
-    }
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        if (pod_matches(filter, recs[i]))
+            r = cri_items_add(out, &pod_message(out->arena, recs[i])->base, reterr);
     sandbox_records_free(recs, n);
-    *ret = &resp->base;
-    return 0;
+    return r;
+}
+
+int cri_list_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                         struct cleat_error **reterr) {
+    const Runtime__V1__ListPodSandboxRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_list(&it, call->arena);
+    int r = pods_to(ctx, in->filter, &it, reterr);
+    Runtime__V1__ListPodSandboxResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListPodSandboxResponse);
+    runtime__v1__list_pod_sandbox_response__init(resp);
+    if (r >= 0)
+        cri_items_into(&it, &resp->base);
+    if ((r = cri_items_end(&it, r, reterr)) >= 0)
+        *ret = &resp->base;
+    return r;
+}
+
+int cri_stream_pod_sandboxes(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                             struct cleat_error **reterr) {
+    const Runtime__V1__StreamPodSandboxesRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_stream(&it, stream, &runtime__v1__stream_pod_sandboxes_response__descriptor);
+    return cri_items_end(&it, pods_to(ctx, in->filter, &it, reterr), reterr);
 }

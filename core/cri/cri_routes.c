@@ -28,11 +28,13 @@ static const struct route runtime_routes[] = {
     {"RemovePodSandbox", cri_remove_pod_sandbox, NULL},
     {"PodSandboxStatus", cri_pod_sandbox_status, NULL},
     {"ListPodSandbox", cri_list_pod_sandbox, NULL},
+    {"StreamPodSandboxes", NULL, cri_stream_pod_sandboxes},
     {"CreateContainer", cri_create_container, NULL},
     {"StartContainer", cri_start_container, NULL},
     {"StopContainer", cri_stop_container, NULL},
     {"RemoveContainer", cri_remove_container, NULL},
     {"ListContainers", cri_list_containers, NULL},
+    {"StreamContainers", NULL, cri_stream_containers},
     {"ContainerStatus", cri_container_status, NULL},
     {"UpdateContainerResources", cri_update_container_resources, NULL},
     {"ReopenContainerLog", cri_reopen_container_log, NULL},
@@ -42,18 +44,21 @@ static const struct route runtime_routes[] = {
     {"PortForward", cri_port_forward, NULL},
     {"ContainerStats", cri_container_stats, NULL},
     {"ListContainerStats", cri_list_container_stats, NULL},
+    {"StreamContainerStats", NULL, cri_stream_container_stats},
     {"PodSandboxStats", cri_pod_sandbox_stats, NULL},
     {"ListPodSandboxStats", cri_list_pod_sandbox_stats, NULL},
+    {"StreamPodSandboxStats", NULL, cri_stream_pod_sandbox_stats},
     {"ListMetricDescriptors", cri_list_metric_descriptors, NULL},
     {"ListPodSandboxMetrics", cri_list_pod_sandbox_metrics, NULL},
+    {"StreamPodSandboxMetrics", NULL, cri_stream_pod_sandbox_metrics},
     {"UpdatePodSandboxResources", cri_update_pod_sandbox_resources, NULL},
     {"GetContainerEvents", NULL, cri_get_container_events},
 };
 
 static const struct route image_routes[] = {
-    {"PullImage", cri_pull_image, NULL},      {"ListImages", cri_list_images, NULL},
-    {"ImageStatus", cri_image_status, NULL},  {"RemoveImage", cri_remove_image, NULL},
-    {"ImageFsInfo", cri_image_fs_info, NULL},
+    {"PullImage", cri_pull_image, NULL},       {"ListImages", cri_list_images, NULL},
+    {"StreamImages", NULL, cri_stream_images}, {"ImageStatus", cri_image_status, NULL},
+    {"RemoveImage", cri_remove_image, NULL},   {"ImageFsInfo", cri_image_fs_info, NULL},
 };
 
 static const struct route *find_route(const struct route *routes, size_t n, const char *name) {

@@ -82,9 +82,8 @@ static Runtime__V1__RuntimeHandler *handler_entry(struct cri_context *d, struct 
     Runtime__V1__RuntimeHandlerFeatures *f = ARENA_NEW(a, Runtime__V1__RuntimeHandlerFeatures);
     runtime__v1__runtime_handler__init(h);
     runtime__v1__runtime_handler_features__init(f);
-    uint64_t bits = plugin_runtime_features(pi);
-    f->recursive_read_only_mounts = (bits & CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS) != 0;
-    /* The runtime's word is not enough: this kernel and state dir must allow it too (probed at start-up). */
+    /* The runtime's word is not enough: this kernel (and state dir) must allow it too (probed at start-up). */
+    f->recursive_read_only_mounts = runtime_rro_supported(d->runtime, pi, NULL) == 0;
     f->user_namespaces = runtime_userns_supported(d->runtime, pi, NULL) == 0;
     h->name = (char *)name;
     h->features = f;
@@ -166,9 +165,12 @@ int cri_status(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, Pr
     resp->status = st;
     list_handlers(d, a, resp);
     /*
-     * Not claimed: the spec builder does not honour SupplementalGroupsPolicy, and a pod with its own user
-     * namespace on the host's network is refused (spec_check_pod), so user_namespaces_host_network is false.
+     * SupplementalGroupsPolicy Strict: the spec builder then gives the process only its group and the
+     * groups asked for, none from the image's /etc/group (spec_user.c), whatever the handler, and
+     * ContainerStatus.user says which it got.  Not claimed: a pod with its own user namespace on the host's
+     * network is refused (spec_check_pod), so user_namespaces_host_network is false.
      */
+    features->supplemental_groups_policy = 1;
     resp->features = features;
     if (in->verbose)
         verbose_info(d, a, resp);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The CRI stats RPCs: ContainerStats, ListContainerStats, PodSandboxStats,
- * ListPodSandboxStats.  The figures come from stats.h; this file only turns
+ * The CRI stats RPCs: ContainerStats, ListContainerStats,
+ * StreamContainerStats, PodSandboxStats, ListPodSandboxStats,
+ * StreamPodSandboxStats.  The figures come from stats.h; this file only turns
  * them into messages.  A figure the host cannot give (no such controller, no
  * PSI, a stopped container's gone cgroup) is left out, never sent as 0.
  */
@@ -14,6 +15,7 @@
 #include "api.pb-c.h"
 #include "cri.h"
 #include "cri_convert.h"
+#include "cri_items.h"
 #include "cri_stats.h"
 #include "log.h"
 #include "runtime_service.h"
@@ -161,12 +163,12 @@ int cri_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage
 }
 
 /* A list goes on without an object whose stats cannot be read (kubelet's summary needs the others); logged. */
-static void keep_or_skip(int r, struct cleat_error *err, size_t *n) {
-    if (r >= 0)
-        (*n)++;
-    else
+/* 1 when an item was made; else 0, its error logged and freed (one bad object does not fail the whole list). */
+static int kept(int r, struct cleat_error *err) {
+    if (r < 0)
         log_warning("%s; left out of the list", error_message(err));
     error_free(err);
+    return r >= 0;
 }
 
 static int stats_filter_matches(const Runtime__V1__ContainerStatsFilter *f, const container_record *rec) {
@@ -177,27 +179,45 @@ static int stats_filter_matches(const Runtime__V1__ContainerStatsFilter *f, cons
                             rec->n_labels);
 }
 
-int cri_list_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
-                             struct cleat_error **reterr) {
-    const Runtime__V1__ListContainerStatsRequest *in = (const void *)req;
+/* The container stats ListContainerStats and StreamContainerStats answer, into `out`. */
+static int container_stats_to(void *ctx, const Runtime__V1__ContainerStatsFilter *filter, struct cri_items *out,
+                              struct cleat_error **reterr) {
     container_record **recs = NULL;
     size_t n = 0;
     int r = container_list(RS(ctx), &recs, &n, reterr);
-    if (r < 0)
-        return r;
-    Runtime__V1__ListContainerStatsResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListContainerStatsResponse);
-    runtime__v1__list_container_stats_response__init(resp);
-    resp->stats = arena_array(call->arena, n + 1, sizeof(*resp->stats));
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        Runtime__V1__ContainerStats *cs = NULL;
         struct cleat_error *err = NULL;
-        if (stats_filter_matches(in->filter, recs[i]))
-            keep_or_skip(
-                cri_container_stats_msg(call->arena, RS(ctx), recs[i], &resp->stats[resp->n_stats], NULL, &err), err,
-                &resp->n_stats);
+        if (!stats_filter_matches(filter, recs[i]))
+            continue;
+        if (kept(cri_container_stats_msg(out->arena, RS(ctx), recs[i], &cs, NULL, &err), err))
+            r = cri_items_add(out, &cs->base, reterr);
     }
     container_records_free(recs, n);
-    *ret = &resp->base;
-    return 0;
+    return r;
+}
+
+int cri_list_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                             struct cleat_error **reterr) {
+    const Runtime__V1__ListContainerStatsRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_list(&it, call->arena);
+    int r = container_stats_to(ctx, in->filter, &it, reterr);
+    Runtime__V1__ListContainerStatsResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListContainerStatsResponse);
+    runtime__v1__list_container_stats_response__init(resp);
+    if (r >= 0)
+        cri_items_into(&it, &resp->base);
+    if ((r = cri_items_end(&it, r, reterr)) >= 0)
+        *ret = &resp->base;
+    return r;
+}
+
+int cri_stream_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, struct rpc_stream *stream,
+                               struct cleat_error **reterr) {
+    const Runtime__V1__StreamContainerStatsRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_stream(&it, stream, &runtime__v1__stream_container_stats_response__descriptor);
+    return cri_items_end(&it, container_stats_to(ctx, in->filter, &it, reterr), reterr);
 }
 
 /* --- pods ---------------------------------------------------------------------------- */
@@ -349,34 +369,53 @@ int cri_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessa
     return r;
 }
 
-int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
-                               struct cleat_error **reterr) {
-    const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req;
-    const Runtime__V1__PodSandboxStatsFilter *f = in->filter;
+/* As containerd: stats of the pods that run; a stopped pod has nothing to measure. */
+static int pod_stats_wanted(const Runtime__V1__PodSandboxStatsFilter *f, const sandbox_record *p) {
+    return p->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY &&
+           (!f || (cri_id_match(f->id, p->id) && cri_labels_match((void *const *)f->label_selector, f->n_label_selector,
+                                                                  (void *const *)p->labels, p->n_labels)));
+}
+
+/* The pod stats ListPodSandboxStats and StreamPodSandboxStats answer, into `out`. */
+static int pod_stats_to(void *ctx, const Runtime__V1__PodSandboxStatsFilter *filter, struct cri_items *out,
+                        struct cleat_error **reterr) {
     sandbox_record **pods = NULL;
     container_record **all = NULL;
     size_t n_pods = 0, n = 0;
     int r = pod_list(RS(ctx), &pods, &n_pods, reterr);
     if (r >= 0)
         r = container_list(RS(ctx), &all, &n, reterr);
-    Runtime__V1__ListPodSandboxStatsResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListPodSandboxStatsResponse);
-    runtime__v1__list_pod_sandbox_stats_response__init(resp);
-    resp->stats = arena_array(call->arena, n_pods + 1, sizeof(*resp->stats));
     for (size_t i = 0; r >= 0 && i < n_pods; i++) {
-        const sandbox_record *p = pods[i];
+        Runtime__V1__PodSandboxStats *ps = NULL;
         struct cleat_error *err = NULL;
-        /* As containerd: stats of the pods that run; a stopped pod has nothing to measure. */
-        if (p->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ||
-            (f &&
-             (!cri_id_match(f->id, p->id) || !cri_labels_match((void *const *)f->label_selector, f->n_label_selector,
-                                                               (void *const *)p->labels, p->n_labels))))
-            continue;
-        keep_or_skip(cri_pod_stats_msg(call->arena, RS(ctx), p, all, n, &resp->stats[resp->n_stats], &err), err,
-                     &resp->n_stats);
+        if (pod_stats_wanted(filter, pods[i]) &&
+            kept(cri_pod_stats_msg(out->arena, RS(ctx), pods[i], all, n, &ps, &err), err))
+            r = cri_items_add(out, &ps->base, reterr);
     }
     container_records_free(all, n);
     sandbox_records_free(pods, n_pods);
+    return r;
+}
+
+int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req, ProtobufCMessage **ret,
+                               struct cleat_error **reterr) {
+    const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_list(&it, call->arena);
+    int r = pod_stats_to(ctx, in->filter, &it, reterr);
+    Runtime__V1__ListPodSandboxStatsResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListPodSandboxStatsResponse);
+    runtime__v1__list_pod_sandbox_stats_response__init(resp);
     if (r >= 0)
+        cri_items_into(&it, &resp->base);
+    if ((r = cri_items_end(&it, r, reterr)) >= 0)
         *ret = &resp->base;
     return r;
+}
+
+int cri_stream_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessage *req,
+                                 struct rpc_stream *stream, struct cleat_error **reterr) {
+    const Runtime__V1__StreamPodSandboxStatsRequest *in = (const void *)req;
+    struct cri_items it;
+    cri_items_for_stream(&it, stream, &runtime__v1__stream_pod_sandbox_stats_response__descriptor);
+    return cri_items_end(&it, pod_stats_to(ctx, in->filter, &it, reterr), reterr);
 }

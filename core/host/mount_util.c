@@ -738,3 +738,30 @@ int unmount_tree(const char *target, struct cleat_error **reterr) {
     }
     return error_set(reterr, CLEAT_STATUS_INTERNAL, EBUSY, "unmounting %s: still mounted after 1024 unmounts", target);
 }
+
+int mount_recursive_ro_probe(const char *dir, struct cleat_error **reterr) {
+    /* A detached copy of one mount: nothing is attached anywhere, and closing the descriptor drops it. */
+    int fd = mu_open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return error_set(reterr, e == ENOSYS ? CLEAT_STATUS_FAILED_PRECONDITION : status_of(e), e,
+                         "cannot make a detached copy of the mount at %s (open_tree): %s", dir, strerror(e));
+    }
+    struct mu_mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
+    struct statvfs sv;
+    int r = mu_mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a);
+    int e = errno;
+    if (r == 0 && fstatvfs(fd, &sv) < 0) {
+        r = -1;
+        e = errno;
+    }
+    close(fd);
+    if (r < 0)
+        return error_set(reterr, e == ENOSYS || e == EINVAL ? CLEAT_STATUS_FAILED_PRECONDITION : status_of(e), e,
+                         "this kernel cannot make a mount tree read-only (mount_setattr AT_RECURSIVE): %s",
+                         strerror(e));
+    if (!(sv.f_flag & ST_RDONLY))
+        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
+                         "mount_setattr AT_RECURSIVE succeeded, but the copy of %s is not read-only", dir);
+    return 0;
+}

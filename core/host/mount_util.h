@@ -92,4 +92,14 @@ int mount_all_idmapped(const struct cleat_mount *m, size_t n, const char *target
  */
 int unmount_tree(const char *target, struct cleat_error **reterr);
 
+/*
+ * Whether this kernel makes a mount and every mount below it read-only in
+ * one step (mount_setattr with AT_RECURSIVE and MOUNT_ATTR_RDONLY, Linux
+ * 5.12), which is what a runtime does for a recursive read-only bind
+ * ("rro").  Tried on a detached copy of the mount at `dir` (an existing
+ * directory): nothing is mounted or changed, and calling it again gives the
+ * same answer.  0 when it works; FAILED_PRECONDITION saying why not.
+ */
+int mount_recursive_ro_probe(const char *dir, struct cleat_error **reterr);
+
 #endif

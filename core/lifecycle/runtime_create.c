@@ -358,6 +358,9 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
     if (!c->rt)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS,
                          "the runtime handler \"%s\" is not configured", c->pod->runtime_handler);
+    r = create_check_rro(rs, c->rt, c->config, reterr);
+    if (r < 0)
+        return r;
     c->runtime_mounts = (plugin_runtime_features(c->rt) & CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS) != 0;
     c->userns.on = (c->pod->pinned_namespaces & POD_NS_USER) != 0;
     c->sn = c->image->snapshotter && *c->image->snapshotter

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * UpdatePodSandboxResources: kubelet's notice that it resized the pod's
- * cgroup (in-place pod resize).  kubelet owns the pod-level cgroup and has
- * already written it; cleat makes no cgroup of its own for a pod, so for
- * most runtimes there is nothing to apply.  A runtime that sizes a sandbox
- * of its own (a VM) gets the new resources through its sandbox_update op.
- * The new overhead and resources are validated (as UpdateContainerResources
- * would) and recorded in the pod's stored config, so that PodSandboxStatus
- * and later decisions see what is in force.
+ * cgroup (in-place pod resize).  kubelet's pod cgroups are kubelet's, which
+ * has already written them; a pod cgroup cleat made itself (for a client
+ * other than kubelet, runtime_pod_cgroup.c) is written here, with the new
+ * resources + overhead.  A runtime that sizes a sandbox of its own (a VM)
+ * gets the new resources through its sandbox_update op.  The new overhead
+ * and resources are validated (as UpdateContainerResources would) and
+ * recorded in the pod's stored config, so that PodSandboxStatus and later
+ * decisions see what is in force.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,6 +25,24 @@ static int validate(const Runtime__V1__LinuxContainerResources *res, const char 
     int r = res ? spec_resources_json(res, &json, reterr) : 0;
     free(json);
     return r < 0 ? error_prefix(r, reterr, "pod %s", what) : 0;
+}
+
+int pod_resources_check(const Runtime__V1__PodSandboxConfig *c, struct cleat_error **reterr) {
+    int r = c->linux ? validate(c->linux->resources, "linux.resources", reterr) : 0;
+    return r >= 0 && c->linux ? validate(c->linux->overhead, "linux.overhead", reterr) : r;
+}
+
+/* A pod cgroup cleat made is sized from the record's config (its resources and overhead, as now recorded). */
+static int resize_owned(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr) {
+    if (!rec->owns_cgroup)
+        return 0;
+    Runtime__V1__PodSandboxConfig *cfg =
+        runtime__v1__pod_sandbox_config__unpack(NULL, rec->cri_config.len, rec->cri_config.data);
+    if (!cfg)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "the stored config of pod %s is corrupt", rec->id);
+    int r = pod_cgroup_resize(rs, cfg, reterr);
+    runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
+    return r < 0 ? error_prefix(r, reterr, "pod %s", rec->id) : 0;
 }
 
 /* The record's config with linux.overhead/resources replaced (those given), packed back. */
@@ -94,9 +113,12 @@ int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
     if (r >= 0)
         r = record_resources(rec, overhead, resources, reterr);
     if (r >= 0)
+        r = resize_owned(rs, rec, reterr);
+    if (r >= 0)
         r = sandbox_record_save(rs, rec, reterr);
     if (r >= 0)
-        log_info("pod %s: resources updated (recorded; kubelet owns the pod cgroup)", id);
+        log_info("pod %s: resources updated (%s)", id,
+                 rec->owns_cgroup ? "its cgroup resized" : "recorded; the pod cgroup is kubelet's");
     sandbox_record_free(rec);
     keyed_lock_release(l);
     return r;

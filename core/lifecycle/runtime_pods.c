@@ -124,7 +124,8 @@ struct pod_build {
     uint32_t pinned;             /* POD_NS_*, with POD_NS_USER for a pod with its own user namespace */
     uint32_t root_uid, root_gid; /* with POD_NS_USER: the host ids of the pod's root */
     int host_net, host_ipc, host_pid, shared_pid;
-    char **ips; /* from the network plugin, primary first */
+    int owns_cgroup; /* pod_cgroup_claim made the pod's cgroup */
+    char **ips;      /* from the network plugin, primary first */
     size_t n_ips;
 };
 
@@ -233,6 +234,7 @@ static int pod_save_new(struct runtime_service *rs, const struct pod_build *b, c
     rec.state = RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
     rec.pinned_namespaces = b->pinned;
     rec.shared_pid = b->shared_pid;
+    rec.owns_cgroup = b->owns_cgroup;
     rec.ips = b->ips;
     rec.n_ips = b->n_ips;
     rec.n_labels = c->n_labels;
@@ -311,6 +313,10 @@ int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *con
     if (hostname_of(config, hostname, sizeof(hostname)) < 0)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, errno, "cannot read the host name: %s", strerror(errno));
     if (r >= 0)
+        r = pod_resources_check(config, reterr);
+    if (r >= 0)
+        r = pod_cgroup_claim(rs, config, &b.owns_cgroup, reterr);
+    if (r >= 0)
         r = mkdir_p(nsdir, 0700, reterr); /* the pod's dir too: its shm and pinned namespaces are for runc only */
     if (r >= 0)
         r = pod_namespaces(&b, nsdir, reterr);
@@ -334,6 +340,8 @@ int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *con
             log_warning("pod %s: %s", id, error_message(err));
         error_free(err);
         pod_cleanup(rs, id, runtime_made ? rt : NULL);
+        if (b.owns_cgroup)
+            pod_cgroup_release(rs, config);
     } else {
         memcpy(ret_id, id, sizeof(id));
         log_info("pod %s (%s/%s) is ready", id, m->namespace_, m->name);
@@ -393,6 +401,20 @@ int pod_stop(struct runtime_service *rs, const char *id_or_prefix, struct cleat_
     return r;
 }
 
+/* The pod's own cgroup, when it made it (its containers are gone by now). */
+static void release_cgroup(struct runtime_service *rs, const sandbox_record *rec) {
+    if (!rec->owns_cgroup)
+        return;
+    Runtime__V1__PodSandboxConfig *cfg =
+        runtime__v1__pod_sandbox_config__unpack(NULL, rec->cri_config.len, rec->cri_config.data);
+    if (cfg)
+        pod_cgroup_release(rs, cfg);
+    else
+        log_warning("pod %s: the stored config is corrupt: its cgroup stays", rec->id);
+    if (cfg)
+        runtime__v1__pod_sandbox_config__free_unpacked(cfg, NULL);
+}
+
 int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr) {
     char id[65];
     int found = object_resolve_present(rs, STORE_SANDBOX, id_or_prefix, id, reterr); /* idempotent, as the CRI asks */
@@ -422,6 +444,7 @@ int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct clea
     free_ids(ids, n);
     if (r >= 0) {
         pod_cleanup(rs, id, runtime_instance(rs, rec->runtime_handler));
+        release_cgroup(rs, rec);
         r = registry_remove(rs->deps.registry, STORE_SANDBOX, id, reterr);
     }
     if (r >= 0) {

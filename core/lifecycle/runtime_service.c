@@ -288,6 +288,7 @@ int runtime_service_open(const struct runtime_deps *deps, struct runtime_service
     sweep_snapshots(rs);
     image_volumes_sweep(rs);
     runtime_userns_probe(rs);
+    runtime_rro_probe(rs);
     r = pod_cidr_load(rs, reterr);
     if (r < 0) {
         deps->plugins->on_exit = NULL;
@@ -318,6 +319,7 @@ void runtime_service_free(struct runtime_service *rs) {
     free(rs->containers_dir);
     free(rs->userns_dir);
     free(rs->userns_reason);
+    free(rs->rro_reason);
     free(rs->seccomp_profile);
     free(rs->pause_binary);
     free(rs);

@@ -101,7 +101,12 @@ void runtime_service_free(struct runtime_service *rs);
 
 /* --- pods (runtime_pods.c) ---------------------------------------------- */
 
-/* RunPodSandbox.  `handler` "" or NULL: the default handler. */
+/*
+ * RunPodSandbox.  `handler` "" or NULL: the default handler.  A pod with
+ * linux.resources or linux.overhead whose cgroup parent does not exist yet
+ * (cgroupfs driver) gets that cgroup made and sized with resources +
+ * overhead; RemovePodSandbox removes it (runtime_pod_cgroup.c).
+ */
 int pod_run(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *config, const char *handler,
             char ret_id[65], struct cleat_error **reterr);
 /* StopPodSandbox: kill the pod's containers, free its network and namespaces.  Idempotent; an unknown ID is success. */
@@ -114,11 +119,15 @@ int pod_get(struct runtime_service *rs, const char *id_or_prefix, sandbox_record
 int pod_list(struct runtime_service *rs, sandbox_record ***ret, size_t *ret_n, struct cleat_error **reterr);
 /*
  * UpdatePodSandboxResources: validate the pod's new overhead and resources
- * (either may be NULL) and record them in its stored config.  kubelet owns
- * and has already resized the pod cgroup.  A runtime with the sandbox_update
- * op (a VM sized by its pod) gets the new resources first (not a change of
- * the overhead alone); when it fails, so does this, and nothing is
- * recorded.  Calling it again with the same values does the same again.
+ * (either may be NULL) and record them in its stored config.  A pod cgroup
+ * that existed at RunPodSandbox is kubelet's, which has already resized it;
+ * one cleat made (a pod with resources whose cgroup parent did not exist,
+ * cgroupfs driver) gets the new resources + overhead written.  A runtime
+ * with the sandbox_update op (a VM sized by its pod) gets the new resources
+ * first (not a change of the overhead alone).  When either fails, so does
+ * this, and nothing is recorded (cgroup files written before the failing
+ * one keep their new values).  Calling it again with the same values does
+ * the same again.
  */
 int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
                          const Runtime__V1__LinuxContainerResources *overhead,
@@ -162,6 +171,16 @@ int runtime_userns_supported(struct runtime_service *rs, struct plugin_instance 
  * the verbose Status info reports it.  No side effects.
  */
 int runtime_image_volumes_supported(struct runtime_service *rs);
+
+/*
+ * Whether the runtime handler `rt` makes recursive read-only mounts (CRI
+ * Mount.recursive_read_only): the runtime says so
+ * (CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS) and the start-up probe
+ * found that this kernel can (mount_setattr AT_RECURSIVE).  0, or
+ * FAILED_PRECONDITION saying why not.  No side effects; the kernel's part
+ * stays the same until a restart.
+ */
+int runtime_rro_supported(struct runtime_service *rs, struct plugin_instance *rt, struct cleat_error **reterr);
 
 /* The pod CIDR kubelet last gave (UpdateRuntimeConfig), malloc'd ("" if none), or NULL on OOM. */
 char *runtime_pod_cidr(struct runtime_service *rs);

@@ -257,24 +257,6 @@ int stats_container(struct runtime_service *rs, const container_record *rec, str
     return 0;
 }
 
-/* The pod's own cgroup: the directory above where its containers' cgroups go. */
-static int pod_cgroup(struct runtime_service *rs, const char *parent, char **ret, struct cleat_error **reterr) {
-    char *cgpath = NULL, *dir = NULL;
-    int r = runtime_cgroups_path(rs, parent, "x", &cgpath, reterr);
-    if (r >= 0)
-        r = cgroup_dir_of(cgpath, &dir, reterr);
-    free(cgpath);
-    if (r < 0)
-        return r;
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    *ret = dir;
-    return 0;
-}
-
 int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
               struct cleat_error **reterr) {
     struct object_stats st = {.timestamp_ns = now_ns()};
@@ -292,7 +274,7 @@ int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct obje
     char *dir = NULL;
     int r = 0;
     /* Without a parent of its own the pod's containers sit in the root cgroup: that is not the pod's. */
-    if (*parent && ready && (r = pod_cgroup(rs, parent, &dir, reterr)) >= 0 && strcmp(dir, "/") != 0)
+    if (*parent && ready && (r = pod_cgroup_path(rs, parent, &dir, reterr)) >= 0 && strcmp(dir, "/") != 0)
         r = read_cgroup(rs, rec->id, dir, &st, reterr);
     free(dir);
     if (cfg)

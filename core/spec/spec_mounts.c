@@ -186,10 +186,14 @@ int spec_add_mounts(const struct spec_input *in, json_t *root, struct cleat_erro
     mnts_free(&m);
     if (r < 0 || !prop_level)
         return r;
-    /* A slave or shared bind mount needs a rootfs that receives propagation. */
+    /*
+     * A slave or shared bind mount needs a rootfs that receives propagation.  The runtime spec allows
+     * only "shared", "slave", "private" and "unbindable" here (runc also takes the "r" forms, and
+     * containerd writes those: a config.json its schema refuses).
+     */
     json_t *lx = json_object_get(root, "linux"); /* spec_add_linux ran first */
     if (!lx)
         return spec_oom(reterr);
-    SPEC_SET(lx, "rootfsPropagation", json_string(prop_level == 2 ? "rshared" : "rslave"), reterr);
+    SPEC_SET(lx, "rootfsPropagation", json_string(prop_level == 2 ? "shared" : "slave"), reterr);
     return 0;
 }

@@ -31,9 +31,13 @@ static int rr_status(void *instance, struct cleat_error **reterr) {
     return r < 0 ? r : check_executable(rr, "cleat-shim", rr->shim, reterr);
 }
 
-/* runc and crun join a user namespace by path with the maps config.json gives (the core idmaps the mounts). */
+/*
+ * runc and crun join a user namespace by path with the maps config.json gives (the core idmaps the mounts);
+ * the rest is what the runtime itself says it can do.
+ */
 static uint64_t rr_features(void *instance) {
-    return CLEAT_RUNTIME_FEATURE_USER_NAMESPACES;
+    const struct rr *rr = instance;
+    return CLEAT_RUNTIME_FEATURE_USER_NAMESPACES | rr->features;
 }
 
 static int rr_create_op(void *instance, const struct cleat_runtime_container *c, struct cleat_error **reterr) {

@@ -158,6 +158,8 @@ static int rr_init(const struct cleat_host *host, const struct cleat_config *opt
         r = set_paths(rr, &o, reterr);
     if (r == 0)
         r = rescan(rr, reterr);
+    if (r == 0)
+        rr_probe_features(rr);
     if (r < 0) {
         rr_fini(rr);
         return r;

@@ -58,6 +58,7 @@ struct rr {
     pthread_t thread;
     struct rr_tty *ttys;      /* the relays of TTY execs that still run (tty.c) */
     pthread_cond_t ttys_done; /* broadcast when one ends */
+    uint64_t features;        /* CLEAT_RUNTIME_FEATURE_* the runtime's `features` earned (set once, at init) */
 };
 
 #define WATCH_SHIM 1 /* a container's shim: its exit is the container's exit */
@@ -106,6 +107,17 @@ int rr_runc_state(struct rr *rr, const char *id, char *status, size_t size, pid_
                   struct cleat_error **reterr);
 /* True when a runtime error says the container is gone or not running (kill and delete accept it). */
 int rr_runc_says_gone(const struct plugin_output *o);
+
+/* --- features.c ------------------------------------------------------------ */
+
+/*
+ * Set rr->features to the CLEAT_RUNTIME_FEATURE_* bits the runtime's own
+ * `features` document earns (RECURSIVE_READ_ONLY_MOUNTS when its
+ * mountOptions have "rro"); 0 when the runtime cannot be run or has no such
+ * subcommand.  Called once by init, before the instance is shared: asking
+ * again would run the runtime again.
+ */
+void rr_probe_features(struct rr *rr);
 
 /* --- bundle.c -------------------------------------------------------------- */
 

@@ -24,6 +24,7 @@ What this module gives:
 """
 
 import errno
+import glob
 import gzip
 import hashlib
 import io
@@ -38,6 +39,8 @@ import time
 import uuid
 
 import grpc
+
+import oci_schema
 
 SOURCE_DIR = os.environ.get("CLEAT_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
@@ -227,6 +230,7 @@ def build_test_layout(layout):
         entry, tags[tag] = _write_image(layout, tag, [base], extra)
         manifests.append(entry)
     _write_index(layout, manifests)
+    oci_schema.check_image_layout(layout)
     return tags
 
 
@@ -235,6 +239,7 @@ def build_layered_layout(layout, tag, members, extra=None):
     ((TarInfo, data) pairs, see tar_info), and `extra` config fields (default Cmd ["/bin/sh"])."""
     entry, _ = _write_image(layout, tag, [_layer(), layer_tar(members)], extra or {"Cmd": ["/bin/sh"]})
     _write_index(layout, [entry])
+    oci_schema.check_image_layout(layout)
 
 
 def pull_test_images(daemon, pb2, pb2_grpc, layout, tags=IMAGE_TAGS):
@@ -244,6 +249,9 @@ def pull_test_images(daemon, pb2, pb2_grpc, layout, tags=IMAGE_TAGS):
     for tag in tags:
         refs[tag] = f"oci:{layout}:{tag}"
         ids[tag] = stub.PullImage(pb2.PullImageRequest(image=pb2.ImageSpec(image=refs[tag])), timeout=120).image_ref
+        # What cleat stored passes the image spec's schemas (oci_schema.py).
+        st = stub.ImageStatus(pb2.ImageStatusRequest(image=pb2.ImageSpec(image=ids[tag]), verbose=True), timeout=60)
+        oci_schema.check_stored_image(daemon.root_dir, json.loads(st.info["info"]))
     return ids, refs
 
 
@@ -491,6 +499,9 @@ class PodEnv:
                                        timeout=120).pod_sandbox_id
         self.pod_ids.append(pod_id)
         self.configs[pod_id] = config
+        # A pause's (or a shim's sandbox) config.json, where the pod has one, passes the runtime spec's schema.
+        for bundle in glob.glob(os.path.join(self.pod_dir(pod_id), "*", "config.json")):
+            oci_schema.check_runtime_config(bundle)
         return pod_id
 
     def pod_status(self, pod_id, verbose=False):
@@ -564,11 +575,14 @@ class PodEnv:
         return cfg
 
     def create(self, pod_id, config=None, pod_config=None, **kw):
+        """CreateContainer; the config.json cleat wrote for it must pass the runtime spec's schema."""
         config = config or self.container_config(pod_id, **kw)
-        return self.rt.CreateContainer(self.pb2.CreateContainerRequest(
+        cid = self.rt.CreateContainer(self.pb2.CreateContainerRequest(
             pod_sandbox_id=pod_id, config=config,
             sandbox_config=pod_config or self.configs.get(pod_id) or self.pb2.PodSandboxConfig()),
             timeout=120).container_id
+        oci_schema.check_runtime_config(os.path.join(self.container_dir(cid), "config.json"))
+        return cid
 
     def start(self, cid):
         return self.rt.StartContainer(self.pb2.StartContainerRequest(container_id=cid), timeout=120)

@@ -51,6 +51,8 @@ import urllib.parse
 import urllib.request
 import uuid
 
+import oci_schema
+
 REGISTRY_BIN = os.environ.get("DOCKER_REGISTRY", "/usr/bin/docker-registry")
 BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
 APPLETS = ("sh", "ls", "cat", "echo", "sleep", "true", "false", "env", "id")
@@ -391,6 +393,7 @@ def build_busybox_layout(layout, tag="t"):
         json.dump({"schemaVersion": 2, "manifests": [{
             "mediaType": MT_OCI_MANIFEST, "digest": sha256_digest(manifest), "size": len(manifest),
             "annotations": {"org.opencontainers.image.ref.name": tag}}]}, f)
+    oci_schema.check_image_layout(layout)
     return {"manifest_digest": sha256_digest(manifest), "manifest_size": len(manifest),
             "manifest_media_type": MT_OCI_MANIFEST,
             "config_digest": sha256_digest(config), "config_size": len(config),

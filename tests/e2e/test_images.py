@@ -19,6 +19,7 @@ import threading
 import grpc
 import pytest
 
+import oci_schema
 import registry_fixture as rf
 from conftest import SHIPPED_PLUGIN_DIRS
 
@@ -120,6 +121,7 @@ def images(tmp_path_factory):
          "platform": {"os": "linux", "architecture": HOST_ARCH}}]}
     idx = dict(mediaType=MT_OCI_INDEX, **write_blob(layout, json.dumps(index, sort_keys=True).encode()))
     write_index(layout, [("multi", multi), ("shared", shared), ("index", idx)])
+    oci_schema.check_image_layout(layout)
     reg = rf.Registry(str(base / "registry"), str(base / "storage")).start()
     try:
         for tag in ("multi", "shared"):

@@ -467,6 +467,54 @@ static void test_overlay_without_fsopen(void **state) {
     free(layers);
 }
 
+/* --- the recursive read-only probe ------------------------------------------ */
+
+/* This kernel (6.x) can; the probe changes nothing, not even below a mount with a submount. */
+static void test_recursive_ro_probe(void **state) {
+    struct fx *f = *state;
+    struct cleat_error *err = NULL;
+    const char *d = path_in(f, "d", 1);
+    apply_ok("tmpfs", "tmpfs", (const char *const[]){"size=1m", NULL}, d);
+    OK(mount_recursive_ro_probe(f->dir, &err));
+    OK(mount_recursive_ro_probe(d, &err)); /* twice, the same answer */
+    struct statvfs sv;
+    assert_int_equal(statvfs(d, &sv), 0);
+    assert_false(sv.f_flag & ST_RDONLY);
+    assert_int_equal(mounts_below(f->dir, NULL, 0), 1);
+    /* Not a directory one can open: an error naming it, nothing else. */
+    assert_true(mount_recursive_ro_probe("/nonexistent/dir", &err) < 0);
+    assert_non_null(strstr(error_message(err), "/nonexistent/dir"));
+    error_free(err);
+}
+
+/* In a child whose mount_setattr answers ENOSYS, as on a kernel before 5.12. */
+static void test_recursive_ro_probe_old_kernel(void **state) {
+    struct fx *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mount_setattr, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {sizeof(filter) / sizeof(filter[0]), filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+            _exit(2);
+        struct cleat_error *err = NULL;
+        int ok = mount_recursive_ro_probe(f->dir, &err) < 0 && error_status(err) == CLEAT_STATUS_FAILED_PRECONDITION &&
+                 strstr(error_message(err), "mount_setattr");
+        if (!ok)
+            fprintf(stderr, "child: %s\n", err ? error_message(err) : "probe succeeded");
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* --- mount_all, unmount_tree ------------------------------------------------ */
 
 static void test_mount_all_and_unmount_tree(void **state) {
@@ -530,6 +578,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_overlay_options_past_a_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlay_without_fsopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_all_and_unmount_tree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recursive_ro_probe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recursive_ro_probe_old_kernel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

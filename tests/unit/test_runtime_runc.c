@@ -411,7 +411,9 @@ static void test_lifecycle(void **state_) {
     uint32_t pid2;
     load(f, "");
     OK(f->ops->status(f->inst, &err));
-    assert_int_equal(f->ops->features(f->inst), CLEAT_RUNTIME_FEATURE_USER_NAMESPACES);
+    /* runc 1.1 lists "rro" among its mount options (`runc features`). */
+    assert_int_equal(f->ops->features(f->inst),
+                     CLEAT_RUNTIME_FEATURE_USER_NAMESPACES | CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS);
     /* No PID namespace: SIGTERM kills `sleep`, as it would not kill a namespace's init. */
     const char *id =
         make_ctr(f, "life", "[\"sh\",\"-c\",\"echo hello; exec sleep 100\"]", 0, NULL, bundle, sizeof(bundle), 0);
@@ -1190,6 +1192,7 @@ static void test_errors(void **state_) {
     /* a bad binary loads (the daemon must start) but the runtime is not ready */
     load(f, "binary: /nonexistent/runc");
     expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "/nonexistent/runc");
+    assert_int_equal(f->ops->features(f->inst), CLEAT_RUNTIME_FEATURE_USER_NAMESPACES); /* it said nothing */
     load(f, "binary: /etc");
     expect_error(f->ops->status(f->inst, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION, "not an executable");
     assert_true(try_load(f, "binary: runc", &err) < 0);
@@ -1198,6 +1201,38 @@ static void test_errors(void **state_) {
     expect_error(-1, &err, CLEAT_STATUS_INVALID_ARGUMENT, "binaries");
     assert_true(try_load(f, "runtime_args: --debug", &err) < 0);
     expect_error(-1, &err, CLEAT_STATUS_INVALID_ARGUMENT, "runtime_args");
+}
+
+/* Recursive read-only mounts are claimed on the runtime's own word only: its `features` must list "rro". */
+static void test_features_from_the_runtime(void **state_) {
+    struct fx *f = *state_;
+    char script[PATH_MAX + 16], opts[PATH_MAX + 32];
+    static const struct {
+        const char *features; /* what the wrapper does for `features` */
+        uint64_t want;
+    } cases[] = {
+        {"echo '{\"mountOptions\":[\"ro\",\"rbind\"]}'", 0},
+        {"echo '{\"mountOptions\":[\"rro\"]}'", CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS},
+        {"echo 'no such command: features' >&2; exit 1", 0},
+        {"echo '{\"mountOptions\":[\"rro\"]}'; exit 1", 0},
+        {"echo not json", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *body = NULL;
+        assert_true(asprintf(&body,
+                             "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = features ] && { %s; exit; }; done\nexec " RUNC
+                             " \"$@\"\n",
+                             cases[i].features) > 0);
+        write_text(f->dir, "runc-features", body);
+        free(body);
+        snprintf(script, sizeof(script), "%s/runc-features", f->dir);
+        assert_int_equal(chmod(script, 0755), 0);
+        snprintf(opts, sizeof(opts), "binary: %s", script);
+        load(f, opts);
+        if (f->ops->features(f->inst) != (CLEAT_RUNTIME_FEATURE_USER_NAMESPACES | cases[i].want))
+            fail_msg("case %zu (%s): features %#llx", i, cases[i].features,
+                     (unsigned long long)f->ops->features(f->inst));
+    }
 }
 
 /* Options reach the runtime: runtime_args come first on every invocation, the shim's create included. */
@@ -1237,6 +1272,7 @@ static void test_options(void **state_) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_features_from_the_runtime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdio_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tty_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status_and_odd_ends, setup, teardown),

@@ -36,6 +36,13 @@ extern "C" {
  * handler in the CRI Status; the others tell the core how to drive the
  * runtime.
  */
+/*
+ * The runtime honours the "rro" option of a bind in config.json: the bind
+ * and every mount below it read-only (mount_setattr AT_RECURSIVE).  The CRI
+ * Status reports it only where the core also found at start-up that the
+ * kernel can, and CreateContainer refuses a recursive read-only mount for
+ * a handler without it.
+ */
 #define CLEAT_RUNTIME_FEATURE_RECURSIVE_READ_ONLY_MOUNTS (UINT64_C(1) << 0)
 /*
  * The runtime can run pods with a user namespace of their own.  The core

@@ -37,6 +37,8 @@ struct runtime_service {
     char *userns_dir;    /* <state>/userns: what pods with their own user namespace reach (runtime_userns.c) */
     int userns_ok;       /* runtime_userns_probe found that they work here */
     char *userns_reason; /* else why not */
+    int rro_ok;          /* runtime_rro_probe found that this kernel makes recursive read-only mounts */
+    char *rro_reason;    /* else why not */
     char *seccomp_profile, *pause_binary;
     struct cgroup_layout *cgroups; /* NULL when the host's layout could not be read */
     int systemd_cgroup;
@@ -133,6 +135,14 @@ int container_remove_id(struct runtime_service *rs, const char *id, struct cleat
 void container_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt, const char *snapshotter);
 /* Undo a pod's namespaces, mounts, files and runtime state. */
 void pod_cleanup(struct runtime_service *rs, const char *id, struct plugin_instance *rt);
+
+/* --- recursive read-only mounts (runtime_rro.c) ------------------------ */
+
+/* Find out at start-up whether this kernel makes recursive read-only mounts (sets rro_ok / rro_reason). */
+void runtime_rro_probe(struct runtime_service *rs);
+/* CreateContainer: FAILED_PRECONDITION naming the mount when one asks for recursive_read_only where it cannot be. */
+int create_check_rro(struct runtime_service *rs, struct plugin_instance *rt, const Runtime__V1__ContainerConfig *config,
+                     struct cleat_error **reterr);
 
 /* --- user namespaces (runtime_userns.c, runtime_userns_probe.c) -------- */
 
@@ -276,5 +286,26 @@ int signal_parse(const char *s);
 /* linux.cgroupsPath of a container or pause `id` under the pod's cgroup parent, for the active driver. */
 int runtime_cgroups_path(struct runtime_service *rs, const char *parent, const char *id, char **ret,
                          struct cleat_error **reterr);
+
+/* --- the pod's own cgroup (runtime_pod_cgroup.c) ------------------------ */
+
+/* INVALID_ARGUMENT naming linux.resources or linux.overhead when one cannot be applied (runtime_pod_resources.c). */
+int pod_resources_check(const Runtime__V1__PodSandboxConfig *c, struct cleat_error **reterr);
+
+/* The pod's own cgroup, hierarchy-relative: the directory its containers' cgroups go in ("/" without a parent). */
+int pod_cgroup_path(struct runtime_service *rs, const char *parent, char **ret, struct cleat_error **reterr);
+/*
+ * RunPodSandbox: when the pod asks for resources (or has an overhead) and
+ * its cgroup does not exist (cgroupfs driver), make it and write resources
+ * + overhead into it: *ret_owned = 1, and the pod owns it from now on.  A
+ * cgroup that exists, or no resources, is left alone (*ret_owned = 0).  On
+ * failure nothing is left made.
+ */
+int pod_cgroup_claim(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *c, int *ret_owned,
+                     struct cleat_error **reterr);
+/* Write the resources + overhead of `c` into the pod's own cgroup again (an owned one: after an update). */
+int pod_cgroup_resize(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *c, struct cleat_error **reterr);
+/* Remove an owned pod cgroup from every hierarchy; one still in use stays, with a warning.  Absent is fine. */
+void pod_cgroup_release(struct runtime_service *rs, const Runtime__V1__PodSandboxConfig *c);
 
 #endif
