@@ -96,9 +96,9 @@ static void test_names(void **state) {
     assert_int_equal(cdi_name_check("vendor.example/gpu=0", &klen, why, sizeof(why)), 0);
     assert_int_equal(klen, strlen("vendor.example/gpu"));
     assert_int_equal(cdi_name_check("nvidia.com/gpu=GPU-1a:2_b.c", NULL, why, sizeof(why)), 0);
-    const char *bad[] = {"gpu",         "vendor/gpu",    "vendor.example=0", "/dev/null",     "vendor.example/gpu=",
-                         "v/c=-x",      "1vendor/c=0",   "v/c/d=0",          "v./c=0",        "v/c=a b",
-                         "vendor/c.=0", "=vendor/gpu=0", "v/c=0/1",          "vendor/gpu=0,"};
+    const char *bad[] = {
+        "gpu",     "vendor/gpu", "vendor.example=0", "/dev/null",   "vendor.example/gpu=", "v/c=-x",  "1vendor/c=0",
+        "v/c/d=0", "v./c=0",     "v/c=a b",          "vendor/c.=0", "=vendor/gpu=0",       "v/c=0/1", "vendor/gpu=0,"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (cdi_name_check(bad[i], NULL, why, sizeof(why)) == 0)
             fail_msg("%s accepted", bad[i]);
@@ -220,8 +220,7 @@ static void test_parse_refusals(void **state) {
     refused_spec("{\"hooks\":[{\"hookName\":\"onBoot\",\"path\":\"/bin/true\"}]}", 0, "0.8.0",
                  "hookName \"onBoot\" is not an OCI hook");
     refused_spec("{\"hooks\":[{\"hookName\":\"poststop\",\"path\":\"true\"}]}", 0, "0.8.0", "is not absolute");
-    refused_spec("{\"hooks\":[{\"hookName\":\"poststop\",\"path\":\"/t\",\"timeout\":0}]}", 0, "0.8.0",
-                 "outside [1,");
+    refused_spec("{\"hooks\":[{\"hookName\":\"poststop\",\"path\":\"/t\",\"timeout\":0}]}", 0, "0.8.0", "outside [1,");
     refused_spec("{\"deviceNodes\":[{\"path\":\"dev/x\"}]}", 0, "0.8.0", "path \"dev/x\" is not absolute");
     refused_spec("{\"deviceNodes\":[{\"path\":\"/dev/x\",\"permissions\":\"rwx\"}]}", 0, "0.8.0",
                  "permissions \"rwx\"");
@@ -234,8 +233,8 @@ static void test_parse_refusals(void **state) {
     refused_spec("{\"cdiVersion\":\"0.5.0\",\"kind\":\"v/c\",\"devices\":[{\"name\":\"a\",\"containerEdits\":{}},"
                  "{\"name\":\"a\",\"containerEdits\":{}}]}",
                  1, NULL, "device \"a\" is defined twice");
-    refused_spec("{\"cdiVersion\":\"0.4.0\",\"kind\":\"v/c\",\"devices\":[{\"name\":\"0\",\"containerEdits\":{}}]}",
-                 1, NULL, "need 0.5.0 (a device name starting with a digit)");
+    refused_spec("{\"cdiVersion\":\"0.4.0\",\"kind\":\"v/c\",\"devices\":[{\"name\":\"0\",\"containerEdits\":{}}]}", 1,
+                 NULL, "need 0.5.0 (a device name starting with a digit)");
     refused_spec("{\"cdiVersion\":\"0.5.0\",\"kind\":\"v/c\",\"devices\":[{\"name\":\"a\"}]}", 1, NULL,
                  "devices[0].containerEdits: is missing");
     refused_spec("[1]", 1, NULL, "top level: must be a map");
@@ -419,8 +418,8 @@ static void test_in_config_json(void **state) {
         free(names[i]);
     free(names);
 
-    struct spec_input in = {.container = &c, .sandbox = &p, .container_id = "c1", .sandbox_id = "s1",
-                            .rootfs = fx->root, .cdi = e};
+    struct spec_input in = {
+        .container = &c, .sandbox = &p, .container_id = "c1", .sandbox_id = "s1", .rootfs = fx->root, .cdi = e};
     json_t *j = spec_built(&in);
     char *s = json_dumps(j, JSON_COMPACT);
     assert_non_null(strstr(s, "\"GPU=1\""));
