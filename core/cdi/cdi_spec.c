@@ -61,8 +61,8 @@ static long parse_version(const char *s) {
     return v;
 }
 
-static const char *const top_keys[] = {"cdiVersion", "kind", "annotations", "devices", "containerEdits", NULL};
-static const char *const device_keys[] = {"name", "annotations", "containerEdits", NULL};
+static const char *const top_fields[] = {"cdiVersion", "kind", "annotations", "devices", "containerEdits", NULL};
+static const char *const device_fields[] = {"name", "annotations", "containerEdits", NULL};
 
 /* annotations: a map of strings (CDI 0.6.0); cleat reads none of them. */
 static int check_annotations(struct cdi_pctx *p, const json_t *obj, const char *where) {
@@ -86,7 +86,7 @@ static int parse_device(struct cdi_pctx *p, const json_t *obj, size_t i, struct 
     snprintf(where, sizeof(where), "devices[%zu]", i);
     if (!json_is_object(obj))
         return cdi_bad(p, where, "must be a map");
-    int r = cdi_check_keys(p, obj, where, device_keys);
+    int r = cdi_check_fields(p, obj, where, device_fields);
     if (r >= 0)
         r = cdi_get_str(p, obj, "name", where, 1, &d->name);
     if (r >= 0 && cdi_device_name_check(d->name, why, sizeof(why)) < 0)
@@ -127,7 +127,7 @@ static int parse_top(struct cdi_pctx *p, const json_t *root, struct cdi_spec *s)
     char why[256];
     if (!json_is_object(root))
         return cdi_bad(p, "top level", "must be a map");
-    int r = cdi_check_keys(p, root, "top level", top_keys);
+    int r = cdi_check_fields(p, root, "top level", top_fields);
     if (r >= 0)
         r = cdi_get_str(p, root, "cdiVersion", "top level", 1, &s->version);
     if (r < 0)

@@ -29,7 +29,7 @@ int cdi_oom(struct cdi_pctx *p) {
     return error_set(p->reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "%s: out of memory", p->name);
 }
 
-int cdi_check_keys(struct cdi_pctx *p, const json_t *obj, const char *where, const char *const *allowed) {
+int cdi_check_fields(struct cdi_pctx *p, const json_t *obj, const char *where, const char *const *allowed) {
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
@@ -164,7 +164,7 @@ static int parse_env(struct cdi_pctx *p, const json_t *obj, const char *where, s
     return 0;
 }
 
-static const char *const node_keys[] = {"path",     "hostPath",    "type", "major", "minor",
+static const char *const node_fields[] = {"path",     "hostPath",    "type", "major", "minor",
                                         "fileMode", "permissions", "uid",  "gid",   NULL};
 
 static int abs_path(struct cdi_pctx *p, const char *where, const char *what, const char *path) {
@@ -174,7 +174,7 @@ static int abs_path(struct cdi_pctx *p, const char *where, const char *what, con
 static int parse_node(struct cdi_pctx *p, const json_t *obj, const char *where, struct cdi_device_node *d) {
     char *type = NULL;
     int64_t v;
-    int has, r = json_is_object(obj) ? cdi_check_keys(p, obj, where, node_keys) : cdi_bad(p, where, "must be a map");
+    int has, r = json_is_object(obj) ? cdi_check_fields(p, obj, where, node_fields) : cdi_bad(p, where, "must be a map");
     if (r >= 0)
         r = cdi_get_str(p, obj, "path", where, 1, &d->path);
     if (r >= 0)
@@ -216,10 +216,10 @@ static int parse_node(struct cdi_pctx *p, const json_t *obj, const char *where, 
     return 0;
 }
 
-static const char *const mount_keys[] = {"hostPath", "containerPath", "options", "type", NULL};
+static const char *const mount_fields[] = {"hostPath", "containerPath", "options", "type", NULL};
 
 static int parse_mount(struct cdi_pctx *p, const json_t *obj, const char *where, struct cdi_mount *m) {
-    int r = json_is_object(obj) ? cdi_check_keys(p, obj, where, mount_keys) : cdi_bad(p, where, "must be a map");
+    int r = json_is_object(obj) ? cdi_check_fields(p, obj, where, mount_fields) : cdi_bad(p, where, "must be a map");
     if (r >= 0)
         r = cdi_get_str(p, obj, "hostPath", where, 1, &m->host_path);
     if (r >= 0)
@@ -235,7 +235,7 @@ static int parse_mount(struct cdi_pctx *p, const json_t *obj, const char *where,
     return r;
 }
 
-static const char *const hook_keys[] = {"hookName", "path", "args", "env", "timeout", NULL};
+static const char *const hook_fields[] = {"hookName", "path", "args", "env", "timeout", NULL};
 static const char *const hook_names[CDI_HOOK_POINTS] = {
     [CDI_HOOK_PRESTART] = "prestart",
     [CDI_HOOK_CREATE_RUNTIME] = "createRuntime",
@@ -251,7 +251,7 @@ const char *cdi_hook_point_name(enum cdi_hook_point p) {
 
 static int parse_hook(struct cdi_pctx *p, const json_t *obj, const char *where, struct cdi_hook *h) {
     char *name = NULL;
-    int has, r = json_is_object(obj) ? cdi_check_keys(p, obj, where, hook_keys) : cdi_bad(p, where, "must be a map");
+    int has, r = json_is_object(obj) ? cdi_check_fields(p, obj, where, hook_fields) : cdi_bad(p, where, "must be a map");
     if (r >= 0)
         r = cdi_get_str(p, obj, "hookName", where, 1, &name);
     h->point = CDI_HOOK_POINTS;
@@ -334,9 +334,9 @@ static int parse_gids(struct cdi_pctx *p, const json_t *obj, const char *where, 
     return 0;
 }
 
-static const char *const edit_keys[] = {"env",      "deviceNodes",    "mounts",     "hooks",
+static const char *const edit_fields[] = {"env",      "deviceNodes",    "mounts",     "hooks",
                                         "intelRdt", "additionalGids", "netDevices", NULL};
-static const char *const rdt_keys[] = {"closID",    "l3CacheSchema",    "memBwSchema", "enableCMT",
+static const char *const rdt_fields[] = {"closID",    "l3CacheSchema",    "memBwSchema", "enableCMT",
                                        "enableMBM", "enableMonitoring", "schemata",    NULL};
 
 int cdi_parse_edits(struct cdi_pctx *p, const json_t *obj, const char *where, struct cdi_edits *e) {
@@ -344,7 +344,7 @@ int cdi_parse_edits(struct cdi_pctx *p, const json_t *obj, const char *where, st
         return 0;
     if (!json_is_object(obj))
         return cdi_bad(p, where, "must be a map");
-    int r = cdi_check_keys(p, obj, where, edit_keys);
+    int r = cdi_check_fields(p, obj, where, edit_fields);
     if (r >= 0)
         r = parse_env(p, obj, where, e);
     if (r >= 0)
@@ -359,7 +359,7 @@ int cdi_parse_edits(struct cdi_pctx *p, const json_t *obj, const char *where, st
     const json_t *rdt = json_object_get(obj, "intelRdt");
     if (r >= 0 && rdt && !json_is_null(rdt)) {
         cdi_needs(p, CDI_VERSION(0, 7, 0), "intelRdt");
-        r = json_is_object(rdt) ? cdi_check_keys(p, rdt, where, rdt_keys) : cdi_bad(p, where, "intelRdt must be a map");
+        r = json_is_object(rdt) ? cdi_check_fields(p, rdt, where, rdt_fields) : cdi_bad(p, where, "intelRdt must be a map");
         e->unsupported = "intelRdt";
     }
     const json_t *net = json_object_get(obj, "netDevices");

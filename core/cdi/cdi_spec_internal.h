@@ -27,7 +27,7 @@ int cdi_bad(struct cdi_pctx *p, const char *where, const char *fmt, ...) __attri
 int cdi_oom(struct cdi_pctx *p);
 
 /* Every key of `obj` must be in `allowed` (NULL-terminated): the spec refuses unknown fields. */
-int cdi_check_keys(struct cdi_pctx *p, const json_t *obj, const char *where, const char *const *allowed);
+int cdi_check_fields(struct cdi_pctx *p, const json_t *obj, const char *where, const char *const *allowed);
 /* obj[key] as a malloc'd string; absent or null: *ret NULL, or an error when `required`. */
 int cdi_get_str(struct cdi_pctx *p, const json_t *obj, const char *key, const char *where, int required, char **ret);
 /* obj[key], a list of strings, as a malloc'd NULL-terminated array (empty when absent or null). */
