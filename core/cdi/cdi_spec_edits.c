@@ -165,7 +165,7 @@ static int parse_env(struct cdi_pctx *p, const json_t *obj, const char *where, s
 }
 
 static const char *const node_fields[] = {"path",     "hostPath",    "type", "major", "minor",
-                                        "fileMode", "permissions", "uid",  "gid",   NULL};
+                                          "fileMode", "permissions", "uid",  "gid",   NULL};
 
 static int abs_path(struct cdi_pctx *p, const char *where, const char *what, const char *path) {
     return path && path[0] != '/' ? cdi_bad(p, where, "%s \"%s\" is not absolute", what, path) : 0;
@@ -174,7 +174,8 @@ static int abs_path(struct cdi_pctx *p, const char *where, const char *what, con
 static int parse_node(struct cdi_pctx *p, const json_t *obj, const char *where, struct cdi_device_node *d) {
     char *type = NULL;
     int64_t v;
-    int has, r = json_is_object(obj) ? cdi_check_fields(p, obj, where, node_fields) : cdi_bad(p, where, "must be a map");
+    int has,
+        r = json_is_object(obj) ? cdi_check_fields(p, obj, where, node_fields) : cdi_bad(p, where, "must be a map");
     if (r >= 0)
         r = cdi_get_str(p, obj, "path", where, 1, &d->path);
     if (r >= 0)
@@ -251,7 +252,8 @@ const char *cdi_hook_point_name(enum cdi_hook_point p) {
 
 static int parse_hook(struct cdi_pctx *p, const json_t *obj, const char *where, struct cdi_hook *h) {
     char *name = NULL;
-    int has, r = json_is_object(obj) ? cdi_check_fields(p, obj, where, hook_fields) : cdi_bad(p, where, "must be a map");
+    int has,
+        r = json_is_object(obj) ? cdi_check_fields(p, obj, where, hook_fields) : cdi_bad(p, where, "must be a map");
     if (r >= 0)
         r = cdi_get_str(p, obj, "hookName", where, 1, &name);
     h->point = CDI_HOOK_POINTS;
@@ -335,9 +337,9 @@ static int parse_gids(struct cdi_pctx *p, const json_t *obj, const char *where, 
 }
 
 static const char *const edit_fields[] = {"env",      "deviceNodes",    "mounts",     "hooks",
-                                        "intelRdt", "additionalGids", "netDevices", NULL};
+                                          "intelRdt", "additionalGids", "netDevices", NULL};
 static const char *const rdt_fields[] = {"closID",    "l3CacheSchema",    "memBwSchema", "enableCMT",
-                                       "enableMBM", "enableMonitoring", "schemata",    NULL};
+                                         "enableMBM", "enableMonitoring", "schemata",    NULL};
 
 int cdi_parse_edits(struct cdi_pctx *p, const json_t *obj, const char *where, struct cdi_edits *e) {
     if (!obj || json_is_null(obj))
@@ -359,7 +361,8 @@ int cdi_parse_edits(struct cdi_pctx *p, const json_t *obj, const char *where, st
     const json_t *rdt = json_object_get(obj, "intelRdt");
     if (r >= 0 && rdt && !json_is_null(rdt)) {
         cdi_needs(p, CDI_VERSION(0, 7, 0), "intelRdt");
-        r = json_is_object(rdt) ? cdi_check_fields(p, rdt, where, rdt_fields) : cdi_bad(p, where, "intelRdt must be a map");
+        r = json_is_object(rdt) ? cdi_check_fields(p, rdt, where, rdt_fields)
+                                : cdi_bad(p, where, "intelRdt must be a map");
         e->unsupported = "intelRdt";
     }
     const json_t *net = json_object_get(obj, "netDevices");
