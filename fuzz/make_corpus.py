@@ -287,7 +287,7 @@ def ttrpc_seeds():
 def seeds():
     tests = ROOT / "tests" / "unit"
     lits = {name: c_literals(tests / f"test_{name}.c") for name in ("image_ref", "config", "net_cni", "image_oci",
-                                                                    "stream", "trust_policy")}
+                                                                    "stream", "trust_policy", "cdi")}
     yield "http_request", HTTP + [s for s in lits["stream"] if s.endswith(b"\r\n\r\n")]
     yield "spdy_frames", spdy_seeds()
     yield "ws_frames", ws_seeds()
@@ -303,6 +303,7 @@ def seeds():
     yield "unpack_tar", tar_seeds()
     yield "ttrpc_events", ttrpc_seeds()
     yield "trust_policy", TRUST + [s for s in lits["trust_policy"] if s.startswith(b"{") and b"%" not in s]
+    yield "cdi_spec", [s for s in lits["cdi"] if b"cdiVersion" in s and b"%" not in s]
 
 
 def main():

@@ -43,7 +43,7 @@ static void strv_freep(char ***v) {
 static const char *const top_keys[] = {"version",       "log_level", "socket",      "root_dir",  "state_dir",
                                        "cgroup_driver", "grpc",      "plugin_dirs", "runtime",   "snapshotter",
                                        "transports",    "network",   "images",      "streaming", "stats",
-                                       "events",        "metrics",   NULL};
+                                       "events",        "metrics",   "cdi",         NULL};
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
 static const char *const images_keys[] = {"max_parallel_downloads",
                                           "max_layer_bytes",
@@ -69,6 +69,7 @@ static const char *const streaming_keys[] = {"address",
 static const char *const stats_keys[] = {"writable_layer_max_age_seconds", NULL};
 static const char *const events_keys[] = {"queue_size", NULL};
 static const char *const metrics_keys[] = {"address", NULL};
+static const char *const cdi_keys[] = {"spec_dirs", NULL};
 static const char *const runtime_keys[] = {"default_handler", "handlers", "seccomp_default_profile", "pause_binary",
                                            NULL};
 static const char *const handler_keys[] = {"plugin", "path", "options", NULL};
@@ -537,6 +538,40 @@ static void check_pull_progress(struct checker *k, const struct cleat_config *im
         (uint32_t)read_int(k, images, "pull_progress_log_interval_seconds", 30, 0, 86400);
 }
 
+/*
+ * cdi.spec_dirs: where CDI spec files are read, later directories winning;
+ * absolute paths.  Absent or null: /etc/cdi and /var/run/cdi, as every CDI
+ * runtime has them; [] reads none.
+ */
+static void check_cdi(struct checker *k, const struct cleat_config *tree) {
+    const struct cleat_config *cdi = config_get0(tree, "cdi");
+    if (!want_map(k, cdi, "cdi"))
+        cdi = NULL;
+    check_keys(k, cdi, cdi_keys);
+    const struct cleat_config *list = config_get0(cdi, "spec_dirs");
+    uint32_t kind = config_kind(list);
+    if (strv_push(&k->config->cdi_spec_dirs, NULL) < 0)
+        config_diag_add(&k->diag, NULL); /* out of memory */
+    if (kind == CLEAT_CONFIG_NULL || kind == CLEAT_CONFIG_ABSENT) {
+        if (strv_push(&k->config->cdi_spec_dirs, "/etc/cdi") < 0 ||
+            strv_push(&k->config->cdi_spec_dirs, "/var/run/cdi") < 0)
+            config_diag_add(&k->diag, NULL);
+        return;
+    }
+    if (kind != CLEAT_CONFIG_SEQ)
+        config_diag_add_at(&k->diag, list, "'spec_dirs' must be a list of directories, not %s",
+                           config_tree_kind_name(kind));
+    for (uint64_t i = 0; i < config_count(list) && kind == CLEAT_CONFIG_SEQ; i++) {
+        const struct cleat_config *item = config_at0(list, i);
+        const char *s = config_scalar0(item);
+        if (!s || s[0] != '/')
+            config_diag_add_at(&k->diag, item, "a CDI spec directory must be an absolute path, not %s",
+                               s ? s : config_tree_kind_name(config_kind(item)));
+        else if (strv_push(&k->config->cdi_spec_dirs, s) < 0)
+            config_diag_add(&k->diag, NULL); /* out of memory */
+    }
+}
+
 static void check_settings(struct checker *k, const struct cleat_config *tree) {
     struct config *c = k->config;
 
@@ -576,6 +611,7 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
     check_plugin_dirs(k, config_get0(tree, "plugin_dirs"));
     check_streaming(k, config_get0(tree, "streaming"));
     check_observability(k, tree);
+    check_cdi(k, tree);
 }
 
 /* The snapshotter or the network: one instance, or null for none. */
@@ -635,6 +671,7 @@ void config_free(struct config *c) {
     free(c->images_signature_policy);
     free(c->images_registries_d);
     strv_free(c->images_pinned);
+    strv_free(c->cdi_spec_dirs);
     strv_free(c->plugin_dirs);
     strv_free(c->sources);
     config_tree_free(c->tree);

@@ -68,6 +68,7 @@ struct config {
     uint32_t stats_writable_layer_max_age_seconds; /* a writable layer's usage is measured again after this, 0..3600 */
     uint32_t events_queue_size;    /* events a GetContainerEvents subscriber may lag behind before it is dropped */
     char *metrics_address;         /* the Prometheus endpoint's HOST:PORT, "" for none */
+    char **cdi_spec_dirs;          /* NULL-terminated, absolute: CDI spec directories, a later one winning */
     char **plugin_dirs;            /* NULL-terminated, absolute paths */
     char *default_runtime_handler; /* one of the runtime handlers, when there are any */
     char *seccomp_default_profile; /* the RuntimeDefault seccomp profile, absolute */

@@ -112,9 +112,15 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
     }
     if (r >= 0 && !(d->events = event_hub_new(cfg->events_queue_size)))
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    if (r >= 0)
+        r = cdi_registry_new((const char *const *)cfg->cdi_spec_dirs, &d->cdi, reterr);
     if (r >= 0) {
-        struct runtime_deps deps = {
-            .cfg = cfg, .plugins = d->plugins, .store = d->store, .registry = d->registry, .images = d->images};
+        struct runtime_deps deps = {.cfg = cfg,
+                                    .plugins = d->plugins,
+                                    .store = d->store,
+                                    .registry = d->registry,
+                                    .images = d->images,
+                                    .cdi = d->cdi};
         deps.observers[deps.n_observers++] = cri_events_observer(d->events);
         deps.observers[deps.n_observers++] = (struct lifecycle_observer){.changed = count_change};
         r = runtime_service_open(&deps, &d->runtime, reterr);
@@ -151,6 +157,7 @@ void daemon_close(struct daemon *d) {
     image_service_free(d->images);
     plugins_free(d->plugins); /* first: runtimes report exits to d->runtime until they are gone */
     runtime_service_free(d->runtime);
+    cdi_registry_free(d->cdi); /* after the runtime service, which resolves devices with it */
     event_hub_free(d->events); /* after the runtime service: exits publish until the plugins are gone */
     registry_free(d->registry);
     store_close(d->store);

@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "cdi_registry.h"
 #include "config.h"
 #include "cri.h"
 #include "error.h"
@@ -32,6 +33,7 @@ struct daemon {
     struct runtime_service *runtime; /* pods and containers */
     struct stream_server *streaming; /* Exec, Attach, PortForward URLs */
     struct event_hub *events;        /* container events for GetContainerEvents (events.h) */
+    struct cdi_registry *cdi;        /* CDI spec directories (a reload may replace them: cdi_registry_set_dirs) */
     struct cri_context cri;          /* what the CRI handlers reach: the fields above */
     int lock_fd;                     /* flock'ed <root_dir>/cleatd.lock */
     int64_t started_at;              /* CLOCK_REALTIME ns */

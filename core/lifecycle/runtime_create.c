@@ -20,6 +20,7 @@
 
 #include "plugin_calls.h"
 #include "builders.h"
+#include "cdi_registry.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "image_service.h"
@@ -48,6 +49,7 @@ struct create {
     /* A pod with its own user namespace (POD_NS_USER): runtime_create_userns.c */
     struct create_userns userns;
     struct image_volumes volumes; /* the CRI mounts that are images (runtime_image_volumes.c) */
+    struct cdi_edits *cdi;        /* the CDI devices it asked for, resolved; NULL for none */
 };
 
 static const Runtime__V1__NamespaceOption *nsopts_of(const struct create *c) {
@@ -162,6 +164,29 @@ static int pid_namespace(struct create *c, struct cleat_error **reterr) {
     return 0;
 }
 
+/*
+ * The CDI devices the container asks for, resolved before anything is made:
+ * an unknown device or a conflict is refused with nothing to undo.  The
+ * spec directories are read again now, so a spec written since the last
+ * container counts.
+ */
+static int resolve_cdi(struct create *c, struct cleat_error **reterr) {
+    if (!spec_cdi_requested(c->config))
+        return 0;
+    char **names = NULL;
+    size_t n = 0;
+    int r = spec_cdi_names(c->config, &names, &n, reterr);
+    if (r >= 0 && !c->rs->deps.cdi)
+        r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
+                      "the container asks for CDI devices, and this cleatd has no CDI spec directories");
+    if (r >= 0)
+        r = cdi_registry_resolve(c->rs->deps.cdi, (const char *const *)names, n, &c->cdi, reterr);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return r;
+}
+
 /* Prepare the snapshot and mount it at rootfs (for good, or only for build_spec: see hand_over_rootfs). */
 static int snapshot(struct create *c, char *rootfs, struct cleat_error **reterr) {
     if (!c->sn)
@@ -235,6 +260,7 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
         .shm_path = pinned & POD_NS_IPC ? shm : "/dev/shm",
         .seccomp_default_profile = c->rs->seccomp_profile,
         .min_oom_score_adj = c->rs->min_oom_score_adj,
+        .cdi = c->cdi,
     };
     int r = spec_build(&in, &c->spec, reterr);
     free(sources);
@@ -359,6 +385,8 @@ static int create_locked(struct create *c, struct cleat_error **reterr) {
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOSYS,
                          "the runtime handler \"%s\" is not configured", c->pod->runtime_handler);
     r = create_check_rro(rs, c->rt, c->config, reterr);
+    if (r >= 0)
+        r = resolve_cdi(c, reterr);
     if (r < 0)
         return r;
     c->runtime_mounts = (plugin_runtime_features(c->rt) & CLEAT_RUNTIME_FEATURE_ROOTFS_MOUNTS) != 0;
@@ -452,6 +480,7 @@ int container_create(struct runtime_service *rs, const char *pod_id_or_prefix,
     mount_list_free(c.mounts);
     create_userns_done(&c.userns);
     image_volumes_done(&c.volumes);
+    cdi_edits_free(c.cdi);
     free(c.dir);
     free(c.name_key);
     free(c.log_path);

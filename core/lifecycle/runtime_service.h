@@ -37,6 +37,7 @@
 #include "error.h"
 #include "store.pb-c.h"
 
+struct cdi_registry;
 struct config;
 struct image_service;
 struct plugins;
@@ -77,7 +78,9 @@ struct lifecycle_observer {
  * runtime service: the configuration (state dir, default handler, seccomp
  * profile, pause binary, cgroup driver, stats ages), the loaded plugins
  * (their on_exit is taken over), the store and its registry, the images
- * (for a container's image and snapshot), and the observers of its changes.
+ * (for a container's image and snapshot), the CDI spec directories (NULL:
+ * a container asking for a CDI device is refused), and the observers of
+ * its changes.
  */
 struct runtime_deps {
     const struct config *cfg;
@@ -85,6 +88,7 @@ struct runtime_deps {
     struct store *store;
     struct registry *registry;
     struct image_service *images;
+    struct cdi_registry *cdi;
     struct lifecycle_observer observers[RUNTIME_MAX_OBSERVERS];
     size_t n_observers;
 };

@@ -20,6 +20,7 @@
 
 #include "api.pb-c.h"
 
+struct cdi_edits;
 struct cleat_error;
 struct image_config;
 
@@ -82,6 +83,12 @@ struct spec_input {
     /* cleatd's own oom_score_adj: the spec never asks for less (clamped, with a log line). */
     int64_t min_oom_score_adj;
     const struct spec_host *host; /* NULL: the real host */
+    /*
+     * The container's CDI devices, resolved by the caller from the names
+     * spec_cdi_names gives (cdi_registry_resolve); required when it asks for
+     * any (FAILED_PRECONDITION otherwise), else NULL.
+     */
+    const struct cdi_edits *cdi;
 };
 
 /*
@@ -130,8 +137,17 @@ struct spec_input {
  *   container joins userns_path with the pod's maps (spec_input); a
  *   container whose own userns_options disagree with the pod's (another
  *   mode, other maps) is INVALID_ARGUMENT.
+ * - CDI devices (spec_input.cdi), applied last, as containerd does: their
+ *   env replaces a variable of the same name in place; a device node
+ *   replaces the linux.devices entry at its path and gets a cgroup allow
+ *   rule with its permissions (none for "none" and FIFOs); its uid/gid
+ *   default to the process's when those are not 0; a mount replaces the
+ *   mount at its destination (a mount without a type is a bind mount) and
+ *   the mounts are sorted parents first again; hooks are added at their
+ *   point (prestart ... poststop); additionalGids are added to
+ *   process.user.additionalGids.
  * Not handled yet, and refused by spec_check_container (which spec_build
- * calls first): SELinux labels, CDI devices, per-mount uid/gid mappings.  Image volumes are bind mounts of
+ * calls first): SELinux labels, per-mount uid/gid mappings.  Image volumes are bind mounts of
  * their mount_sources entry, always read-only.  rlimits beyond
  * containerd's RLIMIT_NOFILE 1024 are not set.
  */
@@ -147,7 +163,6 @@ int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error 
  * - namespace_options.userns_options: unset, NODE, or POD with sound maps
  *   (userns_check_maps: the reason in the message) → fine; NODE with
  *   mappings, CONTAINER or TARGET, or bad maps → INVALID_ARGUMENT;
- * - CDI_devices, or an annotation "cdi.k8s.io/..." → FAILED_PRECONDITION;
  * - mounts with uidMappings/gidMappings → FAILED_PRECONDITION;
  * - apparmor (or the deprecated apparmor_profile "runtime/default",
  *   "unconfined", "localhost/<name>"; anything else INVALID_ARGUMENT):
@@ -158,6 +173,20 @@ int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error 
  */
 int spec_check_container(const Runtime__V1__ContainerConfig *config, const struct spec_host *host,
                          struct cleat_error **reterr);
+
+/* 1 when the container asks for CDI devices: CDI_devices, or an annotation "cdi.k8s.io/...". */
+int spec_cdi_requested(const Runtime__V1__ContainerConfig *config);
+
+/*
+ * The CDI device names the container asks for: CDI_devices, then the
+ * comma-separated values of its annotations "cdi.k8s.io/<key>" (not the
+ * pod's: kubelet copies a Pod object's annotations there, and anyone who
+ * may create a pod would otherwise pick any device of the node).  *ret is
+ * malloc'd, NULL-terminated (free each, then it); duplicates are kept.  A
+ * name that is not fully qualified (vendor/class=device) → INVALID_ARGUMENT
+ * naming the field and the name.  No side effects.
+ */
+int spec_cdi_names(const Runtime__V1__ContainerConfig *config, char ***ret, size_t *ret_n, struct cleat_error **reterr);
 
 /*
  * The same for a pod sandbox's linux.security_context: selinux_options,

@@ -53,8 +53,7 @@ static int add_args(const struct spec_input *in, json_t *process, struct cleat_e
     return r;
 }
 
-/* Set "NAME=value" in env, replacing an earlier NAME= in place. */
-static int env_set(json_t *env, const char *kv, size_t len, struct cleat_error **reterr) {
+int spec_env_set(json_t *env, const char *kv, size_t len, struct cleat_error **reterr) {
     const char *eq = memchr(kv, '=', len);
     size_t nlen = eq ? (size_t)(eq - kv) : len;
     json_t *s = json_stringn(kv, len);
@@ -74,17 +73,17 @@ static int env_set(json_t *env, const char *kv, size_t len, struct cleat_error *
 static int add_env(const struct spec_input *in, json_t *process, struct cleat_error **reterr) {
     json_t *env = json_array();
     SPEC_SET(process, "env", env, reterr);
-    int r = env_set(env, DEFAULT_PATH, strlen(DEFAULT_PATH), reterr);
+    int r = spec_env_set(env, DEFAULT_PATH, strlen(DEFAULT_PATH), reterr);
     const char *host = in->sandbox->hostname;
     if (r >= 0 && host && *host) {
         char *kv = NULL;
         if (asprintf(&kv, "HOSTNAME=%s", host) < 0)
             return spec_oom(reterr);
-        r = env_set(env, kv, strlen(kv), reterr);
+        r = spec_env_set(env, kv, strlen(kv), reterr);
         free(kv);
     }
     for (size_t i = 0; r >= 0 && in->image && in->image->env && in->image->env[i]; i++)
-        r = env_set(env, in->image->env[i], strlen(in->image->env[i]), reterr);
+        r = spec_env_set(env, in->image->env[i], strlen(in->image->env[i]), reterr);
     for (size_t i = 0; r >= 0 && i < in->container->n_envs; i++) {
         const Runtime__V1__KeyValue *kv = in->container->envs[i];
         if (!kv->key || !*kv->key || strchr(kv->key, '='))
@@ -99,7 +98,7 @@ static int add_env(const struct spec_input *in, json_t *process, struct cleat_er
         if (kv->value.len)
             memcpy(s + klen + 1, kv->value.data, kv->value.len);
         s[len] = '\0';
-        r = env_set(env, s, len, reterr);
+        r = spec_env_set(env, s, len, reterr);
         free(s);
     }
     return r;
@@ -223,11 +222,17 @@ int spec_build(const struct spec_input *in, char **ret_json, struct cleat_error 
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "OCI spec: container, sandbox, ids and an absolute rootfs are required");
     int r = spec_check_container(in->container, in->host, reterr);
+    /* The caller resolves the devices (cdi_registry_resolve): without them the container would lack them. */
+    if (r >= 0 && spec_cdi_requested(in->container) && !in->cdi)
+        r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
+                      "the container asks for CDI devices but they were not resolved");
     json_t *root = r < 0 ? NULL : json_object();
     if (r >= 0 && !root)
         r = spec_oom(reterr);
     if (r >= 0)
         r = build(in, root, reterr);
+    if (r >= 0 && in->cdi)
+        r = spec_apply_cdi(in->cdi, root, reterr);
     if (r < 0) {
         json_decref(root);
         return error_prefix(r, reterr, "container %s", in->container_id);

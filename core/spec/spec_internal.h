@@ -55,6 +55,19 @@ int spec_check_userns_container(const char *field, const Runtime__V1__NamespaceO
 int spec_add_userns(const struct spec_input *in, json_t *lx, json_t *namespaces, struct cleat_error **reterr);
 /* The "mounts" array. */
 int spec_add_mounts(const struct spec_input *in, json_t *root, struct cleat_error **reterr);
+/* Sort a "mounts" array parents first (stable), so that a mount at /a/b is not hidden by a later one at /a. */
+void spec_sort_mounts(json_t *mounts);
+/* Two absolute paths that differ at most in trailing slashes. */
+int spec_same_path(const char *a, const char *b);
+/* Set "NAME=value" (`len` bytes) in the env array, replacing an earlier NAME= in place. */
+int spec_env_set(json_t *env, const char *kv, size_t len, struct cleat_error **reterr);
+/*
+ * Resolved CDI edits applied to a built spec (after everything else): env
+ * replaces the same name, a device node or mount replaces the one at the
+ * same path, hooks and additionalGids are added.
+ */
+struct cdi_edits;
+int spec_apply_cdi(const struct cdi_edits *e, json_t *root, struct cleat_error **reterr);
 
 /* spec_host's paths, each with its real default. */
 enum spec_host_path { SPEC_HOST_APPARMOR_FS, SPEC_HOST_APPARMOR_ETC, SPEC_HOST_APPARMOR_PARSER, SPEC_HOST_SELINUX_FS };

@@ -41,7 +41,7 @@ static int mnts_add(struct mnts *m, const char *dest, json_t *obj, struct cleat_
     return 0;
 }
 
-static int same_path(const char *a, const char *b) {
+int spec_same_path(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     while (la > 1 && a[la - 1] == '/')
         la--;
@@ -53,7 +53,7 @@ static int same_path(const char *a, const char *b) {
 /* 1 if a CRI mount targets dest: it replaces our default or pod file there. */
 static int cri_targets(const struct spec_input *in, const char *dest) {
     for (size_t i = 0; i < in->container->n_mounts; i++)
-        if (in->container->mounts[i]->container_path && same_path(in->container->mounts[i]->container_path, dest))
+        if (in->container->mounts[i]->container_path && spec_same_path(in->container->mounts[i]->container_path, dest))
             return 1;
     return 0;
 }
@@ -163,6 +163,24 @@ static void mnts_sort(struct mnts *m) {
         for (; j > 0 && depth(m->v[j - 1].dest) > d; j--)
             m->v[j] = m->v[j - 1];
         m->v[j] = x;
+    }
+}
+
+void spec_sort_mounts(json_t *mounts) {
+    for (size_t i = 1; i < json_array_size(mounts); i++) {
+        json_t *x = json_incref(json_array_get(mounts, i));
+        const char *dest = json_string_value(json_object_get(x, "destination"));
+        size_t d = depth(dest ? dest : ""), j = i;
+        for (; j > 0; j--) {
+            const char *prev = json_string_value(json_object_get(json_array_get(mounts, j - 1), "destination"));
+            if (depth(prev ? prev : "") <= d)
+                break;
+        }
+        if (j < i) {
+            json_array_remove(mounts, i);
+            json_array_insert(mounts, j, x);
+        }
+        json_decref(x);
     }
 }
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * CRI fields cleat cannot apply yet, refused instead of dropped: a pod or
- * container that asked for an SELinux label, a CDI device or a per-mount
- * idmap would otherwise run without it and nobody would know.  Each
- * refusal names the field.  What a kubelet sends on every pod stays
+ * container that asked for an SELinux label or a per-mount idmap would
+ * otherwise run without it and nobody would know.  Each refusal names the
+ * field.  What a kubelet sends on every pod stays
  * accepted: empty SELinux options, selinux_relabel on a host without
  * SELinux.  User namespace options are checked here too (spec_userns.c).
  */
@@ -44,20 +44,6 @@ int spec_check_pod(const Runtime__V1__PodSandboxConfig *cfg, const struct spec_h
     return r;
 }
 
-/* A CDI device by name or by a cdi.k8s.io/ annotation: CDI is not built yet, the container would lack it. */
-static int check_cdi(const Runtime__V1__ContainerConfig *c, struct cleat_error **reterr) {
-    if (c->n_cdi_devices)
-        return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
-                         "CDI_devices: CDI device \"%s\" cannot be injected: cleat does not support CDI yet",
-                         c->cdi_devices[0]->name ? c->cdi_devices[0]->name : "");
-    for (size_t i = 0; i < c->n_annotations; i++)
-        if (c->annotations[i]->key && strncmp(c->annotations[i]->key, "cdi.k8s.io/", 11) == 0)
-            return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
-                             "annotations: \"%s\" asks for CDI devices (%s): cleat does not support CDI yet",
-                             c->annotations[i]->key, c->annotations[i]->value ? c->annotations[i]->value : "");
-    return 0;
-}
-
 /*
  * Idmapped mounts are not built; selinux_relabel is refused only where
  * SELinux runs.  Without SELinux there is no label to set, and kubelet
@@ -85,9 +71,7 @@ int spec_check_container(const Runtime__V1__ContainerConfig *c, const struct spe
     if (!c)
         return 0;
     const Runtime__V1__LinuxContainerSecurityContext *sc = c->linux ? c->linux->security_context : NULL;
-    int r = check_cdi(c, reterr);
-    if (r >= 0)
-        r = check_mounts(c, host, reterr);
+    int r = check_mounts(c, host, reterr);
     if (r >= 0 && sc)
         r = check_selinux("linux.security_context.selinux_options", sc->selinux_options, host, reterr);
     if (r >= 0 && sc)

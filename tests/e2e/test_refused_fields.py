@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """CRI fields cleat cannot apply are refused, not dropped: SELinux labels,
-user namespaces (mode POD), CDI devices, idmapped mounts, and a named
+user namespaces (mode POD), idmapped mounts, and a named
 AppArmor profile on a host without AppArmor.  Each refusal is a gRPC
 FAILED_PRECONDITION (or INVALID_ARGUMENT for a malformed request) naming
 the field, and leaves nothing behind: no pod or container in the lists, no
@@ -90,16 +90,6 @@ def test_container_user_namespace_refused(env, pod):
     ns.userns_options.mode = pb2.CONTAINER
     msg = refused(env, INVALID, env.create, pod, config=ctr_with(env, pod, namespace_options=ns))
     assert "mode CONTAINER" in msg, msg
-
-
-def test_cdi_devices_refused(env, pod):
-    cfg = env.container_config(pod, command=["sleep", "3600"])
-    cfg.CDI_devices.add(name="vendor.example/gpu=0")
-    msg = refused(env, PRECONDITION, env.create, pod, config=cfg)
-    assert "CDI_devices" in msg and "vendor.example/gpu=0" in msg, msg
-    cfg = env.container_config(pod, command=["sleep", "3600"], annotations={"cdi.k8s.io/gpu": "vendor.example/gpu=1"})
-    msg = refused(env, PRECONDITION, env.create, pod, config=cfg)
-    assert "cdi.k8s.io/gpu" in msg, msg
 
 
 def test_idmapped_mount_refused(env, pod, tmp_path):

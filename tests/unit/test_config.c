@@ -796,6 +796,29 @@ static void test_pinned(void **state) {
                       "%1$s:1:18: 'pinned' must be a list of image references, not a scalar value");
 }
 
+static void test_cdi_spec_dirs(void **state) {
+    struct config *c = config_over_defaults("");
+    assert_string_equal(c->cdi_spec_dirs[0], "/etc/cdi");
+    assert_string_equal(c->cdi_spec_dirs[1], "/var/run/cdi");
+    assert_null(c->cdi_spec_dirs[2]);
+    config_free(c);
+    c = config_over_defaults("cdi:\n  spec_dirs: [/srv/cdi]\n");
+    assert_string_equal(c->cdi_spec_dirs[0], "/srv/cdi");
+    assert_null(c->cdi_spec_dirs[1]);
+    config_free(c);
+    c = config_over_defaults("cdi: {spec_dirs: []}\n");
+    assert_null(c->cdi_spec_dirs[0]);
+    config_free(c);
+    /* Deleted with null: the defaults again. */
+    c = config_over_defaults("cdi:\n  spec_dirs: ~\n");
+    assert_string_equal(c->cdi_spec_dirs[1], "/var/run/cdi");
+    config_free(c);
+    assert_load_error(*state, "cdi:\n  spec_dirs: [etc/cdi]\n",
+                      "%1$s:2:15: a CDI spec directory must be an absolute path, not etc/cdi");
+    assert_load_error(*state, "cdi: {spec_dir: [/x]}\n",
+                      "%1$s:1:7: unknown key 'spec_dir' (did you mean 'spec_dirs'?)");
+}
+
 static void test_pull_progress(void **state) {
     struct config *c = config_over_defaults("");
     assert_int_equal(c->images_pull_progress_timeout_seconds, 300);
@@ -955,6 +978,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_streaming_limits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unpack_limits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_pinned, setup_dir, teardown_dir),
+
+        cmocka_unit_test_setup_teardown(test_cdi_spec_dirs, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_pull_progress, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_instance_errors, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_default_handler, setup_dir, teardown_dir),
