@@ -5,9 +5,16 @@ docker-registry into a fresh root dir, 3 runs, against the machine's own
 floor measured in the same run: `curl` of each blob piped into `tar -xzf`,
 one layer after another.
 
-    /usr/bin/python3 bench/pull.py [--quick] [BUILD_DIR]     (as root; BUILD_DIR defaults to ./build)
+    /usr/bin/python3 bench/pull.py [--quick] [--snapshotter overlayfs|loopext4] [BUILD_DIR]
+                                                             (as root; BUILD_DIR defaults to ./build)
 
 --quick: 2 small layers, 1 run (what CI runs, so that the script cannot rot).
+--snapshotter: storage-overlay (overlayfs, the default: layers go straight
+into upper directories) or the test snapshotter test-loop-ext4 (loopext4:
+every layer goes onto an ext4 on a loop device, mounted and applied as for
+any snapshotter whose mounts are not directories).  test-loop-ext4 copies
+the parent's image at each prepare, so its figures include copies a thin
+pool would not make: compare the unpack paths, not the snapshotters.
 
 Prints, per run and as medians: pull seconds, MB/s (compressed bytes per
 second), and pull / floor.  The issue's target is a ratio at or below 0.5.
@@ -40,6 +47,11 @@ LAYERS = 8
 RUNS = 3
 SCALE = 1  # files per layer, as a fraction of the full size: --quick makes it small
 REPO = "bench/big"
+SNAPSHOTTERS = {
+    "overlayfs": "",
+    # Big enough for the full image unpacked (the images are sparse: unused space costs nothing).
+    "loopext4": "snapshotter: {name: loopext4, plugin: test-loop-ext4, options: {size_mib: 4096}}\n",
+}
 
 
 def make_layer(i, rnd):
@@ -111,15 +123,16 @@ def floor(reg, layers, tmp):
     return time.monotonic() - t0
 
 
-def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run):
+def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter="overlayfs"):
     base = os.path.join(tmp, f"cleat{run}")
     os.makedirs(base)
     cfg = os.path.join(base, "cleat.yaml")
     # Every plugin the build made: the embedded defaults name a runtime and a network plugin too.
-    plugins = ", ".join(sorted(os.path.dirname(p) for p in glob.glob(os.path.join(build, "plugins", "*", "*.so"))))
+    dirs = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(build, "plugins", "*", "*.so")))
+    plugins = ", ".join(dirs + [os.path.join(build, "tests", "plugins")])
     with open(cfg, "w") as f:
         f.write(f"socket: {base}/cleat.sock\nroot_dir: {base}/root\nstate_dir: {base}/run\n"
-                f"plugin_dirs: [{plugins}]\n"
+                f"plugin_dirs: [{plugins}]\n{SNAPSHOTTERS[snapshotter]}"
                 f"transports:\n  registry:\n    options:\n      registries:\n"
                 f"        \"{reg.hostport}\": {{insecure: true}}\n")
     log = open(os.path.join(base, "cleatd.log"), "wb")
@@ -144,6 +157,13 @@ def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run):
 def main():
     global LAYERS, RUNS, SCALE
     args = sys.argv[1:]
+    snapshotter = "overlayfs"
+    if "--snapshotter" in args:
+        i = args.index("--snapshotter")
+        snapshotter = args[i + 1] if i + 1 < len(args) else ""
+        if snapshotter not in SNAPSHOTTERS:
+            sys.exit(f"--snapshotter: one of {', '.join(SNAPSHOTTERS)}")
+        del args[i:i + 2]
     if args and args[0] == "--quick":
         LAYERS, RUNS, SCALE = 2, 1, 0.05
         args = args[1:]
@@ -155,14 +175,14 @@ def main():
         layout = os.path.join(tmp, "layout")
         layers = build_layout(layout)
         total = sum(l["size"] for l in layers)
-        print(f"image: {LAYERS} layers, {total / 1e6:.1f} MB compressed", flush=True)
+        print(f"image: {LAYERS} layers, {total / 1e6:.1f} MB compressed; snapshotter {snapshotter}", flush=True)
         reg = rf.Registry(os.path.join(tmp, "registry"), os.path.join(tmp, "storage")).start()
         reg.push(layout, "big", REPO)
         pb2, pb2_grpc = cri_modules(tmp)
         pulls, floors = [], []
         for run in range(1, RUNS + 1):
             f = floor(reg, layers, tmp)
-            p = cleat_pull(build, reg, tmp, pb2, pb2_grpc, run)
+            p = cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter)
             floors.append(f)
             pulls.append(p)
             print(f"run {run}: cleat pull {p:.2f} s ({total / 1e6 / p:.1f} MB/s), "

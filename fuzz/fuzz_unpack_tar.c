@@ -12,7 +12,11 @@
  *      name, and cleans to itself;
  *   2. the whole tar extracted into a scratch root: a failure has a message
  *      and a status a layer may cause, and nothing appears or changes next
- *      to the root (a canary file and the scratch directory's listing).
+ *      to the root (a canary file and the scratch directory's listing);
+ *   3. the same tar applied again on top of what pass 2 left, with whiteouts
+ *      applied (UNPACK_WHITEOUTS_APPLY, the unpack onto a mounted snapshot):
+ *      its deletions (whiteouts, opaque directories) then meet a tree, and
+ *      must stay inside the root too.
  *
  * Speed: the scratch directory is made once per process, on tmpfs
  * (/dev/shm) when there is one, and the root is emptied in place after each
@@ -159,13 +163,12 @@ static void check_names(const uint8_t *data, size_t size) {
 
 /* ---- pass 2: the extraction ---- */
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+/* One extraction of the input into the root: its answer is one a layer may cause. */
+static void extract(const uint8_t *data, size_t size, int32_t whiteouts) {
     struct cleat_error *err = NULL;
     struct unpack_result res;
-    if (!scratch[0])
-        make_scratch();
-    check_names(data, size);
-    if (unpack_tar_memory(data, size, root, &res, &err) < 0) {
+    struct unpack_target t = {.dir = root, .dirfd = -1, .whiteouts = whiteouts};
+    if (unpack_tar_memory_into(data, size, &t, &res, &err) < 0) {
         int32_t st = error_status(err);
         FUZZ_CHECK(error_message(err) && *error_message(err));
         /* A layer is bad input; the host running out of something is the only other excuse. */
@@ -176,6 +179,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(res.file_bytes <= size && res.whiteouts <= res.entries);
     }
     check_contained();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (!scratch[0])
+        make_scratch();
+    check_names(data, size);
+    extract(data, size, UNPACK_WHITEOUTS_OVERLAY);
+    extract(data, size, UNPACK_WHITEOUTS_APPLY);
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     FUZZ_CHECK(fd >= 0);
     fremovexattr(fd, "trusted.overlay.opaque"); /* ".wh..wh..opq" at the top marks the root itself */

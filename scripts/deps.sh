@@ -3,7 +3,9 @@
 # tests need (containerd only for its containerd-shim-runc-v2, the shim v2
 # runtime-kata's tests drive; containerd itself never runs; the OCI specs'
 # Go packages only for the JSON schemas they ship, which the e2e suites check
-# every config.json and image document against); with --package,
+# every config.json and image document against; e2fsprogs and mount for the
+# test snapshotter of ext4 images on loop devices: mkfs.ext4, debugfs,
+# losetup); with --package,
 # also what building the Debian package and installing it into a fresh root
 # (scripts/package-test.sh) need.
 #
@@ -21,6 +23,7 @@ build_deps=(
 test_deps=(
     libcmocka-dev clang libclang-rt-14-dev clang-format
     docker-registry skopeo gpg gpgconf umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
+    e2fsprogs mount
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
     containerd
     golang-github-opencontainers-specs-dev golang-github-opencontainers-image-spec-dev python3-jsonschema

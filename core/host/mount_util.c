@@ -489,14 +489,20 @@ static unsigned int mount_attrs(unsigned long flags) {
 static int set_idmap(int fd, const struct mopts *mo, const char *what, unsigned int attrs, int recursive,
                      struct cleat_error **reterr);
 
-static int apply_fsapi(const struct cleat_mount *m, struct mopts *mo, struct cleat_error **reterr) {
+/*
+ * A new mount of m made with the new mount API, not attached anywhere: its
+ * descriptor in *ret_fd (close it to free the mount).  On failure nothing is
+ * left.
+ */
+static int fsapi_make(const struct cleat_mount *m, struct mopts *mo, int *ret_fd, struct cleat_error **reterr) {
     int fd = mu_fsopen(m->type, FSOPEN_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         if (e == ENOSYS)
             return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, e,
-                             "%s mount on %s: its options take %zu bytes, more than mount(2) takes (one page), and "
-                             "this kernel lacks the new mount API (fsopen) that takes more",
+                             "%s mount on %s: this kernel lacks the new mount API (fsopen), which idmapped and "
+                             "detached mounts, and mounts whose options take more than a page (these take %zu "
+                             "bytes), need",
                              m->type, mo->target, mo->datalen);
         return error_set(reterr, status_of(e), e, "%s mount on %s: fsopen: %s", m->type, mo->target, strerror(e));
     }
@@ -509,6 +515,22 @@ static int apply_fsapi(const struct cleat_mount *m, struct mopts *mo, struct cle
     /* An overlay is not idmapped itself (the kernel refuses): its lower layers are (fs_set_layer). */
     if (r == 0 && mo->idmap && strcmp(m->type, "overlay") != 0)
         r = set_idmap(mfd, mo, "the new mount", 0, 0, reterr);
+    close(fd);
+    for (size_t i = 0; i < mo->nlayers; i++) /* the overlay holds private copies of them now */
+        close(mo->layers[i]);
+    free(mo->layers);
+    mo->layers = NULL;
+    mo->nlayers = 0;
+    if (r < 0 && mfd >= 0)
+        close(mfd);
+    if (r == 0)
+        *ret_fd = mfd;
+    return r;
+}
+
+static int apply_fsapi(const struct cleat_mount *m, struct mopts *mo, struct cleat_error **reterr) {
+    int mfd = -1;
+    int r = fsapi_make(m, mo, &mfd, reterr);
     /* A mount not yet moved into place is detached: closing mfd frees it. */
     if (r == 0 && mu_move_mount(mfd, "", AT_FDCWD, mo->target, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
         int e = errno;
@@ -516,12 +538,6 @@ static int apply_fsapi(const struct cleat_mount *m, struct mopts *mo, struct cle
     }
     if (mfd >= 0)
         close(mfd);
-    close(fd);
-    for (size_t i = 0; i < mo->nlayers; i++) /* the overlay holds private copies of them now */
-        close(mo->layers[i]);
-    free(mo->layers);
-    mo->layers = NULL;
-    mo->nlayers = 0;
     return r;
 }
 
@@ -668,6 +684,44 @@ int mount_apply_idmapped(const struct cleat_mount *m, const char *target, const 
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "mount on %s: no user namespace to idmap to",
                          target ? target : "(null)");
     return apply(m, target, idmap, reterr);
+}
+
+/* A detached copy of the bind's source, with the flags asked for on the copy itself. */
+static int bind_detached(const struct cleat_mount *m, const struct mopts *mo, int *ret_fd,
+                         struct cleat_error **reterr) {
+    int r = check_bind(m, mo, reterr);
+    if (r < 0)
+        return r;
+    int fd = mu_open_tree(AT_FDCWD, m->source, OPEN_TREE_CLONE | O_CLOEXEC | ((mo->flags & MS_REC) ? AT_RECURSIVE : 0));
+    if (fd < 0) {
+        int e = errno;
+        return error_set(reterr, status_of(e), e, "bind mount of %s (detached): open_tree: %s", m->source, strerror(e));
+    }
+    struct mu_mount_attr a = {.attr_set = mount_attrs(mo->flags & BIND_REMOUNT_FLAGS)};
+    if (a.attr_set && mu_mount_setattr(fd, "", AT_EMPTY_PATH, &a) < 0) {
+        int e = errno;
+        close(fd);
+        return error_set(reterr, status_of(e), e, "bind mount of %s (detached): setting its flags: %s", m->source,
+                         strerror(e));
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+int mount_detached(const struct cleat_mount *m, int *ret_fd, struct cleat_error **reterr) {
+    static const char where[] = "(detached)";
+    if (!m || !m->type || !m->type[0] || !ret_fd)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "detached mount: no filesystem type");
+    struct mopts mo;
+    int r = parse_options(m, where, &mo, reterr);
+    if (r < 0)
+        return r;
+    if (strcmp(m->type, "bind") == 0 || (mo.flags & MS_BIND))
+        r = bind_detached(m, &mo, ret_fd, reterr);
+    else
+        r = fsapi_make(m, &mo, ret_fd, reterr);
+    free(mo.data);
+    return r;
 }
 
 /* target/rel, or target itself for an empty rel; ".." is refused. */

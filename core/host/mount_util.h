@@ -75,6 +75,21 @@ int mount_apply_idmapped(const struct cleat_mount *m, const char *target, const 
                          struct cleat_error **reterr);
 
 /*
+ * Mount m nowhere: a detached mount (open_tree for a bind, fsopen and
+ * fsmount for anything else), reached only through the descriptor put in
+ * *ret_fd (O_CLOEXEC; use it as a directory fd: openat(*ret_fd, ...) works
+ * below the mount's root).  Nothing is attached to any mount point, so
+ * nothing propagates to a peer mount namespace, nothing shows in
+ * /proc/self/mountinfo, and a crashed process leaves no mount behind.
+ * Closing the descriptor unmounts it once nothing else (an fd opened below
+ * it, a child that inherited one) holds it; with nothing else holding it,
+ * the filesystem is shut down (written back) before close() returns.
+ * Options as for mount_apply; propagation options mean nothing here and are
+ * ignored; m->target is ignored.  On failure nothing is mounted.
+ */
+int mount_detached(const struct cleat_mount *m, int *ret_fd, struct cleat_error **reterr);
+
+/*
  * Mount m[0..n) in order below `target`: each at target/m[i].target, or at
  * target itself when m[i].target is NULL, "" or "/".  Targets may not hold
  * ".." components and must exist.  On failure, the mounts made so far are

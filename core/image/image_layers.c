@@ -18,6 +18,7 @@
 #include "builders.h"
 #include "ids.h"
 #include "image_internal.h"
+#include "layer_target.h"
 #include "log.h"
 #include "metrics.h"
 #include "unpack.h"
@@ -122,19 +123,6 @@ int image_snapshot_exists(struct plugin_instance *sn, const char *key) {
     return ctx.found;
 }
 
-/* The directory to unpack into: a bind mount's source, or an overlay's upperdir. */
-static const char *unpack_dir(const struct cleat_mount_list *ml) {
-    if (ml->n != 1)
-        return NULL;
-    const struct cleat_mount *m = &ml->items[0];
-    if (strcmp(m->type, "bind") == 0)
-        return m->source;
-    for (const char *const *o = m->options; strcmp(m->type, "overlay") == 0 && o && *o; o++)
-        if (strncmp(*o, "upperdir=", 9) == 0)
-            return *o + 9;
-    return NULL;
-}
-
 /* The names of the limits in messages: the setting and its value. */
 struct limit_names {
     char bytes[192], ratio[160], free[96];
@@ -192,21 +180,22 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
         mount_list_free(ml);
         return error_prefix(r, reterr, "preparing a snapshot for layer %s", layer->digest);
     }
-    const char *dir = unpack_dir(ml);
+    struct layer_target target;
     int fd = -1;
     struct unpack_result res = {0};
-    if (!dir)
-        r = error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENOTSUP,
-                      "snapshotter '%s' gave mounts cleat cannot unpack into (want one bind or overlay mount)",
-                      sn->name);
+    r = layer_target_open(ml, sn->name, &target, reterr);
+    if (r >= 0 && target.mount_fd >= 0)
+        limits.min_free_bytes = 0; /* the snapshot's own filesystem: see layer_target.h */
     if (r >= 0)
         r = content_open_blob(p->svc->content, layer->digest, &fd, reterr);
     atomic_store(&p->progress.unpacking, 1);
     if (r >= 0)
-        r = unpack_layer(fd, layer->media_type, p->config->diff_ids[i], dir, &limits, &res, reterr);
+        r = unpack_layer_into(fd, layer->media_type, p->config->diff_ids[i], &target.t, &limits, &res, reterr);
     atomic_store(&p->progress.unpacking, 0);
     if (fd >= 0)
         close(fd);
+    const char *how = r >= 0 ? target.how : NULL;
+    layer_target_close(&target); /* unmounted before the commit */
     mount_list_free(ml);
     if (r >= 0) {
         r = plugin_snapshotter_commit(sn, chain, key, NULL, reterr);
@@ -225,8 +214,8 @@ static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
     if (r < 0)
         return error_prefix(r, reterr, "unpacking layer %s", layer->digest);
     p->unpacked_bytes += res.uncompressed_bytes;
-    log_debug("unpacked layer %zu/%zu %s: %llu bytes, %llu entries", i + 1, p->manifest->n_layers, layer->digest,
-              (unsigned long long)res.uncompressed_bytes, (unsigned long long)res.entries);
+    log_debug("unpacked layer %zu/%zu %s (%s): %llu bytes, %llu entries", i + 1, p->manifest->n_layers, layer->digest,
+              how, (unsigned long long)res.uncompressed_bytes, (unsigned long long)res.entries);
     return 0;
 }
 

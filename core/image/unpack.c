@@ -110,7 +110,7 @@ static void *producer(void *arg) {
 
 /* The stream of fd, limited as `limits` say (the free space: of x's target), read by a thread of its own. */
 static int pipeline_start(struct pipeline *p, int fd, int32_t compression, const char *media_type,
-                          const struct unpack_limits *limits, const struct extractor *x, const char *target_dir,
+                          const struct unpack_limits *limits, const struct extractor *x, const char *target_name,
                           struct cleat_error **reterr) {
     int r;
     p->cancel_fd = eventfd(0, EFD_CLOEXEC);
@@ -120,7 +120,7 @@ static int pipeline_start(struct pipeline *p, int fd, int32_t compression, const
         close(p->cancel_fd);
         return r;
     }
-    ustream_set_limits(p->s, limits, extract_root_fd(x), target_dir);
+    ustream_set_limits(p->s, limits, extract_root_fd(x), target_name);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->filled, NULL);
     pthread_cond_init(&p->freed, NULL);
@@ -279,21 +279,30 @@ static int drain(struct pipeline *p, struct cleat_error **reterr) {
 
 int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, const char *target_dir,
                  const struct unpack_limits *limits, struct unpack_result *ret, struct cleat_error **reterr) {
+    if (!target_dir)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unpack_layer: bad arguments");
+    struct unpack_target t = {.dir = target_dir, .dirfd = -1, .whiteouts = UNPACK_WHITEOUTS_OVERLAY};
+    return unpack_layer_into(fd, media_type, expected_diff_id, &t, limits, ret, reterr);
+}
+
+int unpack_layer_into(int fd, const char *media_type, const char *expected_diff_id, const struct unpack_target *target,
+                      const struct unpack_limits *limits, struct unpack_result *ret, struct cleat_error **reterr) {
     struct pipeline p = {0};
     struct extractor *x = NULL;
     struct unpack_result res = {0};
     int32_t compression = UNPACK_COMPRESSION_AUTO;
     int r;
 
-    if (fd < 0 || !target_dir || !ret)
+    if (fd < 0 || !target || !ret)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unpack_layer: bad arguments");
+    const char *name = unpack_target_name(target);
     if (expected_diff_id && (r = digest_check_computable(expected_diff_id, reterr)) < 0)
         return error_prefix(r, reterr, "layer diff_id");
     if ((r = unpack_media_type_compression(media_type, &compression, reterr)) < 0 ||
-        (r = extract_open(target_dir, &x, reterr)) < 0)
+        (r = extract_open(target, &x, reterr)) < 0)
         return r;
-    if ((r = unpack_check_free_space_fd(extract_root_fd(x), target_dir, 0, limits, reterr)) < 0 ||
-        (r = pipeline_start(&p, fd, compression, media_type, limits, x, target_dir, reterr)) < 0) {
+    if ((r = unpack_check_free_space_fd(extract_root_fd(x), name, 0, limits, reterr)) < 0 ||
+        (r = pipeline_start(&p, fd, compression, media_type, limits, x, name, reterr)) < 0) {
         extract_free(x);
         return r;
     }
@@ -317,11 +326,19 @@ int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, c
 
 int unpack_tar_memory(const void *data, size_t size, const char *target_dir, struct unpack_result *ret,
                       struct cleat_error **reterr) {
+    if (!target_dir)
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unpack_tar_memory: bad arguments");
+    struct unpack_target t = {.dir = target_dir, .dirfd = -1, .whiteouts = UNPACK_WHITEOUTS_OVERLAY};
+    return unpack_tar_memory_into(data, size, &t, ret, reterr);
+}
+
+int unpack_tar_memory_into(const void *data, size_t size, const struct unpack_target *target, struct unpack_result *ret,
+                           struct cleat_error **reterr) {
     struct extractor *x = NULL;
     struct unpack_result res = {0};
-    if ((!data && size) || !target_dir)
+    if ((!data && size) || !target)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unpack_tar_memory: bad arguments");
-    int r = extract_open(target_dir, &x, reterr);
+    int r = extract_open(target, &x, reterr);
     if (r < 0)
         return r;
     struct archive *a = tar_reader(reterr);

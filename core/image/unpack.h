@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Image layer unpacking: one layer blob in, files in an overlayfs upper
- * directory out, in one streaming pass.
+ * Image layer unpacking: one layer blob in, files in a snapshot out (an
+ * overlayfs upper directory, or a snapshot's whole tree: the target's
+ * whiteout mode, unpack_types.h), in one streaming pass.
  *
  * The blob is read from an fd (a file or a pipe), decompressed (gzip with
  * ISA-L's igzip, zstd with libzstd, or none), hashed with sha256 (the
@@ -24,9 +25,16 @@
  *     atime/mtime (directories' after everything else), xattrs incl.
  *     security.capability; trusted.overlay.* and user.overlay.* from the
  *     tar are dropped;
- *   - OCI whiteouts as overlayfs whiteouts: ".wh.NAME" becomes a 0/0
- *     character device NAME, ".wh..wh..opq" sets trusted.overlay.opaque=y on
- *     its directory; other ".wh..wh." names (aufs metadata) are skipped;
+ *   - OCI whiteouts, in the target's mode (unpack_types.h): OVERLAY makes
+ *     them overlayfs whiteouts (".wh.NAME" becomes a 0/0 character device
+ *     NAME, ".wh..wh..opq" sets trusted.overlay.opaque=y on its directory);
+ *     APPLY applies them to what the layers below left (".wh.NAME" removes
+ *     NAME, ".wh..wh..opq" empties its directory but for what this layer
+ *     wrote, in any order; see unpack_apply.h).  Either way a whiteout's
+ *     directory is resolved and made like any parent, and the views agree:
+ *     the tree APPLY leaves is what overlayfs shows of the OVERLAY result
+ *     on the same lower layers.  Other ".wh..wh." names (aufs metadata) are
+ *     skipped;
  *   - tar semantics for names that exist: a directory over a directory keeps
  *     it and updates its metadata; anything else replaces what was there.
  * Missing parent directories are created 0755 root:root (well-formed layers
@@ -55,7 +63,8 @@
  * calls share nothing.  Memory stays bounded: about 6 MiB of buffers (four
  * 1 MiB blocks in flight, a 1 MiB read buffer, the decoder's state; zstd
  * windows are capped at libzstd's default 128 MiB) plus one record per
- * directory inode for the deferred times.
+ * directory inode for the deferred times, and in APPLY mode one per entry
+ * (its path, for the opaque rule).
  */
 #ifndef CLEAT_CORE_UNPACK_H
 #define CLEAT_CORE_UNPACK_H
@@ -80,7 +89,8 @@ int unpack_media_type_compression(const char *media_type, int32_t *ret, struct c
 /*
  * Read the layer blob from fd to its end (a file or a pipe, blocking or
  * not; it is not closed and its offset moves; a pipe's writer must close it
- * for the call to finish), extract it into target_dir and fill *ret.  media_type may be NULL
+ * for the call to finish), extract it into target_dir (an overlay upper
+ * directory: whiteouts in OVERLAY mode) and fill *ret.  media_type may be NULL
  * (sniff); otherwise it must be a layer type and agree with the content's
  * magic.  expected_diff_id, when not NULL, must be "sha256:<64 lowercase
  * hex>" (a valid sha512 digest is UNIMPLEMENTED) and equal the computed
@@ -94,6 +104,16 @@ int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, c
                  const struct unpack_limits *limits, struct unpack_result *ret, struct cleat_error **reterr);
 
 /*
+ * unpack_layer into any target (unpack_types.h): a directory or a
+ * descriptor, with overlay or applied whiteouts.  The target's descriptor
+ * is only borrowed (the extractor opens its own, closed before return).
+ * Same answers; a bad target is INVALID_ARGUMENT.  The free-space limit is
+ * checked on the target's filesystem.
+ */
+int unpack_layer_into(int fd, const char *media_type, const char *expected_diff_id, const struct unpack_target *target,
+                      const struct unpack_limits *limits, struct unpack_result *ret, struct cleat_error **reterr);
+
+/*
  * Extract an uncompressed tar held in memory into target_dir, with the same
  * extractor and rules as unpack_layer but no thread, no hashing and no
  * limits: for inputs already bounded by their caller (the fuzz target).
@@ -101,5 +121,8 @@ int unpack_layer(int fd, const char *media_type, const char *expected_diff_id, c
  */
 int unpack_tar_memory(const void *data, size_t size, const char *target_dir, struct unpack_result *ret,
                       struct cleat_error **reterr);
+/* The same into any target. */
+int unpack_tar_memory_into(const void *data, size_t size, const struct unpack_target *target, struct unpack_result *ret,
+                           struct cleat_error **reterr);
 
 #endif

@@ -36,6 +36,7 @@
 #include <archive_entry.h>
 
 #include "error.h"
+#include "unpack_apply.h"
 #include "unpack_extract.h"
 #include "unpack_limits.h"
 
@@ -67,7 +68,9 @@ struct ent {
 
 struct extractor {
     int rootfd;
-    struct ent cur; /* the entry being applied: ~8 KiB, reused */
+    int32_t whiteout_mode;     /* UNPACK_WHITEOUTS_* */
+    struct layer_paths *paths; /* APPLY: what this layer wrote (unpack_apply.h); else NULL */
+    struct ent cur;            /* the entry being applied: ~8 KiB, reused */
     /* The last parent directory resolved: most entries share their parent with the one before. */
     int cache_fd;
     int cache_valid;
@@ -306,45 +309,12 @@ static int parent_fd(struct extractor *x, struct ent *n, struct cleat_error **re
 
 /* ---- removing what is in the way ---- */
 
-static int remove_tree(int pfd, const char *name, int depth) {
-    if (unlinkat(pfd, name, AT_REMOVEDIR) == 0)
-        return 0;
-    if (errno != ENOTEMPTY && errno != EEXIST)
-        return -errno;
-    if (depth > PATH_MAX / 2)
-        return -ELOOP;
-    int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    int r = 0;
-    struct dirent *de;
-    while (r == 0 && (errno = 0, de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (unlinkat(fd, de->d_name, 0) == 0)
-            continue;
-        r = errno == EISDIR ? remove_tree(fd, de->d_name, depth + 1) : -errno;
-    }
-    if (r == 0 && errno)
-        r = -errno;
-    closedir(d);
-    if (r == 0 && unlinkat(pfd, name, AT_REMOVEDIR) < 0)
-        r = -errno;
-    return r;
-}
-
 /* Remove whatever is at pfd/name (a directory with its contents) so that an entry can take its place. */
 static int remove_existing(struct extractor *x, int pfd, const char *name, struct ent *n, struct cleat_error **reterr) {
     cache_invalidate(x);
     if (unlinkat(pfd, name, 0) == 0 || errno == ENOENT)
         return 0;
-    int r = errno == EISDIR ? remove_tree(pfd, name, 0) : -errno;
+    int r = errno == EISDIR ? unpack_remove_tree(pfd, name) : -errno;
     if (r < 0) {
         errno = -r;
         return entry_sys(reterr, n, "cannot replace the existing file");
@@ -620,8 +590,8 @@ static int make_hardlink(struct extractor *x, struct ent *n, const char *link, s
             close(sfd);
         char esc[256];
         escape_name(src, esc, sizeof(esc));
-        return entry_fail(reterr, n, CLEAT_STATUS_INVALID_ARGUMENT, e, "hardlink target '%s' is not in the layer: %s",
-                          esc, strerror(e));
+        return entry_fail(reterr, n, CLEAT_STATUS_INVALID_ARGUMENT, e, "hardlink target '%s' is not in the layer%s: %s",
+                          esc, x->paths ? " or the ones below it" : "", strerror(e));
     }
     if (S_ISDIR(sst.st_mode))
         r = entry_fail(reterr, n, CLEAT_STATUS_INVALID_ARGUMENT, EPERM, "hardlink to a directory");
@@ -635,8 +605,52 @@ static int make_hardlink(struct extractor *x, struct ent *n, const char *link, s
 }
 
 /*
- * OCI whiteouts → overlayfs: ".wh.NAME" is a 0/0 character device NAME,
- * ".wh..wh..opq" the opaque xattr on its directory.
+ * Noting what the layer wrote, for the opaque rule (APPLY only): the path,
+ * with its ancestors.  A whiteout notes its directory, which the layer made
+ * or kept, as overlay would show it in the upper layer.
+ */
+static int note_path(struct extractor *x, struct ent *n, const char *path, struct cleat_error **reterr) {
+    int r = x->paths ? layer_paths_add(x->paths, path) : 0;
+    if (r < 0)
+        return entry_fail(reterr, n, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "cannot note its path: %s", strerror(-r));
+    return 0;
+}
+
+/*
+ * OCI whiteouts onto the whole filesystem: ".wh.NAME" removes NAME (a tree
+ * for a directory; never through a symlink), ".wh..wh..opq" removes what
+ * its directory holds that this layer did not write.
+ */
+static int apply_whiteout(struct extractor *x, struct ent *n, int pfd, struct cleat_error **reterr) {
+    int r = note_path(x, n, n->dir, reterr);
+    if (r < 0)
+        return r;
+    cache_invalidate(x);
+    if (strcmp(n->base, WHITEOUT_OPAQUE) == 0) {
+        char where[PATH_MAX];
+        r = unpack_empty_dir(x->paths, pfd, n->dir, where, sizeof(where));
+        if (r < 0) {
+            char esc[256];
+            escape_name(where, esc, sizeof(esc));
+            return entry_fail(reterr, n, unpack_errno_status(-r), -r, "cannot empty the opaque directory at '%s': %s",
+                              esc, strerror(-r));
+        }
+        x->whiteouts++;
+        return 0;
+    }
+    const char *name = n->base + strlen(WHITEOUT_PREFIX);
+    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return entry_fail(reterr, n, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "whiteout of nothing");
+    if ((r = remove_existing(x, pfd, name, n, reterr)) < 0)
+        return r;
+    x->whiteouts++;
+    return 0;
+}
+
+/*
+ * OCI whiteouts: onto the filesystem (APPLY), or for overlayfs: ".wh.NAME"
+ * is a 0/0 character device NAME, ".wh..wh..opq" the opaque xattr on its
+ * directory.
  */
 static int make_whiteout(struct extractor *x, struct ent *n, struct cleat_error **reterr) {
     if (strncmp(n->base, WHITEOUT_META_PREFIX, strlen(WHITEOUT_META_PREFIX)) == 0 &&
@@ -645,6 +659,8 @@ static int make_whiteout(struct extractor *x, struct ent *n, struct cleat_error 
     int pfd = parent_fd(x, n, reterr);
     if (pfd < 0)
         return pfd;
+    if (x->whiteout_mode == UNPACK_WHITEOUTS_APPLY)
+        return apply_whiteout(x, n, pfd, reterr);
     if (strcmp(n->base, WHITEOUT_OPAQUE) == 0) {
         int fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
@@ -700,12 +716,13 @@ static int read_header(struct ent *n, struct cleat_error **reterr) {
     return 0;
 }
 
-int extract_entry(struct extractor *x, struct archive *a, struct archive_entry *e, struct cleat_error **reterr) {
-    struct ent *n = &x->cur;
+/* One entry, by its type; n->e is set. */
+static int apply_entry(struct extractor *x, struct archive *a, struct ent *n, struct cleat_error **reterr) {
+    struct archive_entry *e = n->e;
     int r;
 
-    n->e = e;
     n->shown[0] = '\0';
+    n->path[0] = '\0';
     n->raw = archive_entry_pathname(e);
     if (!n->raw)
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "layer entry without a name");
@@ -742,17 +759,38 @@ int extract_entry(struct extractor *x, struct archive *a, struct archive_entry *
     }
 }
 
-int extract_open(const char *target_dir, struct extractor **ret, struct cleat_error **reterr) {
+int extract_entry(struct extractor *x, struct archive *a, struct archive_entry *e, struct cleat_error **reterr) {
+    struct ent *n = &x->cur;
+    n->e = e;
+    int r = apply_entry(x, a, n, reterr);
+    /* A whiteout noted its directory itself (make_whiteout); skipped entries note nothing. */
+    if (r == 0 && n->path[0] && strncmp(n->base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)) != 0)
+        r = note_path(x, n, n->path, reterr);
+    return r;
+}
+
+int extract_open(const struct unpack_target *t, struct extractor **ret, struct cleat_error **reterr) {
+    if (!t || (!t->dir && t->dirfd < 0) ||
+        (t->whiteouts != UNPACK_WHITEOUTS_OVERLAY && t->whiteouts != UNPACK_WHITEOUTS_APPLY))
+        return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "unpack: bad target");
     struct extractor *x = calloc(1, sizeof(*x));
     if (!x)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     x->cache_fd = -1;
-    x->rootfd = open(target_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    x->whiteout_mode = t->whiteouts;
+    if (t->whiteouts == UNPACK_WHITEOUTS_APPLY && !(x->paths = layer_paths_new())) {
+        free(x);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    }
+    /* Our own descriptor of the root either way: the caller's may be a detached mount it closes after. */
+    x->rootfd = t->dir ? open(t->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)
+                       : openat(t->dirfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (x->rootfd < 0) {
         int e = errno;
+        layer_paths_free(x->paths);
         free(x);
         return error_set(reterr, e == ENOENT || e == ENOTDIR ? CLEAT_STATUS_NOT_FOUND : unpack_errno_status(e), e,
-                         "cannot open target directory %s: %s", target_dir, strerror(e));
+                         "cannot open target directory %s: %s", unpack_target_name(t), strerror(e));
     }
     *ret = x;
     return 0;
@@ -767,6 +805,7 @@ void extract_free(struct extractor *x) {
     if (x->cache_fd >= 0)
         close(x->cache_fd);
     close(x->rootfd);
+    layer_paths_free(x->paths);
     free(x);
 }
 

@@ -10,13 +10,16 @@
 
 #include <stdint.h>
 
+#include "unpack_types.h"
+
 struct archive;
 struct archive_entry;
 struct cleat_error;
 
 struct extractor;
 
-int extract_open(const char *target_dir, struct extractor **ret, struct cleat_error **reterr);
+/* An extractor writing under t (the target's root is opened here and held until extract_free). */
+int extract_open(const struct unpack_target *t, struct extractor **ret, struct cleat_error **reterr);
 /* NULL-safe. */
 void extract_free(struct extractor *x);
 /* Create one entry (reading its data from a); the error names the entry. */

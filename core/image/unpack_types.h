@@ -16,6 +16,38 @@
 #define UNPACK_COMPRESSION_GZIP 2
 #define UNPACK_COMPRESSION_ZSTD 3
 
+/*
+ * How a layer's whiteouts land, which depends on what the target is:
+ *   OVERLAY: the target is an overlayfs upper directory, alone, with the
+ *     layers below it elsewhere (lowerdir=): whiteouts are recorded the way
+ *     overlayfs reads them (".wh.NAME" a 0/0 character device NAME,
+ *     ".wh..wh..opq" trusted.overlay.opaque=y on its directory) and the
+ *     kernel hides the lower files when the snapshot is mounted;
+ *   APPLY: the target is the snapshot's whole tree, with the layers below
+ *     it already there: whiteouts are applied (NAME is removed, an opaque
+ *     directory is emptied of all the layer did not write), nothing of them
+ *     is left on disk (unpack_apply.h).
+ */
+#define UNPACK_WHITEOUTS_OVERLAY 0
+#define UNPACK_WHITEOUTS_APPLY 1
+
+/*
+ * Where a layer is extracted: the directory `dir`, or when dir is NULL the
+ * directory descriptor `dirfd` (borrowed, any kind: O_PATH, or a detached
+ * mount's, see mount_detached).  `name` says in messages what it is (NULL:
+ * dir).
+ */
+struct unpack_target {
+    const char *dir;
+    int dirfd;
+    const char *name;
+    int32_t whiteouts; /* UNPACK_WHITEOUTS_* */
+};
+
+static inline const char *unpack_target_name(const struct unpack_target *t) {
+    return t->name ? t->name : t->dir ? t->dir : "(descriptor)";
+}
+
 /* "sha256:" + 64 hex + NUL. */
 #define UNPACK_DIFF_ID_SIZE 72
 

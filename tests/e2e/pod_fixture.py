@@ -242,6 +242,14 @@ def build_layered_layout(layout, tag, members, extra=None):
     oci_schema.check_image_layout(layout)
 
 
+def build_stacked_layout(layout, tag, layers, extra=None):
+    """An OCI layout with one image `tag`: the test image's layer, then one layer per element of `layers` (each a
+    list of (TarInfo, data) pairs, see tar_info), and `extra` config fields (default Cmd ["/bin/sh"])."""
+    entry, _ = _write_image(layout, tag, [_layer()] + [layer_tar(m) for m in layers], extra or {"Cmd": ["/bin/sh"]})
+    _write_index(layout, [entry])
+    oci_schema.check_image_layout(layout)
+
+
 def pull_test_images(daemon, pb2, pb2_grpc, layout, tags=IMAGE_TAGS):
     """PullImage every tag of the layout; returns {tag: image id} and {tag: reference}."""
     stub = pb2_grpc.ImageServiceStub(daemon.channel())

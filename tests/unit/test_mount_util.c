@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -467,6 +468,71 @@ static void test_overlay_without_fsopen(void **state) {
     free(layers);
 }
 
+/* --- detached mounts ---------------------------------------------------------- */
+
+/* Where the mount of descriptor fd comes from (its superblock's device), to tell whether it still exists. */
+static dev_t dev_of(int fd) {
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    return st.st_dev;
+}
+
+/* A dev that some mount of this namespace (or the detached one) has: in /proc/self/mountinfo as major:minor. */
+static int dev_in_mountinfo(dev_t dev) {
+    char want[64], line[4096];
+    snprintf(want, sizeof(want), " %u:%u ", major(dev), minor(dev));
+    FILE *mi = fopen("/proc/self/mountinfo", "re");
+    assert_non_null(mi);
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), mi))
+        found = strstr(line, want) != NULL;
+    fclose(mi);
+    return found;
+}
+
+static void test_detached(void **state) {
+    struct fx *f = *state;
+    struct cleat_error *err = NULL;
+    int fd = -1;
+    /* A tmpfs: written through the descriptor, attached nowhere, gone when it is closed. */
+    struct cleat_mount tm = {"tmpfs", "cleat-detached", NULL, (const char *const[]){"size=1m", "nodev", NULL}};
+    check(mount_detached(&tm, &fd, &err), err);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    int file = openat(fd, "written", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    assert_true(file >= 0);
+    assert_int_equal(write(file, "x", 1), 1);
+    close(file);
+    assert_int_equal(mkdirat(fd, "d", 0755), 0);
+    struct statvfs sv;
+    assert_int_equal(fstatvfs(fd, &sv), 0);
+    assert_true(sv.f_flag & ST_NODEV);
+    assert_false(dev_in_mountinfo(dev_of(fd)));
+    assert_int_equal(mounts_below(f->dir, NULL, 0), 0);
+    close(fd);
+
+    /* A read-only bind of a directory: a copy of its mount, nothing written through it. */
+    const char *src = path_in(f, "src", 1);
+    struct cleat_mount bm = {"bind", src, NULL, (const char *const[]){"rbind", "ro", NULL}};
+    check(mount_detached(&bm, &fd, &err), err);
+    assert_int_equal(openat(fd, "new", O_WRONLY | O_CREAT | O_CLOEXEC, 0644), -1);
+    assert_int_equal(errno, EROFS);
+    assert_int_equal(mounts_below(f->dir, NULL, 0), 0);
+    close(fd);
+
+    /* Refusals leave nothing mounted and the descriptor untouched. */
+    fd = -7;
+    struct cleat_mount bad = {"no-such-fs", "x", NULL, NULL};
+    int r = mount_detached(&bad, &fd, &err);
+    expect_error(r, &err, CLEAT_STATUS_FAILED_PRECONDITION, "no-such-fs mount on (detached): fsopen");
+    struct cleat_mount badopt = {"tmpfs", "x", NULL, (const char *const[]){"size=nonsense", NULL}};
+    r = mount_detached(&badopt, &fd, &err);
+    expect_error(r, &err, CLEAT_STATUS_INVALID_ARGUMENT, "tmpfs mount on (detached): option \"size=nonsense\"");
+    struct cleat_mount nosrc = {"bind", NULL, NULL, NULL};
+    r = mount_detached(&nosrc, &fd, &err);
+    expect_error(r, &err, CLEAT_STATUS_INVALID_ARGUMENT, "bind mount on (detached): no source");
+    assert_int_equal(fd, -7);
+}
+
 /* --- the recursive read-only probe ------------------------------------------ */
 
 /* This kernel (6.x) can; the probe changes nothing, not even below a mount with a submount. */
@@ -578,6 +644,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_overlay_options_past_a_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlay_without_fsopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_all_and_unmount_tree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recursive_ro_probe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recursive_ro_probe_old_kernel, setup, teardown),
     };

@@ -4,6 +4,13 @@
  * times, xattrs, devices, links, whiteouts), tar replace semantics, and
  * hostile layers that must stay inside the target directory.
  *
+ * Every test runs twice: with whiteouts for an overlay upper directory
+ * (UNPACK_WHITEOUTS_OVERLAY, storage-overlay's fast path) and applied onto
+ * the whole tree (UNPACK_WHITEOUTS_APPLY, how a layer goes onto a mounted
+ * snapshot): the same extractor with the same hardening either way.  The
+ * stacking tests (test_stack_*) check that APPLY leaves the tree overlayfs
+ * shows of the OVERLAY result, also onto a detached mount.
+ *
  * Fixtures are written by unpack/gen_fixtures.py (tarfile writes hostile
  * names as given) into a temporary directory; the zstd ones are made here
  * with libzstd.  Runs as root (mknod, chown, trusted.* xattrs).
@@ -20,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -35,6 +43,7 @@
 
 #include "error.h"
 #include "unpack.h"
+#include "mount_util.h"
 #include "unpack_decompress.h"
 
 #define MTIME 1600000000
@@ -44,6 +53,7 @@
 #define OCI_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
 #define DOCKER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
+static int32_t mode;      /* UNPACK_WHITEOUTS_*: the run */
 static char base_dir[64]; /* the mkdtemp directory: fixtures/ and one directory per case */
 static char fixtures[PATH_MAX];
 static struct stat passwd_before;
@@ -196,12 +206,21 @@ static void case_done(struct tcase *c) {
     rm_rf(c->dir);
 }
 
+/* unpack_layer in this run's mode (unpack_layer itself in OVERLAY mode). */
+static int unpack_fd(int fd, const char *media, const char *expect, const char *target, struct unpack_result *res,
+                     struct cleat_error **err) {
+    if (mode == UNPACK_WHITEOUTS_OVERLAY)
+        return unpack_layer(fd, media, expect, target, NULL, res, err);
+    struct unpack_target t = {.dir = target, .dirfd = -1, .whiteouts = mode};
+    return unpack_layer_into(fd, media, expect, &t, NULL, res, err);
+}
+
 static int unpack_path(const char *path, const char *media, const char *expect, const char *target,
                        struct unpack_result *res, struct cleat_error **err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         fail_msg("cannot open %s: %s", path, strerror(errno));
-    int r = unpack_layer(fd, media, expect, target, NULL, res, err);
+    int r = unpack_fd(fd, media, expect, target, res, err);
     close(fd);
     return r;
 }
@@ -314,9 +333,13 @@ static void check_basic(const char *t, int pax) {
     assert_meta(t, "etc/hostname", S_IFREG, 0644, 0, 0);
     assert_content(t, "etc/hostname", "cleat\n");
     assert_int_equal(lstat_at(t, "etc/hostname").st_mtim.tv_sec, MTIME + 1);
-    st = lstat_at(t, "etc/motd"); /* .wh.motd */
-    assert_true(S_ISCHR(st.st_mode));
-    assert_int_equal(st.st_rdev, makedev(0, 0));
+    if (mode == UNPACK_WHITEOUTS_OVERLAY) {
+        st = lstat_at(t, "etc/motd"); /* .wh.motd */
+        assert_true(S_ISCHR(st.st_mode));
+        assert_int_equal(st.st_rdev, makedev(0, 0));
+    } else {
+        assert_false(exists_at(t, "etc/motd")); /* nothing below to delete, and no trace */
+    }
     assert_false(exists_at(t, "etc/.wh.motd"));
 
     assert_meta(t, "home/user", S_IFDIR, 0700, 1000, 1000);
@@ -364,8 +387,12 @@ static void check_basic(const char *t, int pax) {
     assert_meta(t, "run", S_IFDIR, 0755, 0, 0); /* implicit parent */
 
     n = xattr_at(t, "var/lib", "trusted.overlay.opaque", buf, sizeof(buf));
-    assert_int_equal(n, 1);
-    assert_int_equal(buf[0], 'y');
+    if (mode == UNPACK_WHITEOUTS_OVERLAY) {
+        assert_int_equal(n, 1);
+        assert_int_equal(buf[0], 'y');
+    } else {
+        assert_int_equal(n, -1);
+    }
     assert_false(exists_at(t, "var/lib/.wh..wh..opq"));
     assert_content(t, "var/lib/fresh", "fresh\n");
     assert_false(exists_at(t, ".wh..wh.plnk"));
@@ -558,7 +585,7 @@ static void unpack_trickled(const char *name, size_t max_chunk, const char *tar)
         _exit(0);
     }
     close(p[1]);
-    int r = unpack_layer(p[0], NULL, want, c.target, NULL, &res, &err);
+    int r = unpack_fd(p[0], NULL, want, c.target, &res, &err);
     close(p[0]);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -614,7 +641,7 @@ static void test_refusal_with_stalled_writer(void **state) {
     close(p[1]);
     free(data);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int r = unpack_layer(p[0], OCI_TAR, NULL, c.target, NULL, &res, &err);
+    int r = unpack_fd(p[0], OCI_TAR, NULL, c.target, &res, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     close(p[0]);
     kill(pid, SIGKILL);
@@ -823,7 +850,7 @@ static void test_many_entries_from_pipe(void **state) {
     FILE *gen = popen(cmd, "r");
     assert_non_null(gen);
     long rss = rss_kib();
-    int r = unpack_layer(fileno(gen), OCI_GZIP, NULL, c.target, NULL, &res, &err);
+    int r = unpack_fd(fileno(gen), OCI_GZIP, NULL, c.target, &res, &err);
     assert_int_equal(pclose(gen), 0);
     if (r != 0)
         fail_msg("unpack: %s", error_message(err));
@@ -834,14 +861,196 @@ static void test_many_entries_from_pipe(void **state) {
     snprintf(name, sizeof(name), "d42/f%06d", i);
     assert_meta(c.target, name, S_IFREG, 0644, (uid_t)(i % 7), (gid_t)(i % 5));
     assert_true(S_ISLNK(lstat_at(c.target, "d42/link").st_mode));
-    assert_true(S_ISCHR(lstat_at(c.target, "d42/gone").st_mode));
+    if (mode == UNPACK_WHITEOUTS_OVERLAY)
+        assert_true(S_ISCHR(lstat_at(c.target, "d42/gone").st_mode));
+    else
+        assert_false(exists_at(c.target, "d42/gone"));
     assert_int_equal(lstat_at(c.target, "d42").st_mtim.tv_sec, MTIME + i + 29); /* the last listing wins */
     assert_false(exists_at(c.target, "d42/.wh..wh.plnk"));
     long grown = rss_kib() - rss;
     print_message("%d entries: RSS grew by %ld KiB\n", n, grown);
 #if !defined(__SANITIZE_ADDRESS__)
-    assert_true(grown < 16 * 1024); /* buffers come and go; nothing is kept per entry */
+    assert_true(grown < 16 * 1024); /* buffers come and go; only APPLY keeps a path per name (2,000 here) */
 #endif
+    case_done(&c);
+}
+
+/* ---- stacking: APPLY onto a tree gives what overlayfs shows of OVERLAY layers ---- */
+
+/* One line per entry below root: "path type perm uid:gid ..." with a file's content and mtime, a link's target. */
+static char **list_lines;
+static size_t list_n, list_cap, list_root_len;
+
+static int list_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    const char *rel = path + list_root_len;
+    while (*rel == '/')
+        rel++;
+    /*
+     * FTW_NS: listed but not there.  overlayfs lists a whiteout in a
+     * directory no lower layer has (opt/.wh.nothing) and then answers ENOENT
+     * for it, as for any whiteout: it does not exist.
+     */
+    if (!*rel || flag == FTW_NS)
+        return FTW_CONTINUE;
+    char extra[PATH_MAX + 64] = "";
+    if (S_ISREG(st->st_mode)) {
+        size_t len;
+        char *data = read_all(path, &len);
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a: a fingerprint of small files */
+        for (size_t i = 0; i < len; i++)
+            h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
+        free(data);
+        snprintf(extra, sizeof(extra), "size=%lld fnv=%016llx mtime=%lld", (long long)st->st_size,
+                 (unsigned long long)h, (long long)st->st_mtim.tv_sec);
+    } else if (S_ISLNK(st->st_mode)) {
+        char target[PATH_MAX];
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        assert_true(n >= 0);
+        target[n] = '\0';
+        snprintf(extra, sizeof(extra), "-> %s mtime=%lld", target, (long long)st->st_mtim.tv_sec);
+    } else if (!S_ISDIR(st->st_mode)) {
+        snprintf(extra, sizeof(extra), "rdev=%llx", (unsigned long long)st->st_rdev);
+    }
+    if (list_n == list_cap) {
+        list_cap = list_cap ? list_cap * 2 : 64;
+        list_lines = realloc(list_lines, list_cap * sizeof(char *));
+        assert_non_null(list_lines);
+    }
+    assert_true(asprintf(&list_lines[list_n++], "%s %o %o %u:%u %s", rel, st->st_mode & S_IFMT, st->st_mode & 07777,
+                         st->st_uid, st->st_gid, extra) > 0);
+    return FTW_CONTINUE;
+}
+
+static int cmp_lines(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The tree below root as sorted lines joined by '\n' (directories' times are left out: see test_stack_*). */
+static char *tree_listing(const char *root) {
+    list_lines = NULL;
+    list_n = list_cap = 0;
+    list_root_len = strlen(root);
+    assert_int_equal(nftw(root, list_one, 16, FTW_PHYS | FTW_ACTIONRETVAL), 0);
+    qsort(list_lines, list_n, sizeof(char *), cmp_lines);
+    size_t total = 1;
+    for (size_t i = 0; i < list_n; i++)
+        total += strlen(list_lines[i]) + 1;
+    char *out = calloc(1, total);
+    assert_non_null(out);
+    for (size_t i = 0; i < list_n; i++) {
+        strcat(out, list_lines[i]);
+        strcat(out, "\n");
+        free(list_lines[i]);
+    }
+    free(list_lines);
+    return out;
+}
+
+/* Unpack fixture `name` into t (a directory or a descriptor). */
+static void unpack_into(const char *name, const struct unpack_target *t) {
+    struct unpack_result res;
+    struct cleat_error *err = NULL;
+    int fd = open(fixture(name), O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    int r = unpack_layer_into(fd, NULL, NULL, t, NULL, &res, &err);
+    close(fd);
+    if (r != 0)
+        fail_msg("unpack %s into %s: %s", name, unpack_target_name(t), error_message(err));
+}
+
+static void unpack_stack(const char *dir, int32_t wmode) {
+    struct unpack_target t = {.dir = dir, .dirfd = -1, .whiteouts = wmode};
+    unpack_into("stack-lower.tar", &t);
+    unpack_into("stack-upper.tar", &t);
+}
+
+/* The merged tree both ways must show. */
+static void check_stack(const char *t) {
+    assert_false(exists_at(t, "etc/motd"));
+    assert_content(t, "etc/keep", "keep\n");
+    assert_meta(t, "etc/keep", S_IFREG, 0600, 7, 8);
+    assert_content(t, "etc/hostname", "upper\n");
+    assert_int_equal(lstat_at(t, "etc").st_mtim.tv_sec, MTIME + 200);
+    assert_false(exists_at(t, "var/lib/old"));
+    assert_content(t, "var/lib/new", "new\n");
+    assert_false(exists_at(t, "var/lib/sub/deep")); /* the lower's sub, merged below the opaque var/lib: hidden */
+    assert_content(t, "var/lib/sub/added", "added\n");
+    assert_meta(t, "var/lib/sub", S_IFDIR, 0755, 0, 0);
+    assert_int_equal(lstat_at(t, "var/lib").st_mtim.tv_sec, MTIME + 202);
+    assert_false(exists_at(t, "opq2/a")); /* the marker came after the layer's own opq2/c */
+    assert_content(t, "opq2/c", "upper c\n");
+    assert_false(exists_at(t, "gone-dir"));
+    assert_false(exists_at(t, "link"));
+    assert_meta(t, "etc", S_IFDIR, 0755, 0, 0); /* what the whited-out symlink pointed to stays */
+    assert_content(t, "dir2file", "now a file\n");
+    assert_meta(t, "file2dir", S_IFDIR, 0711, 0, 0);
+    assert_content(t, "file2dir/inside", "in\n");
+    assert_false(exists_at(t, "hl-a"));
+    assert_content(t, "hl-b", "hard\n");
+    assert_meta(t, "hl-b", S_IFREG, 0640, 3, 4);
+    assert_meta(t, "opt", S_IFDIR, 0755, 0, 0);
+    assert_false(exists_at(t, "opt/nothing"));
+    assert_meta(t, "usr/bin/tool", S_IFREG, 04755, 1000, 1000);
+    assert_true(S_ISLNK(lstat_at(t, "usr/bin/new").st_mode));
+}
+
+/*
+ * The same two layers, OVERLAY into two directories mounted as one
+ * overlayfs, and APPLY into one directory: every file, link, device, mode,
+ * owner, content and time the same (directories' times aside: an overlay
+ * upper directory the layer did not list is made when unpacked, while APPLY
+ * keeps the lower one; nlink aside: overlayfs reports the lower inode's).
+ */
+static void test_stack_matches_overlay(void **state) {
+    struct tcase c;
+    char lower[PATH_MAX], upper[PATH_MAX], merged[PATH_MAX], applied[PATH_MAX], opts[3 * PATH_MAX];
+    case_init(&c, "stack");
+    const char *dirs[] = {path_join(lower, c.target, "lower"), path_join(upper, c.target, "upper"),
+                          path_join(merged, c.target, "merged"), path_join(applied, c.target, "applied")};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(mkdir(dirs[i], 0755), 0);
+    struct unpack_target t = {.dir = lower, .dirfd = -1, .whiteouts = UNPACK_WHITEOUTS_OVERLAY};
+    unpack_into("stack-lower.tar", &t);
+    t.dir = upper;
+    unpack_into("stack-upper.tar", &t);
+    unpack_stack(applied, UNPACK_WHITEOUTS_APPLY);
+    snprintf(opts, sizeof(opts), "lowerdir=%s:%s", upper, lower);
+    if (mount("overlay", merged, "overlay", MS_RDONLY, opts) < 0)
+        fail_msg("mount overlay %s: %s", opts, strerror(errno));
+    check_stack(merged);
+    char *want = tree_listing(merged);
+    assert_int_equal(umount2(merged, MNT_DETACH), 0);
+    check_stack(applied);
+    char *got = tree_listing(applied);
+    if (strcmp(want, got) != 0)
+        fail_msg("APPLY differs from the overlay view:\noverlay:\n%s\napplied:\n%s", want, got);
+    free(want);
+    free(got);
+    case_done(&c);
+}
+
+/* APPLY through a descriptor of a detached mount (a tmpfs here), as the pull does for a snapshot on a block device. */
+static void test_stack_onto_detached_mount(void **state) {
+    struct tcase c;
+    struct cleat_error *err = NULL;
+    char applied[PATH_MAX], proc[64];
+    case_init(&c, "detached");
+    assert_int_equal(mkdir(path_join(applied, c.target, "applied"), 0755), 0);
+    unpack_stack(applied, UNPACK_WHITEOUTS_APPLY);
+    const char *const opts[] = {"mode=0755", "nodev", NULL};
+    struct cleat_mount m = {.type = "tmpfs", .source = "cleat-test", .options = opts};
+    int mfd = -1;
+    check(mount_detached(&m, &mfd, &err), err);
+    struct unpack_target t = {.dirfd = mfd, .name = "a detached tmpfs", .whiteouts = UNPACK_WHITEOUTS_APPLY};
+    unpack_into("stack-lower.tar", &t);
+    unpack_into("stack-upper.tar", &t);
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d/.", mfd); /* "/." : nftw drops a trailing "/" */
+    check_stack(proc);
+    char *want = tree_listing(applied), *got = tree_listing(proc);
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+    close(mfd);
     case_done(&c);
 }
 
@@ -872,5 +1081,14 @@ int main(void) {
         cmocka_unit_test_setup(test_deep_paths_are_not_quadratic, need_root),
         cmocka_unit_test_setup(test_many_entries_from_pipe, need_root),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    const struct CMUnitTest stacking[] = {
+        cmocka_unit_test_setup(test_stack_matches_overlay, need_root),
+        cmocka_unit_test_setup(test_stack_onto_detached_mount, need_root),
+    };
+    int failed = 0;
+    for (mode = UNPACK_WHITEOUTS_OVERLAY; mode <= UNPACK_WHITEOUTS_APPLY; mode++) {
+        print_message("whiteouts: %s\n", mode == UNPACK_WHITEOUTS_OVERLAY ? "overlay" : "applied");
+        failed += cmocka_run_group_tests(tests, group_setup, group_teardown);
+    }
+    return failed + cmocka_run_group_tests(stacking, group_setup, group_teardown);
 }

@@ -15,6 +15,23 @@
  * unique within one instance.  Ops may be called concurrently; NULL ops
  * answer UNIMPLEMENTED.
  *
+ * How the core writes a pulled layer into the active snapshot it prepared
+ * for it ("extract-..." on the parent layer) depends only on the mounts
+ * prepare() answered, so that a snapshotter need not say what it is:
+ *   - one overlay mount with an upperdir= option: the layer goes into the
+ *     upper directory alone, with whiteouts as overlayfs reads them (a 0/0
+ *     character device; trusted.overlay.opaque=y on an opaque directory);
+ *   - one bind mount (type "bind", or a bind/rbind option): its source is
+ *     taken as the snapshot's whole tree, the parent's files included, and
+ *     the layer is applied onto it (whiteouts delete);
+ *   - one mount of anything else (a block device with a filesystem on it:
+ *     {type "ext4", source "/dev/mapper/...", options [...]}): the core
+ *     mounts it, detached and nosuid/nodev/noexec, applies the layer onto
+ *     the whole filesystem, unmounts it, then calls commit().  Between
+ *     prepare and commit nothing else uses the snapshot, and nothing stays
+ *     mounted after commit is called.
+ * Any other number of mounts is refused (FAILED_PRECONDITION).
+ *
  * An overlay mount's options may take more than one page (a lowerdir= with
  * one entry per parent layer, up to overlayfs's 500), which is more than
  * mount(2) accepts.  The host mounts such options with the new mount API

@@ -139,6 +139,63 @@ def replace_entries():
     ]
 
 
+def stack_entries():
+    """Two layers, lower and upper, whose upper deletes and hides what the lower made: whiteouts of a file, a
+    tree, a symlink (not what it points to) and one name of a hardlinked file; opaque directories with the marker
+    before the layer's own entries and after them, with a directory of the lower merged below one; types that
+    replace each other; a whiteout in a directory neither layer lists."""
+    d, f, l, s = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
+    lower = [
+        (entry("./", d, 0o755), None),
+        (entry("etc/", d, 0o755), None),
+        (entry("etc/motd", f), b"lower motd\n"),
+        (entry("etc/keep", f, 0o600, 7, 8, MTIME + 3), b"keep\n"),
+        (entry("etc/hostname", f), b"lower\n"),
+        (entry("var/", d, 0o755), None),
+        (entry("var/lib/", d, 0o755), None),
+        (entry("var/lib/old", f), b"old\n"),
+        (entry("var/lib/sub/", d, 0o750), None),
+        (entry("var/lib/sub/deep", f), b"deep\n"),
+        (entry("opq2/", d, 0o755), None),
+        (entry("opq2/a", f), b"lower a\n"),
+        (entry("opq2/c", f), b"lower c\n"),
+        (entry("gone-dir/", d, 0o755), None),
+        (entry("gone-dir/inner/", d, 0o700), None),
+        (entry("gone-dir/inner/f", f), b"f\n"),
+        (entry("link", s, 0o777, linkname="etc"), None),
+        (entry("dir2file/", d, 0o755), None),
+        (entry("dir2file/x", f), b"x\n"),
+        (entry("file2dir", f), b"file\n"),
+        (entry("hl-a", f, 0o640, 3, 4), b"hard\n"),
+        (entry("hl-b", l, linkname="hl-a"), None),
+        (entry("usr/", d, 0o755), None),
+        (entry("usr/bin/", d, 0o755), None),
+        (entry("usr/bin/tool", f, 0o4755, 1000, 1000, MTIME + 9), b"#!tool\n"),
+    ]
+    upper = [
+        (entry("etc/", d, 0o755, mtime=MTIME + 200), None),
+        (entry("etc/.wh.motd", f), b""),
+        (entry("etc/hostname", f, 0o644, mtime=MTIME + 201), b"upper\n"),
+        (entry("var/lib/", d, 0o755, mtime=MTIME + 202), None),
+        (entry("var/lib/.wh..wh..opq", f), b""),
+        (entry("var/lib/new", f), b"new\n"),
+        (entry("var/lib/sub/", d, 0o755), None),
+        (entry("var/lib/sub/added", f), b"added\n"),
+        (entry("opq2/c", f), b"upper c\n"),
+        (entry("opq2/.wh..wh..opq", f), b""),
+        (entry(".wh.gone-dir", f), b""),
+        (entry(".wh.link", f), b""),
+        (entry("dir2file", f), b"now a file\n"),
+        (entry("file2dir/", d, 0o711), None),
+        (entry("file2dir/inside", f), b"in\n"),
+        (entry(".wh.hl-a", f), b""),
+        (entry("opt/.wh.nothing", f), b""),
+        (entry("usr/bin/", d, 0o755), None),
+        (entry("usr/bin/new", s, 0o777, linkname="tool"), None),
+    ]
+    return lower, upper
+
+
 def hostile_cases():
     """name -> entries of a layer that tries to get out of its directory (or is otherwise refused)."""
     d, f, l, s = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
@@ -207,6 +264,9 @@ def all_fixtures(out):
     put(out, "garbage.bin", b"GARB" + bytes(random.Random(2).getrandbits(8) for _ in range(5000)))
     put(out, "truncated.tar", basic[: len(basic) // 2])
     hostile(out)
+    lower, upper = stack_entries()
+    put(out, "stack-lower.tar", tar_bytes(lower))
+    put(out, "stack-upper.tar", tar_bytes(upper))
     # 400 files, each in a new directory at the bottom of one chain 2000 deep (paths just under PATH_MAX).
     put(out, "deep.tar", tar_bytes([(entry("a/" * 2000 + "b%03d/f" % i), b"x") for i in range(400)]))
 
