@@ -214,8 +214,8 @@ int container_get(struct runtime_service *rs, const char *id_or_prefix, containe
  * either: any), found through the registry's indexes: a filter naming one
  * container or one pod reads only those records.
  */
-int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix,
-                   container_record ***ret, size_t *ret_n, struct cleat_error **reterr);
+int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix, container_record ***ret,
+                   size_t *ret_n, struct cleat_error **reterr);
 /* container_get for a container that must be RUNNING: FAILED_PRECONDITION otherwise, or when its runtime is gone. */
 int container_get_running(struct runtime_service *rs, const char *id_or_prefix, container_record **ret,
                           struct cleat_error **reterr);

@@ -391,7 +391,8 @@ int registry_set_parent(struct registry *reg, enum store_kind kind, const char *
     struct entry *e = i < ix->n && strcmp(ix->by_id[i]->id, id) == 0 ? ix->by_id[i] : NULL;
     if (!e)
         r = -ENOENT;
-    else if (strcmp(e->parent, p) != 0 && (!*p || (r = grow(&ix->by_parent, &ix->cap_parent, ix->n_parented + 1)) == 0)) {
+    else if (strcmp(e->parent, p) != 0 &&
+             (!*p || (r = grow(&ix->by_parent, &ix->cap_parent, ix->n_parented + 1)) == 0)) {
         if (e->parent[0])
             parent_unlink(ix, e);
         snprintf(e->parent, sizeof(e->parent), "%s", p);

@@ -270,8 +270,8 @@ static void test_children(void **state) {
     assert_int_equal(registry_add(f->reg, STORE_CONTAINER, ID_ABD, NULL, ID_ABC2, "c", 1, &err), 0);
     assert_int_equal(registry_add(f->reg, STORE_CONTAINER, ID_ABC1, NULL, ID_ABC1, "c", 1, &err), 0);
     assert_int_equal(registry_add(f->reg, STORE_CONTAINER, ID_ABC2, NULL, NULL, "c", 1, &err), 0);
-    expect_error(registry_add(f->reg, STORE_CONTAINER, ID_ABC2, NULL, "pod", "c", 1, &err), &err,
-                 CLEAT_STATUS_INTERNAL, "parent 'pod' is not an ID");
+    expect_error(registry_add(f->reg, STORE_CONTAINER, ID_ABC2, NULL, "pod", "c", 1, &err), &err, CLEAT_STATUS_INTERNAL,
+                 "parent 'pod' is not an ID");
     assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC1, gather, &g), 0);
     expect_ids(&g, 2, (const char *[]){ID_ABC1, ID_F});
     assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC2, gather, &g), 0);
