@@ -270,7 +270,8 @@ static int containers_to(void *ctx, const Runtime__V1__ContainerFilter *filter, 
                          struct cleat_error **reterr) {
     container_record **recs = NULL;
     size_t n = 0;
-    int r = container_list(RS(ctx), &recs, &n, reterr);
+    int r = filter ? container_list(RS(ctx), filter->id, filter->pod_sandbox_id, &recs, &n, reterr)
+                   : container_list(RS(ctx), NULL, NULL, &recs, &n, reterr);
     for (size_t i = 0; r >= 0 && i < n; i++)
         if (container_matches(filter, recs[i]))
             r = cri_items_add(out, &container_message(out->arena, recs[i])->base, reterr);

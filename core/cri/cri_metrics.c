@@ -191,9 +191,9 @@ static int pod_metrics_to(void *ctx, struct cri_items *out, struct cleat_error *
     sandbox_record **pods = NULL;
     container_record **all = NULL;
     size_t n_pods = 0, n = 0;
-    int r = pod_list(RS(ctx), &pods, &n_pods, reterr);
+    int r = pod_list(RS(ctx), NULL, &pods, &n_pods, reterr);
     if (r >= 0)
-        r = container_list(RS(ctx), &all, &n, reterr);
+        r = container_list(RS(ctx), NULL, NULL, &all, &n, reterr);
     for (size_t i = 0; r >= 0 && i < n_pods; i++) {
         if (pods[i]->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
             continue;

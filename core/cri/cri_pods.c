@@ -187,7 +187,7 @@ static int pods_to(void *ctx, const Runtime__V1__PodSandboxFilter *filter, struc
                    struct cleat_error **reterr) {
     sandbox_record **recs = NULL;
     size_t n = 0;
-    int r = pod_list(RS(ctx), &recs, &n, reterr);
+    int r = pod_list(RS(ctx), filter ? filter->id : NULL, &recs, &n, reterr);
     for (size_t i = 0; r >= 0 && i < n; i++)
         if (pod_matches(filter, recs[i]))
             r = cri_items_add(out, &pod_message(out->arena, recs[i])->base, reterr);

@@ -184,7 +184,8 @@ static int container_stats_to(void *ctx, const Runtime__V1__ContainerStatsFilter
                               struct cleat_error **reterr) {
     container_record **recs = NULL;
     size_t n = 0;
-    int r = container_list(RS(ctx), &recs, &n, reterr);
+    int r = filter ? container_list(RS(ctx), filter->id, filter->pod_sandbox_id, &recs, &n, reterr)
+                   : container_list(RS(ctx), NULL, NULL, &recs, &n, reterr);
     for (size_t i = 0; r >= 0 && i < n; i++) {
         Runtime__V1__ContainerStats *cs = NULL;
         struct cleat_error *err = NULL;
@@ -357,7 +358,7 @@ int cri_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufCMessa
     size_t n = 0;
     int r = pod_get(RS(ctx), in->pod_sandbox_id, &rec, reterr);
     if (r >= 0)
-        r = container_list(RS(ctx), &all, &n, reterr);
+        r = container_list(RS(ctx), NULL, rec->id, &all, &n, reterr);
     Runtime__V1__PodSandboxStatsResponse *resp = ARENA_NEW(call->arena, Runtime__V1__PodSandboxStatsResponse);
     runtime__v1__pod_sandbox_stats_response__init(resp);
     if (r >= 0)
@@ -382,9 +383,11 @@ static int pod_stats_to(void *ctx, const Runtime__V1__PodSandboxStatsFilter *fil
     sandbox_record **pods = NULL;
     container_record **all = NULL;
     size_t n_pods = 0, n = 0;
-    int r = pod_list(RS(ctx), &pods, &n_pods, reterr);
+    int r = pod_list(RS(ctx), filter ? filter->id : NULL, &pods, &n_pods, reterr);
+    /* Every container when every pod is asked for; else only the one pod's (the filter's usual case). */
+    const char *pod_prefix = n_pods == 1 ? pods[0]->id : NULL;
     if (r >= 0)
-        r = container_list(RS(ctx), &all, &n, reterr);
+        r = container_list(RS(ctx), NULL, pod_prefix, &all, &n, reterr);
     for (size_t i = 0; r >= 0 && i < n_pods; i++) {
         Runtime__V1__PodSandboxStats *ps = NULL;
         struct cleat_error *err = NULL;

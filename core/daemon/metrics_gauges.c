@@ -15,12 +15,12 @@ void metrics_render_gauges(struct daemon *d, struct strbuf *out) {
     size_t n_pods = 0, n_ctrs = 0;
     struct cleat_error *err = NULL;
     uint64_t ready = 0, notready = 0, by_state[4] = {0};
-    if (pod_list(d->runtime, &pods, &n_pods, &err) >= 0)
+    if (pod_list(d->runtime, NULL, &pods, &n_pods, &err) >= 0)
         for (size_t i = 0; i < n_pods; i++)
             pods[i]->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ? ready++ : notready++;
     error_free(err);
     err = NULL;
-    if (container_list(d->runtime, &ctrs, &n_ctrs, &err) >= 0)
+    if (container_list(d->runtime, NULL, NULL, &ctrs, &n_ctrs, &err) >= 0)
         for (size_t i = 0; i < n_ctrs; i++)
             by_state[ctrs[i]->state < 4 ? ctrs[i]->state : RUNTIME__V1__CONTAINER_STATE__CONTAINER_UNKNOWN]++;
     error_free(err);

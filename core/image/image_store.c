@@ -135,7 +135,7 @@ static int persist(struct image_store *is, const image_record *rec, int is_new, 
     if (!buf)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     cleat__store__v1__image_record__pack(rec, buf);
-    int r = is_new ? registry_add(is->reg, STORE_IMAGE, rec->id, NULL, buf, len, reterr)
+    int r = is_new ? registry_add(is->reg, STORE_IMAGE, rec->id, NULL, NULL, buf, len, reterr)
                    : registry_update(is->reg, STORE_IMAGE, rec->id, buf, len, reterr);
     free(buf);
     return r;

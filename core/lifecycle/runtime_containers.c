@@ -281,10 +281,11 @@ int container_get(struct runtime_service *rs, const char *id_or_prefix, containe
     return r;
 }
 
-int container_list(struct runtime_service *rs, container_record ***ret, size_t *ret_n, struct cleat_error **reterr) {
+int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix, container_record ***ret,
+                   size_t *ret_n, struct cleat_error **reterr) {
     char **ids = NULL;
     size_t n = 0, k = 0;
-    int r = pod_container_ids(rs, NULL, &ids, &n, reterr);
+    int r = object_ids(rs, STORE_CONTAINER, id_prefix, pod_prefix, &ids, &n, reterr);
     if (r < 0)
         return r;
     container_record **recs = calloc(n + 1, sizeof(*recs));

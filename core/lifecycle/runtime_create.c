@@ -340,7 +340,7 @@ static int save(struct create *c, struct cleat_error **reterr) {
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     } else {
         protobuf_c_message_pack(&cfg->base, rec.cri_config.data);
-        r = record_add(c->rs, STORE_CONTAINER, &rec.base, c->id, c->name_key, reterr);
+        r = record_add(c->rs, STORE_CONTAINER, &rec.base, c->id, c->name_key, c->pod->id, reterr);
     }
     free(rec.labels);
     free(rec.annotations);

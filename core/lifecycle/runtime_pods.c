@@ -251,7 +251,7 @@ static int pod_save_new(struct runtime_service *rs, const struct pod_build *b, c
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     } else {
         protobuf_c_message_pack(&c->base, rec.cri_config.data);
-        r = record_add(rs, STORE_SANDBOX, &rec.base, b->id, name_key, reterr);
+        r = record_add(rs, STORE_SANDBOX, &rec.base, b->id, name_key, NULL, reterr);
     }
     free(rec.labels);
     free(rec.annotations);
@@ -500,9 +500,10 @@ static int list_one(void *ctx, const char *id) {
     return 0;
 }
 
-int pod_list(struct runtime_service *rs, sandbox_record ***ret, size_t *ret_n, struct cleat_error **reterr) {
+int pod_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
+             struct cleat_error **reterr) {
     struct list_ctx c = {.rs = rs};
-    if (registry_foreach_id(rs->deps.registry, STORE_SANDBOX, list_one, &c) != 0 || c.oom) {
+    if (registry_foreach_prefix(rs->deps.registry, STORE_SANDBOX, id_prefix, list_one, &c) != 0 || c.oom) {
         sandbox_records_free(c.recs, c.n);
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     }

@@ -61,13 +61,13 @@ static int save(struct runtime_service *rs, enum store_kind kind, const Protobuf
 }
 
 int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *msg, const char *id,
-               const char *name_key, struct cleat_error **reterr) {
+               const char *name_key, const char *parent, struct cleat_error **reterr) {
     void *buf = NULL;
     size_t len = 0;
     int r = pack(msg, &buf, &len, reterr);
     if (r < 0)
         return r;
-    r = registry_add(rs->deps.registry, kind, id, name_key, buf, len, reterr);
+    r = registry_add(rs->deps.registry, kind, id, name_key, parent, buf, len, reterr);
     free(buf);
     return r;
 }
@@ -125,8 +125,7 @@ void free_ids(char **ids, size_t n) {
 }
 
 struct collect {
-    struct runtime_service *rs;
-    const char *pod_id; /* NULL: all */
+    const char *id_prefix; /* "": all */
     char **ids;
     size_t n, cap;
     int oom;
@@ -134,16 +133,8 @@ struct collect {
 
 static int collect_one(void *ctx, const char *id) {
     struct collect *c = ctx;
-    if (c->pod_id) {
-        container_record *rec = NULL;
-        struct cleat_error *err = NULL;
-        int r = container_record_load(c->rs, id, &rec, &err);
-        error_free(err);
-        int mine = r >= 0 && strcmp(rec->sandbox_id, c->pod_id) == 0;
-        container_record_free(rec);
-        if (!mine)
-            return 0;
-    }
+    if (strncmp(id, c->id_prefix, strlen(c->id_prefix)) != 0)
+        return 0;
     if (c->n == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 16;
         char **ids = realloc(c->ids, cap * sizeof(*ids));
@@ -158,10 +149,12 @@ static int collect_one(void *ctx, const char *id) {
     return 0;
 }
 
-int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***ret, size_t *ret_n,
-                      struct cleat_error **reterr) {
-    struct collect c = {.rs = rs, .pod_id = pod_id};
-    int r = registry_foreach_id(rs->deps.registry, STORE_CONTAINER, collect_one, &c);
+int object_ids(struct runtime_service *rs, enum store_kind kind, const char *id_prefix, const char *pod_prefix,
+               char ***ret, size_t *ret_n, struct cleat_error **reterr) {
+    struct collect c = {.id_prefix = id_prefix ? id_prefix : ""};
+    int r = kind == STORE_CONTAINER && pod_prefix && *pod_prefix
+                ? registry_foreach_child(rs->deps.registry, kind, pod_prefix, collect_one, &c)
+                : registry_foreach_prefix(rs->deps.registry, kind, c.id_prefix, collect_one, &c);
     if (r != 0 || c.oom) {
         free_ids(c.ids, c.n);
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
@@ -169,6 +162,12 @@ int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***re
     *ret = c.ids;
     *ret_n = c.n;
     return 0;
+}
+
+int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***ret, size_t *ret_n,
+                      struct cleat_error **reterr) {
+    /* A full ID is the prefix of no other ID: the pod's containers, and only them. */
+    return object_ids(rs, STORE_CONTAINER, NULL, pod_id, ret, ret_n, reterr);
 }
 
 static char *join(const char *base, const char *id) {

@@ -48,6 +48,12 @@ static void recover_container(struct runtime_service *rs, const char *id) {
     struct cleat_error *err = NULL;
     if (container_record_load(rs, id, &rec, &err) < 0)
         goto out;
+    /* The registry keeps a container's pod only in memory: index it again, or the pod would not find it. */
+    int p = registry_set_parent(rs->deps.registry, STORE_CONTAINER, id, rec->sandbox_id);
+    if (p == -ENOMEM)
+        rs->recover_oom = 1;
+    else if (p < 0)
+        log_warning("container %s: its pod ID \"%.80s\" cannot be indexed (%s)", id, rec->sandbox_id, strerror(-p));
     if (rec->state != CSTATE_CREATED && rec->state != CSTATE_RUNNING)
         goto out;
     struct plugin_instance *rt = container_runtime(rs, rec);
@@ -280,7 +286,11 @@ int runtime_service_open(const struct runtime_deps *deps, struct runtime_service
     }
     deps->plugins->on_exit_ctx = rs;
     deps->plugins->on_exit = runtime_on_exit;
-    registry_foreach_id(deps->registry, STORE_CONTAINER, each_container, rs);
+    if (registry_foreach_id(deps->registry, STORE_CONTAINER, each_container, rs) == -ENOMEM || rs->recover_oom) {
+        deps->plugins->on_exit = NULL;
+        runtime_service_free(rs);
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "indexing the containers: out of memory");
+    }
     registry_foreach_id(deps->registry, STORE_SANDBOX, each_pod, rs);
     sweep(rs, rs->containers_dir, STORE_CONTAINER);
     sweep(rs, rs->pods_dir, STORE_SANDBOX);

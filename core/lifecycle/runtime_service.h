@@ -119,8 +119,13 @@ int pod_stop(struct runtime_service *rs, const char *id_or_prefix, struct cleat_
 int pod_remove(struct runtime_service *rs, const char *id_or_prefix, struct cleat_error **reterr);
 /* A copy of the pod's record; free with sandbox_record_free(). */
 int pod_get(struct runtime_service *rs, const char *id_or_prefix, sandbox_record **ret, struct cleat_error **reterr);
-/* Copies of every pod's record. */
-int pod_list(struct runtime_service *rs, sandbox_record ***ret, size_t *ret_n, struct cleat_error **reterr);
+/*
+ * Copies of the records of the pods whose ID starts with id_prefix (NULL or
+ * "": every pod), found by a binary search: a filter naming one pod costs
+ * one record read, not one per pod.
+ */
+int pod_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
+             struct cleat_error **reterr);
 /*
  * UpdatePodSandboxResources: validate the pod's new overhead and resources
  * (either may be NULL) and record them in its stored config.  A pod cgroup
@@ -207,7 +212,14 @@ int container_remove(struct runtime_service *rs, const char *id_or_prefix, struc
 /* A copy of the record with any exit the runtime reported applied. */
 int container_get(struct runtime_service *rs, const char *id_or_prefix, container_record **ret,
                   struct cleat_error **reterr);
-int container_list(struct runtime_service *rs, container_record ***ret, size_t *ret_n, struct cleat_error **reterr);
+/*
+ * Copies of the records (exits applied) of the containers whose ID starts
+ * with id_prefix and whose pod's ID starts with pod_prefix (NULL or "" for
+ * either: any), found through the registry's indexes: a filter naming one
+ * container or one pod reads only those records.
+ */
+int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix, container_record ***ret,
+                   size_t *ret_n, struct cleat_error **reterr);
 /* container_get for a container that must be RUNNING: FAILED_PRECONDITION otherwise, or when its runtime is gone. */
 int container_get_running(struct runtime_service *rs, const char *id_or_prefix, container_record **ret,
                           struct cleat_error **reterr);

@@ -24,13 +24,15 @@
 
 struct entry {
     char id[ID_HEX_LEN + 1];
-    char name[]; /* "" when the object has no name key */
+    char parent[ID_HEX_LEN + 1]; /* "" when no parent was given */
+    char name[];                 /* "" when the object has no name key */
 };
 
 struct index {
-    struct entry **by_id;   /* n entries, sorted by id */
-    struct entry **by_name; /* n_named entries, sorted by name */
-    size_t n, n_named, cap_id, cap_name;
+    struct entry **by_id;     /* n entries, sorted by id */
+    struct entry **by_name;   /* n_named entries, sorted by name */
+    struct entry **by_parent; /* n_parented entries, sorted by parent, then id */
+    size_t n, n_named, n_parented, cap_id, cap_name, cap_parent;
 };
 
 struct registry {
@@ -65,6 +67,25 @@ static size_t lower_bound_name(const struct index *ix, const char *name) {
     return lower_bound(ix->by_name, ix->n_named, name, 1);
 }
 
+/* Compare e's (parent, id) with (parent, id). */
+static int cmp_parent_id(const struct entry *e, const char *parent, const char *id) {
+    int c = strcmp(e->parent, parent);
+    return c ? c : strcmp(e->id, id);
+}
+
+/* The first position in by_parent not below (parent, id); id "" finds the first child of parent. */
+static size_t lower_bound_parent(const struct index *ix, const char *parent, const char *id) {
+    size_t lo = 0, hi = ix->n_parented;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_parent_id(ix->by_parent[mid], parent, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static int grow(struct entry ***array, size_t *cap, size_t need) {
     struct entry **a;
     size_t n = *cap ? *cap : 16;
@@ -82,16 +103,31 @@ static int grow(struct entry ***array, size_t *cap, size_t need) {
 }
 
 /* Make room for one more entry, so that the insert after a commit cannot fail. */
-static int index_reserve(struct index *ix, int named) {
+static int index_reserve(struct index *ix, int named, int parented) {
     int r = grow(&ix->by_id, &ix->cap_id, ix->n + 1);
     if (r == 0 && named)
         r = grow(&ix->by_name, &ix->cap_name, ix->n_named + 1);
+    if (r == 0 && parented)
+        r = grow(&ix->by_parent, &ix->cap_parent, ix->n_parented + 1);
     return r;
 }
 
 static void insert_at(struct entry **a, size_t n, size_t pos, struct entry *e) {
     memmove(a + pos + 1, a + pos, (n - pos) * sizeof(*a));
     a[pos] = e;
+}
+
+/* Needs room reserved in by_parent; e->parent set. */
+static void parent_insert(struct index *ix, struct entry *e) {
+    size_t pos = lower_bound_parent(ix, e->parent, e->id);
+    insert_at(ix->by_parent, ix->n_parented, pos, e);
+    ix->n_parented++;
+}
+
+static void parent_unlink(struct index *ix, struct entry *e) {
+    size_t j = lower_bound_parent(ix, e->parent, e->id);
+    if (j < ix->n_parented && ix->by_parent[j] == e)
+        memmove(ix->by_parent + j, ix->by_parent + j + 1, (--ix->n_parented - j) * sizeof(*ix->by_parent));
 }
 
 /* Needs room reserved by index_reserve. */
@@ -105,6 +141,8 @@ static void index_insert(struct index *ix, struct entry *e) {
         insert_at(ix->by_name, ix->n_named, pos, e);
         ix->n_named++;
     }
+    if (e->parent[0])
+        parent_insert(ix, e);
 }
 
 /* Unlink id; returns its entry for the caller to free, or NULL if it is not indexed. */
@@ -121,17 +159,20 @@ static struct entry *index_unlink(struct index *ix, const char *id) {
         if (j < ix->n_named && ix->by_name[j] == e)
             memmove(ix->by_name + j, ix->by_name + j + 1, (--ix->n_named - j) * sizeof(*ix->by_name));
     }
+    if (e->parent[0])
+        parent_unlink(ix, e);
     return e;
 }
 
 /* Safe for any id: a malformed one is refused by the store before the entry is indexed. */
-static struct entry *entry_new(const char *id, const char *name_key) {
+static struct entry *entry_new(const char *id, const char *name_key, const char *parent) {
     size_t name_len = name_key ? strlen(name_key) : 0;
     struct entry *e = malloc(sizeof(*e) + name_len + 1);
 
     if (!e)
         return NULL;
     snprintf(e->id, sizeof(e->id), "%s", id ? id : "");
+    snprintf(e->parent, sizeof(e->parent), "%s", parent ? parent : "");
     memcpy(e->name, name_key ? name_key : "", name_len + 1);
     return e;
 }
@@ -147,7 +188,7 @@ static int load_one(void *ctx, const char *id, const char *name_key, const void 
     struct index *ix = ctx;
     struct entry *e;
 
-    if (index_reserve(ix, name_key != NULL) < 0 || !(e = entry_new(id, name_key)))
+    if (index_reserve(ix, name_key != NULL, 0) < 0 || !(e = entry_new(id, name_key, NULL)))
         return -ENOMEM;
     ix->by_id[ix->n++] = e;
     if (name_key)
@@ -206,14 +247,15 @@ void registry_free(struct registry *reg) {
             free(ix->by_id[i]);
         free(ix->by_id);
         free(ix->by_name);
+        free(ix->by_parent);
     }
     pthread_rwlock_destroy(&reg->lock);
     pthread_mutex_destroy(&reg->write_lock);
     free(reg);
 }
 
-int registry_add(struct registry *reg, enum store_kind kind, const char *id, const char *name_key, const void *data,
-                 size_t len, struct cleat_error **reterr) {
+int registry_add(struct registry *reg, enum store_kind kind, const char *id, const char *name_key, const char *parent,
+                 const void *data, size_t len, struct cleat_error **reterr) {
     struct index *ix = index_of(reg, kind);
     struct entry *e;
     int r;
@@ -221,13 +263,16 @@ int registry_add(struct registry *reg, enum store_kind kind, const char *id, con
     r = check_kind(kind, reterr);
     if (r < 0)
         return r;
-    e = entry_new(id, name_key);
+    if (parent && *parent && !id_is_valid(parent))
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "%s %s: parent '%.80s' is not an ID",
+                         store_kind_name(kind), id, parent);
+    e = entry_new(id, name_key, parent);
     if (!e)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "%s %s: out of memory", store_kind_name(kind),
                          id);
     pthread_mutex_lock(&reg->write_lock);
     pthread_rwlock_wrlock(&reg->lock);
-    r = index_reserve(ix, name_key != NULL);
+    r = index_reserve(ix, name_key != NULL, e->parent[0] != '\0');
     pthread_rwlock_unlock(&reg->lock);
     if (r < 0)
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "%s %s: out of memory", store_kind_name(kind),
@@ -334,24 +379,91 @@ size_t registry_count(struct registry *reg, enum store_kind kind) {
     return n;
 }
 
-int registry_foreach_id(struct registry *reg, enum store_kind kind, int (*fn)(void *ctx, const char *id), void *ctx) {
+int registry_set_parent(struct registry *reg, enum store_kind kind, const char *id, const char *parent) {
     struct index *ix = index_of(reg, kind);
-    char(*ids)[ID_HEX_LEN + 1] = NULL;
-    size_t n;
+    const char *p = parent ? parent : "";
     int r = 0;
 
-    if (!ix)
+    if (!ix || (*p && !id_is_valid(p)))
         return -EINVAL;
-    pthread_rwlock_rdlock(&reg->lock);
-    n = ix->n;
-    if (n > 0 && (ids = malloc(n * sizeof(*ids))))
-        for (size_t i = 0; i < n; i++)
-            memcpy(ids[i], ix->by_id[i]->id, sizeof(*ids));
+    pthread_rwlock_wrlock(&reg->lock);
+    size_t i = lower_bound_id(ix, id);
+    struct entry *e = i < ix->n && strcmp(ix->by_id[i]->id, id) == 0 ? ix->by_id[i] : NULL;
+    if (!e)
+        r = -ENOENT;
+    else if (strcmp(e->parent, p) != 0 &&
+             (!*p || (r = grow(&ix->by_parent, &ix->cap_parent, ix->n_parented + 1)) == 0)) {
+        if (e->parent[0])
+            parent_unlink(ix, e);
+        snprintf(e->parent, sizeof(e->parent), "%s", p);
+        if (e->parent[0])
+            parent_insert(ix, e);
+    }
     pthread_rwlock_unlock(&reg->lock);
-    if (n > 0 && !ids)
+    return r;
+}
+
+/*
+ * Copy the IDs of a[first..] while keep() says so, under the read lock, then
+ * call fn for each without it (so that fn may call back into the registry).
+ */
+static int foreach_run(struct registry *reg, struct index *ix, struct entry **const *array, const size_t *count,
+                       size_t (*first)(const struct index *ix, const char *key), const char *key,
+                       int (*keep)(const struct entry *e, const char *key), int (*fn)(void *ctx, const char *id),
+                       void *ctx) {
+    char(*ids)[ID_HEX_LEN + 1] = NULL;
+    size_t n = 0;
+    int r = 0;
+
+    pthread_rwlock_rdlock(&reg->lock);
+    size_t from = first(ix, key), to = from;
+    while (to < *count && keep((*array)[to], key))
+        to++;
+    if (to > from && (ids = malloc((to - from) * sizeof(*ids))))
+        for (size_t i = from; i < to; i++)
+            memcpy(ids[n++], (*array)[i]->id, sizeof(*ids));
+    pthread_rwlock_unlock(&reg->lock);
+    if (to > from && !ids)
         return -ENOMEM;
     for (size_t i = 0; i < n && r == 0; i++)
         r = fn(ctx, ids[i]);
     free(ids);
     return r;
+}
+
+static size_t first_with_prefix(const struct index *ix, const char *prefix) {
+    return lower_bound_id(ix, prefix);
+}
+
+static int has_prefix(const struct entry *e, const char *prefix) {
+    return strncmp(e->id, prefix, strlen(prefix)) == 0;
+}
+
+static size_t first_child(const struct index *ix, const char *parent) {
+    return lower_bound_parent(ix, parent, "");
+}
+
+static int is_child(const struct entry *e, const char *parent_prefix) {
+    return e->parent[0] && strncmp(e->parent, parent_prefix, strlen(parent_prefix)) == 0;
+}
+
+int registry_foreach_id(struct registry *reg, enum store_kind kind, int (*fn)(void *ctx, const char *id), void *ctx) {
+    return registry_foreach_prefix(reg, kind, "", fn, ctx);
+}
+
+int registry_foreach_prefix(struct registry *reg, enum store_kind kind, const char *prefix,
+                            int (*fn)(void *ctx, const char *id), void *ctx) {
+    struct index *ix = index_of(reg, kind);
+    if (!ix)
+        return -EINVAL;
+    return foreach_run(reg, ix, &ix->by_id, &ix->n, first_with_prefix, prefix ? prefix : "", has_prefix, fn, ctx);
+}
+
+int registry_foreach_child(struct registry *reg, enum store_kind kind, const char *parent_prefix,
+                           int (*fn)(void *ctx, const char *id), void *ctx) {
+    struct index *ix = index_of(reg, kind);
+    if (!ix)
+        return -EINVAL;
+    return foreach_run(reg, ix, &ix->by_parent, &ix->n_parented, first_child, parent_prefix ? parent_prefix : "",
+                       is_child, fn, ctx);
 }

@@ -30,10 +30,21 @@ void registry_free(struct registry *reg);
 /*
  * store_create, then index.  ALREADY_EXISTS (from the store's transaction,
  * which decides between concurrent callers) if id exists or name_key is
- * reserved.  name_key may be NULL.
+ * reserved.  name_key may be NULL.  parent (NULL or "" for none) is the ID
+ * of the object this one belongs to (a container's pod), indexed so that
+ * registry_foreach_child finds it; it lives only in memory: after a restart
+ * the caller gives it again with registry_set_parent.
  */
-int registry_add(struct registry *reg, enum store_kind kind, const char *id, const char *name_key, const void *data,
-                 size_t len, struct cleat_error **reterr);
+int registry_add(struct registry *reg, enum store_kind kind, const char *id, const char *name_key, const char *parent,
+                 const void *data, size_t len, struct cleat_error **reterr);
+/*
+ * Set (or change, or with NULL/"" clear) the parent of an indexed id, as
+ * registry_add does: the way to index the parents again after a restart.
+ * Setting the same parent twice changes nothing.  0; -ENOENT if id is not
+ * indexed; -EINVAL for a parent that is not an ID or an unknown kind;
+ * -ENOMEM (the entry unchanged).
+ */
+int registry_set_parent(struct registry *reg, enum store_kind kind, const char *id, const char *parent);
 /* store_update; the index does not change.  NOT_FOUND if absent. */
 int registry_update(struct registry *reg, enum store_kind kind, const char *id, const void *data, size_t len,
                     struct cleat_error **reterr);
@@ -61,5 +72,16 @@ size_t registry_count(struct registry *reg, enum store_kind kind);
  * cannot be allocated.
  */
 int registry_foreach_id(struct registry *reg, enum store_kind kind, int (*fn)(void *ctx, const char *id), void *ctx);
+/* As registry_foreach_id, for the IDs that start with prefix: a binary search, then the run. */
+int registry_foreach_prefix(struct registry *reg, enum store_kind kind, const char *prefix,
+                            int (*fn)(void *ctx, const char *id), void *ctx);
+/*
+ * As registry_foreach_id, for the IDs whose parent (registry_add,
+ * registry_set_parent) starts with parent_prefix (a full ID names one
+ * parent; "" or NULL: every ID that has a parent), ordered by parent, then
+ * ID: a binary search, then the run.
+ */
+int registry_foreach_child(struct registry *reg, enum store_kind kind, const char *parent_prefix,
+                           int (*fn)(void *ctx, const char *id), void *ctx);
 
 #endif

@@ -212,6 +212,11 @@ def test_list_containers_filters(env):
     assert ids(label_selector={"app": "nope"}) == set()
     assert ids(pod_sandbox_id=pod_a, state=pb2.CONTAINER_RUNNING, label_selector={"role": "main"}) == {running}
     assert ids(pod_sandbox_id=pod_b, state=pb2.CONTAINER_RUNNING) == set()
+    # IDs and pod IDs match as prefixes, as crictl sends them.
+    assert ids(id=created[:12]) == {created}
+    assert ids(pod_sandbox_id=pod_a[:12]) == {running, created}
+    assert ids(id=running[:12], pod_sandbox_id=pod_b) == set()
+    assert ids(id="not-hex") == set() and ids(pod_sandbox_id="not-hex") == set()
     c = [c for c in env.list_containers(id=running)][0]
     assert c.pod_sandbox_id == pod_a and c.metadata.name == "runner" and c.state == pb2.CONTAINER_RUNNING
     assert c.image_ref == env.image_ids["app"] and c.created_at > 0

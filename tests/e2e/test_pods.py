@@ -144,6 +144,8 @@ def test_list_pod_sandbox_filters(env):
     assert ids(label_selector={"env": "qa"}) == set()
     assert ids(id=c, state=pb2.SANDBOX_READY) == set()
     assert env.list_pods(id="0" * 64) == []
+    assert ids(id=b[:12]) == {b}  # a prefix, as crictl sends it
+    assert env.list_pods(id="not-hex") == []
 
 
 def test_host_network_pod(env):

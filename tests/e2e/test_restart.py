@@ -57,6 +57,9 @@ def test_kill_9_and_restart(own_pod_env):
     states = {c.id: c.state for c in env.list_containers()}
     assert states == {ticker: pb2.CONTAINER_RUNNING, waiter: pb2.CONTAINER_CREATED,
                       quitter: pb2.CONTAINER_EXITED}
+    # Each pod still finds its own containers (the index of a container's pod is rebuilt at start-up).
+    assert {c.id for c in env.list_containers(pod_sandbox_id=shared)} == {ticker, waiter}
+    assert {c.id for c in env.list_containers(pod_sandbox_id=plain)} == {quitter}
 
     # The running one: same process, still logging, exec works, the pause is still its pod's.
     assert env.pid(ticker) == ticker_pid

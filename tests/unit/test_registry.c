@@ -66,7 +66,7 @@ static int teardown(void **state) {
 
 static void add_ok(struct registry *reg, enum store_kind kind, const char *id, const char *name) {
     struct cleat_error *err = NULL;
-    if (registry_add(reg, kind, id, name, "rec", 3, &err) != 0)
+    if (registry_add(reg, kind, id, name, NULL, "rec", 3, &err) != 0)
         fail_msg("registry_add %s: %s", id, error_message(err));
 }
 
@@ -147,7 +147,7 @@ static void test_rebuild_after_reopen(void **state) {
     assert_string_equal(id, ID_ABC1);
     assert_int_equal(registry_find_name(f->reg, STORE_SANDBOX, "p2_ns_u2_0", id), -ENOENT);
     /* The reloaded index still enforces names (through the store). */
-    expect_error(registry_add(f->reg, STORE_SANDBOX, ID_ABC2, "p1_ns_u1_0", "x", 1, &err), &err,
+    expect_error(registry_add(f->reg, STORE_SANDBOX, ID_ABC2, "p1_ns_u1_0", NULL, "x", 1, &err), &err,
                  CLEAT_STATUS_ALREADY_EXISTS, "name 'p1_ns_u1_0' is reserved by pod sandbox " ID_ABC1);
     assert_int_equal(registry_count(f->reg, STORE_SANDBOX), 3);
 }
@@ -160,10 +160,10 @@ static void test_add_remove_update(void **state) {
     size_t len;
 
     add_ok(f->reg, STORE_CONTAINER, ID_ABD, "name");
-    expect_error(registry_add(f->reg, STORE_CONTAINER, ID_ABD, "other", "x", 1, &err), &err,
+    expect_error(registry_add(f->reg, STORE_CONTAINER, ID_ABD, "other", NULL, "x", 1, &err), &err,
                  CLEAT_STATUS_ALREADY_EXISTS, "container " ID_ABD " already exists");
     assert_int_equal(registry_find_name(f->reg, STORE_CONTAINER, "other", id), -ENOENT);
-    expect_error(registry_add(f->reg, STORE_CONTAINER, "nothex", NULL, "x", 1, &err), &err,
+    expect_error(registry_add(f->reg, STORE_CONTAINER, "nothex", NULL, NULL, "x", 1, &err), &err,
                  CLEAT_STATUS_INVALID_ARGUMENT, "container ID 'nothex'");
     assert_int_equal(registry_count(f->reg, STORE_CONTAINER), 1);
 
@@ -222,6 +222,97 @@ static void test_foreach_id(void **state) {
     assert_int_equal(c.n, 0);
 }
 
+struct gather {
+    char ids[8][ID_HEX_LEN + 1];
+    size_t n;
+};
+
+static int gather(void *ctx, const char *id) {
+    struct gather *g = ctx;
+    assert_true(g->n < 8);
+    strcpy(g->ids[g->n++], id);
+    return 0;
+}
+
+static void expect_ids(struct gather *g, size_t n, const char *const *want) {
+    assert_int_equal(g->n, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(g->ids[i], want[i]);
+    g->n = 0;
+}
+
+static void test_foreach_prefix(void **state) {
+    struct fixture *f = *state;
+    struct gather g = {0};
+
+    add_prefix_family(f->reg);
+    assert_int_equal(registry_foreach_prefix(f->reg, STORE_SANDBOX, "abc", gather, &g), 0);
+    expect_ids(&g, 2, (const char *[]){ID_ABC1, ID_ABC2});
+    assert_int_equal(registry_foreach_prefix(f->reg, STORE_SANDBOX, ID_ABD, gather, &g), 0);
+    expect_ids(&g, 1, (const char *[]){ID_ABD});
+    assert_int_equal(registry_foreach_prefix(f->reg, STORE_SANDBOX, "f1", gather, &g), 0); /* past the end */
+    expect_ids(&g, 0, NULL);
+    assert_int_equal(registry_foreach_prefix(f->reg, STORE_SANDBOX, "not hex", gather, &g), 0);
+    expect_ids(&g, 0, NULL);
+    assert_int_equal(registry_foreach_prefix(f->reg, STORE_SANDBOX, "", gather, &g), 0);
+    expect_ids(&g, 4, (const char *[]){ID_ABC1, ID_ABC2, ID_ABD, ID_F});
+    assert_int_equal(registry_foreach_prefix(f->reg, STORE_SANDBOX, NULL, gather, &g), 0);
+    expect_ids(&g, 4, (const char *[]){ID_ABC1, ID_ABC2, ID_ABD, ID_F});
+}
+
+/* Containers found by their pod: given at add, set again after a reopen (it is not stored), moved, removed. */
+static void test_children(void **state) {
+    struct fixture *f = *state;
+    struct cleat_error *err = NULL;
+    struct gather g = {0};
+
+    assert_int_equal(registry_add(f->reg, STORE_CONTAINER, ID_F, NULL, ID_ABC1, "c", 1, &err), 0);
+    assert_int_equal(registry_add(f->reg, STORE_CONTAINER, ID_ABD, NULL, ID_ABC2, "c", 1, &err), 0);
+    assert_int_equal(registry_add(f->reg, STORE_CONTAINER, ID_ABC1, NULL, ID_ABC1, "c", 1, &err), 0);
+    assert_int_equal(registry_add(f->reg, STORE_CONTAINER, ID_ABC2, NULL, NULL, "c", 1, &err), 0);
+    expect_error(registry_add(f->reg, STORE_CONTAINER, ID_ABC2, NULL, "pod", "c", 1, &err), &err, CLEAT_STATUS_INTERNAL,
+                 "parent 'pod' is not an ID");
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC1, gather, &g), 0);
+    expect_ids(&g, 2, (const char *[]){ID_ABC1, ID_F});
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC2, gather, &g), 0);
+    expect_ids(&g, 1, (const char *[]){ID_ABD});
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, "abc", gather, &g), 0); /* a prefix */
+    expect_ids(&g, 3, (const char *[]){ID_ABC1, ID_F, ID_ABD});
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, "", gather, &g), 0); /* all with a parent */
+    expect_ids(&g, 3, (const char *[]){ID_ABC1, ID_F, ID_ABD});
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABD, gather, &g), 0);
+    expect_ids(&g, 0, NULL);
+
+    /* Removal takes it out of the parent index too. */
+    assert_int_equal(registry_remove(f->reg, STORE_CONTAINER, ID_ABC1, &err), 0);
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC1, gather, &g), 0);
+    expect_ids(&g, 1, (const char *[]){ID_F});
+
+    /* Not stored: after a reopen no container has a parent until it is set again. */
+    close_both(f);
+    open_both(f);
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, "", gather, &g), 0);
+    expect_ids(&g, 0, NULL);
+    assert_int_equal(registry_set_parent(f->reg, STORE_CONTAINER, ID_F, ID_ABC1), 0);
+    assert_int_equal(registry_set_parent(f->reg, STORE_CONTAINER, ID_F, ID_ABC1), 0); /* twice: no change */
+    assert_int_equal(registry_set_parent(f->reg, STORE_CONTAINER, ID_ABD, ID_ABC1), 0);
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC1, gather, &g), 0);
+    expect_ids(&g, 2, (const char *[]){ID_ABD, ID_F});
+    /* Moved to another parent, then cleared. */
+    assert_int_equal(registry_set_parent(f->reg, STORE_CONTAINER, ID_ABD, ID_ABC2), 0);
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC1, gather, &g), 0);
+    expect_ids(&g, 1, (const char *[]){ID_F});
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC2, gather, &g), 0);
+    expect_ids(&g, 1, (const char *[]){ID_ABD});
+    assert_int_equal(registry_set_parent(f->reg, STORE_CONTAINER, ID_ABD, NULL), 0);
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, "", gather, &g), 0);
+    expect_ids(&g, 1, (const char *[]){ID_F});
+    assert_int_equal(registry_set_parent(f->reg, STORE_CONTAINER, ID_ABC1, ID_ABC2), -ENOENT); /* removed */
+    assert_int_equal(registry_set_parent(f->reg, STORE_CONTAINER, ID_F, "xyz"), -EINVAL);
+    assert_int_equal(registry_foreach_child(f->reg, STORE_CONTAINER, ID_ABC1, gather, &g), 0);
+    expect_ids(&g, 1, (const char *[]){ID_F}); /* a refused change leaves the parent */
+}
+
 #define RACERS 8
 
 struct racer {
@@ -239,7 +330,7 @@ static void *race_add(void *arg) {
     if (id_generate(t->id, &err) < 0)
         return NULL;
     pthread_barrier_wait(t->start);
-    t->r = registry_add(t->reg, STORE_CONTAINER, t->id, "app_web_default_uid_0", t->id, ID_HEX_LEN, &err);
+    t->r = registry_add(t->reg, STORE_CONTAINER, t->id, "app_web_default_uid_0", NULL, t->id, ID_HEX_LEN, &err);
     t->status = error_status(err);
     error_free(err);
     return NULL;
@@ -299,7 +390,7 @@ static void *churn_write(void *arg) {
     for (int i = 0; i < PER_WRITER; i++) {
         struct cleat_error *err = NULL;
         char id[ID_HEX_LEN + 1];
-        if (id_generate(id, &err) < 0 || registry_add(c->reg, STORE_IMAGE, id, NULL, "i", 1, &err) < 0 ||
+        if (id_generate(id, &err) < 0 || registry_add(c->reg, STORE_IMAGE, id, NULL, NULL, "i", 1, &err) < 0 ||
             (i % 2 && registry_remove(c->reg, STORE_IMAGE, id, &err) < 0)) {
             __atomic_add_fetch(&c->failures, 1, __ATOMIC_RELAXED);
             error_free(err);
@@ -403,6 +494,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rebuild_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_remove_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreach_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_children, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_same_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_churn, setup, teardown),
         cmocka_unit_test(test_ids),

@@ -39,6 +39,7 @@ struct runtime_service {
     char *userns_reason; /* else why not */
     int rro_ok;          /* runtime_rro_probe found that this kernel makes recursive read-only mounts */
     char *rro_reason;    /* else why not */
+    int recover_oom;     /* runtime_service_open could not index a container's pod (out of memory) */
     char *seccomp_profile, *pause_binary;
     struct cgroup_layout *cgroups; /* NULL when the host's layout could not be read */
     int systemd_cgroup;
@@ -65,9 +66,12 @@ int sandbox_record_save(struct runtime_service *rs, const sandbox_record *rec, s
 int container_record_load(struct runtime_service *rs, const char *id, container_record **ret,
                           struct cleat_error **reterr);
 int container_record_save(struct runtime_service *rs, const container_record *rec, struct cleat_error **reterr);
-/* Pack and add a new record with its name key: the commit point of a creation. */
+/*
+ * Pack and add a new record with its name key and the ID of the pod it
+ * belongs to (a container's; NULL for a pod): the commit point of a creation.
+ */
 int record_add(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessage *msg, const char *id,
-               const char *name_key, struct cleat_error **reterr);
+               const char *name_key, const char *parent, struct cleat_error **reterr);
 
 /* The full ID of a pod (STORE_SANDBOX) or container from an ID or unique prefix; NOT_FOUND names the object. */
 int object_resolve(struct runtime_service *rs, enum store_kind kind, const char *id_or_prefix, char id[65],
@@ -121,9 +125,20 @@ int container_apply_exit(struct runtime_service *rs, container_record *rec);
 
 /* --- containers, for pods ---------------------------------------------- */
 
-/* IDs of the containers of a pod (malloc'd array of malloc'd IDs). */
+/*
+ * IDs of the containers of a pod, or of all containers for a NULL pod_id
+ * (malloc'd array of malloc'd IDs).  A pod's are found through the
+ * registry's parent index (a binary search), not by reading every record.
+ */
 int pod_container_ids(struct runtime_service *rs, const char *pod_id, char ***ret, size_t *ret_n,
                       struct cleat_error **reterr);
+/*
+ * IDs of kind (malloc'd) that start with id_prefix and, for containers,
+ * whose pod's ID starts with pod_prefix (NULL or "" for either: any), by
+ * binary searches in the registry: no record is read.
+ */
+int object_ids(struct runtime_service *rs, enum store_kind kind, const char *id_prefix, const char *pod_prefix,
+               char ***ret, size_t *ret_n, struct cleat_error **reterr);
 void free_ids(char **ids, size_t n);
 /* For a container that is CREATED or RUNNING (RUNNING only with want_running): its record and runtime. */
 int live_container(struct runtime_service *rs, const char *id_or_prefix, int want_running, char id[65],
