@@ -16,7 +16,7 @@ struct walk {
 };
 
 /* `prefix` + "." + key, the key quoted when it would make the path ambiguous. */
-static char *child_path(const char *prefix, const char *key) {
+char *config_diff_path(const char *prefix, const char *key) {
     struct strbuf b = {0};
     int quote = strpbrk(key, ".:\" ") != NULL || *key == '\0';
     if (*prefix) {
@@ -35,7 +35,7 @@ static int walk_node(const struct walk *w, const char *path, const struct cleat_
 /* One key of a map on either side. */
 static int walk_key(const struct walk *w, const char *prefix, const char *key, const struct cleat_config *a,
                     const struct cleat_config *b) {
-    char *path = child_path(prefix, key);
+    char *path = config_diff_path(prefix, key);
     if (!path)
         return -ENOMEM;
     int r = w->skip && w->skip(w->ctx, path) ? 0 : walk_node(w, path, a, b);

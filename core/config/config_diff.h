@@ -18,6 +18,9 @@
  */
 typedef int (*config_diff_fn)(void *ctx, const char *path, const struct cleat_config *old_value,
                               const struct cleat_config *new_value);
+/* The path of `key` under `prefix` ("" for the top), quoted as above; malloc'd, NULL when out of memory. */
+char *config_diff_path(const char *prefix, const char *key);
+
 /* Says whether a path (as above) is someone else's, so the walk neither reports nor enters it. */
 typedef int (*config_diff_skip_fn)(void *ctx, const char *path);
 

@@ -94,6 +94,15 @@ struct image_settings;
 int image_settings_load(const struct image_service_options *o, struct image_settings **ret,
                         struct cleat_error **reterr);
 void image_service_set_settings(struct image_service *svc, struct image_settings *s);
+/*
+ * What putting `s` in force would change, for the log: IMAGE_SETTINGS_POLICY
+ * (no policy before or after, another file, or the file's bytes changed),
+ * IMAGE_SETTINGS_PINS (other references or another order); 0 when nothing
+ * would.  registries.d is read again with the policy but not compared.
+ */
+#define IMAGE_SETTINGS_POLICY 1u
+#define IMAGE_SETTINGS_PINS 2u
+unsigned image_service_settings_changes(struct image_service *svc, const struct image_settings *s);
 /* Drop a reference (a snapshot nobody put in force, or one got from the service); NULL-safe. */
 void image_settings_unref(struct image_settings *s);
 
