@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config_tree.h"
+#include "clocks.h"
 #include "cri.h"
 #include "daemon.h"
 #include "fsutil.h"
@@ -166,7 +167,8 @@ static int serve(struct daemon *d, const sigset_t *signals, const struct reload_
         if (sigwait(signals, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            sd_notify(0, "RELOADING=1");
+            /* systemd wants the monotonic time with RELOADING=1 (sd_notify(3)). */
+            sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld", (long long)(monotonic_ns() / 1000));
             daemon_reload(d, src);
             sd_notify(0, "READY=1");
             continue;
