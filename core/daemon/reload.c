@@ -246,7 +246,6 @@ static int log_prepare(const struct reload *rl, void **state, struct cleat_error
     return 0;
 }
 
-
 static int log_apply(const struct reload *rl, void **state, struct cleat_error **reterr) {
     (void)reterr;
     const struct log_state *s = *state;
@@ -318,12 +317,11 @@ static int report_restart_only(const struct reload *rl, size_t *ret_n) {
 /* the reload */
 
 /* A multi-line error (config_load says every problem, a line each) as one log line. */
-static void log_refused(const char *what, const struct cleat_error *err) {
+static void log_refused(const struct cleat_error *err) {
     char *msg = strdup(err ? error_message(err) : "unknown error");
     for (char *nl = msg ? strchr(msg, '\n') : NULL; nl; nl = strchr(nl, '\n'))
         *nl = ';';
-    log_error("SIGHUP: configuration not reloaded, every running setting stays: %s%s", what ? what : "",
-              msg ? msg : "out of memory");
+    log_error("SIGHUP: configuration not reloaded, every running setting stays: %s", msg ? msg : "out of memory");
     free(msg);
 }
 
@@ -332,7 +330,7 @@ static int prepare_all(const struct reload *rl, void *states[N_PARTS]) {
     for (size_t i = 0; i < N_PARTS; i++) {
         struct cleat_error *err = NULL;
         if (reload_parts[i].prepare(rl, &states[i], &err) < 0) {
-            log_refused(NULL, err);
+            log_refused(err);
             error_free(err);
             for (size_t j = 0; j <= i; j++)
                 reload_parts[j].discard(states[j]);
@@ -342,22 +340,25 @@ static int prepare_all(const struct reload *rl, void *states[N_PARTS]) {
     return 0;
 }
 
-/* Apply every prepared part; discards every state.  Returns the number applied, or -1 (all undone). */
-static int apply_all(const struct reload *rl, void *states[N_PARTS]) {
+/*
+ * Apply every prepared part, then discard every state.  Returns the number
+ * of parts that changed a setting (their names in *changed, ", "-separated),
+ * or -1 when one failed (all undone).
+ */
+static int apply_all(const struct reload *rl, void *states[N_PARTS], struct strbuf *changed) {
     int applied = 0, r = 0;
-    size_t i = 0;
-    for (; i < N_PARTS && r >= 0; i++) {
+    for (size_t i = 0; i < N_PARTS && r >= 0; i++) {
         struct cleat_error *err = NULL;
         if (!states[i])
             continue;
         r = reload_parts[i].apply(rl, &states[i], &err);
         if (r < 0) {
-            log_refused(NULL, err);
+            log_refused(err);
             for (size_t j = i; j-- > 0;)
                 if (states[j] && reload_parts[j].undo)
                     reload_parts[j].undo(rl, states[j]);
-        } else {
-            applied += r > 0;
+        } else if (r > 0) {
+            strbuf_printf(changed, "%s%s", applied++ ? ", " : "", reload_parts[i].name);
         }
         error_free(err);
     }
@@ -371,14 +372,16 @@ int daemon_reload(struct daemon *d, const struct reload_source *src) {
     struct cleat_error *err = NULL;
     log_info("SIGHUP: reading the configuration again");
     if (config_load(src->config_path, src->dropin_dir, &cfg, &err) < 0) {
-        log_refused(NULL, err);
+        log_refused(err);
         error_free(err);
         return -1;
     }
     struct reload rl = {.d = d, .src = src, .old = d->live, .new = cfg};
     void *states[N_PARTS] = {0};
-    int applied = prepare_all(&rl, states) < 0 ? -1 : apply_all(&rl, states);
+    struct strbuf changed = {0};
+    int applied = prepare_all(&rl, states) < 0 ? -1 : apply_all(&rl, states, &changed);
     if (applied < 0) {
+        strbuf_free(&changed);
         config_free(cfg);
         return -1;
     }
@@ -391,7 +394,9 @@ int daemon_reload(struct daemon *d, const struct reload_source *src) {
     if (applied == 0 && restart == 0)
         log_info("SIGHUP: configuration reloaded: nothing changed");
     else
-        log_info("SIGHUP: configuration reloaded: %d part%s changed live, %zu setting%s need%s a restart", applied,
-                 applied == 1 ? "" : "s", restart, restart == 1 ? "" : "s", restart == 1 ? "s" : "");
+        log_info("SIGHUP: configuration reloaded: changed live: %s; %zu setting%s need%s a restart",
+                 applied && changed.s ? changed.s : "nothing", restart, restart == 1 ? "" : "s",
+                 restart == 1 ? "s" : "");
+    strbuf_free(&changed);
     return 0;
 }
