@@ -313,3 +313,35 @@ def test_restart_only_settings_say_so_and_stay(cleatd_factory, registries, cri):
     out = hup(d)
     assert "configuration reloaded: nothing changed" in out, out
     still_serving(d, pb2)
+
+
+def test_reloads_while_pulling(cleatd_factory, registries, cri, tmp_path):
+    """Pulls run while SIGHUPs swap the mirror and the policy under them: each pull sees one whole setting
+    (both mirrors hold the image, both policies accept it), so every pull succeeds."""
+    import threading
+    pb2, _ = cri
+    regs = registries
+    ref = f"{regs['dead']}/test/app:one"
+    policies = [write_policy(tmp_path / f"p{i}.json", {"type": "insecureAcceptAnything"}) for i in range(2)]
+    d = start(cleatd_factory, cri, config(regs, mirror="a", images=f"images: {{signature_policy: {policies[0]}}}\n"))
+    errors = []
+
+    def puller():
+        for _ in range(8):
+            try:
+                pull(d, pb2, ref)
+                d.images.RemoveImage(pb2.RemoveImageRequest(image=pb2.ImageSpec(image=ref)))
+            except grpc.RpcError as e:
+                errors.append(e.details())
+
+    threads = [threading.Thread(target=puller) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(8):
+        d.write_config(config(regs, mirror="ab"[i % 2],
+                              images=f"images: {{signature_policy: {policies[i % 2]}, pinned: [\"{ref}\"]}}\n"))
+        hup(d)
+    for t in threads:
+        t.join()
+    assert errors == []
+    still_serving(d, pb2)
