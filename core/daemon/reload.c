@@ -57,7 +57,11 @@ struct reload_part {
      */
     int (*apply)(const struct reload *rl, void **state, struct cleat_error **reterr);
     void (*undo)(const struct reload *rl, void *state);
-    /* Free `state`, applied or not (what apply() handed over is no longer in it).  NULL-safe. */
+    /*
+     * Free `state`, applied or not (what apply() handed over is no longer in
+     * it).  NULL-safe.  May be NULL when the state is borrowed (from rl->new,
+     * say, which outlives the reload's apply).
+     */
     void (*discard)(void *state);
 };
 
@@ -333,7 +337,8 @@ static int prepare_all(const struct reload *rl, void *states[N_PARTS]) {
             log_refused(err);
             error_free(err);
             for (size_t j = 0; j <= i; j++)
-                reload_parts[j].discard(states[j]);
+                if (reload_parts[j].discard)
+                    reload_parts[j].discard(states[j]);
             return -1;
         }
     }
@@ -363,7 +368,8 @@ static int apply_all(const struct reload *rl, void *states[N_PARTS], struct strb
         error_free(err);
     }
     for (size_t j = 0; j < N_PARTS; j++)
-        reload_parts[j].discard(states[j]);
+        if (reload_parts[j].discard)
+            reload_parts[j].discard(states[j]);
     return r < 0 ? -1 : applied;
 }
 
