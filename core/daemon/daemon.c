@@ -84,6 +84,7 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
     }
     d->started_at = now_ns();
     d->cfg = cfg;
+    d->live = cfg;
     d->lock_fd = -1;
     int r = daemon_private_dirs(cfg, reterr);
     if (r >= 0)
@@ -163,6 +164,8 @@ void daemon_close(struct daemon *d) {
     store_close(d->store);
     if (d->lock_fd >= 0)
         close(d->lock_fd); /* releases the flock */
+    if (d->live != d->cfg)
+        config_free(d->live);
     config_free(d->cfg);
     free(d);
 }

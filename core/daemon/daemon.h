@@ -25,7 +25,8 @@
 struct event_hub;
 
 struct daemon {
-    struct config *cfg;
+    struct config *cfg;  /* as read at start: what every setting that needs a restart runs with */
+    struct config *live; /* where the reloadable settings in force came from: cfg, or the last reload's */
     struct plugins *plugins;
     struct store *store;
     struct registry *registry;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cleatd: parse the command line, load the configuration, open the daemon
- * state, serve CRI on the unix socket until SIGTERM/SIGINT.
+ * state, serve CRI on the unix socket until SIGTERM/SIGINT; reload the
+ * configuration on SIGHUP (reload.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,12 +14,14 @@
 #include <systemd/sd-daemon.h>
 
 #include "config_tree.h"
+#include "clocks.h"
 #include "cri.h"
 #include "daemon.h"
 #include "fsutil.h"
 #include "image_service.h"
 #include "log.h"
 #include "metrics_http.h"
+#include "reload.h"
 
 struct options {
     const char *config_path; /* NULL: /etc/cleat/cleat.yaml if it exists */
@@ -119,7 +122,12 @@ static int check_config(struct config *cfg) {
     return EXIT_SUCCESS;
 }
 
-static int serve(struct daemon *d, const sigset_t *signals) {
+/*
+ * Signals are blocked in every thread and taken here with sigwait(), on the
+ * main thread: no handler runs, so a reload or a shutdown is ordinary code
+ * that may lock and allocate, and an RPC thread is never interrupted.
+ */
+static int serve(struct daemon *d, const sigset_t *signals, const struct reload_source *src) {
     struct rpc_method *methods = NULL;
     size_t n_methods = 0;
     struct rpc_server *server = NULL;
@@ -159,7 +167,10 @@ static int serve(struct daemon *d, const sigset_t *signals) {
         if (sigwait(signals, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_notice("SIGHUP: configuration reload is not supported yet; restart cleatd to apply changes");
+            /* systemd wants the monotonic time with RELOADING=1 (sd_notify(3)). */
+            sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lld", (long long)(monotonic_ns() / 1000));
+            daemon_reload(d, src);
+            sd_notify(0, "READY=1");
             continue;
         }
         log_info("%s: shutting down", strsignal(sig));
@@ -217,7 +228,9 @@ int main(int argc, char **argv) {
         error_free(err);
         return EXIT_FAILURE;
     }
-    r = serve(d, &signals);
+    struct reload_source src = {
+        .config_path = o.config_path, .dropin_dir = o.dropin_dir, .log_level_override = o.log_level};
+    r = serve(d, &signals, &src);
     daemon_close(d);
     return r;
 }

@@ -13,6 +13,20 @@
 
 struct inflight;
 
+/*
+ * The image settings a SIGHUP reload may change (image_settings.c), as one
+ * reference-counted snapshot: a pull holds the one current when it started
+ * for its whole run, so a reload never changes the policy under it.
+ */
+struct image_settings {
+    atomic_int refs;
+    struct trust_policy *policy;       /* NULL: every image is accepted */
+    struct trust_lookaside *lookaside; /* where GPG signatures are read (with a policy only) */
+    char **pinned;                     /* images.pinned, checked (image_pins.c); NULL-terminated */
+};
+/* A reference to the current settings; release with image_settings_unref(). */
+struct image_settings *image_settings_get(struct image_service *svc);
+
 struct image_service {
     struct plugins *plugins;
     struct registry *reg;
@@ -24,9 +38,8 @@ struct image_service {
     uint32_t max_parallel;
     uint32_t progress_timeout_s, progress_log_interval_s; /* images.pull_progress_*_seconds (0: off) */
     struct image_unpack_limits limits;
-    struct trust_policy *policy;       /* NULL: every image is accepted */
-    struct trust_lookaside *lookaside; /* where GPG signatures are read (with a policy only) */
-    char **pinned;                     /* images.pinned, checked (image_pins.c); NULL-terminated */
+    pthread_mutex_t settings_lock;   /* guards the pointer `settings` (image_settings.c) */
+    struct image_settings *settings; /* what a reload may change; one reference is the service's */
     /*
      * Pulls hold this shared for their whole run; garbage collection takes it
      * exclusively, so it never removes what a pull has fetched but not yet
@@ -53,6 +66,7 @@ enum { PULL_CANCEL_NONE, PULL_CANCEL_STALLED, PULL_CANCEL_CLIENT_GONE };
 /* One pull in progress. */
 struct pull {
     struct image_service *svc;
+    struct image_settings *settings; /* held for the pull: its signature policy */
     const struct cleat_auth *auth;
     struct plugin_instance *transport;
     struct cleat_transport_request req;
@@ -112,8 +126,8 @@ void pull_clear(struct pull *p);
 int pull_trust_early(struct pull *p, struct cleat_error **reterr);
 int pull_trust_check(struct pull *p, struct cleat_error **reterr);
 
-/* Check and copy images.pinned into svc->pinned (image_pins.c); INVALID_ARGUMENT naming a bad entry. */
-int image_pins_set(struct image_service *svc, const char *const *pinned, struct cleat_error **reterr);
+/* Check and copy images.pinned (image_pins.c); INVALID_ARGUMENT naming a bad entry. */
+int image_pins_copy(const char *const *pinned, char ***ret, struct cleat_error **reterr);
 
 /* Non-zero if the snapshotter has a snapshot named `key`. */
 int image_snapshot_exists(struct plugin_instance *sn, const char *key);

@@ -34,20 +34,23 @@ static int check_pin(const char *pin, struct cleat_error **reterr) {
     return r < 0 ? error_prefix(r, reterr, "images.pinned") : 0;
 }
 
-int image_pins_set(struct image_service *svc, const char *const *pinned, struct cleat_error **reterr) {
+int image_pins_copy(const char *const *pinned, char ***ret, struct cleat_error **reterr) {
     size_t n = 0;
     while (pinned && pinned[n])
         n++;
-    svc->pinned = calloc(n + 1, sizeof(*svc->pinned));
-    if (!svc->pinned)
+    char **v = calloc(n + 1, sizeof(*v));
+    if (!v)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         int r = check_pin(pinned[i], reterr);
-        if (r < 0)
+        if (r >= 0 && !(v[i] = strdup(pinned[i])))
+            r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        if (r < 0) {
+            strv_free(v);
             return r;
-        if (!(svc->pinned[i] = strdup(pinned[i])))
-            return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        }
     }
+    *ret = v;
     return 0;
 }
 
@@ -61,20 +64,24 @@ int image_service_check_pins(const char *const *pinned, struct cleat_error **ret
 }
 
 char **image_service_pinned_ids(struct image_service *svc) {
+    struct image_settings *s = image_settings_get(svc);
+    char *const *pinned = s->pinned;
     size_t n = 0, found = 0;
-    while (svc->pinned && svc->pinned[n])
+    while (pinned && pinned[n])
         n++;
     char **ids = calloc(n + 1, sizeof(*ids));
     for (size_t i = 0; ids && i < n; i++) {
         char id[ID_HEX_LEN + 1];
-        if (image_store_resolve(svc->images, svc->pinned[i], id, NULL) < 0)
+        if (image_store_resolve(svc->images, pinned[i], id, NULL) < 0)
             continue; /* not on the node (yet) */
         if (!(ids[found] = strdup(id))) {
             strv_free(ids);
-            return NULL;
+            ids = NULL;
+            break;
         }
         found++;
     }
+    image_settings_unref(s);
     return ids;
 }
 

@@ -282,7 +282,7 @@ static int join_pull(struct image_service *svc, struct inflight *f, struct waite
 
 int image_pull(struct image_service *svc, const char *ref, const struct cleat_auth *auth,
                const struct image_pull_client *client, char ret_id[DIGEST_MAX], struct cleat_error **reterr) {
-    struct pull p = {.svc = svc, .auth = auth};
+    struct pull p = {.svc = svc, .settings = image_settings_get(svc), .auth = auth};
     struct waiter me = {.client = client};
     int r = prepare_pull(svc, ref, &p, reterr);
     if (r < 0) {

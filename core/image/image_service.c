@@ -15,32 +15,6 @@
 #include "image_internal.h"
 #include "log.h"
 
-/* The signature policy and lookaside configuration, when a policy is set. */
-static int trust_open(const struct image_service_options *o, struct trust_policy **ret_policy,
-                      struct trust_lookaside **ret_lookaside, struct cleat_error **reterr) {
-    *ret_policy = NULL;
-    *ret_lookaside = NULL;
-    if (!o->signature_policy)
-        return 0;
-    int r = trust_policy_load(o->signature_policy, ret_policy, reterr);
-    if (r >= 0 && o->registries_d)
-        r = trust_lookaside_load(o->registries_d, ret_lookaside, reterr);
-    if (r < 0) {
-        trust_policy_free(*ret_policy);
-        *ret_policy = NULL;
-    }
-    return r;
-}
-
-int image_service_check_trust(const struct image_service_options *o, struct cleat_error **reterr) {
-    struct trust_policy *p = NULL;
-    struct trust_lookaside *l = NULL;
-    int r = trust_open(o, &p, &l, reterr);
-    trust_policy_free(p);
-    trust_lookaside_free(l);
-    return r;
-}
-
 int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
                        struct store *store, struct image_service **ret, struct cleat_error **reterr) {
     struct image_service *svc = calloc(1, sizeof(*svc));
@@ -65,9 +39,8 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&svc->inflight_lock, NULL);
     pthread_cond_init(&svc->inflight_done, NULL);
-    int r = image_pins_set(svc, o->pinned, reterr);
-    if (r >= 0)
-        r = trust_open(o, &svc->policy, &svc->lookaside, reterr);
+    pthread_mutex_init(&svc->settings_lock, NULL);
+    int r = image_settings_load(o, &svc->settings, reterr);
     if (r >= 0)
         r = content_store_open(o->root_dir, &svc->content, reterr);
     if (r >= 0)
@@ -78,8 +51,8 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     }
     /* Partial downloads older than a day will not be resumed. */
     content_cleanup_ingest(svc->content, 24 * 3600);
-    if (svc->policy)
-        log_info("image signature policy: %s", svc->policy->path);
+    if (svc->settings->policy)
+        log_info("image signature policy: %s", svc->settings->policy->path);
     *ret = svc;
     return 0;
 }
@@ -89,9 +62,8 @@ void image_service_free(struct image_service *svc) {
         return;
     image_store_free(svc->images);
     content_store_close(svc->content);
-    trust_policy_free(svc->policy);
-    trust_lookaside_free(svc->lookaside);
-    strv_free(svc->pinned);
+    image_settings_unref(svc->settings);
+    pthread_mutex_destroy(&svc->settings_lock);
     platform_clear(&svc->platform);
     pthread_rwlock_destroy(&svc->gc_lock);
     pthread_mutex_destroy(&svc->inflight_lock);
@@ -108,6 +80,7 @@ struct plugin_instance *image_service_snapshotter(struct image_service *svc) {
 }
 
 void pull_clear(struct pull *p) {
+    image_settings_unref(p->settings);
     free(p->reference);
     free(p->repo_tag);
     free(p->name);
@@ -292,7 +265,7 @@ void image_gc_soon(struct image_service *svc) {
 /* Whether `ref` names a pinned image now (for the log line of its removal). */
 static int names_pinned(struct image_service *svc, const char *ref) {
     char id[ID_HEX_LEN + 1];
-    if (!svc->pinned[0] || image_store_resolve(svc->images, ref, id, NULL) < 0)
+    if (image_store_resolve(svc->images, ref, id, NULL) < 0)
         return 0;
     char **ids = image_service_pinned_ids(svc);
     int pinned = image_ids_contain(ids, id);

@@ -78,6 +78,35 @@ int image_service_check_trust(const struct image_service_options *o, struct clea
 int image_service_check_pins(const char *const *pinned, struct cleat_error **reterr);
 
 /*
+ * The settings a reload may change without a restart: the signature policy
+ * with its registries.d (signature_policy, registries_d) and the pins
+ * (pinned) of `o`; the other fields of `o` are not read.
+ *
+ * image_settings_load() reads and checks them all, with no effect on any
+ * service (the policy file is read again even when its path did not change:
+ * its content is what an operator edits).  image_service_set_settings()
+ * then puts them in force at once, taking ownership of `s`: pulls that
+ * start afterwards use them, pulls already running finish with the policy
+ * they started with, ListImages reports the new pins.  Calling it twice
+ * with equal settings changes nothing visible.
+ */
+struct image_settings;
+int image_settings_load(const struct image_service_options *o, struct image_settings **ret,
+                        struct cleat_error **reterr);
+void image_service_set_settings(struct image_service *svc, struct image_settings *s);
+/*
+ * What putting `s` in force would change, for the log: IMAGE_SETTINGS_POLICY
+ * (no policy before or after, another file, or the file's bytes changed),
+ * IMAGE_SETTINGS_PINS (other references or another order); 0 when nothing
+ * would.  registries.d is read again with the policy but not compared.
+ */
+#define IMAGE_SETTINGS_POLICY 1u
+#define IMAGE_SETTINGS_PINS 2u
+unsigned image_service_settings_changes(struct image_service *svc, const struct image_settings *s);
+/* Drop a reference (a snapshot nobody put in force, or one got from the service); NULL-safe. */
+void image_settings_unref(struct image_settings *s);
+
+/*
  * The IDs (64 hex, NULL-terminated, free with strv_free) of the images the
  * pins name right now: a pin names the image its reference resolves to at
  * the time of the call (a tag that moved takes its pin along), and nothing

@@ -170,7 +170,7 @@ static int gpg_source(void *ctx, const char *digest, struct trust_sig **ret, siz
     int r = image_ref_parse(p->reference, &parsed, reterr);
     if (r >= 0 && trust_scope_candidates("docker", p->reference, &cands) < 0)
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    const char *url = r >= 0 ? trust_lookaside_url(p->svc->lookaside, (const char *const *)cands) : NULL;
+    const char *url = r >= 0 ? trust_lookaside_url(p->settings->lookaside, (const char *const *)cands) : NULL;
     struct lookaside_blob *blobs = NULL;
     size_t n = 0;
     if (r >= 0 && !url)
@@ -211,23 +211,25 @@ static void pull_image(const struct pull *p, struct trust_image *img) {
 }
 
 int pull_trust_early(struct pull *p, struct cleat_error **reterr) {
-    if (!p->svc->policy)
+    const struct trust_policy *policy = p->settings->policy;
+    if (!policy)
         return 0;
     struct trust_image img;
     pull_image(p, &img);
-    return trust_check_early(p->svc->policy, &img, reterr);
+    return trust_check_early(policy, &img, reterr);
 }
 
 int pull_trust_check(struct pull *p, struct cleat_error **reterr) {
-    if (!p->svc->policy)
+    const struct trust_policy *policy = p->settings->policy;
+    if (!policy)
         return 0;
     struct trust_image img;
     pull_image(p, &img);
     img.digests[0] = p->target.digest;
     img.digests[1] = p->manifest_desc.digest;
     struct trust_sources src = {.sigstore = sigstore_source, .gpg = gpg_source, .ctx = p};
-    int r = trust_check(p->svc->policy, &img, &src, reterr);
+    int r = trust_check(policy, &img, &src, reterr);
     if (r >= 0)
-        log_debug("signature policy %s accepts %s (%s)", p->svc->policy->path, p->reference, p->manifest_desc.digest);
+        log_debug("signature policy %s accepts %s (%s)", policy->path, p->reference, p->manifest_desc.digest);
     return r;
 }

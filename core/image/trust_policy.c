@@ -20,6 +20,7 @@
 
 #include "base64.h"
 #include "cleanup.h"
+#include "digest.h"
 #include "error.h"
 #include "fsutil.h"
 #include "strbuf.h"
@@ -427,7 +428,10 @@ int trust_policy_load(const char *path, struct trust_policy **ret, struct cleat_
     int r = read_file(path, POLICY_MAX_BYTES, &data, &len, reterr);
     if (r < 0)
         return error_prefix(r, reterr, "signature policy");
-    return trust_policy_parse(path, data, len, ret, reterr);
+    r = trust_policy_parse(path, data, len, ret, reterr);
+    if (r >= 0 && digest_of_buffer(data ? data : "", len, (*ret)->digest) < 0)
+        (*ret)->digest[0] = '\0'; /* unknown: a reload then counts the file as changed */
+    return r;
 }
 
 void trust_policy_free(struct trust_policy *p) {

@@ -24,6 +24,8 @@
 
 #include <stddef.h>
 
+#include "digest.h"
+
 struct cleat_error;
 typedef struct evp_pkey_st EVP_PKEY;
 
@@ -83,7 +85,8 @@ struct trust_transport {
 };
 
 struct trust_policy {
-    char *path; /* the file it was read from (for messages) */
+    char *path;              /* the file it was read from (for messages) */
+    char digest[DIGEST_MAX]; /* of the file's bytes (trust_policy_load; "" from trust_policy_parse) */
     struct trust_reqs def;
     struct trust_transport *transports;
     size_t n;

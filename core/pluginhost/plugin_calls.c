@@ -229,6 +229,21 @@ int plugin_transport_fetch(struct plugin_instance *pi, const struct cleat_transp
     return pi->ops.transport.fetch(pi->instance, request, desc, writer, reterr);
 }
 
+int plugin_transport_reconfigure(struct plugin_instance *pi, const struct cleat_config *options,
+                                 struct cleat_error **reterr) {
+    if (!pi->ops.transport.reconfigure)
+        return missing(pi, "reconfigure", reterr);
+    return pi->ops.transport.reconfigure(pi->instance, options, reterr);
+}
+
+int plugin_validate_options(struct plugin_instance *pi, const struct cleat_config *options,
+                            struct cleat_error **reterr) {
+    if (!pi->desc || !pi->desc->validate)
+        return 0;
+    int r = pi->desc->validate(&pi->host, options, reterr);
+    return r < 0 ? error_prefix(r, reterr, "%s", pi->log_prefix) : 0;
+}
+
 int plugin_has_op(const struct plugin_instance *pi, const char *name) {
     if (pi->concern == CLEAT_CONCERN_RUNTIME && strcmp(name, "status") == 0)
         return pi->ops.runtime.status != NULL;
@@ -292,5 +307,7 @@ int plugin_has_op(const struct plugin_instance *pi, const char *name) {
         return pi->ops.transport.resolve != NULL;
     if (pi->concern == CLEAT_CONCERN_TRANSPORT && strcmp(name, "fetch") == 0)
         return pi->ops.transport.fetch != NULL;
+    if (pi->concern == CLEAT_CONCERN_TRANSPORT && strcmp(name, "reconfigure") == 0)
+        return pi->ops.transport.reconfigure != NULL;
     return 0;
 }

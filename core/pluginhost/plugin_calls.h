@@ -88,5 +88,17 @@ int plugin_transport_resolve(struct plugin_instance *pi, const struct cleat_tran
 int plugin_transport_fetch(struct plugin_instance *pi, const struct cleat_transport_request *request,
                            const struct cleat_descriptor *desc, struct cleat_blob_writer *writer,
                            struct cleat_error **reterr);
+/* New options for a running transport (ABI 1.4); UNIMPLEMENTED when it cannot take them without a restart. */
+int plugin_transport_reconfigure(struct plugin_instance *pi, const struct cleat_config *options,
+                                 struct cleat_error **reterr);
+
+/* --- any concern --- */
+/*
+ * The plugin's validate() on `options` (no side effects), as start-up and
+ * --check-config run it; 0 when the plugin has no validate().  The error is
+ * prefixed with the instance ("transport 'registry': ...").
+ */
+int plugin_validate_options(struct plugin_instance *pi, const struct cleat_config *options,
+                            struct cleat_error **reterr);
 
 #endif

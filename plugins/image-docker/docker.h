@@ -42,11 +42,12 @@
 /* ------------------------------------------------------------------------- */
 /* registry_config.c                                                         */
 
+/* Every string is the config's own copy: the options tree is not kept (reconfigure hands it for the call only). */
 struct dk_registry {
-    const char *host; /* the key: "host[:port]", borrowed from the config tree */
+    char *host;       /* the key: "host[:port]" */
     int32_t insecure; /* plain http to this host */
-    const char *ca_file, *cert_file, *key_file;
-    const char **mirrors; /* NULL-terminated base URLs, borrowed */
+    char *ca_file, *cert_file, *key_file;
+    char **mirrors; /* NULL-terminated base URLs */
 };
 
 struct dk_config {
@@ -64,7 +65,7 @@ struct dk_config {
 #define DK_DEFAULT_CONNECT_TIMEOUT 10
 #define DK_DEFAULT_RETRIES 3
 
-/* Read and check `options` (NULL: defaults).  Fills *cfg; free with dk_config_done(). */
+/* Read and check `options` (NULL: defaults).  Fills *cfg (copying what it keeps); free with dk_config_done(). */
 int dk_config_parse(const struct cleat_host *host, const struct cleat_config *options, struct dk_config *cfg,
                     struct cleat_error **reterr);
 void dk_config_done(struct dk_config *cfg);
@@ -124,8 +125,9 @@ struct dk_http_req {
     const char *post_body;     /* form body for POST, or NULL */
     uint64_t range_from;       /* non-zero: ask for bytes from here on */
     const struct dk_registry *tls;
-    int32_t follow;          /* follow redirects (blobs: to storage) */
-    int32_t plain_redirects; /* redirects may go to http:// (the endpoint itself is http) */
+    const struct dk_config *cfg; /* the timeouts; the settings the request's pull started with */
+    int32_t follow;              /* follow redirects (blobs: to storage) */
+    int32_t plain_redirects;     /* redirects may go to http:// (the endpoint itself is http) */
     /* Streaming: when `writer` is set, a 200/206 body goes there instead of `body`. */
     struct cleat_blob_writer *writer;
     size_t body_max; /* cap on the buffered body */
@@ -151,8 +153,7 @@ void dk_http_resp_done(const struct cleat_host *host, struct dk_http_resp *r);
 
 struct dk_http; /* the shared connection cache, DNS cache and TLS sessions */
 
-int dk_http_new(const struct cleat_host *host, const struct dk_config *cfg, struct dk_http **ret,
-                struct cleat_error **reterr);
+int dk_http_new(const struct cleat_host *host, struct dk_http **ret, struct cleat_error **reterr);
 void dk_http_free(struct dk_http *h);
 /* Run one exchange (no retries, no auth).  Fails only for local errors (memory); see resp for the rest. */
 int dk_http_do(struct dk_http *h, const struct dk_http_req *req, struct dk_http_resp *resp,

@@ -9,12 +9,19 @@
  * kind falls through to the next endpoint; the registry's own answer is
  * final.  The pull's credentials go to the registry the reference names,
  * never to a mirror (mirrors are asked anonymously).
+ *
+ * The options live in a reference-counted snapshot (struct dk_settings):
+ * every resolve() and fetch() holds the one that was current when it
+ * started, and reconfigure() (a SIGHUP reload) swaps in a new one, so a
+ * call in flight never sees half of the old mirrors and half of the new.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include <stdatomic.h>
 
 #include <jansson.h>
 
@@ -37,20 +44,48 @@ static int is_manifest_type(const char *mt) {
     return 0;
 }
 
+/* One version of the options; freed when the instance and the last call holding it let go. */
+struct dk_settings {
+    atomic_int refs;
+    struct dk_config cfg;
+};
+
+static void settings_unref(struct dk_settings *s) {
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+        dk_config_done(&s->cfg);
+        free(s);
+    }
+}
+
 struct dk_instance {
     const struct cleat_host *host;
-    struct dk_config cfg;
+    pthread_mutex_t settings_lock; /* guards the pointer `settings`, not what it points to */
+    struct dk_settings *settings;  /* the current options (one reference is the instance's) */
     struct dk_http *http;
     struct dk_token_cache *tokens;
-    /* max_concurrent_downloads, as a counting semaphore around fetch(). */
+    /*
+     * max_concurrent_downloads, as a counting semaphore around fetch().  A
+     * reload that lowers it may leave slots_free below zero until enough
+     * fetches in flight finish.
+     */
     pthread_mutex_t slots_lock;
     pthread_cond_t slots_cond;
     int64_t slots_free;
 };
 
+/* A reference to the current options, for one call. */
+static struct dk_settings *settings_get(struct dk_instance *inst) {
+    pthread_mutex_lock(&inst->settings_lock);
+    struct dk_settings *s = inst->settings;
+    atomic_fetch_add(&s->refs, 1);
+    pthread_mutex_unlock(&inst->settings_lock);
+    return s;
+}
+
 /* Everything one request needs, set up once for all endpoints. */
 struct dk_pull {
     struct dk_instance *inst;
+    struct dk_settings *settings; /* held for the request */
     const char *reference;
     struct dk_ref ref;
     struct dk_creds creds, anon;
@@ -65,6 +100,7 @@ static void pull_done(struct dk_pull *p) {
     dk_creds_done(&p->anon);
     dk_endpoints_free(p->eps, p->n_eps);
     free(p->scope);
+    settings_unref(p->settings);
 }
 
 static int pull_init(struct dk_instance *inst, const struct cleat_transport_request *request, struct dk_pull *p,
@@ -74,9 +110,10 @@ static int pull_init(struct dk_instance *inst, const struct cleat_transport_requ
     int r;
     if ((r = dk_ref_parse(host, p->reference, &p->ref, reterr)) < 0)
         return r;
+    p->settings = settings_get(inst);
     if ((r = dk_creds_init(host, request->auth, &p->creds, reterr)) < 0 ||
         (r = dk_creds_init(host, NULL, &p->anon, reterr)) < 0 ||
-        (r = dk_endpoints(host, &inst->cfg, p->ref.domain, &p->eps, &p->n_eps, reterr)) < 0) {
+        (r = dk_endpoints(host, &p->settings->cfg, p->ref.domain, &p->eps, &p->n_eps, reterr)) < 0) {
         pull_done(p);
         return r;
     }
@@ -91,7 +128,7 @@ static int pull_init(struct dk_instance *inst, const struct cleat_transport_requ
 static struct dk_auth_ctx pull_auth(const struct dk_pull *p, size_t i) {
     return (struct dk_auth_ctx){.host = p->inst->host,
                                 .http = p->inst->http,
-                                .cfg = &p->inst->cfg,
+                                .cfg = &p->settings->cfg,
                                 .cache = p->inst->tokens,
                                 .ep = &p->eps[i],
                                 .creds = p->eps[i].mirror ? &p->anon : &p->creds,
@@ -287,7 +324,7 @@ static int dk_resolve(void *instance, const struct cleat_transport_request *requ
 
 static void slot_acquire(struct dk_instance *inst) {
     pthread_mutex_lock(&inst->slots_lock);
-    while (inst->slots_free == 0)
+    while (inst->slots_free <= 0)
         pthread_cond_wait(&inst->slots_cond, &inst->slots_lock);
     inst->slots_free--;
     pthread_mutex_unlock(&inst->slots_lock);
@@ -381,10 +418,58 @@ static void dk_fini(void *instance) {
         return;
     dk_http_free(inst->http);
     dk_token_cache_free(inst->tokens);
-    dk_config_done(&inst->cfg);
+    settings_unref(inst->settings);
     pthread_cond_destroy(&inst->slots_cond);
     pthread_mutex_destroy(&inst->slots_lock);
+    pthread_mutex_destroy(&inst->settings_lock);
     free(inst);
+}
+
+/* A new settings snapshot from `options`, with the instance's reference. */
+static int settings_new(const struct cleat_host *host, const struct cleat_config *options, struct dk_settings **ret,
+                        struct cleat_error **reterr) {
+    struct dk_settings *s = calloc(1, sizeof(*s));
+    if (!s)
+        return plugin_oom(host, reterr);
+    int r = dk_config_parse(host, options, &s->cfg, reterr);
+    if (r < 0) {
+        free(s);
+        return r;
+    }
+    atomic_init(&s->refs, 1);
+    *ret = s;
+    return 0;
+}
+
+static void log_settings(const struct cleat_host *host, const char *what, const struct dk_config *cfg) {
+    cleat_log(host, CLEAT_LOG_INFO,
+              "registry transport %s: %" PRId64 " concurrent downloads, %" PRId64 " retries, %zu registries configured",
+              what, cfg->max_concurrent_downloads, cfg->retries, cfg->n_registries);
+}
+
+/*
+ * New options: pulls that start from now on use them; those in flight keep
+ * the snapshot they hold.  The token cache stays: its entries are keyed by
+ * registry, scope and credentials, none of which the options change.
+ */
+static int dk_reconfigure(void *instance, const struct cleat_config *options, struct cleat_error **reterr) {
+    struct dk_instance *inst = instance;
+    struct dk_settings *s = NULL;
+    int r = settings_new(inst->host, options, &s, reterr);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&inst->settings_lock);
+    struct dk_settings *old = inst->settings;
+    inst->settings = s;
+    pthread_mutex_unlock(&inst->settings_lock);
+
+    pthread_mutex_lock(&inst->slots_lock);
+    inst->slots_free += s->cfg.max_concurrent_downloads - old->cfg.max_concurrent_downloads;
+    pthread_cond_broadcast(&inst->slots_cond);
+    pthread_mutex_unlock(&inst->slots_lock);
+    log_settings(inst->host, "reconfigured", &s->cfg);
+    settings_unref(old);
+    return 0;
 }
 
 static int dk_init(const struct cleat_host *host, const struct cleat_config *options, void **ret_instance,
@@ -395,13 +480,14 @@ static int dk_init(const struct cleat_host *host, const struct cleat_config *opt
     inst->host = host;
     pthread_mutex_init(&inst->slots_lock, NULL);
     pthread_cond_init(&inst->slots_cond, NULL);
-    int r = dk_config_parse(host, options, &inst->cfg, reterr);
+    pthread_mutex_init(&inst->settings_lock, NULL);
+    int r = settings_new(host, options, &inst->settings, reterr);
     if (r < 0) {
         dk_fini(inst);
         return r;
     }
-    inst->slots_free = inst->cfg.max_concurrent_downloads;
-    if ((r = dk_http_new(host, &inst->cfg, &inst->http, reterr)) < 0) {
+    inst->slots_free = inst->settings->cfg.max_concurrent_downloads;
+    if ((r = dk_http_new(host, &inst->http, reterr)) < 0) {
         dk_fini(inst);
         return r;
     }
@@ -409,10 +495,7 @@ static int dk_init(const struct cleat_host *host, const struct cleat_config *opt
         dk_fini(inst);
         return plugin_oom(host, reterr);
     }
-    cleat_log(host, CLEAT_LOG_INFO,
-              "registry transport ready: %" PRId64 " concurrent downloads, %" PRId64
-              " retries, %zu registries configured",
-              inst->cfg.max_concurrent_downloads, inst->cfg.retries, inst->cfg.n_registries);
+    log_settings(host, "ready", &inst->settings->cfg);
     *ret_instance = inst;
     return 0;
 }
@@ -420,6 +503,7 @@ static int dk_init(const struct cleat_host *host, const struct cleat_config *opt
 static const struct cleat_transport_ops dk_ops = {
     .resolve = dk_resolve,
     .fetch = dk_fetch,
+    .reconfigure = dk_reconfigure,
 };
 
 CLEAT_PLUGIN_DEFINE(CLEAT_CONCERN_TRANSPORT, "image-docker", "0.1.0",

@@ -154,6 +154,7 @@ int dk_call(const struct dk_call *call, struct dk_http_resp *resp, struct cleat_
                                   .authorization = authz,
                                   .range_from = from,
                                   .tls = a->ep->tls,
+                                  .cfg = a->cfg,
                                   .follow = 1,
                                   .plain_redirects = strncasecmp(a->ep->base, "http://", 7) == 0,
                                   .writer = call->writer,

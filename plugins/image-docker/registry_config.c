@@ -46,20 +46,22 @@ char *dk_url_hostport(const char *url) {
     return strndup(p, n);
 }
 
-/* A path to a file that must be readable (checked at start-up, so a typo fails early). */
-static int read_file_option(const struct cleat_host *host, const struct cleat_config *node, const char *key,
-                            const char **ret, struct cleat_error **reterr) {
-    int r = host->config_get_string(node, key, NULL, ret, reterr);
-    if (r < 0 || !*ret)
+/* A path to a file that must be readable (checked at start-up and on reload, so a typo fails early); copied. */
+static int read_file_option(const struct cleat_host *host, const struct cleat_config *node, const char *key, char **ret,
+                            struct cleat_error **reterr) {
+    const char *path = NULL;
+    int r = host->config_get_string(node, key, NULL, &path, reterr);
+    if (r < 0 || !path)
         return r;
-    if ((*ret)[0] != '/')
+    if (path[0] != '/')
         return at_error(host, host->config_get0(node, key), reterr, key, "must be an absolute path");
-    if (access(*ret, R_OK) < 0) {
+    if (access(path, R_OK) < 0) {
         char detail[512];
-        snprintf(detail, sizeof(detail), "'%s' cannot be read: %s", *ret, strerror(errno));
+        snprintf(detail, sizeof(detail), "'%s' cannot be read: %s", path, strerror(errno));
         return at_error(host, host->config_get0(node, key), reterr, key, detail);
     }
-    return 0;
+    *ret = strdup(path);
+    return *ret ? 0 : plugin_oom(host, reterr);
 }
 
 static int read_mirrors(const struct cleat_host *host, const struct cleat_config *node, struct dk_registry *reg,
@@ -81,7 +83,8 @@ static int read_mirrors(const struct cleat_host *host, const struct cleat_config
         if (!hp || strpbrk(url, "?# \t"))
             return at_error(host, item, reterr, "mirror",
                             "must be an http:// or https:// URL (scheme://host[:port][/path], no query)");
-        reg->mirrors[i] = url;
+        if (!(reg->mirrors[i] = strdup(url)))
+            return plugin_oom(host, reterr);
     }
     return 0;
 }
@@ -89,10 +92,11 @@ static int read_mirrors(const struct cleat_host *host, const struct cleat_config
 static int read_registry(const struct cleat_host *host, const struct cleat_config *node, const char *key,
                          struct dk_registry *reg, struct cleat_error **reterr) {
     int r;
-    reg->host = key;
     if (!*key || strpbrk(key, "/@?# \t"))
         return at_error(host, node, reterr, "registry",
                         "keys must be host[:port], e.g. \"docker.io\" or \"127.0.0.1:5000\"");
+    if (!(reg->host = strdup(key)))
+        return plugin_oom(host, reterr);
     if ((r = host->config_check_keys(node, registry_keys, reterr)) < 0 ||
         (r = host->config_get_bool(node, "insecure", 0, &reg->insecure, reterr)) < 0 ||
         (r = read_file_option(host, node, "ca_file", &reg->ca_file, reterr)) < 0 ||
@@ -144,8 +148,16 @@ int dk_config_parse(const struct cleat_host *host, const struct cleat_config *op
 }
 
 void dk_config_done(struct dk_config *cfg) {
-    for (size_t i = 0; i < cfg->n_registries; i++)
-        free(cfg->registries[i].mirrors);
+    for (size_t i = 0; i < cfg->n_registries; i++) {
+        struct dk_registry *reg = &cfg->registries[i];
+        for (size_t m = 0; reg->mirrors && reg->mirrors[m]; m++)
+            free(reg->mirrors[m]);
+        free(reg->mirrors);
+        free(reg->host);
+        free(reg->ca_file);
+        free(reg->cert_file);
+        free(reg->key_file);
+    }
     free(cfg->registries);
     *cfg = (struct dk_config){0};
 }

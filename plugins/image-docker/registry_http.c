@@ -27,7 +27,6 @@
 
 struct dk_http {
     const struct cleat_host *host;
-    const struct dk_config *cfg;
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
     int32_t global_init;
@@ -45,13 +44,11 @@ static void share_unlock(CURL *c, curl_lock_data data, void *userp) {
         pthread_mutex_unlock(&h->locks[data]);
 }
 
-int dk_http_new(const struct cleat_host *host, const struct dk_config *cfg, struct dk_http **ret,
-                struct cleat_error **reterr) {
+int dk_http_new(const struct cleat_host *host, struct dk_http **ret, struct cleat_error **reterr) {
     struct dk_http *h = calloc(1, sizeof(*h));
     if (!h)
         return plugin_oom(host, reterr);
     h->host = host;
-    h->cfg = cfg;
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_init(&h->locks[i], NULL);
     /* Reference-counted by libcurl; init() runs on the main thread before any worker. */
@@ -319,7 +316,7 @@ static int host_can_cancel(const struct cleat_host *host) {
 
 static void setup_common(struct exchange *x, char *errbuf) {
     CURL *c = x->curl;
-    const struct dk_config *cfg = x->h->cfg;
+    const struct dk_config *cfg = x->req->cfg;
     curl_easy_setopt(c, CURLOPT_URL, x->req->url);
     curl_easy_setopt(c, CURLOPT_SHARE, x->h->share);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);

@@ -91,6 +91,7 @@ static int token_request(const struct dk_auth_ctx *a, const char *realm, const c
                               .authorization = basic,
                               .post_body = body,
                               .tls = dk_config_find(a->cfg, realm_host),
+                              .cfg = a->cfg,
                               .body_max = DK_SMALL_BODY_MAX};
     int r;
     for (uint32_t attempt = 0;; attempt++) {

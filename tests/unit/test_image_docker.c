@@ -35,6 +35,7 @@
 #include "builders.h"
 #include "config.h"
 #include "config_tree.h"
+#include "plugin_calls.h"
 #include "plugin_loader.h"
 
 extern char **environ;
@@ -738,6 +739,57 @@ static void test_mirrors(void **state) {
     unload(&l);
 }
 
+/* Hand the loaded instance new options (as a SIGHUP reload does); the tree is freed before any later call. */
+static int reconfigure(struct loaded *l, const char *options, struct cleat_error **reterr) {
+    struct cleat_config *tree = NULL;
+    struct cleat_error *err = NULL;
+    char *text = NULL;
+    assert_true(asprintf(&text, "options: %s\n", options) > 0);
+    OK(config_tree_parse_string("reload.yaml", text, strlen(text), &tree, &err));
+    free(text);
+    int r = plugin_transport_reconfigure(l->pi, config_get0(tree, "options"), reterr);
+    config_tree_free(tree); /* "valid for the call only": the plugin must have copied what it keeps */
+    return r;
+}
+
+static void test_reconfigure(void **state) {
+    struct loaded l = {0};
+    struct cleat_error *err = NULL;
+    char *opts = NULL;
+    load_ok(&l, "{retries: 0, registries: {\"127.0.0.1:%d\": {insecure: true}}}", fx_port("dead"));
+    char *ref = ref_at(fx_port("dead"), ":t");
+    resolve_fails(&l, ref, NULL, CLEAT_STATUS_UNAVAILABLE, "Could");
+
+    /* A mirror for the dead registry: calls from now on go through it. */
+    assert_true(asprintf(&opts, "{retries: 0, registries: {\"127.0.0.1:%d\": {mirrors: [\"http://127.0.0.1:%d\"]}}}",
+                         fx_port("dead"), fx_port("plain")) > 0);
+    OK(reconfigure(&l, opts, &err));
+    free(opts);
+    struct result res;
+    resolve_ok(&l, ref, NULL, &res);
+    assert_string_equal(res.digest, fx_get("manifest_digest"));
+    result_free(&res);
+    fetch_ok(&l, ref, NULL, "application/octet-stream", fx_get("layer_digest"), atoll(fx_get("layer_size")));
+
+    /* Options the plugin refuses (a CA file that cannot be read): an error naming it, the mirror stays. */
+    assert_true(asprintf(&opts,
+                         "{registries: {\"127.0.0.1:%d\": {mirrors: [\"https://127.0.0.1:%d\"]}, "
+                         "\"127.0.0.1:%d\": {ca_file: /nonexistent/ca.pem}}}",
+                         fx_port("dead"), fx_port("tls"), fx_port("tls")) > 0);
+    expect_error(reconfigure(&l, opts, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT, "/nonexistent/ca.pem");
+    free(opts);
+    resolve_ok(&l, ref, NULL, &res);
+    result_free(&res);
+
+    /* Back to no mirror: refused again. */
+    assert_true(asprintf(&opts, "{retries: 0, registries: {\"127.0.0.1:%d\": {insecure: true}}}", fx_port("dead")) > 0);
+    OK(reconfigure(&l, opts, &err));
+    free(opts);
+    resolve_fails(&l, ref, NULL, CLEAT_STATUS_UNAVAILABLE, "Could");
+    free(ref);
+    unload(&l);
+}
+
 static void test_redirect_does_not_leak_credentials(void **state) {
     /* FAKE server (registry_fixture.RedirectServer): 127.0.0.1 redirects the blob to "storage" at localhost. */
     struct loaded l = {0};
@@ -874,6 +926,7 @@ int main(void) {
         cmocka_unit_test(test_registry_down),
         cmocka_unit_test(test_stalled_registry),
         cmocka_unit_test(test_mirrors),
+        cmocka_unit_test(test_reconfigure),
         cmocka_unit_test(test_redirect_does_not_leak_credentials),
         cmocka_unit_test(test_concurrent_fetches),
         cmocka_unit_test(test_writer_refusal_is_final),

@@ -26,6 +26,9 @@
  * loaded once, at start-up, and never unloaded.
  *
  * Changelog of the ABI (newest first):
+ *   1.4  2026-12-08  transport: reconfigure, so that a transport takes new
+ *                    options (registry mirrors, TLS files) when cleatd
+ *                    reloads its configuration on SIGHUP, without a restart.
  *   1.3  2026-12-07  host table: blob_cancelled, so that a transport
  *                    blocked on a stalled download stops when the core
  *                    cancels the pull (no progress, or its client left).
@@ -62,7 +65,7 @@ extern "C" {
 
 #define CLEAT_PLUGIN_MAGIC 0x434c4541u /* "CLEA" */
 #define CLEAT_ABI_MAJOR 1
-#define CLEAT_ABI_MINOR 3
+#define CLEAT_ABI_MINOR 4
 
 /* The name of the one symbol a plugin exports. */
 #define CLEAT_PLUGIN_SYMBOL "cleat_plugin"

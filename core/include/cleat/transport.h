@@ -93,6 +93,24 @@ struct cleat_transport_ops {
      */
     int (*fetch)(void *instance, const struct cleat_transport_request *request, const struct cleat_descriptor *desc,
                  struct cleat_blob_writer *writer, struct cleat_error **reterr);
+
+    /* --- ABI 1.4 ------------------------------------------------------- */
+
+    /*
+     * Optional (NULL: the instance's options need a restart to change).
+     * Take new `options` for the instance, as init() would read them: cleatd
+     * calls it from its main thread when a SIGHUP reload finds the
+     * instance's `options:` changed, after validate() accepted them, while
+     * resolve() and fetch() may run on other threads.  Calls that start
+     * after it returns use the new options; calls in flight finish with
+     * the ones they started with (a pull that resolved through a mirror
+     * fetches from the mirror list it resolved with).  On failure the
+     * instance keeps its old options unchanged, as if it had not been
+     * called.  `options` is valid for the call only: copy what you keep.
+     * Called twice with the same options: harmless.  Not called after a
+     * restart (init() reads the file then).
+     */
+    int (*reconfigure)(void *instance, const struct cleat_config *options, struct cleat_error **reterr);
 };
 
 #ifdef __cplusplus
