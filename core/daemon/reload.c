@@ -177,6 +177,43 @@ static void transports_undo(const struct reload *rl, void *state) {
 }
 
 /* ------------------------------------------------------------------------- */
+/* cdi: the spec directories (the files in them are read again at each CreateContainer anyway) */
+
+static int cdi_owns(const struct reload *rl, const char *path) {
+    (void)rl;
+    return strcmp(path, "cdi.spec_dirs") == 0;
+}
+
+static int same_list(char *const *a, char *const *b) {
+    size_t i = 0;
+    for (; a && b && a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return (!a || !a[i]) && (!b || !b[i]);
+}
+
+/* The new list, borrowed from rl->new (which outlives the apply): nothing to discard. */
+static int cdi_prepare(const struct reload *rl, void **state, struct cleat_error **reterr) {
+    (void)reterr;
+    if (!same_list(rl->old->cdi_spec_dirs, rl->new->cdi_spec_dirs))
+        *state = rl->new->cdi_spec_dirs;
+    return 0;
+}
+
+static int cdi_apply(const struct reload *rl, void **state, struct cleat_error **reterr) {
+    char *const *dirs = *state;
+    int r = cdi_registry_set_dirs(rl->d->cdi, (const char *const *)dirs, reterr);
+    if (r < 0)
+        return error_prefix(r, reterr, "cdi.spec_dirs");
+    struct strbuf b = {0};
+    for (size_t i = 0; dirs && dirs[i]; i++)
+        strbuf_printf(&b, "%s%s", i ? ", " : "", dirs[i]);
+    log_notice("SIGHUP: cdi.spec_dirs: now [%s]", b.s ? b.s : "");
+    strbuf_free(&b);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------- */
 /* images: the signature policy (re-read every time: its content is what operators edit), registries.d, pins */
 
 static int images_owns(const struct reload *rl, const char *path) {
@@ -274,6 +311,8 @@ static int log_apply(const struct reload *rl, void **state, struct cleat_error *
 static const struct reload_part reload_parts[] = {
     /* First: the only part whose apply() may fail (a plugin's reconfigure). */
     {"transports", transports_owns, transports_prepare, transports_apply, transports_undo, free},
+    /* cdi_registry_set_dirs may fail (out of memory) too; it leaves the running list when it does. */
+    {"cdi", cdi_owns, cdi_prepare, cdi_apply, NULL, NULL},
     {"images", images_owns, images_prepare, images_apply, NULL, images_discard},
     {"log_level", log_owns, log_prepare, log_apply, NULL, free},
 };

@@ -7,14 +7,17 @@ taken from the host node), the environment, a bind mount, what hooks did
 (createRuntime on the host, startContainer inside) and the additional
 groups; JSON and YAML specs, version 0.3.0 and 0.8.0 forms; a later
 directory wins; a spec written while cleatd runs is used without a
-restart; an unknown device, a malformed name and conflicting edits are
+restart, and so is a new list of directories after SIGHUP; an unknown device, a malformed name and conflicting edits are
 INVALID_ARGUMENT naming the device, and leave nothing behind.
 
 One cleatd and one pulled test image for the module (pod_fixture.py)."""
 
 import json
 import os
+import re
+import signal
 import stat
+import time
 import uuid
 
 import pytest
@@ -176,3 +179,47 @@ def test_untrusted_spec_not_used(env):
     pod = env.run_pod()
     msg = refused(env, INVALID, env.create, pod, config=ctr(env, pod, devices=["vendor.example/loose=x"]))
     assert "loose.json" in msg and "group or others may write it" in msg, msg
+
+
+def sighup(d):
+    """SIGHUP by pid; wait for the reload's summary line and return what the reload logged."""
+    before = len(d.read_log())
+    os.kill(d.proc.pid, signal.SIGHUP)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        log = d.read_log()[before:]
+        if re.search(r"SIGHUP: configuration (reloaded|not reloaded)", log):
+            return log
+        assert d.proc.poll() is None, "cleatd exited on SIGHUP"
+        time.sleep(0.05)
+    raise AssertionError("no end of the reload in the log")
+
+
+def test_spec_dirs_reloaded_on_sighup(env, tmp_path):
+    """cdi.spec_dirs changed in the drop-in and SIGHUP: the next container sees the new directory's devices."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    kind = f"vendor.example/hup{uuid.uuid4().hex[:6]}"
+    write_spec(str(extra / "hup.json"), json.dumps({
+        "cdiVersion": "0.8.0", "kind": kind, "devices": [{"name": "x", "containerEdits": {"env": ["HUP=yes"]}}]}))
+    pod = env.run_pod()
+    msg = refused(env, INVALID, env.create, pod, config=ctr(env, pod, devices=[f"{kind}=x"]))
+    assert f"{kind}=x" in msg, msg
+    dropin = os.path.join(env.d.dropin_dir, "50-cdi.yaml")
+    with open(dropin) as f:
+        original = f.read()
+    try:
+        with open(dropin, "w") as f:
+            f.write("cdi:\n  spec_dirs: [" + ", ".join(env.cdi_dirs + [str(extra)]) + "]\n")
+        log = sighup(env.d)
+        assert "cdi.spec_dirs: now [" in log and str(extra) in log, log
+        assert "needs a restart" not in log, log
+        cid = env.run(pod, config=ctr(env, pod, devices=[f"{kind}=x"]))
+        assert env.sh(cid, "echo $HUP") == "yes\n"
+    finally:
+        with open(dropin, "w") as f:
+            f.write(original)
+        log = sighup(env.d)
+    assert "cdi.spec_dirs: now [" in log, log
+    msg = refused(env, INVALID, env.create, pod, config=ctr(env, pod, devices=[f"{kind}=x"]))
+    assert f"{kind}=x" in msg, msg
