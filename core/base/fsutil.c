@@ -237,6 +237,25 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
     return 0;
 }
 
+char *read_fd_sized(int fd, size_t size, size_t *ret_len) {
+    char *buf = malloc(size + 1);
+    size_t len = 0;
+    while (buf && len < size) {
+        ssize_t n = read(fd, buf + len, size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    if (!buf)
+        return NULL;
+    buf[len] = '\0';
+    if (ret_len)
+        *ret_len = len;
+    return buf;
+}
+
 int read_file(const char *path, size_t max_len, char **ret, size_t *ret_len, struct cleat_error **reterr) {
     /* O_NONBLOCK: a FIFO planted at `path` must not hang the caller before the regular-file check. */
     int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);

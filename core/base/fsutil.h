@@ -85,4 +85,13 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  */
 int read_file(const char *path, size_t max_len, char **ret, size_t *ret_len, struct cleat_error **reterr);
 
+/*
+ * Read at most `size` bytes of an open regular file (its size, as fstat
+ * said: the caller checked it against its own limit) into a NUL-terminated
+ * malloc'd buffer; stops early at EOF or on a read error, so a file that
+ * shrank meanwhile gives what is left.  The length in *ret_len (may be
+ * NULL).  NULL only when out of memory.  Leaves fd open.
+ */
+char *read_fd_sized(int fd, size_t size, size_t *ret_len);
+
 #endif

@@ -49,21 +49,7 @@ static char *read_text(int dirfd, const char *name, size_t *ret_len, char **ret_
         *ret_error = NULL;
     if (!ok)
         return NULL;
-    char *buf = malloc((size_t)st.st_size + 1);
-    size_t len = 0;
-    while (buf && len < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    if (!buf)
-        return NULL;
-    buf[len] = '\0';
-    *ret_len = len;
-    return buf;
+    return read_fd_sized(fd, (size_t)st.st_size, ret_len);
 }
 
 /* A broken file's kind and device names, as far as they read (best effort; nothing on any doubt). */

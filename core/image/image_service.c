@@ -14,6 +14,7 @@
 #include "clocks.h"
 #include "image_internal.h"
 #include "log.h"
+#include "strlist.h"
 
 int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
                        struct store *store, struct image_service **ret, struct cleat_error **reterr) {
@@ -174,36 +175,21 @@ static int gc_blob(void *ctx, const char *digest, int64_t size) {
     return 0;
 }
 
-struct snap_list {
-    char **keys;
-    size_t n, cap;
-};
-
 /* Committed chain snapshots no image needs, and unpack leftovers of crashed pulls. */
 static int collect_snapshot(void *ctx, const struct cleat_snapshot_info *info) {
     struct image_service *svc = ((void **)ctx)[0];
-    struct snap_list *l = ((void **)ctx)[1];
+    struct strlist *l = ((void **)ctx)[1];
     int chain = info->kind == CLEAT_SNAPSHOT_COMMITTED && strncmp(info->key, "sha256:", 7) == 0 &&
                 !image_store_uses_chain(svc->images, info->key);
     int leftover = info->kind != CLEAT_SNAPSHOT_COMMITTED && strncmp(info->key, "extract-", 8) == 0;
     if (!chain && !leftover)
         return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **k = reallocarray(l->keys, cap, sizeof(*k));
-        if (!k)
-            return 1;
-        l->keys = k;
-        l->cap = cap;
-    }
-    if ((l->keys[l->n] = strdup(info->key)))
-        l->n++;
-    return 0;
+    return strlist_add(l, info->key) < 0;
 }
 
 static void gc_snapshots(struct image_service *svc) {
     struct plugin_instance *sn = svc->snapshotter;
-    struct snap_list l = {0};
+    struct strlist l = {0};
     struct cleat_error *err = NULL;
     void *ctx[2] = {svc, &l};
     if (!sn || !plugin_has_op(sn, "walk") || !plugin_has_op(sn, "remove"))
@@ -216,21 +202,19 @@ static void gc_snapshots(struct image_service *svc) {
     for (int progress = 1; progress;) {
         progress = 0;
         for (size_t i = 0; i < l.n; i++) {
-            if (!l.keys[i])
+            if (!l.v[i])
                 continue;
             err = NULL;
-            if (plugin_snapshotter_remove(sn, l.keys[i], &err) == 0) {
-                log_debug("gc: removed snapshot %s", l.keys[i]);
-                free(l.keys[i]);
-                l.keys[i] = NULL;
+            if (plugin_snapshotter_remove(sn, l.v[i], &err) == 0) {
+                log_debug("gc: removed snapshot %s", l.v[i]);
+                free(l.v[i]);
+                l.v[i] = NULL; /* strlist_free frees what is left */
                 progress = 1;
             }
             error_free(err);
         }
     }
-    for (size_t i = 0; i < l.n; i++)
-        free(l.keys[i]);
-    free(l.keys);
+    strlist_free(&l);
 }
 
 /* Collect with gc_lock held exclusively. */

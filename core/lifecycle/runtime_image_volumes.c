@@ -31,6 +31,7 @@
 #include "log.h"
 #include "plugin_calls.h"
 #include "registry.h"
+#include "strlist.h"
 #include "runtime_internal.h"
 
 #define VOLUME_KEY_PREFIX "volume-"
@@ -207,8 +208,7 @@ static int volume_owner(const char *key, char id[ID_HEX_LEN + 1]) {
 struct view_list {
     const char *owner;          /* only this container's views; NULL: those of containers without a record */
     struct runtime_service *rs; /* for the record check */
-    char **keys;
-    size_t n, cap;
+    struct strlist keys;
 };
 
 static int container_has_record(struct runtime_service *rs, const char *id) {
@@ -226,17 +226,7 @@ static int note_view(void *ctx, const struct cleat_snapshot_info *info) {
         return 0;
     if (l->owner ? strcmp(id, l->owner) != 0 : container_has_record(l->rs, id))
         return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        char **k = realloc(l->keys, cap * sizeof(*k));
-        if (!k)
-            return 1;
-        l->keys = k;
-        l->cap = cap;
-    }
-    if ((l->keys[l->n] = strdup(info->key)))
-        l->n++;
-    return 0;
+    return strlist_add(&l->keys, info->key) < 0;
 }
 
 /* Remove the views l selects from every snapshotter; the number removed. */
@@ -248,22 +238,19 @@ static size_t remove_views(struct runtime_service *rs, struct view_list *l) {
         if (sn->concern != CLEAT_CONCERN_SNAPSHOTTER || !plugin_has_op(sn, "walk") || !plugin_has_op(sn, "remove"))
             continue;
         struct cleat_error *err = NULL;
-        l->n = 0;
         if (plugin_snapshotter_walk(sn, note_view, l, &err) < 0)
             log_warning("image volumes: listing the snapshots of '%s': %s", sn->name, error_message(err));
         error_free(err);
-        for (size_t i = 0; i < l->n; i++) {
+        for (size_t i = 0; i < l->keys.n; i++) {
             err = NULL;
-            if (plugin_snapshotter_remove(sn, l->keys[i], &err) >= 0)
+            if (plugin_snapshotter_remove(sn, l->keys.v[i], &err) >= 0)
                 removed++;
             else if (error_status(err) != CLEAT_STATUS_NOT_FOUND)
-                log_warning("image volume snapshot %s: %s", l->keys[i], error_message(err));
+                log_warning("image volume snapshot %s: %s", l->keys.v[i], error_message(err));
             error_free(err);
-            free(l->keys[i]);
         }
+        strlist_free(&l->keys);
     }
-    free(l->keys);
-    l->keys = NULL;
     return removed;
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "registry.h"
+#include "strlist.h"
 #include "fsutil.h"
 #include "runtime_internal.h"
 
@@ -126,8 +127,7 @@ void free_ids(char **ids, size_t n) {
 
 struct collect {
     const char *id_prefix; /* "": all */
-    char **ids;
-    size_t n, cap;
+    struct strlist ids;
     int oom;
 };
 
@@ -135,17 +135,8 @@ static int collect_one(void *ctx, const char *id) {
     struct collect *c = ctx;
     if (strncmp(id, c->id_prefix, strlen(c->id_prefix)) != 0)
         return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        char **ids = realloc(c->ids, cap * sizeof(*ids));
-        if (!ids)
-            return c->oom = 1;
-        c->ids = ids;
-        c->cap = cap;
-    }
-    if (!(c->ids[c->n] = strdup(id)))
+    if (strlist_add(&c->ids, id) < 0)
         return c->oom = 1;
-    c->n++;
     return 0;
 }
 
@@ -156,11 +147,11 @@ int object_ids(struct runtime_service *rs, enum store_kind kind, const char *id_
                 ? registry_foreach_child(rs->deps.registry, kind, pod_prefix, collect_one, &c)
                 : registry_foreach_prefix(rs->deps.registry, kind, c.id_prefix, collect_one, &c);
     if (r != 0 || c.oom) {
-        free_ids(c.ids, c.n);
+        strlist_free(&c.ids);
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     }
-    *ret = c.ids;
-    *ret_n = c.n;
+    *ret = c.ids.v; /* free_ids frees it */
+    *ret_n = c.ids.n;
     return 0;
 }
 

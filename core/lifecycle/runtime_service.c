@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "image_service.h"
 #include "log.h"
+#include "strlist.h"
 #include "pod_ns.h"
 #include "registry.h"
 #include "runtime_internal.h"
@@ -173,8 +174,7 @@ static void sweep(struct runtime_service *rs, const char *parent, enum store_kin
 
 struct snap_sweep {
     struct runtime_service *rs;
-    char **keys;
-    size_t n, cap;
+    struct strlist keys;
 };
 
 static int note_snapshot(void *ctx, const struct cleat_snapshot_info *info) {
@@ -182,17 +182,7 @@ static int note_snapshot(void *ctx, const struct cleat_snapshot_info *info) {
     /* Container snapshots are keyed by the bare container ID; image layers by "sha256:<chain id>". */
     if (!info->key || !id_is_valid(info->key) || has_record(s->rs, STORE_CONTAINER, info->key))
         return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        char **k = realloc(s->keys, cap * sizeof(*k));
-        if (!k)
-            return 1;
-        s->keys = k;
-        s->cap = cap;
-    }
-    if ((s->keys[s->n] = strdup(info->key)))
-        s->n++;
-    return 0;
+    return strlist_add(&s->keys, info->key) < 0;
 }
 
 static void sweep_snapshots(struct runtime_service *rs) {
@@ -203,14 +193,14 @@ static void sweep_snapshots(struct runtime_service *rs) {
     struct cleat_error *err = NULL;
     plugin_snapshotter_walk(sn, note_snapshot, &s, &err);
     error_free(err);
-    for (size_t i = 0; i < s.n; i++) {
+    for (size_t i = 0; i < s.keys.n; i++) {
         err = NULL;
-        log_notice("removing the snapshot of container %s, which has no record", s.keys[i]);
-        if (plugin_snapshotter_remove(sn, s.keys[i], &err) < 0)
-            log_warning("snapshot %s: %s", s.keys[i], error_message(err));
+        log_notice("removing the snapshot of container %s, which has no record", s.keys.v[i]);
+        if (plugin_snapshotter_remove(sn, s.keys.v[i], &err) < 0)
+            log_warning("snapshot %s: %s", s.keys.v[i], error_message(err));
         error_free(err);
     }
-    free_ids(s.keys, s.n);
+    strlist_free(&s.keys);
 }
 
 /*

@@ -78,20 +78,10 @@ static int read_in_root(const char *rootfs, const char *rel, char **ret, struct 
         close(fd);
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EFBIG, "image /%s is larger than 4 MiB", rel);
     }
-    char *buf = malloc((size_t)st.st_size + 1);
-    size_t len = 0;
-    while (buf && len < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
+    char *buf = read_fd_sized(fd, (size_t)st.st_size, NULL);
     close(fd);
     if (!buf)
         return spec_oom(reterr);
-    buf[len] = '\0';
     *ret = buf;
     return 0;
 }

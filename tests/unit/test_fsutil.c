@@ -225,8 +225,36 @@ static void test_tighten_dir_at(void **state) {
     close(dfd);
 }
 
+/* What fstat said, or less when the file shrank since; the fd stays open. */
+static void test_read_fd_sized(void **state) {
+    struct root *r = *state;
+    char path[4200];
+    write_text(r->dir, "etc/group", "root:x:0:\nwheel:x:10:\n");
+    path_in(r, "etc/group", path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    size_t len = 99;
+    char *buf = read_fd_sized(fd, 9, &len);
+    assert_non_null(buf);
+    assert_int_equal(len, 9);
+    assert_string_equal(buf, "root:x:0:"); /* NUL-terminated at the size asked for */
+    free(buf);
+    buf = read_fd_sized(fd, 100, &len); /* from where the last read stopped, to EOF */
+    assert_non_null(buf);
+    assert_int_equal(len, 13);
+    assert_string_equal(buf, "\nwheel:x:10:\n");
+    free(buf);
+    buf = read_fd_sized(fd, 0, NULL);
+    assert_non_null(buf);
+    assert_string_equal(buf, "");
+    free(buf);
+    assert_int_equal(fcntl(fd, F_GETFD), FD_CLOEXEC); /* still open */
+    close(fd);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_read_fd_sized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regular_file_is_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_stays_in_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve_in_root, setup, teardown),
