@@ -7,7 +7,8 @@ the same run: the same container (same rootfs content, a prepared bundle
 whose config.json is the one cleat wrote, its pod paths replaced) started
 with bare `runc create` + `runc start`, and with `runc run -d`.
 
-    /usr/bin/python3 bench/pods.py [--build-dir DIR] [--cleatd PATH] [-n 20] [--floor-only] [--cni] [--no-shimv2]
+    /usr/bin/python3 bench/pods.py [--build-dir DIR] [--cleatd PATH] [-n 20] [--calls 50] [--floor-only] [--cni]
+                                   [--no-shimv2]
 
 Each is measured twice: with runtime-runc (cleat-shim), and with the shimv2
 handler (runtime-kata driving containerd-shim-runc-v2, one shim per pod, a
@@ -22,7 +23,11 @@ StopPodSandbox the DEL.
 (as root; --build-dir defaults to ./build; cleatd, cleat-shim, cleat-pause and
 the plugins are taken from it).  Prints median and p95 latency of
 RunPodSandbox, CreateContainer, StartContainer, the three together,
-StopPodSandbox and RemovePodSandbox; the container lifecycle (Create, Start,
+StopPodSandbox and RemovePodSandbox; p50 and p99 of the calls kubelet
+makes every few seconds, with all N pods running (--calls times each:
+ListPodSandbox and ListContainers, whole and filtered to one pod,
+PodSandboxStatus, ContainerStatus, ListContainerStats, ListPodSandboxStats);
+the container lifecycle (Create, Start,
 Stop, Remove of one container in a running pod, N times); cleatd's VmRSS and
 RssAnon with all N running; one shim's Rss and Pss (smaps_rollup) and the
 median over all shims (for shimv2 the pod's shim v2, and the container's
@@ -235,6 +240,35 @@ class Cleat:
         self.rt.RemovePodSandbox(pb2.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
         self.pods.remove((pod, None))
         return times
+
+    def hot_calls(self, k):
+        """What kubelet asks every few seconds, with all pods running: each call k times; {name: [seconds]}."""
+        pb2, rt = self.pb2, self.rt
+        pod, cid = self.pods[len(self.pods) // 2]
+        calls = {
+            "ListPodSandbox": lambda: rt.ListPodSandbox(pb2.ListPodSandboxRequest()),
+            "ListPodSandbox (one pod by ID)": lambda: rt.ListPodSandbox(pb2.ListPodSandboxRequest(
+                filter=pb2.PodSandboxFilter(id=pod))),
+            "ListContainers": lambda: rt.ListContainers(pb2.ListContainersRequest()),
+            "ListContainers (one pod's)": lambda: rt.ListContainers(pb2.ListContainersRequest(
+                filter=pb2.ContainerFilter(pod_sandbox_id=pod))),
+            "PodSandboxStatus": lambda: rt.PodSandboxStatus(pb2.PodSandboxStatusRequest(pod_sandbox_id=pod)),
+            "PodSandboxStatus (verbose)": lambda: rt.PodSandboxStatus(pb2.PodSandboxStatusRequest(
+                pod_sandbox_id=pod, verbose=True)),
+            "ContainerStatus": lambda: rt.ContainerStatus(pb2.ContainerStatusRequest(container_id=cid)),
+            "ListContainerStats": lambda: rt.ListContainerStats(pb2.ListContainerStatsRequest()),
+            "ListPodSandboxStats": lambda: rt.ListPodSandboxStats(pb2.ListPodSandboxStatsRequest()),
+        }
+        out = {}
+        for name, call in calls.items():
+            call()  # a first call fills caches, as kubelet's first poll would
+            times = []
+            for _ in range(k):
+                t0 = time.monotonic()
+                call()
+                times.append(time.monotonic() - t0)
+            out[name] = times
+        return out
 
     def memory(self):
         """cleatd's status, and [(pid, smaps_rollup)] of the shims: cleat-shims, or (shimv2) shim v2s and relays."""
@@ -451,6 +485,9 @@ def main():
     ap.add_argument("--floor-only", action="store_true", help="only the bare runc floor (a `runc spec` config)")
     ap.add_argument("--cni", action="store_true", help="pods on the pod network: net-cni with the shipped conflist")
     ap.add_argument("--no-shimv2", action="store_true", help="runtime-runc only (no shimv2 column)")
+    ap.add_argument("--calls", type=int, default=50,
+                    help="times each hot kubelet call (List*, *Status, stats lists) is timed with all pods running "
+                         "(default 50; 0: none)")
     args = ap.parse_args()
     args.build_dir = os.path.abspath(args.build_dir)
     args.cleatd = args.cleatd or os.path.join(args.build_dir, "core", "cleatd")
@@ -478,6 +515,7 @@ def main():
             print(f"cleat, {handler} ({HANDLERS[handler]}): {args.n} pods, one `sleep 3600` container each, {net}, "
                   f"image present", flush=True)
             t = cleat.run_all(args.n, image_id)
+            hot = cleat.hot_calls(args.calls) if args.calls > 0 else {}
             status, shims, relays = cleat.memory()
             if handler == "runc":
                 spec = cleat.container_spec()
@@ -496,6 +534,9 @@ def main():
             print(f"  RemovePodSandbox                   {ms(u['remove'])}")
             print(f"  container lifecycle (C+S+Stop+Rm)  {ms(life)}")
             print(f"  cleatd with {args.n} running: VmRSS {status['VmRSS']} kB, RssAnon {status['RssAnon']} kB")
+            for name, times in hot.items():
+                print(f"  {name:<34} p50 {pct(times, 50) * 1e3:8.2f} ms   p99 {pct(times, 99) * 1e3:8.2f} ms "
+                      f"(with {args.n} pods, {len(times)} calls)")
             if cni:
                 print(f"  floor: the conflist's plugins by hand (ADD, fresh netns) {ms(cni)}")
             for what, procs in (("shim v2" if handler == "shimv2" else "shim", shims), ("relay", relays)):
