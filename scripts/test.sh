@@ -32,7 +32,14 @@ echo "=== clang build ==="
 CC=clang run_suite build-test-clang
 
 echo "=== AddressSanitizer + UndefinedBehaviorSanitizer build ==="
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
+# intercept_tls_get_addr=0: GCC 12's sanitizer runtime takes a dynamic TLS
+# block (a plugin's __thread data) that happens to sit at a certain page
+# offset for the header glibc dropped in 2.25, reads the two words before it,
+# and LeakSanitizer's tracer then dies at exit ("Tracer caught signal 11")
+# without a leak report: a cleatd that exited cleanly fails its test, now and
+# then.  The blocks stay visible to the leak check without the interceptor:
+# ld.so mallocs them and each thread's DTV, in its static TLS, points at them.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:intercept_tls_get_addr=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 run_suite build-test-sanitize -DCLEAT_SANITIZE=ON
