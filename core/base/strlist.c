@@ -23,6 +23,24 @@ int strlist_add(struct strlist *l, const char *s) {
     return 0;
 }
 
+void strv_free(char **v) {
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+int strv_equal(char *const *a, char *const *b) {
+    size_t i = 0;
+    for (; a && b && a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return (!a || !a[i]) && (!b || !b[i]);
+}
+
+int str_equal(const char *a, const char *b) {
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 void strlist_free(struct strlist *l) {
     if (!l)
         return;

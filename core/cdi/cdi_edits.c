@@ -25,22 +25,10 @@ static char **strv_dup(char *const *v) {
     char **out = calloc(n + 1, sizeof(*out));
     for (size_t i = 0; out && i < n; i++)
         if (!(out[i] = strdup(v[i]))) {
-            cdi_strv_free(out);
+            strv_free(out);
             return NULL;
         }
     return out;
-}
-
-static int strv_equal(char *const *a, char *const *b) {
-    size_t i = 0;
-    for (; a[i] && b[i]; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return 0;
-    return !a[i] && !b[i];
-}
-
-static int str_equal(const char *a, const char *b) {
-    return a == b || (a && b && strcmp(a, b) == 0);
 }
 
 /* Grow an array of `size`-byte entries by one zeroed entry; NULL on ENOMEM. */
@@ -256,12 +244,12 @@ void cdi_edits_clear(struct cdi_edits *e) {
         free(e->mounts[i].host_path);
         free(e->mounts[i].container_path);
         free(e->mounts[i].type);
-        cdi_strv_free(e->mounts[i].options);
+        strv_free(e->mounts[i].options);
     }
     for (size_t i = 0; i < e->n_hooks; i++) {
         free(e->hooks[i].path);
-        cdi_strv_free(e->hooks[i].args);
-        cdi_strv_free(e->hooks[i].env);
+        strv_free(e->hooks[i].args);
+        strv_free(e->hooks[i].env);
     }
     for (size_t i = 0; i < e->n_origins; i++)
         free(e->origins[i]);

@@ -77,12 +77,6 @@ int cdi_get_str(struct cdi_pctx *p, const json_t *obj, const char *key, const ch
     return 0;
 }
 
-void cdi_strv_free(char **v) {
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
 int cdi_get_strv(struct cdi_pctx *p, const json_t *obj, const char *key, const char *where, char ***ret) {
     const json_t *v = json_object_get(obj, key);
     size_t n = json_is_array(v) ? json_array_size(v) : 0;
@@ -94,7 +88,7 @@ int cdi_get_strv(struct cdi_pctx *p, const json_t *obj, const char *key, const c
         return cdi_oom(p);
     for (size_t i = 0; i < n; i++) {
         if (!(out[i] = text_of(p, json_array_get(v, i)))) {
-            cdi_strv_free(out);
+            strv_free(out);
             return cdi_bad(p, where, "\"%s\"[%zu] must be a string without NUL characters", key, i);
         }
     }
@@ -150,12 +144,12 @@ static int parse_env(struct cdi_pctx *p, const json_t *obj, const char *where, s
     while (env[n])
         n++;
     if (!env_ok(env)) {
-        cdi_strv_free(env);
+        strv_free(env);
         return cdi_bad(p, where, "env entries must be NAME=value");
     }
     e->env = calloc(n ? n : 1, sizeof(*e->env));
     if (!e->env) {
-        cdi_strv_free(env);
+        strv_free(env);
         return cdi_oom(p);
     }
     for (size_t i = 0; i < n; i++)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "cdi_spec.h"
+#include "strlist.h"
 
 /* A spec version X.Y.Z as one comparable number. */
 #define CDI_VERSION(x, y, z) ((long)(x)*1000000 + (long)(y)*1000 + (long)(z))
@@ -42,7 +43,5 @@ int cdi_get_int(struct cdi_pctx *p, const json_t *obj, const char *key, const ch
 
 /* A containerEdits object (NULL or null: none) into `e`. */
 int cdi_parse_edits(struct cdi_pctx *p, const json_t *obj, const char *where, struct cdi_edits *e);
-
-void cdi_strv_free(char **v);
 
 #endif

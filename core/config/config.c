@@ -25,12 +25,8 @@
 #include "config_tree.h"
 #include "error.h"
 #include "strbuf.h"
+#include "strlist.h"
 
-static void strv_free(char **v) {
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
 static void strv_freep(char ***v) {
     strv_free(*v);
 }

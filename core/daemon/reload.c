@@ -26,6 +26,7 @@
 #include "log.h"
 #include "plugin_calls.h"
 #include "strbuf.h"
+#include "strlist.h"
 
 /* One reload in progress. */
 struct reload {
@@ -85,10 +86,6 @@ static const struct config_instance *find_instance(const struct config *cfg, uin
     return NULL;
 }
 
-static int same_str(const char *a, const char *b) {
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /*
  * The new config's entry for running transport `pi` when its options can be
  * handed over live: the plugin can take them and the instance is still the
@@ -96,11 +93,11 @@ static int same_str(const char *a, const char *b) {
  */
 static const struct config_instance *live_transport(const struct reload *rl, struct plugin_instance *pi) {
     const struct config_instance *to = find_instance(rl->new, pi->concern, pi->name);
-    if (!to || !plugin_has_op(pi, "reconfigure") || !same_str(to->plugin, pi->conf->plugin) ||
-        !same_str(to->path, pi->conf->path))
+    if (!to || !plugin_has_op(pi, "reconfigure") || !str_equal(to->plugin, pi->conf->plugin) ||
+        !str_equal(to->path, pi->conf->path))
         return NULL;
     for (size_t i = 0; to->schemes[i] || pi->conf->schemes[i]; i++)
-        if (!same_str(to->schemes[i], pi->conf->schemes[i]))
+        if (!str_equal(to->schemes[i], pi->conf->schemes[i]))
             return NULL;
     return to;
 }
@@ -184,18 +181,10 @@ static int cdi_owns(const struct reload *rl, const char *path) {
     return strcmp(path, "cdi.spec_dirs") == 0;
 }
 
-static int same_list(char *const *a, char *const *b) {
-    size_t i = 0;
-    for (; a && b && a[i] && b[i]; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return 0;
-    return (!a || !a[i]) && (!b || !b[i]);
-}
-
 /* The new list, borrowed from rl->new (which outlives the apply): nothing to discard. */
 static int cdi_prepare(const struct reload *rl, void **state, struct cleat_error **reterr) {
     (void)reterr;
-    if (!same_list(rl->old->cdi_spec_dirs, rl->new->cdi_spec_dirs))
+    if (!strv_equal(rl->old->cdi_spec_dirs, rl->new->cdi_spec_dirs))
         *state = rl->new->cdi_spec_dirs;
     return 0;
 }
@@ -242,12 +231,12 @@ static int images_apply(const struct reload *rl, void **state, struct cleat_erro
     unsigned changes = image_service_settings_changes(rl->d->images, *state);
     image_service_set_settings(rl->d->images, *state); /* the service's now */
     *state = NULL;
-    if ((changes & IMAGE_SETTINGS_POLICY) && !same_str(o->images_signature_policy, n->images_signature_policy))
+    if ((changes & IMAGE_SETTINGS_POLICY) && !str_equal(o->images_signature_policy, n->images_signature_policy))
         log_notice("SIGHUP: images.signature_policy: now %s",
                    n->images_signature_policy ? n->images_signature_policy : "none (every image is accepted)");
     else if (changes & IMAGE_SETTINGS_POLICY)
         log_notice("SIGHUP: images.signature_policy: %s changed on disk, now in force", n->images_signature_policy);
-    if (n->images_signature_policy && !same_str(o->images_registries_d, n->images_registries_d)) {
+    if (n->images_signature_policy && !str_equal(o->images_registries_d, n->images_registries_d)) {
         log_notice("SIGHUP: images.registries_d: now %s", n->images_registries_d);
         changes |= IMAGE_SETTINGS_POLICY;
     }

@@ -171,14 +171,6 @@ static int dup_str(json_t *obj, const char *key, const char *what, char **ret, s
     return *ret ? 0 : oom(reterr);
 }
 
-void strv_free(char **v) {
-    if (!v)
-        return;
-    for (char **p = v; *p; p++)
-        free(*p);
-    free(v);
-}
-
 /* An array of strings into a strv (NULL for a NULL array, an empty strv for []). */
 static int strv_from_array(json_t *arr, const char *what, const char *key, char ***ret, struct cleat_error **reterr) {
     size_t n = arr ? json_array_size(arr) : 0;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "digest.h"
+#include "strlist.h" /* strv_free, for the arrays made here */
 
 struct cleat_error;
 
@@ -174,7 +175,5 @@ void image_manifest_free(struct image_manifest *m);
 void image_config_free(struct image_config *c);
 /* Free a descriptor's fields and zero it. */
 void descriptor_clear(struct descriptor *d);
-/* Free a NULL-terminated string array and its strings. */
-void strv_free(char **v);
 
 #endif

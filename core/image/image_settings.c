@@ -71,18 +71,10 @@ static int same_policy(const struct trust_policy *a, const struct trust_policy *
     return strcmp(a->path, b->path) == 0 && a->digest[0] && strcmp(a->digest, b->digest) == 0;
 }
 
-static int same_pins(char *const *a, char *const *b) {
-    size_t i = 0;
-    for (; a[i] && b[i]; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return 0;
-    return !a[i] && !b[i];
-}
-
 unsigned image_service_settings_changes(struct image_service *svc, const struct image_settings *s) {
     struct image_settings *cur = image_settings_get(svc);
     unsigned changes = (same_policy(cur->policy, s->policy) ? 0 : IMAGE_SETTINGS_POLICY) |
-                       (same_pins(cur->pinned, s->pinned) ? 0 : IMAGE_SETTINGS_PINS);
+                       (strv_equal(cur->pinned, s->pinned) ? 0 : IMAGE_SETTINGS_PINS);
     image_settings_unref(cur);
     return changes;
 }

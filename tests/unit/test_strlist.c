@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The growing list of strings walk callbacks collect into. */
+/* String arrays: their free and comparison, and the growing list walk callbacks collect into. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,9 +36,31 @@ static void test_add_copies_and_terminates(void **state) {
     strlist_free(NULL);
 }
 
+static void test_strv_equal_and_free(void **state) {
+    (void)state;
+    char *ab[] = {"a", "b", NULL}, *ab2[] = {"a", "b", NULL}, *a[] = {"a", NULL}, *ba[] = {"b", "a", NULL};
+    char *none[] = {NULL};
+    assert_true(strv_equal(ab, ab2));
+    assert_false(strv_equal(ab, a)); /* a prefix is not equal, either way round */
+    assert_false(strv_equal(a, ab));
+    assert_false(strv_equal(ab, ba));    /* order counts */
+    assert_true(strv_equal(none, NULL)); /* NULL counts as empty */
+    assert_true(strv_equal(NULL, NULL));
+    assert_false(strv_equal(NULL, a));
+    assert_true(str_equal(NULL, NULL));
+    assert_false(str_equal(NULL, ""));
+    assert_true(str_equal("x", "x"));
+    assert_false(str_equal("x", "y"));
+    struct strlist l = {0};
+    assert_int_equal(strlist_add(&l, "k"), 0);
+    strv_free(l.v); /* a strlist's array is a strv */
+    strv_free(NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_copies_and_terminates),
+        cmocka_unit_test(test_strv_equal_and_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
