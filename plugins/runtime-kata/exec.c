@@ -3,16 +3,20 @@
  * runtime-kata: exec'd processes, each an exec of its container's task in
  * the shim.  The host gives the process's stdio as pipe ends; the shim
  * opens stdio by path, so it gets /proc/<cleatd>/fd/N, which opens the very
- * same pipe.  The shim opens them before its Start answers (a shim that
- * opened them later would find them closed: the host closes its own ends
- * after this call), so exec'd processes need cleatd to be running, which
- * the SDK allows: they need not outlive it.
+ * same pipe.  The shim opens the outputs before its Start answers (a shim
+ * that opened them later would find them closed: the host closes its own
+ * ends after this call), so exec'd processes need cleatd to be running,
+ * which the SDK allows: they need not outlive it.
  *
  * Stdin is the exception: a shim v2 holds a writer of the stdin it opened,
  * so that its process sees the end of input only when CloseIO says so (as
  * containerd's clients do when their input ends).  A thread of ours copies
  * the host's stdin into a pipe of ours that the shim reads, and at the
- * host's end of input closes that pipe and calls CloseIO.
+ * host's end of input closes that pipe and calls CloseIO.  The shim opens
+ * its reader of that pipe without waiting (in a goroutine, maybe after
+ * Start answered), so we keep a reader of ours until the exit: a pipe
+ * with no reader for a moment would fail the pump's writes, and one with
+ * no file open at all would be a new, empty pipe to the shim's late open.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -195,8 +199,13 @@ int kata_exec(void *instance, const struct cleat_runtime_exec *ex, uint32_t *ret
         *ret_pid = resp->pid;
         protobuf_c_message_free_unpacked(&resp->base, NULL);
     }
-    if (shim_in >= 0)
-        close(shim_in); /* the shim has its own now */
+    if (shim_in >= 0 && r == 0) { /* held until the exit (see stdin_hold): the shim may not have opened it yet */
+        pthread_mutex_lock(&k->lock);
+        t->stdin_hold = shim_in;
+        pthread_mutex_unlock(&k->lock);
+    } else if (shim_in >= 0) {
+        close(shim_in);
+    }
     if (r == 0 && pump && (r = pump_start(k, pump)) < 0)
         r = cleat_error_set(k->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, -r, "container '%s': no thread: %s",
                             t->id, strerror(-r));

@@ -100,6 +100,12 @@ struct kata_task {
     char *bundle; /* a container's bundle (the relay's dir); NULL for a sandbox or an exec */
     pid_t relay_pid;
     int relay_pidfd; /* -1 when none or gone */
+    /*
+     * An exec's: our read end of the stdin pipe the shim opens by path, held until the exit.  The shim opens
+     * its reader of that path in a goroutine of its own, after Start may have answered: without a reader of
+     * ours in the meantime, the stdin pump's first write would find none (EPIPE) and the input would be lost.
+     */
+    int stdin_hold;
     uint32_t pid;
     int exited; /* the fields below are final */
     int32_t exit_status;

@@ -26,6 +26,7 @@ struct kata_task *kata_task_add_locked(struct kata *k, struct kata_pod *pod, con
     t->id = strdup(id);
     t->exec_id = exec_id ? strdup(exec_id) : NULL;
     t->relay_pidfd = -1;
+    t->stdin_hold = -1;
     if (!t->id || (exec_id && !t->exec_id)) {
         free(t->id);
         free(t->exec_id);
@@ -58,6 +59,8 @@ struct kata_task *kata_task_get(struct kata *k, const char *id, const char *exec
 static void task_free(struct kata *k, struct kata_task *t) {
     if (t->relay_pidfd >= 0)
         close(t->relay_pidfd);
+    if (t->stdin_hold >= 0)
+        close(t->stdin_hold);
     kata_pod_put(k, t->pod);
     free(t->id);
     free(t->exec_id);
@@ -227,6 +230,13 @@ static void waiter_main(struct kata *k, struct kata_task *t) {
     int32_t status = 255;
     int64_t at = 0;
     int r = wait_exit(k, t, &status, &at);
+    /* Nothing reads the exec's stdin any more: a pump blocked on a full pipe gets EPIPE and ends. */
+    pthread_mutex_lock(&k->lock);
+    int hold = t->stdin_hold;
+    t->stdin_hold = -1;
+    pthread_mutex_unlock(&k->lock);
+    if (hold >= 0)
+        close(hold);
     if (r < 0) {
         at = plugin_realtime_ns();
         status = 255;

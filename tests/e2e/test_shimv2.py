@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -223,3 +224,35 @@ def test_port_forward_into_a_guest_refused(own_pod_env):
     host = env.run_pod()
     url = env.rt.PortForward(env.pb2.PortForwardRequest(pod_sandbox_id=host, port=[8080]), timeout=30).url
     assert "/portforward/" in url
+
+
+def test_exec_stdin_reaches_a_shim_that_opens_it_late(env):
+    """The shim opens an exec's stdin without waiting for the open (containerd's fifo package, in a goroutine),
+    so its reader may come after Start answered.  Here every open of the shim's own threads is made 300 ms slow
+    (strace's delay injection; the processes it starts are not traced): the exec's input must still all reach
+    `cat`.  It was lost when cleatd gave up its own reader as Start answered: the stdin pump's first write found
+    no reader (EPIPE), and `cat` read an empty input and exited 0."""
+    import stream_clients as sc
+    pod = env.run_pod()
+    cid = env.run(pod, command=["sleep", "3600"])
+    shim = shim_record(env, pod)["shim_pid"]
+    threads = [int(t) for t in os.listdir(f"/proc/{shim}/task")]
+    # Only the opens through the shim's own handles (/proc/self/fd/N: its fifo package's second step) wait.
+    paths = [a for n in range(256) for a in ("-P", f"/proc/self/fd/{n}")]
+    tracer = subprocess.Popen(["strace", "-qq", "-o", "/dev/null", "-e", "trace=openat",
+                               "-e", "inject=openat:delay_enter=300000"] + paths +
+                              [a for t in threads for a in ("-p", str(t))])
+    try:
+        def traced():
+            with open(f"/proc/{threads[0]}/status") as f:
+                return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in f)
+        wait_for(traced, timeout=10, what="strace attached to the shim")
+        data = b"".join(b"line %d\n" % i for i in range(2000))
+        url = env.rt.Exec(env.pb2.ExecRequest(container_id=cid, cmd=["cat"], stdin=True, stdout=True,
+                                              stderr=True), timeout=60).url
+        r = sc.run("spdy", url, stdin=data, timeout=60)
+    finally:
+        tracer.terminate()
+        tracer.wait()
+    assert r.exit_code == 0, r
+    assert r.stdout == data, (len(r.stdout), r.stdout[:200])
