@@ -8,7 +8,10 @@ whose config.json is the one cleat wrote, its pod paths replaced) started
 with bare `runc create` + `runc start`, and with `runc run -d`.
 
     /usr/bin/python3 bench/pods.py [--build-dir DIR] [--cleatd PATH] [-n 20] [--calls 50] [--floor-only] [--cni]
-                                   [--no-shimv2]
+                                   [--no-shimv2] [--quick] [--json FILE]
+
+--quick: 2 pods and 5 calls each (what CI runs, so that the script cannot
+rot); --json: the ratios also into FILE, for bench/all.py.
 
 Each is measured twice: with runtime-runc (cleat-shim), and with the shimv2
 handler (runtime-kata driving containerd-shim-runc-v2, one shim per pod, a
@@ -38,9 +41,7 @@ runc create+start median).  Everything it made is removed at the end
 
 import argparse
 import gzip
-import importlib
 import json
-import math
 import os
 import re
 import shutil
@@ -57,55 +58,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 import registry_fixture as rf  # noqa: E402
-
-import grpc  # noqa: E402
+from cri_client import CriBench, cri_modules, kb_fields, ms, pct, remove_cgroup  # noqa: E402
 
 RUNC = "/usr/bin/runc"
 SHIMV2 = "/usr/bin/containerd-shim-runc-v2"
 HANDLERS = {"runc": "runtime-runc, cleat-shim per container",
             "shimv2": "runtime-kata, containerd-shim-runc-v2 per pod + relay per container"}
-
-
-def pct(values, p):
-    """The p-th percentile, nearest rank."""
-    s = sorted(values)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
-
-
-def ms(values):
-    return f"median {statistics.median(values) * 1e3:8.1f} ms   p95 {pct(values, 95) * 1e3:8.1f} ms"
-
-
-def kb_fields(path):
-    with open(path) as f:
-        return {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB", f.read(), re.M)}
-
-
-def cri_modules(tmp):
-    out = os.path.join(tmp, "proto")
-    os.makedirs(out)
-    proto_dir = os.path.join(SOURCE, "core", "proto")
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{proto_dir}", f"--python_out={out}",
-                    f"--grpc_python_out={out}", os.path.join(proto_dir, "api.proto")], check=True)
-    sys.path.insert(0, out)
-    return importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc")
-
-
-def remove_cgroup(parent):
-    """rmdir cgroup `parent` and its children in every hierarchy."""
-    for h in sorted({os.path.realpath(os.path.join("/sys/fs/cgroup", p)) for p in os.listdir("/sys/fs/cgroup")}):
-        top = os.path.join(h, parent.lstrip("/"))
-        if not os.path.isdir(top):
-            continue
-        for root, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
-            for _ in range(50):
-                try:
-                    os.rmdir(root)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.1)
 
 
 def mounts_under(prefix):
@@ -121,9 +79,12 @@ def mounts_under(prefix):
 # --------------------------------------------------------------------------
 # cleat
 
-class Cleat:
-    def __init__(self, args, tmp, pb2, pb2_grpc, handler="runc"):
-        self.args, self.pb2, self.pb2_grpc = args, pb2, pb2_grpc
+class Cleat(CriBench):
+    """A cleatd of the bench's own (the build dir's binaries, a temporary root), and CriBench against it.
+    registries: {host:port: options} for image-docker (e.g. {insecure: true} for a local docker-registry)."""
+
+    def __init__(self, args, tmp, pb2, pb2_grpc, handler="runc", registries=None):
+        self.args = args
         self.handler = handler
         self.base = os.path.join(tmp, f"cleat-{handler}")
         self.state = os.path.join(self.base, "run")
@@ -164,111 +125,19 @@ class Cleat:
                     f"      options: {{binary: {args.runc}, shim: {os.path.join(b, 'shim', 'cleat-shim')}}}\n"
                     f"    shimv2:\n      plugin: runtime-kata\n"
                     f"      options: {{shim: {SHIMV2}, relay: {os.path.join(b, 'shim', 'cleat-shim')}}}\n")
+            if registries:
+                f.write("transports:\n  registry:\n    options:\n      registries:\n")
+                for host, opts in registries.items():
+                    f.write(f"        \"{host}\": {json.dumps(opts)}\n")
         self.log = open(os.path.join(self.base, "cleatd.log"), "wb")
         self.proc = subprocess.Popen(prefix + [args.cleatd, "--config", cfg, "--dropin-dir", os.path.join(self.base, "none")],
                                      stdout=self.log, stderr=subprocess.STDOUT)
-        self.channel = grpc.insecure_channel(f"unix://{self.state}/cleat.sock")
-        grpc.channel_ready_future(self.channel).result(timeout=30)
-        self.rt = pb2_grpc.RuntimeServiceStub(self.channel)
-        self.img = pb2_grpc.ImageServiceStub(self.channel)
-        self.pods = []
-
-    def pull(self, ref):
-        return self.img.PullImage(self.pb2.PullImageRequest(image=self.pb2.ImageSpec(image=ref)),
-                                  timeout=300).image_ref
-
-    def pod_config(self, i):
-        pb2 = self.pb2
-        name = f"bench-{i}"
-        uid = str(uuid.uuid4())
-        log_dir = os.path.join(self.logs, f"bench_{name}_{uid}")
-        os.makedirs(log_dir)
-        return pb2.PodSandboxConfig(
-            metadata=pb2.PodSandboxMetadata(name=name, namespace="bench", uid=uid),
-            log_directory=log_dir,
-            linux=pb2.LinuxPodSandboxConfig(
-                cgroup_parent=f"{self.cgroup_parent}/pod{i}",
-                security_context=pb2.LinuxSandboxSecurityContext(
-                    namespace_options=pb2.NamespaceOption(network=pb2.POD if self.args.cni else pb2.NODE,
-                                                          pid=pb2.CONTAINER, ipc=pb2.POD))))
-
-    def container_config(self, pod_cfg, image):
-        pb2 = self.pb2
-        return pb2.ContainerConfig(
-            metadata=pb2.ContainerMetadata(name="sleep"), image=pb2.ImageSpec(image=image),
-            command=["sleep", "3600"], log_path="sleep/0.log",
-            linux=pb2.LinuxContainerConfig(security_context=pb2.LinuxContainerSecurityContext(
-                namespace_options=pod_cfg.linux.security_context.namespace_options)))
-
-    def run_all(self, n, image):
-        pb2, t = self.pb2, {"run": [], "create": [], "start": [], "all": []}
-        for i in range(n):
-            cfg = self.pod_config(i)
-            t0 = time.monotonic()
-            pod = self.rt.RunPodSandbox(pb2.RunPodSandboxRequest(config=cfg), timeout=120).pod_sandbox_id
-            t1 = time.monotonic()
-            cid = self.rt.CreateContainer(pb2.CreateContainerRequest(
-                pod_sandbox_id=pod, config=self.container_config(cfg, image), sandbox_config=cfg),
-                timeout=120).container_id
-            t2 = time.monotonic()
-            self.rt.StartContainer(pb2.StartContainerRequest(container_id=cid), timeout=120)
-            t3 = time.monotonic()
-            self.pods.append((pod, cid))
-            t["run"].append(t1 - t0)
-            t["create"].append(t2 - t1)
-            t["start"].append(t3 - t2)
-            t["all"].append(t3 - t0)
-        return t
-
-    def lifecycle(self, n, image):
-        """Create, Start, Stop (timeout 0) and Remove of one container in a running pod, n times, each timed whole."""
-        pb2 = self.pb2
-        cfg = self.pod_config(n)
-        pod = self.rt.RunPodSandbox(pb2.RunPodSandboxRequest(config=cfg), timeout=120).pod_sandbox_id
-        self.pods.append((pod, None))
-        times = []
-        for _ in range(n):
-            t0 = time.monotonic()
-            cid = self.rt.CreateContainer(pb2.CreateContainerRequest(
-                pod_sandbox_id=pod, config=self.container_config(cfg, image), sandbox_config=cfg),
-                timeout=120).container_id
-            self.rt.StartContainer(pb2.StartContainerRequest(container_id=cid), timeout=120)
-            self.rt.StopContainer(pb2.StopContainerRequest(container_id=cid, timeout=0), timeout=120)
-            self.rt.RemoveContainer(pb2.RemoveContainerRequest(container_id=cid), timeout=120)
-            times.append(time.monotonic() - t0)
-        self.rt.StopPodSandbox(pb2.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
-        self.rt.RemovePodSandbox(pb2.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
-        self.pods.remove((pod, None))
-        return times
-
-    def hot_calls(self, k):
-        """What kubelet asks every few seconds, with all pods running: each call k times; {name: [seconds]}."""
-        pb2, rt = self.pb2, self.rt
-        pod, cid = self.pods[len(self.pods) // 2]
-        calls = {
-            "ListPodSandbox": lambda: rt.ListPodSandbox(pb2.ListPodSandboxRequest()),
-            "ListPodSandbox (one pod by ID)": lambda: rt.ListPodSandbox(pb2.ListPodSandboxRequest(
-                filter=pb2.PodSandboxFilter(id=pod))),
-            "ListContainers": lambda: rt.ListContainers(pb2.ListContainersRequest()),
-            "ListContainers (one pod's)": lambda: rt.ListContainers(pb2.ListContainersRequest(
-                filter=pb2.ContainerFilter(pod_sandbox_id=pod))),
-            "PodSandboxStatus": lambda: rt.PodSandboxStatus(pb2.PodSandboxStatusRequest(pod_sandbox_id=pod)),
-            "PodSandboxStatus (verbose)": lambda: rt.PodSandboxStatus(pb2.PodSandboxStatusRequest(
-                pod_sandbox_id=pod, verbose=True)),
-            "ContainerStatus": lambda: rt.ContainerStatus(pb2.ContainerStatusRequest(container_id=cid)),
-            "ListContainerStats": lambda: rt.ListContainerStats(pb2.ListContainerStatsRequest()),
-            "ListPodSandboxStats": lambda: rt.ListPodSandboxStats(pb2.ListPodSandboxStatsRequest()),
-        }
-        out = {}
-        for name, call in calls.items():
-            call()  # a first call fills caches, as kubelet's first poll would
-            times = []
-            for _ in range(k):
-                t0 = time.monotonic()
-                call()
-                times.append(time.monotonic() - t0)
-            out[name] = times
-        return out
+        try:
+            super().__init__(f"{self.state}/cleat.sock", pb2, pb2_grpc, self.logs, self.cgroup_parent,
+                             pod_network=args.cni)
+        except BaseException:
+            self.stop_daemon()
+            raise
 
     def memory(self):
         """cleatd's status, and [(pid, smaps_rollup)] of the shims: cleat-shims, or (shimv2) shim v2s and relays."""
@@ -290,28 +159,11 @@ class Cleat:
         with open(os.path.join(self.state, "containers", self.pods[0][1], "config.json")) as f:
             return json.load(f)
 
-    def stop_remove_all(self):
-        pb2, t = self.pb2, {"stop": [], "remove": []}
-        for pod, _ in self.pods:
-            t0 = time.monotonic()
-            self.rt.StopPodSandbox(pb2.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
-            t1 = time.monotonic()
-            self.rt.RemovePodSandbox(pb2.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
-            t2 = time.monotonic()
-            t["stop"].append(t1 - t0)
-            t["remove"].append(t2 - t1)
-        self.pods = []
-        return t
-
     def close(self):
-        for pod, _ in self.pods:  # after a failure: best effort
-            for call, req in ((self.rt.StopPodSandbox, self.pb2.StopPodSandboxRequest(pod_sandbox_id=pod)),
-                              (self.rt.RemovePodSandbox, self.pb2.RemovePodSandboxRequest(pod_sandbox_id=pod))):
-                try:
-                    call(req, timeout=60)
-                except grpc.RpcError as e:
-                    print(f"cleanup of pod {pod}: {e.code()}: {e.details()}", file=sys.stderr)
-        self.channel.close()
+        super().close()
+        self.stop_daemon()
+
+    def stop_daemon(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -322,7 +174,6 @@ class Cleat:
         self.log.close()
         if self.netns:
             subprocess.run(["umount", self.netns], check=False)
-        remove_cgroup(self.cgroup_parent)
         left = mounts_under(self.base)
         if left:
             print(f"warning: cleat left mounts: {left}", file=sys.stderr)
@@ -488,7 +339,11 @@ def main():
     ap.add_argument("--calls", type=int, default=50,
                     help="times each hot kubelet call (List*, *Status, stats lists) is timed with all pods running "
                          "(default 50; 0: none)")
+    ap.add_argument("--quick", action="store_true", help="2 pods, 5 calls each (what CI runs: it must complete)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE (bench/all.py reads it)")
     args = ap.parse_args()
+    if args.quick:
+        args.n, args.calls = 2, 5
     args.build_dir = os.path.abspath(args.build_dir)
     args.cleatd = args.cleatd or os.path.join(args.build_dir, "core", "cleatd")
     args.state_prefix = None
@@ -504,7 +359,7 @@ def main():
         with open(layer_tar, "wb") as f:
             f.write(gzip.decompress(image["layer"]))
         spec = None
-        results = {}
+        results, figures = {}, {}
         handlers = [] if args.floor_only else ["runc"] + ([] if args.no_shimv2 or not os.path.exists(SHIMV2)
                                                          else ["shimv2"])
         for handler in handlers:
@@ -532,7 +387,7 @@ def main():
             print(f"  Run+Create+Start                   {ms(t['all'])}")
             print(f"  StopPodSandbox                     {ms(u['stop'])}")
             print(f"  RemovePodSandbox                   {ms(u['remove'])}")
-            print(f"  container lifecycle (C+S+Stop+Rm)  {ms(life)}")
+            print(f"  container lifecycle (C+S+St+Stop+Rm) {ms(life['all'])}")
             print(f"  cleatd with {args.n} running: VmRSS {status['VmRSS']} kB, RssAnon {status['RssAnon']} kB")
             for name, times in hot.items():
                 print(f"  {name:<34} p50 {pct(times, 50) * 1e3:8.2f} ms   p99 {pct(times, 99) * 1e3:8.2f} ms "
@@ -561,6 +416,11 @@ def main():
             else:
                 ratio = statistics.median(t["all"]) / statistics.median(cs)
                 print(f"ratio ({handler}): cleat Run+Create+Start median / runc create+start median = {ratio:.2f}")
+            figures[f"run_create_start_over_floor_{handler}"] = ratio
+        figures["runc_create_start_ms"] = statistics.median(cs) * 1e3
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(figures, f, indent=1)
     finally:
         if cleat:
             cleat.close()

@@ -5,7 +5,7 @@ docker-registry into a fresh root dir, 3 runs, against the machine's own
 floor measured in the same run: `curl` of each blob piped into `tar -xzf`,
 one layer after another.
 
-    /usr/bin/python3 bench/pull.py [--quick] [--snapshotter overlayfs|loopext4] [BUILD_DIR]
+    /usr/bin/python3 bench/pull.py [--quick] [--snapshotter overlayfs|loopext4] [--json FILE] [BUILD_DIR]
                                                              (as root; BUILD_DIR defaults to ./build)
 
 --quick: 2 small layers, 1 run (what CI runs, so that the script cannot rot).
@@ -20,10 +20,10 @@ Prints, per run and as medians: pull seconds, MB/s (compressed bytes per
 second), and pull / floor.  The issue's target is a ratio at or below 0.5.
 """
 
+import argparse
 import glob
 import gzip
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -40,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 import registry_fixture as rf  # noqa: E402
+from cri_client import cri_modules  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -101,16 +102,6 @@ def build_layout(layout):
     return layers
 
 
-def cri_modules(tmp):
-    out = os.path.join(tmp, "proto")
-    os.makedirs(out)
-    proto_dir = os.path.join(SOURCE, "core", "proto")
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{proto_dir}", f"--python_out={out}",
-                    f"--grpc_python_out={out}", os.path.join(proto_dir, "api.proto")], check=True)
-    sys.path.insert(0, out)
-    return importlib.import_module("api_pb2"), importlib.import_module("api_pb2_grpc")
-
-
 def floor(reg, layers, tmp):
     """curl | tar -xzf, one layer after another: the machine's sequential floor."""
     dest = os.path.join(tmp, "floor")
@@ -156,18 +147,15 @@ def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter="overlayfs"):
 
 def main():
     global LAYERS, RUNS, SCALE
-    args = sys.argv[1:]
-    snapshotter = "overlayfs"
-    if "--snapshotter" in args:
-        i = args.index("--snapshotter")
-        snapshotter = args[i + 1] if i + 1 < len(args) else ""
-        if snapshotter not in SNAPSHOTTERS:
-            sys.exit(f"--snapshotter: one of {', '.join(SNAPSHOTTERS)}")
-        del args[i:i + 2]
-    if args and args[0] == "--quick":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("build_dir", nargs="?", default=os.path.join(SOURCE, "build"))
+    ap.add_argument("--quick", action="store_true", help="2 small layers, 1 run (what CI runs)")
+    ap.add_argument("--snapshotter", choices=sorted(SNAPSHOTTERS), default="overlayfs")
+    ap.add_argument("--json", metavar="FILE", help="also write the medians to FILE (bench/all.py reads it)")
+    args = ap.parse_args()
+    if args.quick:
         LAYERS, RUNS, SCALE = 2, 1, 0.05
-        args = args[1:]
-    build = os.path.abspath(args[0] if args else os.path.join(SOURCE, "build"))
+    build, snapshotter = os.path.abspath(args.build_dir), args.snapshotter
     tmp = tempfile.mkdtemp(prefix="cleat-bench-pull-")
     reg = None
     try:
@@ -190,6 +178,10 @@ def main():
         p, f = statistics.median(pulls), statistics.median(floors)
         print(f"median: cleat pull {p:.2f} s, {total / 1e6 / p:.1f} MB/s; floor {f:.2f} s; "
               f"ratio {p / f:.2f} (target <= 0.5)")
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump({"pull_s": p, "pull_floor_s": f, "pull_over_floor": p / f, "compressed_mb": total / 1e6,
+                           "layers": LAYERS}, out, indent=1)
     finally:
         if reg:
             reg.stop()

@@ -14,13 +14,15 @@ each ask for a reply (SPDY PING + DATA; WebSocket PING) and never reads:
 the growth of cleatd's RssAnon (peak, sampled every 50 ms) and how much of
 the 64 MiB cleatd took.
 
-    /usr/bin/python3 bench/stream_flood.py [--build-dir DIR] [-n 100 500 1000] [--reps 3]
+    /usr/bin/python3 bench/stream_flood.py [--build-dir DIR] [-n 100 500 1000] [--reps 3] [--quick]
+                                           [--json FILE]
 
 (as root; the binaries come from the build dir).  Everything it made is
 removed at the end.
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -75,6 +77,7 @@ def latency_under_flood(env, cid, n, reps, give_up):
     print(f"N={n:5d} idle: exec of `true` {med}   ({len(ok)}/{reps} within {give_up}s, "
           f"{refused} refusals retried, flood re-opened {flood.reopened})", flush=True)
     time.sleep(7)  # the rest of the flood reaches its deadline before the next round
+    return statistics.median(ok) if ok else None
 
 
 def rss_under_unread_flood(env, pod, transport):
@@ -95,20 +98,26 @@ def rss_under_unread_flood(env, pod, transport):
     print(f"port-forward {transport:4s} never reading: cleatd RssAnon +{grown / 1024:7.1f} MiB, it took "
           f"{sent / (1 << 20):5.1f} of 64 MiB ({time.monotonic() - start:.1f}s)", flush=True)
     time.sleep(2)
+    return grown
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", default=os.path.join(SOURCE, "build"))
-    ap.add_argument("-n", type=int, nargs="+", default=[100, 500, 1000])
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--give-up", type=float, default=30)
+    ap.add_argument("-n", type=int, nargs="+", default=[100, 500, 1000], help="idle connections (default 100 500 1000)")
+    ap.add_argument("--reps", type=int, default=3, help="execs timed under each flood")
+    ap.add_argument("--give-up", type=float, default=30, help="seconds an exec may be refused before it counts lost")
+    ap.add_argument("--quick", action="store_true", help="one flood of 20, one exec (what CI runs)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE (bench/all.py reads it)")
     args = ap.parse_args()
+    if args.quick:
+        args.n, args.reps = [20], 1
+    figures = {}
     set_env(os.path.abspath(args.build_dir))
     import conftest
     import flood_clients as fc
     import pod_fixture
-    from pods import cri_modules
+    from cri_client import cri_modules
     fc.raise_nofile(max(args.n) + 512)
     base = tempfile.mkdtemp(prefix="cleat-bench-flood-")
     layout = os.path.join(base, "layout")
@@ -120,9 +129,12 @@ def main():
         cid = env.run(pod, command=["sh", "-c", "mkdir -p /www && echo hi > /www/index.html && "
                                                  "exec httpd -f -p 127.0.0.1:8080 -h /www"])
         for n in args.n:
-            latency_under_flood(env, cid, n, args.reps, args.give_up)
+            figures[f"exec_ms_under_{n}_idle"] = (latency_under_flood(env, cid, n, args.reps, args.give_up) or 0) * 1e3
         for transport in ("spdy", "ws"):
-            rss_under_unread_flood(env, pod, transport)
+            figures[f"rss_anon_growth_kib_unread_{transport}"] = rss_under_unread_flood(env, pod, transport)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(figures, f, indent=1)
     finally:
         try:
             env.remove_all()
