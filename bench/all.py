@@ -38,7 +38,7 @@ import registry_fixture as rf  # noqa: E402
 import cri  # noqa: E402
 import pods  # noqa: E402
 import pull  # noqa: E402
-from cri_client import CriBench, cri_modules  # noqa: E402
+from cri_client import CriBench, bench_cgroup_parent, cri_modules  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -88,14 +88,18 @@ def measure_socket(args, label, bench, image, pull_ref):
 
 def table(columns, n):
     names = list(columns)
-    head = f"{'':<64}" + "".join(f"{c:>14}" for c in names) + "".join(f"{'cleat/' + c:>16}" for c in names[1:])
+    w = [max(14, len(c) + 2) for c in names] + [len(f"cleat/{c}") + 2 for c in names[1:]]
+    head = f"{'':<64}" + "".join(f"{c:>{w[i]}}" for i, c in enumerate(names)) + \
+        "".join(f"{'cleat/' + c:>{w[len(names) + i]}}" for i, c in enumerate(names[1:]))
     lines = [head]
     for key, label, unit, scale in ROWS:
         vals = [columns[c].get(key) for c in names]
         if all(v is None for v in vals):
             continue
-        cells = "".join(f"{v * scale:>10.2f} {unit:<3}" if v is not None else f"{'-':>14}" for v in vals)
-        ratios = "".join(f"{vals[0] / v:>16.2f}" if v and vals[0] is not None else f"{'-':>16}" for v in vals[1:])
+        cells = "".join(f"{v * scale:>{w[i] - 4}.2f} {unit:<3}" if v is not None else f"{'-':>{w[i]}}"
+                        for i, v in enumerate(vals))
+        ratios = "".join(f"{vals[0] / v:>{w[len(names) + i]}.2f}" if v and vals[0] is not None
+                         else f"{'-':>{w[len(names) + i]}}" for i, v in enumerate(vals[1:]))
         lines.append(f"{label.replace('N running', f'{n} running'):<64}{cells}{ratios}")
     return "\n".join(lines)
 
@@ -108,6 +112,9 @@ def main():
     ap.add_argument("--image", help="the containers' image for the other runtimes (default: the bench registry's)")
     ap.add_argument("--pull", metavar="REF", help="the timed pull for the other runtimes (default: the bench "
                                                   "registry's image)")
+    ap.add_argument("--cgroup-parent", help="the other runtimes' pod cgroup parent (default: a cgroupfs path of "
+                                            "the bench's own; '' lets each choose; the systemd driver wants a "
+                                            "slice)")
     ap.add_argument("-n", type=int, default=20, help="pods (default 20)")
     ap.add_argument("--calls", type=int, default=50, help="times each hot kubelet call is timed (default 50)")
     ap.add_argument("--quick", action="store_true", help="small sizes everywhere (what CI runs)")
@@ -147,7 +154,8 @@ def main():
         finally:
             cleat.stop_daemon()
         for name, path in others:
-            bench = CriBench(path, pb2, pb2_grpc, os.path.join(tmp, f"logs-{name}"))
+            parent = bench_cgroup_parent() if args.cgroup_parent is None else args.cgroup_parent
+            bench = CriBench(path, pb2, pb2_grpc, os.path.join(tmp, f"logs-{name}"), parent or None)
             columns[name] = measure_socket(args, name, bench, args.image or image, args.pull or pull_ref)
 
         quick = ["--quick"] if args.quick else []

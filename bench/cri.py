@@ -34,7 +34,7 @@ import statistics
 import sys
 import tempfile
 
-from cri_client import CriBench, cri_modules, pct
+from cri_client import CriBench, bench_cgroup_parent, cri_modules, pct
 
 
 def measure(bench, image, n, calls, pull_ref=None, say=print):
@@ -82,6 +82,9 @@ def main():
     ap.add_argument("--pull", metavar="REF", help="an image whose pull is timed")
     ap.add_argument("-n", type=int, default=20, help="pods (default 20)")
     ap.add_argument("--calls", type=int, default=50, help="times each hot kubelet call is timed (default 50)")
+    ap.add_argument("--cgroup-parent", help="the pods' cgroup parent (default: a cgroupfs path of the bench's "
+                                            "own; '' lets the runtime choose; a runtime with the systemd cgroup "
+                                            "driver wants a slice)")
     ap.add_argument("--quick", action="store_true", help="2 pods, 3 calls (what CI runs)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = ap.parse_args()
@@ -93,7 +96,8 @@ def main():
     bench = None
     try:
         pb2, pb2_grpc = cri_modules(tmp)
-        bench = CriBench(args.socket, pb2, pb2_grpc, os.path.join(tmp, "logs"))
+        parent = bench_cgroup_parent() if args.cgroup_parent is None else args.cgroup_parent
+        bench = CriBench(args.socket, pb2, pb2_grpc, os.path.join(tmp, "logs"), parent or None)
         print(f"{bench.version()} at {args.socket}: {args.n} pods", flush=True)
         figures = measure(bench, args.image, args.n, args.calls, args.pull)
         if args.json:

@@ -58,7 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 import registry_fixture as rf  # noqa: E402
-from cri_client import CriBench, cri_modules, kb_fields, ms, pct, remove_cgroup  # noqa: E402
+from cri_client import CriBench, bench_cgroup_parent, cri_modules, kb_fields, ms, pct, remove_cgroup  # noqa: E402
 
 RUNC = "/usr/bin/runc"
 SHIMV2 = "/usr/bin/containerd-shim-runc-v2"
@@ -90,7 +90,7 @@ class Cleat(CriBench):
         self.state = os.path.join(self.base, "run")
         self.logs = os.path.join(self.base, "logs")
         os.makedirs(self.logs)
-        self.cgroup_parent = f"/cleat-bench-{uuid.uuid4().hex[:10]}"
+        self.cgroup_parent = bench_cgroup_parent()
         b = args.build_dir
         cfg = os.path.join(self.base, "cleat.yaml")
         plugins = ", ".join(os.path.join(b, "plugins", p)
