@@ -75,10 +75,15 @@ static int listen_on(const char *address, struct cleat_error **reterr) {
             if (pass == 0 && ai->ai_family != AF_INET6)
                 continue;
             fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+            /*
+             * The kernel's most (SOMAXCONN, capped by net.core.somaxconn): a burst that comes while the gate is
+             * busy waits in the accept queue and meets the gate's own bounds.  One that overflowed a short queue
+             * was half-connected instead, and held open until the kernel retried its handshake, 15-30 s on.
+             */
             int one = 1, zero = 0;
             if (fd >= 0 && ((pass == 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0) ||
                             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-                            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0)) {
+                            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)) {
                 e = errno;
                 close(fd);
                 fd = -1;

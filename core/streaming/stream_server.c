@@ -229,10 +229,11 @@ static int listen_on(struct stream_server *srv, const struct stream_server_optio
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL,
                          "streaming: address '%s' is not an IPv4 or IPv6 address", o->address);
     }
+    /* A burst's connections wait in the accept queue for the gate, not half-made (see metrics_http.c). */
     int one = 1;
     srv->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (srv->listen_fd < 0 || setsockopt(srv->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(srv->listen_fd, (struct sockaddr *)&ss, len) < 0 || listen(srv->listen_fd, 512) < 0 ||
+        bind(srv->listen_fd, (struct sockaddr *)&ss, len) < 0 || listen(srv->listen_fd, SOMAXCONN) < 0 ||
         getsockname(srv->listen_fd, (struct sockaddr *)&ss, &len) < 0)
         return error_set(reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "streaming: cannot listen on %s:%u: %s",
                          o->address, o->port, strerror(errno));

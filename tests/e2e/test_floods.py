@@ -148,3 +148,29 @@ def test_metrics_endpoint_through_idle_and_unread_connections(cleatd_factory):
         flood.close()
         for s in unread:
             s.close()
+
+
+def test_metrics_endpoint_takes_a_burst_while_cleatd_is_busy(cleatd_factory):
+    """A burst of connections that comes while cleatd cannot accept (stopped here with SIGSTOP; on a loaded node,
+    busy) waits in the kernel's accept queue, and each is closed at its deadline once cleatd takes it.  With a
+    listen backlog of 128, the burst overflowed the queue: the rest were connected on the client's side only
+    (or not at all), and closed 15-30 s late when the kernel retried their handshake, which failed
+    test_metrics_endpoint_through_idle_and_unread_connections now and then on a loaded machine."""
+    import signal
+    port = free_port()
+    d = cleatd_factory(f"metrics: {{address: \"127.0.0.1:{port}\"}}\n")
+    d.start()
+    assert scrape(f"http://127.0.0.1:{port}/metrics") < 3
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        flood = fc.IdleFlood("127.0.0.1", port, 300)
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    try:
+        assert len(flood.socks) == 300, f"only {len(flood.socks)} of 300 connections got through the handshake"
+        woke = time.monotonic()
+        wait_for(lambda: flood.count_closed() == len(flood.socks), 10,
+                 "the burst's connections closed within 10 s of cleatd waking")
+        assert time.monotonic() - woke < 10
+    finally:
+        flood.close()
