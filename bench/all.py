@@ -14,9 +14,10 @@ any CRI socket) the same way, with the same images from the same registry
 from any localhost registry; --image and --pull name other references
 when a runtime cannot).  Then the machine's floors, each script as it runs
 alone: bench/pods.py (cleat's Run+Create+Start against bare runc),
-bench/pull.py (cleat's pull against `curl | tar -xzf`), and
-bench/stream_flood.py.  Last it prints the table: one column per runtime,
-and the ratio of cleat to each.
+bench/pull.py (cleat's pull against `curl | tar -xzf`),
+bench/stream_flood.py and bench/churn.py (cleatd's memory after churn).
+Last it prints the table: one column per runtime, and the ratio of cleat
+to each.
 
 --quick: 2 pods, 3 calls, a small pull image and the scripts' quick modes
 (what CI runs, so that none of them rots).  Nothing it made is left.
@@ -165,6 +166,7 @@ def main():
         floors.update(run_script(args, "pull.py", quick + [args.build_dir], os.path.join(tmp, "pull.json")))
         floors.update(run_script(args, "stream_flood.py", quick + ["--build-dir", args.build_dir],
                                  os.path.join(tmp, "flood.json")))
+        churn = run_script(args, "churn.py", quick + ["--build-dir", args.build_dir], os.path.join(tmp, "churn.json"))
 
         print(f"\n=== the table: {args.n} pods, one `sleep` container each, host network; times are medians "
               f"unless named\n")
@@ -179,6 +181,10 @@ def main():
         for k, v in floors.items():
             if k.startswith(("exec_ms_under_", "rss_anon_growth_")):
                 print(f"  stream flood: {k.replace('_', ' ')}: {v:.1f}")
+        if churn:
+            print("cleatd's RssAnon through churn (bench/churn.py):")
+            for k, v in churn.items():
+                print(f"  {k:<44} {v / 1024:7.2f} MiB")
     finally:
         if reg:
             reg.stop()
