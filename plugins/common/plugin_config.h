@@ -17,4 +17,12 @@
 int plugin_config_path(const struct cleat_host *host, const struct cleat_config *options, const char *key,
                        const char *def, const char **ret, struct cleat_error **reterr);
 
+/*
+ * The list of strings at `key` in `options` (absent or null: an empty
+ * list), copied into *ret (plugin_strv_free); any other shape, or an item
+ * that is not a non-empty string, is INVALID_ARGUMENT naming where.
+ */
+int plugin_config_strings(const struct cleat_host *host, const struct cleat_config *options, const char *key,
+                          char ***ret, struct cleat_error **reterr);
+
 #endif

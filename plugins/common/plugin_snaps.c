@@ -137,10 +137,12 @@ static int meta_field(struct plugin_snap *s, char *line, size_t *nlabels) {
         *number = strtoll(tab, NULL, 10);
         return 0;
     }
-    if (strcmp(line, "key") == 0)
-        return !s->key && (s->key = strdup(tab)) ? 0 : -ENOMEM;
-    if (strcmp(line, "parent") == 0)
-        return !*tab || (s->parent = strdup(tab)) ? 0 : -ENOMEM;
+    if (strcmp(line, "key") == 0 || strcmp(line, "parent") == 0) {
+        char **field = line[0] == 'k' ? &s->key : &s->parent;
+        if (*field)
+            return -EINVAL; /* said twice */
+        return !*tab || (*field = strdup(tab)) ? 0 : -ENOMEM;
+    }
     if (strcmp(line, "kind") == 0)
         return (s->kind = (uint32_t)strtoul(tab, NULL, 10)) >= CLEAT_SNAPSHOT_VIEW &&
                        s->kind <= CLEAT_SNAPSHOT_COMMITTED

@@ -36,6 +36,7 @@
 #include "plugin_fs.h"
 #include "plugin_pidfd.h"
 #include "plugin_shim_control.h"
+#include "plugin_snaps.h"
 #include "plugin_spawn.h"
 #include "plugin_strv.h"
 
@@ -520,6 +521,106 @@ static void test_config(void **state) {
     config_tree_free(t);
 }
 
+static void test_config_strings(void **state) {
+    (void)state;
+    struct host h;
+    init_host(&h);
+    const struct cleat_host *host = &h.pi.host;
+    struct cleat_error *err = NULL;
+    struct cleat_config *t = parse("a: {l: [x, '-y z']}\nb: {l: ~}\nc: {l: x}\nd: {l: [x, '']}\ne: {l: [[x]]}\n");
+    char **v = NULL;
+    assert_int_equal(plugin_config_strings(host, host->config_get0(t, "a"), "l", &v, &err), 0);
+    assert_int_equal(plugin_strv_len((const char *const *)v), 2);
+    assert_string_equal(v[1], "-y z");
+    plugin_strv_free(v);
+    /* Null and absent: empty. */
+    assert_int_equal(plugin_config_strings(host, host->config_get0(t, "b"), "l", &v, &err), 0);
+    assert_null(v[0]);
+    plugin_strv_free(v);
+    assert_int_equal(plugin_config_strings(host, host->config_get0(t, "b"), "absent", &v, &err), 0);
+    assert_null(v[0]);
+    plugin_strv_free(v);
+    expect_error(plugin_config_strings(host, host->config_get0(t, "c"), "l", &v, &err), &err,
+                 CLEAT_STATUS_INVALID_ARGUMENT, "'l' must be a list of strings");
+    expect_error(plugin_config_strings(host, host->config_get0(t, "d"), "l", &v, &err), &err,
+                 CLEAT_STATUS_INVALID_ARGUMENT, "t.yaml:4");
+    expect_error(plugin_config_strings(host, host->config_get0(t, "e"), "l", &v, &err), &err,
+                 CLEAT_STATUS_INVALID_ARGUMENT, "non-empty string");
+    config_tree_free(t);
+}
+
+/* --- a snapshotter's table and meta files ------------------------------------ */
+
+static void test_snaps(void **state) {
+    const struct dir *d = *state;
+    struct host h;
+    init_host(&h);
+    const struct cleat_host *host = &h.pi.host;
+    struct cleat_error *err = NULL;
+    int rootfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(rootfd >= 0);
+    for (const char *const *sub = (const char *const[]){"snapshots", "tmp", "trash", NULL}; *sub; sub++)
+        assert_int_equal(mkdirat(rootfd, *sub, 0700), 0);
+    struct plugin_snaps t = {0};
+    const char *const labels[] = {"k", "v with space", NULL};
+    struct plugin_snap *s = plugin_snap_new(&t, CLEAT_SNAPSHOT_ACTIVE, "extract-1", NULL, labels);
+    assert_non_null(s);
+    assert_int_equal(s->id, 1);
+    assert_int_equal(mkdirat(rootfd, "snapshots/1", 0700), 0);
+    assert_int_equal(plugin_snaps_store(rootfd, "snapshots/1", s), 0);
+    assert_int_equal(plugin_snaps_add(&t, s), 0);
+    assert_int_equal(plugin_snaps_commit(rootfd, "snapshots/1", s, "sha256:a", NULL, 4096, 3), 0);
+    assert_string_equal(s->key, "sha256:a");
+    assert_string_equal(s->labels[1], "v with space"); /* NULL labels: kept */
+    /* The checks each op makes first, and their statuses. */
+    const struct plugin_snap *parent = NULL;
+    expect_error(plugin_snaps_check_new(host, &t, "sha256:a", NULL, &parent, &err), &err, CLEAT_STATUS_ALREADY_EXISTS,
+                 "exists");
+    expect_error(plugin_snaps_check_new(host, &t, "b", "nothing", &parent, &err), &err, CLEAT_STATUS_NOT_FOUND,
+                 "not found");
+    assert_int_equal(plugin_snaps_check_new(host, &t, "b", "sha256:a", &parent, &err), 0);
+    assert_ptr_equal(parent, s);
+    expect_error(plugin_snaps_check(host, "snapshot key", "a\tb", NULL, &err), &err, CLEAT_STATUS_INVALID_ARGUMENT,
+                 "tab");
+    expect_error(plugin_snaps_check(host, "snapshot key", "a", (const char *const[]){"x\ny", "v", NULL}, &err), &err,
+                 CLEAT_STATUS_INVALID_ARGUMENT, "label");
+    struct plugin_snap *got = NULL;
+    expect_error(plugin_snaps_check_commit(host, &t, "n", "sha256:a", NULL, &got, &err), &err,
+                 CLEAT_STATUS_FAILED_PRECONDITION, "not active");
+    struct plugin_snap *child = plugin_snap_new(&t, CLEAT_SNAPSHOT_VIEW, "v", "sha256:a", NULL);
+    assert_int_equal(child->id, 2);
+    assert_int_equal(plugin_snaps_add(&t, child), 0);
+    expect_error(plugin_snaps_check_remove(host, &t, "sha256:a", &got, &err), &err, CLEAT_STATUS_FAILED_PRECONDITION,
+                 "parent of 'v'");
+    expect_error(plugin_snaps_check_remove(host, &t, "nothing", &got, &err), &err, CLEAT_STATUS_NOT_FOUND, "not found");
+    plugin_snaps_clear(&t);
+    /* Loaded back: the record as committed; ids in tmp/ and trash/ are never given again. */
+    assert_int_equal(mkdirat(rootfd, "trash/9", 0700), 0);
+    assert_int_equal(mkdirat(rootfd, "snapshots/not-a-number", 0700), 0);
+    struct plugin_snaps back = {0};
+    assert_int_equal(plugin_snaps_load(&back, rootfd), 0);
+    assert_int_equal(back.n, 1);
+    const struct plugin_snap *b = plugin_snaps_find(&back, "sha256:a");
+    assert_non_null(b);
+    assert_int_equal(b->kind, CLEAT_SNAPSHOT_COMMITTED);
+    assert_null(b->parent);
+    assert_int_equal(b->used_bytes, 4096);
+    assert_int_equal(b->used_inodes, 3);
+    assert_string_equal(b->labels[0], "k");
+    assert_string_equal(b->labels[1], "v with space");
+    assert_null(b->labels[2]);
+    assert_int_equal(back.next_id, 10);
+    plugin_snaps_clear(&back);
+    /* A malformed meta fails the load. */
+    assert_int_equal(mkdirat(rootfd, "snapshots/3", 0700), 0);
+    int fd = openat(rootfd, "snapshots/3/meta", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_int_equal(write(fd, "kind\t9\n", 7), 7);
+    close(fd);
+    assert_int_equal(plugin_snaps_load(&back, rootfd), -EINVAL);
+    plugin_snaps_clear(&back);
+    close(rootfd);
+}
+
 /* --- cleat-shim's control socket ------------------------------------------ */
 
 /*
@@ -674,6 +775,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_config_strings),
+        cmocka_unit_test_setup_teardown(test_snaps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shim_control, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
