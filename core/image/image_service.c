@@ -16,6 +16,70 @@
 #include "log.h"
 #include "strlist.h"
 
+static int note_found(void *ctx, const struct cleat_snapshot_info *info) {
+    (void)info;
+    *(int *)ctx = 1;
+    return 1;
+}
+
+/*
+ * Why the image of `rec` cannot run here, or NULL when it can: its layers
+ * are in another snapshotter instance (the config's `snapshotter:` changed)
+ * or its top layer is not in this one (NOT_FOUND; any other error of the
+ * snapshotter says nothing and keeps the image).
+ */
+static const char *not_unpacked_here(struct image_service *svc, const image_record *rec, char *why, size_t size) {
+    struct plugin_instance *sn = svc->snapshotter;
+    if (!sn || !plugin_has_op(sn, "stat") || rec->n_chain_ids == 0)
+        return NULL;
+    if (rec->snapshotter && *rec->snapshotter && strcmp(rec->snapshotter, sn->name) != 0) {
+        snprintf(why, size, "its layers are in snapshotter '%s', not '%s'", rec->snapshotter, sn->name);
+        return why;
+    }
+    struct cleat_error *err = NULL;
+    int found = 0;
+    const char *top = rec->chain_ids[rec->n_chain_ids - 1];
+    int r = plugin_snapshotter_stat(sn, top, note_found, &found, &err);
+    int missing = r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND;
+    error_free(err);
+    if (!missing)
+        return NULL;
+    snprintf(why, size, "its top layer %s is not in snapshotter '%s'", top, sn->name);
+    return why;
+}
+
+/*
+ * Images whose layers are not in the snapshotter cleatd runs with are
+ * forgotten at start, with a warning: kubelet (which would otherwise see
+ * them present and never pull them) pulls them again, and the pull unpacks
+ * them into this snapshotter from the blobs still in the content store.
+ */
+static void forget_images_not_unpacked(struct image_service *svc) {
+    image_record **recs = NULL;
+    size_t n = 0;
+    struct cleat_error *err = NULL;
+    if (image_store_list(svc->images, &recs, &n, &err) < 0) {
+        log_warning("cannot list images to check their layers: %s", error_message(err));
+        error_free(err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char why[512];
+        if (!not_unpacked_here(svc, recs[i], why, sizeof(why)))
+            continue;
+        if (image_store_remove(svc->images, recs[i]->id, NULL, &err) < 0) {
+            log_warning("image sha256:%s: %s, and it cannot be forgotten: %s", recs[i]->id, why,
+                        error_message(err));
+            error_free(err);
+            err = NULL;
+            continue;
+        }
+        log_warning("forgot image sha256:%s%s%s: %s; a pull makes it again", recs[i]->id,
+                    recs[i]->n_repo_tags ? " " : "", recs[i]->n_repo_tags ? recs[i]->repo_tags[0] : "", why);
+    }
+    image_records_free(recs, n);
+}
+
 int image_service_open(const struct image_service_options *o, struct plugins *plugins, struct registry *reg,
                        struct store *store, struct image_service **ret, struct cleat_error **reterr) {
     struct image_service *svc = calloc(1, sizeof(*svc));
@@ -50,6 +114,7 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
         image_service_free(svc);
         return r;
     }
+    forget_images_not_unpacked(svc);
     /* Partial downloads older than a day will not be resumed. */
     content_cleanup_ingest(svc->content, 24 * 3600);
     if (svc->settings->policy)

@@ -22,7 +22,7 @@ BUILD_DIR = os.environ.get("CLEAT_BUILD_DIR", "")
 # The plugins cleat ships (the embedded defaults name them), as built, then the test plugins.
 SHIPPED_PLUGIN_DIRS = [os.path.join(BUILD_DIR, "plugins", p)
                        for p in ("storage-overlay", "image-docker", "image-oci", "runtime-runc", "runtime-kata",
-                                 "net-cni")]
+                                 "net-cni", "storage-devmapper")]
 PLUGIN_DIRS = SHIPPED_PLUGIN_DIRS + [PLUGIN_DIR]
 
 

@@ -11,7 +11,11 @@ directories across layers, pulled with `snapshotter:` set to it by a config
 drop-in, must read back in a container exactly as through storage-overlay;
 hostile layers stay contained; the rest of the core (ImageFsInfo, a
 read-only rootfs, writable-layer stats, removal and garbage collection, a
-cleatd killed and started again) works with it."""
+cleatd killed and started again) works with it.
+
+With CLEAT_E2E_DEVMAPPER set (ctest's devmapper.e2e sets it, in a guest
+whose kernel has device-mapper: tests/guest/), the same tests also run on
+storage-devmapper, over a thin pool the plugin makes from two loop devices."""
 
 import glob
 import json
@@ -29,7 +33,9 @@ from conftest import _pod_env, _pod_env_teardown, pods_removed_after
 from pod_fixture import mounts_under, tar_info, wait_for
 
 LOOP_EXT4 = "snapshotter: {name: loopext4, plugin: test-loop-ext4}\n"
-SNAPSHOTTERS = ("overlayfs", "loopext4")
+DEVMAPPER = bool(os.environ.get("CLEAT_E2E_DEVMAPPER"))
+SNAPSHOTTERS = ("overlayfs", "loopext4") + (("devmapper",) if DEVMAPPER else ())
+BLOCK = ("loopext4", "devmapper")  # the snapshotters whose mounts are block devices
 
 D, F, L, S = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
 
@@ -143,6 +149,24 @@ def loop_devices_of(root):
     return found
 
 
+def dm_devices(pool):
+    """The live device-mapper devices of a thin pool's snapshots: [/dev/mapper/NAME]."""
+    found = []
+    for f in glob.glob("/sys/block/dm-*/dm/name"):
+        with open(f) as fh:
+            name = fh.read().strip()
+        if name.startswith(pool + "-"):
+            found.append("/dev/mapper/" + name)
+    return sorted(found)
+
+
+def block_devices(st):
+    """The block devices a block snapshotter has bound or made live now."""
+    if st.name == "devmapper":
+        return dm_devices(f"cleat-e2e-{os.getpid()}")
+    return sorted(loop_devices_of(st.sn_root))
+
+
 class Stack:
     """One cleatd (snapshotter `name`) with the test images and the stack image pulled."""
 
@@ -160,12 +184,28 @@ class Stack:
         return cid, parse_listing(env.sh(cid, LISTING))
 
 
+def devmapper_dropin(base):
+    """storage-devmapper on a pool it makes from two loop devices over sparse files in `base` (the metadata
+    file's zeros let the kernel format it).  The pool stays when the module ends: the guest goes with it."""
+    loops = []
+    for name, size in (("dm-data", 2 << 30), ("dm-meta", 64 << 20)):
+        with open(os.path.join(base, name), "wb") as f:
+            f.truncate(size)
+        loops.append(subprocess.run(["losetup", "--find", "--show", os.path.join(base, name)], capture_output=True,
+                                    text=True, check=True).stdout.strip())
+    return ("snapshotter: {name: devmapper, plugin: storage-devmapper, options: "
+            f"{{pool_name: cleat-e2e-{os.getpid()}, data_device: {loops[0]}, metadata_device: {loops[1]}, "
+            "base_size_mib: 256}}\n")
+
+
 @pytest.fixture(scope="module", params=SNAPSHOTTERS)
 def stack(request, tmp_path_factory, cri, test_layout, stack_layout):
-    if not os.path.exists("/dev/loop-control") and request.param == "loopext4":
+    if not os.path.exists("/dev/loop-control") and request.param in BLOCK:
         pytest.skip("no /dev/loop-control: the kernel has no loop devices")
-    dropins = {"50-snapshotter.yaml": LOOP_EXT4} if request.param == "loopext4" else {}
-    env = _pod_env(tmp_path_factory.mktemp(request.param), cri, test_layout, dropins=dropins)
+    base = tmp_path_factory.mktemp(request.param)
+    dropins = {"loopext4": lambda: {"50-snapshotter.yaml": LOOP_EXT4},
+               "devmapper": lambda: {"50-snapshotter.yaml": devmapper_dropin(str(base))}}.get(request.param, dict)()
+    env = _pod_env(base, cri, test_layout, dropins=dropins)
     try:
         yield Stack(env, request.param, stack_layout)
     finally:
@@ -205,13 +245,15 @@ def test_stack_reads_back_exactly(st, listings):
 
 def test_both_snapshotters_give_the_same_tree(listings):
     if set(listings) != set(SNAPSHOTTERS):
-        pytest.skip(f"needs both listings, have {sorted(listings)}")
-    assert listings["loopext4"] == listings["overlayfs"]
+        pytest.skip(f"needs every listing, have {sorted(listings)}")
+    for name in BLOCK:
+        if name in listings:
+            assert listings[name] == listings["overlayfs"], name
 
 
 def test_layers_are_ext4_images_and_mounts_are_block_devices(st):
-    if st.name != "loopext4":
-        pytest.skip("loopext4 only")
+    if st.name not in BLOCK:
+        pytest.skip("block snapshotters only")
     env = st.env
     metas = glob.glob(os.path.join(st.sn_root, "snapshots", "*", "meta"))
     keys = [open(m).read().split("\n")[0].split("\t")[1] for m in metas]
@@ -220,21 +262,23 @@ def test_layers_are_ext4_images_and_mounts_are_block_devices(st):
     chain = json.loads(info)["chainIDs"]
     assert set(chain) <= set(keys)
     assert not [k for k in keys if k.startswith("extract-")]  # every unpack committed or removed
-    # A running container's rootfs is its ext4 on a loop device; the layers' own devices are detached.
+    # A running container's rootfs is its ext4 on a block device of its own (a loop device, or a thin device of
+    # the pool); the layers' own devices are detached, or not live.
     pod = env.run_pod()
     cid = env.run(pod, image=st.image, command=["sleep", "3600"])
     rootfs = os.path.realpath(os.path.join(env.container_dir(cid), "rootfs"))
     point, fstype, source = next(m for m in pod_fixture.mountinfo() if m[0] == rootfs)
-    assert fstype == "ext4" and source.startswith("/dev/loop"), (point, fstype, source)
-    devices = loop_devices_of(st.sn_root)
-    assert list(devices) == [source], devices
+    prefix = "/dev/mapper/" if st.name == "devmapper" else "/dev/loop"
+    assert fstype == "ext4" and source.startswith(prefix), (point, fstype, source)
+    devices = block_devices(st)
+    assert devices == [source], devices
     # The writable layer is the container's own: a write shows in its usage, not in the image.
     env.sh(cid, "head -c 3000000 /dev/urandom > /big && sync")
     wait_for(lambda: env.rt.ContainerStats(env.pb2.ContainerStatsRequest(container_id=cid)).stats
              .writable_layer.used_bytes.value >= 3000000, 20, "the writable layer's usage")
     env.stop(cid)
     env.remove(cid)
-    assert loop_devices_of(st.sn_root) == {}
+    assert block_devices(st) == []
     assert mounts_under(env.d.root_dir) == []
 
 
@@ -296,8 +340,8 @@ def test_remove_image_collects_its_snapshots(st):
     env.img.RemoveImage(env.pb2.RemoveImageRequest(image=env.pb2.ImageSpec(image=st.image)))
     after = glob.glob(os.path.join(st.sn_root, "snapshots", "*"))
     assert len(after) == len(before) - 3  # the stack's own three layers; the test image's layer is shared
-    if st.name == "loopext4":
-        assert loop_devices_of(st.sn_root) == {}
+    if st.name in BLOCK:
+        assert block_devices(st) == []
     # Pulled again: unpacked again, the same tree.
     st.image = env.img.PullImage(env.pb2.PullImageRequest(image=env.pb2.ImageSpec(image=st.ref)),
                                     timeout=120).image_ref
@@ -308,9 +352,10 @@ def test_remove_image_collects_its_snapshots(st):
 
 def test_kill_9_restart_and_startup_sweep(st):
     """cleatd killed while a container runs on the snapshotter, leftovers of a crash in its root: after the
-    restart the container still runs from its ext4, the leftovers are gone, and removing it frees its device."""
-    if st.name != "loopext4":
-        pytest.skip("loopext4 only")
+    restart the container still runs from its ext4, the leftovers are gone, and removing it frees its device.
+    (storage-devmapper's own leftovers, a thin device per step of each op, are made in its unit tests.)"""
+    if st.name not in BLOCK:
+        pytest.skip("block snapshotters only")
     env = st.env
     pod = env.run_pod()
     cid = env.run(pod, image=st.image, command=["sleep", "3600"])
@@ -318,6 +363,17 @@ def test_kill_9_restart_and_startup_sweep(st):
     env.d.proc.send_signal(signal.SIGKILL)
     env.d.proc.wait()
     env.d.log.close()
+    if st.name == "devmapper":
+        live = block_devices(st)
+        env.d.start()
+        env.connect()
+        assert block_devices(st) == live and len(live) == 1
+        assert {c.id: c.state for c in env.list_containers(id=cid)} == {cid: env.pb2.CONTAINER_RUNNING}
+        assert env.sh(cid, "cat /written /t/etc/motd") == "before\nback\n"
+        env.stop(cid)
+        env.remove(cid)
+        assert block_devices(st) == []
+        return
     # What a crash half way through a prepare and a remove leaves, with a device bound to the removed image.
     for leftover in ("tmp/900", "trash/901"):
         d = os.path.join(st.sn_root, leftover)
@@ -335,3 +391,39 @@ def test_kill_9_restart_and_startup_sweep(st):
     env.stop(cid)
     env.remove(cid)
     assert loop_devices_of(st.sn_root) == {}
+
+
+def test_switching_snapshotters_forgets_images_unpacked_elsewhere(st, test_layout):
+    """An operator changes `snapshotter:` (and back): at each start the images unpacked into the other one are
+    forgotten, with a warning, so that kubelet pulls them again (it would otherwise see them present, and
+    containers of them could not be made); the pull unpacks them into the snapshotter now configured."""
+    if st.name not in BLOCK:
+        pytest.skip("block snapshotters only (the switch is to overlayfs and back)")
+    env = st.env
+    env.remove_all()
+    dropin = os.path.join(env.d.dropin_dir, "50-snapshotter.yaml")
+    with open(dropin) as f:
+        text = f.read()
+    for now in ("overlayfs", st.name):
+        assert env.d.stop() == 0
+        if now == "overlayfs":
+            os.remove(dropin)
+        else:
+            with open(dropin, "w") as f:
+                f.write(text)
+        forgotten = env.d.read_log().count("forgot image sha256:")
+        env.d.start()
+        env.connect()
+        assert list(env.img.ListImages(env.pb2.ListImagesRequest()).images) == []
+        log = env.d.read_log()
+        assert log.count("forgot image sha256:") - forgotten >= 3, log[-3000:]  # the stack and the test images
+        assert f"its layers are in snapshotter '{st.name if now == 'overlayfs' else 'overlayfs'}'" in log
+        env.image_ids, env.image_refs = pod_fixture.pull_test_images(env.d, env.pb2, env.pb2_grpc, test_layout)
+        st.image = env.img.PullImage(env.pb2.PullImageRequest(image=env.pb2.ImageSpec(image=st.ref)),
+                                     timeout=120).image_ref
+        cid, got = st.listing()
+        assert sorted(got) == sorted(EXPECTED)
+        rootfs = os.path.realpath(os.path.join(env.container_dir(cid), "rootfs"))
+        fstype = next(m[1] for m in pod_fixture.mountinfo() if m[0] == rootfs)
+        assert fstype == ("overlay" if now == "overlayfs" else "ext4"), fstype
+        env.remove_all()
