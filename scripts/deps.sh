@@ -5,7 +5,12 @@
 # Go packages only for the JSON schemas they ship, which the e2e suites check
 # every config.json and image document against; e2fsprogs and mount for the
 # test snapshotter of ext4 images on loop devices: mkfs.ext4, debugfs,
-# losetup); with --package,
+# losetup; qemu-system-x86 for tests/guest/run-in-guest.sh, which boots
+# Debian's own kernel under TCG for what this host's kernel lacks (the
+# device-mapper thin-pool snapshotter), that kernel itself fetched by
+# tests/guest/fetch-kernel.sh without installing it, xz-utils to unpack it
+# for a faster boot, kmod for lsmod/modinfo in the guest, xfsprogs for the
+# snapshotter's xfs option); with --package,
 # also what building the Debian package and installing it into a fresh root
 # (scripts/package-test.sh) need.
 #
@@ -24,6 +29,7 @@ test_deps=(
     libcmocka-dev clang libclang-rt-14-dev clang-format
     docker-registry skopeo gpg gpgconf umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
     e2fsprogs mount
+    qemu-system-x86 xz-utils kmod xfsprogs
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
     containerd
     golang-github-opencontainers-specs-dev golang-github-opencontainers-image-spec-dev python3-jsonschema
@@ -35,9 +41,13 @@ package_deps=(
 )
 
 pkgs=("${build_deps[@]}")
+want_test=0
 for arg in "$@"; do
     case "$arg" in
-    --test) pkgs+=("${test_deps[@]}") ;;
+    --test)
+        pkgs+=("${test_deps[@]}")
+        want_test=1
+        ;;
     --package) pkgs+=("${package_deps[@]}") ;;
     *)
         echo "usage: $0 [--test] [--package]" >&2
@@ -55,4 +65,10 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The guest tests' kernel: downloaded and unpacked once into
+# /var/cache/cleat-tests/guest-kernel (a no-op when it is already there).
+if ((want_test)); then
+    "$(dirname "$0")/../tests/guest/fetch-kernel.sh" >/dev/null
 fi
