@@ -5,8 +5,8 @@ docker-registry into a fresh root dir, 3 runs, against the machine's own
 floor measured in the same run: `curl` of each blob piped into `tar -xzf`,
 one layer after another.
 
-    /usr/bin/python3 bench/pull.py [--quick] [--snapshotter overlayfs|loopext4] [--json FILE] [BUILD_DIR]
-                                                             (as root; BUILD_DIR defaults to ./build)
+    /usr/bin/python3 bench/pull.py [--quick] [--scale S] [--snapshotter overlayfs|loopext4|devmapper]
+                                   [--json FILE] [BUILD_DIR]  (as root; BUILD_DIR defaults to ./build)
 
 --quick: 2 small layers, 1 run (what CI runs, so that the script cannot rot).
 --snapshotter: storage-overlay (overlayfs, the default: layers go straight
@@ -15,6 +15,11 @@ every layer goes onto an ext4 on a loop device, mounted and applied as for
 any snapshotter whose mounts are not directories).  test-loop-ext4 copies
 the parent's image at each prepare, so its figures include copies a thin
 pool would not make: compare the unpack paths, not the snapshotters.
+devmapper: storage-devmapper on a thin pool it makes from two loop devices
+over sparse files in the run's temporary dir (one pool per run), for a
+kernel with device-mapper (the guest of tests/guest/: ctest's
+devmapper.bench_pull runs this there, beside overlayfs, in quick mode).
+--scale: the files per layer as a fraction of the full image (default 1).
 
 Prints, per run and as medians: pull seconds, MB/s (compressed bytes per
 second), and pull / floor.  The issue's target is a ratio at or below 0.5.
@@ -52,7 +57,22 @@ SNAPSHOTTERS = {
     "overlayfs": "",
     # Big enough for the full image unpacked (the images are sparse: unused space costs nothing).
     "loopext4": "snapshotter: {name: loopext4, plugin: test-loop-ext4, options: {size_mib: 4096}}\n",
+    "devmapper": None,  # devmapper_config(): a pool per run
 }
+
+
+def devmapper_config(base, run):
+    """storage-devmapper on a fresh pool (sparse files on loop devices in `base`); the pool stays, as loop
+    devices do, until the machine (the test guest) goes."""
+    loops = []
+    for name, size in (("dm-data", 16 << 30), ("dm-meta", 256 << 20)):
+        with open(os.path.join(base, name), "wb") as f:
+            f.truncate(size)
+        loops.append(subprocess.run(["losetup", "--find", "--show", os.path.join(base, name)], capture_output=True,
+                                    text=True, check=True).stdout.strip())
+    return ("snapshotter: {name: devmapper, plugin: storage-devmapper, options: "
+            f"{{pool_name: cleat-bench-{os.getpid()}-{run}, data_device: {loops[0]}, metadata_device: {loops[1]}, "
+            "base_size_mib: 4096}}\n")
 
 
 def make_layer(i, rnd):
@@ -121,9 +141,12 @@ def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter="overlayfs"):
     # Every plugin the build made: the embedded defaults name a runtime and a network plugin too.
     dirs = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(build, "plugins", "*", "*.so")))
     plugins = ", ".join(dirs + [os.path.join(build, "tests", "plugins")])
+    sn_config = SNAPSHOTTERS[snapshotter]
+    if sn_config is None:
+        sn_config = devmapper_config(base, run)
     with open(cfg, "w") as f:
         f.write(f"socket: {base}/cleat.sock\nroot_dir: {base}/root\nstate_dir: {base}/run\n"
-                f"plugin_dirs: [{plugins}]\n{SNAPSHOTTERS[snapshotter]}"
+                f"plugin_dirs: [{plugins}]\n{sn_config}"
                 f"transports:\n  registry:\n    options:\n      registries:\n"
                 f"        \"{reg.hostport}\": {{insecure: true}}\n")
     log = open(os.path.join(base, "cleatd.log"), "wb")
@@ -151,10 +174,13 @@ def main():
     ap.add_argument("build_dir", nargs="?", default=os.path.join(SOURCE, "build"))
     ap.add_argument("--quick", action="store_true", help="2 small layers, 1 run (what CI runs)")
     ap.add_argument("--snapshotter", choices=sorted(SNAPSHOTTERS), default="overlayfs")
+    ap.add_argument("--scale", type=float, help="files per layer, as a fraction of the full image")
     ap.add_argument("--json", metavar="FILE", help="also write the medians to FILE (bench/all.py reads it)")
     args = ap.parse_args()
     if args.quick:
         LAYERS, RUNS, SCALE = 2, 1, 0.05
+    if args.scale:
+        SCALE = args.scale
     build, snapshotter = os.path.abspath(args.build_dir), args.snapshotter
     tmp = tempfile.mkdtemp(prefix="cleat-bench-pull-")
     reg = None

@@ -244,11 +244,12 @@ def test_stack_reads_back_exactly(st, listings):
 
 
 def test_both_snapshotters_give_the_same_tree(listings):
-    if set(listings) != set(SNAPSHOTTERS):
-        pytest.skip(f"needs every listing, have {sorted(listings)}")
-    for name in BLOCK:
-        if name in listings:
-            assert listings[name] == listings["overlayfs"], name
+    """Every block snapshotter's listing (of those this run made) is overlayfs's."""
+    others = sorted(set(listings) - {"overlayfs"})
+    if "overlayfs" not in listings or not others:
+        pytest.skip(f"needs overlayfs's listing and another, have {sorted(listings)}")
+    for name in others:
+        assert listings[name] == listings["overlayfs"], name
 
 
 def test_layers_are_ext4_images_and_mounts_are_block_devices(st):
