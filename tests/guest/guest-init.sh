@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the initramfs that tests/guest/run-in-guest.sh builds and boots.
 #
 # It runs under the static busybox only (nothing else is in the initramfs but
