@@ -3,9 +3,14 @@
 #include "plugin_snaps.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugin_clock.h"
 #include "plugin_fs.h"
@@ -323,4 +328,45 @@ int plugin_snap_report(const struct plugin_snap *s, cleat_snapshot_fn fn, void *
                                        .updated_ns = s->updated,
                                        .labels = (const char *const *)s->labels};
     return fn(ctx, &info);
+}
+
+int plugin_snaps_stat(const struct cleat_host *host, const struct plugin_snaps *t, const char *key,
+                      cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr) {
+    const struct plugin_snap *s = plugin_snaps_find(t, key);
+    if (!s)
+        return plugin_snaps_not_found(host, key, reterr);
+    plugin_snap_report(s, fn, ctx);
+    return 0;
+}
+
+void plugin_snaps_walk(const struct plugin_snaps *t, cleat_snapshot_fn fn, void *ctx) {
+    for (size_t i = 0; i < t->n && plugin_snap_report(t->v[i], fn, ctx) == 0; i++) {
+    }
+}
+
+/* --- the root ------------------------------------------------------------------------ */
+
+int plugin_snaps_open_root(const struct cleat_host *host, char *root, size_t size, int *ret_rootfd, int *ret_lockfd,
+                           struct cleat_error **reterr) {
+    static const char *const subs[] = {"snapshots", "tmp", "trash"};
+    char real[PATH_MAX];
+    *ret_rootfd = *ret_lockfd = -1;
+    int r = realpath(host->root_dir(host), real) ? 0 : -errno;
+    if (r == 0 && strlen(real) >= size)
+        r = -ENAMETOOLONG;
+    if (r < 0)
+        return cleat_error_set(host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot resolve %s: %s", host->root_dir(host),
+                               strerror(-r));
+    memcpy(root, real, strlen(real) + 1);
+    if ((*ret_rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return cleat_error_set(host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open %s: %s", root, strerror(errno));
+    for (size_t i = 0; i < 3; i++)
+        if (mkdirat(*ret_rootfd, subs[i], 0700) < 0 && errno != EEXIST)
+            return cleat_error_set(host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", root, subs[i],
+                                   strerror(errno));
+    *ret_lockfd = openat(*ret_rootfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (*ret_lockfd < 0 || flock(*ret_lockfd, LOCK_EX | LOCK_NB) < 0)
+        return cleat_error_set(host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "%s is in use: %s", root,
+                               strerror(errno));
+    return 0;
 }

@@ -110,8 +110,24 @@ int plugin_snaps_check_remove(const struct cleat_host *host, const struct plugin
 int plugin_snaps_commit(int rootfd, const char *dir, struct plugin_snap *s, const char *name, const char *const *labels,
                         int64_t used_bytes, int64_t used_inodes);
 
-/* Report one snapshot through fn (stat and walk); fn's answer. */
+/* Report one snapshot through fn; fn's answer. */
 int plugin_snap_report(const struct plugin_snap *s, cleat_snapshot_fn fn, void *ctx);
+/* The stat op's body: `key` reported through fn, or NOT_FOUND. */
+int plugin_snaps_stat(const struct cleat_host *host, const struct plugin_snaps *t, const char *key,
+                      cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr);
+/* The walk op's body: every snapshot through fn until it answers non-zero. */
+void plugin_snaps_walk(const struct plugin_snaps *t, cleat_snapshot_fn fn, void *ctx);
+
+/*
+ * The instance's root (host->root_dir(), realpath'ed into root[size]),
+ * opened into *ret_rootfd, with snapshots/, tmp/ and trash/ made, and its
+ * `lock` file held (flock) in *ret_lockfd: two instances on one root would
+ * each take the other's snapshots for leftovers.  FAILED_PRECONDITION
+ * naming the root when it is in use; the fds are the caller's to close,
+ * also on failure (-1 when not opened).
+ */
+int plugin_snaps_open_root(const struct cleat_host *host, char *root, size_t size, int *ret_rootfd, int *ret_lockfd,
+                           struct cleat_error **reterr);
 
 /* The NOT_FOUND every op gives for a key that is not there. */
 int plugin_snaps_not_found(const struct cleat_host *host, const char *key, struct cleat_error **reterr);

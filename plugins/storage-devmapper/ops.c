@@ -231,10 +231,7 @@ static int dmx_remove(void *instance, const char *key, struct cleat_error **rete
 static int dmx_stat(void *instance, const char *key, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr) {
     struct dmx *x = instance;
     pthread_mutex_lock(&x->lock);
-    const struct plugin_snap *s = plugin_snaps_find(&x->t, key);
-    int r = s ? 0 : plugin_snaps_not_found(x->host, key, reterr);
-    if (s)
-        plugin_snap_report(s, fn, ctx);
+    int r = plugin_snaps_stat(x->host, &x->t, key, fn, ctx, reterr);
     pthread_mutex_unlock(&x->lock);
     return r;
 }
@@ -242,8 +239,7 @@ static int dmx_stat(void *instance, const char *key, cleat_snapshot_fn fn, void 
 static int dmx_walk(void *instance, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr) {
     struct dmx *x = instance;
     pthread_mutex_lock(&x->lock);
-    for (size_t i = 0; i < x->t.n && plugin_snap_report(x->t.v[i], fn, ctx) == 0; i++) {
-    }
+    plugin_snaps_walk(&x->t, fn, ctx);
     pthread_mutex_unlock(&x->lock);
     return 0;
 }

@@ -116,26 +116,6 @@ static void dmx_fini(void *instance) {
     free(x);
 }
 
-/* The root, locked (two instances on one root or one pool would delete each other's devices). */
-static int open_root(struct dmx *x, struct cleat_error **reterr) {
-    static const char *const subs[] = {"snapshots", "tmp", "trash"};
-    if (!realpath(x->host->root_dir(x->host), x->root))
-        return cleat_error_set(x->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot resolve %s: %s",
-                               x->host->root_dir(x->host), strerror(errno));
-    if ((x->rootfd = open(x->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return cleat_error_set(x->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open %s: %s", x->root,
-                               strerror(errno));
-    for (size_t i = 0; i < 3; i++)
-        if (mkdirat(x->rootfd, subs[i], 0700) < 0 && errno != EEXIST)
-            return cleat_error_set(x->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", x->root,
-                                   subs[i], strerror(errno));
-    x->lockfd = openat(x->rootfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (x->lockfd < 0 || flock(x->lockfd, LOCK_EX | LOCK_NB) < 0)
-        return cleat_error_set(x->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "%s is in use: %s", x->root,
-                               strerror(errno));
-    return 0;
-}
-
 /*
  * `file` in the root says `value`, or is absent (then written with it when
  * `record`): the pool's name and the base's filesystem cannot change under
@@ -181,7 +161,7 @@ static int dmx_init(const struct cleat_host *host, const struct cleat_config *op
     pthread_mutex_init(&x->lock, NULL);
     int r = read_options(host, options, &x->opt, reterr);
     if (r == 0)
-        r = open_root(x, reterr);
+        r = plugin_snaps_open_root(host, x->root, sizeof(x->root), &x->rootfd, &x->lockfd, reterr);
     if (r == 0)
         r = pin_setting(x, "pool", "thin pool", x->opt.pool_name, 0, reterr);
     if (r == 0)

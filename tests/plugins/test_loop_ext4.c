@@ -226,10 +226,7 @@ static int lx_remove(void *instance, const char *key, struct cleat_error **reter
 static int lx_stat(void *instance, const char *key, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr) {
     struct lx *x = instance;
     pthread_mutex_lock(&x->lock);
-    const struct plugin_snap *s = plugin_snaps_find(&x->t, key);
-    int r = s ? 0 : plugin_snaps_not_found(x->host, key, reterr);
-    if (s)
-        plugin_snap_report(s, fn, ctx);
+    int r = plugin_snaps_stat(x->host, &x->t, key, fn, ctx, reterr);
     pthread_mutex_unlock(&x->lock);
     return r;
 }
@@ -237,8 +234,7 @@ static int lx_stat(void *instance, const char *key, cleat_snapshot_fn fn, void *
 static int lx_walk(void *instance, cleat_snapshot_fn fn, void *ctx, struct cleat_error **reterr) {
     struct lx *x = instance;
     pthread_mutex_lock(&x->lock);
-    for (size_t i = 0; i < x->t.n && plugin_snap_report(x->t.v[i], fn, ctx) == 0; i++) {
-    }
+    plugin_snaps_walk(&x->t, fn, ctx);
     pthread_mutex_unlock(&x->lock);
     return 0;
 }
@@ -379,26 +375,6 @@ static void lx_fini(void *instance) {
     free(x);
 }
 
-static int open_root(struct lx *x, struct cleat_error **reterr) {
-    static const char *const subs[] = {"snapshots", "tmp", "trash"};
-    if (!realpath(x->host->root_dir(x->host), x->root))
-        return cleat_error_set(x->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot resolve %s: %s",
-                               x->host->root_dir(x->host), strerror(errno));
-    if ((x->rootfd = open(x->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return cleat_error_set(x->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot open %s: %s", x->root,
-                               strerror(errno));
-    for (size_t i = 0; i < 3; i++)
-        if (mkdirat(x->rootfd, subs[i], 0700) < 0 && errno != EEXIST)
-            return cleat_error_set(x->host, reterr, CLEAT_STATUS_INTERNAL, errno, "cannot create %s/%s: %s", x->root,
-                                   subs[i], strerror(errno));
-    /* Two instances on one root would detach each other's devices. */
-    x->lockfd = openat(x->rootfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (x->lockfd < 0 || flock(x->lockfd, LOCK_EX | LOCK_NB) < 0)
-        return cleat_error_set(x->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, errno, "%s is in use: %s", x->root,
-                               strerror(errno));
-    return 0;
-}
-
 /* What a crash left: half-made (tmp/) and half-removed (trash/) snapshots, devices of no active snapshot. */
 static int sweep(struct lx *x, struct cleat_error **reterr) {
     int r = clear_dir(x, "tmp");
@@ -433,7 +409,7 @@ static int lx_init(const struct cleat_host *host, const struct cleat_config *opt
         r = host->config_get_int(options, "size_mib", 64, 8, 1 << 20, &mib, reterr);
     x->size = mib << 20;
     if (r == 0)
-        r = open_root(x, reterr);
+        r = plugin_snaps_open_root(host, x->root, sizeof(x->root), &x->rootfd, &x->lockfd, reterr);
     if (r == 0 && (r = plugin_snaps_load(&x->t, x->rootfd)) < 0)
         r = cleat_error_set(host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot read the snapshots in %s: %s", x->root,
                             strerror(-r));
