@@ -45,6 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 import registry_fixture as rf  # noqa: E402
+import thin_pool  # noqa: E402
 from cri_client import cri_modules  # noqa: E402
 
 import grpc  # noqa: E402
@@ -62,17 +63,8 @@ SNAPSHOTTERS = {
 
 
 def devmapper_config(base, run):
-    """storage-devmapper on a fresh pool (sparse files on loop devices in `base`); the pool stays, as loop
-    devices do, until the machine (the test guest) goes."""
-    loops = []
-    for name, size in (("dm-data", 16 << 30), ("dm-meta", 256 << 20)):
-        with open(os.path.join(base, name), "wb") as f:
-            f.truncate(size)
-        loops.append(subprocess.run(["losetup", "--find", "--show", os.path.join(base, name)], capture_output=True,
-                                    text=True, check=True).stdout.strip())
-    return ("snapshotter: {name: devmapper, plugin: storage-devmapper, options: "
-            f"{{pool_name: cleat-bench-{os.getpid()}-{run}, data_device: {loops[0]}, metadata_device: {loops[1]}, "
-            "base_size_mib: 4096}}\n")
+    """storage-devmapper on a fresh pool per run (tests/e2e/thin_pool.py), big enough for the full image."""
+    return thin_pool.snapshotter_yaml(base, f"cleat-bench-{os.getpid()}-{run}", 16 << 30, 256 << 20, 4096)
 
 
 def make_layer(i, rnd):

@@ -29,6 +29,7 @@ import grpc
 import pytest
 
 import pod_fixture
+import thin_pool
 from conftest import _pod_env, _pod_env_teardown, pods_removed_after
 from pod_fixture import mounts_under, tar_info, wait_for
 
@@ -36,6 +37,7 @@ LOOP_EXT4 = "snapshotter: {name: loopext4, plugin: test-loop-ext4}\n"
 DEVMAPPER = bool(os.environ.get("CLEAT_E2E_DEVMAPPER"))
 SNAPSHOTTERS = ("overlayfs", "loopext4") + (("devmapper",) if DEVMAPPER else ())
 BLOCK = ("loopext4", "devmapper")  # the snapshotters whose mounts are block devices
+POOL = f"cleat-e2e-{os.getpid()}"  # storage-devmapper's, made by thin_pool
 
 D, F, L, S = tarfile.DIRTYPE, tarfile.REGTYPE, tarfile.LNKTYPE, tarfile.SYMTYPE
 
@@ -163,7 +165,7 @@ def dm_devices(pool):
 def block_devices(st):
     """The block devices a block snapshotter has bound or made live now."""
     if st.name == "devmapper":
-        return dm_devices(f"cleat-e2e-{os.getpid()}")
+        return dm_devices(POOL)
     return sorted(loop_devices_of(st.sn_root))
 
 
@@ -184,27 +186,14 @@ class Stack:
         return cid, parse_listing(env.sh(cid, LISTING))
 
 
-def devmapper_dropin(base):
-    """storage-devmapper on a pool it makes from two loop devices over sparse files in `base` (the metadata
-    file's zeros let the kernel format it).  The pool stays when the module ends: the guest goes with it."""
-    loops = []
-    for name, size in (("dm-data", 2 << 30), ("dm-meta", 64 << 20)):
-        with open(os.path.join(base, name), "wb") as f:
-            f.truncate(size)
-        loops.append(subprocess.run(["losetup", "--find", "--show", os.path.join(base, name)], capture_output=True,
-                                    text=True, check=True).stdout.strip())
-    return ("snapshotter: {name: devmapper, plugin: storage-devmapper, options: "
-            f"{{pool_name: cleat-e2e-{os.getpid()}, data_device: {loops[0]}, metadata_device: {loops[1]}, "
-            "base_size_mib: 256}}\n")
-
-
 @pytest.fixture(scope="module", params=SNAPSHOTTERS)
 def stack(request, tmp_path_factory, cri, test_layout, stack_layout):
     if not os.path.exists("/dev/loop-control") and request.param in BLOCK:
         pytest.skip("no /dev/loop-control: the kernel has no loop devices")
     base = tmp_path_factory.mktemp(request.param)
-    dropins = {"loopext4": lambda: {"50-snapshotter.yaml": LOOP_EXT4},
-               "devmapper": lambda: {"50-snapshotter.yaml": devmapper_dropin(str(base))}}.get(request.param, dict)()
+    snapshotter = {"loopext4": lambda: LOOP_EXT4,
+                   "devmapper": lambda: thin_pool.snapshotter_yaml(str(base), POOL)}.get(request.param)
+    dropins = {"50-snapshotter.yaml": snapshotter()} if snapshotter else {}
     env = _pod_env(base, cri, test_layout, dropins=dropins)
     try:
         yield Stack(env, request.param, stack_layout)
