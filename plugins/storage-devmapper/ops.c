@@ -293,16 +293,28 @@ static int dmx_fs_usage(void *instance, struct cleat_usage *ret, struct cleat_er
 
 /* --- the sweep ------------------------------------------------------------------------------------- */
 
-/* Finish every tmp/ or trash/ entry: their devices deleted, their records removed. */
+/*
+ * One step of the sweep that failed (a device still open, most likely):
+ * logged and left for the next sweep.  Leftovers must not keep cleatd from
+ * starting; their ids are never given again meanwhile.
+ */
+static void sweep_warning(const struct dmx *x, int r, const char *what, uint64_t id) {
+    if (r < 0)
+        cleat_log(x->host, CLEAT_LOG_WARNING,
+                  "storage-devmapper: cannot %s thin device %" PRIu64 " of pool '%s' (the "
+                  "next start tries again): %s",
+                  what, id, x->opt.pool_name, strerror(-r));
+}
+
+/* Finish every tmp/ or trash/ entry: their devices deleted, their records removed.  -errno: cannot list. */
 static int clear_entries(struct dmx *x, const char *where) {
     char **names = NULL;
     int r = plugin_list_dir(x->rootfd, where, &names);
     for (size_t i = 0; r == 0 && names[i]; i++) {
         char *end;
         unsigned long long id = strtoull(names[i], &end, 10);
-        if (*end || !id)
-            continue;
-        r = finish_removal(x, where, id);
+        if (!*end && id)
+            sweep_warning(x, finish_removal(x, where, id), "delete the leftover", id);
     }
     plugin_strv_free(names);
     return r;
@@ -316,7 +328,11 @@ static const struct plugin_snap *by_id(const struct dmx *x, uint64_t id) {
     return NULL;
 }
 
-/* Live devices of this pool that should not be: committed snapshots', the base's, and those no record names. */
+/*
+ * Live devices of this pool that should not be: committed snapshots', the
+ * base's, and those no record names (deleted: the pool is the instance's).
+ * -errno: cannot list.
+ */
 static int deactivate_unkept(struct dmx *x) {
     char **names = NULL, prefix[DM_NAME_MAX + 8], base[DM_NAME_MAX];
     int r = dm_list(&names);
@@ -325,7 +341,7 @@ static int deactivate_unkept(struct dmx *x) {
     size_t plen = strlen(prefix);
     for (size_t i = 0; r == 0 && names[i]; i++) {
         if (strcmp(names[i], base) == 0) {
-            r = dmx_thin_deactivate(x, 0, 0);
+            sweep_warning(x, dmx_thin_deactivate(x, 0, 0), "deactivate the base,", 0);
             continue;
         }
         char *end;
@@ -334,9 +350,9 @@ static int deactivate_unkept(struct dmx *x) {
             continue;
         const struct plugin_snap *s = by_id(x, id);
         if (!s)
-            r = dmx_thin_delete(x, id); /* no record at all: ours (the pool is), and lost */
+            sweep_warning(x, dmx_thin_delete(x, id), "delete the unrecorded", id);
         else if (s->kind == CLEAT_SNAPSHOT_COMMITTED)
-            r = dmx_thin_deactivate(x, id, 0);
+            sweep_warning(x, dmx_thin_deactivate(x, id, 0), "deactivate the committed", id);
     }
     plugin_strv_free(names);
     return r;
@@ -344,21 +360,24 @@ static int deactivate_unkept(struct dmx *x) {
 
 int dmx_sweep(struct dmx *x, struct cleat_error **reterr) {
     int r = clear_entries(x, "tmp");
-    const char *what = "cannot delete the devices of half-made snapshots";
-    if (r == 0 && (r = clear_entries(x, "trash")) < 0)
-        what = "cannot delete the devices of half-removed snapshots";
-    if (r == 0 && (r = deactivate_unkept(x)) < 0)
-        what = "cannot deactivate the devices of committed snapshots";
-    /* After a reboot (or a crash inside commit) an active snapshot's or a view's device is not live: made so. */
-    for (size_t i = 0; r == 0 && i < x->t.n; i++) {
-        const struct plugin_snap *s = x->t.v[i];
-        if (s->kind != CLEAT_SNAPSHOT_COMMITTED &&
-            (r = dmx_thin_activate(x, s->id, s->kind == CLEAT_SNAPSHOT_VIEW)) < 0)
-            what = "cannot activate the devices of active snapshots";
-    }
+    if (r == 0)
+        r = clear_entries(x, "trash");
+    if (r == 0)
+        r = deactivate_unkept(x);
     if (r < 0)
-        return cleat_error_set(x->host, reterr, plugin_errno_status(-r), -r, "storage-devmapper: %s in pool '%s': %s",
-                               what, x->opt.pool_name, strerror(-r));
+        return cleat_error_set(x->host, reterr, plugin_errno_status(-r), -r,
+                               "storage-devmapper: cannot list the leftovers in %s or pool '%s': %s", x->root,
+                               x->opt.pool_name, strerror(-r));
+    /*
+     * After a reboot (or a crash inside commit) an active snapshot's or a
+     * view's device is not live: made so.  One that cannot be is logged;
+     * its container fails when its rootfs is mounted, saying why.
+     */
+    for (size_t i = 0; i < x->t.n; i++) {
+        const struct plugin_snap *s = x->t.v[i];
+        if (s->kind != CLEAT_SNAPSHOT_COMMITTED)
+            sweep_warning(x, dmx_thin_activate(x, s->id, s->kind == CLEAT_SNAPSHOT_VIEW), "activate the active", s->id);
+    }
     return 0;
 }
 
