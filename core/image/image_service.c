@@ -68,8 +68,7 @@ static void forget_images_not_unpacked(struct image_service *svc) {
         if (!not_unpacked_here(svc, recs[i], why, sizeof(why)))
             continue;
         if (image_store_remove(svc->images, recs[i]->id, NULL, &err) < 0) {
-            log_warning("image sha256:%s: %s, and it cannot be forgotten: %s", recs[i]->id, why,
-                        error_message(err));
+            log_warning("image sha256:%s: %s, and it cannot be forgotten: %s", recs[i]->id, why, error_message(err));
             error_free(err);
             err = NULL;
             continue;
