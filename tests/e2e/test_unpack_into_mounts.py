@@ -7,8 +7,9 @@ the shape storage-devmapper gives ({type: ext4, source: /dev/loopN}), so
 cleatd must take the containerd way: mount the active snapshot, apply the
 layer onto it (whiteouts delete, opaque directories empty), unmount, commit
 (core/image/layer_target.h).  An image built here, with whiteouts and opaque
-directories across layers, pulled with `snapshotter:` set to it by a config
-drop-in, must read back in a container exactly as through storage-overlay;
+directories across layers, pulled from an OCI archive (`oci-archive:`)
+with `snapshotter:` set to it by a config drop-in, must read back in a
+container exactly as through storage-overlay;
 hostile layers stay contained; the rest of the core (ImageFsInfo, a
 read-only rootfs, writable-layer stats, removal and garbage collection, a
 cleatd killed and started again) works with it.
@@ -134,10 +135,15 @@ def od_text(content):
 
 
 @pytest.fixture(scope="module")
-def stack_layout(tmp_path_factory, test_layout):
-    layout = str(tmp_path_factory.mktemp("stack") / "layout")
+def stack_archive(tmp_path_factory, test_layout):
+    """The stack image as an OCI archive (a tar of the layout): pulled as `oci-archive:ARCHIVE:stack`."""
+    base = tmp_path_factory.mktemp("stack")
+    layout, archive = str(base / "layout"), str(base / "stack.tar")
     pod_fixture.build_stacked_layout(layout, "stack", LAYERS, {"Cmd": ["sleep", "3600"]})
-    return layout
+    with tarfile.open(archive, "w") as tar:
+        for name in os.listdir(layout):
+            tar.add(os.path.join(layout, name), arcname=name)
+    return archive
 
 
 def loop_devices_of(root):
@@ -172,9 +178,9 @@ def block_devices(st):
 class Stack:
     """One cleatd (snapshotter `name`) with the test images and the stack image pulled."""
 
-    def __init__(self, env, name, layout):
+    def __init__(self, env, name, archive):
         self.env, self.name = env, name
-        self.ref = f"oci:{layout}:stack"
+        self.ref = f"oci-archive:{archive}:stack"
         self.image = env.img.PullImage(env.pb2.PullImageRequest(image=env.pb2.ImageSpec(image=self.ref)),
                                        timeout=120).image_ref
         self.sn_root = os.path.join(env.d.root_dir, "plugins", "snapshotter", name)
@@ -187,7 +193,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module", params=SNAPSHOTTERS)
-def stack(request, tmp_path_factory, cri, test_layout, stack_layout):
+def stack(request, tmp_path_factory, cri, test_layout, stack_archive):
     if not os.path.exists("/dev/loop-control") and request.param in BLOCK:
         pytest.skip("no /dev/loop-control: the kernel has no loop devices")
     base = tmp_path_factory.mktemp(request.param)
@@ -196,7 +202,7 @@ def stack(request, tmp_path_factory, cri, test_layout, stack_layout):
     dropins = {"50-snapshotter.yaml": snapshotter()} if snapshotter else {}
     env = _pod_env(base, cri, test_layout, dropins=dropins)
     try:
-        yield Stack(env, request.param, stack_layout)
+        yield Stack(env, request.param, stack_archive)
     finally:
         _pod_env_teardown(env)
 
