@@ -149,6 +149,12 @@ int dm_activate(const char *name, uint64_t sectors, const char *type, const char
     return r;
 }
 
+int dm_make_node(const char *name) {
+    struct dm_info info;
+    int r = dm_status_info(name, &info);
+    return r < 0 ? r : make_node(name, info.dev);
+}
+
 int dm_deactivate(const char *name) {
     struct dm_info info;
     int r = name_ok(name);

@@ -58,6 +58,9 @@ int dm_message(const char *name, const char *message);
 /* The names of every device-mapper device, NULL-terminated (plugin_strv_free). */
 int dm_list(char ***ret);
 
+/* Make /dev/mapper/NAME for live device `name` when it is missing or stale (a /dev that was made again). */
+int dm_make_node(const char *name);
+
 /* "/dev/mapper/NAME" into buf. */
 void dm_node_path(const char *name, char *buf, size_t size);
 

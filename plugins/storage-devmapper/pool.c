@@ -161,8 +161,8 @@ int dmx_thin_activate(struct dmx *x, uint64_t id, int read_only) {
     struct dm_info info;
     dmx_device_name(x, id, name, sizeof(name));
     if (dm_status_info(name, &info) == 0) {
-        /* Live already (cleatd restarted): its node may be gone with a reboot of /dev only. */
-        return info.read_only == !!read_only ? 0 : -EROFS;
+        /* Live already (cleatd restarted); its node may have gone with a /dev made again. */
+        return info.read_only != !!read_only ? -EROFS : dm_make_node(name);
     }
     int r = dm_status_info(x->opt.pool_name, &info);
     if (r < 0)
