@@ -161,11 +161,18 @@ static int meta_field(struct plugin_snap *s, char *line, size_t *nlabels) {
         return v ? -ENOMEM : -EINVAL;
     s->labels = labels;
     *v++ = '\0';
-    s->labels[*nlabels] = strdup(tab);
-    s->labels[*nlabels + 1] = strdup(v);
+    char *k = strdup(tab), *val = strdup(v);
+    if (!k || !val) {
+        free(k);
+        free(val);
+        s->labels[*nlabels] = NULL;
+        return -ENOMEM;
+    }
+    s->labels[*nlabels] = k;
+    s->labels[*nlabels + 1] = val;
     s->labels[*nlabels + 2] = NULL;
     *nlabels += 2;
-    return s->labels[*nlabels - 2] && s->labels[*nlabels - 1] ? 0 : -ENOMEM;
+    return 0;
 }
 
 static int meta_load(int rootfd, uint64_t id, struct plugin_snap **ret) {
@@ -195,11 +202,16 @@ static int meta_load(int rootfd, uint64_t id, struct plugin_snap **ret) {
     return 0;
 }
 
-/* The number a directory entry names, or 0 when it is not one of ours. */
-static uint64_t entry_id(const char *name) {
-    char *end;
-    unsigned long long id = strtoull(name, &end, 10);
-    return *end || name[0] < '1' || name[0] > '9' ? 0 : id;
+uint64_t plugin_snaps_id(const char *name, uint64_t max) {
+    uint64_t id = 0;
+    if (name[0] < '1' || name[0] > '9')
+        return 0; /* no sign, space or leading zero: one spelling per id */
+    for (const char *c = name; *c; c++) {
+        if (*c < '0' || *c > '9' || id > (max - (uint64_t)(*c - '0')) / 10)
+            return 0;
+        id = id * 10 + (uint64_t)(*c - '0');
+    }
+    return id;
 }
 
 int plugin_snaps_load(struct plugin_snaps *t, int rootfd) {
@@ -208,7 +220,7 @@ int plugin_snaps_load(struct plugin_snaps *t, int rootfd) {
     int r = plugin_list_dir(rootfd, "snapshots", &names);
     for (size_t i = 0; r == 0 && names[i]; i++) {
         struct plugin_snap *s = NULL;
-        uint64_t id = entry_id(names[i]);
+        uint64_t id = plugin_snaps_id(names[i], PLUGIN_SNAPS_MAX_ID);
         if (id && (r = meta_load(rootfd, id, &s)) == 0 && (r = plugin_snaps_add(t, s)) < 0)
             plugin_snap_free(s);
     }
@@ -217,7 +229,7 @@ int plugin_snaps_load(struct plugin_snaps *t, int rootfd) {
         names = NULL;
         r = plugin_list_dir(rootfd, leftovers[d], &names);
         for (size_t i = 0; r == 0 && names[i]; i++)
-            see_id(t, entry_id(names[i]));
+            see_id(t, plugin_snaps_id(names[i], PLUGIN_SNAPS_MAX_ID));
         plugin_strv_free(names);
     }
     return r;

@@ -26,7 +26,7 @@
 #include <cleat/snapshotter.h>
 
 struct plugin_snap {
-    uint64_t id; /* the directory's number: unique for the life of the root */
+    uint64_t id; /* the directory's number: never given again while a trace of it is on disk */
     char *key;
     char *parent;  /* NULL for none */
     uint32_t kind; /* CLEAT_SNAPSHOT_* */
@@ -50,6 +50,15 @@ struct plugin_snaps {
 struct plugin_snap *plugin_snap_new(const struct plugin_snaps *t, uint32_t kind, const char *key, const char *parent,
                                     const char *const *labels);
 void plugin_snap_free(struct plugin_snap *s);
+
+/* The largest id plugin_snaps_load() takes: a directory name past it is not one of ours. */
+#define PLUGIN_SNAPS_MAX_ID (UINT64_C(1) << 53)
+
+/*
+ * The id a directory entry names: decimal digits without a sign, spaces or
+ * a leading zero (one spelling per id), 1 to `max`; 0 for anything else.
+ */
+uint64_t plugin_snaps_id(const char *name, uint64_t max);
 
 /* The snapshot with this key, or NULL. */
 struct plugin_snap *plugin_snaps_find(const struct plugin_snaps *t, const char *key);

@@ -24,7 +24,8 @@
  * On disk, under the instance root (the layout plugin_snaps.h describes):
  *   pool               the pool's name, written at the first start: a root
  *                      is never used with another pool (its ids are not there)
- *   base               exists once thin device 0 is made and formatted
+ *   base               "<fs_type> <base MiB>", once thin device 0 is made
+                     and formatted: neither can change under its snapshots
  *   snapshots/<N>/meta, tmp/<N>/meta, trash/<N>/meta
  *
  * Every change is ordered so that a crash at any point leaves records the
@@ -55,8 +56,9 @@
 struct dmx_options {
     const char *pool_name;
     const char *data_device, *metadata_device; /* both or neither */
-    int64_t block_sectors;                     /* the pool's data block size */
+    int64_t block_sectors;                     /* the data block size of a pool made here */
     int64_t base_sectors;                      /* every thin device's size */
+    char base_pin[48];                         /* "<fs_type> <base MiB>": what the root's `base` records */
     const char *fs_type;                       /* "ext4" or "xfs" */
     char **mkfs_options;                       /* never NULL */
     int32_t discard_blocks;                    /* discard a device's blocks before deleting it */
@@ -69,6 +71,8 @@ struct dmx {
     int rootfd, lockfd;
     pthread_mutex_t lock; /* every op, whole */
     struct plugin_snaps t;
+    int64_t pool_block_sectors; /* the pool's own data block size, from its table */
+    char pool_dev[32];          /* the pool's "major:minor", as thin tables name it */
 };
 
 /* --- pool.c: the pool and its thin devices ----------------------------------------- */
@@ -83,14 +87,23 @@ int dmx_pool_open(struct dmx *x, struct cleat_error **reterr);
 int dmx_base_make(struct dmx *x, struct cleat_error **reterr);
 /* The dm name of thin device id ("<pool>-snap-<id>"; "<pool>-base" for 0). */
 void dmx_device_name(const struct dmx *x, uint64_t id, char *buf, size_t size);
-/* Make thin device id a snapshot of origin (0: the base).  -errno. */
+/*
+ * Make thin device id a snapshot of origin (0: the base), which must not be
+ * live: its device is deactivated first, and -EBUSY when it is in use.
+ */
 int dmx_thin_snapshot(struct dmx *x, uint64_t id, uint64_t origin);
 /* Delete thin device id from the pool (deactivated first); a device the pool does not have is done.  -errno. */
 int dmx_thin_delete(struct dmx *x, uint64_t id);
 /* Make thin device id live (read-only for a view); already live is done.  -errno. */
 int dmx_thin_activate(struct dmx *x, uint64_t id, int read_only);
-/* Take thin device id's dm device away, discarding its blocks first when configured; gone already is done. */
+/*
+ * Take thin device id's dm device away; gone already is done.  With
+ * `discard` and discard_blocks configured its blocks are discarded first
+ * (made live for that when it is not), unless someone holds it open.
+ */
 int dmx_thin_deactivate(struct dmx *x, uint64_t id, int discard);
+/* Whether live dm device `name` is thin device id of this pool (its table says so). */
+int dmx_is_our_thin(const struct dmx *x, const char *name, uint64_t id);
 /* Sectors the live thin device id has mapped (its status), or -errno. */
 int64_t dmx_thin_mapped_sectors(const struct dmx *x, uint64_t id);
 /* Bytes of the pool's data in use (its status), or -errno. */

@@ -48,11 +48,12 @@ static int call(unsigned long cmd, struct dm_ioctl *io) {
 }
 
 /* A call whose answer is data: repeated with a larger buffer while the kernel says it was too small. */
-static int call_for_data(unsigned long cmd, const char *name, struct dm_ioctl **ret) {
+static int call_for_data(unsigned long cmd, const char *name, uint32_t flags, struct dm_ioctl **ret) {
     for (size_t size = FIRST_SIZE; size <= MAX_SIZE; size *= 4) {
         struct dm_ioctl *io = request(name, size);
         if (!io)
             return -ENOMEM;
+        io->flags = flags;
         int r = call(cmd, io);
         if (r == 0 && !(io->flags & DM_BUFFER_FULL_FLAG)) {
             *ret = io;
@@ -64,6 +65,8 @@ static int call_for_data(unsigned long cmd, const char *name, struct dm_ioctl **
     }
     return -E2BIG;
 }
+
+static int target_line(const char *name, uint32_t flags, char **ret_type, char **ret_status);
 
 static int name_ok(const char *name) {
     return name && *name && strlen(name) < DM_NAME_LEN && !strchr(name, '/') ? 0 : -EINVAL;
@@ -94,11 +97,17 @@ static void remove_node(const char *name, dev_t dev) {
 }
 
 static int remove_device(const char *name) {
-    struct dm_ioctl *io = request(name, sizeof(*io));
-    if (!io)
-        return -ENOMEM;
-    int r = call(DM_DEV_REMOVE, io);
-    free(io);
+    int r = -EBUSY;
+    /* Up to ~0.5 s: what libdevmapper's retries on a host with udev also wait out. */
+    for (int attempt = 0; r == -EBUSY && attempt < 10; attempt++) {
+        if (attempt)
+            usleep(50000);
+        struct dm_ioctl *io = request(name, sizeof(*io));
+        if (!io)
+            return -ENOMEM;
+        r = call(DM_DEV_REMOVE, io);
+        free(io);
+    }
     return r;
 }
 
@@ -184,10 +193,18 @@ int dm_status_info(const char *name, struct dm_info *ret) {
 }
 
 int dm_target_status(const char *name, char **ret_type, char **ret_status) {
+    return target_line(name, 0, ret_type, ret_status);
+}
+
+int dm_target_table(const char *name, char **ret_type, char **ret_params) {
+    return target_line(name, DM_STATUS_TABLE_FLAG, ret_type, ret_params);
+}
+
+static int target_line(const char *name, uint32_t flags, char **ret_type, char **ret_status) {
     if (name_ok(name) < 0)
         return -EINVAL;
     struct dm_ioctl *io = NULL;
-    int r = call_for_data(DM_TABLE_STATUS, name, &io);
+    int r = call_for_data(DM_TABLE_STATUS, name, flags, &io);
     if (r < 0)
         return r;
     if (io->target_count < 1 || io->data_size < io->data_start + sizeof(struct dm_target_spec)) {
@@ -225,7 +242,7 @@ int dm_message(const char *name, const char *message) {
 
 int dm_list(char ***ret) {
     struct dm_ioctl *io = NULL;
-    int r = call_for_data(DM_LIST_DEVICES, NULL, &io);
+    int r = call_for_data(DM_LIST_DEVICES, NULL, 0, &io);
     if (r < 0)
         return r;
     char **names = calloc(1, sizeof(char *));

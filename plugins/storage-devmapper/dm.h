@@ -43,7 +43,8 @@ int dm_activate(const char *name, uint64_t sectors, const char *type, const char
 /*
  * Remove device `name` and its /dev/mapper node.  -ENXIO when it is not
  * there (callers that want it gone take that as done), -EBUSY while it is
- * open.
+ * open.  A device someone opened for a moment (udev's blkid after a
+ * change, say) is waited for a little before EBUSY is believed.
  */
 int dm_deactivate(const char *name);
 /* The state of device `name`.  -ENXIO when there is none. */
@@ -53,6 +54,8 @@ int dm_status_info(const char *name, struct dm_info *ret);
  * text), e.g. "thin-pool" "1 10/4096 0/819 - rw ...".  Freed by the caller.
  */
 int dm_target_status(const char *name, char **ret_type, char **ret_status);
+/* The same for the live table's line: the target's type and parameters, e.g. "thin" "253:0 7". */
+int dm_target_table(const char *name, char **ret_type, char **ret_params);
 /* Send `message` to the device's target at sector 0 (a thin pool's "create_thin 1"). */
 int dm_message(const char *name, const char *message);
 /* The names of every device-mapper device, NULL-terminated (plugin_strv_free). */

@@ -30,8 +30,10 @@
 /* --- helpers ------------------------------------------------------------------------------- */
 
 static int fail(const struct dmx *x, struct cleat_error **reterr, int r, const char *what, const char *key) {
-    return cleat_error_set(x->host, reterr, plugin_errno_status(-r), -r, "storage-devmapper: snapshot '%s': %s: %s",
-                           key, what, strerror(-r));
+    /* ALREADY_EXISTS means "the key is in use" to the core: an EEXIST from inside (a directory, a dm name) is not. */
+    int32_t status = r == -EEXIST ? CLEAT_STATUS_INTERNAL : plugin_errno_status(-r);
+    return cleat_error_set(x->host, reterr, status, -r, "storage-devmapper: snapshot '%s': %s: %s", key, what,
+                           strerror(-r));
 }
 
 static void snap_dir(const char *where, uint64_t id, char *buf, size_t size) {
@@ -63,6 +65,26 @@ static int emit_mounts(const struct dmx *x, const struct plugin_snap *s, struct 
 
 /* --- prepare, view, mounts ------------------------------------------------------------------ */
 
+/*
+ * A failed prepare or view: its device deleted (when made) and its record
+ * removed from `at` (NULL: none was made).  When the device cannot go, the
+ * record goes to trash/ instead, where the next sweep finishes it: never
+ * back as a snapshot, and never without a record while the device is there.
+ */
+static void undo_make(struct dmx *x, uint64_t id, const char *at, int made) {
+    char trash[64];
+    snap_dir("trash", id, trash, sizeof(trash));
+    int r = made ? dmx_thin_delete(x, id) : 0;
+    if (r == 0 && at)
+        r = remove_dir(x, at);
+    if (r < 0 && at && renameat(x->rootfd, at, x->rootfd, trash) == 0)
+        (void)plugin_fsync_dir(x->rootfd, "trash");
+    if (r < 0)
+        cleat_log(x->host, CLEAT_LOG_WARNING,
+                  "storage-devmapper: thin device %" PRIu64 " of a failed prepare is left for the next start: %s", id,
+                  strerror(-r));
+}
+
 static int make(struct dmx *x, uint32_t kind, const char *key, const char *parent, const char *const *labels,
                 struct cleat_mount_list *ml, struct cleat_error **reterr) {
     const struct plugin_snap *p = NULL;
@@ -77,12 +99,17 @@ static int make(struct dmx *x, uint32_t kind, const char *key, const char *paren
     struct plugin_snap *s = plugin_snap_new(&x->t, kind, key, parent, labels);
     if (!s)
         return plugin_oom(x->host, reterr);
+    /* Handed out for good: an id whose leftovers a failure below leaves is never given again. */
+    x->t.next_id = s->id + 1;
     char tmp[64], final[64];
     snap_dir("tmp", s->id, tmp, sizeof(tmp));
     snap_dir("snapshots", s->id, final, sizeof(final));
+    const char *at = NULL; /* where the record is: tmp, then final */
     int made = 0;
     if (mkdirat(x->rootfd, tmp, 0700) < 0)
         r = -errno;
+    else
+        at = tmp;
     if (r == 0)
         r = plugin_snaps_store(x->rootfd, tmp, s);
     if (r == 0)
@@ -94,20 +121,21 @@ static int make(struct dmx *x, uint32_t kind, const char *key, const char *paren
         r = dmx_thin_activate(x, s->id, kind == CLEAT_SNAPSHOT_VIEW);
     if (r == 0 && renameat(x->rootfd, tmp, x->rootfd, final) < 0)
         r = -errno;
+    else if (r == 0)
+        at = final;
     if (r == 0)
         r = plugin_fsync_dir(x->rootfd, "snapshots");
     if (r == 0)
         r = plugin_snaps_add(&x->t, s);
     if (r == 0)
         return emit_mounts(x, s, ml, reterr);
-    int e = fail(x, reterr, r, "cannot make it", key);
-    if (made && dmx_thin_delete(x, s->id) < 0)
-        cleat_log(x->host, CLEAT_LOG_WARNING, "storage-devmapper: thin device %" PRIu64 " left for the next start",
-                  s->id);
-    else {
-        remove_dir(x, final);
-        remove_dir(x, tmp);
-    }
+    int e = r == -EBUSY && !made
+                ? cleat_error_set(x->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EBUSY,
+                                  "storage-devmapper: snapshot '%s': the device of its parent '%s' is in use (mounted "
+                                  "outside cleat?), and a thin snapshot's origin must not change",
+                                  key, parent ? parent : "(the base)")
+                : fail(x, reterr, r, "cannot make it", key);
+    undo_make(x, s->id, at, made);
     plugin_snap_free(s);
     return e;
 }
@@ -207,12 +235,18 @@ static int remove_locked(struct dmx *x, const char *key, struct cleat_error **re
     snap_dir("trash", s->id, trash, sizeof(trash));
     if (renameat(x->rootfd, dir, x->rootfd, trash) < 0)
         return fail(x, reterr, -errno, "cannot remove it", key);
-    (void)plugin_fsync_dir(x->rootfd, "snapshots");
     uint64_t id = s->id;
     plugin_snaps_del(&x->t, s);
     plugin_snap_free(s);
-    /* The key is free now; what follows is finished by the next sweep if it fails. */
-    if ((r = finish_removal(x, "trash", id)) < 0)
+    /*
+     * The key is free now; what follows is finished by the next sweep if it
+     * fails.  The device is deleted only once the rename is durable: a
+     * snapshots/N back after a power loss must still find its device.
+     */
+    r = plugin_fsync_dir(x->rootfd, "snapshots");
+    if (r == 0)
+        r = plugin_fsync_dir(x->rootfd, "trash");
+    if (r == 0 && (r = finish_removal(x, "trash", id)) < 0)
         cleat_log(x->host, CLEAT_LOG_WARNING, "storage-devmapper: thin device %" PRIu64 " (%s/%s) not deleted yet: %s",
                   id, x->root, trash, strerror(-r));
     return 0;
@@ -306,26 +340,25 @@ static void sweep_warning(const struct dmx *x, int r, const char *what, uint64_t
                   what, id, x->opt.pool_name, strerror(-r));
 }
 
-/* Finish every tmp/ or trash/ entry: their devices deleted, their records removed.  -errno: cannot list. */
-static int clear_entries(struct dmx *x, const char *where) {
-    char **names = NULL;
-    int r = plugin_list_dir(x->rootfd, where, &names);
-    for (size_t i = 0; r == 0 && names[i]; i++) {
-        char *end;
-        unsigned long long id = strtoull(names[i], &end, 10);
-        if (!*end && id)
-            sweep_warning(x, finish_removal(x, where, id), "delete the leftover", id);
-    }
-    plugin_strv_free(names);
-    return r;
-}
-
 /* The snapshot with device id, or NULL. */
 static const struct plugin_snap *by_id(const struct dmx *x, uint64_t id) {
     for (size_t i = 0; i < x->t.n; i++)
         if (x->t.v[i]->id == id)
             return x->t.v[i];
     return NULL;
+}
+
+/* Finish every tmp/ or trash/ entry: their devices deleted, their records removed.  -errno: cannot list. */
+static int clear_entries(struct dmx *x, const char *where) {
+    char **names = NULL;
+    int r = plugin_list_dir(x->rootfd, where, &names);
+    for (size_t i = 0; r == 0 && names[i]; i++) {
+        uint64_t id = plugin_snaps_id(names[i], DMX_MAX_DEVICE_ID);
+        if (id && !by_id(x, id)) /* never the device of a snapshot that is there */
+            sweep_warning(x, finish_removal(x, where, id), "delete the leftover", id);
+    }
+    plugin_strv_free(names);
+    return r;
 }
 
 /*
@@ -344,9 +377,8 @@ static int deactivate_unkept(struct dmx *x) {
             sweep_warning(x, dmx_thin_deactivate(x, 0, 0), "deactivate the base,", 0);
             continue;
         }
-        char *end;
-        unsigned long long id = strncmp(names[i], prefix, plen) == 0 ? strtoull(names[i] + plen, &end, 10) : 0;
-        if (!id || *end)
+        uint64_t id = strncmp(names[i], prefix, plen) == 0 ? plugin_snaps_id(names[i] + plen, DMX_MAX_DEVICE_ID) : 0;
+        if (!id || !dmx_is_our_thin(x, names[i], id))
             continue;
         const struct plugin_snap *s = by_id(x, id);
         if (!s)

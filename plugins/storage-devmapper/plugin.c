@@ -90,6 +90,7 @@ static int read_options(const struct cleat_host *host, const struct cleat_config
         return r;
     o->block_sectors = block_kib * 2;
     o->base_sectors = size_mib * 2048;
+    snprintf(o->base_pin, sizeof(o->base_pin), "%s %lld", o->fs_type, (long long)size_mib);
     return 0;
 }
 
@@ -165,7 +166,7 @@ static int dmx_init(const struct cleat_host *host, const struct cleat_config *op
     if (r == 0)
         r = pin_setting(x, "pool", "thin pool", x->opt.pool_name, 0, reterr);
     if (r == 0)
-        r = pin_setting(x, "base", "filesystem", x->opt.fs_type, 0, reterr);
+        r = pin_setting(x, "base", "base filesystem (type and MiB)", x->opt.base_pin, 0, reterr);
     if (r == 0)
         r = dmx_pool_open(x, reterr);
     if (r == 0)

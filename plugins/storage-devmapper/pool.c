@@ -48,7 +48,7 @@ int64_t dmx_pool_used_bytes(const struct dmx *x) {
     unsigned long long tid, mu, mt, du, dt;
     int n = sscanf(status, "%llu %llu/%llu %llu/%llu", &tid, &mu, &mt, &du, &dt);
     free(status);
-    return n == 5 ? (int64_t)du * x->opt.block_sectors * 512 : -EIO;
+    return n == 5 ? (int64_t)du * x->pool_block_sectors * 512 : -EIO;
 }
 
 int64_t dmx_thin_mapped_sectors(const struct dmx *x, uint64_t id) {
@@ -117,11 +117,33 @@ static int make_pool(struct dmx *x, struct cleat_error **reterr) {
     return 0;
 }
 
+/* The pool's device numbers and its own block size (an existing pool's may not be the configured one). */
+static int pool_facts(struct dmx *x) {
+    struct dm_info info;
+    char *type = NULL, *params = NULL;
+    int r = dm_status_info(x->opt.pool_name, &info);
+    if (r == 0)
+        r = dm_target_table(x->opt.pool_name, &type, &params);
+    if (r < 0)
+        return r;
+    /* "<metadata dev> <data dev> <data block size> <low water mark> [features]" */
+    long long block = 0;
+    if (strcmp(type, "thin-pool") != 0)
+        r = -EMEDIUMTYPE;
+    else if (sscanf(params, "%*s %*s %lld", &block) != 1 || block <= 0)
+        r = -EIO;
+    free(type);
+    free(params);
+    x->pool_block_sectors = block;
+    snprintf(x->pool_dev, sizeof(x->pool_dev), "%u:%u", major(info.dev), minor(info.dev));
+    return r;
+}
+
 int dmx_pool_open(struct dmx *x, struct cleat_error **reterr) {
     struct dm_info info;
     int r = dm_status_info(x->opt.pool_name, &info);
-    if (r == -ENXIO && x->opt.data_device)
-        return make_pool(x, reterr);
+    if (r == -ENXIO && x->opt.data_device && (r = make_pool(x, reterr)) < 0)
+        return r;
     if (r == -ENXIO)
         return cleat_error_set(x->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENXIO,
                                "storage-devmapper: thin pool '%s' does not exist, and no data_device and "
@@ -131,10 +153,8 @@ int dmx_pool_open(struct dmx *x, struct cleat_error **reterr) {
         return cleat_error_set(x->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, ENODEV,
                                "storage-devmapper: no /dev/mapper/control: this kernel has no device-mapper "
                                "(modprobe dm-thin-pool)");
-    char *status = NULL;
     if (r == 0)
-        r = status_of(x->opt.pool_name, "thin-pool", &status);
-    free(status);
+        r = pool_facts(x);
     if (r == -EMEDIUMTYPE)
         return cleat_error_set(x->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
                                "storage-devmapper: device '%s' is not a thin pool", x->opt.pool_name);
@@ -156,27 +176,47 @@ static int pool_message(const struct dmx *x, const char *verb, uint64_t id, uint
     return dm_message(x->opt.pool_name, msg);
 }
 
+int dmx_is_our_thin(const struct dmx *x, const char *name, uint64_t id) {
+    char *type = NULL, *params = NULL, want[64];
+    if (dm_target_table(name, &type, &params) < 0)
+        return 0;
+    snprintf(want, sizeof(want), "%s %" PRIu64, x->pool_dev, id);
+    int ours = strcmp(type, "thin") == 0 && strcmp(params, want) == 0;
+    free(type);
+    free(params);
+    return ours;
+}
+
 int dmx_thin_activate(struct dmx *x, uint64_t id, int read_only) {
-    char name[DM_NAME_MAX], params[64], pool[32];
+    char name[DM_NAME_MAX], params[64];
     struct dm_info info;
     dmx_device_name(x, id, name, sizeof(name));
     if (dm_status_info(name, &info) == 0) {
-        /* Live already (cleatd restarted); its node may have gone with a /dev made again. */
-        return info.read_only != !!read_only ? -EROFS : dm_make_node(name);
+        if (!dmx_is_our_thin(x, name, id)) {
+            /* A name of ours with no live table (a crash between create and resume) is made again; another is not ours. */
+            if (info.active)
+                return -EEXIST;
+            int r = dm_deactivate(name);
+            if (r < 0)
+                return r;
+        } else {
+            /* Live already (cleatd restarted); its node may have gone with a /dev made again. */
+            return info.read_only != !!read_only ? -EROFS : dm_make_node(name);
+        }
     }
-    int r = dm_status_info(x->opt.pool_name, &info);
-    if (r < 0)
-        return r;
-    snprintf(pool, sizeof(pool), "%u:%u", major(info.dev), minor(info.dev));
-    snprintf(params, sizeof(params), "%s %" PRIu64, pool, id);
+    snprintf(params, sizeof(params), "%s %" PRIu64, x->pool_dev, id);
     return dm_activate(name, (uint64_t)x->opt.base_sectors, "thin", params, read_only);
 }
 
-/* Discard every block of live device `name` (BLKDISCARD), so that the pool frees them at once. */
+/*
+ * Discard every block of live device `name` (BLKDISCARD), so that the pool
+ * frees them at once.  O_EXCL: never under a filesystem still mounted on it
+ * (EBUSY), whose metadata the discard would wipe.
+ */
 static void discard_all(const struct dmx *x, const char *name) {
     char path[DM_NAME_MAX + 16];
     dm_node_path(name, path, sizeof(path));
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = open(path, O_WRONLY | O_EXCL | O_CLOEXEC);
     uint64_t range[2] = {0, (uint64_t)x->opt.base_sectors * 512};
     if (fd < 0 || ioctl(fd, BLKDISCARD, range) < 0)
         cleat_log(x->host, CLEAT_LOG_WARNING, "storage-devmapper: cannot discard %s: %s", path, strerror(errno));
@@ -186,18 +226,21 @@ static void discard_all(const struct dmx *x, const char *name) {
 
 int dmx_thin_deactivate(struct dmx *x, uint64_t id, int discard) {
     char name[DM_NAME_MAX];
+    struct dm_info info;
     dmx_device_name(x, id, name, sizeof(name));
-    if (discard && x->opt.discard_blocks) {
-        struct dm_info info;
-        if (dm_status_info(name, &info) == 0)
-            discard_all(x, name);
-    }
+    /* A committed layer's device is not live: made so, for the discard alone. */
+    if (discard && x->opt.discard_blocks && (dm_status_info(name, &info) == 0 || dmx_thin_activate(x, id, 0) == 0))
+        discard_all(x, name);
     int r = dm_deactivate(name);
     return r == -ENXIO ? 0 : r;
 }
 
 int dmx_thin_snapshot(struct dmx *x, uint64_t id, uint64_t origin) {
-    int r = pool_message(x, "create_snap", id, origin);
+    /* The kernel wants a thin snapshot's origin suspended or not live: a leftover live one goes first. */
+    int r = dmx_thin_deactivate(x, origin, 0);
+    if (r < 0)
+        return r;
+    r = pool_message(x, "create_snap", id, origin);
     if (r == -EEXIST) {
         /*
          * A device the pool has and no record names: only a crash between
@@ -230,13 +273,23 @@ static int run_mkfs(struct dmx *x, const char *device, struct cleat_error **rete
     size_t n = 0;
     while (x->opt.mkfs_options[n])
         n++;
-    const char **argv = calloc(n + 4, sizeof(char *));
+    const char **argv = calloc(n + 6, sizeof(char *));
     if (!argv)
         return plugin_oom(x->host, reterr);
     size_t a = 0;
     argv[a++] = prog;
-    /* -q for both; ext4 and xfs differ in how they take "no questions" (-F / -f), given below. */
-    argv[a++] = strcmp(x->opt.fs_type, "xfs") == 0 ? "-f" : "-F";
+    /* ext4 and xfs differ in how they take "no questions" (-F / -f). */
+    int ext4 = strcmp(x->opt.fs_type, "ext4") == 0;
+    argv[a++] = ext4 ? "-F" : "-f";
+    if (ext4) {
+        /*
+         * Inode tables and journal written now, once, in the base: left lazy,
+         * ext4lazyinit would zero them in every snapshot mounted read-write,
+         * taking pool space and counting as each container's own use.
+         */
+        argv[a++] = "-E";
+        argv[a++] = "lazy_itable_init=0,lazy_journal_init=0";
+    }
     for (size_t i = 0; i < n; i++)
         argv[a++] = x->opt.mkfs_options[i];
     argv[a++] = device;
@@ -293,8 +346,8 @@ int dmx_base_make(struct dmx *x, struct cleat_error **reterr) {
     if (d < 0)
         return cleat_error_set(x->host, reterr, CLEAT_STATUS_INTERNAL, -d,
                                "storage-devmapper: cannot deactivate %s: %s", path, strerror(-d));
-    /* The marker says which filesystem the base has: a later change of fs_type is refused at start. */
-    if ((r = plugin_write_atomic(x->rootfd, "base.tmp", "base", x->opt.fs_type, strlen(x->opt.fs_type))) == 0)
+    /* The marker says which filesystem the base has: a later change of fs_type or size is refused at start. */
+    if ((r = plugin_write_atomic(x->rootfd, "base.tmp", "base", x->opt.base_pin, strlen(x->opt.base_pin))) == 0)
         r = plugin_fsync_dir(x->rootfd, ".");
     if (r < 0)
         return cleat_error_set(x->host, reterr, CLEAT_STATUS_INTERNAL, -r,

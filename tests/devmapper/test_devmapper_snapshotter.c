@@ -515,11 +515,56 @@ static void test_busy_leftover_does_not_stop_start(void **state) {
     load(f); /* the device cannot go (EBUSY): a warning, not a failed start */
     assert_int_equal(live_devices(f), 1);
     assert_int_equal(kind_of(f, "A"), CLEAT_SNAPSHOT_COMMITTED);
-    mount_list_free(create(f, 0, "b", "A"));
+    /* A snapshot of a live origin is refused (the kernel's rule), with nothing left. */
+    assert_int_equal(create_fails(f, "b", "A", "in use"), CLEAT_STATUS_FAILED_PRECONDITION);
+    assert_int_equal(kind_of(f, "b"), 0);
+    assert_false(entries(f, "tmp"));
     unmount(mnt);
+    mount_list_free(create(f, 0, "b", "A")); /* the origin is taken down first */
     unload(f);
     load(f);                              /* the next start finishes it */
     assert_int_equal(live_devices(f), 1); /* b's */
+}
+
+/*
+ * discard_blocks: a committed layer's blocks are discarded too (its device
+ * made live for it), and never those of a device still mounted: the remove
+ * answers, the mounted filesystem keeps its files, the next start finishes.
+ */
+static void test_discard_blocks(void **state) {
+    struct fx *f = *state;
+    char opts[600], mnt[PATH_MAX];
+    snprintf(opts, sizeof(opts),
+             "{pool_name: %s, data_device: %s, metadata_device: %s, base_size_mib: 64, "
+             "discard_blocks: true}",
+             f->pool, f->data_loop, f->meta_loop);
+    struct cleat_error *err = NULL;
+    if (try_load(f, opts, &err) < 0)
+        fail_msg("load: %s", error_message(err));
+    struct cleat_mount_list *ml = create(f, 0, "a", NULL);
+    mount_at(f, ml, "m", mnt, sizeof(mnt));
+    write_text(mnt, "f", "layer\n");
+    unmount(mnt);
+    mount_list_free(ml);
+    commit(f, "A", "a");
+    ml = create(f, 0, "ctr", "A");
+    mount_at(f, ml, "c", mnt, sizeof(mnt));
+    write_text(mnt, "g", "mounted\n");
+    (void)sync();
+    remove_ok(f, "ctr"); /* the key goes; the device stays while mounted */
+    expect_text(mnt, "g", "mounted\n");
+    expect_text(mnt, "f", "layer\n");
+    assert_int_equal(live_devices(f), 1);
+    unmount(mnt);
+    mount_list_free(ml);
+    remove_ok(f, "A"); /* committed: made live, discarded, deleted */
+    assert_int_equal(live_devices(f), 1);
+    unload(f);
+    if (try_load(f, opts, &err) < 0)
+        fail_msg("load: %s", error_message(err));
+    assert_int_equal(live_devices(f), 0);
+    assert_false(entries(f, "trash"));
+    assert_int_equal(count_snapshots(f), 0);
 }
 
 /* A child making, committing and removing snapshots, killed with SIGKILL at arbitrary points, again and again. */
@@ -615,7 +660,10 @@ static void test_refused_configs(void **state) {
     unload(f);
     /* The root's base is ext4 now: xfs, or another pool, would find none of its devices. */
     snprintf(opts, sizeof(opts), "{pool_name: %s, fs_type: xfs}", f->pool);
-    assert_int_equal(failed(try_load(f, opts, &err), &err, "filesystem 'ext4'"), CLEAT_STATUS_FAILED_PRECONDITION);
+    assert_int_equal(failed(try_load(f, opts, &err), &err, "base filesystem (type and MiB) 'ext4 64'"),
+                     CLEAT_STATUS_FAILED_PRECONDITION);
+    snprintf(opts, sizeof(opts), "{pool_name: %s, base_size_mib: 128}", f->pool);
+    assert_int_equal(failed(try_load(f, opts, &err), &err, "not 'ext4 128'"), CLEAT_STATUS_FAILED_PRECONDITION);
     assert_int_equal(failed(try_load(f, "{pool_name: otherpool}", &err), &err, "thin pool"),
                      CLEAT_STATUS_FAILED_PRECONDITION);
 }
@@ -663,6 +711,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_leftovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_leftover_does_not_stop_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discard_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_9_at_any_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xfs, setup, teardown),

@@ -619,6 +619,17 @@ static void test_snaps(void **state) {
     assert_int_equal(plugin_snaps_load(&back, rootfd), -EINVAL);
     plugin_snaps_clear(&back);
     close(rootfd);
+    /* One spelling per id, within bounds. */
+    assert_int_equal(plugin_snaps_id("5", 10), 5);
+    assert_int_equal(plugin_snaps_id("10", 10), 10);
+    assert_int_equal(plugin_snaps_id("11", 10), 0);
+    assert_int_equal(plugin_snaps_id("05", 10), 0);
+    assert_int_equal(plugin_snaps_id("+5", 10), 0);
+    assert_int_equal(plugin_snaps_id(" 5", 10), 0);
+    assert_int_equal(plugin_snaps_id("5x", 10), 0);
+    assert_int_equal(plugin_snaps_id("", 10), 0);
+    assert_int_equal(plugin_snaps_id("18446744073709551617", UINT64_MAX), 0);
+    assert_true(plugin_snaps_id("18446744073709551615", UINT64_MAX) == UINT64_MAX);
 }
 
 /* --- cleat-shim's control socket ------------------------------------------ */
