@@ -129,7 +129,12 @@ int pull_trust_check(struct pull *p, struct cleat_error **reterr);
 /* Check and copy images.pinned (image_pins.c); INVALID_ARGUMENT naming a bad entry. */
 int image_pins_copy(const char *const *pinned, char ***ret, struct cleat_error **reterr);
 
-/* Non-zero if the snapshotter has a snapshot named `key`. */
+/*
+ * Whether the snapshotter has a snapshot named `key`: 1 it has, 0 it says
+ * NOT_FOUND, -1 it cannot tell (no stat op, or another error).
+ */
+int image_snapshot_lookup(struct plugin_instance *sn, const char *key);
+/* Non-zero if the snapshotter has a snapshot named `key` (image_snapshot_lookup() said 1). */
 int image_snapshot_exists(struct plugin_instance *sn, const char *key);
 
 #endif

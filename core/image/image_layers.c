@@ -113,14 +113,19 @@ static int note_exists(void *ctx, const struct cleat_snapshot_info *info) {
     return 1;
 }
 
-int image_snapshot_exists(struct plugin_instance *sn, const char *key) {
+int image_snapshot_lookup(struct plugin_instance *sn, const char *key) {
     struct exists_ctx ctx = {0};
     struct cleat_error *err = NULL;
     if (!plugin_has_op(sn, "stat"))
-        return 0;
-    plugin_snapshotter_stat(sn, key, note_exists, &ctx, &err);
+        return -1;
+    int r = plugin_snapshotter_stat(sn, key, note_exists, &ctx, &err);
+    int missing = r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND;
     error_free(err);
-    return ctx.found;
+    return ctx.found ? 1 : missing ? 0 : -1;
+}
+
+int image_snapshot_exists(struct plugin_instance *sn, const char *key) {
+    return image_snapshot_lookup(sn, key) == 1;
 }
 
 /* The names of the limits in messages: the setting and its value. */

@@ -16,12 +16,6 @@
 #include "log.h"
 #include "strlist.h"
 
-static int note_found(void *ctx, const struct cleat_snapshot_info *info) {
-    (void)info;
-    *(int *)ctx = 1;
-    return 1;
-}
-
 /*
  * Why the image of `rec` cannot run here, or NULL when it can: its layers
  * are in another snapshotter instance (the config's `snapshotter:` changed)
@@ -36,13 +30,8 @@ static const char *not_unpacked_here(struct image_service *svc, const image_reco
         snprintf(why, size, "its layers are in snapshotter '%s', not '%s'", rec->snapshotter, sn->name);
         return why;
     }
-    struct cleat_error *err = NULL;
-    int found = 0;
     const char *top = rec->chain_ids[rec->n_chain_ids - 1];
-    int r = plugin_snapshotter_stat(sn, top, note_found, &found, &err);
-    int missing = r < 0 && error_status(err) == CLEAT_STATUS_NOT_FOUND;
-    error_free(err);
-    if (!missing)
+    if (image_snapshot_lookup(sn, top) != 0)
         return NULL;
     snprintf(why, size, "its top layer %s is not in snapshotter '%s'", top, sn->name);
     return why;
