@@ -331,6 +331,26 @@ int plugin_snaps_commit(int rootfd, const char *dir, struct plugin_snap *s, cons
     return 0;
 }
 
+static int unlink_in(int rootfd, const char *dir, const char *name) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return unlinkat(rootfd, path, 0) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int plugin_snaps_remove_dir(int rootfd, const char *dir, const char *const *files) {
+    int r = 0;
+    /* The plugin's files first, the record last. */
+    for (size_t i = 0; r == 0 && files && files[i]; i++)
+        r = unlink_in(rootfd, dir, files[i]);
+    if (r == 0)
+        r = unlink_in(rootfd, dir, "meta");
+    if (r == 0)
+        r = unlink_in(rootfd, dir, "meta.tmp");
+    if (r == 0 && unlinkat(rootfd, dir, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        r = -errno;
+    return r;
+}
+
 int plugin_snap_report(const struct plugin_snap *s, cleat_snapshot_fn fn, void *ctx) {
     struct cleat_snapshot_info info = {.struct_size = sizeof(info),
                                        .key = s->key,

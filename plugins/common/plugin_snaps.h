@@ -119,6 +119,14 @@ int plugin_snaps_check_remove(const struct cleat_host *host, const struct plugin
 int plugin_snaps_commit(int rootfd, const char *dir, struct plugin_snap *s, const char *name, const char *const *labels,
                         int64_t used_bytes, int64_t used_inodes);
 
+/*
+ * Remove a snapshot directory `dir` (relative to rootfd) that holds only
+ * the plugin's own `files` (NULL-terminated; NULL: none), then `meta` and
+ * `meta.tmp`, in that order.  Missing files, or a missing directory, are
+ * fine.  -errno.
+ */
+int plugin_snaps_remove_dir(int rootfd, const char *dir, const char *const *files);
+
 /* Report one snapshot through fn; fn's answer. */
 int plugin_snap_report(const struct plugin_snap *s, cleat_snapshot_fn fn, void *ctx);
 /* The stat op's body: `key` reported through fn, or NOT_FOUND. */

@@ -42,14 +42,7 @@ static void snap_dir(const char *where, uint64_t id, char *buf, size_t size) {
 
 /* Remove a snapshot directory (relative to the root): it only ever holds meta and meta.tmp.  Missing is fine. */
 static int remove_dir(const struct dmx *x, const char *dir) {
-    static const char *const files[] = {"meta", "meta.tmp"};
-    char path[96];
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        if (unlinkat(x->rootfd, path, 0) < 0 && errno != ENOENT)
-            return -errno;
-    }
-    return unlinkat(x->rootfd, dir, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+    return plugin_snaps_remove_dir(x->rootfd, dir, NULL);
 }
 
 static int emit_mounts(const struct dmx *x, const struct plugin_snap *s, struct cleat_mount_list *ml,

@@ -51,14 +51,7 @@ static void image_path(const struct plugin_snap *s, const char *where, char *buf
 
 /* Remove a snapshot's directory (relative to the root): it only ever holds these files.  Missing is fine. */
 static int remove_dir(const struct lx *x, const char *dir) {
-    static const char *const files[] = {"image", "meta", "meta.tmp"};
-    char path[PATH_MAX + 16];
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        if (unlinkat(x->rootfd, path, 0) < 0 && errno != ENOENT)
-            return -errno;
-    }
-    return unlinkat(x->rootfd, dir, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+    return plugin_snaps_remove_dir(x->rootfd, dir, (const char *const[]){"image", NULL});
 }
 
 /* The loop device of an active snapshot or view: found by the image's inode, or attached (after a reboot). */
