@@ -210,9 +210,11 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
     char *tmp = NULL;
     if (asprintf(&tmp, "%s.tmp", path) < 0)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* A temporary a killed cleatd left keeps its own mode under O_TRUNC (and could be a symlink): start afresh. */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     int e = 0;
-    if (fd < 0)
+    if (fd < 0 || fchmod(fd, mode) < 0) /* whatever the umask */
         e = errno;
     for (size_t off = 0; !e && off < len;) {
         ssize_t n = write(fd, (const char *)data + off, len - off);

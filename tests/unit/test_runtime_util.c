@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The small pieces under the runtime service: keyed locks, signal names, rm_tree, atomic files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -133,12 +134,60 @@ static void test_atomic_file(void **state) {
     rm_rf(dir);
 }
 
+typedef int (*write_fn)(const char *, const void *, size_t, mode_t, struct cleat_error **);
+
+/*
+ * write_file_atomic() replaces the file whole with the mode asked for, whatever a
+ * killed cleatd left at "<path>.tmp" (under O_TRUNC a leftover kept its own
+ * mode, and a symlink there was followed) and whatever the umask.
+ */
+static void check_writer(write_fn write_whole, const char *name) {
+    char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 48], elsewhere[PATH_MAX + 32];
+    temp_dir(dir, sizeof(dir), name);
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", dir);
+    struct cleat_error *err = NULL;
+    check(write_whole(path, "{}", 2, 0600, &err), err);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "half", 4), 4);
+    close(fd);
+    mode_t old = umask(0077);
+    check(write_whole(path, "{\"a\":1}", 7, 0644, &err), err);
+    umask(old);
+    char *text = NULL;
+    size_t len = 0;
+    check(read_file(path, 100, &text, &len, &err), err);
+    assert_string_equal(text, "{\"a\":1}");
+    free(text);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    assert_int_equal(lstat(tmp, &st), -1);
+    /* A symlink planted at the temporary is replaced, not followed. */
+    assert_int_equal(symlink(elsewhere, tmp), 0);
+    check(write_whole(path, "{}", 2, 0600, &err), err);
+    assert_int_equal(lstat(elsewhere, &st), -1);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    snprintf(path, sizeof(path), "%s/missing/config.json", dir);
+    expect_error(write_whole(path, "{}", 2, 0600, &err), &err, CLEAT_STATUS_INTERNAL, "cannot write");
+    rm_rf(dir);
+}
+
+static void test_atomic_file_leftovers(void **state) {
+    (void)state;
+    check_writer(write_file_atomic, "cleat-test-atomic-leftover");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keyed_lock_serialises_one_key),
         cmocka_unit_test(test_signal_names),
         cmocka_unit_test(test_rm_tree_stays_on_its_file_system),
         cmocka_unit_test(test_atomic_file),
+        cmocka_unit_test(test_atomic_file_leftovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
