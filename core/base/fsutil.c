@@ -206,7 +206,8 @@ int rm_tree(const char *path, struct cleat_error **reterr) {
     return error_set(reterr, CLEAT_STATUS_INTERNAL, e, "cannot remove %s: %s", path, strerror(e));
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cleat_error **reterr) {
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode, int durable,
+                         struct cleat_error **reterr) {
     char *tmp = NULL;
     if (asprintf(&tmp, "%s.tmp", path) < 0)
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
@@ -225,7 +226,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         else
             off += (size_t)n;
     }
-    if (!e && fsync(fd) < 0)
+    if (!e && durable && fsync(fd) < 0)
         e = errno;
     if (fd >= 0 && close(fd) < 0 && !e)
         e = errno;
@@ -237,6 +238,14 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
     if (e)
         return error_set(reterr, CLEAT_STATUS_INTERNAL, e, "cannot write %s: %s", path, strerror(e));
     return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct cleat_error **reterr) {
+    return write_replace(path, data, len, mode, 1, reterr);
+}
+
+int write_state_file(const char *path, const void *data, size_t len, mode_t mode, struct cleat_error **reterr) {
+    return write_replace(path, data, len, mode, 0, reterr);
 }
 
 char *read_fd_sized(int fd, size_t size, size_t *ret_len) {

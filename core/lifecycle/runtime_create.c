@@ -268,7 +268,7 @@ static int build_spec(struct create *c, const char *rootfs, struct cleat_error *
         return r;
     char path[4200];
     snprintf(path, sizeof(path), "%s/config.json", c->dir);
-    return write_file_atomic(path, c->spec, strlen(c->spec), 0600, reterr);
+    return write_state_file(path, c->spec, strlen(c->spec), 0600, reterr);
 }
 
 static int runtime_create(struct create *c, struct cleat_error **reterr) {

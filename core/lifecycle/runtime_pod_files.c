@@ -31,7 +31,7 @@ static const char default_hosts[] = "127.0.0.1\tlocalhost\n"
 static int write_in(const char *dir, const char *name, const char *text, size_t len, struct cleat_error **reterr) {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return write_file_atomic(path, text, len, 0644, reterr);
+    return write_state_file(path, text, len, 0644, reterr);
 }
 
 /* Give the pod's files to its root (a pod with its own user namespace): root inside may write them, as elsewhere. */

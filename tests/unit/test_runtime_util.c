@@ -137,7 +137,7 @@ static void test_atomic_file(void **state) {
 typedef int (*write_fn)(const char *, const void *, size_t, mode_t, struct cleat_error **);
 
 /*
- * write_file_atomic() replaces the file whole with the mode asked for, whatever a
+ * Both writers replace the file whole with the mode asked for, whatever a
  * killed cleatd left at "<path>.tmp" (under O_TRUNC a leftover kept its own
  * mode, and a symlink there was followed) and whatever the umask.
  */
@@ -181,6 +181,12 @@ static void test_atomic_file_leftovers(void **state) {
     check_writer(write_file_atomic, "cleat-test-atomic-leftover");
 }
 
+/* The state dir's writer: the same, without the fsync. */
+static void test_state_file(void **state) {
+    (void)state;
+    check_writer(write_state_file, "cleat-test-state-file");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keyed_lock_serialises_one_key),
@@ -188,6 +194,7 @@ int main(void) {
         cmocka_unit_test(test_rm_tree_stays_on_its_file_system),
         cmocka_unit_test(test_atomic_file),
         cmocka_unit_test(test_atomic_file_leftovers),
+        cmocka_unit_test(test_state_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
