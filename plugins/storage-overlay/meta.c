@@ -16,9 +16,10 @@
  *   label containerd.io/snapshot.ref sha256:3f0c...
  *   end
  *
- * The file is only ever replaced whole (tmp + fsync + rename), so a reader
- * sees the old or the new version; "end" still guards against a truncated
- * copy from elsewhere.
+ * The file is written once into a staging dir before a rename publishes the
+ * dir, and afterwards only replaced whole (tmp + fsync + rename), so a reader
+ * sees the old or the new version.  "end" guards against a truncated copy
+ * from elsewhere, or one a power cut left of an unsynced new snapshot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,15 +70,28 @@ static char *meta_format(const struct snap *s) {
     return text;
 }
 
-int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int sync_dir, struct cleat_error **reterr) {
+static int write_staged(const struct ovl *o, const char *path, const char *text) {
+    int fd = openat(o->rootfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int r = plugin_write_all(fd, text, strlen(text));
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+int meta_store(const struct ovl *o, const char *dir, const struct snap *s, enum meta_write how,
+               struct cleat_error **reterr) {
     char tmp[64], final[64];
     snprintf(tmp, sizeof(tmp), "%s/meta.tmp", dir);
     snprintf(final, sizeof(final), "%s/meta", dir);
     _cleanup_free_ char *text = meta_format(s);
     if (!text)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    int r = plugin_write_atomic(o->rootfd, tmp, final, text, strlen(text));
-    if (r == 0 && sync_dir)
+    int r;
+    if (how == META_STAGED)
+        r = write_staged(o, final, text);
+    else if ((r = plugin_write_atomic(o->rootfd, tmp, final, text, strlen(text))) == 0)
         r = plugin_fsync_dir(o->rootfd, dir);
     if (r < 0)
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r, "cannot write %s/%s: %s", o->root, final,

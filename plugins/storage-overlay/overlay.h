@@ -114,8 +114,17 @@ const char *kind_name(uint32_t kind);
 
 /* --- meta.c ---------------------------------------------------------------- */
 
-/* Write `dir`/meta (dir relative to rootfd) atomically: tmp, fsync, rename, and fsync dir when sync_dir. */
-int meta_store(const struct ovl *o, const char *dir, const struct snap *s, int sync_dir, struct cleat_error **reterr);
+/*
+ * How meta_store() writes: META_STAGED into a staging dir of tmp/ that a
+ * rename publishes later (no temporary, no fsync: see materialise() in
+ * ops.c); META_DURABLE replaces a live snapshot's meta whole (tmp, fsync,
+ * rename, fsync of the dir).
+ */
+enum meta_write { META_STAGED, META_DURABLE };
+
+/* Write `dir`/meta (dir relative to rootfd) as `how` says. */
+int meta_store(const struct ovl *o, const char *dir, const struct snap *s, enum meta_write how,
+               struct cleat_error **reterr);
 /* Read snapshots/<id>/meta. */
 int meta_load(const struct ovl *o, uint64_t id, struct snap **ret, struct cleat_error **reterr);
 
