@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plugin_fs.h"
 #include "plugin_pidfd.h"
 #include "plugin_strv.h"
 #include "runc.h"
@@ -207,6 +208,26 @@ static void set_stopped(struct cleat_runtime_state *ret, const struct rr_exit *e
     ret->exited_at_ns = e->exited_at_ns;
 }
 
+void rr_mark_started(const char *bundle, int started) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/started", bundle);
+    if (started)
+        (void)plugin_write_file(path, "");
+    else
+        (void)unlink(path);
+}
+
+/* The init's pid when the mark says it was started (see rr_mark_started); 0 when runc must be asked. */
+static pid_t started_pid(const char *bundle) {
+    char path[PATH_MAX + 16];
+    pid_t pid = 0;
+    snprintf(path, sizeof(path), "%s/started", bundle);
+    if (access(path, F_OK) < 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/init.pid", bundle);
+    return rr_read_pid(path, &pid) < 0 ? 0 : pid;
+}
+
 int rr_init_state(struct rr *rr, const char *id, struct cleat_runtime_state *ret, struct cleat_error **reterr) {
     char bundle[PATH_MAX], status[32] = "";
     int r = rr_lookup(rr, id, bundle, sizeof(bundle), reterr);
@@ -224,7 +245,14 @@ int rr_init_state(struct rr *rr, const char *id, struct cleat_runtime_state *ret
         set_stopped(ret, &e);
         return 0;
     }
-    pid_t pid = 0;
+    /* The shim holds the init until it is reaped, then writes exit.json: running it is, unless a pause came. */
+    pid_t pid = started_pid(bundle);
+    if (pid > 0) {
+        close(pidfd);
+        ret->pid = (uint32_t)pid;
+        ret->status = CLEAT_TASK_RUNNING;
+        return 0;
+    }
     struct cleat_error *err = NULL;
     r = rr_runc_state(rr, id, status, sizeof(status), &pid, &err);
     int gone = (r < 0 && rr->host->error_status(err) == CLEAT_STATUS_NOT_FOUND) || strcmp(status, "stopped") == 0;

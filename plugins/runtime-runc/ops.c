@@ -70,6 +70,7 @@ static int rr_start(void *instance, const char *id, uint32_t *ret_pid, struct cl
     const char *words[] = {"start", id, NULL};
     if ((r = rr_runc(rr, words, "start", id, reterr)) < 0)
         return r;
+    rr_mark_started(bundle, 1);
     snprintf(path, sizeof(path), "%s/init.pid", bundle);
     if ((r = rr_read_pid(path, &pid)) < 0)
         return cleat_error_set(rr->host, reterr, CLEAT_STATUS_INTERNAL, -r, "container '%s': started, but %s: %s", id,
@@ -134,19 +135,27 @@ static int rr_update(void *instance, const char *id, const char *resources_json,
     return r;
 }
 
-static int simple(struct rr *rr, const char *id, const char *verb, struct cleat_error **reterr) {
+/* runc pause or resume; the started mark goes before a pause and comes back after a resume. */
+static int pause_resume(struct rr *rr, const char *id, int pause, struct cleat_error **reterr) {
     char bundle[PATH_MAX];
+    const char *verb = pause ? "pause" : "resume";
     int r = rr_lookup(rr, id, bundle, sizeof(bundle), reterr);
     const char *words[] = {verb, id, NULL};
-    return r < 0 ? r : rr_runc(rr, words, verb, id, reterr);
+    if (r < 0)
+        return r;
+    if (pause)
+        rr_mark_started(bundle, 0);
+    if ((r = rr_runc(rr, words, verb, id, reterr)) == 0 && !pause)
+        rr_mark_started(bundle, 1);
+    return r;
 }
 
 static int rr_pause(void *instance, const char *id, struct cleat_error **reterr) {
-    return simple(instance, id, "pause", reterr);
+    return pause_resume(instance, id, 1, reterr);
 }
 
 static int rr_resume(void *instance, const char *id, struct cleat_error **reterr) {
-    return simple(instance, id, "resume", reterr);
+    return pause_resume(instance, id, 0, reterr);
 }
 
 const struct cleat_runtime_ops rr_ops = {

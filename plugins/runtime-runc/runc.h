@@ -148,6 +148,16 @@ void rr_exit_or_lost(const char *bundle, struct rr_exit *ret);
 int rr_shim_pidfd(const char *bundle, const char *id, pid_t *ret_pid);
 /* The shim of `id` is process `pidfd`: its /proc command line has "--id ID". */
 int rr_is_shim_of(int pidfd, pid_t pid, const char *id);
+/*
+ * BUNDLE/started, the plugin's own record that the init runs: made once
+ * `runc start` or `runc resume` succeeded, removed before `runc pause`.
+ * With it, a live shim and no exit.json, the state op answers RUNNING
+ * without asking runc (a restart with 500 containers asked runc 500 times,
+ * 10 ms each); without it (created, paused, or a start cleatd did not see
+ * end) runc is asked.  Marking twice is harmless; unmarking a bundle with no
+ * mark is too.  Failures are ignored: no mark only costs a runc call.
+ */
+void rr_mark_started(const char *bundle, int started);
 
 /* --- monitor.c ------------------------------------------------------------- */
 

@@ -34,7 +34,9 @@ int rr_sandbox_create(void *instance, const struct cleat_runtime_sandbox *sandbo
     if ((r = rr_create(rr, sandbox->id, bundle, NULL, 0, NULL, reterr)) < 0)
         return r;
     const char *words[] = {"start", sandbox->id, NULL};
-    if ((r = rr_runc(rr, words, "start", sandbox->id, reterr)) < 0) {
+    if ((r = rr_runc(rr, words, "start", sandbox->id, reterr)) == 0)
+        rr_mark_started(bundle, 1);
+    else {
         struct cleat_error *err = NULL; /* the start error is the one to report */
         if (rr_sandbox_remove(rr, sandbox->id, &err) < 0) {
             cleat_log(rr->host, CLEAT_LOG_WARNING, "sandbox '%s': cleaning up after a failed start: %s", sandbox->id,

@@ -30,6 +30,8 @@ def test_kill_9_and_restart(own_pod_env):
     t_start = time.time_ns()
     quitter = env.run(plain, name="quitter", command=["sh", "-c", "sleep 2; exit 5"])
     quitter_started = env.status(quitter).status.started_at
+    unmarked = env.run(plain, name="unmarked", command=["sleep", "3600"])
+    unmarked_pid = env.pid(unmarked)
     ticker_pid, ticker_shim = env.pid(ticker), env.shim_pid(ticker)
     quitter_shim = env.shim_pid(quitter)
     seen = [env.observe(shared), env.observe(plain)]
@@ -48,6 +50,13 @@ def test_kill_9_and_restart(own_pod_env):
     assert pid_alive(ticker_pid) and pid_alive(ticker_shim) and pid_alive(pause[0])
     assert len(log_messages(log)) > n
     wait_for(lambda: not pid_alive(quitter_shim), 10, "the quitter's shim to finish")
+    if env.default_handler == "runc":
+        # runtime-runc answers RUNNING from its own mark, made once `runc start` succeeded, and asks runc only
+        # without it: a created container, or a start cleatd was killed in (the mark taken away here).
+        marks = {c: os.path.exists(os.path.join(env.d.state_dir, "containers", c, "started"))
+                 for c in (ticker, waiter, unmarked)}
+        assert marks == {ticker: True, waiter: False, unmarked: True}
+        os.unlink(os.path.join(env.d.state_dir, "containers", unmarked, "started"))
     restarted_at = time.time_ns()
 
     env.d.start()
@@ -56,10 +65,11 @@ def test_kill_9_and_restart(own_pod_env):
     assert pods == {shared: pb2.SANDBOX_READY, plain: pb2.SANDBOX_READY}
     states = {c.id: c.state for c in env.list_containers()}
     assert states == {ticker: pb2.CONTAINER_RUNNING, waiter: pb2.CONTAINER_CREATED,
-                      quitter: pb2.CONTAINER_EXITED}
+                      quitter: pb2.CONTAINER_EXITED, unmarked: pb2.CONTAINER_RUNNING}
+    assert env.pid(unmarked) == unmarked_pid
     # Each pod still finds its own containers (the index of a container's pod is rebuilt at start-up).
     assert {c.id for c in env.list_containers(pod_sandbox_id=shared)} == {ticker, waiter}
-    assert {c.id for c in env.list_containers(pod_sandbox_id=plain)} == {quitter}
+    assert {c.id for c in env.list_containers(pod_sandbox_id=plain)} == {quitter, unmarked}
 
     # The running one: same process, still logging, exec works, the pause is still its pod's.
     assert env.pid(ticker) == ticker_pid
@@ -81,6 +91,7 @@ def test_kill_9_and_restart(own_pod_env):
     assert env.status(waiter).status.state == pb2.CONTAINER_RUNNING
 
     # Stop the running one, then remove everything: nothing left.
+    env.stop(unmarked, timeout=1)
     env.stop(ticker, timeout=1)
     st = env.status(ticker).status
     assert st.state == pb2.CONTAINER_EXITED and st.exit_code == 143  # not PID 1 (the pause is): TERM kills it
