@@ -15,7 +15,8 @@ from any localhost registry; --image and --pull name other references
 when a runtime cannot).  Then the machine's floors, each script as it runs
 alone: bench/pods.py (cleat's Run+Create+Start against bare runc),
 bench/pull.py (cleat's pull against `curl | tar -xzf`),
-bench/stream_flood.py and bench/churn.py (cleatd's memory after churn).
+bench/stream_flood.py, bench/churn.py (cleatd's memory after churn) and
+bench/restart.py (serving again after kill -9 with 500 running pods).
 Last it prints the table: one column per runtime, and the ratio of cleat
 to each.
 
@@ -167,6 +168,8 @@ def main():
         floors.update(run_script(args, "stream_flood.py", quick + ["--build-dir", args.build_dir],
                                  os.path.join(tmp, "flood.json")))
         churn = run_script(args, "churn.py", quick + ["--build-dir", args.build_dir], os.path.join(tmp, "churn.json"))
+        floors.update(run_script(args, "restart.py", quick + ["--build-dir", args.build_dir],
+                                 os.path.join(tmp, "restart.json")))
 
         print(f"\n=== the table: {args.n} pods, one `sleep` container each, host network; times are medians "
               f"unless named\n")
@@ -178,6 +181,10 @@ def main():
         if "pull_over_floor" in floors:
             print(f"  cleat pull / curl | tar -xzf of the same layers ({floors['pull_floor_s']:.2f} s)"
                   f"{floors['pull_over_floor']:>10.2f}")
+        if "restart_serving_s" in floors:
+            print(f"  restart after kill -9 with {floors['restart_pods']} running pods: serving after "
+                  f"{floors['restart_serving_s']:.3f} s, all RUNNING after {floors['restart_all_running_s']:.3f} s "
+                  f"(runc state of each: {floors['restart_runc_state_each_s']:.3f} s)")
         for k, v in floors.items():
             if k.startswith(("exec_ms_under_", "rss_anon_growth_")):
                 print(f"  stream flood: {k.replace('_', ' ')}: {v:.1f}")
