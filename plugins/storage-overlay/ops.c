@@ -340,12 +340,13 @@ static int ovl_remove(void *instance, const char *key, struct cleat_error **rete
     pthread_mutex_unlock(&o->lock);
     if (r < 0)
         return r;
-    /* From here the snapshot is gone; deleting its files may fail and is retried by cleanup. */
-    if ((r = plugin_fsync_dir(o->rootfd, "snapshots")) < 0)
+    /* From here the snapshot is gone.  Only a committed layer's going is synced: a container's writable
+       layer or a view back after a power cut is removed at the restart as any without a record. */
+    if (s->kind == CLEAT_SNAPSHOT_COMMITTED && (r = plugin_fsync_dir(o->rootfd, "snapshots")) < 0)
         cleat_log(o->host, CLEAT_LOG_WARNING, "cannot sync %s/snapshots: %s", o->root, strerror(-r));
     char name[OVL_ID_MAX];
     snprintf(name, sizeof(name), "%" PRIu64, s->id);
-    (void)scan_delete_trash(o, name);
+    reaper_queue(o, name); /* deleting the files may fail: cleanup retries */
     snap_free(s);
     return 0;
 }

@@ -85,6 +85,12 @@ struct ovl {
     uint64_t next_id;
     char **deleting; /* trash/ names some thread is removing right now */
     size_t ndeleting, capdeleting;
+    /* reaper.c: trash/ names remove() left for the reaper thread, under `lock` */
+    char **reap_queue;
+    size_t nreap, capreap;
+    pthread_cond_t reap_cond;
+    pthread_t reaper;
+    int reaper_running, reap_stop;
 };
 
 /* A mount to hand out, built under the lock and emitted after it. */
@@ -156,6 +162,16 @@ int scan_rebuild(struct ovl *o, struct cleat_error **reterr);
 int scan_cleanup(struct ovl *o, struct cleat_error **reterr);
 /* Delete trash/<name>, claimed for the duration; logs and returns <0 on failure. */
 int scan_delete_trash(struct ovl *o, const char *name);
+
+/* --- reaper.c -------------------------------------------------------------- */
+
+/* Start the thread that deletes what remove() renamed into trash/; -errno when it cannot start (then
+   reaper_queue deletes on the caller's thread). */
+int reaper_start(struct ovl *o);
+/* Have trash/<name> deleted on the reaper thread (on this one when there is none, or no memory). */
+void reaper_queue(struct ovl *o, const char *name);
+/* Delete what is queued, then end the thread (fini); harmless when it never started or stopped already. */
+void reaper_stop(struct ovl *o);
 
 /* --- ops.c ----------------------------------------------------------------- */
 

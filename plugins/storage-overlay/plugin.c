@@ -108,6 +108,7 @@ static void ovl_fini(void *instance) {
     struct ovl *o = instance;
     if (!o)
         return;
+    reaper_stop(o);
     for (size_t i = 0; i < o->n; i++)
         snap_free(o->snaps[i]);
     free(o->snaps);
@@ -163,6 +164,11 @@ static int ovl_init(const struct cleat_host *host, const struct cleat_config *op
         r = open_root(o, reterr);
     if (r == 0)
         r = scan_rebuild(o, reterr);
+    if (r == 0 && (r = reaper_start(o)) < 0)
+        r = cleat_error_set(o->host, reterr, CLEAT_STATUS_INTERNAL, -r,
+                            "cannot start the thread that deletes removed "
+                            "snapshots: %s",
+                            strerror(-r));
     if (r < 0) {
         ovl_fini(o);
         return r;

@@ -230,6 +230,15 @@ static void do_umount(struct fx *f, const char *target) {
         }
 }
 
+static int count_entries(const char *root, const char *sub);
+
+/* remove() leaves the deleting to the plugin's reaper thread: wait (at most 30 s) until trash/ is empty. */
+static void wait_trash_empty(const struct fx *f) {
+    for (int i = 0; i < 3000 && count_entries(f->root, "trash") > 0; i++)
+        usleep(10000);
+    assert_int_equal(count_entries(f->root, "trash"), 0);
+}
+
 static int count_entries(const char *root, const char *sub) {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", root, sub);
@@ -426,7 +435,7 @@ static void test_layers_mount_and_merge(void **state) {
     assert_int_equal(walk_all(f).n, 0);
     assert_int_equal(count_entries(f->root, "snapshots"), 0);
     assert_int_equal(count_entries(f->root, "l"), 0);
-    assert_int_equal(count_entries(f->root, "trash"), 0);
+    wait_trash_empty(f);
     assert_int_equal(count_entries(f->root, "tmp"), 0);
     struct cleat_mount_list *lists[] = {base, child, ctr, v0, v1, v2, x};
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
@@ -545,11 +554,11 @@ static void test_remove_hostile_layer(void **state) {
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     struct cleat_error *err = NULL;
     int r = f->ops->remove(f->inst, "hostile", &err);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
     if (r < 0)
         fail_msg("remove: %s", error_message(err));
     assert_int_equal(count_entries(f->root, "snapshots"), 0);
-    assert_int_equal(count_entries(f->root, "trash"), 0);
+    wait_trash_empty(f); /* the reaper deleted it under the low limit too */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
     expect_text(outside, "keep.txt", "keep me");
     if (!has_flags)
         print_message("(this filesystem has no immutable flag; that part was skipped)\n");
@@ -859,6 +868,41 @@ static void test_concurrent_ops(void **state) {
     mount_list_free(base);
 }
 
+/*
+ * remove() renames into trash/ and returns; the reaper thread deletes.  The
+ * key is free at once, a cleanup() meanwhile does not delete a tree twice,
+ * and fini deletes what is still queued before it returns.
+ */
+static void test_removal_on_the_reaper(void **state) {
+    struct fx *f = *state;
+    load(f, "{}");
+    char key[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "c%d", i);
+        struct cleat_mount_list *ml = create(f, 0, key, NULL, NULL);
+        for (int j = 0; j < 50; j++) {
+            char name[16];
+            snprintf(name, sizeof(name), "f%d", j);
+            write_text(ml->items[0].source, name, "data");
+        }
+        mount_list_free(ml);
+    }
+    struct cleat_error *err = NULL;
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof(key), "c%d", i);
+        remove_ok(f, key);
+        if (i == 20 && f->ops->cleanup(f->inst, &err) < 0)
+            fail_msg("cleanup: %s", error_message(err));
+    }
+    struct cleat_mount_list *again = create(f, 0, "c0", NULL, NULL); /* the key is free */
+    mount_list_free(again);
+    remove_ok(f, "c0");
+    assert_int_equal(count_entries(f->root, "snapshots"), 0);
+    plugins_free(f->p); /* fini: the queue is emptied first */
+    f->p = NULL;
+    assert_int_equal(count_entries(f->root, "trash"), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_layers_mount_and_merge, setup, teardown),
@@ -869,6 +913,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_cleanup_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removal_on_the_reaper, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
