@@ -62,7 +62,7 @@ static const char *const streaming_keys[] = {"address",
                                              "max_pending_connections",
                                              "request_timeout_seconds",
                                              NULL};
-static const char *const stats_keys[] = {"writable_layer_max_age_seconds", NULL};
+static const char *const stats_keys[] = {"writable_layer_max_age_seconds", "collection_period_seconds", NULL};
 static const char *const events_keys[] = {"queue_size", NULL};
 static const char *const metrics_keys[] = {"address", NULL};
 static const char *const cdi_keys[] = {"spec_dirs", NULL};
@@ -450,6 +450,7 @@ static void check_observability(struct checker *k, const struct cleat_config *tr
     check_keys(k, stats, stats_keys);
     c->stats_writable_layer_max_age_seconds =
         (uint32_t)read_int(k, stats, "writable_layer_max_age_seconds", 10, 0, 3600);
+    c->stats_collection_period_seconds = (uint32_t)read_int(k, stats, "collection_period_seconds", 10, 0, 3600);
 
     const struct cleat_config *events = config_get0(tree, "events");
     if (!want_map(k, events, "events"))

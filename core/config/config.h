@@ -66,6 +66,7 @@ struct config {
     uint32_t images_pull_progress_timeout_seconds;      /* a pull with no new byte for this long fails; 0: never */
     uint32_t images_pull_progress_log_interval_seconds; /* a running pull logs its progress this often; 0: never */
     uint32_t stats_writable_layer_max_age_seconds; /* a writable layer's usage is measured again after this, 0..3600 */
+    uint32_t stats_collection_period_seconds; /* live containers and pods are measured this often; 0: on each call */
     uint32_t events_queue_size;    /* events a GetContainerEvents subscriber may lag behind before it is dropped */
     char *metrics_address;         /* the Prometheus endpoint's HOST:PORT, "" for none */
     char **cdi_spec_dirs;          /* NULL-terminated, absolute: CDI spec directories, a later one winning */

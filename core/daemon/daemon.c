@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
+#include "stats.h"
 
 int daemon_lock_root(const char *root_dir, struct cleat_error **reterr) {
     char path[4096], pid[32] = "";
@@ -125,6 +126,8 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
         deps.observers[deps.n_observers++] = cri_events_observer(d->events);
         deps.observers[deps.n_observers++] = (struct lifecycle_observer){.changed = count_change};
         r = runtime_service_open(&deps, &d->runtime, reterr);
+        if (r >= 0)
+            r = stats_collector_start(d->runtime, reterr);
     }
     if (r >= 0) {
         struct stream_server_options so = {.address = cfg->streaming_address,
@@ -154,7 +157,8 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
 void daemon_close(struct daemon *d) {
     if (!d)
         return;
-    stream_server_stop(d->streaming); /* first: sessions use the runtimes */
+    stats_collector_stop(d->runtime); /* first: it measures through the plugins and the image service */
+    stream_server_stop(d->streaming); /* sessions use the runtimes */
     image_service_free(d->images);
     plugins_free(d->plugins); /* first: runtimes report exits to d->runtime until they are gone */
     runtime_service_free(d->runtime);

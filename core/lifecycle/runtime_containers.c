@@ -398,6 +398,8 @@ int container_update_resources(struct runtime_service *rs, const char *id_or_pre
         r = spec_resources_json(res, &json, reterr);
     if (r >= 0)
         r = plugin_runtime_update(rt, id, json, reterr);
+    if (r >= 0)
+        stats_cache_drop_kept(rs->stats, id); /* the stats calls show the new limits at once */
     /* Remember them, so ContainerStatus reports what is in force. */
     Runtime__V1__ContainerConfig *cfg =
         r >= 0 ? runtime__v1__container_config__unpack(NULL, rec->cri_config.len, rec->cri_config.data) : NULL;

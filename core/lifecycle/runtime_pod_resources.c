@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "plugin_calls.h"
 #include "runtime_internal.h"
+#include "stats.h"
 #include "spec.h"
 
 static int validate(const Runtime__V1__LinuxContainerResources *res, const char *what, struct cleat_error **reterr) {
@@ -116,6 +117,8 @@ int pod_update_resources(struct runtime_service *rs, const char *id_or_prefix,
         r = resize_owned(rs, rec, reterr);
     if (r >= 0)
         r = sandbox_record_save(rs, rec, reterr);
+    if (r >= 0)
+        stats_cache_drop_kept(rs->stats, id); /* the stats calls show the new limits at once */
     if (r >= 0)
         log_info("pod %s: resources updated (%s)", id,
                  rec->owns_cgroup ? "its cgroup resized" : "recorded; the pod cgroup is kubelet's");

@@ -28,9 +28,16 @@ struct sample {
     int has_layer;
     int64_t layer_ts_ns;
     struct cleat_usage layer;
+    int has_kept; /* `kept` is the latest whole measurement (stats_cache_keep) */
+    struct object_stats kept;
+    int64_t kept_floor_ns; /* a measurement taken before this (a change of limits) is not kept */
 };
 
-/* A plain array searched linearly: a node has a few hundred containers at most. */
+/*
+ * An array sorted by id, searched by bisection: a list of 500 containers
+ * looks each up twice or three times, and a linear search made that
+ * quadratic.  Inserting moves the tail, which happens once per object.
+ */
 struct stats_cache {
     pthread_mutex_t mu;
     int64_t layer_max_age_ns;
@@ -55,11 +62,22 @@ void stats_cache_free(struct stats_cache *c) {
     free(c);
 }
 
+/* Where id is, or would go to keep the order. */
+static size_t position_locked(const struct stats_cache *c, const char *id) {
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->items[mid].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static struct sample *find_locked(struct stats_cache *c, const char *id) {
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->items[i].id, id) == 0)
-            return &c->items[i];
-    return NULL;
+    size_t i = position_locked(c, id);
+    return i < c->n && strcmp(c->items[i].id, id) == 0 ? &c->items[i] : NULL;
 }
 
 /* The entry of id, made if needed (NULL when out of memory); drops stale entries first. */
@@ -69,11 +87,11 @@ static struct sample *get_locked(struct stats_cache *c, const char *id, int64_t 
         s->last_used_ns = now;
         return s;
     }
-    for (size_t i = 0; i < c->n;)
-        if (now - c->items[i].last_used_ns > STALE_NS)
-            c->items[i] = c->items[--c->n];
-        else
-            i++;
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (now - c->items[i].last_used_ns <= STALE_NS)
+            c->items[kept++] = c->items[i];
+    c->n = kept;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 32;
         struct sample *items = realloc(c->items, cap * sizeof(*items));
@@ -82,7 +100,10 @@ static struct sample *get_locked(struct stats_cache *c, const char *id, int64_t 
         c->items = items;
         c->cap = cap;
     }
-    s = &c->items[c->n++];
+    size_t at = position_locked(c, id);
+    memmove(&c->items[at + 1], &c->items[at], (c->n - at) * sizeof(*c->items));
+    c->n++;
+    s = &c->items[at];
     *s = (struct sample){.last_used_ns = now};
     snprintf(s->id, sizeof(s->id), "%s", id);
     return s;
@@ -93,9 +114,44 @@ void stats_cache_forget(struct stats_cache *c, const char *id) {
         return;
     pthread_mutex_lock(&c->mu);
     struct sample *s = find_locked(c, id);
-    if (s)
-        *s = c->items[--c->n];
+    if (s) {
+        size_t at = (size_t)(s - c->items);
+        memmove(s, s + 1, (c->n - at - 1) * sizeof(*s));
+        c->n--;
+    }
     pthread_mutex_unlock(&c->mu);
+}
+
+void stats_cache_keep(struct stats_cache *c, const char *id, const struct object_stats *st) {
+    pthread_mutex_lock(&c->mu);
+    struct sample *s = get_locked(c, id, now_ns());
+    if (s && st->timestamp_ns >= s->kept_floor_ns) {
+        s->kept = *st;
+        s->has_kept = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void stats_cache_drop_kept(struct stats_cache *c, const char *id) {
+    pthread_mutex_lock(&c->mu);
+    struct sample *s = get_locked(c, id, now_ns());
+    if (s) {
+        s->has_kept = 0;
+        s->kept_floor_ns = now_ns(); /* a round measuring since before the change must not bring it back */
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int stats_cache_kept(struct stats_cache *c, const char *id, int64_t since_ns, struct object_stats *ret) {
+    pthread_mutex_lock(&c->mu);
+    struct sample *s = find_locked(c, id);
+    int have = s && s->has_kept && s->kept.timestamp_ns >= since_ns;
+    if (have) {
+        s->last_used_ns = now_ns();
+        *ret = s->kept;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return have;
 }
 
 int stats_cache_cpu_rate(struct stats_cache *c, const char *id, int64_t ts_ns, uint64_t usage_ns,
@@ -233,8 +289,8 @@ static struct plugin_instance *measuring_runtime(struct plugin_instance *rt) {
     return rt && plugin_has_op(rt, "stats") ? rt : NULL;
 }
 
-int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
-                    struct cleat_error **reterr) {
+int stats_measure_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
+                            struct cleat_error **reterr) {
     struct object_stats st = {.timestamp_ns = now_ns()};
     char *path = NULL;
     int r = 0;
@@ -257,8 +313,8 @@ int stats_container(struct runtime_service *rs, const container_record *rec, str
     return 0;
 }
 
-int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
-              struct cleat_error **reterr) {
+int stats_measure_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
+                      struct cleat_error **reterr) {
     struct object_stats st = {.timestamp_ns = now_ns()};
     int ready = rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
     struct plugin_instance *rt = ready ? measuring_runtime(runtime_instance(rs, rec->runtime_handler)) : NULL;
@@ -283,6 +339,44 @@ int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct obje
         return error_prefix(r, reterr, "stats of pod %s", rec->id);
     *ret = st;
     return 0;
+}
+
+/* The collector's measurement while it is younger than two periods; else one taken now. */
+static int kept_or_measured(struct runtime_service *rs, const char *id, int live, struct object_stats *ret,
+                            int (*measure)(struct runtime_service *, const void *, struct object_stats *,
+                                           struct cleat_error **),
+                            const void *rec, struct cleat_error **reterr) {
+    int64_t period = __atomic_load_n(&rs->stats_period_ns, __ATOMIC_RELAXED); /* 0 while no collector runs */
+    if (live && period > 0 && stats_cache_kept(rs->stats, id, now_ns() - 2 * period, ret))
+        return 0;
+    return measure(rs, rec, ret, reterr);
+}
+
+static int measure_container(struct runtime_service *rs, const void *rec, struct object_stats *ret,
+                             struct cleat_error **reterr) {
+    return stats_measure_container(rs, rec, ret, reterr);
+}
+
+static int measure_pod(struct runtime_service *rs, const void *rec, struct object_stats *ret,
+                       struct cleat_error **reterr) {
+    return stats_measure_pod(rs, rec, ret, reterr);
+}
+
+int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
+                    struct cleat_error **reterr) {
+    int live = rec->state == CSTATE_RUNNING || rec->state == CSTATE_CREATED;
+    int r = kept_or_measured(rs, rec->id, live, ret, measure_container, rec, reterr);
+    /* A kept measurement may hold a layer figure older than writable_layer_max_age_seconds promises. */
+    int64_t now = now_ns();
+    if (r >= 0 && ret->has_layer && now - ret->layer_timestamp_ns > rs->stats->layer_max_age_ns)
+        ret->has_layer = layer_usage(rs, rec, now, ret) == 0;
+    return r;
+}
+
+int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
+              struct cleat_error **reterr) {
+    int ready = rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+    return kept_or_measured(rs, rec->id, ready, ret, measure_pod, rec, reterr);
 }
 
 /* --- network ------------------------------------------------------------------- */

@@ -15,6 +15,14 @@
  * walks the layer; a measurement is reused until it is older than the
  * configured maximum age (stats.writable_layer_max_age_seconds).
  *
+ * With a collection period (stats.collection_period_seconds), a thread
+ * (stats_collector_start) measures every live container and ready pod each
+ * period and keeps the result; stats_container and stats_pod answer with
+ * it while it is younger than two periods, and measure in the call only
+ * what it has not measured yet (a new container) or an object no longer
+ * live.  A list of 500 containers then reads no cgroup
+ * file: reading them took ~0.25 ms a container.
+ *
  * Thread-safe; no lock is held across a plugin call or a cgroup read.
  */
 #ifndef CLEAT_CORE_STATS_H
@@ -56,22 +64,46 @@ struct object_stats {
     const char *layer_mountpoint; /* the snapshotter's root dir (borrowed; lives as long as the daemon) */
 };
 
+/* Keep *st as the latest whole measurement of `id` (replacing the one before). */
+void stats_cache_keep(struct stats_cache *c, const char *id, const struct object_stats *st);
+/* Forget the measurement kept of `id` (its limits changed): the next call measures it. */
+void stats_cache_drop_kept(struct stats_cache *c, const char *id);
+/* The measurement kept of `id` when it was taken at since_ns or later: 1 and *ret; else 0. */
+int stats_cache_kept(struct stats_cache *c, const char *id, int64_t since_ns, struct object_stats *ret);
+
 /*
  * A container's figures; CPU, memory and process ones only while it is
  * created or running: from its runtime when that measures usage itself (the
- * stats op of ABI 1.1, e.g. a VM), else from its host cgroup.
+ * stats op of ABI 1.1, e.g. a VM), else from its host cgroup.  The
+ * collector's while they are recent (see above).
  */
 int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
                     struct cleat_error **reterr);
+/* The same, measured now whatever was kept (the collector's own measurement). */
+int stats_measure_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
+                            struct cleat_error **reterr);
 /*
  * A ready pod's figures: from its runtime when that measures usage itself
  * (asked with the pod's sandbox id), else its cgroup parent's when the pod
  * has one of its own (a non-empty parent).  When neither gives any (the
  * runtime answers NOT_FOUND, or no parent), *ret is left without them and
- * the caller sums its containers'.
+ * the caller sums its containers'.  The collector's while they are recent.
  */
 int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
               struct cleat_error **reterr);
+/* The same, measured now whatever was kept. */
+int stats_measure_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
+                      struct cleat_error **reterr);
+
+/*
+ * Start the collector thread of rs (stats.collection_period_seconds; none
+ * when it is 0).  Called once the runtime service is open; the thread uses
+ * the plugins and the image service, so stats_collector_stop must come
+ * before either is freed.  Starting twice is refused with INTERNAL.
+ */
+int stats_collector_start(struct runtime_service *rs, struct cleat_error **reterr);
+/* Stop and join it (its round in progress ends first); harmless when none runs. */
+void stats_collector_stop(struct runtime_service *rs);
 
 /* One interface's counters in a pod's network namespace (/proc/net/dev). */
 struct net_iface {

@@ -46,8 +46,10 @@ def wrapped_handler():
 
 @pytest.fixture(scope="module")
 def wrap_env(tmp_path_factory, cri, test_layout):
+    # Stats measured in every call: the tests compare them with the runtime op's last answer.
     env = make_env(Cleatd, str(tmp_path_factory.mktemp("abi11")), cri, test_layout,
-                   dropins={"50-wrapped.yaml": wrapped_handler()})
+                   dropins={"50-wrapped.yaml": wrapped_handler(),
+                            "60-stats.yaml": "stats: {collection_period_seconds: 0}\n"})
     yield env
     _pod_env_teardown(env)
 

@@ -35,9 +35,10 @@ def free_port():
 
 @pytest.fixture(scope="module")
 def stats_env(tmp_path_factory, cri, test_layout, default_handler):
-    """A cleatd measuring writable layers on every call, with its metrics endpoint on."""
+    """A cleatd measuring in every call (writable layers too; no collector: test_stats_collector.py), with its
+    metrics endpoint on."""
     port = free_port()
-    extra = (f"stats: {{writable_layer_max_age_seconds: 0}}\n"
+    extra = (f"stats: {{writable_layer_max_age_seconds: 0, collection_period_seconds: 0}}\n"
              f"events: {{queue_size: 64}}\n"
              f"metrics: {{address: \"127.0.0.1:{port}\"}}\n")
     with module_pod_env(tmp_path_factory, cri, test_layout, default_handler, "stats", config_extra=extra) as env:

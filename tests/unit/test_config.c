@@ -562,6 +562,7 @@ static void test_defaults_alone(void **state) {
     assert_null(c->plugin_dirs[1]);
     assert_string_equal(c->default_runtime_handler, "runc");
     assert_int_equal(c->stats_writable_layer_max_age_seconds, 10);
+    assert_int_equal(c->stats_collection_period_seconds, 10);
     assert_int_equal(c->events_queue_size, 256);
     assert_string_equal(c->metrics_address, ""); /* no Prometheus endpoint unless asked */
     assert_true(c->pause_binary[0] == '/' && strstr(c->pause_binary, "/cleat-pause"));
@@ -706,9 +707,10 @@ static void test_wrong_values(void **state) {
 static void test_observability(void **state) {
     assert_load_error(*state,
                       "metrics: {address: 'localhost'}\nevents: {queue_size: 0}\n"
-                      "stats: {writable_layer_max_age_seconds: -1, other: 1}\n",
-                      "%1$s:3:45: unknown key 'other'\n"
+                      "stats: {writable_layer_max_age_seconds: -1, collection_period_seconds: 3601, other: 1}\n",
+                      "%1$s:3:78: unknown key 'other'\n"
                       "%1$s:3:41: 'writable_layer_max_age_seconds' must be between 0 and 3600, got -1\n"
+                      "%1$s:3:72: 'collection_period_seconds' must be between 0 and 3600, got 3601\n"
                       "%1$s:2:22: 'queue_size' must be between 1 and 65536, got 0\n"
                       "%1$s:1:20: metrics address 'localhost' is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464, "
                       ":9464) or \"\"");

@@ -48,7 +48,9 @@ struct runtime_service {
     pthread_mutex_t exit_mu;
     pthread_cond_t exit_cond;
     struct exit_entry *exits;
-    struct stats_cache *stats; /* CPU samples and writable layer usage (stats.h) */
+    struct stats_cache *stats;         /* CPU samples and writable layer usage (stats.h) */
+    int64_t stats_period_ns;           /* the collector's period while it runs, else 0 (atomic: stats.c reads it) */
+    struct stats_collector *collector; /* its thread, once started (stats_collector.c) */
 };
 
 /* CRI ContainerState values, as kept in records. */
