@@ -194,13 +194,16 @@ static int pod_metrics_to(void *ctx, struct cri_items *out, struct cleat_error *
     int r = pod_list(RS(ctx), NULL, &pods, &n_pods, reterr);
     if (r >= 0)
         r = container_list(RS(ctx), NULL, NULL, &all, &n, reterr);
+    if (r >= 0)
+        cri_sort_by_pod(all, n);
     for (size_t i = 0; r >= 0 && i < n_pods; i++) {
         if (pods[i]->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
             continue;
         Runtime__V1__PodSandboxStats *ps = NULL;
         struct cleat_error *err = NULL;
-        if (cri_pod_stats_msg(out->arena, RS(ctx), pods[i], all, n, &ps, &err) >= 0)
-            r = cri_items_add(out, &pod_metrics(out->arena, pods[i], ps, all, n)->base, reterr);
+        size_t first = 0, own = cri_pod_containers(all, n, pods[i]->id, &first);
+        if (cri_pod_stats_msg(out->arena, RS(ctx), pods[i], all + first, own, &ps, &err) >= 0)
+            r = cri_items_add(out, &pod_metrics(out->arena, pods[i], ps, all + first, own)->base, reterr);
         else
             log_warning("%s; left out of the pod metrics", error_message(err));
         error_free(err);

@@ -306,6 +306,32 @@ static Runtime__V1__PodSandboxAttributes *pod_attributes(struct arena *a, const 
     return m;
 }
 
+static int by_pod(const void *x, const void *y) {
+    const container_record *const *a = x, *const *b = y;
+    return strcmp((*a)->sandbox_id, (*b)->sandbox_id);
+}
+
+void cri_sort_by_pod(container_record **all, size_t n) {
+    if (n > 1)
+        qsort(all, n, sizeof(*all), by_pod);
+}
+
+size_t cri_pod_containers(container_record *const *all, size_t n, const char *pod_id, size_t *ret_first) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(all[mid]->sandbox_id, pod_id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < n && strcmp(all[end]->sandbox_id, pod_id) == 0)
+        end++;
+    *ret_first = lo;
+    return end - lo;
+}
+
 int cri_pod_stats_msg(struct arena *a, struct runtime_service *rs, const sandbox_record *rec,
                       container_record *const *all, size_t n_all, Runtime__V1__PodSandboxStats **ret,
                       struct cleat_error **reterr) {
@@ -388,11 +414,14 @@ static int pod_stats_to(void *ctx, const Runtime__V1__PodSandboxStatsFilter *fil
     const char *pod_prefix = n_pods == 1 ? pods[0]->id : NULL;
     if (r >= 0)
         r = container_list(RS(ctx), NULL, pod_prefix, &all, &n, reterr);
+    if (r >= 0)
+        cri_sort_by_pod(all, n);
     for (size_t i = 0; r >= 0 && i < n_pods; i++) {
         Runtime__V1__PodSandboxStats *ps = NULL;
         struct cleat_error *err = NULL;
+        size_t first = 0, own = cri_pod_containers(all, n, pods[i]->id, &first);
         if (pod_stats_wanted(filter, pods[i]) &&
-            kept(cri_pod_stats_msg(out->arena, RS(ctx), pods[i], all, n, &ps, &err), err))
+            kept(cri_pod_stats_msg(out->arena, RS(ctx), pods[i], all + first, own, &ps, &err), err))
             r = cri_items_add(out, &ps->base, reterr);
     }
     container_records_free(all, n);
