@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 import registry_fixture as rf  # noqa: E402
 
 import pods  # noqa: E402
-from cri_client import cri_modules, kb_fields  # noqa: E402
+from cri_client import cri_modules, kb_fields, save_figures  # noqa: E402
 
 
 def random_layout(layout, mb, layers=4):
@@ -130,9 +130,7 @@ def main():
         cleat.pull(ref)
         cleat.remove_image(ref)
         rss_anon(f"after a {args.pull_mb} MB pull and its removal")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(figures, f, indent=1)
+        save_figures(args.json, figures)
     finally:
         if cleat:
             cleat.close()

@@ -27,14 +27,13 @@ the end; the pods are named bench-N in the namespace `bench`.
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics
 import sys
 import tempfile
 
-from cri_client import CriBench, bench_cgroup_parent, cri_modules, pct
+from cri_client import CriBench, bench_cgroup_parent, cri_modules, pct, save_figures
 
 
 def measure(bench, image, n, calls, pull_ref=None, say=print):
@@ -100,9 +99,7 @@ def main():
         bench = CriBench(args.socket, pb2, pb2_grpc, os.path.join(tmp, "logs"), parent or None)
         print(f"{bench.version()} at {args.socket}: {args.n} pods", flush=True)
         figures = measure(bench, args.image, args.n, args.calls, args.pull)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(figures, f, indent=1)
+        save_figures(args.json, figures)
     finally:
         if bench:
             bench.close()

@@ -48,6 +48,13 @@ def ms(values):
     return f"median {statistics.median(values) * 1e3:8.1f} ms   p95 {pct(values, 95) * 1e3:8.1f} ms"
 
 
+def save_figures(path, figures):
+    """A script's figures as JSON at `path` (its --json FILE, which all.py reads); nothing when path is None."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(figures, f, indent=1)
+
+
 def kb_fields(path):
     """The `Name: N kB` lines of a /proc file (status, smaps_rollup) as {name: N}."""
     with open(path) as f:

@@ -58,7 +58,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 import registry_fixture as rf  # noqa: E402
-from cri_client import CriBench, bench_cgroup_parent, cri_modules, kb_fields, ms, pct, remove_cgroup  # noqa: E402
+from cri_client import (CriBench, bench_cgroup_parent, cri_modules, kb_fields, ms, pct, remove_cgroup,  # noqa: E402
+                        save_figures)
 
 RUNC = "/usr/bin/runc"
 SHIMV2 = "/usr/bin/containerd-shim-runc-v2"
@@ -418,9 +419,7 @@ def main():
                 print(f"ratio ({handler}): cleat Run+Create+Start median / runc create+start median = {ratio:.2f}")
             figures[f"run_create_start_over_floor_{handler}"] = ratio
         figures["runc_create_start_ms"] = statistics.median(cs) * 1e3
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(figures, f, indent=1)
+        save_figures(args.json, figures)
     finally:
         if cleat:
             cleat.close()

@@ -46,7 +46,7 @@ SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 import registry_fixture as rf  # noqa: E402
 import thin_pool  # noqa: E402
-from cri_client import cri_modules  # noqa: E402
+from cri_client import cri_modules, save_figures  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -196,10 +196,8 @@ def main():
         p, f = statistics.median(pulls), statistics.median(floors)
         print(f"median: cleat pull {p:.2f} s, {total / 1e6 / p:.1f} MB/s; floor {f:.2f} s; "
               f"ratio {p / f:.2f} (target <= 0.5)")
-        if args.json:
-            with open(args.json, "w") as out:
-                json.dump({"pull_s": p, "pull_floor_s": f, "pull_over_floor": p / f, "compressed_mb": total / 1e6,
-                           "layers": LAYERS}, out, indent=1)
+        save_figures(args.json, {"pull_s": p, "pull_floor_s": f, "pull_over_floor": p / f,
+                                 "compressed_mb": total / 1e6, "layers": LAYERS})
     finally:
         if reg:
             reg.stop()

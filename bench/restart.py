@@ -18,7 +18,6 @@ runs: it must complete).
 """
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -35,7 +34,7 @@ sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
 import registry_fixture as rf  # noqa: E402
 
 import pods  # noqa: E402
-from cri_client import cri_modules  # noqa: E402
+from cri_client import cri_modules, save_figures  # noqa: E402
 
 
 def kill_and_restart(cleat, pb2, pb2_grpc):
@@ -114,9 +113,7 @@ def main():
         figures = {"restart_pods": args.n, "restart_serving_s": serving, "restart_all_running_s": whole,
                    "restart_runc_state_each_s": each}
         cleat.stop_remove_all()
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(figures, f, indent=1)
+        save_figures(args.json, figures)
     finally:
         if cleat:
             cleat.close()

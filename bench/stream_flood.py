@@ -22,7 +22,6 @@ removed at the end.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -117,7 +116,7 @@ def main():
     import conftest
     import flood_clients as fc
     import pod_fixture
-    from cri_client import cri_modules
+    from cri_client import cri_modules, save_figures
     fc.raise_nofile(max(args.n) + 512)
     base = tempfile.mkdtemp(prefix="cleat-bench-flood-")
     layout = os.path.join(base, "layout")
@@ -132,9 +131,7 @@ def main():
             figures[f"exec_ms_under_{n}_idle"] = (latency_under_flood(env, cid, n, args.reps, args.give_up) or 0) * 1e3
         for transport in ("spdy", "ws"):
             figures[f"rss_anon_growth_kib_unread_{transport}"] = rss_under_unread_flood(env, pod, transport)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(figures, f, indent=1)
+        save_figures(args.json, figures)
     finally:
         try:
             env.remove_all()
