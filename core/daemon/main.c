@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +186,21 @@ static int serve(struct daemon *d, const sigset_t *signals, const struct reload_
     return EXIT_SUCCESS;
 }
 
+/*
+ * Two malloc arenas at most, unless the environment says otherwise.  glibc
+ * gives threads up to 8 per core, and each gRPC worker, the stats collector
+ * and the plugins' threads touching one of its own left cleatd's anonymous
+ * memory 1 MiB higher at the start (4.15 MiB against 3.12 with two), and
+ * higher after churn.  cleatd allocates little per call, so the shared
+ * arenas' lock is not where its time goes.
+ */
+static void limit_malloc_arenas(void) {
+    if (!getenv("MALLOC_ARENA_MAX") && !getenv("GLIBC_TUNABLES"))
+        mallopt(M_ARENA_MAX, 2);
+}
+
 int main(int argc, char **argv) {
+    limit_malloc_arenas();
     struct options o = {0};
     struct config *cfg = NULL;
     struct cleat_error *err = NULL;
