@@ -114,14 +114,22 @@ int plugin_write_all(int fd, const void *data, size_t len) {
     return 0;
 }
 
-int plugin_write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+static int write_text_at(int dirfd, const char *path, int how, const char *text) {
+    int fd = openat(dirfd, path, O_WRONLY | O_CREAT | how | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -errno;
     int r = plugin_write_all(fd, text, strlen(text));
     if (close(fd) < 0 && r == 0)
         r = -errno;
     return r;
+}
+
+int plugin_write_file(const char *path, const char *text) {
+    return write_text_at(AT_FDCWD, path, O_TRUNC, text);
+}
+
+int plugin_write_new_at(int dirfd, const char *path, const char *text) {
+    return write_text_at(dirfd, path, O_EXCL, text);
 }
 
 int plugin_write_atomic(int dirfd, const char *tmp, const char *path, const void *data, size_t len) {

@@ -43,6 +43,8 @@ int plugin_write_all(int fd, const void *data, size_t len);
 
 /* Write the string `text` to `path`: created with mode 0600 or truncated; a symlink there is refused (ELOOP). */
 int plugin_write_file(const char *path, const char *text);
+/* The same for a file that must not exist yet (`path` relative to dirfd): anything there is EEXIST. */
+int plugin_write_new_at(int dirfd, const char *path, const char *text);
 
 /*
  * Replace `path` (relative to dirfd; AT_FDCWD for the working directory)

@@ -70,16 +70,6 @@ static char *meta_format(const struct snap *s) {
     return text;
 }
 
-static int write_staged(const struct ovl *o, const char *path, const char *text) {
-    int fd = openat(o->rootfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int r = plugin_write_all(fd, text, strlen(text));
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    return r;
-}
-
 int meta_store(const struct ovl *o, const char *dir, const struct snap *s, enum meta_write how,
                struct cleat_error **reterr) {
     char tmp[64], final[64];
@@ -90,7 +80,7 @@ int meta_store(const struct ovl *o, const char *dir, const struct snap *s, enum 
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     int r;
     if (how == META_STAGED)
-        r = write_staged(o, final, text);
+        r = plugin_write_new_at(o->rootfd, final, text);
     else if ((r = plugin_write_atomic(o->rootfd, tmp, final, text, strlen(text))) == 0)
         r = plugin_fsync_dir(o->rootfd, dir);
     if (r < 0)

@@ -414,6 +414,17 @@ static void test_write_atomic(void **state) {
     in_dir(d, "link", path, sizeof(path));
     assert_int_equal(symlink("plain", path), 0);
     assert_int_equal(plugin_write_file(path, "through a link\n"), -ELOOP);
+    /* A new file only: whatever is there (a file, a link) stays as it was. */
+    int root = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(root >= 0);
+    assert_int_equal(plugin_write_new_at(root, "new", "first\n"), 0);
+    assert_int_equal(plugin_write_new_at(root, "new", "second\n"), -EEXIST);
+    assert_int_equal(plugin_write_new_at(root, "link", "through a link\n"), -EEXIST);
+    in_dir(d, "new", path, sizeof(path));
+    assert_int_equal(plugin_read_file(path, 100, &text, NULL), 0);
+    assert_string_equal(text, "first\n");
+    free(text);
+    close(root);
 }
 
 /* --- strings, clocks ------------------------------------------------------ */
