@@ -125,7 +125,8 @@ int rr_create(struct rr *rr, const char *id, const char *bundle, const char *log
     if (symlink(bundle, link) < 0)
         return cleat_error_set(rr->host, reterr, errno == EEXIST ? CLEAT_STATUS_ALREADY_EXISTS : CLEAT_STATUS_INTERNAL,
                                errno, "container '%s': %s", id, errno == EEXIST ? "already exists" : strerror(errno));
-    unlink(path); /* a stale exit file would make the new container look finished */
+    unlink(path);               /* a stale exit file would make the new container look finished */
+    rr_mark_started(bundle, 0); /* and a stale mark, started */
     pid_t shim_pid = 0;
     int r = run_shim(rr, id, bundle, log_path, flags, io, &shim_pid, reterr);
     if (r < 0) {

@@ -418,7 +418,10 @@ static void test_lifecycle(void **state_) {
     const char *id =
         make_ctr(f, "life", "[\"sh\",\"-c\",\"echo hello; exec sleep 100\"]", 0, NULL, bundle, sizeof(bundle), 0);
     snprintf(log, sizeof(log), "%s/ctr.log", f->dir);
+    snprintf(path, sizeof(path), "%s/started", bundle); /* a stale mark: create takes it away */
+    write_text(bundle, "started", "");
     create(f, id, bundle, log);
+    assert_int_equal(access(path, F_OK), -1);
     struct cleat_runtime_container dup = {.struct_size = sizeof(dup), .id = id, .bundle_dir = bundle};
     expect_error(f->ops->create(f->inst, &dup, &err), &err, CLEAT_STATUS_ALREADY_EXISTS, "already exists");
     struct cleat_runtime_state st = state(f, id, NULL);
@@ -431,6 +434,7 @@ static void test_lifecycle(void **state_) {
     st = state(f, id, NULL);
     assert_int_equal(st.status, CLEAT_TASK_RUNNING);
     assert_int_equal(st.pid, pid);
+    assert_int_equal(access(path, F_OK), 0); /* now it is the plugin's own word: started */
     assert_true(pid_alive((pid_t)pid));
     OK(f->ops->attach_address(f->inst, id, addr, sizeof(addr), &err));
     snprintf(path, sizeof(path), "%s/attach.sock", bundle);
