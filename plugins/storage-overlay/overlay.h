@@ -113,6 +113,8 @@ struct snap *table_find(const struct ovl *o, const char *key);
 struct snap *table_find_id(const struct ovl *o, uint64_t id);
 /* A snapshot whose parent is s (for messages), or NULL. */
 const struct snap *table_child_of(const struct ovl *o, const struct snap *s);
+/* Append a copy of name to the growable array *v of *n names (room for *cap); 0 or -ENOMEM. */
+int names_push(char ***v, size_t *n, size_t *cap, const char *name);
 /* Claim/release a trash/ name for deletion; claim returns 0 if someone else has it. */
 int table_claim_trash(struct ovl *o, const char *name);
 void table_release_trash(struct ovl *o, const char *name);

@@ -11,9 +11,7 @@
  * tree twice; a failure is logged and left for cleanup(), and whatever a
  * killed cleatd left in trash/ init deletes.
  */
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "overlay.h"
 
@@ -53,25 +51,9 @@ int reaper_start(struct ovl *o) {
     return 0;
 }
 
-/* Lock held: append a copy of name; 0 or -ENOMEM. */
-static int push(struct ovl *o, const char *name) {
-    if (o->nreap == o->capreap) {
-        size_t cap = o->capreap ? 2 * o->capreap : 16;
-        char **q = realloc(o->reap_queue, cap * sizeof(*q));
-        if (!q)
-            return -ENOMEM;
-        o->reap_queue = q;
-        o->capreap = cap;
-    }
-    if (!(o->reap_queue[o->nreap] = strdup(name)))
-        return -ENOMEM;
-    o->nreap++;
-    return 0;
-}
-
 void reaper_queue(struct ovl *o, const char *name) {
     pthread_mutex_lock(&o->lock);
-    int queued = o->reaper_running && !o->reap_stop && push(o, name) == 0;
+    int queued = o->reaper_running && !o->reap_stop && names_push(&o->reap_queue, &o->nreap, &o->capreap, name) == 0;
     if (queued)
         pthread_cond_signal(&o->reap_cond);
     pthread_mutex_unlock(&o->lock);

@@ -86,22 +86,27 @@ const struct snap *table_child_of(const struct ovl *o, const struct snap *s) {
     return NULL;
 }
 
+int names_push(char ***v, size_t *n, size_t *cap, const char *name) {
+    if (*n == *cap) {
+        size_t grown_cap = *cap ? *cap * 2 : 8;
+        char **grown = realloc(*v, grown_cap * sizeof(*grown));
+        if (!grown)
+            return -ENOMEM;
+        *v = grown;
+        *cap = grown_cap;
+    }
+    if (!((*v)[*n] = strdup(name)))
+        return -ENOMEM;
+    (*n)++;
+    return 0;
+}
+
 int table_claim_trash(struct ovl *o, const char *name) {
     for (size_t i = 0; i < o->ndeleting; i++)
         if (strcmp(o->deleting[i], name) == 0)
             return 0;
-    if (o->ndeleting == o->capdeleting) {
-        size_t cap = o->capdeleting ? o->capdeleting * 2 : 8;
-        char **grown = realloc(o->deleting, cap * sizeof(*grown));
-        if (!grown)
-            return -ENOMEM;
-        o->deleting = grown;
-        o->capdeleting = cap;
-    }
-    if (!(o->deleting[o->ndeleting] = strdup(name)))
-        return -ENOMEM;
-    o->ndeleting++;
-    return 1;
+    int r = names_push(&o->deleting, &o->ndeleting, &o->capdeleting, name);
+    return r < 0 ? r : 1;
 }
 
 void table_release_trash(struct ovl *o, const char *name) {
