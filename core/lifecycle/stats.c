@@ -341,42 +341,28 @@ int stats_measure_pod(struct runtime_service *rs, const sandbox_record *rec, str
     return 0;
 }
 
-/* The collector's measurement while it is younger than two periods; else one taken now. */
-static int kept_or_measured(struct runtime_service *rs, const char *id, int live, struct object_stats *ret,
-                            int (*measure)(struct runtime_service *, const void *, struct object_stats *,
-                                           struct cleat_error **),
-                            const void *rec, struct cleat_error **reterr) {
+/* The collector's measurement of a live object while it is younger than two periods: 1 and *ret; else 0. */
+static int collected(struct runtime_service *rs, const char *id, int live, struct object_stats *ret) {
     int64_t period = __atomic_load_n(&rs->stats_period_ns, __ATOMIC_RELAXED); /* 0 while no collector runs */
-    if (live && period > 0 && stats_cache_kept(rs->stats, id, now_ns() - 2 * period, ret))
-        return 0;
-    return measure(rs, rec, ret, reterr);
-}
-
-static int measure_container(struct runtime_service *rs, const void *rec, struct object_stats *ret,
-                             struct cleat_error **reterr) {
-    return stats_measure_container(rs, rec, ret, reterr);
-}
-
-static int measure_pod(struct runtime_service *rs, const void *rec, struct object_stats *ret,
-                       struct cleat_error **reterr) {
-    return stats_measure_pod(rs, rec, ret, reterr);
+    return live && period > 0 && stats_cache_kept(rs->stats, id, now_ns() - 2 * period, ret);
 }
 
 int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
                     struct cleat_error **reterr) {
     int live = rec->state == CSTATE_RUNNING || rec->state == CSTATE_CREATED;
-    int r = kept_or_measured(rs, rec->id, live, ret, measure_container, rec, reterr);
+    if (!collected(rs, rec->id, live, ret))
+        return stats_measure_container(rs, rec, ret, reterr);
     /* A kept measurement may hold a layer figure older than writable_layer_max_age_seconds promises. */
     int64_t now = now_ns();
-    if (r >= 0 && ret->has_layer && now - ret->layer_timestamp_ns > rs->stats->layer_max_age_ns)
+    if (ret->has_layer && now - ret->layer_timestamp_ns > rs->stats->layer_max_age_ns)
         ret->has_layer = layer_usage(rs, rec, now, ret) == 0;
-    return r;
+    return 0;
 }
 
 int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
               struct cleat_error **reterr) {
     int ready = rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
-    return kept_or_measured(rs, rec->id, ready, ret, measure_pod, rec, reterr);
+    return collected(rs, rec->id, ready, ret) ? 0 : stats_measure_pod(rs, rec, ret, reterr);
 }
 
 /* --- network ------------------------------------------------------------------- */
