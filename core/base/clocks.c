@@ -20,3 +20,11 @@ int64_t monotonic_ns(void) {
 int64_t monotonic_ms(void) {
     return read_ns(CLOCK_MONOTONIC) / 1000000;
 }
+
+void cond_init_on_clock(pthread_cond_t *cond, clockid_t clock) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, clock);
+    pthread_cond_init(cond, &ca);
+    pthread_condattr_destroy(&ca);
+}

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clocks.h"
+
 struct event {
     void *data;
     size_t len;
@@ -34,11 +36,7 @@ struct event_hub *event_hub_new(uint32_t queue_size) {
     if (!h)
         return NULL;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_on_clock(&h->cond, CLOCK_MONOTONIC);
     h->queue_size = queue_size ? queue_size : 1;
     return h;
 }

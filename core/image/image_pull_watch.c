@@ -97,11 +97,7 @@ void pull_watch_start(struct pull_watch *w) {
     w->started = w->stop = 0;
     if (!svc->progress_timeout_s && !svc->progress_log_interval_s && !w->clients_gone)
         return;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_on_clock(&w->wake, CLOCK_MONOTONIC);
     pthread_mutex_init(&w->lock, NULL);
     if (pthread_create(&w->thread, NULL, watch_main, w) == 0) {
         w->started = 1;

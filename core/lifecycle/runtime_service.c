@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "plugin_calls.h"
+#include "clocks.h"
 #include "config.h"
 #include "fsutil.h"
 #include "ids.h"
@@ -242,11 +243,7 @@ int runtime_service_open(const struct runtime_deps *deps, struct runtime_service
     const struct config *cfg = deps->cfg;
     pthread_mutex_init(&rs->cidr_mu, NULL);
     pthread_mutex_init(&rs->exit_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_REALTIME);
-    pthread_cond_init(&rs->exit_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_on_clock(&rs->exit_cond, CLOCK_REALTIME);
     rs->locks = keyed_locks_new();
     rs->stats = stats_cache_new((int64_t)cfg->stats_writable_layer_max_age_seconds * 1000000000);
     rs->systemd_cgroup = cfg->cgroup_driver && strcmp(cfg->cgroup_driver, "systemd") == 0;

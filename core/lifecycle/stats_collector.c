@@ -106,11 +106,7 @@ int stats_collector_start(struct runtime_service *rs, struct cleat_error **reter
     c->rs = rs;
     c->period_ns = period;
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_on_clock(&c->cond, CLOCK_MONOTONIC);
     int e = pthread_create(&c->thread, NULL, collect, c);
     if (e != 0) {
         pthread_cond_destroy(&c->cond);
