@@ -284,23 +284,14 @@ int container_get(struct runtime_service *rs, const char *id_or_prefix, containe
 int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix, container_record ***ret,
                    size_t *ret_n, struct cleat_error **reterr) {
     char **ids = NULL;
-    size_t n = 0, k = 0;
+    size_t n = 0;
     int r = object_ids(rs, STORE_CONTAINER, id_prefix, pod_prefix, &ids, &n, reterr);
-    if (r < 0)
-        return r;
-    container_record **recs = calloc(n + 1, sizeof(*recs));
-    for (size_t i = 0; recs && i < n; i++) {
-        struct cleat_error *err = NULL;
-        if (container_record_load(rs, ids[i], &recs[k], &err) >= 0) /* else removed meanwhile */
-            container_apply_exit(rs, recs[k++]);
-        error_free(err);
-    }
+    if (r >= 0)
+        r = container_records_load(rs, ids, n, ret, ret_n, reterr);
     free_ids(ids, n);
-    if (!recs)
-        return oom(reterr);
-    *ret = recs;
-    *ret_n = k;
-    return 0;
+    for (size_t i = 0; r >= 0 && i < *ret_n; i++)
+        container_apply_exit(rs, (*ret)[i]);
+    return r;
 }
 
 int live_container(struct runtime_service *rs, const char *id_or_prefix, int want_running, char id[65],

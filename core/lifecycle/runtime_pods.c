@@ -471,45 +471,15 @@ int pod_get(struct runtime_service *rs, const char *id_or_prefix, sandbox_record
     return r;
 }
 
-struct list_ctx {
-    struct runtime_service *rs;
-    sandbox_record **recs;
-    size_t n, cap;
-    int oom;
-};
-
-static int list_one(void *ctx, const char *id) {
-    struct list_ctx *c = ctx;
-    sandbox_record *rec = NULL;
-    struct cleat_error *err = NULL;
-    if (sandbox_record_load(c->rs, id, &rec, &err) < 0) { /* removed meanwhile */
-        error_free(err);
-        return 0;
-    }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        sandbox_record **recs = realloc(c->recs, cap * sizeof(*recs));
-        if (!recs) {
-            sandbox_record_free(rec);
-            return c->oom = 1;
-        }
-        c->recs = recs;
-        c->cap = cap;
-    }
-    c->recs[c->n++] = rec;
-    return 0;
-}
-
 int pod_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
              struct cleat_error **reterr) {
-    struct list_ctx c = {.rs = rs};
-    if (registry_foreach_prefix(rs->deps.registry, STORE_SANDBOX, id_prefix, list_one, &c) != 0 || c.oom) {
-        sandbox_records_free(c.recs, c.n);
-        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    }
-    *ret = c.recs;
-    *ret_n = c.n;
-    return 0;
+    char **ids = NULL;
+    size_t n = 0;
+    int r = object_ids(rs, STORE_SANDBOX, id_prefix, NULL, &ids, &n, reterr);
+    if (r >= 0)
+        r = sandbox_records_load(rs, ids, n, ret, ret_n, reterr);
+    free_ids(ids, n);
+    return r;
 }
 
 int pod_port_forward_check(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr) {

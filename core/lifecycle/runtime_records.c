@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "registry.h"
 #include "strlist.h"
 #include "fsutil.h"
@@ -35,6 +36,42 @@ static int load(struct runtime_service *rs, enum store_kind kind, const char *id
         return error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "the stored %s record %s is corrupt",
                          store_kind_name(kind), id);
     *ret = m;
+    return 0;
+}
+
+struct unpacked {
+    const ProtobufCMessageDescriptor *desc;
+    enum store_kind kind;
+    ProtobufCMessage **v; /* as many slots as IDs asked for, and one more */
+    size_t n;
+};
+
+static int unpack_one(void *ctx, const char *id, const char *name_key, const void *data, size_t len) {
+    struct unpacked *u = ctx;
+    (void)name_key;
+    ProtobufCMessage *m = protobuf_c_message_unpack(u->desc, NULL, len, data);
+    if (m)
+        u->v[u->n++] = m;
+    else /* one bad record must not hide the others from a list */
+        log_warning("the stored %s record %s is corrupt; left out", store_kind_name(u->kind), id);
+    return 0;
+}
+
+/* The records of those ids that still exist, in one read transaction; a NULL-ended array. */
+static int load_each(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessageDescriptor *desc,
+                     char *const *ids, size_t n, ProtobufCMessage ***ret, size_t *ret_n, struct cleat_error **reterr) {
+    struct unpacked u = {.desc = desc, .kind = kind, .v = calloc(n + 1, sizeof(*u.v))};
+    if (!u.v)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    int r = store_get_each(rs->deps.store, kind, ids, n, unpack_one, &u, reterr);
+    if (r < 0) {
+        for (size_t i = 0; i < u.n; i++)
+            protobuf_c_message_free_unpacked(u.v[i], NULL);
+        free(u.v);
+        return r;
+    }
+    *ret = u.v;
+    *ret_n = u.n;
     return 0;
 }
 
@@ -89,6 +126,18 @@ int container_record_load(struct runtime_service *rs, const char *id, container_
 
 int container_record_save(struct runtime_service *rs, const container_record *rec, struct cleat_error **reterr) {
     return save(rs, STORE_CONTAINER, &rec->base, rec->id, reterr);
+}
+
+int sandbox_records_load(struct runtime_service *rs, char *const *ids, size_t n, sandbox_record ***ret, size_t *ret_n,
+                         struct cleat_error **reterr) {
+    return load_each(rs, STORE_SANDBOX, &cleat__store__v1__sandbox_record__descriptor, ids, n,
+                     (ProtobufCMessage ***)ret, ret_n, reterr);
+}
+
+int container_records_load(struct runtime_service *rs, char *const *ids, size_t n, container_record ***ret,
+                           size_t *ret_n, struct cleat_error **reterr) {
+    return load_each(rs, STORE_CONTAINER, &cleat__store__v1__container_record__descriptor, ids, n,
+                     (ProtobufCMessage ***)ret, ret_n, reterr);
 }
 
 void sandbox_record_free(sandbox_record *rec) {

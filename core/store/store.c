@@ -347,6 +347,52 @@ int store_get(struct store *s, enum store_kind kind, const char *id, void **ret_
     return 0;
 }
 
+/* fn with a parsed record, its ID and name made strings (foreach and get_each). */
+static int call_with_record(const struct store *s, enum store_kind kind, const MDB_val *key, const MDB_val *val,
+                            store_foreach_fn fn, void *ctx, struct cleat_error **reterr) {
+    struct record rec = {0};
+    char id[ID_HEX_LEN + 1], name[MAX_NAME_KEY + 1];
+    int r = record_parse(s, kind, key, val, &rec, reterr);
+
+    if (r < 0)
+        return r;
+    if (rec.name_len > MAX_NAME_KEY)
+        return error_set(reterr, CLEAT_STATUS_INTERNAL, EUCLEAN, "%s: name in store %s is %zu bytes", kinds[kind].word,
+                         s->path, rec.name_len);
+    memcpy(id, key->mv_data, ID_HEX_LEN);
+    id[ID_HEX_LEN] = '\0';
+    memcpy(name, rec.name, rec.name_len);
+    name[rec.name_len] = '\0';
+    return fn(ctx, id, rec.name_len ? name : NULL, rec.data, rec.len);
+}
+
+int store_get_each(struct store *s, enum store_kind kind, char *const *ids, size_t n, store_foreach_fn fn, void *ctx,
+                   struct cleat_error **reterr) {
+    _cleanup_txn_ MDB_txn *txn = NULL;
+    int r;
+
+    for (size_t i = 0; i < n; i++)
+        if ((r = check_id(kind, ids[i], reterr)) < 0)
+            return r;
+    if (n == 0)
+        return 0;
+    r = txn_begin(s, MDB_RDONLY, &txn, reterr);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        MDB_val key = val_str(ids[i]), val;
+        int rc = mdb_get(txn, s->records[kind], &key, &val);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc != 0)
+            return store_fail(s, rc, reterr, "reading %s %s", kinds[kind].word, ids[i]);
+        r = call_with_record(s, kind, &key, &val, fn, ctx, reterr);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
 static void cursor_closep(MDB_cursor **c) {
     if (*c)
         mdb_cursor_close(*c);
@@ -369,20 +415,7 @@ int store_foreach(struct store *s, enum store_kind kind, store_foreach_fn fn, vo
         return store_fail(s, rc, reterr, "listing %s records", kinds[kind].word);
     for (rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-        struct record rec = {0};
-        char id[ID_HEX_LEN + 1], name[MAX_NAME_KEY + 1];
-
-        r = record_parse(s, kind, &key, &val, &rec, reterr);
-        if (r < 0)
-            return r;
-        if (rec.name_len > MAX_NAME_KEY)
-            return error_set(reterr, CLEAT_STATUS_INTERNAL, EUCLEAN, "%s: name in store %s is %zu bytes",
-                             kinds[kind].word, s->path, rec.name_len);
-        memcpy(id, key.mv_data, ID_HEX_LEN);
-        id[ID_HEX_LEN] = '\0';
-        memcpy(name, rec.name, rec.name_len);
-        name[rec.name_len] = '\0';
-        r = fn(ctx, id, rec.name_len ? name : NULL, rec.data, rec.len);
+        r = call_with_record(s, kind, &key, &val, fn, ctx, reterr);
         if (r != 0)
             return r;
     }

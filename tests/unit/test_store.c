@@ -375,6 +375,39 @@ static void test_foreach_order(void **state) {
     assert_int_equal(w.n, 0);
 }
 
+/* store_get_each: the IDs asked for, in their order, a missing one passed over, a malformed one refused. */
+static void test_get_each(void **state) {
+    struct fixture *f = *state;
+    struct cleat_error *err = NULL;
+    struct walk w = {0};
+    char *ids[] = {ID_C, ID_B, ID_A};
+
+    create_ok(f->store, STORE_CONTAINER, ID_C, "nc", "c");
+    create_ok(f->store, STORE_CONTAINER, ID_A, NULL, "a");
+    create_ok(f->store, STORE_SANDBOX, ID_B, "a pod", "b"); /* another kind: not a container */
+    assert_int_equal(store_get_each(f->store, STORE_CONTAINER, ids, 3, walk_one, &w, &err), 0);
+    assert_null(err);
+    assert_int_equal(w.n, 2);
+    assert_string_equal(w.ids[0], ID_C);
+    assert_string_equal(w.names[0], "nc");
+    assert_string_equal(w.ids[1], ID_A);
+    assert_string_equal(w.names[1], "(none)");
+
+    memset(&w, 0, sizeof(w));
+    w.stop_at = 1;
+    assert_int_equal(store_get_each(f->store, STORE_CONTAINER, ids, 3, walk_one, &w, &err), 77);
+    assert_int_equal(w.n, 1);
+
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_get_each(f->store, STORE_CONTAINER, ids, 0, walk_one, &w, &err), 0);
+    assert_int_equal(w.n, 0);
+
+    char *bad[] = {ID_A, "ABC"};
+    expect_error(store_get_each(f->store, STORE_CONTAINER, bad, 2, walk_one, &w, &err), &err,
+                 CLEAT_STATUS_INVALID_ARGUMENT, "is not 64 lowercase hex");
+    assert_int_equal(w.n, 0); /* refused before anything was read */
+}
+
 /* A write committed by a process that then dies without closing is there. */
 static void test_commit_survives_crash(void **state) {
     struct fixture *f = *state;
@@ -516,6 +549,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_schema_newer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_garbage_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_survives_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_readers_cleared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fds_close_on_exec, setup, teardown),

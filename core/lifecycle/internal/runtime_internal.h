@@ -69,6 +69,16 @@ int container_record_load(struct runtime_service *rs, const char *id, container_
                           struct cleat_error **reterr);
 int container_record_save(struct runtime_service *rs, const container_record *rec, struct cleat_error **reterr);
 /*
+ * The records of those of the n IDs that still exist (a list races with
+ * removals), in the order given, read in one store transaction: a
+ * NULL-ended array for sandbox_records_free / container_records_free.  A
+ * record that does not unpack is logged and left out.
+ */
+int sandbox_records_load(struct runtime_service *rs, char *const *ids, size_t n, sandbox_record ***ret, size_t *ret_n,
+                         struct cleat_error **reterr);
+int container_records_load(struct runtime_service *rs, char *const *ids, size_t n, container_record ***ret,
+                           size_t *ret_n, struct cleat_error **reterr);
+/*
  * Pack and add a new record with its name key and the ID of the pod it
  * belongs to (a container's; NULL for a pod): the commit point of a creation.
  */
