@@ -266,14 +266,17 @@ static Runtime__V1__NetworkUsage *network_usage(struct arena *a, struct runtime_
                                                 const sandbox_record *rec) {
     struct net_iface *ifs = NULL;
     size_t n = 0;
+    int64_t ts = 0;
     struct cleat_error *err = NULL;
-    if (stats_pod_network(rs, rec, &ifs, &n, &err) < 0) {
+    if (!stats_pod_has_network(rec)) /* host network: nothing of its own, and no error to build */
+        return NULL;
+    if (stats_pod_network(rs, rec, &ifs, &n, &ts, &err) < 0) {
         error_free(err);
         return NULL;
     }
     Runtime__V1__NetworkUsage *m = ARENA_NEW(a, Runtime__V1__NetworkUsage);
     runtime__v1__network_usage__init(m);
-    m->timestamp = now_ns();
+    m->timestamp = ts;
     m->interfaces = arena_array(a, n + 1, sizeof(*m->interfaces));
     size_t def = n;
     for (size_t i = 0; i < n; i++) {

@@ -31,6 +31,10 @@ struct sample {
     int has_kept; /* `kept` is the latest whole measurement (stats_cache_keep) */
     struct object_stats kept;
     int64_t kept_floor_ns; /* a measurement taken before this (a change of limits) is not kept */
+    struct net_iface *net; /* pods: the interfaces' counters (malloc'd), measured at net_ts_ns */
+    size_t n_net;
+    int has_net;
+    int64_t net_ts_ns;
 };
 
 /*
@@ -58,6 +62,8 @@ void stats_cache_free(struct stats_cache *c) {
     if (!c)
         return;
     pthread_mutex_destroy(&c->mu);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->items[i].net);
     free(c->items);
     free(c);
 }
@@ -91,6 +97,8 @@ static struct sample *get_locked(struct stats_cache *c, const char *id, int64_t 
     for (size_t i = 0; i < c->n; i++)
         if (now - c->items[i].last_used_ns <= STALE_NS)
             c->items[kept++] = c->items[i];
+        else
+            free(c->items[i].net);
     c->n = kept;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 32;
@@ -116,6 +124,7 @@ void stats_cache_forget(struct stats_cache *c, const char *id) {
     struct sample *s = find_locked(c, id);
     if (s) {
         size_t at = (size_t)(s - c->items);
+        free(s->net);
         memmove(s, s + 1, (c->n - at - 1) * sizeof(*s));
         c->n--;
     }
@@ -149,6 +158,46 @@ int stats_cache_kept(struct stats_cache *c, const char *id, int64_t since_ns, st
     if (have) {
         s->last_used_ns = now_ns();
         *ret = s->kept;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return have;
+}
+
+/* A malloc'd copy of n interfaces (one byte for none, so that NULL only means out of memory). */
+static struct net_iface *ifaces_dup(const struct net_iface *ifs, size_t n) {
+    struct net_iface *copy = malloc(n ? n * sizeof(*ifs) : 1);
+    if (copy && n)
+        memcpy(copy, ifs, n * sizeof(*ifs));
+    return copy;
+}
+
+void stats_cache_keep_net(struct stats_cache *c, const char *id, int64_t ts_ns, const struct net_iface *ifs, size_t n) {
+    struct net_iface *copy = ifaces_dup(ifs, n);
+    if (!copy)
+        return; /* nothing kept: the next call reads the namespace itself */
+    pthread_mutex_lock(&c->mu);
+    struct sample *s = get_locked(c, id, now_ns());
+    if (s) {
+        free(s->net);
+        s->net = copy;
+        s->n_net = n;
+        s->net_ts_ns = ts_ns;
+        s->has_net = 1;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(copy);
+}
+
+int stats_cache_net(struct stats_cache *c, const char *id, int64_t since_ns, struct net_iface **ret, size_t *ret_n,
+                    int64_t *ret_ts_ns) {
+    pthread_mutex_lock(&c->mu);
+    struct sample *s = find_locked(c, id);
+    int have = s && s->has_net && s->net_ts_ns >= since_ns && (*ret = ifaces_dup(s->net, s->n_net)) != NULL;
+    if (have) {
+        s->last_used_ns = now_ns();
+        *ret_n = s->n_net;
+        *ret_ts_ns = s->net_ts_ns;
     }
     pthread_mutex_unlock(&c->mu);
     return have;
@@ -347,11 +396,22 @@ static int collected(struct runtime_service *rs, const char *id, int live, struc
     return live && period > 0 && stats_cache_kept(rs->stats, id, now_ns() - 2 * period, ret);
 }
 
+/*
+ * A measurement a call had to take itself is kept as the collector's would be,
+ * so that the next call (kubelet asks every few seconds) does not read the
+ * cgroups again before the collector's round comes to it.
+ */
+static int measured_kept(struct runtime_service *rs, const char *id, int live, int r, const struct object_stats *st) {
+    if (r >= 0 && live && __atomic_load_n(&rs->stats_period_ns, __ATOMIC_RELAXED) > 0)
+        stats_cache_keep(rs->stats, id, st);
+    return r;
+}
+
 int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
                     struct cleat_error **reterr) {
     int live = rec->state == CSTATE_RUNNING || rec->state == CSTATE_CREATED;
     if (!collected(rs, rec->id, live, ret))
-        return stats_measure_container(rs, rec, ret, reterr);
+        return measured_kept(rs, rec->id, live, stats_measure_container(rs, rec, ret, reterr), ret);
     /* A kept measurement may hold a layer figure older than writable_layer_max_age_seconds promises. */
     int64_t now = now_ns();
     if (ret->has_layer && now - ret->layer_timestamp_ns > rs->stats->layer_max_age_ns)
@@ -362,7 +422,9 @@ int stats_container(struct runtime_service *rs, const container_record *rec, str
 int stats_pod(struct runtime_service *rs, const sandbox_record *rec, struct object_stats *ret,
               struct cleat_error **reterr) {
     int ready = rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
-    return collected(rs, rec->id, ready, ret) ? 0 : stats_measure_pod(rs, rec, ret, reterr);
+    return collected(rs, rec->id, ready, ret)
+               ? 0
+               : measured_kept(rs, rec->id, ready, stats_measure_pod(rs, rec, ret, reterr), ret);
 }
 
 /* --- network ------------------------------------------------------------------- */
@@ -427,9 +489,9 @@ static int read_net_dev(void *ctx) {
     return 0;
 }
 
-int stats_pod_network(struct runtime_service *rs, const sandbox_record *rec, struct net_iface **ret, size_t *ret_n,
-                      struct cleat_error **reterr) {
-    if (!(rec->pinned_namespaces & POD_NS_NET) || rec->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY)
+int stats_measure_pod_network(struct runtime_service *rs, const sandbox_record *rec, struct net_iface **ret,
+                              size_t *ret_n, struct cleat_error **reterr) {
+    if (!stats_pod_has_network(rec))
         return error_set(reterr, CLEAT_STATUS_NOT_FOUND, ENOENT, "pod %s has no network namespace of its own", rec->id);
     char *dir = pod_dir(rs, rec->id), ns[4200];
     if (!dir)
@@ -444,5 +506,23 @@ int stats_pod_network(struct runtime_service *rs, const sandbox_record *rec, str
     if (r >= 0 && stats_parse_net_dev(nr.text, ret, ret_n) < 0)
         r = error_set(reterr, CLEAT_STATUS_INTERNAL, EINVAL, "pod %s: /proc/net/dev does not parse", rec->id);
     free(nr.text);
+    return r;
+}
+
+int stats_pod_has_network(const sandbox_record *rec) {
+    return (rec->pinned_namespaces & POD_NS_NET) && rec->state == RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY;
+}
+
+int stats_pod_network(struct runtime_service *rs, const sandbox_record *rec, struct net_iface **ret, size_t *ret_n,
+                      int64_t *ret_ts_ns, struct cleat_error **reterr) {
+    int64_t period = __atomic_load_n(&rs->stats_period_ns, __ATOMIC_RELAXED); /* 0 while no collector runs */
+    int64_t now = now_ns();
+    if (period > 0 && stats_pod_has_network(rec) &&
+        stats_cache_net(rs->stats, rec->id, now - 2 * period, ret, ret_n, ret_ts_ns))
+        return 0;
+    int r = stats_measure_pod_network(rs, rec, ret, ret_n, reterr);
+    *ret_ts_ns = now;
+    if (r >= 0 && period > 0) /* kept for the calls after this one, as a container's figures are */
+        stats_cache_keep_net(rs->stats, rec->id, now, *ret, *ret_n);
     return r;
 }

@@ -2,7 +2,8 @@
 """The stats collector (stats.collection_period_seconds, here 1 s): a
 thread measures every live container and ready pod once a period, and the
 stats calls answer with its measurement while it is younger than two
-periods, so that kubelet's lists read no cgroup file.  What it has not
+periods, so that kubelet's lists read no cgroup file and enter no pod's
+network namespace.  What it has not
 measured yet, an exited container, and a container whose limits just
 changed are measured in the call.  Its own cleatd, runtime-runc."""
 
@@ -69,6 +70,13 @@ def test_calls_answer_with_the_collectors_measurement(cenv):
     # Pods as well.
     p = same_twice(lambda: pod_listed(env), lambda m: m[pod].linux.memory.timestamp)
     assert {c.attributes.id for c in p[pod].linux.containers} == {busy, idle}
+    # Their network counters too: read in the pod's namespace by the collector, not by every call.
+    n = same_twice(lambda: pod_listed(env), lambda m: m[pod].linux.network.timestamp)[pod].linux.network
+    assert n.default_interface.name == "lo" and [i.name for i in n.interfaces] == ["lo"]
+    age = time.time_ns() - n.timestamp
+    assert 0 <= age < 2 * PERIOD * 1e9 + 0.5e9, f"network counters {age / 1e9:.2f} s old"
+    time.sleep(2.2 * PERIOD)
+    assert pod_listed(env)[pod].linux.network.timestamp > n.timestamp
 
     # New limits show at once, not at the next round.
     env.rt.UpdateContainerResources(pb2.UpdateContainerResourcesRequest(

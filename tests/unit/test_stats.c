@@ -65,6 +65,34 @@ static void test_net_dev(void **state) {
     assert_int_equal(stats_parse_net_dev("  lo: 1 2 3\n", &ifs, &n), -EINVAL);
 }
 
+/* A pod's kept interface counters: copied in and out, younger than asked, replaced, gone with the pod. */
+static void test_net_kept(void **state) {
+    struct stats_cache *c = stats_cache_new(0);
+    struct net_iface two[2] = {{.name = "lo", .rx_bytes = 1}, {.name = "eth0", .rx_bytes = 2, .tx_errors = 3}};
+    struct net_iface *got = NULL;
+    size_t n = 0;
+    int64_t ts = 0;
+    assert_int_equal(stats_cache_net(c, "p", 0, &got, &n, &ts), 0); /* nothing kept yet */
+    stats_cache_keep_net(c, "p", 10 * SEC, two, 2);
+    two[1].rx_bytes = 99; /* the cache holds its own copy */
+    assert_int_equal(stats_cache_net(c, "p", 10 * SEC, &got, &n, &ts), 1);
+    assert_int_equal(n, 2);
+    assert_int_equal(ts, 10 * SEC);
+    assert_string_equal(got[1].name, "eth0");
+    assert_int_equal(got[1].rx_bytes, 2);
+    assert_int_equal(got[1].tx_errors, 3);
+    free(got);
+    assert_int_equal(stats_cache_net(c, "p", 11 * SEC, &got, &n, &ts), 0); /* older than asked */
+    stats_cache_keep_net(c, "p", 12 * SEC, two, 0);                          /* a namespace with no interface */
+    assert_int_equal(stats_cache_net(c, "p", 11 * SEC, &got, &n, &ts), 1);
+    assert_int_equal(n, 0);
+    free(got);
+    stats_cache_keep_net(c, "q", 12 * SEC, two, 1);
+    stats_cache_forget(c, "p");
+    assert_int_equal(stats_cache_net(c, "p", 0, &got, &n, &ts), 0);
+    stats_cache_free(c); /* frees q's copy: ASan's leak check says so */
+}
+
 static int next_byte(struct event_hub *h, struct event_sub *s) {
     void *data = NULL;
     size_t len = 0;
@@ -151,6 +179,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cpu_rate),
         cmocka_unit_test(test_net_dev),
+        cmocka_unit_test(test_net_kept),
         cmocka_unit_test(test_event_fanout),
         cmocka_unit_test(test_metrics_text),
     };
