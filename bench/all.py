@@ -103,6 +103,7 @@ def table(columns, n):
         ratios = "".join(f"{vals[0] / v:>{w[len(names) + i]}.2f}" if v and vals[0] is not None
                          else f"{'-':>{w[len(names) + i]}}" for i, v in enumerate(vals[1:]))
         lines.append(f"{label.replace('N running', f'{n} running'):<64}{cells}{ratios}")
+    lines.append("(List* p50: until the whole response is in as bytes; this client's parse of it is apart)")
     return "\n".join(lines)
 
 

@@ -55,9 +55,10 @@ def measure(bench, image, n, calls, pull_ref=None, say=print):
     helpers = bench.helper_memory()
     f["helpers"] = len(helpers)
     f["helpers_pss_kb"] = sum(h["Pss"] for h in helpers.values())
-    for name, times in bench.hot_calls(calls).items() if calls > 0 else ():
+    for name, (times, parsing) in bench.hot_calls(calls).items() if calls > 0 else ():
         f[f"{name} p50 ms"] = pct(times, 50) * 1e3
         f[f"{name} p99 ms"] = pct(times, 99) * 1e3
+        f[f"{name} client parse p50 ms"] = pct(parsing, 50) * 1e3
     bench.stop_remove_all()
     say(f"  pod lifecycle (Run+Stop+Remove) p50      {f['pod_lifecycle_ms']:8.1f} ms")
     say(f"  container lifecycle p50                   {f['container_all_ms']:8.1f} ms "

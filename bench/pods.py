@@ -29,7 +29,9 @@ RunPodSandbox, CreateContainer, StartContainer, the three together,
 StopPodSandbox and RemovePodSandbox; p50 and p99 of the calls kubelet
 makes every few seconds, with all N pods running (--calls times each:
 ListPodSandbox and ListContainers, whole and filtered to one pod,
-PodSandboxStatus, ContainerStatus, ListContainerStats, ListPodSandboxStats);
+PodSandboxStatus, ContainerStatus, ListContainerStats, ListPodSandboxStats:
+the time until the response is in hand as bytes, and apart from it this
+client's parse of it);
 the container lifecycle (Create, Start,
 Stop, Remove of one container in a running pod, N times); cleatd's VmRSS and
 RssAnon with all N running; one shim's Rss and Pss (smaps_rollup) and the
@@ -390,9 +392,10 @@ def main():
             print(f"  RemovePodSandbox                   {ms(u['remove'])}")
             print(f"  container lifecycle (C+S+St+Stop+Rm) {ms(life['all'])}")
             print(f"  cleatd with {args.n} running: VmRSS {status['VmRSS']} kB, RssAnon {status['RssAnon']} kB")
-            for name, times in hot.items():
+            for name, (times, parsing) in hot.items():
                 print(f"  {name:<34} p50 {pct(times, 50) * 1e3:8.2f} ms   p99 {pct(times, 99) * 1e3:8.2f} ms "
-                      f"(with {args.n} pods, {len(times)} calls)")
+                      f"(with {args.n} pods, {len(times)} calls; then this client's parse "
+                      f"p50 {pct(parsing, 50) * 1e3:.2f} ms)")
             if cni:
                 print(f"  floor: the conflist's plugins by hand (ADD, fresh netns) {ms(cni)}")
             for what, procs in (("shim v2" if handler == "shimv2" else "shim", shims), ("relay", relays)):
