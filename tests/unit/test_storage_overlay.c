@@ -644,7 +644,7 @@ static void test_long_chains(void **state) {
     assert_int_equal(count_entries(f->root, "snapshots"), 501);
     assert_int_equal(count_entries(f->root, "l"), 501);
     assert_int_equal(count_entries(f->root, "tmp"), 0);
-    assert_int_equal(count_entries(f->root, "trash"), 0);
+    wait_trash_empty(f); /* "top" went to the reaper: under load it may not be done yet */
 }
 
 /* The id a mount's directory has: <root>/snapshots/<id>/... */
