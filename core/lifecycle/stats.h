@@ -43,8 +43,10 @@ struct stats_cache;
 struct stats_cache *stats_cache_new(int64_t writable_layer_max_age_ns);
 /* NULL-safe. */
 void stats_cache_free(struct stats_cache *c);
-/* Drop what is kept of a container or pod (it was removed). */
+/* Drop what is kept of a container or pod (it was removed); the cache shrinks as its objects go. */
 void stats_cache_forget(struct stats_cache *c, const char *id);
+/* The bytes the cache holds for its entries (for the tests: that they come back after churn). */
+size_t stats_cache_bytes(struct stats_cache *c);
 /*
  * Note a CPU sample (cumulative ns at ts_ns, CLOCK_REALTIME) of `id`; 1 with
  * the rate in *ret_nano_cores when there is one, else 0.

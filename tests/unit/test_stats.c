@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,27 @@ static void test_cpu_rate(void **state) {
     assert_int_equal(stats_cache_cpu_rate(c, "a", 14 * SEC, 1 * SEC, &rate), 0);
     stats_cache_forget(c, "a");
     assert_int_equal(stats_cache_cpu_rate(c, "a", 15 * SEC, 2 * SEC, &rate), 0);
+    stats_cache_free(c);
+}
+
+/* Memory comes back: after 1,000 objects came and went, the cache holds what it held for a few. */
+static void test_cache_shrinks(void **state) {
+    struct stats_cache *c = stats_cache_new(0);
+    uint64_t rate = 0;
+    char id[16];
+    stats_cache_cpu_rate(c, "keep", SEC, 1, &rate);
+    size_t few = stats_cache_bytes(c);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof(id), "obj-%04d", i);
+        stats_cache_cpu_rate(c, id, SEC, 1, &rate);
+    }
+    assert_true(stats_cache_bytes(c) >= 1000 * few / 32);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof(id), "obj-%04d", i);
+        stats_cache_forget(c, id);
+    }
+    assert_int_equal(stats_cache_bytes(c), few);
+    assert_int_equal(stats_cache_cpu_rate(c, "keep", 2 * SEC, 2, &rate), 1); /* the one left is still there */
     stats_cache_free(c);
 }
 
@@ -83,7 +105,7 @@ static void test_net_kept(void **state) {
     assert_int_equal(got[1].tx_errors, 3);
     free(got);
     assert_int_equal(stats_cache_net(c, "p", 11 * SEC, &got, &n, &ts), 0); /* older than asked */
-    stats_cache_keep_net(c, "p", 12 * SEC, two, 0);                          /* a namespace with no interface */
+    stats_cache_keep_net(c, "p", 12 * SEC, two, 0);                        /* a namespace with no interface */
     assert_int_equal(stats_cache_net(c, "p", 11 * SEC, &got, &n, &ts), 1);
     assert_int_equal(n, 0);
     free(got);
@@ -177,11 +199,8 @@ static void test_metrics_text(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cpu_rate),
-        cmocka_unit_test(test_net_dev),
-        cmocka_unit_test(test_net_kept),
-        cmocka_unit_test(test_event_fanout),
-        cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_cpu_rate), cmocka_unit_test(test_cache_shrinks), cmocka_unit_test(test_net_dev),
+        cmocka_unit_test(test_net_kept), cmocka_unit_test(test_event_fanout),  cmocka_unit_test(test_metrics_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
