@@ -4,7 +4,6 @@
  * ImageFsInfo, on top of the image service.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +12,7 @@
 #include "api.pb-c.h"
 #include "cri.h"
 #include "cri_items.h"
+#include "heap.h"
 #include "image_service.h"
 #include "strbuf.h"
 
@@ -79,17 +79,8 @@ int cri_pull_image(void *ctx, struct rpc_call *call, const ProtobufCMessage *req
         return error_set(reterr, CLEAT_STATUS_INVALID_ARGUMENT, EINVAL, "PullImage needs an image reference");
     struct image_pull_client client = {.gone = client_gone, .ctx = call};
     int r = image_pull(d->images, ref, auth_of(call->arena, in->auth), &client, id, reterr);
-    /*
-     * Unpacking a layer needs a few MiB of buffers on a worker's own malloc
-     * arena; glibc keeps freed arena memory mapped, so an idle daemon would
-     * carry the peak of its last pull.  Hand it back.  Not under the
-     * sanitizers: their allocator replaces glibc's, whose never-initialised
-     * arenas concurrent malloc_trim() calls then corrupt (glibc asserts at
-     * thread exit).
-     */
-#ifndef CLEAT_SANITIZED
-    malloc_trim(0);
-#endif
+    /* Unpacking a layer needs a few MiB of buffers, freed now but kept mapped: hand them back. */
+    heap_give_back();
     if (r < 0)
         return r;
     Runtime__V1__PullImageResponse *resp = ARENA_NEW(call->arena, Runtime__V1__PullImageResponse);

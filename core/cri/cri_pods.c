@@ -12,6 +12,7 @@
 #include "cri.h"
 #include "cri_convert.h"
 #include "cri_items.h"
+#include "heap.h"
 #include "pod_ns.h"
 #include "runtime_service.h"
 #include "spec.h"
@@ -53,6 +54,8 @@ int cri_remove_pod_sandbox(void *ctx, struct rpc_call *call, const ProtobufCMess
     int r = pod_remove(RS(ctx), in->pod_sandbox_id, reterr);
     if (r < 0)
         return r;
+    /* What the pod and its containers held (records, caches, buffers) is free now, and kept mapped: hand it back. */
+    heap_give_back();
     Runtime__V1__RemovePodSandboxResponse *resp = ARENA_NEW(call->arena, Runtime__V1__RemovePodSandboxResponse);
     runtime__v1__remove_pod_sandbox_response__init(resp);
     *ret = &resp->base;
