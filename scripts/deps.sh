@@ -28,7 +28,7 @@ build_deps=(
 test_deps=(
     libcmocka-dev clang libclang-rt-14-dev clang-format
     docker-registry skopeo gpg gpgconf umoci busybox-static apache2-utils openssl iproute2 util-linux strace apparmor
-    e2fsprogs mount
+    e2fsprogs mount isal
     qemu-system-x86 xz-utils kmod xfsprogs
     python3 python3-grpcio python3-grpc-tools python3-pytest python3-yaml groff-base
     containerd
