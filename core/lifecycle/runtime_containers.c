@@ -283,12 +283,7 @@ int container_get(struct runtime_service *rs, const char *id_or_prefix, containe
 
 int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix, container_record ***ret,
                    size_t *ret_n, struct cleat_error **reterr) {
-    char **ids = NULL;
-    size_t n = 0;
-    int r = object_ids(rs, STORE_CONTAINER, id_prefix, pod_prefix, &ids, &n, reterr);
-    if (r >= 0)
-        r = container_records_load(rs, ids, n, ret, ret_n, reterr);
-    free_ids(ids, n);
+    int r = container_records_list(rs, id_prefix, pod_prefix, ret, ret_n, reterr);
     for (size_t i = 0; r >= 0 && i < *ret_n; i++)
         container_apply_exit(rs, (*ret)[i]);
     return r;

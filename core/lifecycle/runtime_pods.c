@@ -473,13 +473,7 @@ int pod_get(struct runtime_service *rs, const char *id_or_prefix, sandbox_record
 
 int pod_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
              struct cleat_error **reterr) {
-    char **ids = NULL;
-    size_t n = 0;
-    int r = object_ids(rs, STORE_SANDBOX, id_prefix, NULL, &ids, &n, reterr);
-    if (r >= 0)
-        r = sandbox_records_load(rs, ids, n, ret, ret_n, reterr);
-    free_ids(ids, n);
-    return r;
+    return sandbox_records_list(rs, id_prefix, ret, ret_n, reterr);
 }
 
 int pod_port_forward_check(struct runtime_service *rs, const sandbox_record *rec, struct cleat_error **reterr) {

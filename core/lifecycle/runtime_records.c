@@ -57,13 +57,21 @@ static int unpack_one(void *ctx, const char *id, const char *name_key, const voi
     return 0;
 }
 
-/* The records of those ids that still exist, in one read transaction; a NULL-ended array. */
-static int load_each(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessageDescriptor *desc,
-                     char *const *ids, size_t n, ProtobufCMessage ***ret, size_t *ret_n, struct cleat_error **reterr) {
+/* The records object_ids names that still exist, read in one transaction; a NULL-ended array. */
+static int list_records(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessageDescriptor *desc,
+                        const char *id_prefix, const char *pod_prefix, ProtobufCMessage ***ret, size_t *ret_n,
+                        struct cleat_error **reterr) {
+    char **ids = NULL;
+    size_t n = 0;
+    int r = object_ids(rs, kind, id_prefix, pod_prefix, &ids, &n, reterr);
+    if (r < 0)
+        return r;
     struct unpacked u = {.desc = desc, .kind = kind, .v = calloc(n + 1, sizeof(*u.v))};
     if (!u.v)
-        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    int r = store_get_each(rs->deps.store, kind, ids, n, unpack_one, &u, reterr);
+        r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    if (r >= 0)
+        r = store_get_each(rs->deps.store, kind, ids, n, unpack_one, &u, reterr);
+    free_ids(ids, n);
     if (r < 0) {
         for (size_t i = 0; i < u.n; i++)
             protobuf_c_message_free_unpacked(u.v[i], NULL);
@@ -128,16 +136,16 @@ int container_record_save(struct runtime_service *rs, const container_record *re
     return save(rs, STORE_CONTAINER, &rec->base, rec->id, reterr);
 }
 
-int sandbox_records_load(struct runtime_service *rs, char *const *ids, size_t n, sandbox_record ***ret, size_t *ret_n,
+int sandbox_records_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
                          struct cleat_error **reterr) {
-    return load_each(rs, STORE_SANDBOX, &cleat__store__v1__sandbox_record__descriptor, ids, n,
-                     (ProtobufCMessage ***)ret, ret_n, reterr);
+    return list_records(rs, STORE_SANDBOX, &cleat__store__v1__sandbox_record__descriptor, id_prefix, NULL,
+                        (ProtobufCMessage ***)ret, ret_n, reterr);
 }
 
-int container_records_load(struct runtime_service *rs, char *const *ids, size_t n, container_record ***ret,
-                           size_t *ret_n, struct cleat_error **reterr) {
-    return load_each(rs, STORE_CONTAINER, &cleat__store__v1__container_record__descriptor, ids, n,
-                     (ProtobufCMessage ***)ret, ret_n, reterr);
+int container_records_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix,
+                           container_record ***ret, size_t *ret_n, struct cleat_error **reterr) {
+    return list_records(rs, STORE_CONTAINER, &cleat__store__v1__container_record__descriptor, id_prefix, pod_prefix,
+                        (ProtobufCMessage ***)ret, ret_n, reterr);
 }
 
 void sandbox_record_free(sandbox_record *rec) {

@@ -69,15 +69,16 @@ int container_record_load(struct runtime_service *rs, const char *id, container_
                           struct cleat_error **reterr);
 int container_record_save(struct runtime_service *rs, const container_record *rec, struct cleat_error **reterr);
 /*
- * The records of those of the n IDs that still exist (a list races with
- * removals), in the order given, read in one store transaction: a
- * NULL-ended array for sandbox_records_free / container_records_free.  A
- * record that does not unpack is logged and left out.
+ * The records object_ids names (by ID prefix, and for containers by pod ID
+ * prefix), in ID order, read in one store transaction: a NULL-ended array
+ * for sandbox_records_free / container_records_free.  One removed between
+ * the index and the read is not in it; one that does not unpack is logged
+ * and left out.  The records are as stored (no exit applied).
  */
-int sandbox_records_load(struct runtime_service *rs, char *const *ids, size_t n, sandbox_record ***ret, size_t *ret_n,
+int sandbox_records_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
                          struct cleat_error **reterr);
-int container_records_load(struct runtime_service *rs, char *const *ids, size_t n, container_record ***ret,
-                           size_t *ret_n, struct cleat_error **reterr);
+int container_records_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix,
+                           container_record ***ret, size_t *ret_n, struct cleat_error **reterr);
 /*
  * Pack and add a new record with its name key and the ID of the pod it
  * belongs to (a container's; NULL for a pod): the commit point of a creation.
