@@ -81,9 +81,17 @@ int stats_cache_kept(struct stats_cache *c, const char *id, int64_t since_ns, st
  */
 int stats_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
                     struct cleat_error **reterr);
-/* The same, measured now whatever was kept (the collector's own measurement). */
+/* The same, measured now whatever was kept (the writable layer's figure reused while not too old). */
 int stats_measure_container(struct runtime_service *rs, const container_record *rec, struct object_stats *ret,
                             struct cleat_error **reterr);
+/*
+ * The collector's measurement, taken each period_ns: as stats_measure_container,
+ * but the layer is walked again once its figure is older than
+ * writable_layer_max_age_seconds less one period, so that what the calls
+ * serve until the next round is not too old for them to serve.
+ */
+int stats_collect_container(struct runtime_service *rs, const container_record *rec, int64_t period_ns,
+                            struct object_stats *ret, struct cleat_error **reterr);
 /*
  * A ready pod's figures: from its runtime when that measures usage itself
  * (asked with the pod's sandbox id), else its cgroup parent's when the pod

@@ -29,7 +29,7 @@ struct stats_collector {
     int stop;
 };
 
-static void collect_containers(struct runtime_service *rs) {
+static void collect_containers(struct runtime_service *rs, int64_t period_ns) {
     container_record **all = NULL;
     size_t n = 0;
     struct cleat_error *err = NULL;
@@ -42,7 +42,7 @@ static void collect_containers(struct runtime_service *rs) {
         struct object_stats st;
         if (all[i]->state != CSTATE_RUNNING && all[i]->state != CSTATE_CREATED)
             continue;
-        if (stats_measure_container(rs, all[i], &st, &err) >= 0)
+        if (stats_collect_container(rs, all[i], period_ns, &st, &err) >= 0)
             stats_cache_keep(rs->stats, all[i]->id, &st);
         else /* the call measures it itself, and says why it cannot */
             log_debug("stats collector: %s", error_message(err));
@@ -99,7 +99,7 @@ static void *collect(void *arg) {
     while (!c->stop) {
         pthread_mutex_unlock(&c->mu);
         int64_t started = monotonic_ns();
-        collect_containers(c->rs);
+        collect_containers(c->rs, c->period_ns);
         collect_pods(c->rs);
         int64_t next = started + c->period_ns;
         struct timespec at = {.tv_sec = next / 1000000000, .tv_nsec = next % 1000000000};

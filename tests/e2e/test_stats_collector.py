@@ -88,3 +88,32 @@ def test_calls_answer_with_the_collectors_measurement(cenv):
     env.stop(busy, timeout=0)
     st = env.rt.ContainerStats(pb2.ContainerStatsRequest(container_id=busy), timeout=60).stats
     assert not st.HasField("cpu") and st.HasField("writable_layer")
+
+
+@pytest.fixture(scope="module")
+def slow_env(tmp_path_factory, cri, test_layout):
+    """A period longer than half the layer figure's maximum age (2 s and 3 s)."""
+    with module_pod_env(tmp_path_factory, cri, test_layout, "runc", "statscoll2",
+                        config_extra="stats: {collection_period_seconds: 2, "
+                                     "writable_layer_max_age_seconds: 3}\n") as env:
+        yield env
+
+
+def test_the_round_walks_the_layer_not_the_calls(slow_env):
+    """A round measures the writable layer again whenever its figure would be too old to serve before the next
+    round, so every answer's layer figure is the round's own (its timestamp is the CPU figure's), and no call
+    walks a layer itself.  Before, a round reused a figure up to 3 s old, the calls served it up to 2 s more,
+    and a call that found it older than 3 s walked the layer in the call."""
+    env = slow_env
+    pod = env.run_pod()
+    cid = env.run(pod, name="idle", command=["sleep", "3600"])
+    time.sleep(2.5)  # past the first round that saw it
+    seen = set()
+    deadline = time.monotonic() + 9  # four rounds and more
+    while time.monotonic() < deadline:
+        s = listed(env)[cid]
+        seen.add(s.cpu.timestamp)
+        assert s.writable_layer.timestamp == s.cpu.timestamp, \
+            f"layer figure from {s.writable_layer.timestamp}, the round's from {s.cpu.timestamp}"
+        time.sleep(0.25)
+    assert len(seen) >= 3, "the rounds did not come"
