@@ -14,7 +14,7 @@ any CRI socket) the same way, with the same images from the same registry
 from any localhost registry; --image and --pull name other references
 when a runtime cannot).  Then the machine's floors, each script as it runs
 alone: bench/pods.py (cleat's Run+Create+Start against bare runc),
-bench/pull.py (cleat's pull against `curl | tar -xzf`),
+bench/pull.py (cleat's pull against `curl | tar -xzf` and `igzip -dc | tar -x`),
 bench/stream_flood.py, bench/churn.py (cleatd's memory after churn) and
 bench/restart.py (serving again after kill -9 with 500 running pods).
 Last it prints the table: one column per runtime, and the ratio of cleat
@@ -182,6 +182,9 @@ def main():
         if "pull_over_floor" in floors:
             print(f"  cleat pull / curl | tar -xzf of the same layers ({floors['pull_floor_s']:.2f} s)"
                   f"{floors['pull_over_floor']:>10.2f}")
+        if "pull_over_igzip_floor" in floors:
+            print(f"  cleat pull / igzip -dc | tar -x of the same layers ({floors['pull_igzip_floor_s']:.2f} s)"
+                  f"{floors['pull_over_igzip_floor']:>6.2f}")
         if "restart_serving_s" in floors:
             print(f"  restart after kill -9 with {floors['restart_pods']} running pods: serving after "
                   f"{floors['restart_serving_s']:.3f} s, all RUNNING after {floors['restart_all_running_s']:.3f} s "
