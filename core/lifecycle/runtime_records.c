@@ -69,8 +69,11 @@ static int list_records(struct runtime_service *rs, enum store_kind kind, const 
     struct unpacked u = {.desc = desc, .kind = kind, .v = calloc(n + 1, sizeof(*u.v))};
     if (!u.v)
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    size_t bad = 0;
     if (r >= 0)
-        r = store_get_each(rs->deps.store, kind, ids, n, unpack_one, &u, reterr);
+        r = store_get_each(rs->deps.store, kind, ids, n, unpack_one, &u, &bad, reterr);
+    if (bad)
+        log_warning("%zu stored %s records are malformed; left out", bad, store_kind_name(kind));
     free_ids(ids, n);
     if (r < 0) {
         for (size_t i = 0; i < u.n; i++)

@@ -367,10 +367,12 @@ static int call_with_record(const struct store *s, enum store_kind kind, const M
 }
 
 int store_get_each(struct store *s, enum store_kind kind, char *const *ids, size_t n, store_foreach_fn fn, void *ctx,
-                   struct cleat_error **reterr) {
+                   size_t *ret_bad, struct cleat_error **reterr) {
     _cleanup_txn_ MDB_txn *txn = NULL;
     int r;
 
+    if (ret_bad)
+        *ret_bad = 0;
     for (size_t i = 0; i < n; i++)
         if ((r = check_id(kind, ids[i], reterr)) < 0)
             return r;
@@ -386,7 +388,14 @@ int store_get_each(struct store *s, enum store_kind kind, char *const *ids, size
             continue;
         if (rc != 0)
             return store_fail(s, rc, reterr, "reading %s %s", kinds[kind].word, ids[i]);
-        r = call_with_record(s, kind, &key, &val, fn, ctx, reterr);
+        struct cleat_error *bad = NULL;
+        r = call_with_record(s, kind, &key, &val, fn, ctx, &bad);
+        if (r < 0 && bad) { /* malformed: the others are still worth reading */
+            error_free(bad);
+            if (ret_bad)
+                (*ret_bad)++;
+            continue;
+        }
         if (r != 0)
             return r;
     }

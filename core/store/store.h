@@ -81,12 +81,14 @@ int store_foreach(struct store *store, enum store_kind kind, store_foreach_fn fn
  * fn for each of the n IDs that has a record, in the order given, inside one
  * read transaction (one snapshot, and one reader slot however many there
  * are: a list of 500 records read one store_get at a time began 500).  An
- * ID without a record is passed over: a list races with removals.  fn as
- * for store_foreach; its non-zero return ends the walk and is returned.
- * INVALID_ARGUMENT, before anything is read, if any ID is malformed.
+ * ID without a record is passed over: a list races with removals.  So is a
+ * malformed record (corruption), counted in *ret_bad (may be NULL): one bad
+ * record must not hide the others.  fn as for store_foreach; its non-zero
+ * return ends the walk and is returned.  INVALID_ARGUMENT, before anything
+ * is read, if any ID is malformed.
  */
 int store_get_each(struct store *store, enum store_kind kind, char *const *ids, size_t n, store_foreach_fn fn,
-                   void *ctx, struct cleat_error **reterr);
+                   void *ctx, size_t *ret_bad, struct cleat_error **reterr);
 
 /* Small string settings of the store itself ("schema", ...).  NOT_FOUND if absent; *ret_value is malloc'd. */
 int store_meta_get(struct store *store, const char *key, char **ret_value, struct cleat_error **reterr);
