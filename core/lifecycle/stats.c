@@ -437,9 +437,14 @@ int stats_measure_pod(struct runtime_service *rs, const sandbox_record *rec, str
     return 0;
 }
 
+/* The collector's period while it runs; 0 while none does. */
+static int64_t collector_period(struct runtime_service *rs) {
+    return __atomic_load_n(&rs->stats_period_ns, __ATOMIC_RELAXED);
+}
+
 /* The collector's measurement of a live object while it is younger than two periods: 1 and *ret; else 0. */
 static int collected(struct runtime_service *rs, const char *id, int live, struct object_stats *ret) {
-    int64_t period = __atomic_load_n(&rs->stats_period_ns, __ATOMIC_RELAXED); /* 0 while no collector runs */
+    int64_t period = collector_period(rs);
     return live && period > 0 && stats_cache_kept(rs->stats, id, now_ns() - 2 * period, ret);
 }
 
@@ -449,7 +454,7 @@ static int collected(struct runtime_service *rs, const char *id, int live, struc
  * cgroups again before the collector's round comes to it.
  */
 static int measured_kept(struct runtime_service *rs, const char *id, int live, int r, const struct object_stats *st) {
-    if (r >= 0 && live && __atomic_load_n(&rs->stats_period_ns, __ATOMIC_RELAXED) > 0)
+    if (r >= 0 && live && collector_period(rs) > 0)
         stats_cache_keep(rs->stats, id, st);
     return r;
 }
@@ -562,8 +567,7 @@ int stats_pod_has_network(const sandbox_record *rec) {
 
 int stats_pod_network(struct runtime_service *rs, const sandbox_record *rec, struct net_iface **ret, size_t *ret_n,
                       int64_t *ret_ts_ns, struct cleat_error **reterr) {
-    int64_t period = __atomic_load_n(&rs->stats_period_ns, __ATOMIC_RELAXED); /* 0 while no collector runs */
-    int64_t now = now_ns();
+    int64_t period = collector_period(rs), now = now_ns();
     if (period > 0 && stats_pod_has_network(rec) &&
         stats_cache_net(rs->stats, rec->id, now - 2 * period, ret, ret_n, ret_ts_ns))
         return 0;

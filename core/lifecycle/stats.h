@@ -20,8 +20,9 @@
  * period and keeps the result; stats_container and stats_pod answer with
  * it while it is younger than two periods, and measure in the call only
  * what it has not measured yet (a new container) or an object no longer
- * live; what a call measures is kept as well, for the calls after it.  A list of 500 containers then reads no cgroup
- * file: reading them took ~0.25 ms a container.
+ * live; what a call measures is kept as well, for the calls after it.  A
+ * list of 500 containers then reads no cgroup file: reading them took
+ * ~0.25 ms a container.
  *
  * Thread-safe; no lock is held across a plugin call or a cgroup read.
  */
