@@ -167,6 +167,14 @@ int plugin_snapshotter_prepare(struct plugin_instance *pi, const char *key, cons
     return pi->ops.snapshotter.prepare(pi->instance, key, parent, labels, ret_mounts, reterr);
 }
 
+int plugin_snapshotter_prepare_ahead(struct plugin_instance *pi, const char *key, const char *parent,
+                                     const char *const *labels, struct cleat_mount_list *ret_mounts,
+                                     struct cleat_error **reterr) {
+    if (!pi->ops.snapshotter.prepare_ahead)
+        return missing(pi, "prepare_ahead", reterr);
+    return pi->ops.snapshotter.prepare_ahead(pi->instance, key, parent, labels, ret_mounts, reterr);
+}
+
 int plugin_snapshotter_view(struct plugin_instance *pi, const char *key, const char *parent, const char *const *labels,
                             struct cleat_mount_list *ret_mounts, struct cleat_error **reterr) {
     if (!pi->ops.snapshotter.view)
@@ -289,6 +297,8 @@ int plugin_has_op(const struct plugin_instance *pi, const char *name) {
         return pi->ops.network.update_pod_cidr != NULL;
     if (pi->concern == CLEAT_CONCERN_SNAPSHOTTER && strcmp(name, "prepare") == 0)
         return pi->ops.snapshotter.prepare != NULL;
+    if (pi->concern == CLEAT_CONCERN_SNAPSHOTTER && strcmp(name, "prepare_ahead") == 0)
+        return pi->ops.snapshotter.prepare_ahead != NULL;
     if (pi->concern == CLEAT_CONCERN_SNAPSHOTTER && strcmp(name, "view") == 0)
         return pi->ops.snapshotter.view != NULL;
     if (pi->concern == CLEAT_CONCERN_SNAPSHOTTER && strcmp(name, "commit") == 0)

@@ -71,6 +71,9 @@ int plugin_network_update_pod_cidr(struct plugin_instance *pi, const char *pod_c
 int plugin_snapshotter_prepare(struct plugin_instance *pi, const char *key, const char *parent,
                                const char *const *labels, struct cleat_mount_list *ret_mounts,
                                struct cleat_error **reterr);
+int plugin_snapshotter_prepare_ahead(struct plugin_instance *pi, const char *key, const char *parent,
+                                     const char *const *labels, struct cleat_mount_list *ret_mounts,
+                                     struct cleat_error **reterr);
 int plugin_snapshotter_view(struct plugin_instance *pi, const char *key, const char *parent, const char *const *labels,
                             struct cleat_mount_list *ret_mounts, struct cleat_error **reterr);
 int plugin_snapshotter_commit(struct plugin_instance *pi, const char *name, const char *key, const char *const *labels,

@@ -58,8 +58,12 @@ static int find_idle(struct ovl *o, const char *key, struct snap **ret, struct c
 
 /* --- prepare, view --------------------------------------------------------- */
 
+/* What a new snapshot's parent may be: committed, or (prepare_ahead) also active. */
+enum parent_rule { PARENT_COMMITTED, PARENT_NOT_VIEW };
+
 /* Lock held: check the names, take an id, plan the mount, and enter s as CREATING. */
-static int reserve(struct ovl *o, struct snap *s, const char *parent, struct mspec *m, struct cleat_error **reterr) {
+static int reserve(struct ovl *o, struct snap *s, const char *parent, enum parent_rule rule, struct mspec *m,
+                   struct cleat_error **reterr) {
     if (table_key_taken(o, s->key))
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST, "snapshot '%s' already exists",
                                s->key);
@@ -68,7 +72,7 @@ static int reserve(struct ovl *o, struct snap *s, const char *parent, struct msp
         if (!p)
             return cleat_error_set(o->host, reterr, CLEAT_STATUS_NOT_FOUND, ENOENT,
                                    "snapshot '%s': parent '%s' does not exist", s->key, parent);
-        if (p->kind != CLEAT_SNAPSHOT_COMMITTED)
+        if (p->kind == CLEAT_SNAPSHOT_VIEW || (p->kind == CLEAT_SNAPSHOT_ACTIVE && rule == PARENT_COMMITTED))
             return cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
                                    "snapshot '%s': parent '%s' is %s, not committed", s->key, parent,
                                    p->kind == CLEAT_SNAPSHOT_VIEW ? "a view" : "active");
@@ -143,8 +147,8 @@ static int materialise(struct ovl *o, const struct snap *s, struct cleat_error *
     return 0;
 }
 
-static int create(struct ovl *o, uint32_t kind, const char *key, const char *parent, const char *const *labels,
-                  struct cleat_mount_list *ml, struct cleat_error **reterr) {
+static int create(struct ovl *o, uint32_t kind, const char *key, const char *parent, enum parent_rule rule,
+                  const char *const *labels, struct cleat_mount_list *ml, struct cleat_error **reterr) {
     int r;
     if ((r = check_key(o, "key", key, reterr)) < 0 || (parent && (r = check_key(o, "parent", parent, reterr)) < 0) ||
         (r = check_labels(o, key, labels, reterr)) < 0)
@@ -156,7 +160,7 @@ static int create(struct ovl *o, uint32_t kind, const char *key, const char *par
     s->created_ns = s->updated_ns = plugin_realtime_ns();
     struct mspec m = {0};
     pthread_mutex_lock(&o->lock);
-    r = reserve(o, s, parent, &m, reterr);
+    r = reserve(o, s, parent, rule, &m, reterr);
     pthread_mutex_unlock(&o->lock);
     if (r < 0) {
         snap_free(s);
@@ -183,12 +187,22 @@ static int create(struct ovl *o, uint32_t kind, const char *key, const char *par
 
 static int ovl_prepare(void *instance, const char *key, const char *parent, const char *const *labels,
                        struct cleat_mount_list *ret_mounts, struct cleat_error **reterr) {
-    return create(instance, CLEAT_SNAPSHOT_ACTIVE, key, parent, labels, ret_mounts, reterr);
+    return create(instance, CLEAT_SNAPSHOT_ACTIVE, key, parent, PARENT_COMMITTED, labels, ret_mounts, reterr);
+}
+
+/*
+ * On an active parent too.  What it answers is always an overlay mount with
+ * this snapshot's own upper dir: a parent, even a base one, makes it one
+ * (mounts.c), as the SDK asks.  Commit waits for the parent's (commit_check).
+ */
+static int ovl_prepare_ahead(void *instance, const char *key, const char *parent, const char *const *labels,
+                             struct cleat_mount_list *ret_mounts, struct cleat_error **reterr) {
+    return create(instance, CLEAT_SNAPSHOT_ACTIVE, key, parent, PARENT_NOT_VIEW, labels, ret_mounts, reterr);
 }
 
 static int ovl_view(void *instance, const char *key, const char *parent, const char *const *labels,
                     struct cleat_mount_list *ret_mounts, struct cleat_error **reterr) {
-    return create(instance, CLEAT_SNAPSHOT_VIEW, key, parent, labels, ret_mounts, reterr);
+    return create(instance, CLEAT_SNAPSHOT_VIEW, key, parent, PARENT_COMMITTED, labels, ret_mounts, reterr);
 }
 
 static int ovl_mounts(void *instance, const char *key, struct cleat_mount_list *ret_mounts,
@@ -225,6 +239,11 @@ static int commit_check(struct ovl *o, const char *name, const char *key, struct
     if (table_key_taken(o, name))
         return cleat_error_set(o->host, reterr, CLEAT_STATUS_ALREADY_EXISTS, EEXIST,
                                "cannot commit snapshot '%s' as '%s': '%s' already exists", key, name, name);
+    /* prepare_ahead: a committed layer on a parent that is not would not survive a restart (scan.c drops it). */
+    if ((*ret)->parent && (*ret)->parent->kind != CLEAT_SNAPSHOT_COMMITTED)
+        return cleat_error_set(o->host, reterr, CLEAT_STATUS_FAILED_PRECONDITION, EINVAL,
+                               "cannot commit snapshot '%s': its parent '%s' is not committed yet", key,
+                               (*ret)->parent->key);
     return 0;
 }
 
@@ -478,4 +497,5 @@ const struct cleat_snapshotter_ops ovl_ops = {
     .usage = ovl_usage,
     .fs_usage = ovl_fs_usage,
     .cleanup = ovl_cleanup,
+    .prepare_ahead = ovl_prepare_ahead,
 };

@@ -746,6 +746,83 @@ static void test_reload_and_crash_leftovers(void **state) {
         mount_list_free(lists[k]);
 }
 
+/* prepare_ahead: a layer on a parent still being unpacked, committed only after it, under its new name. */
+static struct cleat_mount_list *ahead(struct fx *f, const char *key, const char *parent, struct cleat_error **errp) {
+    struct cleat_mount_list *ml = mount_list_new();
+    if (f->ops->prepare_ahead(f->inst, key, parent, NULL, ml, errp) < 0) {
+        mount_list_free(ml);
+        return NULL;
+    }
+    return ml;
+}
+
+static void test_prepare_ahead(void **state) {
+    struct fx *f = *state;
+    struct cleat_error *err = NULL;
+    load(f, "{}");
+    struct cleat_mount_list *a = create(f, 0, "extract-a", NULL, NULL);
+    write_text(a->items[0].source, "a.txt", "from a");
+    /* On an active base layer: an overlay all the same, so that the layer goes into its own upper dir. */
+    struct cleat_mount_list *b = ahead(f, "extract-b", "extract-a", &err);
+    if (!b)
+        fail_msg("prepare_ahead on an active parent: %s", error_message(err));
+    assert_string_equal(b->items[0].type, "overlay");
+    assert_non_null(opt(&b->items[0], "upperdir="));
+    write_text(opt(&b->items[0], "upperdir="), "b.txt", "from b");
+    struct cleat_mount_list *c = ahead(f, "extract-c", "extract-b", &err); /* two deep */
+    if (!c)
+        fail_msg("prepare_ahead two deep: %s", error_message(err));
+    write_text(opt(&c->items[0], "upperdir="), "c.txt", "from c");
+    /* prepare and view still want a committed parent; prepare_ahead answers as prepare otherwise. */
+    assert_int_equal(create_fails(f, "x", "extract-a", "not committed"), CLEAT_STATUS_FAILED_PRECONDITION);
+    struct cleat_mount_list *none = mount_list_new();
+    assert_int_equal(failed(f->ops->view(f->inst, "x", "extract-a", NULL, none, &err), &err, "not committed"),
+                     CLEAT_STATUS_FAILED_PRECONDITION);
+    assert_null(ahead(f, "extract-b", "extract-a", &err));
+    assert_int_equal(failed(-1, &err, "already exists"), CLEAT_STATUS_ALREADY_EXISTS);
+    assert_null(ahead(f, "y", "missing", &err));
+    assert_int_equal(failed(-1, &err, "does not exist"), CLEAT_STATUS_NOT_FOUND);
+    /* Out of order: the child's commit waits for its parent's, and the parent stays while it has a child. */
+    assert_int_equal(failed(f->ops->commit(f->inst, "sha256:b", "extract-b", NULL, &err), &err, "not committed yet"),
+                     CLEAT_STATUS_FAILED_PRECONDITION);
+    assert_int_equal(stat_one(f, "extract-b").kinds[0], CLEAT_SNAPSHOT_ACTIVE);
+    assert_int_equal(remove_fails(f, "extract-a", "parent of"), CLEAT_STATUS_FAILED_PRECONDITION);
+    commit(f, "sha256:a", "extract-a", NULL);
+    /* The child follows its parent's new name. */
+    assert_string_equal(stat_one(f, "extract-b").parents[0], "sha256:a");
+    commit(f, "sha256:b", "extract-b", NULL);
+    commit(f, "sha256:c", "extract-c", NULL);
+    assert_string_equal(stat_one(f, "sha256:c").parents[0], "sha256:b");
+    /* A view on a view: prepare_ahead refuses it too. */
+    struct cleat_mount_list *v = create(f, 1, "v", "sha256:c", NULL);
+    assert_null(ahead(f, "z", "v", &err));
+    assert_int_equal(failed(-1, &err, "a view"), CLEAT_STATUS_FAILED_PRECONDITION);
+    const char *merged = do_mount(f, &v->items[0]);
+    expect_text(merged, "a.txt", "from a");
+    expect_text(merged, "b.txt", "from b");
+    expect_text(merged, "c.txt", "from c");
+    do_umount(f, merged);
+
+    /* A restart with a layer prepared ahead of a parent never committed: the unfinished unpack is dropped. */
+    struct cleat_mount_list *e = create(f, 0, "extract-e", NULL, NULL);
+    struct cleat_mount_list *d = ahead(f, "extract-d", "extract-e", &err);
+    if (!d)
+        fail_msg("prepare_ahead: %s", error_message(err));
+    plugins_free(f->p);
+    f->p = NULL;
+    load(f, "{}");
+    struct seen s = walk_all(f);
+    assert_true(find_seen(&s, "extract-e") >= 0);
+    assert_int_equal(find_seen(&s, "extract-d"), -1);
+    assert_int_equal(find_seen(&s, "sha256:c") >= 0, 1);
+    if (f->ops->cleanup(f->inst, &err) < 0)
+        fail_msg("cleanup: %s", error_message(err));
+    assert_int_equal(count_entries(f->root, "snapshots"), 5); /* a, b, c, v, e */
+    struct cleat_mount_list *lists[] = {a, b, c, none, v, e, d};
+    for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
+        mount_list_free(lists[k]);
+}
+
 static void test_cleanup_orphans(void **state) {
     struct fx *f = *state;
     load(f, "{}");
@@ -910,6 +987,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_remove_hostile_layer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_chains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_and_crash_leftovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cleanup_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_ops, setup, teardown),

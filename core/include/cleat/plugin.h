@@ -26,6 +26,9 @@
  * loaded once, at start-up, and never unloaded.
  *
  * Changelog of the ABI (newest first):
+ *   1.5  2026-12-08  snapshotter: prepare_ahead, so that the core unpacks
+ *                    the layers of an image in parallel (an overlay upper
+ *                    directory needs nothing of its parent's files).
  *   1.4  2026-12-08  transport: reconfigure, so that a transport takes new
  *                    options (registry mirrors, TLS files) when cleatd
  *                    reloads its configuration on SIGHUP, without a restart.
@@ -65,7 +68,7 @@ extern "C" {
 
 #define CLEAT_PLUGIN_MAGIC 0x434c4541u /* "CLEA" */
 #define CLEAT_ABI_MAJOR 1
-#define CLEAT_ABI_MINOR 4
+#define CLEAT_ABI_MINOR 5
 
 /* The name of the one symbol a plugin exports. */
 #define CLEAT_PLUGIN_SYMBOL "cleat_plugin"

@@ -162,6 +162,33 @@ struct cleat_snapshotter_ops {
      * yet, so init() should clear what a crash left as well.
      */
     int (*cleanup)(void *instance, struct cleat_error **reterr);
+
+    /* --- ABI 1.5 ----------------------------------------------------------- */
+
+    /*
+     * Optional: prepare() on a parent that is not committed yet, so that the
+     * core can unpack a layer while the layer below it is still being
+     * unpacked.  `parent` may be an active snapshot (prepared by either op
+     * and not committed); a view is FAILED_PRECONDITION, a missing parent
+     * NOT_FOUND, a key in use ALREADY_EXISTS (a second call changes nothing),
+     * and a failed call leaves nothing, as for prepare().
+     *
+     * Offer it only if what it answers is one overlay mount with upperdir=:
+     * the core writes the layer into that upper directory alone, which needs
+     * nothing of the parent's files, and refuses any other answer (it
+     * removes the snapshot and fails the pull with FAILED_PRECONDITION).
+     * The core never mounts such a snapshot before its commit.
+     *
+     * The parent is the snapshot, not its key: when it is committed under a
+     * new name, that name is this snapshot's parent.  commit() of this
+     * snapshot answers FAILED_PRECONDITION, and changes nothing, while its
+     * parent is not committed; remove() of the parent answers
+     * FAILED_PRECONDITION while this snapshot exists, as for any parent.
+     * After a restart, an active snapshot whose parent was never committed
+     * may be gone: it held an unfinished unpack, which the core does again.
+     */
+    int (*prepare_ahead)(void *instance, const char *key, const char *parent, const char *const *labels,
+                         struct cleat_mount_list *ret_mounts, struct cleat_error **reterr);
 };
 
 #ifdef __cplusplus
