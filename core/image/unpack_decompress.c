@@ -45,6 +45,7 @@ struct ustream {
     /* The limits (unpack_limits.c), checked after each block: */
     struct unpack_limits limits;
     int has_limits;
+    uint64_t charged;       /* of `uncompressed`, what limits.shared has been charged with */
     int free_fd;            /* the target's filesystem, for the free-space reserve (-1: none) */
     const char *free_where; /* its name, for messages */
     uint64_t next_free_check;
@@ -334,6 +335,10 @@ static int check_limits(struct ustream *s, struct cleat_error **reterr) {
     if (!s->has_limits)
         return 0;
     int r = unpack_check_limits(&s->limits, consumed(s), s->uncompressed, reterr);
+    if (r >= 0 && s->uncompressed > s->charged) {
+        r = unpack_charge_budget(s->limits.shared, s->uncompressed - s->charged, reterr);
+        s->charged = s->uncompressed;
+    }
     if (r < 0 || s->uncompressed < s->next_free_check)
         return r;
     s->next_free_check = s->uncompressed + FREE_CHECK_EVERY;

@@ -6,6 +6,7 @@
  * input stream keeps, plus statvfs.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -35,6 +36,17 @@ int unpack_check_limits(const struct unpack_limits *l, uint64_t compressed, uint
                          (unsigned long long)uncompressed, (unsigned long long)compressed, l->max_ratio,
                          NAME(l->max_ratio_name, "the compression-ratio limit"));
     return 0;
+}
+
+int unpack_charge_budget(struct unpack_budget *b, uint64_t bytes, struct cleat_error **reterr) {
+    if (!b || !b->max)
+        return 0;
+    uint64_t before = atomic_fetch_add(&b->used, bytes), total = before + bytes;
+    if (total >= before && total <= b->max) /* (total < before: it wrapped, which is past any limit) */
+        return 0;
+    return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, EFBIG,
+                     "the image unpacks to more than %llu bytes, the limit of %s", (unsigned long long)b->max,
+                     NAME(b->name, "the image"));
 }
 
 /* What statvfs said, against the reserve; `when` starts the message ("cannot start unpacking"). */

@@ -22,6 +22,14 @@ int unpack_check_limits(const struct unpack_limits *limits, uint64_t compressed,
                         struct cleat_error **reterr);
 
 /*
+ * Add `bytes` more to what the unpacks sharing budget b have used: 0, or
+ * RESOURCE_EXHAUSTED naming b's limit once the total passes it (the bytes
+ * stay counted: the unpack that is refused stops, and so does its image).
+ * NULL b, or b->max 0: no limit.  Safe from several threads at once.
+ */
+int unpack_charge_budget(struct unpack_budget *b, uint64_t bytes, struct cleat_error **reterr);
+
+/*
  * RESOURCE_EXHAUSTED if fd's filesystem (`where` in messages) has fewer than
  * limits->min_free_bytes free for unprivileged writers (root's reserved
  * blocks do not count: the node's other users need them).  done: the bytes

@@ -62,6 +62,19 @@ struct unpack_result {
 };
 
 /*
+ * Bytes that several unpacks running at once draw on together: the layers
+ * of one image, unpacked in parallel, against images.max_image_bytes.  Each
+ * unpack adds what comes out of its stream to `used` as it goes; the one
+ * that takes `used` past `max` is refused, whichever layer it is.  `name`
+ * says in messages which setting it is.  Set up before the unpacks start.
+ */
+struct unpack_budget {
+    _Atomic uint64_t used;
+    uint64_t max; /* 0: no limit */
+    const char *name;
+};
+
+/*
  * What one unpack may do; zero fields are no limit.  The *_name strings say
  * in messages which setting the limit is (e.g. "images.max_layer_bytes
  * (68719476736 bytes)"); NULL: a generic name.
@@ -80,6 +93,8 @@ struct unpack_limits {
     /* Free bytes the target's filesystem keeps (statvfs f_bavail): checked at the start and every 8 MiB. */
     uint64_t min_free_bytes;
     const char *min_free_name;
+    /* Shared with other unpacks (borrowed; NULL: none), charged as the stream goes. */
+    struct unpack_budget *shared;
 };
 
 #endif

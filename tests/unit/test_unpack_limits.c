@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -234,6 +235,39 @@ static void test_size_limit_while_unpacking(void **state) {
     assert_int_equal(size_in_target("small"), 6); /* the tar itself was in */
 }
 
+/* A budget shared by unpacks: what each one drew, against the budget's limit, from any thread. */
+static void test_shared_budget(void **state) {
+    struct cleat_error *err = NULL;
+    struct unpack_budget b = {.max = 10, .name = "IMAGE"};
+    assert_int_equal(unpack_charge_budget(&b, 6, &err), 0);
+    assert_int_equal(unpack_charge_budget(&b, 4, &err), 0); /* exactly the limit passes */
+    expect_error(unpack_charge_budget(&b, 1, &err), &err, CLEAT_STATUS_RESOURCE_EXHAUSTED,
+                 "the image unpacks to more than 10 bytes, the limit of IMAGE");
+    assert_int_equal(unpack_charge_budget(NULL, UINT64_MAX, &err), 0);
+    struct unpack_budget none = {.max = 0};
+    assert_int_equal(unpack_charge_budget(&none, UINT64_MAX, &err), 0);
+    /* A sum that wraps is past any limit. */
+    struct unpack_budget big = {.max = UINT64_MAX - 1};
+    assert_int_equal(unpack_charge_budget(&big, UINT64_MAX - 2, &err), 0);
+    expect_error(unpack_charge_budget(&big, 4, &err), &err, CLEAT_STATUS_RESOURCE_EXHAUSTED, "the image");
+}
+
+/* Two streams on one budget of one and a half times their size, one after the other: the second passes it. */
+static void test_shared_budget_while_unpacking(void **state) {
+    struct unpack_result res;
+    struct cleat_error *err = NULL;
+    struct stat st;
+    assert_int_equal(stat(fixture("zeros.tar"), &st), 0);
+    struct unpack_budget b = {.max = (uint64_t)st.st_size * 3 / 2, .name = "IMAGE"};
+    struct unpack_limits l = {.shared = &b};
+    unpack_ok("zeros.tar", OCI_TAR, &l);
+    assert_true(atomic_load(&b.used) == (uint64_t)st.st_size);
+    rm_rf(target);
+    assert_int_equal(mkdir(target, 0755), 0);
+    int r = unpack_file("zeros.tar", OCI_TAR, &l, &res, &err);
+    expect_error(r, &err, CLEAT_STATUS_RESOURCE_EXHAUSTED, "the limit of IMAGE");
+}
+
 static void test_free_space_reserve(void **state) {
     struct unpack_result res;
     struct cleat_error *err = NULL;
@@ -258,6 +292,8 @@ int main(void) {
         cmocka_unit_test_setup(test_ratio_counts_decoded_bytes, setup_target),
         cmocka_unit_test_setup(test_size_limit_while_unpacking, setup_target),
         cmocka_unit_test_setup(test_free_space_reserve, setup_target),
+        cmocka_unit_test(test_shared_budget),
+        cmocka_unit_test_setup(test_shared_budget_while_unpacking, setup_target),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
