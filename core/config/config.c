@@ -42,6 +42,7 @@ static const char *const top_keys[] = {"version",       "log_level", "socket",  
                                        "events",        "metrics",   "cdi",         NULL};
 static const char *const grpc_keys[] = {"workers", "max_message_bytes", NULL};
 static const char *const images_keys[] = {"max_parallel_downloads",
+                                          "max_parallel_unpacks",
                                           "max_layer_bytes",
                                           "max_image_bytes",
                                           "max_compression_ratio",
@@ -601,6 +602,7 @@ static void check_settings(struct checker *k, const struct cleat_config *tree) {
         images = NULL;
     check_keys(k, images, images_keys);
     c->images_max_parallel_downloads = (uint32_t)read_int(k, images, "max_parallel_downloads", 3, 1, 64);
+    c->images_max_parallel_unpacks = (uint32_t)read_int(k, images, "max_parallel_unpacks", 2, 1, 64);
     check_unpack_limits(k, images);
     check_signature_policy(k, images);
     check_pinned(k, images);

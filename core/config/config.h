@@ -54,6 +54,7 @@ struct config {
     uint32_t grpc_workers;                  /* 1..256 */
     uint64_t grpc_max_message_bytes;        /* 4 KiB..1 GiB */
     uint32_t images_max_parallel_downloads; /* layers fetched at once by one pull, 1..64 */
+    uint32_t images_max_parallel_unpacks;   /* layers unpacked at once by one pull, 1..64 */
     /* Unpacking limits (0: none): against decompression bombs and full disks. */
     uint64_t images_max_layer_bytes;             /* one layer's uncompressed tar */
     uint64_t images_max_image_bytes;             /* the layers one pull unpacks, together */

@@ -100,6 +100,7 @@ int daemon_open(struct config *cfg, struct daemon **ret, struct cleat_error **re
         struct image_service_options io = {
             .root_dir = cfg->root_dir,
             .max_parallel_downloads = cfg->images_max_parallel_downloads,
+            .max_parallel_unpacks = cfg->images_max_parallel_unpacks,
             .pull_progress_timeout_seconds = cfg->images_pull_progress_timeout_seconds,
             .pull_progress_log_interval_seconds = cfg->images_pull_progress_log_interval_seconds,
             .limits = {.max_layer_bytes = cfg->images_max_layer_bytes,

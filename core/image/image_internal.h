@@ -11,6 +11,8 @@
 #include "trust_lookaside.h"
 #include "trust_policy.h"
 
+struct keyed_locks;
+
 struct inflight;
 
 /*
@@ -35,7 +37,14 @@ struct image_service {
     struct image_store *images;
     struct plugin_instance *snapshotter;
     struct platform platform; /* what indexes are resolved for */
-    uint32_t max_parallel;
+    uint32_t max_parallel;    /* downloads per pull */
+    uint32_t max_unpacks;     /* unpacks per pull (with the snapshotter's prepare_ahead) */
+    /*
+     * One lock per layer (chain ID) being unpacked, held from its prepare to
+     * its commit: a pull of another image with the same layer waits, then
+     * finds it committed, instead of unpacking it too.
+     */
+    struct keyed_locks *chain_locks;
     uint32_t progress_timeout_s, progress_log_interval_s; /* images.pull_progress_*_seconds (0: off) */
     struct image_unpack_limits limits;
     pthread_mutex_t settings_lock;   /* guards the pointer `settings` (image_settings.c) */
@@ -57,7 +66,7 @@ struct pull_progress {
     atomic_uint_least64_t bytes;       /* blob bytes this pull received */
     atomic_uint_least64_t total_bytes; /* of the layers it fetches, once the manifest is read */
     atomic_uint layers_total, layers_done;
-    atomic_int unpacking; /* a layer is being unpacked: no byte arrives, yet the pull moves */
+    atomic_int unpacking; /* layers being unpacked: no byte arrives, yet the pull moves */
     atomic_int cancel;    /* PULL_CANCEL_*: stop (blob writers refuse bytes, transports are told) */
 };
 
@@ -78,7 +87,6 @@ struct pull {
     struct image_manifest *manifest;
     struct image_config *config;
     char **chain_ids;
-    uint64_t unpacked_bytes; /* by this pull so far: against limits.max_image_bytes */
     struct pull_progress progress;
 };
 
@@ -111,7 +119,7 @@ int pull_cancel_error(struct pull *p, struct cleat_error **reterr);
 
 /* Fetch one blob into the content store unless it is there already. */
 int pull_fetch_blob(struct pull *p, const struct descriptor *d, struct cleat_error **reterr);
-/* Fetch (in parallel) and unpack (in order) the layers whose chain snapshots do not exist yet. */
+/* Fetch and unpack (in parallel, committed in order) the layers whose chain snapshots do not exist yet. */
 int pull_layers(struct pull *p, struct cleat_error **reterr);
 /* Write the image record with its references. */
 int pull_record(struct pull *p, struct cleat_error **reterr);

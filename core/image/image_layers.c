@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Layers: fetched in parallel by a few threads, unpacked in order by the
- * pulling thread as soon as each one (and its parent) is there, so download
- * and unpack overlap.  Each layer becomes a committed snapshot named by its
- * chain ID; one that exists already (shared with another image) is neither
- * fetched nor unpacked again.
+ * Layers: fetched in parallel by a few threads while this thread and the
+ * helpers of layer_unpack.c unpack each one as soon as it is there, so
+ * download and unpack overlap.  Each layer becomes a committed snapshot named
+ * by its chain ID; one that exists already (shared with another image) is
+ * neither fetched nor unpacked again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,24 +16,10 @@
 
 #include "plugin_calls.h"
 #include "builders.h"
-#include "ids.h"
 #include "image_internal.h"
-#include "layer_target.h"
+#include "image_layers.h"
 #include "log.h"
 #include "metrics.h"
-#include "unpack.h"
-
-enum { LAYER_SKIP, LAYER_PENDING, LAYER_FETCHING, LAYER_FETCHED, LAYER_FAILED };
-
-struct layers {
-    struct pull *p;
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    int *state;
-    struct cleat_error **errors;
-    size_t n, next;
-    int cancelled;
-};
 
 struct sink {
     struct content_writer *w;
@@ -128,106 +114,9 @@ int image_snapshot_exists(struct plugin_instance *sn, const char *key) {
     return image_snapshot_lookup(sn, key) == 1;
 }
 
-/* The names of the limits in messages: the setting and its value. */
-struct limit_names {
-    char bytes[192], ratio[160], free[96];
-};
-
-/*
- * The limits of unpacking one layer of p: the layer limit, or what is left
- * of the image's when that is less.  RESOURCE_EXHAUSTED when nothing is left.
- */
-static int layer_limits(struct pull *p, struct unpack_limits *l, struct limit_names *n, struct cleat_error **reterr) {
-    const struct image_unpack_limits *c = &p->svc->limits;
-    uint64_t used = p->unpacked_bytes, left = c->max_image_bytes > used ? c->max_image_bytes - used : 0;
-    *l = (struct unpack_limits){.max_bytes = c->max_layer_bytes,
-                                .max_bytes_name = n->bytes,
-                                .max_ratio = c->max_compression_ratio,
-                                .ratio_min_bytes = c->compression_ratio_min_bytes,
-                                .max_ratio_name = n->ratio,
-                                .min_free_bytes = c->min_free_bytes,
-                                .min_free_name = n->free};
-    snprintf(n->bytes, sizeof(n->bytes), "images.max_layer_bytes (%llu bytes)", (unsigned long long)c->max_layer_bytes);
-    if (c->max_image_bytes && (!l->max_bytes || left < l->max_bytes)) {
-        l->max_bytes = left;
-        snprintf(n->bytes, sizeof(n->bytes),
-                 "images.max_image_bytes (%llu bytes for the image, %llu of them unpacked by its earlier layers)",
-                 (unsigned long long)c->max_image_bytes, (unsigned long long)used);
-    }
-    snprintf(n->ratio, sizeof(n->ratio),
-             "images.max_compression_ratio (%u), applied past "
-             "images.compression_ratio_min_bytes (%llu bytes)",
-             c->max_compression_ratio, (unsigned long long)c->compression_ratio_min_bytes);
-    snprintf(n->free, sizeof(n->free), "images.min_free_bytes (%llu bytes)", (unsigned long long)c->min_free_bytes);
-    if (c->max_image_bytes && left == 0) /* 0 would mean "no limit" to unpack_layer */
-        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, EFBIG, "nothing is left of %s", n->bytes);
-    return 0;
-}
-
-static int unpack_one(struct pull *p, size_t i, struct cleat_error **reterr) {
-    struct plugin_instance *sn = p->svc->snapshotter;
-    const struct descriptor *layer = &p->manifest->layers[i];
-    const char *chain = p->chain_ids[i], *parent = i ? p->chain_ids[i - 1] : NULL;
-    char key[ID_HEX_LEN + 32], rnd[ID_HEX_LEN + 1];
-    struct unpack_limits limits;
-    struct limit_names names;
-    int r = layer_limits(p, &limits, &names, reterr);
-    if (r < 0)
-        return error_prefix(r, reterr, "unpacking layer %s", layer->digest);
-    if ((r = id_generate(rnd, reterr)) < 0)
-        return r;
-    snprintf(key, sizeof(key), "extract-%.16s", rnd);
-    struct cleat_mount_list *ml = mount_list_new();
-    if (!ml)
-        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
-    r = plugin_snapshotter_prepare(sn, key, parent, NULL, ml, reterr);
-    if (r < 0) {
-        mount_list_free(ml);
-        return error_prefix(r, reterr, "preparing a snapshot for layer %s", layer->digest);
-    }
-    struct layer_target target;
-    int fd = -1;
-    struct unpack_result res = {0};
-    r = layer_target_open(ml, sn->name, &target, reterr);
-    if (r >= 0 && target.mount_fd >= 0)
-        limits.min_free_bytes = 0; /* the snapshot's own filesystem: see layer_target.h */
-    if (r >= 0)
-        r = content_open_blob(p->svc->content, layer->digest, &fd, reterr);
-    atomic_store(&p->progress.unpacking, 1);
-    if (r >= 0)
-        r = unpack_layer_into(fd, layer->media_type, p->config->diff_ids[i], &target.t, &limits, &res, reterr);
-    atomic_store(&p->progress.unpacking, 0);
-    if (fd >= 0)
-        close(fd);
-    const char *how = r >= 0 ? target.how : NULL;
-    layer_target_close(&target); /* unmounted before the commit */
-    mount_list_free(ml);
-    if (r >= 0) {
-        r = plugin_snapshotter_commit(sn, chain, key, NULL, reterr);
-        /* Another pull committed the same layer meanwhile: theirs is as good as ours. */
-        if (r < 0 && reterr && error_status(*reterr) == CLEAT_STATUS_ALREADY_EXISTS) {
-            error_free(*reterr);
-            *reterr = NULL;
-            r = 0;
-        }
-    }
-    if (r < 0 || image_snapshot_exists(sn, key)) {
-        struct cleat_error *e = NULL;
-        plugin_snapshotter_remove(sn, key, &e);
-        error_free(e);
-    }
-    if (r < 0)
-        return error_prefix(r, reterr, "unpacking layer %s", layer->digest);
-    p->unpacked_bytes += res.uncompressed_bytes;
-    log_debug("unpacked layer %zu/%zu %s (%s): %llu bytes, %llu entries", i + 1, p->manifest->n_layers, layer->digest,
-              how, (unsigned long long)res.uncompressed_bytes, (unsigned long long)res.entries);
-    return 0;
-}
-
-/* Wait until layer i is fetched; its error if it failed. */
-static int wait_fetched(struct layers *ls, size_t i, struct cleat_error **reterr) {
+int layers_wait_fetched(struct layers *ls, size_t i, struct cleat_error **reterr) {
     pthread_mutex_lock(&ls->lock);
-    while (ls->state[i] == LAYER_PENDING || ls->state[i] == LAYER_FETCHING)
+    while ((ls->state[i] == LAYER_PENDING || ls->state[i] == LAYER_FETCHING) && !ls->failed)
         pthread_cond_wait(&ls->changed, &ls->lock);
     int r = 0;
     if (ls->state[i] == LAYER_FAILED) {
@@ -236,11 +125,13 @@ static int wait_fetched(struct layers *ls, size_t i, struct cleat_error **reterr
             *reterr = ls->errors[i];
             ls->errors[i] = NULL;
         }
-    }
+    } else if (ls->state[i] != LAYER_FETCHED)
+        r = error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "stopped: another layer failed");
     pthread_mutex_unlock(&ls->lock);
     return r;
 }
 
+/* Download with n_threads threads while this one unpacks; then stop and join the downloads. */
 static int run_layers(struct layers *ls, pthread_t *threads, size_t n_threads, struct cleat_error **reterr) {
     size_t started = 0;
     int r = 0;
@@ -249,17 +140,8 @@ static int run_layers(struct layers *ls, pthread_t *threads, size_t n_threads, s
             break;
     if (started == 0 && n_threads > 0)
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, EAGAIN, "cannot start a download thread");
-    for (size_t i = 0; r >= 0 && i < ls->n; i++) {
-        if (ls->state[i] == LAYER_SKIP)
-            continue;
-        r = wait_fetched(ls, i, reterr);
-        if (r >= 0)
-            r = pull_check_cancel(ls->p, reterr);
-        if (r >= 0)
-            r = unpack_one(ls->p, i, reterr);
-        if (r >= 0)
-            atomic_fetch_add(&ls->p->progress.layers_done, 1);
-    }
+    if (r >= 0)
+        r = layers_unpack(ls, reterr);
     pthread_mutex_lock(&ls->lock);
     ls->cancelled = 1;
     pthread_mutex_unlock(&ls->lock);
@@ -297,13 +179,17 @@ int pull_layers(struct pull *p, struct cleat_error **reterr) {
     if (!plugin_has_op(sn, "prepare") || !plugin_has_op(sn, "commit") || !plugin_has_op(sn, "remove") ||
         !plugin_has_op(sn, "stat"))
         return error_set(reterr, CLEAT_STATUS_UNIMPLEMENTED, ENOSYS, "snapshotter '%s' cannot unpack images", sn->name);
-    struct layers ls = {.p = p, .n = n};
+    struct layers ls = {.p = p, .n = n, .budget = {.max = p->svc->limits.max_image_bytes, .name = ls.budget_name}};
+    snprintf(ls.budget_name, sizeof(ls.budget_name), "images.max_image_bytes (%llu bytes for the image)",
+             (unsigned long long)ls.budget.max);
     ls.state = calloc(n + 1, sizeof(*ls.state));
     ls.errors = calloc(n + 1, sizeof(*ls.errors));
+    ls.u = calloc(n + 1, sizeof(*ls.u));
     pthread_t *threads = calloc(p->svc->max_parallel + 1, sizeof(*threads));
-    if (!ls.state || !ls.errors || !threads) {
+    if (!ls.state || !ls.errors || !ls.u || !threads) {
         free(ls.state);
         free(ls.errors);
+        free(ls.u);
         free(threads);
         return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     }
@@ -314,12 +200,14 @@ int pull_layers(struct pull *p, struct cleat_error **reterr) {
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
         ls.state[i] = i < have ? LAYER_SKIP : LAYER_PENDING;
+        ls.u[i].stage = i < have ? STAGE_COMMITTED : STAGE_WAITING;
         missing += i >= have;
         total += i >= have && p->manifest->layers[i].size > 0 ? (uint64_t)p->manifest->layers[i].size : 0;
     }
     atomic_store(&p->progress.total_bytes, total);
     atomic_store(&p->progress.layers_total, (unsigned)missing);
     pthread_mutex_init(&ls.lock, NULL);
+    pthread_mutex_init(&ls.naming, NULL);
     pthread_cond_init(&ls.changed, NULL);
     size_t n_threads = missing < p->svc->max_parallel ? missing : p->svc->max_parallel;
     int r = check_blob_sizes(p, ls.state, reterr);
@@ -328,9 +216,11 @@ int pull_layers(struct pull *p, struct cleat_error **reterr) {
     for (size_t i = 0; i < n; i++)
         error_free(ls.errors[i]);
     pthread_mutex_destroy(&ls.lock);
+    pthread_mutex_destroy(&ls.naming);
     pthread_cond_destroy(&ls.changed);
     free(ls.state);
     free(ls.errors);
+    free(ls.u);
     free(threads);
     return r;
 }

@@ -13,6 +13,7 @@
 #include "plugin_calls.h"
 #include "clocks.h"
 #include "image_internal.h"
+#include "keyed_lock.h"
 #include "log.h"
 #include "strlist.h"
 
@@ -78,6 +79,7 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     svc->store = store;
     svc->snapshotter = plugins_first(plugins, CLEAT_CONCERN_SNAPSHOTTER);
     svc->max_parallel = o->max_parallel_downloads ? o->max_parallel_downloads : 3;
+    svc->max_unpacks = o->max_parallel_unpacks ? o->max_parallel_unpacks : 2;
     svc->progress_timeout_s = o->pull_progress_timeout_seconds;
     svc->progress_log_interval_s = o->pull_progress_log_interval_seconds;
     svc->limits = o->limits;
@@ -93,7 +95,11 @@ int image_service_open(const struct image_service_options *o, struct plugins *pl
     pthread_mutex_init(&svc->inflight_lock, NULL);
     pthread_cond_init(&svc->inflight_done, NULL);
     pthread_mutex_init(&svc->settings_lock, NULL);
-    int r = image_settings_load(o, &svc->settings, reterr);
+    int r = (svc->chain_locks = keyed_locks_new())
+                ? 0
+                : error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+    if (r >= 0)
+        r = image_settings_load(o, &svc->settings, reterr);
     if (r >= 0)
         r = content_store_open(o->root_dir, &svc->content, reterr);
     if (r >= 0)
@@ -122,6 +128,7 @@ void image_service_free(struct image_service *svc) {
     pthread_rwlock_destroy(&svc->gc_lock);
     pthread_mutex_destroy(&svc->inflight_lock);
     pthread_cond_destroy(&svc->inflight_done);
+    keyed_locks_free(svc->chain_locks);
     free(svc);
 }
 

@@ -43,6 +43,12 @@ struct image_service_options {
     const char *root_dir;
     uint32_t max_parallel_downloads; /* layers fetched at once per pull */
     /*
+     * Layers unpacked at once per pull (0: 2), when the snapshotter can
+     * prepare a layer before its parent is committed (prepare_ahead); one
+     * after another otherwise.
+     */
+    uint32_t max_parallel_unpacks;
+    /*
      * images.pull_progress_timeout_seconds: a pull that receives no byte
      * (and unpacks nothing) for this long is cancelled, DEADLINE_EXCEEDED
      * naming the setting; images.pull_progress_log_interval_seconds: how

@@ -293,6 +293,36 @@ def test_concurrent_pulls_share_one_download(cleat, images, cri):
     assert len(snapshot_fs_dirs(cleat)) == 3  # each layer unpacked once
 
 
+def test_concurrent_pulls_of_images_sharing_a_layer(cleatd_factory, images, cri, tmp_path):
+    """multi and shared start with the same layer; pulled at once, again and again, the layer is unpacked once
+    (the other pull waits for it, then uses it) and both images are whole."""
+    pb2, pb2_grpc = cri
+    reg = images["registry"].hostport
+    for round_ in range(4):
+        d = cleatd_factory(daemon_config(reg), base=tmp_path / f"d{round_}").start()
+        d.images = pb2_grpc.ImageServiceStub(d.channel())
+        results, errors = {}, []
+
+        def one(tag):
+            try:
+                results[tag] = pull(d, pb2, f"{reg}/test/img:{tag}")
+            except grpc.RpcError as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=one, args=(tag,)) for tag in ("multi", "shared")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert results == {"multi": images["multi"]["config"], "shared": images["shared"]["config"]}
+        assert len(snapshot_fs_dirs(d)) == 4  # the base layer once
+        for tag in ("multi", "shared"):
+            assert len(json.loads(status(d, pb2, results[tag], verbose=True).info["info"])["chainIDs"]) == \
+                len(images[tag]["layers"])
+        d.stop()
+
+
 def test_remove_keeps_layers_another_image_shares(cleat, images, cri):
     pb2, _ = cri
     reg = images["registry"].hostport
@@ -321,12 +351,14 @@ def test_remove_by_tag_keeps_other_references(cleat, images, cri):
     assert len(snapshot_fs_dirs(cleat)) == 3
 
 
-def test_corrupted_blob_leaves_nothing_behind(cleatd_factory, images, cri, tmp_path):
-    """The registry serves wrong bytes for a layer: the pull fails and leaves no blob, ingest or snapshot."""
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_corrupted_blob_leaves_nothing_behind(cleatd_factory, images, cri, tmp_path, which):
+    """The registry serves wrong bytes for a layer: the pull fails and leaves no blob, ingest or snapshot.  The
+    layers above a bad one were unpacked ahead of it, into snapshots whose parent is its own: they go first."""
     pb2, pb2_grpc = cri
     storage = tmp_path / "storage"
     shutil.copytree(images["storage"], storage)
-    layer = images["multi"]["layers"][1][7:]
+    layer = images["multi"]["layers"][which][7:]
     data = storage / "docker" / "registry" / "v2" / "blobs" / "sha256" / layer[:2] / layer / "data"
     size = data.stat().st_size
     data.write_bytes(b"\0" * size)  # same size, wrong content

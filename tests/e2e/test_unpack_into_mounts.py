@@ -31,7 +31,7 @@ import pytest
 
 import pod_fixture
 import thin_pool
-from conftest import _pod_env, _pod_env_teardown, pods_removed_after
+from conftest import PLUGIN_DIR, SHIPPED_PLUGIN_DIRS, _pod_env, _pod_env_teardown, pods_removed_after
 from pod_fixture import mounts_under, tar_info, wait_for
 
 LOOP_EXT4 = "snapshotter: {name: loopext4, plugin: test-loop-ext4}\n"
@@ -387,6 +387,28 @@ def test_kill_9_restart_and_startup_sweep(st):
     env.stop(cid)
     env.remove(cid)
     assert loop_devices_of(st.sn_root) == {}
+
+
+def test_prepare_ahead_that_is_no_upper_dir_is_refused(cleatd_factory, cri, stack_archive, tmp_path):
+    """test-loop-ext4-ahead breaks the SDK's rule for prepare_ahead: it answers with an ext4 mount, which a layer
+    cannot go into apart from its parent's files.  The core refuses that (FAILED_PRECONDITION naming the op)
+    rather than unpack into it, and leaves no snapshot and no loop device behind."""
+    if not os.path.exists("/dev/loop-control"):
+        pytest.skip("no /dev/loop-control: the kernel has no loop devices")
+    pb2, pb2_grpc = cri
+    dirs = ", ".join(SHIPPED_PLUGIN_DIRS + [PLUGIN_DIR])
+    d = cleatd_factory(f"plugin_dirs: [{dirs}]\nsnapshotter: {{name: ahead, plugin: test-loop-ext4-ahead}}\n"
+                       "transports: {oci: {plugin: image-oci, schemes: [oci, oci-archive]}}\n").start()
+    img = pb2_grpc.ImageServiceStub(d.channel())
+    with pytest.raises(grpc.RpcError) as e:
+        img.PullImage(pb2.PullImageRequest(image=pb2.ImageSpec(image=f"oci-archive:{stack_archive}:stack")),
+                      timeout=120)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION, e.value
+    assert "answered prepare_ahead with a mounted ext4, not an overlay mount with upperdir=" in e.value.details()
+    sn_root = os.path.join(d.root_dir, "plugins", "snapshotter", "ahead")
+    assert glob.glob(os.path.join(sn_root, "snapshots", "*")) == []
+    assert loop_devices_of(sn_root) == {}
+    assert list(img.ListImages(pb2.ListImagesRequest()).images) == []
 
 
 def test_switching_snapshotters_forgets_images_unpacked_elsewhere(st, test_layout):

@@ -5,6 +5,11 @@
  *
  * Options (all optional):
  *   size_mib: 64      the size of every snapshot's filesystem (sparse)
+ *
+ * Built a second time with LX_WRONG_PREPARE_AHEAD as test-loop-ext4-ahead,
+ * a plugin that breaks the SDK's rule for prepare_ahead: it answers with its
+ * ext4 mount, which a layer cannot go into apart from its parent's files, so
+ * that the test can see the core refuse it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -178,6 +183,10 @@ static int commit_locked(struct lx *x, const char *name, const char *key, const 
 static int lx_commit(void *instance, const char *name, const char *key, const char *const *labels,
                      struct cleat_error **reterr) {
     struct lx *x = instance;
+#ifdef LX_WRONG_PREPARE_AHEAD
+    /* Slow commits: the layer above is surely prepared before the one below is committed, that is, ahead. */
+    usleep(2 * 1000 * 1000);
+#endif
     pthread_mutex_lock(&x->lock);
     int r = commit_locked(x, name, key, labels, reterr);
     pthread_mutex_unlock(&x->lock);
@@ -418,6 +427,18 @@ static int lx_init(const struct cleat_host *host, const struct cleat_config *opt
     return 0;
 }
 
+#ifdef LX_WRONG_PREPARE_AHEAD
+/* A fresh base snapshot, the parent ignored: an ext4 mount where the SDK asks for an overlay upper dir. */
+static int lx_prepare_ahead(void *instance, const char *key, const char *parent, const char *const *labels,
+                            struct cleat_mount_list *ml, struct cleat_error **reterr) {
+    (void)parent;
+    return lx_prepare(instance, key, NULL, labels, ml, reterr);
+}
+#define LX_NAME "test-loop-ext4-ahead"
+#else
+#define LX_NAME "test-loop-ext4"
+#endif
+
 static const struct cleat_snapshotter_ops lx_ops = {
     .prepare = lx_prepare,
     .view = lx_view,
@@ -429,8 +450,11 @@ static const struct cleat_snapshotter_ops lx_ops = {
     .usage = lx_usage,
     .fs_usage = lx_fs_usage,
     .cleanup = lx_cleanup,
+#ifdef LX_WRONG_PREPARE_AHEAD
+    .prepare_ahead = lx_prepare_ahead,
+#endif
 };
 
-CLEAT_PLUGIN_DEFINE(CLEAT_CONCERN_SNAPSHOTTER, "test-loop-ext4", "1.0",
+CLEAT_PLUGIN_DEFINE(CLEAT_CONCERN_SNAPSHOTTER, LX_NAME, "1.0",
                     "tests only: each snapshot an ext4 image on a loop device (mounts that are not directories)",
                     lx_validate, lx_init, lx_fini, lx_ops);

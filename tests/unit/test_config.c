@@ -776,6 +776,19 @@ static void test_unpack_limits(void **state) {
                       "%1$s:6:19: 'min_free_bytes' must be an integer, not a list");
 }
 
+static void test_parallel_pulls(void **state) {
+    struct config *c = config_over_defaults("");
+    assert_int_equal(c->images_max_parallel_downloads, 3);
+    assert_int_equal(c->images_max_parallel_unpacks, 2);
+    config_free(c);
+    c = config_over_defaults("images: {max_parallel_downloads: 64, max_parallel_unpacks: 1}\n");
+    assert_int_equal(c->images_max_parallel_downloads, 64);
+    assert_int_equal(c->images_max_parallel_unpacks, 1);
+    config_free(c);
+    assert_load_error(*state, "images: {max_parallel_unpacks: 0}\n",
+                      "%1$s:1:32: 'max_parallel_unpacks' must be between 1 and 64, got 0");
+}
+
 static void test_pinned(void **state) {
     struct config *c = config_over_defaults("");
     assert_non_null(c->images_pinned);
@@ -979,6 +992,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_observability, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_streaming_limits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_unpack_limits, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_parallel_pulls, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_pinned, setup_dir, teardown_dir),
 
         cmocka_unit_test_setup_teardown(test_cdi_spec_dirs, setup_dir, teardown_dir),
