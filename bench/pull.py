@@ -8,7 +8,8 @@ file, one layer after another (igzip, from the isal package, inflates as
 fast as this machine can: no network and no gzip(1)).
 
     /usr/bin/python3 bench/pull.py [--quick] [--scale S] [--snapshotter overlayfs|loopext4|devmapper]
-                                   [--json FILE] [BUILD_DIR]  (as root; BUILD_DIR defaults to ./build)
+                                   [--unpacks N[,N...]] [--json FILE] [BUILD_DIR]
+                                   (as root; BUILD_DIR defaults to ./build)
 
 --quick: 2 small layers, 1 run (what CI runs, so that the script cannot rot).
 --snapshotter: storage-overlay (overlayfs, the default: layers go straight
@@ -22,6 +23,10 @@ over sparse files in the run's temporary dir (one pool per run), for a
 kernel with device-mapper (the guest of tests/guest/: ctest's
 devmapper.bench_pull runs this there, beside overlayfs, in quick mode).
 --scale: the files per layer as a fraction of the full image (default 1).
+--unpacks: pull once per value in each run, with images.max_parallel_unpacks
+set to it (layers unpacked at once; 1 is one after another), and print each
+one's median and its ratio to the first; the figures for the floors are the
+first value's.  Default: cleat's own setting only.
 
 Prints, per run and as medians: pull seconds, MB/s (compressed bytes per
 second), and pull / floor for each floor.  The issue's targets: at or below
@@ -144,8 +149,8 @@ def floor_igzip(layout, layers, tmp):
     return time.monotonic() - t0
 
 
-def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter="overlayfs"):
-    base = os.path.join(tmp, f"cleat{run}")
+def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter="overlayfs", unpacks=None):
+    base = os.path.join(tmp, f"cleat{run}-{unpacks}")
     os.makedirs(base)
     cfg = os.path.join(base, "cleat.yaml")
     # Every plugin the build made: the embedded defaults name a runtime and a network plugin too.
@@ -157,6 +162,7 @@ def cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter="overlayfs"):
     with open(cfg, "w") as f:
         f.write(f"socket: {base}/cleat.sock\nroot_dir: {base}/root\nstate_dir: {base}/run\n"
                 f"plugin_dirs: [{plugins}]\n{sn_config}"
+                + ("" if unpacks is None else f"images: {{max_parallel_unpacks: {unpacks}}}\n") +
                 f"transports:\n  registry:\n    options:\n      registries:\n"
                 f"        \"{reg.hostport}\": {{insecure: true}}\n")
     log = open(os.path.join(base, "cleatd.log"), "wb")
@@ -185,6 +191,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="2 small layers, 1 run (what CI runs)")
     ap.add_argument("--snapshotter", choices=sorted(SNAPSHOTTERS), default="overlayfs")
     ap.add_argument("--scale", type=float, help="files per layer, as a fraction of the full image")
+    ap.add_argument("--unpacks", help="images.max_parallel_unpacks values to pull with, e.g. 2,1")
     ap.add_argument("--json", metavar="FILE", help="also write the medians to FILE (bench/all.py reads it)")
     args = ap.parse_args()
     if args.quick:
@@ -192,6 +199,7 @@ def main():
     if args.scale:
         SCALE = args.scale
     build, snapshotter = os.path.abspath(args.build_dir), args.snapshotter
+    variants = [int(v) for v in args.unpacks.split(",")] if args.unpacks else [None]
     tmp = tempfile.mkdtemp(prefix="cleat-bench-pull-")
     reg = None
     try:
@@ -204,16 +212,21 @@ def main():
         reg.push(layout, "big", REPO)
         pb2, pb2_grpc = cri_modules(tmp)
         pulls, floors, igzips = [], [], []
+        others = {v: [] for v in variants[1:]}
         for run in range(1, RUNS + 1):
             f = floor(reg, layers, tmp)
             g = floor_igzip(layout, layers, tmp)
-            p = cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter)
+            p = cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter, variants[0])
+            for v in others:
+                others[v].append(cleat_pull(build, reg, tmp, pb2, pb2_grpc, run, snapshotter, v))
+                print(f"run {run}: cleat pull with max_parallel_unpacks {v}: {others[v][-1]:.2f} s", flush=True)
             floors.append(f)
             pulls.append(p)
             igzip = "" if g is None else f"; igzip|tar -x floor {g:.2f} s, ratio {p / g:.2f}"
             if g is not None:
                 igzips.append(g)
-            print(f"run {run}: cleat pull {p:.2f} s ({total / 1e6 / p:.1f} MB/s), "
+            unp = "" if variants[0] is None else f" (max_parallel_unpacks {variants[0]})"
+            print(f"run {run}: cleat pull{unp} {p:.2f} s ({total / 1e6 / p:.1f} MB/s), "
                   f"curl|tar -xzf floor {f:.2f} s ({total / 1e6 / f:.1f} MB/s), ratio {p / f:.2f}{igzip}", flush=True)
         p, f = statistics.median(pulls), statistics.median(floors)
         figures = {"pull_s": p, "pull_floor_s": f, "pull_over_floor": p / f,
@@ -226,6 +239,11 @@ def main():
             print(f"median: igzip|tar -x floor {g:.2f} s; ratio {p / g:.2f} (target <= 1.2)")
         else:
             print("igzip|tar -x floor: not measured (no igzip: install isal)")
+        for v, times in others.items():
+            m = statistics.median(times)
+            figures[f"pull_s_unpacks_{v}"] = m
+            print(f"median: cleat pull with max_parallel_unpacks {v}: {m:.2f} s; "
+                  f"{variants[0]} against it: {p / m:.2f}")
         save_figures(args.json, figures)
     finally:
         if reg:
