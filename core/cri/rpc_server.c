@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "pb_pack.h"
 
 /* Completion tags: only their identity matters. */
 static char tag_new_call, tag_recv, tag_reply, tag_close, tag_send, tag_shutdown;
@@ -130,13 +131,33 @@ static int recv_request(grpc_call *call, grpc_completion_queue *cq, const struct
     return 0;
 }
 
-static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg, struct arena *arena) {
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = arena_alloc(arena, len ? len : 1);
-    protobuf_c_message_pack(msg, buf);
-    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)buf, len);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
+/*
+ * The message packed by pb_pack (one pass), its chunks the slices of the
+ * byte buffer as they are: grpc frees each once sent, and nothing is copied
+ * (a 500-pod stats list is 250 kB).  NULL when out of memory.
+ */
+static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg) {
+    struct pb_chunk *chunks = NULL;
+    size_t len = 0, n = 0;
+    if (pb_pack(msg, &chunks, &len) < 0)
+        return NULL;
+    for (struct pb_chunk *c = chunks; c; c = c->next)
+        n++;
+    grpc_slice few[16], *slices = n <= 16 ? few : malloc(n * sizeof(*slices));
+    if (!slices) {
+        pb_chunks_free(chunks);
+        return NULL;
+    }
+    size_t i = 0;
+    for (struct pb_chunk *c = chunks, *next; c; c = next) {
+        next = c->next; /* c belongs to its slice from here on */
+        slices[i++] = grpc_slice_new_with_user_data(c->data + c->start, c->end - c->start, free, c);
+    }
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, n);
+    for (i = 0; i < n; i++)
+        grpc_slice_unref(slices[i]);
+    if (slices != few)
+        free(slices);
     return bb;
 }
 
@@ -278,10 +299,10 @@ static void handle_call(struct rpc_worker *w, grpc_call *call, grpc_call_details
             return; /* the stream thread owns call, queue, arena and path now */
         }
     } else if (m->unary(m->ctx, &rc, req, &resp, &err) >= 0) {
-        if (resp)
-            reply = pack_message(resp, arena);
-        else
+        if (!resp)
             error_set(&err, CLEAT_STATUS_INTERNAL, EPROTO, "%s: the handler produced no response", path);
+        else if (!(reply = pack_message(resp)))
+            error_set(&err, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "%s: out of memory packing the response", path);
     } else if (!err) {
         error_set(&err, CLEAT_STATUS_INTERNAL, EIO, "%s failed without saying why", path);
     }
@@ -343,8 +364,10 @@ int rpc_stream_closed(struct rpc_stream *st) {
 int rpc_stream_send(struct rpc_stream *st, const ProtobufCMessage *msg, struct cleat_error **reterr) {
     if (rpc_stream_closed(st))
         return error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "%s: the stream is closed", st->method->path);
-    struct arena *tmp = arena_new();
-    grpc_byte_buffer *bb = pack_message(msg, tmp);
+    grpc_byte_buffer *bb = pack_message(msg);
+    if (!bb)
+        return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "%s: out of memory packing a message",
+                         st->method->path);
     grpc_op ops[2];
     size_t n = 0;
     memset(ops, 0, sizeof(ops));
@@ -366,7 +389,6 @@ int rpc_stream_send(struct rpc_stream *st, const ProtobufCMessage *msg, struct c
         }
     }
     grpc_byte_buffer_destroy(bb);
-    arena_free(tmp);
     if (!ok || st->close_done)
         return error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "%s: the client went away", st->method->path);
     return 0;
