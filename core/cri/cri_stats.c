@@ -179,13 +179,16 @@ static int stats_filter_matches(const Runtime__V1__ContainerStatsFilter *f, cons
                             rec->n_labels);
 }
 
-/* The container stats ListContainerStats and StreamContainerStats answer, into `out`. */
-static int container_stats_to(void *ctx, const Runtime__V1__ContainerStatsFilter *filter, struct cri_items *out,
-                              struct cleat_error **reterr) {
+/*
+ * The container stats ListContainerStats and StreamContainerStats answer, into `out`.  The records are
+ * read into the call's arena, which outlives every page of a stream.
+ */
+static int container_stats_to(void *ctx, struct arena *call_arena, const Runtime__V1__ContainerStatsFilter *filter,
+                              struct cri_items *out, struct cleat_error **reterr) {
     container_record **recs = NULL;
     size_t n = 0;
-    int r = filter ? container_list(RS(ctx), filter->id, filter->pod_sandbox_id, &recs, &n, reterr)
-                   : container_list(RS(ctx), NULL, NULL, &recs, &n, reterr);
+    int r = filter ? container_list_in(RS(ctx), call_arena, filter->id, filter->pod_sandbox_id, &recs, &n, reterr)
+                   : container_list_in(RS(ctx), call_arena, NULL, NULL, &recs, &n, reterr);
     for (size_t i = 0; r >= 0 && i < n; i++) {
         Runtime__V1__ContainerStats *cs = NULL;
         struct cleat_error *err = NULL;
@@ -194,7 +197,6 @@ static int container_stats_to(void *ctx, const Runtime__V1__ContainerStatsFilter
         if (kept(cri_container_stats_msg(out->arena, RS(ctx), recs[i], &cs, NULL, &err), err))
             r = cri_items_add(out, &cs->base, reterr);
     }
-    container_records_free(recs, n);
     return r;
 }
 
@@ -203,7 +205,7 @@ int cri_list_container_stats(void *ctx, struct rpc_call *call, const ProtobufCMe
     const Runtime__V1__ListContainerStatsRequest *in = (const void *)req;
     struct cri_items it;
     cri_items_for_list(&it, call->arena);
-    int r = container_stats_to(ctx, in->filter, &it, reterr);
+    int r = container_stats_to(ctx, call->arena, in->filter, &it, reterr);
     Runtime__V1__ListContainerStatsResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListContainerStatsResponse);
     runtime__v1__list_container_stats_response__init(resp);
     if (r >= 0)
@@ -218,7 +220,7 @@ int cri_stream_container_stats(void *ctx, struct rpc_call *call, const ProtobufC
     const Runtime__V1__StreamContainerStatsRequest *in = (const void *)req;
     struct cri_items it;
     cri_items_for_stream(&it, stream, &runtime__v1__stream_container_stats_response__descriptor);
-    return cri_items_end(&it, container_stats_to(ctx, in->filter, &it, reterr), reterr);
+    return cri_items_end(&it, container_stats_to(ctx, call->arena, in->filter, &it, reterr), reterr);
 }
 
 /* --- pods ---------------------------------------------------------------------------- */
@@ -406,17 +408,17 @@ static int pod_stats_wanted(const Runtime__V1__PodSandboxStatsFilter *f, const s
                                                                   (void *const *)p->labels, p->n_labels)));
 }
 
-/* The pod stats ListPodSandboxStats and StreamPodSandboxStats answer, into `out`. */
-static int pod_stats_to(void *ctx, const Runtime__V1__PodSandboxStatsFilter *filter, struct cri_items *out,
-                        struct cleat_error **reterr) {
+/* The pod stats ListPodSandboxStats and StreamPodSandboxStats answer, into `out`; records as container_stats_to. */
+static int pod_stats_to(void *ctx, struct arena *call_arena, const Runtime__V1__PodSandboxStatsFilter *filter,
+                        struct cri_items *out, struct cleat_error **reterr) {
     sandbox_record **pods = NULL;
     container_record **all = NULL;
     size_t n_pods = 0, n = 0;
-    int r = pod_list(RS(ctx), filter ? filter->id : NULL, &pods, &n_pods, reterr);
+    int r = pod_list_in(RS(ctx), call_arena, filter ? filter->id : NULL, &pods, &n_pods, reterr);
     /* Every container when every pod is asked for; else only the one pod's (the filter's usual case). */
     const char *pod_prefix = n_pods == 1 ? pods[0]->id : NULL;
     if (r >= 0)
-        r = container_list(RS(ctx), NULL, pod_prefix, &all, &n, reterr);
+        r = container_list_in(RS(ctx), call_arena, NULL, pod_prefix, &all, &n, reterr);
     if (r >= 0)
         cri_sort_by_pod(all, n);
     for (size_t i = 0; r >= 0 && i < n_pods; i++) {
@@ -427,8 +429,6 @@ static int pod_stats_to(void *ctx, const Runtime__V1__PodSandboxStatsFilter *fil
             kept(cri_pod_stats_msg(out->arena, RS(ctx), pods[i], all + first, own, &ps, &err), err))
             r = cri_items_add(out, &ps->base, reterr);
     }
-    container_records_free(all, n);
-    sandbox_records_free(pods, n_pods);
     return r;
 }
 
@@ -437,7 +437,7 @@ int cri_list_pod_sandbox_stats(void *ctx, struct rpc_call *call, const ProtobufC
     const Runtime__V1__ListPodSandboxStatsRequest *in = (const void *)req;
     struct cri_items it;
     cri_items_for_list(&it, call->arena);
-    int r = pod_stats_to(ctx, in->filter, &it, reterr);
+    int r = pod_stats_to(ctx, call->arena, in->filter, &it, reterr);
     Runtime__V1__ListPodSandboxStatsResponse *resp = ARENA_NEW(call->arena, Runtime__V1__ListPodSandboxStatsResponse);
     runtime__v1__list_pod_sandbox_stats_response__init(resp);
     if (r >= 0)
@@ -452,5 +452,5 @@ int cri_stream_pod_sandbox_stats(void *ctx, struct rpc_call *call, const Protobu
     const Runtime__V1__StreamPodSandboxStatsRequest *in = (const void *)req;
     struct cri_items it;
     cri_items_for_stream(&it, stream, &runtime__v1__stream_pod_sandbox_stats_response__descriptor);
-    return cri_items_end(&it, pod_stats_to(ctx, in->filter, &it, reterr), reterr);
+    return cri_items_end(&it, pod_stats_to(ctx, call->arena, in->filter, &it, reterr), reterr);
 }

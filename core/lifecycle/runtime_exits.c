@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "plugin_calls.h"
 #include "fsutil.h"
 #include "log.h"
@@ -158,20 +159,36 @@ void exit_forget(struct runtime_service *rs, const char *container_id, const cha
     pthread_mutex_unlock(&rs->exit_mu);
 }
 
-int container_apply_exit(struct runtime_service *rs, container_record *rec) {
+/* The recorded exit of a RUNNING/CREATED record applied, all but the reason, which it returns; NULL: none. */
+static const char *apply_exit(struct runtime_service *rs, container_record *rec) {
     if (rec->state != CSTATE_RUNNING && rec->state != CSTATE_CREATED)
-        return 0;
+        return NULL;
     struct exit_entry e;
     if (exit_lookup(rs, rec->id, NULL, &e) < 0)
-        return 0;
-    struct cleat_error *err = NULL;
+        return NULL;
     int32_t code = e.status;
     rec->state = CSTATE_EXITED;
     rec->exit_code = code;
     rec->finished_at_ns = e.exited_at_ns;
     rec->pid = 0;
-    if (record_set_string(&rec->reason, e.oom_killed ? "OOMKilled" : code == 0 ? "Completed" : "Error", &err) < 0)
+    return e.oom_killed ? "OOMKilled" : code == 0 ? "Completed" : "Error";
+}
+
+int container_apply_exit(struct runtime_service *rs, container_record *rec) {
+    const char *reason = apply_exit(rs, rec);
+    struct cleat_error *err = NULL;
+    if (!reason)
+        return 0;
+    if (record_set_string(&rec->reason, reason, &err) < 0)
         error_free(err);
+    return 1;
+}
+
+int container_apply_exit_in(struct runtime_service *rs, container_record *rec, struct arena *a) {
+    const char *reason = apply_exit(rs, rec);
+    if (!reason)
+        return 0;
+    rec->reason = arena_strdup(a, reason); /* the old one is the arena's too: not freed */
     return 1;
 }
 

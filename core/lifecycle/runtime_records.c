@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "log.h"
 #include "registry.h"
 #include "strlist.h"
@@ -41,6 +42,7 @@ static int load(struct runtime_service *rs, enum store_kind kind, const char *id
 
 struct unpacked {
     const ProtobufCMessageDescriptor *desc;
+    ProtobufCAllocator *alloc; /* NULL: malloc */
     enum store_kind kind;
     ProtobufCMessage **v; /* as many slots as IDs asked for, and one more */
     size_t n;
@@ -49,7 +51,7 @@ struct unpacked {
 static int unpack_one(void *ctx, const char *id, const char *name_key, const void *data, size_t len) {
     struct unpacked *u = ctx;
     (void)name_key;
-    ProtobufCMessage *m = protobuf_c_message_unpack(u->desc, NULL, len, data);
+    ProtobufCMessage *m = protobuf_c_message_unpack(u->desc, u->alloc, len, data);
     if (m)
         u->v[u->n++] = m;
     else /* one bad record must not hide the others from a list */
@@ -57,16 +59,25 @@ static int unpack_one(void *ctx, const char *id, const char *name_key, const voi
     return 0;
 }
 
-/* The records object_ids names that still exist, read in one transaction; a NULL-ended array. */
-static int list_records(struct runtime_service *rs, enum store_kind kind, const ProtobufCMessageDescriptor *desc,
-                        const char *id_prefix, const char *pod_prefix, ProtobufCMessage ***ret, size_t *ret_n,
-                        struct cleat_error **reterr) {
+/*
+ * The records object_ids names that still exist, read in one transaction; a
+ * NULL-ended array.  In arena a when given: a 500-pod stats list unpacked
+ * 1,000 records with a malloc per string and map entry, and freed them one
+ * by one (protobuf_c_message_free_unpacked alone was 4% of the call).
+ */
+static int list_records(struct runtime_service *rs, struct arena *a, enum store_kind kind,
+                        const ProtobufCMessageDescriptor *desc, const char *id_prefix, const char *pod_prefix,
+                        ProtobufCMessage ***ret, size_t *ret_n, struct cleat_error **reterr) {
     char **ids = NULL;
     size_t n = 0;
     int r = object_ids(rs, kind, id_prefix, pod_prefix, &ids, &n, reterr);
     if (r < 0)
         return r;
-    struct unpacked u = {.desc = desc, .kind = kind, .v = calloc(n + 1, sizeof(*u.v))};
+    ProtobufCAllocator alloc = a ? arena_protobuf_allocator(a) : (ProtobufCAllocator){0};
+    struct unpacked u = {.desc = desc,
+                         .alloc = a ? &alloc : NULL,
+                         .kind = kind,
+                         .v = a ? arena_array(a, n + 1, sizeof(*u.v)) : calloc(n + 1, sizeof(*u.v))};
     if (!u.v)
         r = error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
     size_t bad = 0;
@@ -76,9 +87,10 @@ static int list_records(struct runtime_service *rs, enum store_kind kind, const 
         log_warning("%zu stored %s records are malformed; left out", bad, store_kind_name(kind));
     free_ids(ids, n);
     if (r < 0) {
-        for (size_t i = 0; i < u.n; i++)
+        for (size_t i = 0; !a && i < u.n; i++)
             protobuf_c_message_free_unpacked(u.v[i], NULL);
-        free(u.v);
+        if (!a)
+            free(u.v);
         return r;
     }
     *ret = u.v;
@@ -139,15 +151,15 @@ int container_record_save(struct runtime_service *rs, const container_record *re
     return save(rs, STORE_CONTAINER, &rec->base, rec->id, reterr);
 }
 
-int sandbox_records_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
-                         struct cleat_error **reterr) {
-    return list_records(rs, STORE_SANDBOX, &cleat__store__v1__sandbox_record__descriptor, id_prefix, NULL,
+int sandbox_records_list(struct runtime_service *rs, struct arena *a, const char *id_prefix, sandbox_record ***ret,
+                         size_t *ret_n, struct cleat_error **reterr) {
+    return list_records(rs, a, STORE_SANDBOX, &cleat__store__v1__sandbox_record__descriptor, id_prefix, NULL,
                         (ProtobufCMessage ***)ret, ret_n, reterr);
 }
 
-int container_records_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix,
+int container_records_list(struct runtime_service *rs, struct arena *a, const char *id_prefix, const char *pod_prefix,
                            container_record ***ret, size_t *ret_n, struct cleat_error **reterr) {
-    return list_records(rs, STORE_CONTAINER, &cleat__store__v1__container_record__descriptor, id_prefix, pod_prefix,
+    return list_records(rs, a, STORE_CONTAINER, &cleat__store__v1__container_record__descriptor, id_prefix, pod_prefix,
                         (ProtobufCMessage ***)ret, ret_n, reterr);
 }
 

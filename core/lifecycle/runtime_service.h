@@ -37,6 +37,7 @@
 #include "error.h"
 #include "store.pb-c.h"
 
+struct arena;
 struct cdi_registry;
 struct config;
 struct image_service;
@@ -126,6 +127,13 @@ int pod_get(struct runtime_service *rs, const char *id_or_prefix, sandbox_record
  */
 int pod_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
              struct cleat_error **reterr);
+/*
+ * The same, array and records unpacked into arena a, which frees them (never
+ * sandbox_records_free them): for an RPC's call arena, so that a list of
+ * every pod costs no malloc and free per record field.
+ */
+int pod_list_in(struct runtime_service *rs, struct arena *a, const char *id_prefix, sandbox_record ***ret,
+                size_t *ret_n, struct cleat_error **reterr);
 /*
  * UpdatePodSandboxResources: validate the pod's new overhead and resources
  * (either may be NULL) and record them in its stored config.  A pod cgroup
@@ -220,6 +228,9 @@ int container_get(struct runtime_service *rs, const char *id_or_prefix, containe
  */
 int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix, container_record ***ret,
                    size_t *ret_n, struct cleat_error **reterr);
+/* The same in arena a, as pod_list_in (never container_records_free them). */
+int container_list_in(struct runtime_service *rs, struct arena *a, const char *id_prefix, const char *pod_prefix,
+                      container_record ***ret, size_t *ret_n, struct cleat_error **reterr);
 /* container_get for a container that must be RUNNING: FAILED_PRECONDITION otherwise, or when its runtime is gone. */
 int container_get_running(struct runtime_service *rs, const char *id_or_prefix, container_record **ret,
                           struct cleat_error **reterr);

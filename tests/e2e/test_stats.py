@@ -180,6 +180,59 @@ def test_list_container_stats_filters(senv):
     assert ids(pod_sandbox_id=pod1, label_selector={"app": "two"}) == set()
 
 
+def skeleton(msg):
+    """A stats message without its figures, which move between two calls: every string (IDs, names, labels,
+    annotations, mount points) as it is, every message as there or not, lists in a fixed order; numbers left
+    out (proto3 leaves out a zero, so even whether one is there moves: a PSI average, a fault count)."""
+    out = {}
+    for f, v in msg.ListFields():
+        if f.type == f.TYPE_MESSAGE and f.message_type.GetOptions().map_entry:
+            out[f.name] = dict(v)
+        elif f.type == f.TYPE_MESSAGE and f.label == f.LABEL_REPEATED:
+            out[f.name] = sorted((skeleton(x) for x in v), key=repr)
+        elif f.type == f.TYPE_MESSAGE:
+            out[f.name] = skeleton(v)
+        elif f.type == f.TYPE_STRING:
+            out[f.name] = v
+    return out
+
+
+def test_lists_answer_as_the_single_calls(senv):
+    """ListPodSandboxStats and ListContainerStats read every record into the call's arena and pack the answer
+    themselves (pb_pack); PodSandboxStats and ContainerStats read one record the old way.  Each object's item in
+    a list is what its single call answers: the attributes whole, the same figures there, in pods with labels and
+    annotations, a running container, one stopped, and one that exited by itself (its exit applied to the record
+    read, not stored yet)."""
+    pb2 = senv.pb2
+    pod1 = senv.run_pod(labels={"io.kubernetes.pod.name": "lists-one", "tier": "web"},
+                        annotations={"note": "x" * 300})
+    pod2 = senv.run_pod(labels={"io.kubernetes.pod.name": "lists-two"})
+    running = senv.run(pod1, command=["sleep", "3600"], labels={"app": "one", "io.kubernetes.container.name": "r"},
+                       annotations={"a": "b", "c": ""})
+    stopped = senv.run(pod1, command=["sleep", "3600"])
+    senv.stop(stopped)
+    exited = senv.run(pod2, command=["true"])
+    pod_fixture.wait_for(lambda: senv.rt.ContainerStatus(pb2.ContainerStatusRequest(container_id=exited),
+                                                         timeout=60).status.state == pb2.CONTAINER_EXITED,
+                         30, f"{exited} exits")
+    senv.rt.ListPodSandboxStats(pb2.ListPodSandboxStatsRequest(), timeout=60)  # a first CPU sample of each
+    time.sleep(0.3)  # past STATS_MIN_INTERVAL_NS: every later call has a rate
+    pods = {s.attributes.id: s for s in senv.rt.ListPodSandboxStats(pb2.ListPodSandboxStatsRequest(),
+                                                                      timeout=60).stats}
+    ctrs = {s.attributes.id: s for s in senv.rt.ListContainerStats(pb2.ListContainerStatsRequest(),
+                                                                     timeout=60).stats}
+    assert set(pods) == {pod1, pod2}
+    assert set(ctrs) == {running, stopped, exited}
+    for pod in (pod1, pod2):
+        assert skeleton(pods[pod]) == skeleton(pstats(senv, pod)), pod
+    for cid in (running, stopped, exited):
+        assert skeleton(ctrs[cid]) == skeleton(cstats(senv, cid)), cid
+    assert dict(pods[pod1].attributes.annotations) == {"note": "x" * 300}
+    assert dict(ctrs[running].attributes.labels)["app"] == "one"
+    assert ctrs[running].HasField("cpu") and not ctrs[exited].HasField("cpu") and not ctrs[stopped].HasField("cpu")
+    assert {c.attributes.id for c in pods[pod1].linux.containers} == {running, stopped}
+
+
 def test_stats_of_removed_container_not_found(senv):
     pod = senv.run_pod()
     cid = senv.run(pod, command=["sleep", "3600"])

@@ -71,13 +71,14 @@ int container_record_save(struct runtime_service *rs, const container_record *re
 /*
  * The records object_ids names (by ID prefix, and for containers by pod ID
  * prefix), in ID order, read in one store transaction: a NULL-ended array
- * for sandbox_records_free / container_records_free.  One removed between
- * the index and the read is not in it; one that does not unpack is logged
- * and left out.  The records are as stored (no exit applied).
+ * for sandbox_records_free / container_records_free, or, when a is not
+ * NULL, array and records in arena a (nothing to free).  One removed
+ * between the index and the read is not in it; one that does not unpack is
+ * logged and left out.  The records are as stored (no exit applied).
  */
-int sandbox_records_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
-                         struct cleat_error **reterr);
-int container_records_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix,
+int sandbox_records_list(struct runtime_service *rs, struct arena *a, const char *id_prefix, sandbox_record ***ret,
+                         size_t *ret_n, struct cleat_error **reterr);
+int container_records_list(struct runtime_service *rs, struct arena *a, const char *id_prefix, const char *pod_prefix,
                            container_record ***ret, size_t *ret_n, struct cleat_error **reterr);
 /*
  * Pack and add a new record with its name key and the ID of the pod it
@@ -135,6 +136,8 @@ int exit_await(struct runtime_service *rs, struct plugin_instance *rt, const cha
  * the record changed.
  */
 int container_apply_exit(struct runtime_service *rs, container_record *rec);
+/* The same for a record unpacked into arena a (its old reason is not freed; the new one is a's). */
+int container_apply_exit_in(struct runtime_service *rs, container_record *rec, struct arena *a);
 
 /* --- containers, for pods ---------------------------------------------- */
 
