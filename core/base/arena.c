@@ -51,6 +51,18 @@ void arena_free(struct arena *a) {
     free(a);
 }
 
+void arena_reset(struct arena *a) {
+    struct arena_chunk *keep = a->head;
+    if (!keep)
+        return;
+    for (struct arena_chunk *c = keep->next, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    keep->next = NULL;
+    keep->used = 0;
+}
+
 void *arena_alloc(struct arena *a, size_t size) {
     size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     struct arena_chunk *c = a->head;

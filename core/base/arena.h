@@ -18,6 +18,13 @@ struct arena;
 struct arena *arena_new(void);
 /* Frees every allocation of the arena, then the arena.  NULL-safe. */
 void arena_free(struct arena *a);
+/*
+ * Free every allocation at once but keep the arena, and its current chunk
+ * for what comes next: for a scratch arena that builds one thing after
+ * another (cri_items), whose memory then stays in the cache and needs no
+ * fresh pages.  The other chunks are freed.
+ */
+void arena_reset(struct arena *a);
 /* Zeroed memory, aligned for any type; aborts on out-of-memory like the rest of the RPC path cannot recover. */
 void *arena_alloc(struct arena *a, size_t size);
 char *arena_strdup(struct arena *a, const char *s);

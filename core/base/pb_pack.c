@@ -10,27 +10,39 @@
 /* Chunks double up to this, under cleatd's mmap threshold (128 KiB): from the heap, not an mmap each. */
 #define PB_CHUNK_MAX (64 * 1024)
 
-/* The bytes written so far: head's data[start..end), then its next's, and so on; each write goes in front. */
+/*
+ * The bytes written so far: data[start..) of the chunk being written (the
+ * head's data, or a flat buffer's), then the head's next chunk's, and so
+ * on; each write goes in front.  The head's own start is brought up to date
+ * when another chunk comes in front of it, and at the end.
+ */
 struct out {
+    uint8_t *data;
+    size_t start;
     struct pb_chunk *head;
     size_t total, next_size;
-    int failed; /* out of memory: the rest is skipped, pb_pack fails */
+    int flat;   /* one buffer of the caller's, which cannot grow */
+    int failed; /* no room (out of memory, or the flat buffer full): the rest is skipped, and the pack fails */
 };
 
 static size_t written(const struct out *o) {
     return o->total;
 }
 
-/* A new chunk in front of the others, written from its end; 0 when out of memory. */
+/* A new chunk in front of the others, written from its end; 0 when out of memory or flat. */
 static int new_chunk(struct out *o) {
-    struct pb_chunk *c = o->failed ? NULL : malloc(sizeof(*c) + o->next_size);
+    struct pb_chunk *c = o->failed || o->flat ? NULL : malloc(sizeof(*c) + o->next_size);
     if (!c) {
         o->failed = 1;
         return 0;
     }
+    if (o->head)
+        o->head->start = o->start;
     c->next = o->head;
     c->start = c->end = o->next_size;
     o->head = c;
+    o->data = c->data;
+    o->start = c->end;
     if (o->next_size < PB_CHUNK_MAX)
         o->next_size *= 2;
     return 1;
@@ -38,21 +50,20 @@ static int new_chunk(struct out *o) {
 
 /* n bytes in front of what is written: their end in the head chunk's room, the rest in new chunks before it. */
 static void put_slow(struct out *o, const void *p, size_t n) {
-    while (n > 0 && (o->head->start > 0 || new_chunk(o))) {
-        size_t k = n < o->head->start ? n : o->head->start;
-        o->head->start -= k;
+    while (n > 0 && (o->start > 0 || new_chunk(o))) {
+        size_t k = n < o->start ? n : o->start;
+        o->start -= k;
         n -= k;
-        memcpy(o->head->data + o->head->start, (const uint8_t *)p + n, k);
+        memcpy(o->data + o->start, (const uint8_t *)p + n, k);
         o->total += k;
     }
 }
 
 /* Most writes are a few bytes into a chunk with room for them: that case inline, the others apart. */
 static inline void put(struct out *o, const void *p, size_t n) {
-    struct pb_chunk *c = o->head;
-    if (n <= c->start) {
-        c->start -= n;
-        memcpy(c->data + c->start, p, n);
+    if (n <= o->start) {
+        o->start -= n;
+        memcpy(o->data + o->start, p, n);
         o->total += n;
     } else {
         put_slow(o, p, n);
@@ -60,9 +71,8 @@ static inline void put(struct out *o, const void *p, size_t n) {
 }
 
 static inline void put_varint(struct out *o, uint64_t v) {
-    struct pb_chunk *c = o->head;
-    if (v < 0x80 && c->start > 0) { /* a tag, a length, a small number: one byte */
-        c->data[--c->start] = (uint8_t)v;
+    if (v < 0x80 && o->start > 0) { /* a tag, a length, a small number: one byte */
+        o->data[--o->start] = (uint8_t)v;
         o->total++;
         return;
     }
@@ -312,11 +322,21 @@ int pb_pack(const ProtobufCMessage *msg, struct pb_chunk **ret, size_t *ret_len)
     if (!new_chunk(&o))
         return -ENOMEM;
     put_message(&o, msg);
+    o.head->start = o.start;
     if (o.failed) {
         pb_chunks_free(o.head);
         return -ENOMEM;
     }
     *ret = o.head;
+    *ret_len = o.total;
+    return 0;
+}
+
+int pb_pack_flat(const ProtobufCMessage *msg, uint8_t *buf, size_t cap, size_t *ret_len) {
+    struct out o = {.data = buf, .start = cap, .flat = 1};
+    put_message(&o, msg);
+    if (o.failed)
+        return -ENOSPC;
     *ret_len = o.total;
     return 0;
 }

@@ -38,6 +38,13 @@ struct pb_chunk {
  * with *ret untouched.
  */
 int pb_pack(const ProtobufCMessage *msg, struct pb_chunk **ret, size_t *ret_len);
+/*
+ * Pack msg into buf[0..cap) alone, back to front: 0 with the *ret_len bytes
+ * at its end (buf + cap - *ret_len); -ENOSPC when they do not fit (try a
+ * larger buf: nothing else can go wrong).  For many small messages in turn,
+ * one buffer and no allocation.
+ */
+int pb_pack_flat(const ProtobufCMessage *msg, uint8_t *buf, size_t cap, size_t *ret_len);
 /* Free a chain of chunks; NULL-safe. */
 void pb_chunks_free(struct pb_chunk *c);
 

@@ -3,11 +3,14 @@
 #include "cri_items.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pb_pack.h"
+
 void cri_items_for_list(struct cri_items *it, struct arena *a) {
-    *it = (struct cri_items){.arena = a, .call_arena = a};
+    *it = (struct cri_items){.arena = arena_new(), .call_arena = a};
 }
 
 void cri_items_for_stream(struct cri_items *it, struct rpc_stream *stream, const ProtobufCMessageDescriptor *page) {
@@ -45,7 +48,8 @@ static int flush(struct cri_items *it, struct cleat_error **reterr) {
     return r;
 }
 
-int cri_items_add(struct cri_items *it, ProtobufCMessage *item, struct cleat_error **reterr) {
+/* A stream's item, kept until its page is sent. */
+static int keep_item(struct cri_items *it, ProtobufCMessage *item, struct cleat_error **reterr) {
     if (it->n == it->cap) {
         size_t cap = it->cap ? it->cap * 2 : 64;
         ProtobufCMessage **v = realloc(it->v, cap * sizeof(*v));
@@ -55,29 +59,72 @@ int cri_items_add(struct cri_items *it, ProtobufCMessage *item, struct cleat_err
         it->cap = cap;
     }
     it->v[it->n++] = item;
-    if (!it->stream)
-        return 0;
     /* Sent once full, not before the next item: that one is built in this page's arena. */
     it->bytes += protobuf_c_message_get_packed_size(item);
     return it->n >= CRI_PAGE_ITEMS || it->bytes >= CRI_PAGE_BYTES ? flush(it, reterr) : 0;
 }
 
+/* A response's item, packed now (its length first, as a length-prefixed field's value), its arena reset. */
+static int pack_item(struct cri_items *it, const ProtobufCMessage *item, struct cleat_error **reterr) {
+    size_t len = 0, prefix = 1;
+    if (it->n == it->cap) {
+        size_t cap = it->cap ? it->cap * 2 : 64;
+        ProtobufCBinaryData *v = realloc(it->packed, cap * sizeof(*v));
+        if (!v)
+            return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        it->packed = v;
+        it->cap = cap;
+    }
+    while (!it->scratch || pb_pack_flat(item, it->scratch, it->scratch_size, &len) == -ENOSPC) {
+        size_t size = it->scratch_size ? it->scratch_size * 2 : CRI_ITEM_SCRATCH;
+        uint8_t *grown = size > it->scratch_size ? malloc(size) : NULL;
+        if (!grown)
+            return error_set(reterr, CLEAT_STATUS_RESOURCE_EXHAUSTED, ENOMEM, "out of memory");
+        free(it->scratch);
+        it->scratch = grown;
+        it->scratch_size = size;
+    }
+    for (size_t v = len; v >= 0x80; v >>= 7)
+        prefix++;
+    uint8_t *data = arena_alloc(it->call_arena, prefix + len), *p = data;
+    size_t v = len;
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    memcpy(p, it->scratch + it->scratch_size - len, len);
+    it->packed[it->n++] = (ProtobufCBinaryData){.len = prefix + len, .data = data};
+    arena_reset(it->arena);
+    return 0;
+}
+
+int cri_items_add(struct cri_items *it, ProtobufCMessage *item, struct cleat_error **reterr) {
+    return it->stream ? keep_item(it, item, reterr) : pack_item(it, item, reterr);
+}
+
 void cri_items_into(struct cri_items *it, ProtobufCMessage *resp) {
-    ProtobufCMessage **v = arena_array(it->call_arena, it->n + 1, sizeof(*v));
-    if (it->n)
-        memcpy(v, it->v, it->n * sizeof(*v));
-    set_items(resp, v, it->n);
-    free(it->v);
-    it->v = NULL;
+    const ProtobufCFieldDescriptor *f = items_field(resp->descriptor);
+    if (!f || resp->descriptor->n_fields != 1) /* every list response has one field, its items: a mistake else */
+        abort();
+    ProtobufCMessageUnknownField *u = arena_array(it->call_arena, it->n + 1, sizeof(*u));
+    for (size_t i = 0; i < it->n; i++)
+        u[i] = (ProtobufCMessageUnknownField){.tag = f->id,
+                                              .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+                                              .len = it->packed[i].len,
+                                              .data = it->packed[i].data};
+    resp->n_unknown_fields = (unsigned)it->n;
+    resp->unknown_fields = u;
+    free(it->packed);
+    it->packed = NULL;
     it->n = it->cap = 0;
 }
 
 int cri_items_end(struct cri_items *it, int r, struct cleat_error **reterr) {
     if (r >= 0 && it->stream)
         r = flush(it, reterr);
-    if (it->stream)
-        arena_free(it->arena);
+    arena_free(it->arena); /* a stream's page, or a response's items' scratch */
     free(it->v);
+    free(it->packed);
+    free(it->scratch);
     *it = (struct cri_items){0};
     return r;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The arena: every allocation zeroed, aligned and apart from every other,
- * across chunks that grow and big one-off blocks, and through the
+ * across chunks that grow and big one-off blocks, a reset, and through the
  * protobuf-c allocator (a message unpacked into it and freed with it).
  */
 #include <setjmp.h>
@@ -61,6 +61,30 @@ static void test_strings_and_arrays(void **state) {
     arena_free(a);
 }
 
+/* After a reset the arena is empty and usable, builds where it built before, and gives zeroed memory again. */
+static void test_reset(void **state) {
+    (void)state;
+    struct arena *a = arena_new();
+    arena_reset(a); /* nothing in it yet */
+    unsigned char *p = arena_alloc(a, 100);
+    memset(p, 0xab, 100);
+    arena_reset(a);
+    unsigned char *q = arena_alloc(a, 100);
+    assert_ptr_equal(q, p);
+    for (size_t k = 0; k < 100; k++)
+        assert_int_equal(q[k], 0);
+    for (int round = 0; round < 3; round++) { /* many chunks and a one-off block, then a reset each time */
+        for (int i = 0; i < 2000; i++)
+            memset(arena_alloc(a, 200), 0xcd, 200);
+        memset(arena_alloc(a, 200000), 0xef, 200000);
+        arena_reset(a);
+        unsigned char *r = arena_alloc(a, 1000);
+        for (size_t k = 0; k < 1000; k++)
+            assert_int_equal(r[k], 0);
+    }
+    arena_free(a);
+}
+
 /* A message unpacked through the arena's allocator lives as long as the arena, and is freed with it. */
 static void test_protobuf_allocator(void **state) {
     (void)state;
@@ -85,6 +109,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allocations_are_zeroed_aligned_and_apart),
         cmocka_unit_test(test_strings_and_arrays),
+        cmocka_unit_test(test_reset),
         cmocka_unit_test(test_protobuf_allocator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

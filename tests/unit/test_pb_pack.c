@@ -6,6 +6,7 @@
  * (proto2 required and optional with defaults, zigzag and fixed integers,
  * floats, oneofs, a five-byte tag), and unknown fields.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +198,18 @@ static void assert_same_bytes(const ProtobufCMessage *m) {
     }
     assert_int_equal(got, 0);
     pb_chunks_free(chunks);
+    /* Flat: an exact fit, room to spare (the bytes at the end), and one byte short. */
+    uint8_t *flat = malloc(len + 100);
+    assert_non_null(flat);
+    assert_int_equal(pb_pack_flat(m, flat, len, &got), 0);
+    assert_int_equal(got, len);
+    assert_memory_equal(flat, want, len);
+    assert_int_equal(pb_pack_flat(m, flat, len + 100, &got), 0);
+    assert_int_equal(got, len);
+    assert_memory_equal(flat + 100, want, len);
+    if (len > 0)
+        assert_int_equal(pb_pack_flat(m, flat, len - 1, &got), -ENOSPC);
+    free(flat);
     free(want);
 }
 
