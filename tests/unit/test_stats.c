@@ -63,6 +63,48 @@ static void test_cache_shrinks(void **state) {
     stats_cache_free(c);
 }
 
+/*
+ * The cache's bisection compares the first eight bytes of the ids as numbers, and the whole ids only when
+ * those are equal: ids that share them, ids shorter than eight bytes, one the prefix of another, the empty
+ * one, each found again after all were added in a scrambled order, and after half of them were forgotten.
+ */
+static void test_cache_finds_ids_sharing_a_prefix(void **state) {
+    struct stats_cache *c = stats_cache_new(0);
+    uint64_t rate = 0;
+    enum { N = 300 };
+    static char ids[N][72];
+    for (int i = 0; i < N; i++) {
+        switch (i % 5) {
+        case 0: /* 64 hex, all sharing their first eight */
+            snprintf(ids[i], sizeof(ids[i]), "deadbeef%056x", i * 7919);
+            break;
+        case 1: /* short ones */
+            snprintf(ids[i], sizeof(ids[i]), "%x", i);
+            break;
+        case 2: /* eight exactly, and the same followed by more */
+            snprintf(ids[i], sizeof(ids[i]), "%08x", i / 2);
+            break;
+        case 3:
+            snprintf(ids[i], sizeof(ids[i]), "%08x%d", (i - 1) / 2, i);
+            break;
+        default: /* bytes past 0x7f */
+            snprintf(ids[i], sizeof(ids[i]), "\xff\xfe%d", i);
+        }
+    }
+    snprintf(ids[N - 1], sizeof(ids[N - 1]), "%s", "");
+    for (int k = 0; k < N; k++) /* a new one each: no rate yet */
+        assert_int_equal(stats_cache_cpu_rate(c, ids[(k * 37) % N], SEC, 1, &rate), 0);
+    for (int i = 0; i < N; i++) { /* each found: a rate from its first sample */
+        assert_int_equal(stats_cache_cpu_rate(c, ids[i], 2 * SEC, SEC + 1, &rate), 1);
+        assert_int_equal(rate, 1000000000);
+    }
+    for (int i = 0; i < N; i += 2)
+        stats_cache_forget(c, ids[i]);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(stats_cache_cpu_rate(c, ids[i], 3 * SEC, 2 * SEC + 1, &rate), i % 2);
+    stats_cache_free(c);
+}
+
 static void test_net_dev(void **state) {
     static const char text[] =
         "Inter-|   Receive                                                |  Transmit\n"
@@ -199,8 +241,13 @@ static void test_metrics_text(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cpu_rate), cmocka_unit_test(test_cache_shrinks), cmocka_unit_test(test_net_dev),
-        cmocka_unit_test(test_net_kept), cmocka_unit_test(test_event_fanout),  cmocka_unit_test(test_metrics_text),
+        cmocka_unit_test(test_cpu_rate),
+        cmocka_unit_test(test_cache_shrinks),
+        cmocka_unit_test(test_cache_finds_ids_sharing_a_prefix),
+        cmocka_unit_test(test_net_dev),
+        cmocka_unit_test(test_net_kept),
+        cmocka_unit_test(test_event_fanout),
+        cmocka_unit_test(test_metrics_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
