@@ -178,7 +178,7 @@ static void put_field(struct out *o, const ProtobufCFieldDescriptor *f, const vo
     put_tag(o, f->id, put_value(o, f->type, member));
 }
 
-static size_t element_size(ProtobufCType type) {
+size_t pb_element_size(ProtobufCType type) {
     switch (type) {
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_INT64:
@@ -202,7 +202,7 @@ static size_t element_size(ProtobufCType type) {
 /* Packed: one tag and length, then the values without tags; else a tag before each value. */
 static void put_repeated(struct out *o, const ProtobufCFieldDescriptor *f, size_t count, const void *member) {
     const char *array = *(void *const *)member;
-    size_t size = element_size(f->type), before = written(o);
+    size_t size = pb_element_size(f->type), before = written(o);
     if (!count)
         return;
     int packed = (f->flags & PROTOBUF_C_FIELD_FLAG_PACKED) != 0;

@@ -45,6 +45,8 @@ int pb_pack(const ProtobufCMessage *msg, struct pb_chunk **ret, size_t *ret_len)
  * one buffer and no allocation.
  */
 int pb_pack_flat(const ProtobufCMessage *msg, uint8_t *buf, size_t cap, size_t *ret_len);
+/* The bytes one element of a repeated field of this type takes in its C array (protobuf-c's layout). */
+size_t pb_element_size(ProtobufCType type);
 /* Free a chain of chunks; NULL-safe. */
 void pb_chunks_free(struct pb_chunk *c);
 

@@ -29,11 +29,11 @@ enum { STAGE_WAITING, STAGE_PREPARED, STAGE_COMMITTED };
 #define EXTRACT_KEY_SIZE 32
 
 struct layer_unpack {
-    int stage;                    /* STAGE_* */
-    int leftover;                 /* `key` exists and is not committed: removed when the pull ends */
-    char key[EXTRACT_KEY_SIZE];   /* set before stage becomes PREPARED, then constant */
-    struct cleat_error *err;      /* why unpacking this layer failed (owned) */
-    int failed;                   /* it failed (err may be NULL on out of memory) */
+    int stage;                  /* STAGE_* */
+    int leftover;               /* `key` exists and is not committed: removed when the pull ends */
+    char key[EXTRACT_KEY_SIZE]; /* set before stage becomes PREPARED, then constant */
+    struct cleat_error *err;    /* why unpacking this layer failed (owned) */
+    int failed;                 /* it failed (err may be NULL on out of memory) */
 };
 
 struct layers {

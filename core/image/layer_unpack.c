@@ -272,7 +272,7 @@ static int first_error(struct layers *ls, struct cleat_error **reterr) {
     size_t pick = ls->n;
     for (size_t i = 0; i < ls->n; i++)
         if (ls->u[i].failed && (pick == ls->n || (error_status(ls->u[pick].err) == CLEAT_STATUS_CANCELLED &&
-                                                   error_status(ls->u[i].err) != CLEAT_STATUS_CANCELLED)))
+                                                  error_status(ls->u[i].err) != CLEAT_STATUS_CANCELLED)))
             pick = i;
     if (pick == ls->n)
         return 0;

@@ -120,38 +120,17 @@ static void rnd_value(struct arena *a, const ProtobufCFieldDescriptor *f, void *
     }
 }
 
-static size_t element_size(ProtobufCType t) {
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    default:
-        return 4;
-    }
-}
-
 static void fill_repeated(struct arena *a, const ProtobufCFieldDescriptor *f, char *m, int depth) {
     size_t n = depth >= MAX_DEPTH && f->type == PROTOBUF_C_TYPE_MESSAGE ? 0 : rnd() % 4;
     if (rnd() % 8 == 0 && f->type != PROTOBUF_C_TYPE_MESSAGE)
         n = 40 + rnd() % 100; /* a packed run longer than 127 bytes */
-    char *v = arena_array(a, n + 1, element_size(f->type));
+    char *v = arena_array(a, n + 1, pb_element_size(f->type));
     for (size_t i = 0; i < n; i++) {
-        rnd_value(a, f, v + i * element_size(f->type), depth, rnd() % 5 == 0 && f->type != PROTOBUF_C_TYPE_MESSAGE);
-        if (f->type == PROTOBUF_C_TYPE_STRING && !*(char **)(v + i * element_size(f->type)))
-            *(const char **)(v + i * element_size(f->type)) = ""; /* protobuf-c cannot pack a NULL in a list */
-        if (f->type == PROTOBUF_C_TYPE_MESSAGE && !*(void **)(v + i * element_size(f->type)))
-            *(ProtobufCMessage **)(v + i * element_size(f->type)) = new_message(a, f->descriptor, MAX_DEPTH);
+        rnd_value(a, f, v + i * pb_element_size(f->type), depth, rnd() % 5 == 0 && f->type != PROTOBUF_C_TYPE_MESSAGE);
+        if (f->type == PROTOBUF_C_TYPE_STRING && !*(char **)(v + i * pb_element_size(f->type)))
+            *(const char **)(v + i * pb_element_size(f->type)) = ""; /* protobuf-c cannot pack a NULL in a list */
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE && !*(void **)(v + i * pb_element_size(f->type)))
+            *(ProtobufCMessage **)(v + i * pb_element_size(f->type)) = new_message(a, f->descriptor, MAX_DEPTH);
     }
     *(size_t *)(m + f->quantifier_offset) = n;
     *(char **)(m + f->offset) = v;
