@@ -103,7 +103,8 @@ int cri_items_add(struct cri_items *it, ProtobufCMessage *item, struct cleat_err
 
 void cri_items_into(struct cri_items *it, ProtobufCMessage *resp) {
     const ProtobufCFieldDescriptor *f = items_field(resp->descriptor);
-    if (!f || resp->descriptor->n_fields != 1) /* every list response has one field, its items: a mistake else */
+    /* Every list response has one field, its items (test_cri_items holds each to that): a mistake else. */
+    if (!f || resp->descriptor->n_fields != 1)
         abort();
     ProtobufCMessageUnknownField *u = arena_array(it->call_arena, it->n + 1, sizeof(*u));
     for (size_t i = 0; i < it->n; i++)

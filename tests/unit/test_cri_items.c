@@ -155,12 +155,34 @@ static void test_an_item_larger_than_the_buffer(void **state) {
     arena_free(call);
 }
 
+/*
+ * cri_items_into aborts on a response with more than its items field: every
+ * List* response that goes through it has that shape, and a proto change
+ * that adds a field must fail here, not crash cleatd.
+ */
+static void test_list_responses_have_only_their_items(void **state) {
+    const ProtobufCMessageDescriptor *lists[] = {
+        &runtime__v1__list_containers_response__descriptor,
+        &runtime__v1__list_images_response__descriptor,
+        &runtime__v1__list_pod_sandbox_metrics_response__descriptor,
+        &runtime__v1__list_pod_sandbox_response__descriptor,
+        &runtime__v1__list_container_stats_response__descriptor,
+        &runtime__v1__list_pod_sandbox_stats_response__descriptor,
+    };
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        assert_int_equal(lists[i]->n_fields, 1);
+        assert_int_equal(lists[i]->fields[0].label, PROTOBUF_C_LABEL_REPEATED);
+        assert_int_equal(lists[i]->fields[0].type, PROTOBUF_C_TYPE_MESSAGE);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_items),
         cmocka_unit_test(test_one_item),
         cmocka_unit_test(test_many_items),
         cmocka_unit_test(test_an_item_larger_than_the_buffer),
+        cmocka_unit_test(test_list_responses_have_only_their_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
