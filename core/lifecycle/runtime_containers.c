@@ -283,17 +283,17 @@ int container_get(struct runtime_service *rs, const char *id_or_prefix, containe
 
 int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix, container_record ***ret,
                    size_t *ret_n, struct cleat_error **reterr) {
-    int r = container_records_list(rs, NULL, id_prefix, pod_prefix, ret, ret_n, reterr);
-    for (size_t i = 0; r >= 0 && i < *ret_n; i++)
-        container_apply_exit(rs, (*ret)[i]);
-    return r;
+    return container_list_in(rs, NULL, id_prefix, pod_prefix, ret, ret_n, reterr);
 }
 
 int container_list_in(struct runtime_service *rs, struct arena *a, const char *id_prefix, const char *pod_prefix,
                       container_record ***ret, size_t *ret_n, struct cleat_error **reterr) {
     int r = container_records_list(rs, a, id_prefix, pod_prefix, ret, ret_n, reterr);
     for (size_t i = 0; r >= 0 && i < *ret_n; i++)
-        container_apply_exit_in(rs, (*ret)[i], a);
+        if (a)
+            container_apply_exit_in(rs, (*ret)[i], a);
+        else
+            container_apply_exit(rs, (*ret)[i]);
     return r;
 }
 

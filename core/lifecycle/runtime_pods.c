@@ -473,7 +473,7 @@ int pod_get(struct runtime_service *rs, const char *id_or_prefix, sandbox_record
 
 int pod_list(struct runtime_service *rs, const char *id_prefix, sandbox_record ***ret, size_t *ret_n,
              struct cleat_error **reterr) {
-    return sandbox_records_list(rs, NULL, id_prefix, ret, ret_n, reterr);
+    return pod_list_in(rs, NULL, id_prefix, ret, ret_n, reterr);
 }
 
 int pod_list_in(struct runtime_service *rs, struct arena *a, const char *id_prefix, sandbox_record ***ret,

@@ -130,7 +130,7 @@ int pod_list(struct runtime_service *rs, const char *id_prefix, sandbox_record *
 /*
  * The same, array and records unpacked into arena a, which frees them (never
  * sandbox_records_free them): for an RPC's call arena, so that a list of
- * every pod costs no malloc and free per record field.
+ * every pod costs no malloc and free per record field.  A NULL a is pod_list.
  */
 int pod_list_in(struct runtime_service *rs, struct arena *a, const char *id_prefix, sandbox_record ***ret,
                 size_t *ret_n, struct cleat_error **reterr);
@@ -228,7 +228,7 @@ int container_get(struct runtime_service *rs, const char *id_or_prefix, containe
  */
 int container_list(struct runtime_service *rs, const char *id_prefix, const char *pod_prefix, container_record ***ret,
                    size_t *ret_n, struct cleat_error **reterr);
-/* The same in arena a, as pod_list_in (never container_records_free them). */
+/* The same in arena a, as pod_list_in (never container_records_free them); a NULL a is container_list. */
 int container_list_in(struct runtime_service *rs, struct arena *a, const char *id_prefix, const char *pod_prefix,
                       container_record ***ret, size_t *ret_n, struct cleat_error **reterr);
 /* container_get for a container that must be RUNNING: FAILED_PRECONDITION otherwise, or when its runtime is gone. */
