@@ -114,6 +114,10 @@ int image_snapshot_exists(struct plugin_instance *sn, const char *key) {
     return image_snapshot_lookup(sn, key) == 1;
 }
 
+int layers_stopped(struct cleat_error **reterr) {
+    return error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "stopped: another layer failed");
+}
+
 int layers_wait_fetched(struct layers *ls, size_t i, struct cleat_error **reterr) {
     pthread_mutex_lock(&ls->lock);
     while ((ls->state[i] == LAYER_PENDING || ls->state[i] == LAYER_FETCHING) && !ls->failed)
@@ -126,7 +130,7 @@ int layers_wait_fetched(struct layers *ls, size_t i, struct cleat_error **reterr
             ls->errors[i] = NULL;
         }
     } else if (ls->state[i] != LAYER_FETCHED)
-        r = error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "stopped: another layer failed");
+        r = layers_stopped(reterr);
     pthread_mutex_unlock(&ls->lock);
     return r;
 }

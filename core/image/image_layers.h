@@ -61,6 +61,12 @@ struct layers {
 };
 
 /*
+ * What a layer's thread answers when it stops because another layer failed:
+ * CANCELLED, which says nothing of its own (layers_unpack reports the other's).
+ */
+int layers_stopped(struct cleat_error **reterr);
+
+/*
  * Wait until layer i is fetched: 0; its error if it failed; CANCELLED
  * (without an error: another layer's is the one to report) once
  * ls->failed is set.

@@ -70,11 +70,14 @@ static void layer_limits(struct layers *ls, struct unpack_limits *l, struct limi
     snprintf(n->free, sizeof(n->free), "images.min_free_bytes (%llu bytes)", (unsigned long long)c->min_free_bytes);
 }
 
-/* Lock held: wait until layer i's below is at least `stage`; 0, or 1 once the pull failed. */
-static int wait_below(struct layers *ls, size_t i, int stage) {
+/* Wait until layer i's below is at least `stage`: 0, or layers_stopped once the pull failed. */
+static int wait_below(struct layers *ls, size_t i, int stage, struct cleat_error **reterr) {
+    pthread_mutex_lock(&ls->lock);
     while (i > 0 && ls->u[i - 1].stage < stage && !ls->failed)
         pthread_cond_wait(&ls->changed, &ls->lock);
-    return ls->failed;
+    int failed = ls->failed;
+    pthread_mutex_unlock(&ls->lock);
+    return failed ? layers_stopped(reterr) : 0;
 }
 
 static void set_stage(struct layers *ls, size_t i, int stage, int leftover) {
@@ -152,13 +155,11 @@ static int extract_layer(struct layers *ls, size_t i, const struct cleat_mount_l
 /* Step 4: once the layer below is, commit layer i under its chain ID. */
 static int commit_layer(struct layers *ls, size_t i, struct cleat_error **reterr) {
     struct pull *p = ls->p;
-    pthread_mutex_lock(&ls->lock);
-    int stopped = wait_below(ls, i, STAGE_COMMITTED);
-    pthread_mutex_unlock(&ls->lock);
-    if (stopped)
-        return error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "stopped: another layer failed");
+    int r = wait_below(ls, i, STAGE_COMMITTED, reterr);
+    if (r < 0)
+        return r;
     pthread_mutex_lock(&ls->naming);
-    int r = plugin_snapshotter_commit(p->svc->snapshotter, p->chain_ids[i], ls->u[i].key, NULL, reterr);
+    r = plugin_snapshotter_commit(p->svc->snapshotter, p->chain_ids[i], ls->u[i].key, NULL, reterr);
     int leftover = r < 0;
     /*
      * Another cleatd on the same root committed it meanwhile (this one's
@@ -180,12 +181,9 @@ static int commit_layer(struct layers *ls, size_t i, struct cleat_error **reterr
 static int unpack_layer_at(struct layers *ls, size_t i, struct cleat_error **reterr) {
     struct pull *p = ls->p;
     struct plugin_instance *sn = p->svc->snapshotter;
-    pthread_mutex_lock(&ls->lock);
-    int stopped = wait_below(ls, i, STAGE_PREPARED);
-    pthread_mutex_unlock(&ls->lock);
-    if (stopped)
-        return error_set(reterr, CLEAT_STATUS_CANCELLED, ECANCELED, "stopped: another layer failed");
-    int r = layers_wait_fetched(ls, i, reterr);
+    int r = wait_below(ls, i, STAGE_PREPARED, reterr);
+    if (r >= 0)
+        r = layers_wait_fetched(ls, i, reterr);
     if (r >= 0)
         r = pull_check_cancel(p, reterr);
     if (r < 0)
